@@ -1,0 +1,15 @@
+"""Every typed application key in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from orchestrator.config import Config
+from orchestrator.showrunner import ShowRunner
+from orchestrator.store import StateStore
+from rooms.jointoken import JoinTokens
+
+CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", StateStore)
+TOKENS = web.AppKey("tokens", JoinTokens)
+SHOWS = web.AppKey("shows", dict[str, ShowRunner])

@@ -1,0 +1,92 @@
+"""`broadcast serve | demo | links` (also `python -m orchestrator`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from orchestrator.config import Config, ConfigError, load, with_overrides
+from orchestrator.links import join_links
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "wuhan-0510.toml"
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"--listen wants HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _add_server_flags(p: argparse.ArgumentParser, config_required: bool) -> None:
+    p.add_argument("--config", required=config_required, help="show configuration (TOML)")
+    p.add_argument("--listen", type=_listen, help="HOST:PORT to serve on (overrides the file)")
+    p.add_argument("--ice-host", action="append", metavar="ADDR",
+                   help="address to offer as ICE host candidate (repeatable; 127.0.0.1 works)")
+    p.add_argument("--operator-token", help="bearer token for the control API")
+    p.add_argument("--redis", metavar="URL", help="keep state in Redis (redis://host:port/db)")
+    p.add_argument("--data-dir", metavar="DIR", help="where HLS segments and recordings go")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="broadcast", description="Multi-room broadcast orchestrator")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server")
+    _add_server_flags(serve, config_required=True)
+    demo = sub.add_parser("demo", help="run the example show with synthetic studios")
+    _add_server_flags(demo, config_required=False)
+    demo.add_argument("--studios", type=int, default=3, help="how many synthetic studios (default 3)")
+    demo.add_argument("--cut-every", type=float, default=6.0, help="seconds between automatic cuts; 0 = never")
+    demo.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds; 0 = run on")
+    links = sub.add_parser("links", help="print join links, one JSON object per line")
+    links.add_argument("--config", required=True)
+    links.add_argument("--base-url", default=None, help="public base URL (default: the listen address)")
+    return p
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    config = load(args.config or EXAMPLE_CONFIG)
+    host, port = args.listen if getattr(args, "listen", None) else (None, None)
+    return with_overrides(
+        config,
+        listen_host=host,
+        listen_port=port,
+        ice_hosts=tuple(args.ice_host) if getattr(args, "ice_host", None) else None,
+        operator_token=getattr(args, "operator_token", None),
+        redis_url=getattr(args, "redis", None),
+        data_dir=getattr(args, "data_dir", None),
+    )
+
+
+def serve(config: Config) -> None:
+    from orchestrator.app import create_app
+
+    web.run_app(create_app(config), host=config.server.listen_host, port=config.server.listen_port,
+                print=lambda msg: print(msg, flush=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aioice").setLevel(logging.WARNING)
+    try:
+        config = build_config(args)
+    except ConfigError as exc:
+        print(f"broadcast: config error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "links":
+        base = args.base_url or f"http://{config.server.listen_host}:{config.server.listen_port}"
+        for link in join_links(config, base):
+            print(json.dumps(link, ensure_ascii=False))
+        return 0
+    if args.command == "demo":
+        from orchestrator.demo import run_demo
+
+        return run_demo(config, studios=args.studios, cut_every=args.cut_every, duration=args.duration)
+    serve(config)
+    return 0

@@ -1,0 +1,30 @@
+"""Join links for every studio of every show (CLI `links` and the API)."""
+
+from __future__ import annotations
+
+from orchestrator.config import Config
+from rooms.jointoken import JoinTokens
+
+
+def tokens_for(config: Config) -> JoinTokens:
+    return JoinTokens(config.server.link_secret, config.server.link_ttl_hours * 3600)
+
+
+def join_links(config: Config, base_url: str) -> list[dict[str, str]]:
+    tokens = tokens_for(config)
+    base = base_url.rstrip("/")
+    out = []
+    for show in config.shows:
+        for studio in show.studios:
+            token = tokens.mint(show.id, studio.id)
+            out.append(
+                {
+                    "show": show.id,
+                    "studio": studio.id,
+                    "name": studio.name,
+                    "token": token,
+                    "join_url": f"{base}/join/{token}",
+                    "whip_url": f"{base}/whip/{show.id}/{studio.id}",
+                }
+            )
+    return out

@@ -1,0 +1,29 @@
+"""Domain errors become HTTP here, once, at the edge."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from orchestrator.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except DomainError as exc:
+        return web.json_response({"error": exc.message}, status=exc.status, headers=exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        # aiohttp's own refusals (404 route, 405, 413 body too large) as JSON too.
+        return web.json_response({"error": exc.reason}, status=exc.status, headers=_keep(exc))
+
+
+def _keep(exc: web.HTTPException) -> dict[str, str]:
+    return {k: v for k, v in exc.headers.items() if k.lower() in ("allow",)}
