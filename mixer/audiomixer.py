@@ -33,7 +33,7 @@ class _StudioAudio:
         for frame in frames:
             for out in self.resampler.resample(frame):
                 # packed s16 stereo: shape (1, samples*2) -> (samples, 2)
-                chunks.append(out.to_ndarray().reshape(-1, 2))
+                chunks.append(out.to_ndarray().astype(np.int16, copy=False).reshape(-1, 2))
         if len(chunks) > 1:
             self.fifo = np.concatenate(chunks)
         if len(self.fifo) > self.max:

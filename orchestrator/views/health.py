@@ -14,7 +14,9 @@ async def healthz(request: web.Request) -> web.Response:
         stats = runner.program.stats()
         shows[show_id] = {"ticks": stats["ticks"], "fps": stats["fps"], "on_air": stats["on_air"]}
         healthy &= runner.program.running
-    return web.json_response({"status": "ok" if healthy else "degraded", "shows": shows}, status=200 if healthy else 503)
+    return web.json_response(
+        {"status": "ok" if healthy else "degraded", "shows": shows}, status=200 if healthy else 503
+    )
 
 
 def _line(name: str, labels: dict[str, str], value: object) -> str:
@@ -32,19 +34,47 @@ async def metrics(request: web.Request) -> web.Response:
 
     runners = list(request.app[SHOWS].values())
     stats = {r.show.id: r.program.stats() for r in runners}
-    metric("broadcast_program_ticks_total", "counter", "Program clock ticks.",
-           [({"show": s}, st["ticks"]) for s, st in stats.items()])
-    metric("broadcast_program_late_ticks_total", "counter", "Ticks that started more than one period late.",
-           [({"show": s}, st["late_ticks"]) for s, st in stats.items()])
-    metric("broadcast_encoder_frames_total", "counter", "Frames encoded by the show's one encoder.",
-           [({"show": s}, st["encoded_frames"]) for s, st in stats.items()])
-    metric("broadcast_encoder_dropped_total", "counter", "Ticks dropped because the encoder fell behind.",
-           [({"show": s}, st["encoder_dropped"]) for s, st in stats.items()])
-    metric("broadcast_studio_online", "gauge", "1 when the studio has a live WHIP session.",
-           [({"show": r.show.id, "studio": st.id}, int(st.id in r.sessions)) for r in runners for st in r.show.studios])
-    metric("broadcast_studio_video_frames_total", "counter", "Video frames received from the studio.",
-           [({"show": r.show.id, "studio": sid}, sess.video_frames) for r in runners for sid, sess in r.sessions.items()])
+    metric(
+        "broadcast_program_ticks_total",
+        "counter",
+        "Program clock ticks.",
+        [({"show": s}, st["ticks"]) for s, st in stats.items()],
+    )
+    metric(
+        "broadcast_program_late_ticks_total",
+        "counter",
+        "Ticks that started more than one period late.",
+        [({"show": s}, st["late_ticks"]) for s, st in stats.items()],
+    )
+    metric(
+        "broadcast_encoder_frames_total",
+        "counter",
+        "Frames encoded by the show's one encoder.",
+        [({"show": s}, st["encoded_frames"]) for s, st in stats.items()],
+    )
+    metric(
+        "broadcast_encoder_dropped_total",
+        "counter",
+        "Ticks dropped because the encoder fell behind.",
+        [({"show": s}, st["encoder_dropped"]) for s, st in stats.items()],
+    )
+    metric(
+        "broadcast_studio_online",
+        "gauge",
+        "1 when the studio has a live WHIP session.",
+        [({"show": r.show.id, "studio": st.id}, int(st.id in r.sessions)) for r in runners for st in r.show.studios],
+    )
+    metric(
+        "broadcast_studio_video_frames_total",
+        "counter",
+        "Video frames received from the studio.",
+        [({"show": r.show.id, "studio": sid}, sess.video_frames) for r in runners for sid, sess in r.sessions.items()],
+    )
     flv_rows = [({"show": r.show.id}, r.flv.status().get("readers", 0)) for r in runners if r.flv]
     metric("broadcast_flv_readers", "gauge", "Connected HTTP-FLV readers.", flv_rows)
-    return web.Response(text="\n".join(out) + "\n", content_type="text/plain", charset="utf-8",
-                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+    return web.Response(
+        text="\n".join(out) + "\n",
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )

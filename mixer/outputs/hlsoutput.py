@@ -1,0 +1,740 @@
+"""HLS origin output: MPEG-TS segments cut on keyframes and an RFC 8216 live playlist.
+
+Why our own segmenter instead of FFmpeg's ``hls`` muxer: the playlist rules we
+need are ones that muxer does not keep.  It never writes
+``EXT-X-DISCONTINUITY-SEQUENCE`` (so after ``append_list`` restarts the
+discontinuity numbering is wrong once the tagged segment slides out), it
+recomputes ``EXT-X-TARGETDURATION`` from the window (it may change, RFC 8216
+6.2.1 says it must not), it deletes segments one segment after they leave the
+playlist (6.2.2 wants them served for their duration plus a playlist's), and
+its state (segments written, media sequence, errors) is invisible to us.  Here
+each segment is one PyAV ``mpegts`` mux (~0.1 ms to open) and the playlist is
+ours: a few lines of text replaced atomically.
+
+Two details make independent per-segment muxes look like one continuous TS:
+
+* Continuity counters: every new mpegts mux starts each PID's 4-bit counter at
+  0, and FFmpeg's demuxer (and VLC) then flag the last frame of the previous
+  segment as corrupt.  :class:`_ContinuityCounters` renumbers the counters as the
+  bytes are written (one numpy pass per 32 KB chunk), exactly as a single
+  long-running mux would have numbered them.
+* Streams without encoders: ``add_stream("h264")`` makes an *encoder* context
+  that PyAV opens at the first mux (libx264 with its lookahead threads, just to
+  copy bytes).  ``add_mux_stream`` (PyAV >= 16) makes a codec-less stream: codec
+  id, size and rate only, nothing opened.  It cannot carry AAC extradata, and
+  the TS muxer needs either extradata or ADTS framing, so audio frames get the
+  7-byte ADTS header built from the AudioSpecificConfig (the same thing
+  FFmpeg's TS muxer does internally with extradata).  Video needs nothing:
+  SPS/PPS are in-band on every keyframe.
+
+Threads: :meth:`HlsOutput.put` runs in the encoder thread and only appends to a
+bounded deque; one worker thread per output muxes, writes files and deletes old
+segments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import numpy as np
+from aiohttp import web
+
+from mixer.encodedpacket import EncodedPacket, ProgramFormat
+from mixer.outputs.sink import Sink
+
+log = logging.getLogger(__name__)
+
+PLAYLIST_NAME = "index.m3u8"
+PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
+SEGMENT_CONTENT_TYPE = "video/mp2t"
+# Names we create and the only ones we serve: no dots but the suffix, no slashes.
+SEGMENT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,95}\.ts")
+_TEMP_PLAYLIST = ".index.m3u8.tmp"  # hidden from the server: not a servable name
+
+TS_PACKET = 188
+_WRITE_BATCH = 348 * TS_PACKET  # ~64 KB
+_POLL_SECONDS = 0.1  # worker batch interval: adds <= 0.1 s to a 2 s segment's publication
+# FFmpeg CLI default (muxdelay 0.7 s): PCR runs 0.7 s ahead of DTS and all
+# timestamps get +1.4 s, so AAC priming (pts -1024) can never go negative.
+_MUX_OPTIONS = {"max_delay": "700000", "avoid_negative_ts": "disabled"}
+
+
+# --- playlist -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistSegment:
+    sequence: int
+    name: str
+    duration: float
+    program_date_time: float | None = None  # UNIX seconds of the first frame
+    discontinuity: bool = False  # an EXT-X-DISCONTINUITY precedes this segment
+
+
+@dataclass(slots=True)
+class Playlist:
+    """A live media playlist: a sliding window of segments (RFC 8216 section 4.3)."""
+
+    target_duration: int
+    media_sequence: int = 0
+    discontinuity_sequence: int = 0
+    segments: list[PlaylistSegment] = field(default_factory=list)
+    ended: bool = False
+
+    @property
+    def next_sequence(self) -> int:
+        return self.media_sequence + len(self.segments)
+
+    def render(self) -> str:
+        lines = [
+            "#EXTM3U",
+            "#EXT-X-VERSION:3",  # 3: decimal EXTINF
+            f"#EXT-X-TARGETDURATION:{self.target_duration}",
+            f"#EXT-X-MEDIA-SEQUENCE:{self.media_sequence}",
+            f"#EXT-X-DISCONTINUITY-SEQUENCE:{self.discontinuity_sequence}",
+            "#EXT-X-INDEPENDENT-SEGMENTS",
+        ]
+        for seg in self.segments:
+            if seg.discontinuity:
+                lines.append("#EXT-X-DISCONTINUITY")
+            if seg.program_date_time is not None:
+                lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{format_date_time(seg.program_date_time)}")
+            lines.append(f"#EXTINF:{seg.duration:.3f},")
+            lines.append(seg.name)
+        if self.ended:
+            lines.append("#EXT-X-ENDLIST")
+        return "\n".join(lines) + "\n"
+
+
+def format_date_time(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_playlist(text: str) -> Playlist:
+    """Read a media playlist (ours, or any simple live one); raise ValueError if it is not one."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or lines[0] != "#EXTM3U":
+        raise ValueError("not an M3U8 playlist")
+    playlist = Playlist(target_duration=0)
+    duration: float | None = None
+    pdt: float | None = None
+    discontinuity = False
+    for line in lines[1:]:
+        tag, _, value = line.partition(":")
+        if tag == "#EXT-X-TARGETDURATION":
+            playlist.target_duration = int(value)
+        elif tag == "#EXT-X-MEDIA-SEQUENCE":
+            playlist.media_sequence = int(value)
+        elif tag == "#EXT-X-DISCONTINUITY-SEQUENCE":
+            playlist.discontinuity_sequence = int(value)
+        elif tag == "#EXT-X-DISCONTINUITY":
+            discontinuity = True
+        elif tag == "#EXT-X-PROGRAM-DATE-TIME":
+            pdt = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        elif tag == "#EXTINF":
+            duration = float(value.split(",", 1)[0])
+        elif tag == "#EXT-X-ENDLIST":
+            playlist.ended = True
+        elif not line.startswith("#"):
+            if duration is None:
+                raise ValueError(f"segment {line!r} has no EXTINF")
+            playlist.segments.append(
+                PlaylistSegment(playlist.next_sequence, line, duration, pdt, discontinuity)
+            )
+            duration, pdt, discontinuity = None, None, False
+    return playlist
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    # A reader opens either the old inode or the new one, never a half-written file.
+    tmp = path.with_name(_TEMP_PLAYLIST)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# --- bytes: ADTS framing and TS continuity ------------------------------------
+
+
+def adts_framer(audio_specific_config: bytes) -> Callable[[int], bytes]:
+    """Return ``header(payload_size) -> 7 ADTS bytes`` for raw AAC frames of this config."""
+    if len(audio_specific_config) < 2:
+        raise ValueError("AudioSpecificConfig missing")
+    asc = audio_specific_config
+    object_type = asc[0] >> 3
+    rate_index = ((asc[0] & 0x07) << 1) | (asc[1] >> 7)
+    channels = (asc[1] >> 3) & 0x0F
+    # ADTS has 2 bits of profile (AAC Main/LC/SSR/LTP), no explicit rate, no PCE.
+    if not 1 <= object_type <= 4 or rate_index > 12 or not 1 <= channels <= 7:
+        raise ValueError(f"AudioSpecificConfig {asc.hex()} cannot be framed as ADTS")
+    b2 = ((object_type - 1) << 6) | (rate_index << 2) | (channels >> 2)
+    b3 = (channels & 0x03) << 6
+
+    def header(payload_size: int) -> bytes:
+        n = payload_size + 7
+        if n > 0x1FFF:
+            raise ValueError(f"AAC frame of {payload_size} bytes is too big for ADTS")
+        # sync 0xFFF, MPEG-4, no CRC; buffer fullness 0x7FF (VBR); one raw data block
+        return bytes((0xFF, 0xF1, b2, b3 | (n >> 11), (n >> 3) & 0xFF, ((n & 0x07) << 5) | 0x1F, 0xFC))
+
+    return header
+
+
+def _is_adts(data: bytes) -> bool:
+    return len(data) > 7 and data[0] == 0xFF and data[1] & 0xF6 == 0xF0
+
+
+class _ContinuityCounters:
+    """Renumber TS continuity counters so consecutive segment files continue each other."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, int] = {}
+
+    def fix(self, chunk: bytearray) -> None:
+        packets = np.frombuffer(chunk, dtype=np.uint8).reshape(-1, TS_PACKET)
+        pids = ((packets[:, 1].astype(np.int64) & 0x1F) << 8) | packets[:, 2]
+        has_payload = ((packets[:, 3] >> 4) & 1).astype(np.int64)  # CC counts payload packets only
+        for pid in np.unique(pids).tolist():
+            rows = pids == pid
+            counters = (self._last.get(pid, -1) + np.cumsum(has_payload[rows])) & 0x0F
+            packets[rows, 3] = (packets[rows, 3] & 0xF0) | counters.astype(np.uint8)
+            self._last[pid] = int(counters[-1])
+
+
+class _SegmentFile:
+    """The file object PyAV's mpegts mux writes one segment into."""
+
+    def __init__(self, path: Path, counters: _ContinuityCounters) -> None:
+        self.path = path
+        self.size = 0
+        self._counters = counters
+        self._file: BinaryIO = path.open("wb")
+        self._pending = bytearray()  # AVIO chunks are 32 KB, not whole TS packets
+
+    def write(self, data: bytes) -> int:
+        # The mux flushes after every packet (a few hundred bytes for audio): batch
+        # ~64 KB so the counter pass and the write syscall run a few times a second.
+        self._pending += data
+        if len(self._pending) >= _WRITE_BATCH:
+            self._flush(len(self._pending) - len(self._pending) % TS_PACKET)
+        return len(data)
+
+    def _flush(self, size: int) -> None:
+        if size:
+            chunk = self._pending[:size]
+            del self._pending[:size]
+            self._counters.fix(chunk)
+            self._file.write(chunk)
+            self.size += size
+
+    def close(self) -> None:
+        try:
+            self._flush(len(self._pending) - len(self._pending) % TS_PACKET)
+            if self._pending:  # never happens with a sane muxer; keep the bytes anyway
+                self._file.write(self._pending)
+                self.size += len(self._pending)
+                self._pending.clear()
+        finally:
+            self._file.close()
+
+
+# --- the queue between the encoder thread and the worker -----------------------
+
+
+class PacketQueue:
+    """Bounded FIFO that never blocks the producer and keeps video decodable.
+
+    When full, the oldest packet goes; if that was video, the video packets
+    that depended on it go too, up to the next keyframe (and if none is
+    queued, incoming video is refused until one arrives).  Audio is never
+    held back by video.
+    """
+
+    def __init__(self, maxsize: int, wake_at: int = 1) -> None:
+        if maxsize < 2:
+            raise ValueError("queue needs room for at least two packets")
+        self.maxsize = maxsize
+        self.wake_at = max(1, min(wake_at, maxsize))
+        self.dropped = 0
+        self.closed = False
+        self._items: deque[tuple[EncodedPacket, float]] = deque()
+        self._await_keyframe = False
+        self._cond = threading.Condition()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, packet: EncodedPacket, arrival: float) -> None:
+        with self._cond:
+            if self.closed:
+                return
+            video = packet.kind == "video"
+            if video and self._await_keyframe and not packet.keyframe:
+                self.dropped += 1
+                return
+            if len(self._items) >= self.maxsize:
+                oldest, _ = self._items.popleft()
+                self.dropped += 1
+                if oldest.kind == "video":
+                    self._drop_video_until_keyframe()
+            if video and self._await_keyframe:  # possibly set just now, by the drop above
+                if not packet.keyframe:
+                    self.dropped += 1
+                    return
+                self._await_keyframe = False
+            self._items.append((packet, arrival))
+            if len(self._items) >= self.wake_at:
+                self._cond.notify()
+
+    def _drop_video_until_keyframe(self) -> None:
+        kept: deque[tuple[EncodedPacket, float]] = deque()
+        waiting = True
+        for item in self._items:
+            packet = item[0]
+            if waiting and packet.kind == "video":
+                if packet.keyframe:
+                    waiting = False
+                else:
+                    self.dropped += 1
+                    continue
+            kept.append(item)
+        self._items = kept
+        self._await_keyframe = waiting
+
+    def take_all(self, timeout: float | None = None) -> list[tuple[EncodedPacket, float]]:
+        """Everything queued (waiting up to ``timeout`` for something); [] when closed and empty."""
+        with self._cond:
+            if not self._items and not self.closed:
+                self._cond.wait(timeout)
+            items = list(self._items)
+            self._items.clear()
+            return items
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+# --- the output ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _OpenSegment:
+    sequence: int
+    name: str
+    file: _SegmentFile
+    container: av.container.OutputContainer
+    video: av.stream.Stream
+    audio: av.stream.Stream
+    start: Fraction  # pts of the opening keyframe, seconds
+    program_date_time: float
+    discontinuity: bool
+
+
+class HlsOutput(Sink):
+    """Live HLS into ``directory`` (``index.m3u8`` + ``*.ts``); serve with :func:`hls_file_response`.
+
+    The directory belongs to this output: on start, segment files that the old
+    playlist does not list are treated as expired and deleted after the grace
+    period.  ``retain_extra`` segments stay on disk after leaving the playlist
+    (default ``window + 1``: RFC 8216 6.2.2 wants a removed segment available
+    for its duration plus the playlist's), so disk holds at most
+    ``window + retain_extra`` segments.
+    """
+
+    name = "hls"
+
+    def __init__(
+        self,
+        directory: Path,
+        segment_seconds: float = 2.0,
+        window: int = 6,
+        *,
+        retain_extra: int | None = None,
+        queue_size: int = 512,
+        end_list_on_close: bool = False,
+    ) -> None:
+        if segment_seconds <= 0 or window < 1:
+            raise ValueError("segment_seconds must be > 0 and window >= 1")
+        self.directory = Path(directory)
+        self.segment_seconds = segment_seconds
+        self.window = window
+        self.retain_extra = window + 1 if retain_extra is None else max(0, retain_extra)
+        self.end_list_on_close = end_list_on_close
+        self._segment_length = Fraction(segment_seconds).limit_denominator(1000)
+        self._max_gap = max(3 * self._segment_length, Fraction(5))  # beyond it: a new timeline
+        # The worker polls (10 Hz) rather than being woken per packet: a wake-up per
+        # packet cost 5x the muxing itself.  Only a filling queue wakes it early.
+        self._queue = PacketQueue(queue_size, wake_at=queue_size // 4)
+        self._thread: threading.Thread | None = None
+        self._fmt: ProgramFormat | None = None
+        self._adts: Callable[[int], bytes] | None = None
+        # worker state
+        self._run_id = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + secrets.token_hex(2)
+        self._playlist = Playlist(target_duration=max(1, math.ceil(segment_seconds)))
+        self._expired: deque[str] = deque()  # left the playlist, deleted after the grace
+        self._current: _OpenSegment | None = None
+        self._counters = _ContinuityCounters()
+        self._discontinuity_next = False
+        self._anchor: tuple[Fraction, float] | None = None  # (pts s, UNIX s) of this timeline
+        self._last_video_end: Fraction | None = None
+        self._last_audio_dts: Fraction | None = None
+        self._warned_audio = False
+        # counters read by status() from other threads (plain ints: atomic enough)
+        self.segments_written = 0
+        self.bytes_written = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self.skipped_packets = 0  # before the first keyframe / after an error
+        self._cpu_seconds = 0.0
+        self._closed = False
+        self._last_logged = ""
+
+    # --- encoder thread -----------------------------------------------------
+
+    def start(self, fmt: ProgramFormat) -> None:
+        if self._thread is not None:
+            log.warning("hls: start() called twice; ignored")
+            return
+        self._fmt = fmt
+        try:
+            self._adts = adts_framer(fmt.audio_extradata) if fmt.audio_extradata else None
+        except ValueError as exc:
+            self._record_error(exc)  # audio will be dropped unless it comes as ADTS
+        self._thread = threading.Thread(target=self._run, name=f"hls:{self.directory.name}", daemon=True)
+        self._thread.start()
+
+    def put(self, packet: EncodedPacket) -> None:
+        if self._thread is None:
+            return
+        try:
+            self._queue.put(packet, time.time())
+        except Exception:  # the encoder must never see our failures
+            log.exception("hls: put failed")
+
+    def close(self) -> None:
+        """Mux what is queued, finish the last segment, update the playlist; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.close()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+            if thread.is_alive():
+                log.error("hls: worker did not finish within 30 s")
+
+    def status(self) -> dict[str, object]:
+        playlist = self._playlist
+        return {
+            "name": self.name,
+            "directory": str(self.directory),
+            "running": self._thread is not None and self._thread.is_alive(),
+            "segments_written": self.segments_written,
+            "media_sequence": playlist.media_sequence,
+            "next_sequence": playlist.next_sequence,
+            "discontinuity_sequence": playlist.discontinuity_sequence,
+            "playlist_segments": len(playlist.segments),
+            "target_duration": playlist.target_duration,
+            "dropped_packets": self._queue.dropped,
+            "skipped_packets": self.skipped_packets,
+            "queue_depth": len(self._queue),
+            "bytes_written": self.bytes_written,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "worker_cpu_seconds": round(self._cpu_seconds, 4),
+        }
+
+    # --- worker thread -------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._work()
+        except Exception as exc:  # a bug, not a media problem: say so loudly, never silently
+            self._record_error(exc, "worker stopped")
+
+    def _work(self) -> None:
+        cpu0 = time.thread_time()
+        try:
+            self._restore()
+        except Exception as exc:
+            self._record_error(exc, "restore")
+        while True:
+            batch = self._queue.take_all(timeout=_POLL_SECONDS)
+            for packet, arrival in batch:
+                self._handle(packet, arrival)
+            self._cpu_seconds = time.thread_time() - cpu0
+            if not batch and self._queue.closed:
+                break
+        try:
+            self._finish_segment(None)
+            if self.end_list_on_close:
+                self._playlist.ended = True
+                self._publish()
+        except Exception as exc:
+            self._record_error(exc)
+        self._cpu_seconds = time.thread_time() - cpu0
+
+    def _restore(self) -> None:
+        """Continue an old playlist in this directory (sequence numbers, window) after a restart."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / PLAYLIST_NAME
+        old: Playlist | None = None
+        if path.exists():
+            try:
+                old = parse_playlist(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                log.warning("hls: ignoring unreadable playlist %s: %s", path, exc)
+        if old is not None:
+            # Only whole head runs can leave a live playlist: drop up to the last missing file.
+            segments = old.segments
+            missing = [i for i, seg in enumerate(segments) if not (self.directory / seg.name).is_file()]
+            cut = missing[-1] + 1 if missing else 0
+            dropped_discontinuities = sum(seg.discontinuity for seg in segments[:cut])
+            self._playlist = Playlist(
+                target_duration=max(
+                    self._playlist.target_duration, *(round(seg.duration) for seg in segments[cut:]), 1
+                ),
+                media_sequence=old.media_sequence + cut,
+                discontinuity_sequence=old.discontinuity_sequence + dropped_discontinuities,
+                segments=segments[cut:],
+            )
+            # Our timeline starts anew: players must reset their decoders and clocks.
+            self._discontinuity_next = bool(self._playlist.segments)
+            log.info(
+                "hls: continuing %s at sequence %d (%d old segments listed)",
+                path,
+                self._playlist.next_sequence,
+                len(self._playlist.segments),
+            )
+        listed = {seg.name for seg in self._playlist.segments}
+        leftovers = [
+            p for p in self.directory.iterdir() if SEGMENT_NAME_RE.fullmatch(p.name) and p.name not in listed
+        ]
+        leftovers.sort(key=lambda p: p.stat().st_mtime)
+        self._expired.extend(p.name for p in leftovers)
+        self._delete_expired()
+
+    def _handle(self, packet: EncodedPacket, arrival: float) -> None:
+        try:
+            if packet.kind == "video":
+                self._handle_video(packet, arrival)
+            else:
+                self._handle_audio(packet)
+        except Exception as exc:
+            self._fail(exc, f"{packet.kind} packet pts={packet.pts} dts={packet.dts}")
+
+    def _handle_video(self, packet: EncodedPacket, arrival: float) -> None:
+        t = packet.pts * packet.time_base
+        if packet.keyframe:
+            current = self._current
+            last_end = self._last_video_end
+            if current is None:
+                self._open_segment(t, arrival)
+            else:
+                # A backwards or big forward jump is a new timeline, not a long segment.
+                jump = last_end is not None and (
+                    t < last_end - Fraction(1, 1000) or t - last_end > self._max_gap
+                )
+                if jump:
+                    log.warning("hls: video timestamps jumped from %.3f to %.3f s", last_end, t)
+                    self._finish_segment(last_end)
+                    self._discontinuity_next = True
+                    self._anchor = None
+                    self._open_segment(t, arrival)
+                elif t - current.start >= self._segment_length - self._half_frame():
+                    self._finish_segment(t)
+                    self._open_segment(t, arrival)
+        current = self._current
+        if current is None:  # waiting for a keyframe
+            self.skipped_packets += 1
+            return
+        current.container.mux(packet.to_av(current.video))
+        frame = packet.duration * packet.time_base if packet.duration else 2 * self._half_frame()
+        self._last_video_end = t + frame
+
+    def _handle_audio(self, packet: EncodedPacket) -> None:
+        current = self._current
+        dts = packet.dts * packet.time_base
+        if current is None or (self._last_audio_dts is not None and dts <= self._last_audio_dts):
+            # A repeated/late audio frame would be a muxer error costing the whole segment.
+            self.skipped_packets += 1
+            return
+        self._last_audio_dts = dts
+        data = packet.data
+        if not _is_adts(data):
+            if self._adts is None:
+                if not self._warned_audio:
+                    self._warned_audio = True
+                    self._record_error(ValueError("raw AAC but no usable AudioSpecificConfig: audio dropped"))
+                self.skipped_packets += 1
+                return
+            packet = replace(packet, data=self._adts(len(data)) + data)
+        current.container.mux(packet.to_av(current.audio))
+
+    def _half_frame(self) -> Fraction:
+        fps = self._fmt.fps if self._fmt is not None and self._fmt.fps > 0 else 30
+        return Fraction(1, 2 * fps)
+
+    def _open_segment(self, start: Fraction, arrival: float) -> None:
+        fmt = self._fmt
+        assert fmt is not None
+        discontinuity = self._discontinuity_next
+        if self._anchor is None:  # a new timeline: program date time follows media time from here
+            listed = self._playlist.segments
+            # ...and never goes back, even when a restart comes sooner than the old media ran.
+            last = listed[-1] if listed else None
+            floor = (last.program_date_time or 0.0) + last.duration if last is not None else 0.0
+            self._anchor = (start, max(arrival, floor))
+            self._counters = _ContinuityCounters()
+            self._last_audio_dts = None
+        anchor_t, anchor_wall = self._anchor
+        sequence = self._playlist.next_sequence
+        name = f"{self._run_id}-{sequence:06d}.ts"
+        self.directory.mkdir(parents=True, exist_ok=True)  # cheap; heals a directory removed under us
+        file = _SegmentFile(self.directory / name, self._counters)
+        try:
+            container = av.open(file, "w", format="mpegts", container_options=dict(_MUX_OPTIONS))
+            video = container.add_mux_stream("h264", rate=fmt.fps, width=fmt.width, height=fmt.height)
+            video.time_base = fmt.video_time_base
+            audio = container.add_mux_stream("aac", rate=fmt.sample_rate)
+            audio.time_base = fmt.audio_time_base
+        except Exception:
+            file.close()
+            _unlink(file.path)
+            raise
+        self._current = _OpenSegment(
+            sequence=sequence,
+            name=name,
+            file=file,
+            container=container,
+            video=video,
+            audio=audio,
+            start=start,
+            program_date_time=anchor_wall + float(start - anchor_t),
+            discontinuity=discontinuity,
+        )
+        self._discontinuity_next = False
+
+    def _finish_segment(self, end: Fraction | None) -> None:
+        """Close the open segment (ending at ``end``, or after its last frame) and list it."""
+        current = self._current
+        if current is None:
+            return
+        self._current = None
+        end = end if end is not None else self._last_video_end
+        try:
+            current.container.close()  # trailer: flushes the last PES
+            current.file.close()
+        except Exception:
+            current.file.close()
+            _unlink(current.file.path)
+            raise
+        duration = float(end - current.start) if end is not None else 0.0
+        if duration <= 0:
+            _unlink(current.file.path)
+            return
+        playlist = self._playlist
+        playlist.segments.append(
+            PlaylistSegment(
+                current.sequence, current.name, duration, current.program_date_time, current.discontinuity
+            )
+        )
+        # Never shrinks while we run (RFC 8216 6.2.1); a GOP longer than a segment grows it.
+        playlist.target_duration = max(playlist.target_duration, round(duration))
+        while len(playlist.segments) > self.window:
+            gone = playlist.segments.pop(0)
+            playlist.media_sequence += 1
+            if gone.discontinuity:
+                playlist.discontinuity_sequence += 1
+            self._expired.append(gone.name)
+        self.segments_written += 1
+        self.bytes_written += current.file.size
+        try:
+            self._publish()
+        except OSError as exc:  # the media timeline is fine; the next segment retries
+            self._record_error(exc)
+        self._delete_expired()
+
+    def _publish(self) -> None:
+        _write_atomically(self.directory / PLAYLIST_NAME, self._playlist.render())
+
+    def _delete_expired(self) -> None:
+        while len(self._expired) > self.retain_extra:
+            _unlink(self.directory / self._expired.popleft())
+
+    def _fail(self, exc: Exception, context: str) -> None:
+        """A mux or file error: drop the open segment, start clean at the next keyframe.
+
+        The timeline goes on (same clock, same program date time anchor); only
+        the listed segments have a hole, which the DISCONTINUITY tag announces.
+        """
+        self._record_error(exc, context)
+        current = self._current
+        self._current = None
+        if current is not None:
+            with contextlib.suppress(Exception):
+                current.container.close()
+            with contextlib.suppress(Exception):
+                current.file.close()
+            _unlink(current.file.path)
+        # The listed segments stop where the dropped one began: mark the seam.
+        self._discontinuity_next = bool(self._playlist.segments)
+
+    def _record_error(self, exc: Exception, context: str = "") -> None:
+        self.errors += 1
+        # PyAV's message for a muxer refusal is terse; FFmpeg's own log line has the detail.
+        message = f"{type(exc).__name__}: {exc}"
+        self.last_error = f"{context}: {message}" if context else message
+        # A persistent fault (disk full) repeats every keyframe: one traceback per kind is enough.
+        repeated = message == self._last_logged
+        self._last_logged = message
+        log.error("hls %s: %s", self.directory, self.last_error, exc_info=None if repeated else exc)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("hls: cannot delete %s: %s", path, exc)
+
+
+# --- serving --------------------------------------------------------------------------
+
+_CORS = {"Access-Control-Allow-Origin": "*"}
+
+
+def hls_file_response(directory: Path, name: str) -> web.FileResponse:
+    """Serve the playlist or one segment of an HLS directory; 404 for any other name.
+
+    ``FileResponse`` brings Range, ETag/Last-Modified, conditional GET and HEAD.
+    The playlist is short-lived (max-age=1); a segment never changes once
+    listed (its name is unique across restarts), so it is cacheable for an hour.
+    """
+    if name == PLAYLIST_NAME:
+        headers = {"Content-Type": PLAYLIST_CONTENT_TYPE, "Cache-Control": "max-age=1", **_CORS}
+    elif SEGMENT_NAME_RE.fullmatch(name):
+        headers = {"Content-Type": SEGMENT_CONTENT_TYPE, "Cache-Control": "max-age=3600, immutable", **_CORS}
+    else:
+        raise web.HTTPNotFound(headers={"Cache-Control": "no-cache", **_CORS})
+    path = directory / name
+    if not path.is_file():
+        raise web.HTTPNotFound(headers={"Cache-Control": "no-cache", **_CORS})
+    return web.FileResponse(path, headers=headers)

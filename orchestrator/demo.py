@@ -1,0 +1,92 @@
+"""`broadcast demo`: the example show on air with synthetic studios, no camera needed.
+
+The studios are separate processes publishing through the same WHIP endpoint
+as real hosts; the demo then cuts between them like a (very patient) director.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import signal
+import subprocess
+from itertools import cycle
+
+from aiohttp import web
+
+from orchestrator.app import create_app
+from orchestrator.appkeys import SHOWS
+from orchestrator.config import Config
+from orchestrator.links import join_links
+from rooms.syntheticstudio import spawn_studio
+
+TONES = (440.0, 554.0, 659.0, 784.0, 880.0, 988.0)
+
+
+def _demo_config(config: Config) -> Config:
+    # Synthetic studios run on this machine: loopback must be offered to them.
+    hosts = config.server.ice_hosts
+    if "127.0.0.1" not in hosts:
+        hosts = ("127.0.0.1", *hosts)
+    return dataclasses.replace(config, server=dataclasses.replace(config.server, ice_hosts=hosts))
+
+
+async def _run(config: Config, studios: int, cut_every: float, duration: float) -> None:
+    app = create_app(config)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    host, port = config.server.listen_host, config.server.listen_port
+    await web.TCPSite(runner, host, port).start()
+    base = f"http://{host}:{port}"
+    show = config.shows[0]
+    show_runner = app[SHOWS][show.id]
+    links = [link for link in join_links(config, base) if link["show"] == show.id]
+    procs: list[subprocess.Popen[bytes]] = []
+    for link, tone in zip(links[:studios], TONES, strict=False):
+        studio = show.studio(link["studio"])
+        label = f"{studio.name} {studio.name_en}" if studio else link["studio"]
+        procs.append(
+            spawn_studio(link["whip_url"], link["token"], label, tone_hz=tone, width=show.width,
+                         height=show.height, fps=show.fps, retry=True, exit_with_parent=True, verbose=False)
+        )
+    print(
+        f"\nDemo show {show.id!r} is live with {len(procs)} synthetic studios.\n"
+        f"  HLS      {base}/live/{show.id}/index.m3u8   (ffplay / VLC / ffprobe)\n"
+        f"  HTTP-FLV {base}/live/{show.id}.flv\n"
+        f"  state    curl -H 'Authorization: Bearer {config.server.operator_token}' {base}/api/shows/{show.id}\n"
+        f"  cut      curl -H 'Authorization: Bearer {config.server.operator_token}' "
+        f"-d '{{\"studio\": \"{show.studios[0].id}\"}}' {base}/api/shows/{show.id}/cut\n"
+        f"  join     {links[-1]['join_url']}\n"
+        "Ctrl-C stops.\n",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if duration > 0:
+        loop.call_later(duration, stop.set)
+    order = cycle([link["studio"] for link in links[: len(procs)]])
+    try:
+        while not stop.is_set():
+            if cut_every > 0 and procs:
+                studio_id = next(order)
+                await show_runner.cut(studio_id, "demo")
+                print(f"cut to {studio_id}", flush=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), cut_every if cut_every > 0 else None)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        await runner.cleanup()
+
+
+def run_demo(config: Config, studios: int = 3, cut_every: float = 6.0, duration: float = 0.0) -> int:
+    asyncio.run(_run(_demo_config(config), max(0, studios), cut_every, duration))
+    return 0

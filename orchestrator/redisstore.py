@@ -1,0 +1,206 @@
+"""Show state in Redis, so several server nodes share one show.
+
+Keys (``{prefix}`` defaults to ``broadcast``):
+
+- ``{prefix}:show:{id}:state``   one JSON string, the latest :class:`ShowState`
+- ``{prefix}:show:{id}:events``  a list of :class:`Event` JSON, oldest first, capped
+- ``{prefix}:show:{id}:changes`` pub/sub channel; every update publishes the new state JSON
+
+Behaves like :class:`orchestrator.memorystore.MemoryStore`; in addition every
+Redis failure (refused, reset, timed out) surfaces as :class:`StoreUnavailable`
+within one socket timeout (two if Redis hangs in the middle of a commit), never as a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import random
+from collections.abc import AsyncGenerator, Awaitable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
+from redis.maint_notifications import MaintNotificationsConfig
+
+from orchestrator.store import Change, Event, ShowState, StateStore
+
+T = TypeVar("T")
+
+# redis-py wraps socket errors in these two; OSError covers anything it lets through.
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class StoreUnavailable(Exception):
+    """Redis cannot be reached or did not answer within the timeout.
+
+    The operation most likely did not happen; only a connection lost during an update's
+    commit leaves it unknown (the new state is then visible through ``get``)."""
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _event_from_json(data: dict[str, Any]) -> Event:
+    return Event(
+        kind=data["kind"],
+        show=data["show"],
+        actor=data.get("actor", "system"),
+        detail=dict(data.get("detail") or {}),
+        at=float(data["at"]),
+    )
+
+
+class RedisStore(StateStore):
+    EVENTS_KEPT = 10_000
+    # Conflicts only come from other nodes (one node serialises its own updates), so a few
+    # retries are plenty; the bound keeps a pathological writer from spinning us forever.
+    UPDATE_ATTEMPTS = 100
+    # A watcher pings Redis after this much silence; no pong by the next tick means the
+    # connection is dead even though TCP has not noticed (server frozen, network cut).
+    WATCH_PING_SECONDS = 5.0
+
+    def __init__(self, url: str, prefix: str = "broadcast", *, timeout: float = 1.0) -> None:
+        self.prefix = prefix
+        # from_url validates the URL (scheme, port) here and raises ValueError; it does not connect.
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            socket_keepalive=True,
+            # No silent re-sends: a retried RPUSH/EXEC could apply twice, and retries multiply
+            # the time a caller waits when Redis is gone. The pool already replaces connections
+            # that died while idle, so the first call after a Redis restart still works.
+            retry=Retry(NoBackoff(), 0),
+            # Redis Cloud maintenance hints are of no use here, and while they are on (the RESP3
+            # default) the pool skips its check for connections that died while idle: the first
+            # call after a Redis restart would then fail on a stale connection.
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
+            # RESP2: with RESP3 and decode_responses, redis-py 8 drops a subscriber's PONG as if it
+            # were a subscribe confirmation, so `watch` could not tell a live Redis from a dead one.
+            protocol=2,
+        )
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def _key(self, show: str, what: str) -> str:
+        return f"{self.prefix}:show:{show}:{what}"
+
+    def state_key(self, show: str) -> str:
+        return self._key(show, "state")
+
+    def events_key(self, show: str) -> str:
+        return self._key(show, "events")
+
+    def changes_channel(self, show: str) -> str:
+        return self._key(show, "changes")
+
+    # -- StateStore ----------------------------------------------------------------------------
+
+    async def _call(self, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except _UNAVAILABLE as e:
+            raise StoreUnavailable(f"redis: {e}") from e
+
+    @staticmethod
+    def _state(show: str, raw: str | bytes | None) -> ShowState:
+        return ShowState.from_json(json.loads(raw)) if raw else ShowState(show=show)
+
+    async def get(self, show: str) -> ShowState:
+        raw = await self._call(self._redis.get(self.state_key(show)))
+        return self._state(show, raw)
+
+    async def update(self, show: str, change: Change) -> ShowState:
+        # Updates from this node queue locally: WATCH then only has to arbitrate between nodes.
+        lock = self._locks.setdefault(show, asyncio.Lock())
+        async with lock:
+            return await self._call(self._update(show, change))
+
+    async def _update(self, show: str, change: Change) -> ShowState:
+        key, channel = self.state_key(show), self.changes_channel(show)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for attempt in range(self.UPDATE_ATTEMPTS):
+                try:
+                    await pipe.watch(key)
+                    old = self._state(show, await pipe.get(key))
+                    new = dataclasses.replace(change(old), version=old.version + 1)
+                    data = _dumps(new.to_json())
+                    pipe.multi()
+                    pipe.set(key, data)
+                    pipe.publish(channel, data)
+                    await pipe.execute()
+                    return new
+                except WatchError as e:
+                    if isinstance(e.__context__, _UNAVAILABLE):
+                        # redis-py reports a connection lost while watching as WatchError. If it
+                        # broke during EXEC the write may have committed: re-applying `change`
+                        # could apply it twice, so report the outage instead of retrying.
+                        raise StoreUnavailable(f"redis: {e.__context__}") from e
+                    # Another node wrote first: re-read and re-apply. Jitter keeps two nodes
+                    # from colliding in lockstep.
+                    await asyncio.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
+        raise StoreUnavailable(f"update of {show!r} lost {self.UPDATE_ATTEMPTS} races in a row")
+
+    async def add_event(self, event: Event) -> None:
+        key = self.events_key(event.show)
+        # MULTI so the list never exceeds the cap, even for a moment.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, _dumps(event.to_json()))
+            pipe.ltrim(key, -self.EVENTS_KEPT, -1)
+            await self._call(pipe.execute())
+
+    async def events(self, show: str, limit: int = 100) -> list[Event]:
+        if limit <= 0:
+            return []
+        raws: list[str | bytes] = await self._call(self._redis.lrange(self.events_key(show), -limit, -1))
+        return [_event_from_json(json.loads(r)) for r in raws]
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    # -- following other nodes ------------------------------------------------------------
+
+    async def watch(self, show: str) -> AsyncGenerator[ShowState, None]:
+        """Yield the current state of ``show``, then every newer state any node stores.
+
+        The first item arrives once the subscription is live, so an update made after it
+        is never missed. Versions only go up (duplicates and stale messages are skipped).
+        Raises :class:`StoreUnavailable` when Redis goes away; callers re-watch to resume.
+        An async generator: ``aclose()`` it (or let it raise) to drop the subscription.
+        """
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            # Subscribe before reading, so nothing can slip in between the read and the first message.
+            await self._call(pubsub.subscribe(self.changes_channel(show)))
+            current = await self.get(show)
+            last = current.version
+            yield current
+            ping_pending = False
+            while True:
+                message = await self._call(pubsub.get_message(timeout=self.WATCH_PING_SECONDS))
+                if message is None:
+                    if ping_pending:
+                        raise StoreUnavailable(f"redis: no answer to ping for {self.WATCH_PING_SECONDS} s")
+                    await self._call(pubsub.ping())
+                    ping_pending = True
+                    continue
+                ping_pending = False  # any traffic proves the connection is alive
+                if message["type"] != "message":
+                    continue
+                state = ShowState.from_json(json.loads(message["data"]))
+                if state.version > last:
+                    last = state.version
+                    yield state
+        finally:
+            with contextlib.suppress(*_UNAVAILABLE):
+                await pubsub.aclose()

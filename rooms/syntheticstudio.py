@@ -1,0 +1,683 @@
+"""A synthetic studio: a test picture and a tone published over WHIP, like a remote room would.
+
+Used by ``broadcast demo``, by the benchmark and by end-to-end tests. It publishes through
+FFmpeg's ``whip`` muxer (PyAV), so the server is exercised by a real, independent WebRTC stack.
+
+Facts about the ``whip`` muxer (FFmpeg 8.1) this module relies on:
+
+- options: ``authorization`` (Bearer token, also sent on the DELETE), ``cert_file``/``key_file``
+  (DTLS identity; the built-in secp224r1 one is refused by aiortc), ``handshake_timeout`` (ms,
+  ICE + DTLS, default 5000), ``pkt_size`` (default 1200), ``rtp_history``, ``whip_flags``;
+- the POST, ICE and DTLS all happen inside ``avformat_write_header`` (PyAV: the first ``mux`` or
+  ``start_encoding``), about 1.1 s on loopback, holding the GIL;
+- it needs H.264 with extradata (global header: it reads profile/level from the SPS and
+  re-inserts SPS/PPS before every IDR), no B-frames, and Opus 48 kHz stereo;
+- it uses only the first UDP host candidate of the answer;
+- it sends every packet immediately: pacing is the caller's job;
+- closing the container (``av_write_trailer`` + deinit) sends the WHIP DELETE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fractions
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from rooms.dtlscert import write_p256_certificate
+
+PATTERN_BARS = "bars"
+
+# Named solid colours (sRGB); tests recognise a studio on air by its colour.
+SOLID_COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (255, 0, 0),
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+    "cyan": (0, 255, 255),
+    "magenta": (255, 0, 255),
+    "white": (255, 255, 255),
+    "black": (0, 0, 0),
+    "gray": (128, 128, 128),
+    "grey": (128, 128, 128),
+    "orange": (255, 128, 0),
+    "purple": (128, 0, 128),
+}
+
+AUDIO_RATE = 48_000
+AUDIO_SAMPLES = 960  # 20 ms: the Opus frame size WebRTC peers expect
+RETRY_INTERVAL_S = 2.0
+
+# CJK first so Chinese labels never come out as boxes; index 2 of the .ttc is Simplified Chinese.
+LABEL_FONTS: tuple[tuple[str, int], ...] = (
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 2),
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 0),
+)
+CLOCK_FONTS: tuple[tuple[str, int], ...] = (
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf", 0),
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf", 0),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 7),  # Noto Sans Mono CJK SC
+)
+CLOCK_CHARS = "0123456789:.# "
+
+# Distinct grain tiles cycled in the noise strip (x264 veryfast references only the last frame).
+NOISE_TILES = 8
+
+# Frame-index barcode: COUNTER_BITS black/white squares, machine-readable without OCR.
+COUNTER_BITS = 24
+
+# 75% SMPTE-style colour bars.
+BAR_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (191, 191, 191),
+    (191, 191, 0),
+    (0, 191, 191),
+    (0, 191, 0),
+    (191, 0, 191),
+    (191, 0, 0),
+    (0, 0, 191),
+)
+
+
+class PublishError(RuntimeError):
+    """Publishing failed in a way worth one readable line (refused, unreachable, dropped)."""
+
+
+def load_font(size: int, candidates: Sequence[tuple[str, int]] = LABEL_FONTS) -> ImageFont.FreeTypeFont:
+    """The first installed font of ``candidates`` at ``size`` pixels (Pillow's own as a last resort)."""
+    for path, index in candidates:
+        if os.path.exists(path):
+            return ImageFont.truetype(path, size, index=index)
+    return ImageFont.load_default(size)
+
+
+def render_text(text: str, size: int, font: ImageFont.FreeTypeFont | None = None) -> Image.Image:
+    """``text`` as white-on-black 8-bit coverage ("L"), cropped to the ink plus a small margin."""
+    font = font or load_font(size)
+    left, top, right, bottom = font.getbbox(text)
+    margin = max(2, size // 10)
+    image = Image.new("L", (max(1, right - left) + 2 * margin, max(1, bottom - top) + 2 * margin), 0)
+    ImageDraw.Draw(image).text((margin - left, margin - top), text, fill=255, font=font)
+    return image
+
+
+def _plane_array(plane: Any, width: int, height: int) -> np.ndarray:
+    """A writable numpy view of one frame plane, cropped from its padded line size."""
+    buf = np.frombuffer(plane, dtype=np.uint8)
+    return buf.reshape(-1, plane.line_size)[:height, :width]
+
+
+def rgb_image_to_yuv420(image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Convert once with swscale (BT.601 limited range, what decoders assume for untagged yuv420p)."""
+    frame = av.VideoFrame.from_image(image.convert("RGB")).reformat(format="yuv420p")
+    w, h = frame.width, frame.height
+    return (
+        _plane_array(frame.planes[0], w, h).copy(),
+        _plane_array(frame.planes[1], w // 2, h // 2).copy(),
+        _plane_array(frame.planes[2], w // 2, h // 2).copy(),
+    )
+
+
+def yuv420_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Y, U and V planes of a yuv420p frame as (views of) numpy arrays."""
+    w, h = frame.width, frame.height
+    return (
+        _plane_array(frame.planes[0], w, h),
+        _plane_array(frame.planes[1], w // 2, h // 2),
+        _plane_array(frame.planes[2], w // 2, h // 2),
+    )
+
+
+def _even(value: float) -> int:
+    # Chroma is subsampled 2x2: keep every region on even coordinates so Y and UV line up.
+    return int(value) // 2 * 2
+
+
+def format_clock(wall_time: float) -> str:
+    """Local wall-clock time as HH:MM:SS.mmm."""
+    seconds = math.floor(wall_time)
+    millis = min(999, int((wall_time - seconds) * 1000))
+    return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{millis:03d}"
+
+
+class TestPattern:
+    """Produces the studio's video frames cheaply.
+
+    Everything static (bars, label, boxes) is rendered once with Pillow and converted to YUV
+    once; per frame we copy the three planes, slide a white block by slicing, and paste
+    pre-rendered clock glyphs and counter squares into the luma plane.
+    """
+
+    __test__ = False  # not a pytest test class despite the name
+
+    def __init__(self, pattern: str, label: str, width: int, height: int, fps: int) -> None:
+        if width % 2 or height % 2:
+            raise ValueError(f"width and height must be even for yuv420p, got {width}x{height}")
+        if pattern != PATTERN_BARS and pattern not in SOLID_COLOURS:
+            raise ValueError(f"unknown pattern {pattern!r}: use 'bars' or one of {sorted(SOLID_COLOURS)}")
+        self.pattern = pattern
+        self.label = label
+        self.width = width
+        self.height = height
+        self.fps = fps
+        if pattern == PATTERN_BARS:
+            self._background = rgb_image_to_yuv420(self._bars_image())
+            self._prepare_dynamic_layers()
+        else:
+            self._background = rgb_image_to_yuv420(Image.new("RGB", (width, height), SOLID_COLOURS[pattern]))
+
+    # -- static layers -------------------------------------------------------------------------------
+    def _layout(self) -> dict[str, int]:
+        w, h = self.width, self.height
+        return {
+            "bars_bottom": _even(h * 0.38),
+            "noise_top": _even(h * 0.38),
+            "noise_bottom": _even(h * 0.48),
+            "label_top": _even(h * 0.48),
+            "label_bottom": _even(h * 0.68),
+            "track_top": _even(h * 0.70),
+            "track_bottom": _even(h * 0.78),
+            "clock_top": _even(h * 0.80),
+            "clock_bottom": _even(h * 0.92),
+            "counter_top": _even(h * 0.94),
+            "counter_bottom": _even(h * 0.98),
+            "margin": _even(w * 0.03),
+        }
+
+    def _bars_image(self) -> Image.Image:
+        w, h = self.width, self.height
+        lay = self._layout()
+        image = Image.new("RGB", (w, h), (16, 16, 16))
+        draw = ImageDraw.Draw(image)
+        bar_w = w / len(BAR_COLOURS)
+        for i, colour in enumerate(BAR_COLOURS):
+            draw.rectangle((round(i * bar_w), 0, round((i + 1) * bar_w) - 1, lay["bars_bottom"] - 1), fill=colour)
+        # Under the noise strip: neutral grey, so only luma changes there.
+        draw.rectangle((0, lay["noise_top"], w - 1, lay["noise_bottom"] - 1), fill=(128, 128, 128))
+        # The track of the moving block: mid grey so the block's motion is obvious.
+        draw.rectangle((0, lay["track_top"], w - 1, lay["track_bottom"] - 1), fill=(64, 64, 64))
+        # Black (luma 16) under the clock glyphs, which are pre-blended onto black.
+        draw.rectangle((0, lay["clock_top"], w - 1, lay["clock_bottom"] - 1), fill=(0, 0, 0))
+        # Label, shrunk until it fits the band.
+        band_h = lay["label_bottom"] - lay["label_top"]
+        size = max(8, int(band_h * 0.7))
+        text = render_text(self.label, size)
+        while text.width > w - 2 * lay["margin"] and size > 8:
+            size = int(size * 0.85)
+            text = render_text(self.label, size)
+        x = (w - text.width) // 2
+        y = lay["label_top"] + (band_h - text.height) // 2
+        image.paste((255, 255, 255), (x, y), text)
+        return image
+
+    def _prepare_dynamic_layers(self) -> None:
+        lay = self._layout()
+        clock_h = lay["clock_bottom"] - lay["clock_top"]
+        font = load_font(max(8, int(clock_h * 0.7)), CLOCK_FONTS)
+        # Monospace: one cell size for every glyph, so pasting is plain slicing.
+        ascent, descent = font.getmetrics()
+        cell_w = max(1, round(font.getlength("0")))
+        cell_h = _even(ascent + descent + 1)
+        self._glyphs: dict[str, np.ndarray] = {}
+        for ch in CLOCK_CHARS:
+            cell = Image.new("L", (cell_w, cell_h), 0)
+            ImageDraw.Draw(cell).text((0, 0), ch, fill=255, font=font)
+            # Coverage 0..255 -> luma 16..235 over the black clock box.
+            self._glyphs[ch] = (16 + np.asarray(cell, dtype=np.uint16) * 219 // 255).astype(np.uint8)
+        self._cell_w = cell_w
+        text_w = cell_w * len(format_clock(0.0) + " #0000000")
+        self._clock_y = lay["clock_top"] + (clock_h - cell_h) // 2
+        self._clock_x = max(0, (self.width - text_w) // 2)
+        # Counter squares: a centred row of their own below the clock.
+        row_h = lay["counter_bottom"] - lay["counter_top"]
+        self._square = max(2, min(row_h, _even((self.width - 2 * lay["margin"]) / COUNTER_BITS)))
+        self._counter_y = lay["counter_top"]
+        self._counter_x = _even((self.width - COUNTER_BITS * self._square) / 2)
+        self._track = (lay["track_top"], lay["track_bottom"])
+        # Changing grain keeps x264 near its ~2.5 Mbit/s target like a real camera (a clean
+        # pattern would code at ~0.7 Mbit/s and understate the server's receive/decode cost).
+        rng = np.random.default_rng(20250510)
+        self._noise_rows = (lay["noise_top"], lay["noise_bottom"])
+        rows = lay["noise_bottom"] - lay["noise_top"]
+        self._noise = [rng.integers(16, 236, (rows, self.width), dtype=np.uint8) for _ in range(NOISE_TILES)]
+        self._block_w = max(2, _even(self.width / 20))
+        # The block crosses the frame in two seconds.
+        self._block_step = max(2.0, (self.width - self._block_w) / (2.0 * self.fps))
+
+    # -- per frame -----------------------------------------------------------------------------------
+    def frame(self, index: int, wall_time: float | None = None) -> av.VideoFrame:
+        """Frame number ``index``; the clock shows ``wall_time`` (default: now)."""
+        frame = av.VideoFrame(self.width, self.height, "yuv420p")
+        y, u, v = yuv420_planes(frame)
+        by, bu, bv = self._background
+        np.copyto(y, by)
+        np.copyto(u, bu)
+        np.copyto(v, bv)
+        if self.pattern == PATTERN_BARS:
+            self._draw_dynamic(y, u, v, index, time.time() if wall_time is None else wall_time)
+        return frame
+
+    def _draw_dynamic(
+        self, y: np.ndarray, u: np.ndarray, v: np.ndarray, index: int, wall_time: float
+    ) -> None:
+        n0, n1 = self._noise_rows
+        y[n0:n1] = self._noise[index % NOISE_TILES]
+        # Moving white block, bouncing so it never jumps.
+        span = self.width - self._block_w
+        travel = int(index * self._block_step) % (2 * span) if span > 0 else 0
+        x = _even(travel if travel <= span else 2 * span - travel)
+        top, bottom = self._track
+        y[top:bottom, x : x + self._block_w] = 235
+        u[top // 2 : bottom // 2, x // 2 : (x + self._block_w) // 2] = 128
+        v[top // 2 : bottom // 2, x // 2 : (x + self._block_w) // 2] = 128
+        # Clock and frame counter text from the glyph atlas (box is black in the background).
+        text = f"{format_clock(wall_time)} #{index % 10_000_000:07d}"
+        cy, cx, cw = self._clock_y, self._clock_x, self._cell_w
+        for ch in text:
+            glyph = self._glyphs[ch]
+            y[cy : cy + glyph.shape[0], cx : cx + cw] = glyph
+            cx += cw
+        # Frame counter as squares, most significant bit first.
+        s, sy, sx = self._square, self._counter_y, self._counter_x
+        for bit in range(COUNTER_BITS):
+            on = (index >> (COUNTER_BITS - 1 - bit)) & 1
+            y[sy : sy + s, sx + bit * s : sx + (bit + 1) * s] = 235 if on else 16
+
+    def counter_region(self) -> tuple[int, int, int]:
+        """(x, y, square size) of the frame-counter squares, for :func:`read_frame_counter`."""
+        return self._counter_x, self._counter_y, self._square
+
+
+def read_frame_counter(luma: np.ndarray, width: int, height: int) -> int:
+    """Read back the frame index from a decoded full-frame ``bars`` picture's luma plane.
+
+    ``luma`` may be any size: positions are scaled from the ``width``x``height`` the studio sent.
+    """
+    geometry = TestPattern(PATTERN_BARS, "", width, height, 30)
+    x0, y0, s = geometry.counter_region()
+    sy, sx = luma.shape[0] / height, luma.shape[1] / width
+    value = 0
+    for bit in range(COUNTER_BITS):
+        cx = int((x0 + bit * s + s / 2) * sx)
+        cy = int((y0 + s / 2) * sy)
+        value = (value << 1) | int(luma[cy, cx] > 128)
+    return value
+
+
+class Tone:
+    """A continuous stereo sine at ``hz`` in 20 ms s16 frames (phase-continuous across frames)."""
+
+    def __init__(self, hz: float, amplitude: float = 0.25) -> None:
+        self.hz = hz
+        self.amplitude = amplitude
+        self._n = np.arange(AUDIO_SAMPLES, dtype=np.float64)
+
+    def frame(self, index: int) -> av.AudioFrame:
+        start = index * AUDIO_SAMPLES
+        phase = 2 * np.pi * self.hz * (start + self._n) / AUDIO_RATE
+        mono = (np.sin(phase) * (self.amplitude * 32767)).astype(np.int16)
+        stereo = np.repeat(mono, 2).reshape(1, -1)  # packed s16: L R L R ...
+        frame = av.AudioFrame.from_ndarray(stereo, format="s16", layout="stereo")
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = start
+        frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+        return frame
+
+
+def _describe(exc: BaseException) -> str:
+    # av errors carry the full SDP offer in their log tuple; keep only the readable reason.
+    if isinstance(exc, av.error.FFmpegError):
+        return exc.strerror or type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
+@contextmanager
+def _immediate_signals(enabled: bool) -> Iterator[None]:
+    """During the blocking WHIP handshake (GIL held, no Python handlers run) die at once on a signal."""
+    if not enabled:
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_DFL) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class SyntheticStudio:
+    """Configuration and runner of one synthetic studio publisher."""
+
+    whip_url: str
+    token: str
+    label: str = "studio"
+    tone_hz: float = 440.0
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+    pattern: str = PATTERN_BARS
+    duration: float | None = None
+    retry: bool = False
+    bitrate: int = 2_500_000
+    audio_bitrate: int = 64_000
+    threads: int = 1
+    preset: str = "veryfast"
+    exit_with_parent: bool = False
+    verbose: bool = True
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    # Set when first on air: `duration` counts seconds published, not connection attempts.
+    _deadline: float | None = field(default=None, init=False, repr=False)
+
+    # -- control -------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish: it closes the container (WHIP DELETE) and returns."""
+        self._stop.set()
+
+    def _say(self, message: str) -> None:
+        if self.verbose:
+            print(f"synthetic studio {self.label!r}: {message}", file=sys.stderr, flush=True)
+
+    def run(self) -> None:
+        """Publish until ``duration`` elapses or :meth:`stop` (or SIGTERM/SIGINT) is received.
+
+        Raises :class:`PublishError` when the server refuses or cannot be reached (after
+        the first failure, or never when ``retry`` is set).
+        """
+        in_main = threading.current_thread() is threading.main_thread()
+        saved: dict[int, Any] = {}
+        if in_main:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                saved[sig] = signal.signal(sig, lambda *_: self.stop())
+        try:
+            with tempfile.TemporaryDirectory(prefix="synthstudio-") as tmp:
+                cert, key = write_p256_certificate(Path(tmp))
+                self._deadline = None
+                parent = os.getppid()
+                while not self._stop.is_set():
+                    try:
+                        self._publish(cert, key, parent, handle_signals=in_main)
+                        return
+                    except PublishError as exc:
+                        if not self.retry:
+                            raise
+                        self._say(f"{exc}; retrying in {RETRY_INTERVAL_S:g} s")
+                    if self._deadline is not None and time.monotonic() >= self._deadline:
+                        return
+                    if self._stop.wait(RETRY_INTERVAL_S):
+                        return
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
+
+    # -- one WHIP session ----------------------------------------------------------------------------
+    def _open(self, cert: Path, key: Path) -> tuple[Any, Any, Any]:
+        container = av.open(
+            self.whip_url,
+            "w",
+            format="whip",
+            # container_options (not options): PyAV would also hand `options` to the encoders.
+            container_options={"authorization": self.token, "cert_file": str(cert), "key_file": str(key)},
+        )
+        video = container.add_stream("libx264", rate=self.fps)
+        video.width = self.width
+        video.height = self.height
+        video.pix_fmt = "yuv420p"
+        video.bit_rate = self.bitrate
+        video.gop_size = self.fps  # a keyframe every second: late joiners and PLI-less peers recover fast
+        ctx = video.codec_context
+        # Encoder clock in frames; the muxer retimes the stream itself (1/90000 after the header).
+        ctx.time_base = fractions.Fraction(1, self.fps)
+        ctx.max_b_frames = 0
+        ctx.thread_count = self.threads  # explicit: x264's auto (1.5 x cores) wastes CPU on a shared box
+        video.options = {
+            "preset": self.preset,
+            "tune": "zerolatency",
+            "profile": "baseline",
+            # Fixed 1 s GOP, no scene-cut keyframes, VBV so the bitrate stays near the target.
+            "x264-params": f"keyint={self.fps}:min-keyint={self.fps}:scenecut=0:bframes=0",
+            "maxrate": str(self.bitrate),
+            "bufsize": str(self.bitrate // 2),
+        }
+        audio = container.add_stream("libopus", rate=AUDIO_RATE, layout="stereo")
+        audio.bit_rate = self.audio_bitrate
+        return container, video, audio
+
+    def _publish(self, cert: Path, key: Path, parent: int, handle_signals: bool) -> None:
+        renderer = TestPattern(self.pattern, self.label, self.width, self.height, self.fps)
+        tone = Tone(self.tone_hz)
+        try:
+            container, video, audio = self._open(cert, key)
+        except av.error.FFmpegError as exc:
+            raise PublishError(f"cannot set up the WHIP muxer for {self.whip_url}: {_describe(exc)}") from exc
+        try:
+            started = time.monotonic()
+            try:
+                with _immediate_signals(handle_signals):
+                    container.start_encoding()  # POST offer, ICE, DTLS: blocks ~1 s
+            except av.error.HTTPClientError as exc:
+                raise PublishError(f"WHIP server {self.whip_url} refused: {_describe(exc)}") from exc
+            except (av.error.FFmpegError, OSError) as exc:
+                raise PublishError(f"cannot publish to {self.whip_url}: {_describe(exc)}") from exc
+            on_air = time.monotonic()
+            self._say(f"on air at {self.whip_url} (set-up {on_air - started:.2f} s)")
+            if self.duration is not None and self._deadline is None:
+                self._deadline = on_air + self.duration
+            try:
+                self._stream(container, video, audio, renderer, tone, self._deadline, parent)
+            except (av.error.FFmpegError, OSError) as exc:
+                raise PublishError(f"connection to {self.whip_url} lost: {_describe(exc)}") from exc
+        finally:
+            try:
+                container.close()  # writes the trailer; the muxer's deinit sends the WHIP DELETE
+            except (av.error.FFmpegError, OSError) as exc:
+                self._say(f"close failed: {_describe(exc)}")
+
+    def _stream(
+        self,
+        container: Any,
+        video: Any,
+        audio: Any,
+        renderer: TestPattern,
+        tone: Tone,
+        deadline: float | None,
+        parent: int,
+    ) -> None:
+        """Send frames at their real-time due instants (the muxer does not pace)."""
+        t0 = time.monotonic()
+        wall0 = time.time()
+        video_period = 1.0 / self.fps
+        audio_period = AUDIO_SAMPLES / AUDIO_RATE
+        video_time_base = fractions.Fraction(1, self.fps)
+        vi = ai = 0
+        next_parent_check = t0 + 1.0
+        while True:
+            v_due = t0 + vi * video_period
+            a_due = t0 + ai * audio_period
+            due = min(v_due, a_due)
+            if deadline is not None and due >= deadline:
+                break
+            wait = due - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                break
+            if self._stop.is_set():
+                break
+            now = time.monotonic()
+            if now - due > 0.5:
+                # Starved for CPU: skip ahead instead of bursting, timestamps keep tracking real time.
+                vi = max(vi, math.ceil((now - t0) / video_period))
+                ai = max(ai, math.ceil((now - t0) / audio_period))
+                continue
+            if a_due <= v_due:
+                container.mux(audio.encode(tone.frame(ai)))
+                ai += 1
+            else:
+                frame = renderer.frame(vi, wall0 + vi * video_period)
+                frame.pts = vi
+                frame.time_base = video_time_base
+                container.mux(video.encode(frame))
+                vi += 1
+            if self.exit_with_parent and now >= next_parent_check:
+                next_parent_check = now + 1.0
+                if os.getppid() != parent:
+                    self._say("parent process gone; stopping")
+                    break
+
+    # -- as a separate process -----------------------------------------------------------------------
+    def command(self, python: str = sys.executable) -> list[str]:
+        """The command line that runs this studio as ``python -m rooms.syntheticstudio``."""
+        cmd = [
+            python, "-m", "rooms.syntheticstudio",
+            "--whip-url", self.whip_url,
+            "--token", self.token,
+            "--label", self.label,
+            "--tone", f"{self.tone_hz:g}",
+            "--pattern", self.pattern,
+            "--size", f"{self.width}x{self.height}",
+            "--fps", str(self.fps),
+            "--bitrate", str(self.bitrate),
+            "--threads", str(self.threads),
+            "--preset", self.preset,
+        ]  # fmt: skip
+        if self.duration is not None:
+            cmd += ["--duration", f"{self.duration:g}"]
+        if self.retry:
+            cmd.append("--retry")
+        if self.exit_with_parent:
+            cmd.append("--exit-with-parent")
+        if not self.verbose:
+            cmd.append("--quiet")
+        return cmd
+
+
+def spawn_studio(
+    whip_url: str,
+    token: str,
+    label: str,
+    *,
+    tone_hz: float = 440.0,
+    pattern: str = PATTERN_BARS,
+    width: int = 1280,
+    height: int = 720,
+    fps: int = 30,
+    duration: float | None = None,
+    retry: bool = False,
+    bitrate: int = 2_500_000,
+    threads: int = 1,
+    preset: str = "veryfast",
+    exit_with_parent: bool = True,
+    verbose: bool = True,
+    **popen_kwargs: Any,
+) -> subprocess.Popen[bytes]:
+    """Start a studio in its own process (its CPU is then not counted in the server).
+
+    Stop it with ``proc.terminate()`` (SIGTERM: clean WHIP DELETE) and ``proc.wait()``.
+    ``exit_with_parent`` makes it stop by itself if the spawning process dies.
+    Extra keyword arguments go to :class:`subprocess.Popen` (e.g. ``stderr=subprocess.PIPE``).
+    """
+    studio = SyntheticStudio(
+        whip_url=whip_url,
+        token=token,
+        label=label,
+        tone_hz=tone_hz,
+        pattern=pattern,
+        width=width,
+        height=height,
+        fps=fps,
+        duration=duration,
+        retry=retry,
+        bitrate=bitrate,
+        threads=threads,
+        preset=preset,
+        exit_with_parent=exit_with_parent,
+        verbose=verbose,
+    )
+    # Make `rooms` importable whatever the caller's working directory is.
+    repo_root = str(Path(__file__).resolve().parent.parent)
+    env = dict(popen_kwargs.pop("env", None) or os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, env.get("PYTHONPATH", "")) if p)
+    return subprocess.Popen(studio.command(), env=env, **popen_kwargs)
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1280x720, got {text!r}") from None
+    if w <= 0 or h <= 0 or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"size must be positive and even, got {text!r}")
+    return w, h
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m rooms.syntheticstudio",
+        description="Publish a synthetic studio (test picture + tone) to a WHIP endpoint.",
+    )
+    parser.add_argument("--whip-url", required=True, help="e.g. http://127.0.0.1:8080/whip/SHOW/STUDIO")
+    parser.add_argument("--token", required=True, help="Bearer token sent in the Authorization header")
+    parser.add_argument("--label", default="studio", help="text drawn on the bars pattern (any script)")
+    parser.add_argument("--tone", type=float, default=440.0, help="sine frequency in Hz")
+    parser.add_argument(
+        "--pattern",
+        default=PATTERN_BARS,
+        choices=[PATTERN_BARS, *SOLID_COLOURS],
+        help="moving bars with label and clock, or a solid colour",
+    )
+    parser.add_argument("--size", type=_parse_size, default=(1280, 720), help="WIDTHxHEIGHT")
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--duration", type=float, default=None, help="seconds; default: until SIGTERM")
+    parser.add_argument("--retry", action="store_true", help="keep retrying every 2 s if refused/unreachable")
+    parser.add_argument("--bitrate", type=int, default=2_500_000, help="video bits per second")
+    parser.add_argument("--threads", type=int, default=1, help="x264 threads")
+    parser.add_argument("--preset", default="veryfast", help="x264 preset")
+    parser.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process dies")
+    parser.add_argument("--quiet", action="store_true", help="no status lines on stderr")
+    args = parser.parse_args(argv)
+    width, height = args.size
+    studio = SyntheticStudio(
+        whip_url=args.whip_url,
+        token=args.token,
+        label=args.label,
+        tone_hz=args.tone,
+        width=width,
+        height=height,
+        fps=args.fps,
+        pattern=args.pattern,
+        duration=args.duration,
+        retry=args.retry,
+        bitrate=args.bitrate,
+        threads=args.threads,
+        preset=args.preset,
+        exit_with_parent=args.exit_with_parent,
+        verbose=not args.quiet,
+    )
+    try:
+        studio.run()
+    except PublishError as exc:
+        print(f"synthetic studio {args.label!r}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except ValueError as exc:  # bad pattern/size reaching the renderer
+        print(f"synthetic studio {args.label!r}: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Shared fixtures: a real server on 127.0.0.1 with a small show."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from orchestrator.app import create_app
+from orchestrator.config import Config, parse
+from orchestrator.links import tokens_for
+
+OPERATOR = "operator-test-token"
+
+
+def make_config(tmp_path: Path, **show: Any) -> Config:
+    show_table = {
+        "id": "test-show",
+        "title": "测试 Test show",
+        "width": 640,
+        "height": 360,
+        "fps": 30,
+        "video_bitrate": 1_000_000,
+        "studios": [
+            {"id": "alpha", "name": "北京 Alpha", "place": "Beijing"},
+            {"id": "bravo", "name": "香港 Bravo", "place": "Hong Kong"},
+        ],
+        "products": [{"id": "soup", "name": "汪集鸡汤", "enterprise": "汪集", "price": 39.9, "was_price": 59.9}],
+        "outputs": {"hls_segment_seconds": 1.0, "hls_window": 6},
+    }
+    show_table.update(show)
+    return parse(
+        {
+            "server": {
+                "operator_token": OPERATOR,
+                "link_secret": "test-link-secret-0123456789",
+                "ice_hosts": ["127.0.0.1"],
+                "data_dir": str(tmp_path / "data"),
+            },
+            "shows": [show_table],
+        },
+        "test-config",
+    )
+
+
+class Server:
+    def __init__(self, base_url: str, config: Config) -> None:
+        self.url = base_url
+        self.config = config
+        self.tokens = tokens_for(config)
+        self.auth = {"Authorization": f"Bearer {OPERATOR}"}
+
+    def token(self, studio: str, show: str = "test-show") -> str:
+        return self.tokens.mint(show, studio)
+
+    async def api(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as http, http.request(
+            method, self.url + path, headers=self.auth, **kw
+        ) as res:
+            return res.status, await res.json(content_type=None)
+
+    async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                _, state = await self.api("GET", "/api/shows/test-show")
+                if predicate(state):
+                    return state
+                await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def server(tmp_path: Path, aiohttp_server: Any) -> Server:
+    config = make_config(tmp_path)
+    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
+    return Server(str(srv.make_url("")).rstrip("/"), config)

@@ -1,0 +1,107 @@
+"""Decode what an output produced and describe it: colours, timestamps, keyframes."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import av
+import numpy as np
+
+
+def classify(frame: av.VideoFrame) -> str:
+    """Name the solid colour in the middle of the picture (test sources are solid)."""
+    planes = frame.to_ndarray(format="yuv420p")
+    h, w = frame.height, frame.width
+    y = planes[h // 2 - 8 : h // 2 + 8, w // 2 - 8 : w // 2 + 8].mean()
+    u = planes[h : h + h // 4].reshape(h // 2, w // 2)[h // 4 - 4 : h // 4 + 4, w // 4 - 4 : w // 4 + 4].mean()
+    v = planes[h + h // 4 :].reshape(h // 2, w // 2)[h // 4 - 4 : h // 4 + 4, w // 4 - 4 : w // 4 + 4].mean()
+    if v > 200 and u < 120:
+        return "red"
+    if v < 70 and u < 80 and y > 100:
+        return "green"
+    if u > 200 and y < 60:
+        return "blue"
+    return "other"
+
+
+@dataclass
+class Decoded:
+    colours: list[str] = field(default_factory=list)
+    video_pts: list[float] = field(default_factory=list)
+    keyframes: list[int] = field(default_factory=list)  # frame indexes
+    audio_samples: int = 0
+    audio_pts: list[float] = field(default_factory=list)
+    size: tuple[int, int] | None = None
+
+    def runs(self) -> list[tuple[str, int]]:
+        """Colour runs in order, e.g. [('other', 20), ('red', 90), ('green', 80)]."""
+        out: list[tuple[str, int]] = []
+        for colour in self.colours:
+            if out and out[-1][0] == colour:
+                out[-1] = (colour, out[-1][1] + 1)
+            else:
+                out.append((colour, 1))
+        return out
+
+    def frame_intervals(self) -> set[float]:
+        return {round(b - a, 3) for a, b in zip(self.video_pts, self.video_pts[1:], strict=False)}
+
+
+def decode(source: str | bytes, fmt: str | None = None) -> Decoded:
+    container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source, format=fmt)
+    out = Decoded()
+    streams = [s for s in (container.streams.video[:1] + container.streams.audio[:1])]
+    for packet in container.demux(*streams):
+        if packet.stream.type == "video" and packet.size and packet.is_keyframe:
+            out.keyframes.append(len(out.video_pts))
+        for frame in packet.decode():
+            assert frame.pts is not None and frame.time_base is not None
+            t = float(frame.pts * Fraction(frame.time_base))
+            if isinstance(frame, av.VideoFrame):
+                out.size = (frame.width, frame.height)
+                out.video_pts.append(t)
+                out.colours.append(classify(frame))
+            else:
+                out.audio_samples += frame.samples
+                out.audio_pts.append(t)
+    container.close()
+    return out
+
+
+def assert_continuous(d: Decoded, fps: int) -> None:
+    """Constant frame rate, monotonic timestamps, a keyframe every second, audio there."""
+    assert d.video_pts, "no video decoded"
+    assert all(b > a for a, b in zip(d.video_pts, d.video_pts[1:], strict=False)), "video timestamps not monotonic"
+    period = 1 / fps
+    for step in d.frame_intervals():
+        assert abs(step - period) <= 0.0015, f"frame interval {step} is not 1/{fps}: {sorted(d.frame_intervals())}"
+    gaps = {b - a for a, b in zip(d.keyframes, d.keyframes[1:], strict=False)}
+    assert gaps and gaps <= {fps}, f"keyframe spacing {gaps}, want every {fps} frames"
+    assert all(b >= a for a, b in zip(d.audio_pts, d.audio_pts[1:], strict=False)), "audio timestamps go back"
+    duration = d.video_pts[-1] - d.video_pts[0] + period
+    assert d.audio_samples >= 0.9 * duration * 48000, "audio is missing or has holes"
+
+
+def is_mostly(values: np.ndarray | list[str], colour: str, share: float = 0.9) -> bool:
+    seq = list(values)
+    return bool(seq) and seq.count(colour) / len(seq) >= share
+
+
+async def fetch_hls(playlist_url: str) -> tuple[str, bytes]:
+    """The live playlist and its segments joined, as a CDN pulling it would get them."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(playlist_url) as res:
+            assert res.status == 200, await res.text()
+            playlist = await res.text()
+        data = bytearray()
+        base = playlist_url.rsplit("/", 1)[0]
+        for line in playlist.splitlines():
+            if line and not line.startswith("#"):
+                async with http.get(f"{base}/{line}") as res:
+                    assert res.status == 200
+                    data += await res.read()
+    return playlist, bytes(data)

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import EXAMPLE_CONFIG
+from orchestrator.config import ConfigError, load, with_overrides
+
+
+def test_example_config_describes_the_wuhan_show() -> None:
+    config = load(EXAMPLE_CONFIG)
+    show = config.show("wuhan-0510")
+    assert show is not None
+    assert [s.id for s in show.studios] == ["beijing", "hongkong", "wuhan-hannan", "wuhan-jiangan", "wuhan-wuchang"]
+    assert len(show.products) >= 12
+    assert all(p.enterprise and p.price > 0 for p in show.products)
+    assert (show.width, show.height, show.fps) == (1280, 720, 30)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+BASE = """
+[server]
+operator_token = "12345678"
+link_secret = "0123456789abcdef"
+[[shows]]
+id = "s"
+title = "S"
+[[shows.studios]]
+id = "a"
+name = "A"
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (BASE + "colour = 1\n", "shows[0].studios[0].colour: unknown key"),
+        (BASE.replace('id = "s"', 'id = "S S"'), "shows[0].id"),
+        (BASE.replace('title = "S"', 'title = "S"\nfps = "thirty"'), "shows[0].fps: expected an integer"),
+        (BASE.replace('title = "S"', 'title = "S"\nfps = 500'), "shows[0].fps: must be 1-60"),
+        (BASE.replace('"12345678"', '"short"'), "server.operator_token"),
+        (BASE + "[nope]\n", "nope: unknown key"),
+        ("[server\n", "not valid TOML"),
+        (BASE.replace("[server]", "[server]\nice_hosts = ['not-an-ip']"), "server.ice_hosts[0]"),
+        (BASE.replace("[server]", "[server]\nredis_url = 'http://x'"), "server.redis_url"),
+        (BASE + '[[shows.studios]]\nid = "a"\nname = "again"\n', "duplicate studio"),
+    ],
+)
+def test_bad_config_names_file_key_and_problem(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(_write(tmp_path, text))
+    assert message in str(err.value)
+    assert str(tmp_path / "bad.toml") in str(err.value)
+
+
+def test_missing_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "missing.toml")
+
+
+def test_flags_override_and_are_validated() -> None:
+    config = with_overrides(load(EXAMPLE_CONFIG), ice_hosts=("127.0.0.1",), listen_port=9999)
+    assert config.server.ice_hosts == ("127.0.0.1",)
+    assert config.server.listen_port == 9999
+    with pytest.raises(ConfigError, match="server.operator_token"):
+        with_overrides(config, operator_token="x")
+
+
+def test_cli_prints_one_readable_line_for_a_bad_config(tmp_path: Path) -> None:
+    path = _write(tmp_path, BASE + "colour = 1\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "serve", "--config", str(path)], capture_output=True, text=True
+    )
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown key" in lines[0] and "Traceback" not in run.stderr
+
+
+def test_links_prints_one_json_object_per_studio() -> None:
+    import json
+
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "links",
+            "--config",
+            str(EXAMPLE_CONFIG),
+            "--base-url",
+            "https://live.example.org",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    links = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [x["studio"] for x in links] == ["beijing", "hongkong", "wuhan-hannan", "wuhan-jiangan", "wuhan-wuchang"]
+    first = links[0]
+    assert first["join_url"] == f"https://live.example.org/join/{first['token']}"
+    assert first["whip_url"] == "https://live.example.org/whip/wuhan-0510/beijing"

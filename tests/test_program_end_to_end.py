@@ -1,0 +1,75 @@
+"""Two real WHIP publishers (FFmpeg's muxer and aiortc) into one show; the
+program follows the cuts, and the HLS and FLV outputs decode cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+
+import aiohttp
+
+from rooms.syntheticstudio import spawn_studio
+from tests.conftest import Server
+from tests.mediacheck import assert_continuous, decode, fetch_hls
+from tests.whipclient import AiortcPublisher
+
+
+async def _read_flv(url: str, sink: bytearray, stop: asyncio.Event) -> None:
+    async with aiohttp.ClientSession() as http, http.get(url) as res:
+        assert res.status == 200
+        assert res.headers["Content-Type"].startswith("video/x-flv")
+        async for chunk in res.content.iter_any():
+            sink.extend(chunk)
+            if stop.is_set():
+                return
+
+
+async def test_cuts_between_ffmpeg_and_aiortc_studios(server: Server) -> None:
+    ffmpeg = spawn_studio(
+        f"{server.url}/whip/test-show/alpha",
+        server.token("alpha"),
+        "alpha",
+        pattern="red",
+        width=640,
+        height=360,
+        bitrate=800_000,
+        stderr=subprocess.PIPE,
+    )
+    aiortc_pub = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "green")
+    flv = bytearray()
+    stop = asyncio.Event()
+    reader = asyncio.ensure_future(_read_flv(f"{server.url}/live/test-show.flv", flv, stop))
+    try:
+        await aiortc_pub.start()
+        await server.wait_for(lambda s: all(st["online"] for st in s["studios"]), timeout=20)
+        await server.wait_for(lambda s: all((st["stats"] or {}).get("video_frames", 0) > 10 for st in s["studios"]))
+        for studio in ("alpha", "bravo", "alpha"):
+            status, _ = await server.api("POST", "/api/shows/test-show/cut", json={"studio": studio})
+            assert status == 200
+            await asyncio.sleep(2.5)
+        stop.set()
+        await asyncio.wait_for(reader, 5)
+        # Pull HLS while the studios are still on: the window holds the last cuts.
+        playlist, segments = await fetch_hls(f"{server.url}/live/test-show/index.m3u8")
+        _, state = await server.api("GET", "/api/shows/test-show")
+        assert state["mixer"]["late_ticks"] <= 2, state["mixer"]
+    finally:
+        reader.cancel()
+        ffmpeg.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            ffmpeg.wait(10)
+        await aiortc_pub.stop()
+
+    got = await asyncio.to_thread(decode, bytes(flv), "flv")
+    assert got.size == (640, 360)
+    assert_continuous(got, 30)
+    runs = [(c, n) for c, n in got.runs() if n >= 30]  # ignore the odd transition frame
+    assert [c for c, _ in runs][-3:] == ["red", "green", "red"], got.runs()
+    # A cut shows on (about) the next frame: no blend frames between sources.
+    assert sum(n for c, n in got.runs() if c == "other" and n < 30) <= 2
+
+    assert "#EXT-X-TARGETDURATION" in playlist and "#EXT-X-PROGRAM-DATE-TIME" in playlist
+    hls = await asyncio.to_thread(decode, segments, "mpegts")
+    assert_continuous(hls, 30)
+    assert {"red", "green"} <= set(hls.colours)
