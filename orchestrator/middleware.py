@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from orchestrator.errors import DomainError
+from orchestrator.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except DomainError as exc:
         return web.json_response({"error": exc.message}, status=exc.status, headers=exc.headers)
+    except StoreUnavailable as exc:
+        log.warning("state store unavailable: %s", exc)
+        return web.json_response({"error": f"state store unavailable, nothing changed: {exc}"}, status=503)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -29,19 +29,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from orchestrator.store import Change, Event, ShowState, StateStore
+from orchestrator.store import Change, Event, ShowState, StateStore, StoreUnavailable
 
 T = TypeVar("T")
 
 # redis-py wraps socket errors in these two; OSError covers anything it lets through.
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-
-
-class StoreUnavailable(Exception):
-    """Redis cannot be reached or did not answer within the timeout.
-
-    The operation most likely did not happen; only a connection lost during an update's
-    commit leaves it unknown (the new state is then visible through ``get``)."""
 
 
 def _dumps(data: dict[str, Any]) -> str:

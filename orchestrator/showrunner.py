@@ -7,6 +7,7 @@ first and is then applied to the media plane as a new Scene.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from pathlib import Path
@@ -17,7 +18,7 @@ from mixer.outputs.hlsoutput import HlsOutput
 from mixer.program import Program, Scene
 from orchestrator.config import Show
 from orchestrator.errors import BadRequest, NotFound
-from orchestrator.store import Event, ShowState, StateStore
+from orchestrator.store import Event, ShowState, StateStore, StoreUnavailable
 from rooms.feedbuffer import FeedBuffer
 from rooms.whipsession import WhipSession
 
@@ -41,6 +42,8 @@ class ShowRunner:
         self.flv: FlvOutput | None = None
         self.sessions: dict[str, WhipSession] = {}  # studio id -> live session
         self._lock = asyncio.Lock()
+        self.state = ShowState(show=show.id)  # the last state applied to the program
+        self._follower: asyncio.Future[None] | None = None
 
     # -- life cycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -55,16 +58,40 @@ class ShowRunner:
             self.flv = FlvOutput(asyncio.get_running_loop())
             self.program.add_sink(self.flv)
         # Sessions did not survive whatever stopped us: nobody is online yet.
-        state = await self.store.update(self.show.id, lambda s: dataclasses.replace(s, online=()))
+        try:
+            state = await self.store.update(self.show.id, lambda s: dataclasses.replace(s, online=()))
+        except StoreUnavailable as exc:
+            log.error("show %s: state store unavailable at start (%s); starting on the slate", self.show.id, exc)
+            state = ShowState(show=self.show.id)
         self._apply(state)
         self.program.start()
+        self._follower = asyncio.ensure_future(self._follow())
+
+    async def _follow(self) -> None:
+        """Apply changes another node made to this show (stores that can publish them)."""
+        watch = getattr(self.store, "watch", None)
+        if watch is None:
+            return
+        while True:
+            try:
+                async for state in watch(self.show.id):
+                    if state.version > self.state.version:
+                        self._apply(state)
+            except StoreUnavailable as exc:
+                log.warning("show %s: lost the state store's change feed (%s); retrying", self.show.id, exc)
+            await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
         for session in list(self.sessions.values()):
             await session.close()
         await asyncio.get_running_loop().run_in_executor(None, self.program.stop)
 
     def _apply(self, state: ShowState) -> None:
+        self.state = state
         self.program.set_scene(Scene(program=state.program, preview=state.preview))
 
     def _check_studio(self, studio_id: str) -> None:
@@ -84,10 +111,7 @@ class ShowRunner:
         session.answer = answer  # type: ignore[attr-defined]
         self.sessions[studio_id] = session
         self.program.attach_feed(feed)
-        await self.store.update(
-            self.show.id, lambda s: dataclasses.replace(s, online=tuple(sorted({*s.online, studio_id})))
-        )
-        await self.store.add_event(Event("studio.joined", self.show.id, f"studio:{studio_id}", {"studio": studio_id}))
+        await self._presence(studio_id, True)
         return session
 
     def session(self, studio_id: str, session_id: str) -> WhipSession:
@@ -101,11 +125,21 @@ class ShowRunner:
             return  # replaced by a newer session: that one owns the studio now
         del self.sessions[session.studio_id]
         self.program.detach_feed(session.studio_id)
-        sid = session.studio_id
-        await self.store.update(
-            self.show.id, lambda s: dataclasses.replace(s, online=tuple(x for x in s.online if x != sid))
-        )
-        await self.store.add_event(Event("studio.left", self.show.id, f"studio:{sid}", {"studio": sid}))
+        await self._presence(session.studio_id, False)
+
+    async def _presence(self, studio_id: str, online: bool) -> None:
+        """Record a studio coming or going; best effort, since media must not wait on the store."""
+
+        def change(s: ShowState) -> ShowState:
+            others = set(s.online) - {studio_id}
+            return dataclasses.replace(s, online=tuple(sorted(others | ({studio_id} if online else set()))))
+
+        try:
+            await self.store.update(self.show.id, change)
+            kind = "studio.joined" if online else "studio.left"
+            await self.store.add_event(Event(kind, self.show.id, f"studio:{studio_id}", {"studio": studio_id}))
+        except StoreUnavailable as exc:
+            log.warning("show %s: could not record studio %s online=%s: %s", self.show.id, studio_id, online, exc)
 
     # -- commands ------------------------------------------------------------
     async def cut(self, studio_id: str | None, actor: str) -> ShowState:
@@ -129,7 +163,7 @@ class ShowRunner:
 
     # -- views ---------------------------------------------------------------
     async def describe(self) -> dict[str, object]:
-        state = await self.store.get(self.show.id)
+        state = self.state
         studios = []
         for studio in self.show.studios:
             session = self.sessions.get(studio.id)
@@ -139,7 +173,7 @@ class ShowRunner:
                     "name": studio.name,
                     "name_en": studio.name_en,
                     "place": studio.place,
-                    "online": studio.id in state.online,
+                    "online": studio.id in self.sessions,
                     "stats": session.stats() if session else None,
                 }
             )

@@ -52,6 +52,14 @@ class Event:
 Change = Callable[[ShowState], ShowState]
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached or did not answer within its timeout.
+
+    The operation most likely did not happen; only a connection lost during an
+    update's commit leaves it unknown (the new state is then visible through ``get``).
+    """
+
+
 class StateStore(abc.ABC):
     @abc.abstractmethod
     async def get(self, show: str) -> ShowState: ...

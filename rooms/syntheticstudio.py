@@ -24,13 +24,14 @@ import fractions
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ SOLID_COLOURS: dict[str, tuple[int, int, int]] = {
 AUDIO_RATE = 48_000
 AUDIO_SAMPLES = 960  # 20 ms: the Opus frame size WebRTC peers expect
 RETRY_INTERVAL_S = 2.0
+CLOSE_TIMEOUT_S = 5  # whole seconds (alarm): the DELETE round trip plus DTLS close, normally < 50 ms
 
 # CJK first so Chinese labels never come out as boxes; index 2 of the .ttc is Simplified Chinese.
 LABEL_FONTS: tuple[tuple[str, int], ...] = (
@@ -347,9 +349,55 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _socket_fds() -> set[int]:
+    """File descriptors of this process that are sockets (Linux /proc; empty elsewhere)."""
+    fds: set[int] = set()
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return fds
+    for name in names:
+        try:
+            if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                fds.add(int(name))
+        except (OSError, ValueError):
+            continue
+    return fds
+
+
+def _shutdown_reads(fds: set[int]) -> None:
+    """shutdown(SHUT_RD) the UDP sockets among ``fds``: pending and future reads return at once."""
+    for fd in fds:
+        try:
+            sock = socket.socket(fileno=os.dup(fd))  # a dup: closing it leaves FFmpeg's fd alone
+        except OSError:
+            continue
+        with sock:
+            if sock.type != socket.SOCK_DGRAM:
+                continue
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RD)
+
+
+@contextmanager
+def _hard_deadline(seconds: int) -> Iterator[None]:
+    """Last resort for a C call that holds the GIL and never returns: SIGALRM's default action ends
+    the process. Only for a process of our own (main thread); ``seconds=0`` disables it."""
+    if seconds <= 0:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @contextmanager
 def _immediate_signals(enabled: bool) -> Iterator[None]:
-    """During the blocking WHIP handshake (GIL held, no Python handlers run) die at once on a signal."""
+    """Inside a blocking muxer call (GIL held, no Python handler can run) die at once on a signal."""
     if not enabled:
         yield
         return
@@ -466,8 +514,10 @@ class SyntheticStudio:
             container, video, audio = self._open(cert, key)
         except av.error.FFmpegError as exc:
             raise PublishError(f"cannot set up the WHIP muxer for {self.whip_url}: {_describe(exc)}") from exc
+        whip_sockets: set[int] = set()
         try:
             started = time.monotonic()
+            before = _socket_fds()
             try:
                 with _immediate_signals(handle_signals):
                     container.start_encoding()  # POST offer, ICE, DTLS: blocks ~1 s
@@ -475,6 +525,9 @@ class SyntheticStudio:
                 raise PublishError(f"WHIP server {self.whip_url} refused: {_describe(exc)}") from exc
             except (av.error.FFmpegError, OSError) as exc:
                 raise PublishError(f"cannot publish to {self.whip_url}: {_describe(exc)}") from exc
+            # The muxer's UDP socket is the one that appeared during the handshake (GIL held: no
+            # other Python thread could open one meanwhile).
+            whip_sockets = _socket_fds() - before
             on_air = time.monotonic()
             self._say(f"on air at {self.whip_url} (set-up {on_air - started:.2f} s)")
             if self.duration is not None and self._deadline is None:
@@ -484,10 +537,23 @@ class SyntheticStudio:
             except (av.error.FFmpegError, OSError) as exc:
                 raise PublishError(f"connection to {self.whip_url} lost: {_describe(exc)}") from exc
         finally:
+            self._close(container, whip_sockets, handle_signals)
+
+    def _close(self, container: Any, whip_sockets: set[int], handle_signals: bool) -> None:
+        """Close the container (trailer; the muxer's deinit sends the WHIP DELETE), never hanging.
+
+        FFmpeg 8.1's whip deinit ends DTLS with a blocking read on its UDP socket that waits for
+        the peer's close_notify, with no timeout and the GIL held. If the server has already
+        closed DTLS (it ended the session, or answers the DELETE without closing) that read
+        never returns. Shutting down the socket's read side first makes it return at once;
+        sending (the DELETE is TCP anyway) is unaffected.
+        """
+        _shutdown_reads(whip_sockets)
+        with _immediate_signals(handle_signals), _hard_deadline(CLOSE_TIMEOUT_S if handle_signals else 0):
             try:
-                container.close()  # writes the trailer; the muxer's deinit sends the WHIP DELETE
+                container.close()
             except (av.error.FFmpegError, OSError) as exc:
-                self._say(f"close failed: {_describe(exc)}")
+                self._say(f"close: {_describe(exc)}")
 
     def _stream(
         self,

@@ -2,30 +2,30 @@
 
 Why our own segmenter instead of FFmpeg's ``hls`` muxer: the playlist rules we
 need are ones that muxer does not keep.  It never writes
-``EXT-X-DISCONTINUITY-SEQUENCE`` (so after ``append_list`` restarts the
-discontinuity numbering is wrong once the tagged segment slides out), it
-recomputes ``EXT-X-TARGETDURATION`` from the window (it may change, RFC 8216
-6.2.1 says it must not), it deletes segments one segment after they leave the
-playlist (6.2.2 wants them served for their duration plus a playlist's), and
-its state (segments written, media sequence, errors) is invisible to us.  Here
-each segment is one PyAV ``mpegts`` mux (~0.1 ms to open) and the playlist is
-ours: a few lines of text replaced atomically.
+``EXT-X-DISCONTINUITY-SEQUENCE`` (after an ``append_list`` restart the
+discontinuity numbering breaks once the tagged segment slides out), it derives
+``EXT-X-TARGETDURATION`` from the segments in the window (so it can change; RFC
+8216 6.2.1 says it must not), by default it deletes a segment one segment after
+it leaves the playlist (6.2.2 wants it served for its duration plus a
+playlist's), and its state (segments written, media sequence, errors) is
+invisible to us.  Here each segment is its own PyAV ``mpegts`` mux (opening one
+costs microseconds) and the playlist is ours: a few lines of text, replaced
+atomically.
 
 Two details make independent per-segment muxes look like one continuous TS:
 
 * Continuity counters: every new mpegts mux starts each PID's 4-bit counter at
-  0, and FFmpeg's demuxer (and VLC) then flag the last frame of the previous
-  segment as corrupt.  :class:`_ContinuityCounters` renumbers the counters as the
-  bytes are written (one numpy pass per 32 KB chunk), exactly as a single
-  long-running mux would have numbered them.
+  0, and FFmpeg's HLS demuxer then flags the last frame of every segment as
+  corrupt.  :class:`_ContinuityCounters` renumbers the counters as the bytes are
+  written (one numpy pass per ~64 KB), exactly as a single long-running mux
+  would have numbered them.
 * Streams without encoders: ``add_stream("h264")`` makes an *encoder* context
-  that PyAV opens at the first mux (libx264 with its lookahead threads, just to
-  copy bytes).  ``add_mux_stream`` (PyAV >= 16) makes a codec-less stream: codec
-  id, size and rate only, nothing opened.  It cannot carry AAC extradata, and
-  the TS muxer needs either extradata or ADTS framing, so audio frames get the
-  7-byte ADTS header built from the AudioSpecificConfig (the same thing
-  FFmpeg's TS muxer does internally with extradata).  Video needs nothing:
-  SPS/PPS are in-band on every keyframe.
+  that PyAV opens at the first mux (libx264 with its threads, just to copy
+  bytes).  ``add_mux_stream`` makes a codec-less stream: codec id, size and
+  rate, nothing opened.  It cannot carry AAC extradata, and the TS muxer needs
+  either extradata or ADTS framing, so audio frames get the 7-byte ADTS header
+  built from the AudioSpecificConfig (what FFmpeg's TS muxer would do itself
+  given extradata).  Video needs nothing: SPS/PPS are in-band on every keyframe.
 
 Threads: :meth:`HlsOutput.put` runs in the encoder thread and only appends to a
 bounded deque; one worker thread per output muxes, writes files and deletes old
@@ -153,9 +153,7 @@ def parse_playlist(text: str) -> Playlist:
         elif not line.startswith("#"):
             if duration is None:
                 raise ValueError(f"segment {line!r} has no EXTINF")
-            playlist.segments.append(
-                PlaylistSegment(playlist.next_sequence, line, duration, pdt, discontinuity)
-            )
+            playlist.segments.append(PlaylistSegment(playlist.next_sequence, line, duration, pdt, discontinuity))
             duration, pdt, discontinuity = None, None, False
     return playlist
 
@@ -523,9 +521,7 @@ class HlsOutput(Sink):
                 len(self._playlist.segments),
             )
         listed = {seg.name for seg in self._playlist.segments}
-        leftovers = [
-            p for p in self.directory.iterdir() if SEGMENT_NAME_RE.fullmatch(p.name) and p.name not in listed
-        ]
+        leftovers = [p for p in self.directory.iterdir() if SEGMENT_NAME_RE.fullmatch(p.name) and p.name not in listed]
         leftovers.sort(key=lambda p: p.stat().st_mtime)
         self._expired.extend(p.name for p in leftovers)
         self._delete_expired()
@@ -548,9 +544,7 @@ class HlsOutput(Sink):
                 self._open_segment(t, arrival)
             else:
                 # A backwards or big forward jump is a new timeline, not a long segment.
-                jump = last_end is not None and (
-                    t < last_end - Fraction(1, 1000) or t - last_end > self._max_gap
-                )
+                jump = last_end is not None and (t < last_end - Fraction(1, 1000) or t - last_end > self._max_gap)
                 if jump:
                     log.warning("hls: video timestamps jumped from %.3f to %.3f s", last_end, t)
                     self._finish_segment(last_end)
@@ -651,9 +645,7 @@ class HlsOutput(Sink):
             return
         playlist = self._playlist
         playlist.segments.append(
-            PlaylistSegment(
-                current.sequence, current.name, duration, current.program_date_time, current.discontinuity
-            )
+            PlaylistSegment(current.sequence, current.name, duration, current.program_date_time, current.discontinuity)
         )
         # Never shrinks while we run (RFC 8216 6.2.1); a GOP longer than a segment grows it.
         playlist.target_duration = max(playlist.target_duration, round(duration))

@@ -221,6 +221,8 @@ def test_window_deletes_old_segments_and_restart_continues(tmp_path: Path, media
         assert text.count("#EXT-X-DISCONTINUITY\n") == 1
         assert second.segments[0].name == first.segments[-1].name  # old segment still listed
         seen += [s.name for s in second.segments[1:]]
+        pdts = [s.program_date_time or 0.0 for s in second.segments]
+        assert pdts == sorted(pdts)  # never back in time, even when a restart outruns the old media
         d = decode(str(tmp_path / PLAYLIST_NAME))
         assert len(d.video_pts) == FPS + FPS + FPS // 2  # decodes across the discontinuity
 
@@ -294,9 +296,21 @@ def test_muxer_error_is_recorded_and_output_resumes_on_next_keyframe(tmp_path: P
     assert len(d.video_pts) == FPS * (SECONDS - 1)
 
 
-async def test_serving_playlist_and_segments(
-    tmp_path: Path, media: Media, aiohttp_client: AiohttpClient
-) -> None:
+def test_timestamp_jump_in_one_run_starts_a_new_timeline(tmp_path: Path, media: Media) -> None:
+    # The encoder restarts under a running output: its timestamps begin again at 0.
+    packets = media.first(2.5) + media.first(2.5)
+    out = run_output(HlsOutput(tmp_path, 1.0, 10, queue_size=BIG, end_list_on_close=True), media.fmt, packets)
+    playlist = parse_playlist((tmp_path / PLAYLIST_NAME).read_text())
+    assert [s.discontinuity for s in playlist.segments] == [False, False, False, True, False, False]
+    assert [round(s.duration, 3) for s in playlist.segments] == [1.0, 1.0, 0.5, 1.0, 1.0, 0.5]
+    pdts = [s.program_date_time or 0.0 for s in playlist.segments]
+    assert pdts == sorted(pdts)
+    assert out.status()["errors"] == 0
+    decode_segments(tmp_path, [s.name for s in playlist.segments])
+    assert len(decode(str(tmp_path / PLAYLIST_NAME)).video_pts) == 2 * 75
+
+
+async def test_serving_playlist_and_segments(tmp_path: Path, media: Media, aiohttp_client: AiohttpClient) -> None:
     show_dir = tmp_path / "live" / "wuhan-0510"
     run_output(HlsOutput(show_dir, 2.0, 6, queue_size=BIG), media.fmt, media.first(4.5))
     (tmp_path / "secret.ts").write_bytes(b"not for you")

@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from orchestrator.memorystore import MemoryStore
-from orchestrator.redisstore import RedisStore, StoreUnavailable
-from orchestrator.store import Event, ShowState
+from orchestrator.redisstore import RedisStore
+from orchestrator.store import Event, ShowState, StoreUnavailable
 from tests.redisserver import RedisServer
 
 Store = MemoryStore | RedisStore
