@@ -26,8 +26,12 @@ def _listen(value: str) -> tuple[str, int]:
 def _add_server_flags(p: argparse.ArgumentParser, config_required: bool) -> None:
     p.add_argument("--config", required=config_required, help="show configuration (TOML)")
     p.add_argument("--listen", type=_listen, help="HOST:PORT to serve on (overrides the file)")
-    p.add_argument("--ice-host", action="append", metavar="ADDR",
-                   help="address to offer as ICE host candidate (repeatable; 127.0.0.1 works)")
+    p.add_argument(
+        "--ice-host",
+        action="append",
+        metavar="ADDR",
+        help="address to offer as ICE host candidate (repeatable; 127.0.0.1 works)",
+    )
     p.add_argument("--operator-token", help="bearer token for the control API")
     p.add_argument("--redis", metavar="URL", help="keep state in Redis (redis://host:port/db)")
     p.add_argument("--data-dir", metavar="DIR", help="where HLS segments and recordings go")
@@ -66,8 +70,12 @@ def build_config(args: argparse.Namespace) -> Config:
 def serve(config: Config) -> None:
     from orchestrator.app import create_app
 
-    web.run_app(create_app(config), host=config.server.listen_host, port=config.server.listen_port,
-                print=lambda msg: print(msg, flush=True))
+    web.run_app(
+        create_app(config),
+        host=config.server.listen_host,
+        port=config.server.listen_port,
+        print=lambda msg: print(msg, flush=True),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,8 +47,18 @@ async def _run(config: Config, studios: int, cut_every: float, duration: float) 
         studio = show.studio(link["studio"])
         label = f"{studio.name} {studio.name_en}" if studio else link["studio"]
         procs.append(
-            spawn_studio(link["whip_url"], link["token"], label, tone_hz=tone, width=show.width,
-                         height=show.height, fps=show.fps, retry=True, exit_with_parent=True, verbose=False)
+            spawn_studio(
+                link["whip_url"],
+                link["token"],
+                label,
+                tone_hz=tone,
+                width=show.width,
+                height=show.height,
+                fps=show.fps,
+                retry=True,
+                exit_with_parent=True,
+                verbose=False,
+            )
         )
     print(
         f"\nDemo show {show.id!r} is live with {len(procs)} synthetic studios.\n"
@@ -56,7 +66,7 @@ async def _run(config: Config, studios: int, cut_every: float, duration: float) 
         f"  HTTP-FLV {base}/live/{show.id}.flv\n"
         f"  state    curl -H 'Authorization: Bearer {config.server.operator_token}' {base}/api/shows/{show.id}\n"
         f"  cut      curl -H 'Authorization: Bearer {config.server.operator_token}' "
-        f"-d '{{\"studio\": \"{show.studios[0].id}\"}}' {base}/api/shows/{show.id}/cut\n"
+        f'-d \'{{"studio": "{show.studios[0].id}"}}\' {base}/api/shows/{show.id}/cut\n'
         f"  join     {links[-1]['join_url']}\n"
         "Ctrl-C stops.\n",
         flush=True,

@@ -44,9 +44,7 @@ def prefix() -> str:
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def open_node(
-    request: pytest.FixtureRequest, redis_server: RedisServer, prefix: str
-) -> AsyncIterator[OpenNode]:
+async def open_node(request: pytest.FixtureRequest, redis_server: RedisServer, prefix: str) -> AsyncIterator[OpenNode]:
     opened: list[Store] = []
     memory = MemoryStore()
 
@@ -195,9 +193,7 @@ async def test_update_redoes_change_when_another_node_commits_in_between(
         calls.append(s)
         if len(calls) == 1:
             # Another node commits after our read but before our EXEC: WATCH must notice.
-            other_node.set(
-                store.state_key(SHOW), json.dumps(ShowState(SHOW, online=("other",), version=1).to_json())
-            )
+            other_node.set(store.state_key(SHOW), json.dumps(ShowState(SHOW, online=("other",), version=1).to_json()))
         return dataclasses.replace(s, online=(*s.online, "mine"))
 
     try:
