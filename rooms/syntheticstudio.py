@@ -365,18 +365,24 @@ def _socket_fds() -> set[int]:
     return fds
 
 
-def _shutdown_reads(fds: set[int]) -> None:
-    """shutdown(SHUT_RD) the UDP sockets among ``fds``: pending and future reads return at once."""
-    for fd in fds:
-        try:
-            sock = socket.socket(fileno=os.dup(fd))  # a dup: closing it leaves FFmpeg's fd alone
-        except OSError:
-            continue
-        with sock:
-            if sock.type != socket.SOCK_DGRAM:
+def _detach_udp_sockets(fds: set[int]) -> None:
+    """Point the UDP sockets among ``fds`` at /dev/null: every later recv/send on them fails at once.
+
+    (shutdown(SHUT_RD) is not enough: on a non-blocking UDP socket recv then returns EAGAIN,
+    which FFmpeg retries forever.) The fd numbers stay valid, so FFmpeg closes them as usual.
+    """
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in fds:
+            try:
+                with socket.socket(fileno=os.dup(fd)) as sock:  # a dup: closing it leaves fd alone
+                    is_udp = sock.type == socket.SOCK_DGRAM
+            except OSError:
                 continue
-            with suppress(OSError):
-                sock.shutdown(socket.SHUT_RD)
+            if is_udp:
+                os.dup2(null, fd, inheritable=False)
+    finally:
+        os.close(null)
 
 
 @contextmanager
@@ -542,13 +548,12 @@ class SyntheticStudio:
     def _close(self, container: Any, whip_sockets: set[int], handle_signals: bool) -> None:
         """Close the container (trailer; the muxer's deinit sends the WHIP DELETE), never hanging.
 
-        FFmpeg 8.1's whip deinit ends DTLS with a blocking read on its UDP socket that waits for
-        the peer's close_notify, with no timeout and the GIL held. If the server has already
-        closed DTLS (it ended the session, or answers the DELETE without closing) that read
-        never returns. Shutting down the socket's read side first makes it return at once;
-        sending (the DELETE is TCP anyway) is unaffected.
+        FFmpeg 8.1's whip muxer, once the server has closed DTLS (it ended the session), reads
+        its UDP socket in blocking mode during the trailer, with no timeout and the GIL held:
+        close() never returns. The media is over when we close, so we first detach that socket;
+        the DELETE goes over its own TCP connection and is unaffected.
         """
-        _shutdown_reads(whip_sockets)
+        _detach_udp_sockets(whip_sockets)
         with _immediate_signals(handle_signals), _hard_deadline(CLOSE_TIMEOUT_S if handle_signals else 0):
             try:
                 container.close()
