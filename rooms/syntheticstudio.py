@@ -14,12 +14,17 @@ Facts about the ``whip`` muxer (FFmpeg 8.1) this module relies on:
   re-inserts SPS/PPS before every IDR), no B-frames, and Opus 48 kHz stereo;
 - it uses only the first UDP host candidate of the answer;
 - it sends every packet immediately: pacing is the caller's job;
-- closing the container (``av_write_trailer`` + deinit) sends the WHIP DELETE.
+- closing the container (``av_write_trailer`` + deinit) sends the WHIP DELETE; after the server
+  has closed DTLS, that close blocks forever on a UDP read (see ``SyntheticStudio._close``).
+
+Because the handshake holds the GIL, a studio cannot publish to an aiortc server running in the
+same Python process (the server could never answer the POST): use :func:`spawn_studio`.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import fractions
 import math
 import os
@@ -31,7 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +106,10 @@ class PublishError(RuntimeError):
     """Publishing failed in a way worth one readable line (refused, unreachable, dropped)."""
 
 
-def load_font(size: int, candidates: Sequence[tuple[str, int]] = LABEL_FONTS) -> ImageFont.FreeTypeFont:
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+def load_font(size: int, candidates: Sequence[tuple[str, int]] = LABEL_FONTS) -> Font:
     """The first installed font of ``candidates`` at ``size`` pixels (Pillow's own as a last resort)."""
     for path, index in candidates:
         if os.path.exists(path):
@@ -109,10 +117,10 @@ def load_font(size: int, candidates: Sequence[tuple[str, int]] = LABEL_FONTS) ->
     return ImageFont.load_default(size)
 
 
-def render_text(text: str, size: int, font: ImageFont.FreeTypeFont | None = None) -> Image.Image:
+def render_text(text: str, size: int, font: Font | None = None) -> Image.Image:
     """``text`` as white-on-black 8-bit coverage ("L"), cropped to the ink plus a small margin."""
     font = font or load_font(size)
-    left, top, right, bottom = font.getbbox(text)
+    left, top, right, bottom = (int(v) for v in font.getbbox(text))
     margin = max(2, size // 10)
     image = Image.new("L", (max(1, right - left) + 2 * margin, max(1, bottom - top) + 2 * margin), 0)
     ImageDraw.Draw(image).text((margin - left, margin - top), text, fill=255, font=font)
@@ -158,6 +166,33 @@ def format_clock(wall_time: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{millis:03d}"
 
 
+def _layout(width: int, height: int) -> dict[str, int]:
+    """Rows of the bars picture, top to bottom (even pixel positions)."""
+    w, h = width, height
+    return {
+        "bars_bottom": _even(h * 0.38),
+        "noise_top": _even(h * 0.38),
+        "noise_bottom": _even(h * 0.48),
+        "label_top": _even(h * 0.48),
+        "label_bottom": _even(h * 0.68),
+        "track_top": _even(h * 0.70),
+        "track_bottom": _even(h * 0.78),
+        "clock_top": _even(h * 0.80),
+        "clock_bottom": _even(h * 0.92),
+        "counter_top": _even(h * 0.94),
+        "counter_bottom": _even(h * 0.98),
+        "margin": _even(w * 0.03),
+    }
+
+
+def counter_geometry(width: int, height: int) -> tuple[int, int, int]:
+    """(x, y, square size) of the frame-counter squares of a ``width``x``height`` bars picture."""
+    lay = _layout(width, height)
+    row_h = lay["counter_bottom"] - lay["counter_top"]
+    square = max(2, min(row_h, _even((width - 2 * lay["margin"]) / COUNTER_BITS)))
+    return _even((width - COUNTER_BITS * square) / 2), lay["counter_top"], square
+
+
 class TestPattern:
     """Produces the studio's video frames cheaply.
 
@@ -185,26 +220,9 @@ class TestPattern:
             self._background = rgb_image_to_yuv420(Image.new("RGB", (width, height), SOLID_COLOURS[pattern]))
 
     # -- static layers -------------------------------------------------------------------------------
-    def _layout(self) -> dict[str, int]:
-        w, h = self.width, self.height
-        return {
-            "bars_bottom": _even(h * 0.38),
-            "noise_top": _even(h * 0.38),
-            "noise_bottom": _even(h * 0.48),
-            "label_top": _even(h * 0.48),
-            "label_bottom": _even(h * 0.68),
-            "track_top": _even(h * 0.70),
-            "track_bottom": _even(h * 0.78),
-            "clock_top": _even(h * 0.80),
-            "clock_bottom": _even(h * 0.92),
-            "counter_top": _even(h * 0.94),
-            "counter_bottom": _even(h * 0.98),
-            "margin": _even(w * 0.03),
-        }
-
     def _bars_image(self) -> Image.Image:
         w, h = self.width, self.height
-        lay = self._layout()
+        lay = _layout(w, h)
         image = Image.new("RGB", (w, h), (16, 16, 16))
         draw = ImageDraw.Draw(image)
         bar_w = w / len(BAR_COLOURS)
@@ -229,13 +247,12 @@ class TestPattern:
         return image
 
     def _prepare_dynamic_layers(self) -> None:
-        lay = self._layout()
+        lay = _layout(self.width, self.height)
         clock_h = lay["clock_bottom"] - lay["clock_top"]
         font = load_font(max(8, int(clock_h * 0.7)), CLOCK_FONTS)
         # Monospace: one cell size for every glyph, so pasting is plain slicing.
-        ascent, descent = font.getmetrics()
         cell_w = max(1, round(font.getlength("0")))
-        cell_h = _even(ascent + descent + 1)
+        cell_h = _even(font.getbbox(CLOCK_CHARS)[3] + 2)  # down to the lowest ink of any glyph
         self._glyphs: dict[str, np.ndarray] = {}
         for ch in CLOCK_CHARS:
             cell = Image.new("L", (cell_w, cell_h), 0)
@@ -247,10 +264,7 @@ class TestPattern:
         self._clock_y = lay["clock_top"] + (clock_h - cell_h) // 2
         self._clock_x = max(0, (self.width - text_w) // 2)
         # Counter squares: a centred row of their own below the clock.
-        row_h = lay["counter_bottom"] - lay["counter_top"]
-        self._square = max(2, min(row_h, _even((self.width - 2 * lay["margin"]) / COUNTER_BITS)))
-        self._counter_y = lay["counter_top"]
-        self._counter_x = _even((self.width - COUNTER_BITS * self._square) / 2)
+        self._counter_x, self._counter_y, self._square = counter_geometry(self.width, self.height)
         self._track = (lay["track_top"], lay["track_bottom"])
         # Changing grain keeps x264 near its ~2.5 Mbit/s target like a real camera (a clean
         # pattern would code at ~0.7 Mbit/s and understate the server's receive/decode cost).
@@ -275,9 +289,7 @@ class TestPattern:
             self._draw_dynamic(y, u, v, index, time.time() if wall_time is None else wall_time)
         return frame
 
-    def _draw_dynamic(
-        self, y: np.ndarray, u: np.ndarray, v: np.ndarray, index: int, wall_time: float
-    ) -> None:
+    def _draw_dynamic(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, index: int, wall_time: float) -> None:
         n0, n1 = self._noise_rows
         y[n0:n1] = self._noise[index % NOISE_TILES]
         # Moving white block, bouncing so it never jumps.
@@ -301,23 +313,18 @@ class TestPattern:
             on = (index >> (COUNTER_BITS - 1 - bit)) & 1
             y[sy : sy + s, sx + bit * s : sx + (bit + 1) * s] = 235 if on else 16
 
-    def counter_region(self) -> tuple[int, int, int]:
-        """(x, y, square size) of the frame-counter squares, for :func:`read_frame_counter`."""
-        return self._counter_x, self._counter_y, self._square
-
 
 def read_frame_counter(luma: np.ndarray, width: int, height: int) -> int:
-    """Read back the frame index from a decoded full-frame ``bars`` picture's luma plane.
+    """Read back the frame index from the luma plane of a decoded full-frame ``bars`` picture.
 
-    ``luma`` may be any size: positions are scaled from the ``width``x``height`` the studio sent.
+    ``width``x``height`` is the size the studio sent; ``luma`` may have been scaled since.
     """
-    geometry = TestPattern(PATTERN_BARS, "", width, height, 30)
-    x0, y0, s = geometry.counter_region()
+    x0, y0, s = counter_geometry(width, height)
     sy, sx = luma.shape[0] / height, luma.shape[1] / width
+    cy = int((y0 + s / 2) * sy)
     value = 0
     for bit in range(COUNTER_BITS):
         cx = int((x0 + bit * s + s / 2) * sx)
-        cy = int((y0 + s / 2) * sy)
         value = (value << 1) | int(luma[cy, cx] > 128)
     return value
 
@@ -435,14 +442,21 @@ class SyntheticStudio:
     preset: str = "veryfast"
     exit_with_parent: bool = False
     verbose: bool = True
-    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False, compare=False)
     # Set when first on air: `duration` counts seconds published, not connection attempts.
-    _deadline: float | None = field(default=None, init=False, repr=False)
+    _deadline: float | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- control -------------------------------------------------------------------------------------
     def stop(self) -> None:
         """Ask :meth:`run` to finish: it closes the container (WHIP DELETE) and returns."""
         self._stop.set()
+
+    def _orphaned(self, parent: int) -> bool:
+        # A spawned studio must not outlive a crashed demo/benchmark and publish forever.
+        if self.exit_with_parent and os.getppid() != parent:
+            self._say("parent process gone; stopping")
+            return True
+        return False
 
     def _say(self, message: str) -> None:
         if self.verbose:
@@ -452,10 +466,12 @@ class SyntheticStudio:
         """Publish until ``duration`` elapses or :meth:`stop` (or SIGTERM/SIGINT) is received.
 
         Raises :class:`PublishError` when the server refuses or cannot be reached (after
-        the first failure, or never when ``retry`` is set).
+        the first failure, or never when ``retry`` is set). Must not share its process with the
+        WHIP server (see the module docstring); signal handlers are installed only when called
+        from the main thread.
         """
         in_main = threading.current_thread() is threading.main_thread()
-        saved: dict[int, Any] = {}
+        saved: dict[signal.Signals, Any] = {}
         if in_main:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 saved[sig] = signal.signal(sig, lambda *_: self.stop())
@@ -474,7 +490,7 @@ class SyntheticStudio:
                         self._say(f"{exc}; retrying in {RETRY_INTERVAL_S:g} s")
                     if self._deadline is not None and time.monotonic() >= self._deadline:
                         return
-                    if self._stop.wait(RETRY_INTERVAL_S):
+                    if self._stop.wait(RETRY_INTERVAL_S) or self._orphaned(parent):
                         return
         finally:
             for sig, handler in saved.items():
@@ -558,7 +574,8 @@ class SyntheticStudio:
             try:
                 container.close()
             except (av.error.FFmpegError, OSError) as exc:
-                self._say(f"close: {_describe(exc)}")
+                if exc.errno != errno.ENOTSOCK:  # ENOTSOCK: the detached socket, expected
+                    self._say(f"close: {_describe(exc)}")
 
     def _stream(
         self,
@@ -604,10 +621,9 @@ class SyntheticStudio:
                 frame.time_base = video_time_base
                 container.mux(video.encode(frame))
                 vi += 1
-            if self.exit_with_parent and now >= next_parent_check:
+            if now >= next_parent_check:
                 next_parent_check = now + 1.0
-                if os.getppid() != parent:
-                    self._say("parent process gone; stopping")
+                if self._orphaned(parent):
                     break
 
     # -- as a separate process -----------------------------------------------------------------------
@@ -615,19 +631,21 @@ class SyntheticStudio:
         """The command line that runs this studio as ``python -m rooms.syntheticstudio``."""
         cmd = [
             python, "-m", "rooms.syntheticstudio",
-            "--whip-url", self.whip_url,
-            "--token", self.token,
-            "--label", self.label,
-            "--tone", f"{self.tone_hz:g}",
+            # --opt=value: a token or label may begin with "-" (base64url tokens do).
+            f"--whip-url={self.whip_url}",
+            f"--token={self.token}",
+            f"--label={self.label}",
+            "--tone", repr(float(self.tone_hz)),
             "--pattern", self.pattern,
             "--size", f"{self.width}x{self.height}",
             "--fps", str(self.fps),
             "--bitrate", str(self.bitrate),
+            "--audio-bitrate", str(self.audio_bitrate),
             "--threads", str(self.threads),
             "--preset", self.preset,
         ]  # fmt: skip
         if self.duration is not None:
-            cmd += ["--duration", f"{self.duration:g}"]
+            cmd += ["--duration", repr(float(self.duration))]
         if self.retry:
             cmd.append("--retry")
         if self.exit_with_parent:
@@ -696,7 +714,7 @@ def _parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m rooms.syntheticstudio",
         description="Publish a synthetic studio (test picture + tone) to a WHIP endpoint.",
@@ -713,16 +731,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--size", type=_parse_size, default=(1280, 720), help="WIDTHxHEIGHT")
     parser.add_argument("--fps", type=int, default=30)
-    parser.add_argument("--duration", type=float, default=None, help="seconds; default: until SIGTERM")
+    parser.add_argument("--duration", type=float, default=None, help="seconds on air; default: until SIGTERM")
     parser.add_argument("--retry", action="store_true", help="keep retrying every 2 s if refused/unreachable")
     parser.add_argument("--bitrate", type=int, default=2_500_000, help="video bits per second")
+    parser.add_argument("--audio-bitrate", type=int, default=64_000, help="Opus bits per second")
     parser.add_argument("--threads", type=int, default=1, help="x264 threads")
     parser.add_argument("--preset", default="veryfast", help="x264 preset")
     parser.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process dies")
     parser.add_argument("--quiet", action="store_true", help="no status lines on stderr")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> SyntheticStudio:
+    """The studio described by a command line (the inverse of :meth:`SyntheticStudio.command`)."""
+    args = build_parser().parse_args(argv)
     width, height = args.size
-    studio = SyntheticStudio(
+    return SyntheticStudio(
         whip_url=args.whip_url,
         token=args.token,
         label=args.label,
@@ -734,18 +758,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         duration=args.duration,
         retry=args.retry,
         bitrate=args.bitrate,
+        audio_bitrate=args.audio_bitrate,
         threads=args.threads,
         preset=args.preset,
         exit_with_parent=args.exit_with_parent,
         verbose=not args.quiet,
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    studio = parse_args(argv)
     try:
         studio.run()
     except PublishError as exc:
-        print(f"synthetic studio {args.label!r}: {exc}", file=sys.stderr, flush=True)
+        print(f"synthetic studio {studio.label!r}: {exc}", file=sys.stderr, flush=True)
         return 1
-    except ValueError as exc:  # bad pattern/size reaching the renderer
-        print(f"synthetic studio {args.label!r}: {exc}", file=sys.stderr, flush=True)
+    except ValueError as exc:  # e.g. a size the encoder refuses
+        print(f"synthetic studio {studio.label!r}: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0
 
