@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from mixer.audiomixer import AudioMixer
 from mixer.compositor import Compositor
 from mixer.encodedpacket import ProgramFormat
+from mixer.graphics.overlaystack import OverlayStack
 from mixer.outputs.sink import Sink
 from mixer.programencoder import ProgramEncoder
 from rooms.feedbuffer import FeedBuffer
@@ -42,6 +43,7 @@ class Program:
         self.compositor = Compositor(fmt.width, fmt.height, title, slate_text)
         self.audio = AudioMixer(fmt.sample_rate, self._samples_per_tick)
         self.encoder = ProgramEncoder(fmt, threads=encoder_threads)
+        self.graphics = OverlayStack()
         self._scene = Scene()
         self._feeds: dict[str, FeedBuffer] = {}
         self._stop = threading.Event()
@@ -145,6 +147,9 @@ class Program:
         # Audio follows video: silence whenever the slate is up.
         samples = self.audio.mix(feeds, studio)
         self.on_air = studio
-        # The encoder reads the picture later: hand it a copy when it is the shared canvas.
-        self.encoder.submit(self.ticks, picture.copy(), samples)
+        # A private copy: the composed picture may be a cached input, and the
+        # encoder reads it later from its own thread.
+        out = picture.copy()
+        self.graphics.blend_into(out, self.fmt.width, self.fmt.height, time.monotonic())
+        self.encoder.submit(self.ticks, out, samples)
         self.compose_seconds += time.perf_counter() - t0
