@@ -28,5 +28,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+# Quiet unless it fails: the build backend's warnings are noise here.
+if ! .venv/bin/python -m pip install -q -e '.[test]' >.venv/install.log 2>&1; then
+  cat .venv/install.log >&2
+  exit 1
+fi
 echo "setup: ready (.venv)"
