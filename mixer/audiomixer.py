@@ -1,16 +1,27 @@
-"""Program audio: one tick's worth of samples from the program studio.
+"""Program audio: every studio's FIFO, gains, the switch crossfades, the limiter, the meters.
 
 Runs in the program clock's thread. Each studio's decoded frames are resampled
 to s16 stereo at the program rate into a small FIFO; the program takes exactly
-``samples_per_tick`` per tick, so audio timestamps follow the program clock
-and never the studios'.
+``samples_per_tick`` per tick from EVERY studio, on air or not, so a studio
+cut to air plays with the same (short) buffer delay it always has: its lip
+sync does not depend on how long it waited off air.
+
+Audio follows video: a studio's on-air position moves between 0 and 1 on a
+linear ramp (30 ms at a cut, the whole transition for a fade/wipe/slide) and
+is heard at sin(position * pi/2), an equal-power crossfade between the
+outgoing and incoming studios. Gain changes ramp over one tick; the sum goes
+through a limiter so the program never clips.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Mapping, Set
+
 import av
 import numpy as np
 
+from mixer.dynamics import Limiter, Meter
 from rooms.feedbuffer import FeedBuffer
 
 
@@ -19,14 +30,27 @@ class _StudioAudio:
     # and never keep more than MAX (older samples are dropped: live, not late).
     PREFILL_S = 0.06
     MAX_S = 0.30
+    EDGE = 96  # 2 ms fade where the stream stops (underrun) or starts: no clicks
+    # Clock drift: when the smoothed depth leaves the band, play 1% faster or
+    # slower (linear resampling, 17 cents: inaudible on speech) until it is back.
+    DRIFT_BAND_S = 0.025
+    DRIFT_RATE = 0.01
+    DEPTH_SMOOTHING = 0.05  # per tick: ~0.7 s time constant at 30 fps
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, samples_per_tick: int) -> None:
+        self.sample_rate = sample_rate
         self.resampler = av.AudioResampler(format="s16", layout="stereo", rate=sample_rate)
         self.fifo = np.zeros((0, 2), dtype=np.int16)
         self.playing = False
-        self.prefill = int(self.PREFILL_S * sample_rate)
+        # Enough for a whole tick plus one 20 ms packet of jitter, whatever the frame rate.
+        self.prefill = max(int(self.PREFILL_S * sample_rate), samples_per_tick + sample_rate // 50)
         self.max = int(self.MAX_S * sample_rate)
+        self._target = self.prefill + sample_rate // 100  # steady state sits a little above the prefill
+        self._band = int(self.DRIFT_BAND_S * sample_rate)
+        self.depth = float(self.prefill)  # smoothed samples queued before a take
         self.underruns = 0
+        self.drift_corrections = 0
+        self._fade_in = np.linspace(0, 1, self.EDGE + 2, dtype=np.float32)[1:-1, None]
 
     def feed(self, frames: list[av.AudioFrame]) -> None:
         chunks = [self.fifo]
@@ -39,46 +63,181 @@ class _StudioAudio:
         if len(self.fifo) > self.max:
             self.fifo = self.fifo[-self.max :]
 
+    @property
+    def latency(self) -> float:
+        """Seconds a sample waits here (smoothed): what the studio's video must be delayed by."""
+        return self.depth / self.sample_rate
+
     def take(self, n: int) -> np.ndarray | None:
+        """n samples (n, 2) int16, or None while (re)filling the jitter buffer."""
         if not self.playing:
             if len(self.fifo) < self.prefill:
                 return None
             self.playing = True
+            out = self._pop(n)
+            return (out * self._fade_in_for(out)).astype(np.int16) if out is not None else None
+        self.depth += self.DEPTH_SMOOTHING * (len(self.fifo) - self.depth)
         if len(self.fifo) < n:
-            self.underruns += 1
-            self.playing = False
-            out = np.zeros((n, 2), dtype=np.int16)
-            out[: len(self.fifo)] = self.fifo
-            self.fifo = self.fifo[:0]
+            return self._underrun(n)
+        return self._pop(n)
+
+    def _pop(self, n: int) -> np.ndarray | None:
+        m = n
+        if self.depth > self._target + self._band:
+            m = n + int(n * self.DRIFT_RATE)
+        elif self.depth < self._target - self._band:
+            m = n - int(n * self.DRIFT_RATE)
+        if len(self.fifo) < m:
+            m = n
+        if len(self.fifo) < n:
+            return None
+        out, self.fifo = self.fifo[:m], self.fifo[m:]
+        if m == n:
             return out
-        out, self.fifo = self.fifo[:n], self.fifo[n:]
+        self.drift_corrections += 1
+        x = np.linspace(0, m - 1, n)
+        src = np.arange(m)
+        stretched = np.stack([np.interp(x, src, out[:, c]) for c in range(2)], axis=1)
+        return np.rint(stretched).astype(np.int16)
+
+    def _fade_in_for(self, out: np.ndarray) -> np.ndarray:
+        ramp = np.ones((len(out), 1), dtype=np.float32)
+        k = min(len(out), self.EDGE)
+        ramp[:k] = self._fade_in[:k]
+        return ramp
+
+    def _underrun(self, n: int) -> np.ndarray:
+        """What is left, faded out, then silence; playing resumes after a new prefill."""
+        self.underruns += 1
+        self.playing = False
+        self.depth = float(self.prefill)
+        out = np.zeros((n, 2), dtype=np.int16)
+        m = len(self.fifo)
+        if m:
+            k = min(m, self.EDGE)
+            tail = self.fifo.astype(np.float32)
+            tail[m - k :] *= self._fade_in[:k][::-1]
+            out[:m] = np.rint(tail).astype(np.int16)
+        self.fifo = self.fifo[:0]
         return out
 
 
+class _Channel:
+    """One studio in the mix: its buffer, on-air position, gain and meter."""
+
+    def __init__(self, sample_rate: int, samples_per_tick: int) -> None:
+        self.audio = _StudioAudio(sample_rate, samples_per_tick)
+        self.meter = Meter(sample_rate, samples_per_tick)
+        self.position = 0.0  # 0 off air .. 1 on air; heard at sin(position * pi/2)
+        self.target = 0.0
+        self.rate = 1.0  # position change per sample
+        self.gain = 1.0  # linear, after mute
+        self.target_gain = 1.0
+
+    def envelope(self, steps: np.ndarray) -> np.ndarray | None:
+        """Per-sample factor for this tick (None: silent all tick). Advances the state."""
+        n = len(steps)
+        p0, g0, g1 = self.position, self.gain, self.target_gain
+        moving = p0 != self.target
+        self.gain = g1
+        if not moving and (p0 == 0.0 or g0 == g1 == 0.0):
+            return None
+        curve: np.ndarray | float
+        if moving:
+            direction = 1.0 if self.target > p0 else -1.0
+            p = p0 + direction * self.rate * steps
+            np.clip(p, min(p0, self.target), max(p0, self.target), out=p)
+            self.position = float(p[-1])
+            curve = np.sin(p * (math.pi / 2))
+        else:
+            curve = math.sin(p0 * math.pi / 2)
+        gains = g0 + (g1 - g0) * (steps / n) if g0 != g1 else g0
+        return np.broadcast_to(np.asarray(curve * gains, dtype=np.float32), (n,))
+
+
 class AudioMixer:
+    XFADE_S = 0.03  # audio crossfade at a cut
+    PANIC_FADE_S = 0.005  # panic: silent within the next frame
+
     def __init__(self, sample_rate: int, samples_per_tick: int) -> None:
         self.sample_rate = sample_rate
         self.samples_per_tick = samples_per_tick
-        self._studios: dict[str, _StudioAudio] = {}
-        self._silence = np.zeros((samples_per_tick, 2), dtype=np.int16)
+        self._channels: dict[str, _Channel] = {}
+        self._on_air: frozenset[str] = frozenset()
+        self._steps = np.arange(1, samples_per_tick + 1, dtype=np.float64)
+        self._acc = np.zeros((samples_per_tick, 2), dtype=np.float32)
+        self.limiter = Limiter(sample_rate, samples_per_tick)
+        self.program_meter = Meter(sample_rate, samples_per_tick)
+        self._gains_db: Mapping[str, float] = {}
+        self._muted: Set[str] = frozenset()
+        self._readings: dict[str, object] = {}
 
-    def mix(self, feeds: dict[str, FeedBuffer], program: str | None) -> np.ndarray:
-        """Samples (n, 2) int16 for one tick: the program studio's audio or silence."""
+    @property
+    def cut_samples(self) -> int:
+        return int(self.XFADE_S * self.sample_rate)
+
+    @property
+    def panic_samples(self) -> int:
+        return int(self.PANIC_FADE_S * self.sample_rate)
+
+    def set_on_air(self, studios: Iterable[str], ramp_samples: int) -> None:
+        """At a switch: these studios move to air (the others off) over ``ramp_samples``."""
+        self._on_air = frozenset(studios)
+        rate = 1.0 / max(1, ramp_samples)
+        for studio_id, ch in self._channels.items():
+            ch.target = 1.0 if studio_id in self._on_air else 0.0
+            ch.rate = rate
+
+    def set_levels(self, gains_db: Mapping[str, float], muted: Set[str]) -> None:
+        self._gains_db, self._muted = gains_db, muted
+
+    def mix(self, feeds: Mapping[str, FeedBuffer]) -> np.ndarray:
+        """Samples (n, 2) int16 for one tick."""
+        n = self.samples_per_tick
+        acc = self._acc
+        acc.fill(0.0)
+        readings: dict[str, object] = {}
         for studio_id, feed in feeds.items():
-            state = self._studios.get(studio_id)
-            if state is None:
-                state = self._studios[studio_id] = _StudioAudio(self.sample_rate)
-            state.feed(feed.take_audio())
-        for gone in set(self._studios) - set(feeds):
-            del self._studios[gone]
-        if program is None or program not in self._studios:
-            return self._silence
-        samples = self._studios[program].take(self.samples_per_tick)
-        return self._silence if samples is None else samples
+            ch = self._channels.get(studio_id)
+            if ch is None:
+                ch = self._channels[studio_id] = _Channel(self.sample_rate, n)
+                ch.target = 1.0 if studio_id in self._on_air else 0.0
+                ch.rate = 1.0 / self.cut_samples
+            ch.audio.feed(feed.take_audio())
+            block = ch.audio.take(n)
+            ch.meter.update(block)
+            gain_db = self._gains_db.get(studio_id, 0.0)
+            ch.target_gain = 0.0 if studio_id in self._muted else 10 ** (gain_db / 20)
+            env = ch.envelope(self._steps)
+            if block is not None and env is not None:
+                acc += block * env[:, None]
+            readings[studio_id] = {
+                **ch.meter.reading(),
+                "on_air": round(ch.position, 3),
+                "buffer_ms": round(1000 * ch.audio.latency, 1),
+                "underruns": ch.audio.underruns,
+            }
+        for gone in set(self._channels) - set(feeds):
+            del self._channels[gone]
+        out = self.limiter.process(acc)
+        self.program_meter.update(out)
+        self._readings = {
+            "program": {**self.program_meter.reading(), "limiter_db": self.limiter.reduction_db},
+            "studios": readings,
+        }
+        return out
+
+    def latency(self, studio_id: str) -> float:
+        ch = self._channels.get(studio_id)
+        return ch.audio.latency if ch else _StudioAudio.PREFILL_S
 
     def underruns(self, studio_id: str) -> int:
-        state = self._studios.get(studio_id)
-        return state.underruns if state else 0
+        ch = self._channels.get(studio_id)
+        return ch.audio.underruns if ch else 0
+
+    def meters(self) -> dict[str, object]:
+        """The last tick's readings (replaced whole each tick, safe to read from any thread)."""
+        return self._readings
 
 
 def samples_to_frame(samples: np.ndarray, sample_rate: int) -> av.AudioFrame:

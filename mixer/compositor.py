@@ -1,87 +1,98 @@
 """Compose the program picture on I420 planes (numpy, integer math).
 
-Runs in the program clock's thread only. One scaler per input is kept, since
-``frame.reformat()`` would build a new one on every call.
+Runs in the program clock's thread only. A picture is a :class:`Bus` (a layout
+of studios, or the slate); each studio is scaled into its box by a
+:class:`FittedPicture` kept per (studio, box size), so scalers are built once
+and an unchanged source frame costs nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import Interpolation, VideoReformatter
 
+from mixer.fitter import FittedPicture, fit_size
+from mixer.layout import boxes
+from mixer.planes import BLACK, Yuv, blit, packed, packed_planes, rgb_to_yuv
+from mixer.scene import Bus
 from mixer.slate import render_slate
 
-BLACK_Y, BLACK_UV = 16, 128
+__all__ = ["Compositor", "fit_size", "planes_to_frame"]
 
-
-def fit_size(src_w: int, src_h: int, dst_w: int, dst_h: int) -> tuple[int, int]:
-    """Largest size with the source's aspect that fits the destination.
-
-    Width even and height a multiple of 4, so the packed I420 array of PyAV
-    (chroma rows folded into luma-width rows) has whole rows.
-    """
-    scale = min(dst_w / src_w, dst_h / src_h)
-    return max(2, int(src_w * scale + 0.5) & ~1), max(4, int(src_h * scale + 0.5) & ~3)
-
-
-class _Input:
-    """A studio's last converted frame, kept so an unchanged frame costs nothing."""
-
-    def __init__(self) -> None:
-        self.scaler = VideoReformatter()
-        self.seq = -1
-        self.planes: np.ndarray | None = None  # I420 packed (h*3/2, w)
+Picture = tuple[av.VideoFrame, int]  # a source frame and its unique token
 
 
 class Compositor:
+    SLOTS = 2  # a transition composes two pictures per tick
+
     def __init__(self, width: int, height: int, slate_title: str, slate_text: str) -> None:
         self.width, self.height = width, height
-        self._canvas = np.empty((height * 3 // 2, width), dtype=np.uint8)
         self._slate = render_slate(width, height, slate_title, slate_text)
-        self._inputs: dict[str, _Input] = {}
+        self._scratch = [packed(width, height) for _ in range(self.SLOTS)]
+        self._fitted: dict[tuple[str, int, int], FittedPicture] = {}
+        self._slate_boxes: dict[tuple[int, int], np.ndarray] = {}
+        self.fit_mode = "fit"
+        self.fill_yuv: Yuv = BLACK
 
-    def _converted(self, studio_id: str, frame: av.VideoFrame, seq: int) -> np.ndarray:
-        inp = self._inputs.setdefault(studio_id, _Input())
-        if inp.seq != seq or inp.planes is None:
-            w, h = fit_size(frame.width, frame.height, self.width, self.height)
-            scaled = inp.scaler.reformat(frame, width=w, height=h, format="yuv420p")
-            inp.planes = scaled.to_ndarray()
-            inp.seq = seq
-        return inp.planes
+    def configure(self, fit_mode: str, fill_rgb: tuple[int, int, int]) -> None:
+        """Fit mode and side colour; cached pictures are redrawn when they change."""
+        fill_yuv = rgb_to_yuv(fill_rgb)
+        if (fit_mode, fill_yuv) != (self.fit_mode, self.fill_yuv):
+            self.fit_mode, self.fill_yuv = fit_mode, fill_yuv
+            self._fitted.clear()
 
     def forget(self, studio_id: str) -> None:
-        self._inputs.pop(studio_id, None)
+        for key in [k for k in self._fitted if k[0] == studio_id]:
+            del self._fitted[key]
 
     def compose_slate(self) -> np.ndarray:
         return self._slate
 
-    def compose_single(self, studio_id: str, frame: av.VideoFrame, seq: int) -> np.ndarray:
-        """The studio fitted to the canvas, centred, black bars where it does not fill."""
-        src = self._converted(studio_id, frame, seq)
-        w = src.shape[1]
-        h = src.shape[0] * 2 // 3
-        if (w, h) == (self.width, self.height):
-            return src
-        W, H = self.width, self.height
-        canvas = self._canvas
-        canvas[:H] = BLACK_Y
-        canvas[H:] = BLACK_UV
-        x, y = ((W - w) // 2) & ~1, ((H - h) // 2) & ~1
-        canvas[y : y + h, x : x + w] = src[:h]
-        # U and V planes are stored as rows of half width, two per canvas row.
-        _blit_chroma(canvas[H:], src[h:], W, H, w, h, x, y)
+    def compose(self, bus: Bus, pictures: Mapping[str, Picture], slot: int = 0) -> np.ndarray:
+        """The bus's picture, read-only: it may be a cached array shared with later ticks.
+
+        Studios missing from ``pictures`` (not live) show the slate in their box.
+        """
+        if bus.is_slate:
+            return self._slate
+        layout = boxes(bus.layout, self.width, self.height, bus.corner)
+        if len(layout) == 1 or len(bus.studios) == 1:
+            return self._box_picture(bus.studios[0], pictures, self.width, self.height)
+        canvas = self._scratch[slot]
+        planes = packed_planes(canvas)
+        for box, studio in zip(layout, bus.studios, strict=False):
+            blit(planes, packed_planes(self._box_picture(studio, pictures, box.w, box.h)), box.x, box.y)
         return canvas
 
+    def _box_picture(self, studio: str, pictures: Mapping[str, Picture], w: int, h: int) -> np.ndarray:
+        picture = pictures.get(studio)
+        if picture is None:
+            return self._slate_box(w, h)
+        fitted = self._fitted.get((studio, w, h))
+        if fitted is None:
+            fitted = self._fitted[(studio, w, h)] = FittedPicture(w, h, self.fit_mode, self.fill_yuv)
+        return fitted.update(*picture)
 
-def _blit_chroma(dst: np.ndarray, src: np.ndarray, W: int, H: int, w: int, h: int, x: int, y: int) -> None:
-    dst_u = dst[: H // 4].reshape(H // 2, W // 2)
-    dst_v = dst[H // 4 :].reshape(H // 2, W // 2)
-    src_u = src[: h // 4].reshape(h // 2, w // 2)
-    src_v = src[h // 4 :].reshape(h // 2, w // 2)
-    dst_u[y // 2 : y // 2 + h // 2, x // 2 : x // 2 + w // 2] = src_u
-    dst_v[y // 2 : y // 2 + h // 2, x // 2 : x // 2 + w // 2] = src_v
+    def _slate_box(self, w: int, h: int) -> np.ndarray:
+        if (w, h) == (self.width, self.height):
+            return self._slate
+        cached = self._slate_boxes.get((w, h))
+        if cached is None:
+            fitted = FittedPicture(w, h, "crop", BLACK)
+            cached = self._slate_boxes[(w, h)] = fitted.update(planes_to_frame(self._slate), 0)
+        return cached
 
 
 def planes_to_frame(planes: np.ndarray) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(planes, format="yuv420p")
+
+
+def scale_packed(planes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A packed picture scaled to another size (for one-off use: builds a scaler)."""
+    frame = VideoReformatter().reformat(
+        planes_to_frame(planes), width=width, height=height, interpolation=Interpolation.BILINEAR
+    )
+    return frame.to_ndarray()

@@ -22,6 +22,6 @@ class FontMissing(RuntimeError):
 def cjk_font(size: int) -> ImageFont.FreeTypeFont:
     for path in CJK_FONTS:
         if Path(path).exists():
-            # index 2 of the Noto .ttc is Simplified Chinese.
-            return ImageFont.truetype(path, size, index=2 if path.endswith("CJK-Bold.ttc") else 0)
+            # Face 2 of the Noto Sans CJK collections is the Simplified Chinese cut.
+            return ImageFont.truetype(path, size, index=2 if "NotoSansCJK" in path else 0)
     raise FontMissing("no CJK font found: install fonts-noto-cjk (scripts/setup.sh does)")

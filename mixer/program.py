@@ -1,46 +1,72 @@
 """One show's media plane: a fixed-rate clock that composes and mixes each tick.
 
-The clock never waits for a studio: every tick takes the program studio's
-latest frame (or the slate) and one tick of audio, and hands both to the
-encoder. Scene changes are swapped in atomically by the control plane and take
-effect on the next tick.
+The clock never waits for a studio: every tick composes what the Scene asks
+for (a layout of studios, a transition between two pictures, or the slate)
+from each studio's latest frames, mixes one tick of audio, and hands both to
+the encoder. Scene changes are swapped in atomically by the control plane and
+take effect on the next tick.
+
+Switching (the clock's rules, decided here so they hold within one frame):
+
+- A new ``take_seq`` in the Scene is a take: ``cut`` shows the new picture on
+  the next frame; ``fade``/``wipe``/``slide`` run from the picture on air to the
+  new one over ``transition_ms`` (a whole number of frames). A take during a
+  transition finishes the running one at once and starts from its end.
+- Panic: the slate and silence from the next frame, until unpanic.
+- Fallback: if the program's main studio has been live on air and then sends
+  no new frame for ``stale_after`` seconds, the program shows the backup studio
+  (if live) or the slate, and reports ``program.fallback`` to the control plane.
+  The fallback is latched: when the studio comes back, the program does NOT
+  return to it by itself (a studio that just reconnected may still be unstable
+  or not ready, and flapping on air is worse than staying on the backup); the
+  control plane records the fallback as the new program, and the operator
+  takes the studio back when it is ready.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
 
 from mixer.audiomixer import AudioMixer
-from mixer.compositor import Compositor
+from mixer.compositor import Compositor, Picture
 from mixer.encodedpacket import ProgramFormat
 from mixer.graphics.overlaystack import OverlayStack
 from mixer.outputs.sink import Sink
+from mixer.planes import packed
 from mixer.programencoder import ProgramEncoder
+from mixer.scene import SLATE, Bus, Scene
+from mixer.transition import Blender, Transition
+from mixer.videodelay import StudioVideo
 from rooms.feedbuffer import FeedBuffer
+
+__all__ = ["Program", "Scene"]
 
 log = logging.getLogger(__name__)
 
+EventSink = Callable[[str, dict[str, Any]], object]
 
-@dataclass(frozen=True)
-class Scene:
-    """What the control plane wants on air; replaced whole, never mutated."""
-
-    program: str | None = None
-    preview: str | None = None
-    stale_after: float = 1.0  # seconds without a new frame before a studio counts as gone
+MAX_VIDEO_DELAY = 0.5  # seconds; beyond this a studio's audio buffer is broken, not late
 
 
 class Program:
     # Beyond this many ticks behind, skip ahead rather than race to catch up.
     MAX_CATCH_UP = 15
+    # Output pictures rotate through this many buffers: the encoder queue holds
+    # at most QUEUE of them plus the one it is encoding.
+    OUT_BUFFERS = ProgramEncoder.QUEUE + 4
 
     def __init__(self, fmt: ProgramFormat, title: str, slate_text: str, encoder_threads: int = 2) -> None:
         self.fmt = fmt
         self._samples_per_tick = fmt.sample_rate // fmt.fps
         self.compositor = Compositor(fmt.width, fmt.height, title, slate_text)
+        self.blender = Blender(fmt.width, fmt.height)
         self.audio = AudioMixer(fmt.sample_rate, self._samples_per_tick)
         self.encoder = ProgramEncoder(fmt, threads=encoder_threads)
         self.graphics = OverlayStack()
@@ -48,11 +74,24 @@ class Program:
         self._feeds: dict[str, FeedBuffer] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="program-clock", daemon=True)
+        self._out = [packed(fmt.width, fmt.height) for _ in range(self.OUT_BUFFERS)]
+        self._out_next = 0
+        self._videos: dict[str, StudioVideo] = {}
+        # What is on air: a bus, or a transition between two.
+        self._shown: Bus = SLATE
+        self._transition: Transition | None = None
+        self._take_seq: int | None = None
+        # Fallback bookkeeping, per (take, main studio).
+        self._watch: tuple[int, str] | None = None
+        self._main_was_live = False
+        self._latched: str | None = None
+        self.fallback: dict[str, Any] | None = None  # {"from", "to", "latched"} while not showing the main studio
+        self.on_event: EventSink | None = None  # called from the clock thread; must be thread-safe
         self.ticks = 0
         self.late_ticks = 0
         self.skipped_ticks = 0
         self.compose_seconds = 0.0
-        self.on_air: str | None = None  # what the last tick actually showed (studio id or None=slate)
+        self.on_air: str | None = None  # main studio of what the last tick showed (None = slate)
         self.started_at = 0.0
 
     # -- control plane side (event loop) -------------------------------------
@@ -92,12 +131,19 @@ class Program:
 
     def stats(self) -> dict[str, object]:
         uptime = time.monotonic() - self.started_at if self.started_at else 0.0
+        transition = self._transition
+        shown = transition.target if transition else self._shown
         return {
             "ticks": self.ticks,
             "late_ticks": self.late_ticks,
             "skipped_ticks": self.skipped_ticks,
             "fps": round(self.ticks / uptime, 2) if uptime > 1 else None,
             "on_air": self.on_air,
+            "on_air_studios": list(shown.studios),
+            "layout": shown.layout,
+            "transition": {"kind": transition.kind, "progress": round(transition.progress, 2)} if transition else None,
+            "fallback": self.fallback,
+            "video_delay_ms": {sid: round(1000 * v.delay, 1) for sid, v in self._videos.items()},
             "compose_ms_avg": round(1000 * self.compose_seconds / self.ticks, 3) if self.ticks else None,
             "encoded_frames": self.encoder.frames_encoded,
             "encoder_dropped": self.encoder.frames_dropped,
@@ -132,24 +178,116 @@ class Program:
             n += 1
             self.ticks += 1
 
-    def _tick(self) -> None:
+    def _tick(self, now: float | None = None) -> None:
         t0 = time.perf_counter()
+        now = time.monotonic() if now is None else now
         scene, feeds = self._scene, self._feeds
-        picture = None
-        studio = scene.program
-        if studio is not None and studio in feeds:
-            frame, seq, arrived = feeds[studio].latest_video()
-            if frame is not None and time.monotonic() - arrived <= scene.stale_after:
-                picture = self.compositor.compose_single(studio, frame, seq)
-        if picture is None:
-            picture = self.compositor.compose_slate()
-            studio = None
-        # Audio follows video: silence whenever the slate is up.
-        samples = self.audio.mix(feeds, studio)
-        self.on_air = studio
-        # A private copy: the composed picture may be a cached input, and the
-        # encoder reads it later from its own thread.
-        out = picture.copy()
-        self.graphics.blend_into(out, self.fmt.width, self.fmt.height, time.monotonic())
+        self.compositor.configure(scene.fit, scene.fill_rgb)
+        self._poll(feeds)
+        live = {sid for sid, video in self._videos.items() if video.fresh(now, scene.stale_after)}
+        self._switch(scene, self._target(scene, live))
+        self.audio.set_levels(scene.gains_db, scene.muted)
+        samples = self.audio.mix(feeds)
+        # After the audio: the video delay follows each studio's audio buffer depth.
+        pictures = self._pictures(now, scene, live)
+        out = self._buffer()
+        self._draw(pictures, out)
+        self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now)
         self.encoder.submit(self.ticks, out, samples)
         self.compose_seconds += time.perf_counter() - t0
+
+    def _poll(self, feeds: dict[str, FeedBuffer]) -> None:
+        for studio_id, feed in feeds.items():
+            video = self._videos.get(studio_id)
+            if video is None or video.feed is not feed:  # new, or re-joined with a new session
+                video = self._videos[studio_id] = StudioVideo(feed)
+            video.poll()
+        for gone in set(self._videos) - set(feeds):
+            del self._videos[gone]
+            self.compositor.forget(gone)
+
+    def _target(self, scene: Scene, live: set[str]) -> Bus:
+        """The bus that should be on air now: panic, the program bus, or its fallback."""
+        if scene.panic:
+            return SLATE
+        bus = scene.program_bus()
+        main = bus.main
+        if main is None:
+            self.fallback = None
+            return SLATE
+        if self._watch != (scene.take_seq, main):
+            self._watch, self._main_was_live, self._latched = (scene.take_seq, main), False, None
+        backup = scene.backup if scene.backup and scene.backup != main and scene.backup in live else None
+        if self._latched is None:
+            if main in live:
+                self._main_was_live = True
+                self.fallback = None
+                return bus
+            if self._main_was_live:
+                # It was on air and stopped: fall back and hold it (see the module doc).
+                self._latched = main
+                self._report("program.fallback", {"from": main, "to": backup})
+        self.fallback = {"from": main, "to": backup, "latched": self._latched is not None}
+        return Bus("single", (backup,)) if backup else SLATE
+
+    def _switch(self, scene: Scene, target: Bus) -> None:
+        """Start a cut or a transition when the wanted bus differs from what is on air."""
+        new_take = self._take_seq is not None and scene.take_seq != self._take_seq
+        self._take_seq = scene.take_seq
+        current = self._transition.target if self._transition else self._shown
+        if self._transition is not None and (new_take or target != current):
+            self._shown, self._transition = current, None  # finish the running one at once
+        if target == current:
+            return
+        animated = new_take and scene.transition != "cut" and scene.transition_ms > 0 and not scene.panic
+        if animated:
+            frames = max(1, round(scene.transition_ms * self.fmt.fps / 1000))
+            self._transition = Transition(scene.transition, current, target, frames)
+            self.audio.set_on_air(target.studios, frames * self._samples_per_tick)
+        else:
+            self._shown = target
+            ramp = self.audio.panic_samples if scene.panic else self.audio.cut_samples
+            self.audio.set_on_air(target.studios, ramp)
+
+    def _pictures(self, now: float, scene: Scene, live: set[str]) -> dict[str, Picture]:
+        pictures: dict[str, Picture] = {}
+        base = scene.av_sync_ms / 1000
+        for studio_id, video in self._videos.items():
+            delay = min(MAX_VIDEO_DELAY, max(0.0, base + self.audio.latency(studio_id)))
+            picture = video.pick(now, delay)  # for every studio: keeps each one's frame list short
+            if picture is not None and studio_id in live:
+                pictures[studio_id] = picture
+        return pictures
+
+    def _draw(self, pictures: dict[str, Picture], out: np.ndarray) -> None:
+        transition = self._transition
+        if transition is None:
+            np.copyto(out, self.compositor.compose(self._shown, pictures, 0))
+            self.on_air = self._shown.main
+            return
+        transition.done += 1
+        a = self.compositor.compose(transition.source, pictures, 0)
+        b = self.compositor.compose(transition.target, pictures, 1)
+        self.blender.draw(transition.kind, a, b, transition.progress, out)
+        self.on_air = transition.target.main
+        if transition.finished:
+            self._shown, self._transition = transition.target, None
+
+    def _buffer(self) -> np.ndarray:
+        """The next output picture buffer that nothing else (the encoder queue) still holds."""
+        for _ in range(len(self._out)):
+            i = self._out_next
+            self._out_next = (i + 1) % len(self._out)
+            # Two references: the list and getrefcount's argument. More: still queued.
+            if sys.getrefcount(self._out[i]) <= 2:
+                return self._out[i]
+        fresh = self._out[i] = packed(self.fmt.width, self.fmt.height)  # encoder far behind
+        return fresh
+
+    def _report(self, kind: str, detail: dict[str, Any]) -> None:
+        log.warning("program: %s %s", kind, detail)
+        if self.on_event is not None:
+            try:
+                self.on_event(kind, detail)
+            except Exception:
+                log.exception("program event %s not delivered", kind)

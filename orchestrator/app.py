@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from aiortc import RTCIceServer
 
 from orchestrator.appkeys import CONFIG, SHOWS, STORE, TOKENS
-from orchestrator.config import Config
+from orchestrator.config import Config, ConfigError, Show
 from orchestrator.links import tokens_for
 from orchestrator.memorystore import MemoryStore
 from orchestrator.middleware import errors
 from orchestrator.routes import routes
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
-from rooms.ice import offer_host_addresses
+from orchestrator.views import hostapi
+from rooms.ice import offer_host_addresses, use_port_range
+from rooms.whipsession import WhipOptions
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +42,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _shows_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     data_dir = Path(config.server.data_dir)
-    runners = {show.id: ShowRunner(show, app[STORE], data_dir) for show in config.shows}
+    runners = {show.id: ShowRunner(show, app[STORE], data_dir, whip_options(config, show)) for show in config.shows}
     app[SHOWS] = runners
     for runner in runners.values():
         await runner.start()
@@ -47,12 +51,38 @@ async def _shows_ctx(app: web.Application) -> AsyncIterator[None]:
         await runner.stop()
 
 
+def whip_options(config: Config, show: Show) -> WhipOptions:
+    srv = config.server
+    return WhipOptions(
+        video_codec=show.video_codec or srv.video_codec,
+        ice_servers=tuple(RTCIceServer(s.urls, s.username or None, s.credential or None) for s in srv.ice_servers),
+        public_address=srv.ice_public_address,
+        start_kbps=srv.ingest_start_kbps,
+        min_kbps=srv.ingest_min_kbps,
+    )
+
+
+def ssl_context(config: Config) -> ssl.SSLContext | None:
+    """HTTPS when the config names a certificate: browsers allow cameras only on secure origins."""
+    srv = config.server
+    if not srv.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(srv.tls_cert, srv.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{config.source}: server.tls_cert/tls_key: cannot load: {exc}") from None
+    return context
+
+
 def create_app(config: Config) -> web.Application:
     offer_host_addresses(config.server.ice_hosts)
+    use_port_range(config.server.ice_port_min, config.server.ice_port_max)
     app = web.Application(middlewares=[errors], client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[TOKENS] = tokens_for(config)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_shows_ctx)
     app.add_routes(routes)
+    hostapi.setup(app)
     return app

@@ -68,12 +68,13 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def serve(config: Config) -> None:
-    from orchestrator.app import create_app
+    from orchestrator.app import create_app, ssl_context
 
     web.run_app(
         create_app(config),
         host=config.server.listen_host,
         port=config.server.listen_port,
+        ssl_context=ssl_context(config),
         print=lambda msg: print(msg, flush=True),
     )
 
@@ -96,5 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         from orchestrator.demo import run_demo
 
         return run_demo(config, studios=args.studios, cut_every=args.cut_every, duration=args.duration)
-    serve(config)
+    try:
+        serve(config)
+    except ConfigError as exc:  # the TLS files are only read here
+        print(f"broadcast: config error: {exc}", file=sys.stderr)
+        return 2
     return 0

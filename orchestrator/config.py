@@ -47,11 +47,27 @@ class Studio:
 
 
 @dataclass(frozen=True)
+class RtmpDestination:
+    """An RTMP push target: ``url`` includes the stream key (never shown by the API)."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Outputs:
     hls: bool = True
     flv: bool = True
     hls_segment_seconds: float = 2.0
     hls_window: int = 6
+    whep: bool = True  # WebRTC viewers at /whep/{show}
+    whep_max_viewers: int = 500
+    whep_viewer_token: str = ""  # set: viewers must send it as Bearer token
+    rtmp: tuple[RtmpDestination, ...] = ()  # pushed from the start; more can be added live
+    rtmp_backoff_min: float = 1.0  # seconds before the first reconnect, doubling up to the max
+    rtmp_backoff_max: float = 30.0
+    recording: bool = False  # record from the start (the API starts and stops it too)
+    recording_rotate_seconds: float = 600.0  # a new file after this long
 
 
 @dataclass(frozen=True)
@@ -67,9 +83,32 @@ class Show:
     products: tuple[Product, ...] = ()
     outputs: Outputs = field(default_factory=Outputs)
     slate_text: str = "Back soon · 马上回来"
+    video_codec: str = ""  # what studios send: "h264" or "vp8"; empty = server.video_codec
+    logo_text: str = ""  # the logo in the top corner (POST .../logo); empty = the title
+    logo_image: str = ""  # a picture file for the logo instead of the text
+    # The mixer (mixer/program.py). Portrait swaps width/height if needed: 1280x720 -> 720x1280.
+    orientation: str = "landscape"  # or "portrait" (9:16 for phones)
+    fit: str = "fit"  # studio pictures in their box: "fit" (coloured sides), "crop" (fill), "blur" (blurred sides)
+    fill_colour: str = "#000000"  # the sides in "fit" mode
+    fallback_after: float = 1.0  # seconds without a frame from the program studio before the fallback
+    backup_studio: str = ""  # shown on a fallback if it is live (else the slate)
+    transition_ms: int = 500  # default duration of a take's fade/wipe/slide
+    av_sync_ms: int = 45  # how much later studios' audio reaches the mixer than their video
 
     def studio(self, studio_id: str) -> Studio | None:
         return next((s for s in self.studios if s.id == studio_id), None)
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """A STUN or TURN server offered to studios (WHIP Link header) and used by our ICE agent."""
+
+    urls: str
+    username: str = ""
+    credential: str = ""
+
+
+VIDEO_CODECS = ("h264", "vp8")
 
 
 @dataclass(frozen=True)
@@ -83,6 +122,15 @@ class Server:
     redis_url: str = ""
     data_dir: str = "var"
     max_body_bytes: int = 64 * 1024
+    video_codec: str = "h264"  # preferred studio codec: H.264 decodes in half the time of VP8
+    ice_servers: tuple[IceServer, ...] = ()
+    ice_public_address: str = ""  # 1:1 NAT: the public IP that maps to our host address
+    ice_port_min: int = 0  # UDP ports for media; 0/0 = any port the OS picks
+    ice_port_max: int = 0
+    ingest_start_kbps: int = 1500  # bitrate hints to browsers so 720p starts at 720p
+    ingest_min_kbps: int = 600
+    tls_cert: str = ""  # PEM files: both set = serve HTTPS (needed for cameras on any host but localhost)
+    tls_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -160,6 +208,7 @@ def _check(cond: bool, src: str, key: str, what: str) -> None:
 
 def validate(config: Config) -> Config:
     """Check values that types alone cannot; raises ConfigError."""
+    config = _apply_orientation(config)
     src, srv = config.source, config.server
     _check(0 < srv.listen_port < 65536, src, "server.listen_port", "must be 1-65535")
     _check(len(srv.operator_token) >= 8, src, "server.operator_token", "must be at least 8 characters")
@@ -171,6 +220,7 @@ def validate(config: Config) -> Config:
             ipaddress.ip_address(host)
         except ValueError:
             raise ConfigError(f"{src}: server.ice_hosts[{i}]: {host!r} is not an IP address") from None
+    _validate_media(config)
     _check(
         not srv.redis_url or srv.redis_url.startswith(("redis://", "rediss://", "unix://")),
         src,
@@ -204,9 +254,131 @@ def validate(config: Config) -> Config:
             _check(bool(product.id) and product.id not in pids, src, f"{pkey}.id", "missing or duplicate")
             pids.add(product.id)
             _check(product.price >= 0, src, f"{pkey}.price", "must not be negative")
+            _check((product.was_price or 0) >= 0, src, f"{pkey}.was_price", "must not be negative")
+            _check((product.stock or 0) >= 0, src, f"{pkey}.stock", "must not be negative")
+        _check(len(show.logo_text) <= 40, src, f"{key}.logo_text", "must be at most 40 characters")
         _check(show.outputs.hls_segment_seconds >= 1, src, f"{key}.outputs.hls_segment_seconds", "must be >= 1")
         _check(2 <= show.outputs.hls_window <= 100, src, f"{key}.outputs.hls_window", "must be 2-100")
+        _check_outputs(show.outputs, src, f"{key}.outputs")
+    _validate_mixer(config)
     return config
+
+
+def _validate_media(config: Config) -> None:
+    """WHIP media settings: codec, ICE servers and addresses, ports, bitrate hints, TLS."""
+    src, srv = config.source, config.server
+    _check(srv.video_codec in VIDEO_CODECS, src, "server.video_codec", 'must be "h264" or "vp8"')
+    for i, show in enumerate(config.shows):
+        _check(
+            show.video_codec in ("", *VIDEO_CODECS), src, f"shows[{i}].video_codec", 'must be "h264", "vp8" or empty'
+        )
+    for i, ice in enumerate(srv.ice_servers):
+        _check(
+            ice.urls.startswith(("stun:", "turn:", "turns:")),
+            src,
+            f"server.ice_servers[{i}].urls",
+            f"{ice.urls!r} must start with stun:, turn: or turns:",
+        )
+        _check(
+            not ice.urls.startswith("turn") or bool(ice.username and ice.credential),
+            src,
+            f"server.ice_servers[{i}]",
+            "a TURN server needs username and credential",
+        )
+    if srv.ice_public_address:
+        try:
+            ipaddress.ip_address(srv.ice_public_address)
+        except ValueError:
+            raise ConfigError(
+                f"{src}: server.ice_public_address: {srv.ice_public_address!r} is not an IP address"
+            ) from None
+    if srv.ice_port_min or srv.ice_port_max:
+        _check(
+            1024 <= srv.ice_port_min <= srv.ice_port_max <= 65535,
+            src,
+            "server.ice_port_min",
+            "ice_port_min and ice_port_max must be 1024-65535 with min <= max (or both 0)",
+        )
+    _check(
+        50 <= srv.ingest_min_kbps <= srv.ingest_start_kbps <= 20_000,
+        src,
+        "server.ingest_start_kbps",
+        "need 50 <= ingest_min_kbps <= ingest_start_kbps <= 20000",
+    )
+    _check(bool(srv.tls_cert) == bool(srv.tls_key), src, "server.tls_key", "tls_cert and tls_key go together")
+
+
+def _apply_orientation(config: Config) -> Config:
+    """A portrait show gets its long side vertical, whichever way width/height were given."""
+    shows = tuple(
+        dataclasses.replace(s, width=s.height, height=s.width)
+        if s.orientation == "portrait" and s.width > s.height
+        else s
+        for s in config.shows
+    )
+    return dataclasses.replace(config, shows=shows) if shows != config.shows else config
+
+
+def _validate_mixer(config: Config) -> None:
+    """Switching, layout and fallback settings of each show."""
+    from mixer.planes import parse_colour
+    from mixer.scene import FIT_MODES, MAX_TRANSITION_MS
+
+    src = config.source
+    for i, show in enumerate(config.shows):
+        key = f"shows[{i}]"
+        _check(
+            show.orientation in ("landscape", "portrait"),
+            src,
+            f"{key}.orientation",
+            'must be "landscape" or "portrait"',
+        )
+        _check(show.fit in FIT_MODES, src, f"{key}.fit", f"must be one of {', '.join(FIT_MODES)}")
+        try:
+            parse_colour(show.fill_colour)
+        except ValueError:
+            raise ConfigError(f"{src}: {key}.fill_colour: {show.fill_colour!r} must be #rrggbb") from None
+        _check(0.2 <= show.fallback_after <= 30, src, f"{key}.fallback_after", "must be 0.2-30 seconds")
+        _check(
+            not show.backup_studio or show.studio(show.backup_studio) is not None,
+            src,
+            f"{key}.backup_studio",
+            f"{show.backup_studio!r} is not a studio of this show",
+        )
+        _check(0 <= show.transition_ms <= MAX_TRANSITION_MS, src, f"{key}.transition_ms", "must be 0-5000")
+        _check(0 <= show.av_sync_ms <= 300, src, f"{key}.av_sync_ms", "must be 0-300")
+
+
+def _check_outputs(out: Outputs, src: str, key: str) -> None:
+    from mixer.outputs.rtmpoutput import NAME_RE, check_rtmp_url
+
+    _check(1 <= out.whep_max_viewers <= 10_000, src, f"{key}.whep_max_viewers", "must be 1-10000")
+    _check(
+        not out.whep_viewer_token or len(out.whep_viewer_token) >= 8,
+        src,
+        f"{key}.whep_viewer_token",
+        "must be empty or at least 8 characters",
+    )
+    _check(
+        0.1 <= out.rtmp_backoff_min <= out.rtmp_backoff_max <= 600,
+        src,
+        f"{key}.rtmp_backoff_min",
+        "need 0.1 <= rtmp_backoff_min <= rtmp_backoff_max <= 600",
+    )
+    _check(out.recording_rotate_seconds >= 1, src, f"{key}.recording_rotate_seconds", "must be >= 1")
+    names: set[str] = set()
+    for i, dest in enumerate(out.rtmp):
+        dkey = f"{key}.rtmp[{i}]"
+        _check(
+            bool(NAME_RE.match(dest.name)),
+            src,
+            f"{dkey}.name",
+            f"{dest.name!r} must be lowercase letters, digits, '-', '_'",
+        )
+        _check(dest.name not in names, src, f"{dkey}.name", f"duplicate destination {dest.name!r}")
+        names.add(dest.name)
+        problem = check_rtmp_url(dest.url)
+        _check(problem is None, src, f"{dkey}.url", str(problem))
 
 
 def parse(data: dict[str, Any], source: str = "<memory>") -> Config:

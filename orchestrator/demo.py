@@ -15,7 +15,7 @@ from itertools import cycle
 
 from aiohttp import web
 
-from orchestrator.app import create_app
+from orchestrator.app import create_app, ssl_context
 from orchestrator.appkeys import SHOWS
 from orchestrator.config import Config
 from orchestrator.links import join_links
@@ -37,8 +37,9 @@ async def _run(config: Config, studios: int, cut_every: float, duration: float) 
     runner = web.AppRunner(app)
     await runner.setup()
     host, port = config.server.listen_host, config.server.listen_port
-    await web.TCPSite(runner, host, port).start()
-    base = f"http://{host}:{port}"
+    tls = ssl_context(config)
+    await web.TCPSite(runner, host, port, ssl_context=tls).start()
+    base = f"{'https' if tls else 'http'}://{host}:{port}"
     show = config.shows[0]
     show_runner = app[SHOWS][show.id]
     links = [link for link in join_links(config, base) if link["show"] == show.id]

@@ -47,5 +47,17 @@ class UnsupportedMediaType(DomainError):
     status = 415
 
 
+class PreconditionFailed(DomainError):
+    status = 412
+
+
+class UnprocessableContent(DomainError):
+    status = 422
+
+
+class PreconditionRequired(DomainError):
+    status = 428
+
+
 class Unavailable(DomainError):
     status = 503

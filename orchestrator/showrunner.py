@@ -10,24 +10,37 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mixer.encodedpacket import ProgramFormat
+from mixer.graphics.director import GraphicsDirector
+from mixer.multiview import Multiview
+from mixer.outputs.egress import Egress
 from mixer.outputs.flvoutput import FlvOutput
 from mixer.outputs.hlsoutput import HlsOutput
+from mixer.planes import parse_colour
 from mixer.program import Program, Scene
+from mixer.scene import LAYOUT_STUDIOS
+from orchestrator import catalogue
 from orchestrator.config import Show
-from orchestrator.errors import BadRequest, NotFound
+from orchestrator.errors import BadRequest, Conflict, NotFound
 from orchestrator.store import Event, ShowState, StateStore, StoreUnavailable
 from rooms.feedbuffer import FeedBuffer
-from rooms.whipsession import WhipSession
+from rooms.hostchannel import Changes
+from rooms.whipsession import WhipOptions, WhipSession
 
 log = logging.getLogger(__name__)
 
 
 class ShowRunner:
-    def __init__(self, show: Show, store: StateStore, data_dir: Path) -> None:
+    def __init__(self, show: Show, store: StateStore, data_dir: Path, whip: WhipOptions | None = None) -> None:
         self.show = show
+        self.whip = whip or WhipOptions()
+        # Every applied state (and every studio coming or going) goes out to the host pages.
+        self.changes: Changes[ShowState] = Changes()
         self.store = store
         fmt = ProgramFormat(
             width=show.width,
@@ -40,10 +53,17 @@ class ShowRunner:
         self.hls_dir = data_dir / "live" / show.id
         self.hls: HlsOutput | None = None
         self.flv: FlvOutput | None = None
+        self.egress: Egress | None = None  # WHEP, RTMP push, recording (changed while live)
+        self.recordings_dir = data_dir / "recordings" / show.id
         self.sessions: dict[str, WhipSession] = {}  # studio id -> live session
+        # dict() copies atomically: the multiview thread must not iterate a dict the loop mutates.
+        self.multiview = Multiview(lambda: {sid: s.feed for sid, s in dict(self.sessions).items()})
         self._lock = asyncio.Lock()
         self.state = ShowState(show=show.id)  # the last state applied to the program
         self._follower: asyncio.Future[None] | None = None
+        self._clock_tasks: set[asyncio.Future[None]] = set()  # fallbacks being recorded
+        # Cards, lower third and logo: drawn over the program from what the state says is on air.
+        self.graphics = GraphicsDirector(self.program.graphics, show.width, show.height)
 
     # -- life cycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -57,6 +77,7 @@ class ShowRunner:
         if self.show.outputs.flv:
             self.flv = FlvOutput(asyncio.get_running_loop())
             self.program.add_sink(self.flv)
+        await self._start_egress()
         # Sessions did not survive whatever stopped us: nobody is online yet.
         try:
             state = await self.store.update(self.show.id, lambda s: dataclasses.replace(s, online=()))
@@ -64,8 +85,30 @@ class ShowRunner:
             log.error("show %s: state store unavailable at start (%s); starting on the slate", self.show.id, exc)
             state = ShowState(show=self.show.id)
         self._apply(state)
+        loop = asyncio.get_running_loop()
+        self.program.on_event = lambda kind, detail: loop.call_soon_threadsafe(self._clock_event, kind, detail)
+        self.program.add_sink(self.multiview.monitor)
         self.program.start()
+        self.multiview.start()
         self._follower = asyncio.ensure_future(self._follow())
+
+    async def _start_egress(self) -> None:
+        out = self.show.outputs
+        self.egress = Egress(
+            self.show.id,
+            self.program.encoder,
+            asyncio.get_running_loop(),
+            whep=out.whep,
+            whep_max_viewers=out.whep_max_viewers,
+            recordings_dir=self.recordings_dir,
+            rotate_seconds=out.recording_rotate_seconds,
+            rtmp_backoff=(out.rtmp_backoff_min, out.rtmp_backoff_max),
+            ice_servers=list(self.whip.ice_servers),
+        )
+        for dest in out.rtmp:
+            self.egress.add_rtmp(dest.name, dest.url)
+        if out.recording:
+            await self.egress.set_recording(True)
 
     async def _follow(self) -> None:
         """Apply changes another node made to this show (stores that can publish them)."""
@@ -88,29 +131,43 @@ class ShowRunner:
                 await self._follower
         for session in list(self.sessions.values()):
             await session.close()
+        if self.egress is not None:
+            await self.egress.close()
         await asyncio.get_running_loop().run_in_executor(None, self.program.stop)
+        await self.graphics.close()
+        self.multiview.stop()
 
     def _apply(self, state: ShowState) -> None:
         self.state = state
-        self.program.set_scene(Scene(program=state.program, preview=state.preview))
+        self.program.set_scene(self._scene(state))
+        self.graphics.request(catalogue.graphics_scene(self.show, state))
+        self.changes.publish(state)
 
     def _check_studio(self, studio_id: str) -> None:
         if self.show.studio(studio_id) is None:
             raise NotFound(f"show {self.show.id!r} has no studio {studio_id!r}")
 
     # -- studios -------------------------------------------------------------
-    async def publish(self, studio_id: str, offer_sdp: str) -> WhipSession:
-        """Start a studio's WHIP session; a second join replaces the first."""
+    async def publish(self, studio_id: str, offer_sdp: str, client: str = "", reconnect: bool = False) -> WhipSession:
+        """Start a studio's WHIP session; a second join replaces the first.
+
+        A page's automatic reconnect (``reconnect``) must not take the studio back from
+        another page that joined since: that would make two tabs replace each other forever.
+        """
         self._check_studio(studio_id)
         old = self.sessions.get(studio_id)
+        if reconnect and old is not None and old.client and old.client != client and old.state != "failed":
+            raise Conflict("this studio was taken over by another device or tab")
         if old is not None:
+            # Unregister first: hosts see one change (old -> new session), never "no session".
+            del self.sessions[studio_id]
             await old.close()
         feed = FeedBuffer(studio_id)
-        session = WhipSession(self.show.id, studio_id, feed, self._session_closed)
-        answer = await session.accept(offer_sdp)
-        session.answer = answer  # type: ignore[attr-defined]
+        session = WhipSession(self.show.id, studio_id, feed, self._session_closed, self.whip, client)
+        await session.accept(offer_sdp)
         self.sessions[studio_id] = session
         self.program.attach_feed(feed)
+        self.changes.publish(self.state)
         await self._presence(studio_id, True)
         return session
 
@@ -125,6 +182,7 @@ class ShowRunner:
             return  # replaced by a newer session: that one owns the studio now
         del self.sessions[session.studio_id]
         self.program.detach_feed(session.studio_id)
+        self.changes.publish(self.state)
         await self._presence(session.studio_id, False)
 
     async def _presence(self, studio_id: str, online: bool) -> None:
@@ -147,7 +205,7 @@ class ShowRunner:
         if studio_id is not None:
             self._check_studio(studio_id)
         async with self._lock:
-            state = await self.store.update(self.show.id, lambda s: dataclasses.replace(s, program=studio_id))
+            state = await self.store.update(self.show.id, lambda s: _on_program(s, studio_id, "cut", 0))
             self._apply(state)
         await self.store.add_event(Event("program.cut", self.show.id, actor, {"studio": studio_id}))
         return state
@@ -160,6 +218,249 @@ class ShowRunner:
             self._apply(state)
         await self.store.add_event(Event("preview.set", self.show.id, actor, {"studio": studio_id}))
         return state
+
+    async def set_cue(self, studio_id: str, product_id: str | None, message: str, actor: str) -> ShowState:
+        """What the studio's host should present now: a product and/or a note from the crew."""
+        self._check_studio(studio_id)
+        if product_id is not None and not any(p.id == product_id for p in self.show.products):
+            raise NotFound(f"show {self.show.id!r} has no product {product_id!r}")
+        cue = {"product": product_id, "message": message, "at": time.time()}
+
+        def change(s: ShowState) -> ShowState:
+            return dataclasses.replace(s, cues={**s.cues, studio_id: cue})
+
+        async with self._lock:
+            state = await self.store.update(self.show.id, change)
+            self._apply(state)
+        await self.store.add_event(Event("cue.set", self.show.id, actor, {"studio": studio_id, **cue}))
+        return state
+
+    # -- graphics: cards, lower third, logo (rules in orchestrator/catalogue.py) --
+    async def _change_graphics(self, change: Callable[[ShowState], ShowState], actor: str) -> ShowState:
+        """Store ``change``, apply it, record what went on or off air, and wait until it is drawn."""
+        before: list[ShowState] = []
+
+        def recorded(s: ShowState) -> ShowState:
+            before.append(s)  # the state the change really applied to (a store may retry)
+            return change(s)
+
+        async with self._lock:
+            state = await self.store.update(self.show.id, recorded)
+            self._apply(state)
+        for event in catalogue.events_between(self.show, before[-1], state, actor, time.time()):
+            await self.store.add_event(event)
+        await self.graphics.settle()
+        return state
+
+    def products(self) -> list[dict[str, Any]]:
+        return catalogue.products_view(self.show, self.state)
+
+    async def show_card(
+        self, slot: str, product_id: str, actor: str, *, countdown_s: int | None = None, confirm_price: bool = False
+    ) -> dict[str, Any]:
+        catalogue.check_slot(slot)
+        catalogue.find_product(self.show, product_id)
+
+        def change(s: ShowState) -> ShowState:
+            return catalogue.put_card(
+                self.show,
+                s,
+                slot,
+                product_id,
+                countdown_s=countdown_s,
+                confirm_price=confirm_price,
+                actor=actor,
+                now=time.time(),
+            )
+
+        state = await self._change_graphics(change, actor)
+        return catalogue.card_view(self.show, state, slot, time.time())
+
+    async def hide_card(self, slot: str, actor: str) -> ShowState:
+        catalogue.check_slot(slot)
+        return await self._change_graphics(lambda s: catalogue.drop_card(s, slot), actor)
+
+    async def update_product(self, product_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
+        product = catalogue.find_product(self.show, product_id)
+        changes = catalogue.check_patch(product, body)
+        confirm = catalogue.check_confirm(body.get("confirm_price", False))
+
+        def change(s: ShowState) -> ShowState:
+            return catalogue.patch_product(self.show, s, product_id, changes, confirm_price=confirm)
+
+        state = await self._change_graphics(change, actor)
+        return catalogue.live_product(product, state).to_json(catalogue.on_air_slots(state, product_id))
+
+    async def show_lower_third(self, studio_id: str, text: str, actor: str) -> ShowState:
+        self._check_studio(studio_id)
+        return await self._change_graphics(lambda s: catalogue.put_lower_third(self.show, s, studio_id, text), actor)
+
+    async def hide_lower_third(self, actor: str) -> ShowState:
+        return await self._change_graphics(catalogue.drop_lower_third, actor)
+
+    async def set_logo(self, on: bool, actor: str) -> ShowState:
+        return await self._change_graphics(lambda s: dataclasses.replace(s, logo=on), actor)
+
+    # -- mixer: take, layout, panic, audio, fallback (clock rules: mixer/program.py) --
+    def _scene(self, state: ShowState) -> Scene:
+        show = self.show
+        return Scene(
+            program=state.program,
+            preview=state.preview,
+            layout=state.layout,
+            layout_studios=state.layout_studios,
+            corner=state.corner,
+            panic=state.panic,
+            take_seq=state.take_seq,
+            transition=state.transition,
+            transition_ms=state.transition_ms,
+            gains_db=dict(state.gains_db),
+            muted=frozenset(state.muted),
+            stale_after=show.fallback_after,
+            backup=show.backup_studio or None,
+            fit=show.fit,
+            fill_rgb=parse_colour(show.fill_colour),
+            av_sync_ms=show.av_sync_ms,
+        )
+
+    async def _change_mixer(
+        self, change: Callable[[ShowState], ShowState], actor: str, event: Callable[[ShowState], Event | None]
+    ) -> ShowState:
+        """Store ``change`` and apply it; ``event`` builds the audit line from the state it replaced."""
+        before: list[ShowState] = []
+
+        def recorded(s: ShowState) -> ShowState:
+            before.append(s)  # the state the change really applied to (a store may retry)
+            return change(s)
+
+        async with self._lock:
+            state = await self.store.update(self.show.id, recorded)
+            self._apply(state)
+        line = event(before[-1])
+        if line is not None:
+            await self.store.add_event(line)
+        return state
+
+    async def take(self, transition: str, duration_ms: int | None, actor: str) -> ShowState:
+        """Preview to program with a transition; the old program goes to preview (a swap)."""
+        ms = self.show.transition_ms if duration_ms is None else duration_ms
+
+        def change(s: ShowState) -> ShowState:
+            if s.preview is None:
+                raise Conflict("nothing on preview to take")
+            return _on_program(s, s.preview, transition, ms, preview=s.program)
+
+        def event(s: ShowState) -> Event:
+            detail = {"from": s.program, "to": s.preview, "transition": transition, "duration_ms": ms}
+            return Event("program.take", self.show.id, actor, detail)
+
+        return await self._change_mixer(change, actor, event)
+
+    async def set_layout(
+        self,
+        layout: str,
+        studios: list[str] | None,
+        corner: str | None,
+        transition: str,
+        duration_ms: int | None,
+        actor: str,
+    ) -> ShowState:
+        """The program's layout; ``studios`` main first (default: program, then preview)."""
+        for studio_id in studios or ():
+            self._check_studio(studio_id)
+        ms = self.show.transition_ms if duration_ms is None else duration_ms
+        need = LAYOUT_STUDIOS[layout]
+
+        def change(s: ShowState) -> ShowState:
+            chosen = list(studios) if studios else [x for x in (s.program, s.preview) if x is not None][:need]
+            if len(chosen) != need or len(set(chosen)) != need:
+                raise BadRequest(f"layout {layout!r} needs {need} different studio(s), got {chosen}")
+            return dataclasses.replace(
+                _on_program(s, chosen[0], transition, ms),
+                layout=layout,
+                layout_studios=tuple(chosen[1:]),
+                corner=corner or s.corner,
+            )
+
+        def event(s: ShowState) -> Event:
+            detail = {"layout": layout, "studios": studios, "corner": corner, "transition": transition}
+            return Event("program.layout", self.show.id, actor, detail)
+
+        return await self._change_mixer(change, actor, event)
+
+    async def set_panic(self, on: bool, actor: str) -> ShowState:
+        """Slate and silence from the next frame (on), or back to the program bus (off)."""
+
+        def event(s: ShowState) -> Event:
+            return Event("program.panic", self.show.id, actor, {"on": on, "program": s.program})
+
+        return await self._change_mixer(lambda s: dataclasses.replace(s, panic=on), actor, event)
+
+    async def set_audio(self, studio_id: str, gain_db: float | None, mute: bool | None, actor: str) -> ShowState:
+        self._check_studio(studio_id)
+
+        def change(s: ShowState) -> ShowState:
+            gains = dict(s.gains_db)
+            if gain_db is not None:
+                gains[studio_id] = gain_db
+            muted = set(s.muted)
+            if mute is not None:
+                muted = muted | {studio_id} if mute else muted - {studio_id}
+            return dataclasses.replace(s, gains_db=gains, muted=tuple(sorted(muted)))
+
+        def event(s: ShowState) -> Event:
+            detail = {"studio": studio_id, "gain_db": gain_db, "mute": mute}
+            return Event("audio.set", self.show.id, actor, detail)
+
+        return await self._change_mixer(change, actor, event)
+
+    def _clock_event(self, kind: str, detail: dict[str, Any]) -> None:
+        """From the program clock (via call_soon_threadsafe): record it through the store."""
+        if kind == "program.fallback":
+            task = asyncio.ensure_future(self._fallen_back(detail["from"], detail["to"]))
+            self._clock_tasks.add(task)
+            task.add_done_callback(self._clock_tasks.discard)
+
+    async def _fallen_back(self, failed: str, to: str | None) -> None:
+        """The program studio failed on air: the fallback becomes the program (it is latched)."""
+
+        def change(s: ShowState) -> ShowState:
+            if s.program != failed:
+                return s  # an operator changed the program meanwhile
+            return dataclasses.replace(s, program=to, layout="single", layout_studios=())
+
+        def event(s: ShowState) -> Event:
+            return Event("program.fallback", self.show.id, "system", {"from": failed, "to": to})
+
+        try:
+            await self._change_mixer(change, "system", event)
+        except StoreUnavailable as exc:
+            log.warning("show %s: fallback from %s not recorded: %s", self.show.id, failed, exc)
+
+    def mixer_view(self) -> dict[str, object]:
+        """Layout, panic and audio (settings and meters) for the show's API view."""
+        state = self.state
+        meters: dict[str, Any] = dict(self.program.audio.meters())
+        studio_meters: dict[str, Any] = meters.get("studios") or {}
+        audio = {
+            studio.id: {
+                "gain_db": state.gains_db.get(studio.id, 0.0),
+                "mute": studio.id in state.muted,
+                **studio_meters.get(studio.id, {}),
+            }
+            for studio in self.show.studios
+        }
+        return {
+            "layout": {
+                "layout": state.layout,
+                "studios": [state.program, *state.layout_studios] if state.program else [],
+                "corner": state.corner,
+            },
+            "transition": {"kind": state.transition, "duration_ms": state.transition_ms},
+            "panic": state.panic,
+            "fallback": self.program.fallback,
+            "audio": {"program": meters.get("program"), "studios": audio},
+        }
 
     # -- views ---------------------------------------------------------------
     async def describe(self) -> dict[str, object]:
@@ -174,6 +475,7 @@ class ShowRunner:
                     "name_en": studio.name_en,
                     "place": studio.place,
                     "online": studio.id in self.sessions,
+                    "cue": state.cues.get(studio.id),
                     "stats": session.stats() if session else None,
                 }
             )
@@ -182,6 +484,8 @@ class ShowRunner:
             outputs["hls"] = {"url": f"/live/{self.show.id}/index.m3u8", **self.hls.status()}
         if self.flv:
             outputs["flv"] = {"url": f"/live/{self.show.id}.flv", **self.flv.status()}
+        if self.egress is not None:
+            outputs.update(self.egress.status())
         return {
             "show": self.show.id,
             "title": self.show.title,
@@ -190,11 +494,32 @@ class ShowRunner:
             "on_air": self.program.on_air,
             "version": state.version,
             "studios": studios,
-            "cards": [],
+            **catalogue.graphics_view(self.show, state, time.time()),
             "products": len(self.show.products),
+            **self.mixer_view(),
             "mixer": self.program.stats(),
             "outputs": outputs,
         }
+
+
+def _on_program(s: ShowState, studio: str | None, transition: str, ms: int, **changes: Any) -> ShowState:
+    """``studio`` becomes the program's main studio with a new take; the layout stays.
+
+    If it was already in the layout (a pip inset, say), it swaps places with the old main.
+    """
+    swapped = (s.program if x == studio else x for x in s.layout_studios)
+    others = tuple(x for x in swapped if x is not None)
+    layout = s.layout if others else "single"
+    return dataclasses.replace(
+        s,
+        program=studio,
+        layout=layout,
+        layout_studios=others,
+        take_seq=s.take_seq + 1,
+        transition=transition,
+        transition_ms=ms,
+        **changes,
+    )
 
 
 def studio_or_none(value: object) -> str | None:

@@ -20,6 +20,26 @@ class ShowState:
     preview: str | None = None
     online: tuple[str, ...] = ()
     version: int = 0
+    # studio id -> the crew's cue for its host: {"product": id or None, "message": str, "at": unix time}
+    cues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Graphics on air (orchestrator/catalogue.py): slot -> {"product", "price", "was_price",
+    # "shown_at", "countdown_until", "actor"}; product id -> live overrides {"price", "stock", "sold", "promo"};
+    # the lower third {"studio", "text"} or None; the show logo on or off.
+    cards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    product_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lower_third: dict[str, Any] | None = None
+    logo: bool = False
+    # The mixer (mixer/scene.py): the program's layout (program = its main studio, layout_studios
+    # the others), the last take's transition (a new take_seq runs it), panic, per-studio audio.
+    layout: str = "single"
+    layout_studios: tuple[str, ...] = ()
+    corner: str = "bottom-right"
+    take_seq: int = 0
+    transition: str = "cut"
+    transition_ms: int = 0
+    panic: bool = False
+    gains_db: dict[str, float] = field(default_factory=dict)
+    muted: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -32,6 +52,20 @@ class ShowState:
             preview=data.get("preview"),
             online=tuple(data.get("online", ())),
             version=int(data.get("version", 0)),
+            cues={str(k): dict(v) for k, v in (data.get("cues") or {}).items()},
+            cards={str(k): dict(v) for k, v in (data.get("cards") or {}).items()},
+            product_overrides={str(k): dict(v) for k, v in (data.get("product_overrides") or {}).items()},
+            lower_third=dict(data["lower_third"]) if data.get("lower_third") else None,
+            logo=bool(data.get("logo", False)),
+            layout=str(data.get("layout") or "single"),
+            layout_studios=tuple(data.get("layout_studios") or ()),
+            corner=str(data.get("corner") or "bottom-right"),
+            take_seq=int(data.get("take_seq", 0)),
+            transition=str(data.get("transition") or "cut"),
+            transition_ms=int(data.get("transition_ms", 0)),
+            panic=bool(data.get("panic", False)),
+            gains_db={str(k): float(v) for k, v in (data.get("gains_db") or {}).items()},
+            muted=tuple(data.get("muted") or ()),
         )
 
 

@@ -1,4 +1,4 @@
-"""Which local addresses our ICE agent offers as host candidates.
+"""Where our ICE agent listens: which local addresses it offers, on which UDP ports.
 
 aioice enumerates interfaces itself and always leaves out 127.0.0.1, so a
 server that must be reachable on loopback (tests, a same-host relay) or only on
@@ -7,6 +7,11 @@ reads it from a module-level function.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextvars
+import errno
+from typing import Any
 
 import aioice.ice
 
@@ -24,3 +29,66 @@ def offer_host_addresses(addresses: tuple[str, ...] | list[str]) -> None:
         return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
     aioice.ice.get_host_addresses = get_host_addresses
+
+
+# -- UDP port range ----------------------------------------------------------------------
+# aioice binds each host candidate with ``loop.create_datagram_endpoint(local_addr=(addr, 0))``
+# inside ``Connection.get_component_candidates``. To keep media inside a firewall's range
+# we wrap exactly that method: while it runs (a context variable, so other tasks and other
+# sockets are untouched) a port-0 bind on the running loop is retried over the range.
+
+_PORT_RANGE: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar("ice_port_range", default=None)
+_configured_range: tuple[int, int] | None = None
+_original_gather = aioice.ice.Connection.get_component_candidates
+_next_port = 0
+
+
+async def _bind_in_range(original: Any, factory: Any, local_addr: Any = None, **kwargs: Any) -> Any:
+    span = _PORT_RANGE.get()
+    if span is None or local_addr is None or local_addr[1] != 0:
+        return await original(factory, local_addr=local_addr, **kwargs)
+    global _next_port
+    low, high = span
+    count = high - low + 1
+    for i in range(count):
+        # Round robin from where the last bind ended: a port just freed is not reused at once.
+        port = low + (_next_port + i) % count
+        try:
+            result = await original(factory, local_addr=(local_addr[0], port), **kwargs)
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                raise
+            continue
+        _next_port = (port - low + 1) % count
+        return result
+    raise OSError(errno.EADDRINUSE, f"no free UDP port in {low}-{high}")
+
+
+def _patch_loop(loop: asyncio.AbstractEventLoop) -> None:
+    if getattr(loop, "_ice_port_range_patched", False):
+        return
+    original = loop.create_datagram_endpoint
+
+    async def create_datagram_endpoint(factory: Any, local_addr: Any = None, **kwargs: Any) -> Any:
+        return await _bind_in_range(original, factory, local_addr, **kwargs)
+
+    loop.create_datagram_endpoint = create_datagram_endpoint  # type: ignore[method-assign,assignment]
+    loop._ice_port_range_patched = True  # type: ignore[attr-defined]
+
+
+async def _gather_in_range(self: aioice.ice.Connection, component: int, addresses: list[str], timeout: int = 5) -> Any:
+    if _configured_range is None:
+        return await _original_gather(self, component, addresses, timeout)
+    _patch_loop(asyncio.get_running_loop())
+    token = _PORT_RANGE.set(_configured_range)
+    try:
+        return await _original_gather(self, component, addresses, timeout)
+    finally:
+        _PORT_RANGE.reset(token)
+
+
+def use_port_range(low: int, high: int) -> None:
+    """Bind media sockets to UDP ports ``low``-``high``; (0, 0) lets the OS choose again."""
+    global _configured_range
+    _configured_range = (low, high) if low and high else None
+    aioice.ice.Connection.get_component_candidates = _gather_in_range  # type: ignore[method-assign]

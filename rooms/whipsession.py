@@ -8,11 +8,23 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+from aiortc.sdp import candidate_from_sdp
 
 from rooms.feedbuffer import FeedBuffer
+from rooms.ingeststats import IngestStats
+from rooms.sdp import SdpFrag, add_bitrate_hints, announce_public_address
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +33,36 @@ class SdpError(ValueError):
     """The offer is not SDP we can answer; the message says why."""
 
 
+class IceRestartUnsupported(Exception):
+    """aiortc cannot restart ICE on a live connection: the client must POST a new session."""
+
+
 def check_offer(sdp: str) -> None:
     if not sdp.lstrip().startswith("v=0"):
         raise SdpError("body is not an SDP offer (must start with v=0)")
     if "\nm=audio" not in sdp and "\nm=video" not in sdp:
         raise SdpError("SDP offer has no audio or video media section")
+
+
+@dataclass(frozen=True)
+class WhipOptions:
+    """How the server answers: codec choice, ICE servers, address announcement, bitrate hints."""
+
+    video_codec: str = "h264"
+    ice_servers: tuple[RTCIceServer, ...] = ()
+    public_address: str = ""
+    start_kbps: int = 1500
+    min_kbps: int = 600
+    stats_interval: float = 1.0
+
+
+def _video_preferences(codec: str) -> list[RTCRtpCodecCapability]:
+    """Our codecs with ``codec`` first; the rest stay as fallbacks (FFmpeg sends H.264 only)."""
+    capabilities = RTCRtpReceiver.getCapabilities("video")
+    caps = capabilities.codecs if capabilities else []
+    first = [c for c in caps if c.mimeType.lower() == f"video/{codec}"]
+    rest = [c for c in caps if c not in first]
+    return first + rest
 
 
 class WhipSession:
@@ -41,18 +78,27 @@ class WhipSession:
         studio_id: str,
         feed: FeedBuffer,
         on_closed: Callable[[WhipSession], Awaitable[None]],
+        options: WhipOptions | None = None,
+        client: str = "",
     ) -> None:
         self.id = secrets.token_urlsafe(12)
+        # The ICE session's entity-tag (RFC 9725 4.3.1); it would change on an ICE restart.
+        self.etag = f'"{self.id}"'
         self.show_id, self.studio_id = show_id, studio_id
+        self.client = client  # the join page that published (to tell it apart from a second tab)
         self.feed = feed
-        self.pc = RTCPeerConnection()
+        self.options = options or WhipOptions()
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.options.ice_servers)))
         self.created = time.time()
+        self.answer = ""
         self._on_closed = on_closed
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
         self._closed = False
         self.video_frames = 0
         self.audio_frames = 0
         self.resolution: tuple[int, int] | None = None
+        self.ingest = IngestStats()
+        self.client_stats: dict[str, float] = {}  # what the publishing page measured (RTT)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
 
@@ -60,23 +106,80 @@ class WhipSession:
     def state(self) -> str:
         return "closed" if self._closed else self.pc.connectionState
 
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def accept(self, offer_sdp: str) -> str:
         check_offer(offer_sdp)
         try:
+            if "\nm=video" in offer_sdp:
+                # aiortc fixes the codec when it applies the offer: the transceiver must exist,
+                # with our preference, before that (else Chromium's first choice, VP8, wins).
+                video = self.pc.addTransceiver("video", direction="recvonly")
+                video.setCodecPreferences(_video_preferences(self.options.video_codec))
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             # Receive only: make every transceiver recvonly before answering.
             for transceiver in self.pc.getTransceivers():
                 transceiver.direction = "recvonly"
             await self.pc.setLocalDescription(await self.pc.createAnswer())
-        except (ValueError, KeyError, IndexError) as exc:
+        except (ValueError, KeyError, IndexError, AssertionError) as exc:
             await self.close()
             raise SdpError(f"cannot answer this SDP offer: {exc}") from None
-        return self.pc.localDescription.sdp
+        except Exception as exc:  # aiortc's OperationError/InvalidStateError: no common codec etc.
+            await self.close()
+            raise SdpError(f"cannot answer this SDP offer: {type(exc).__name__}: {exc}") from None
+        answer = add_bitrate_hints(self.pc.localDescription.sdp, self.options.start_kbps, self.options.min_kbps)
+        if self.options.public_address:
+            answer = announce_public_address(answer, self.options.public_address)
+        self.answer = answer
+        self._spawn(self._sample_stats())
+        return answer
 
+    # -- trickle ICE (RFC 9725 4.3.2) ----------------------------------------------------
+    def remote_ufrag(self) -> str | None:
+        desc = self.pc.remoteDescription
+        if desc is None:
+            return None
+        return next((line[12:].strip() for line in desc.sdp.splitlines() if line.startswith("a=ice-ufrag:")), None)
+
+    async def add_candidates(self, frag: SdpFrag) -> int:
+        """Add the fragment's candidates; returns how many were taken.
+
+        New credentials mean the client restarts ICE, which aiortc cannot do.
+        Candidates we cannot use (TCP, unresolvable) are dropped silently, as the RFC asks.
+        """
+        current = self.remote_ufrag()
+        if frag.ufrag is not None and current is not None and frag.ufrag != current:
+            raise IceRestartUnsupported("ICE restart is not supported: POST a new session instead")
+        transceivers = self.pc.getTransceivers()
+        if not transceivers:
+            return 0
+        # BUNDLE: every candidate belongs to the one transport of the first m= section.
+        bundle_mid = transceivers[0].mid
+        added = 0
+        for _mid, line in frag.candidates:
+            try:
+                candidate = candidate_from_sdp(line.split(":", 1)[1])
+            except (AssertionError, ValueError, IndexError):
+                continue
+            if candidate.protocol.lower() != "udp":
+                continue
+            candidate.sdpMid = bundle_mid
+            try:
+                await self.pc.addIceCandidate(candidate)
+            except ValueError:  # after end-of-candidates
+                continue
+            added += 1
+        if frag.end_of_candidates:
+            with contextlib.suppress(ValueError):
+                await transceivers[0].receiver.transport.transport.addRemoteCandidate(None)
+        return added
+
+    # -- media -------------------------------------------------------------------------
     def _on_track(self, track: MediaStreamTrack) -> None:
-        task = asyncio.ensure_future(self._receive(track))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._receive(track))
 
     async def _receive(self, track: MediaStreamTrack) -> None:
         video = track.kind == "video"
@@ -92,6 +195,19 @@ class WhipSession:
             else:
                 self.audio_frames += 1
                 self.feed.push_audio(frame)  # type: ignore[arg-type]
+
+    async def _sample_stats(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(self.options.stats_interval)
+            with contextlib.suppress(Exception):  # stats are best effort; never end the session
+                self.ingest.update(await self.pc.getStats(), self.video_frames, self.codec())
+
+    def codec(self) -> str | None:
+        for transceiver in self.pc.getTransceivers():
+            codecs = getattr(transceiver, "_codecs", None)
+            if transceiver.kind == "video" and codecs:
+                return str(codecs[0].mimeType.split("/")[-1])
+        return None
 
     async def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed"):
@@ -112,6 +228,7 @@ class WhipSession:
         await self._on_closed(self)
 
     def stats(self) -> dict[str, object]:
+        rtt = self.client_stats.get("rtt_ms")
         return {
             "session": self.id,
             "state": self.state,
@@ -119,4 +236,6 @@ class WhipSession:
             "video_frames": self.video_frames,
             "audio_frames": self.audio_frames,
             "connected_s": round(time.time() - self.created, 1),
+            **self.ingest.snapshot(),
+            "rtt_ms": round(rtt, 1) if rtt is not None else None,
         }

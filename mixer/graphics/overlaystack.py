@@ -6,9 +6,13 @@ swap); the program clock thread blends whatever tuple it sees each tick.
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Protocol
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 class Layer(Protocol):
@@ -21,8 +25,12 @@ class Layer(Protocol):
 
 
 class OverlayStack:
+    ERROR_LOG_EVERY = 10.0  # seconds: a layer failing every frame must not flood the log
+
     def __init__(self) -> None:
         self._layers: tuple[Layer, ...] = ()
+        self.errors = 0
+        self._last_error_log = float("-inf")
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -33,4 +41,12 @@ class OverlayStack:
 
     def blend_into(self, canvas: np.ndarray, width: int, height: int, now: float) -> None:
         for layer in self._layers:
-            layer.blend(canvas, width, height, now)
+            try:
+                layer.blend(canvas, width, height, now)
+            except Exception:
+                # A broken graphic must not cost the frame: the program goes on without it.
+                self.errors += 1
+                t = time.monotonic()
+                if t - self._last_error_log >= self.ERROR_LOG_EVERY:
+                    self._last_error_log = t
+                    log.exception("graphics layer %r failed (%d failures so far)", layer, self.errors)

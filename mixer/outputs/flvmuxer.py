@@ -176,9 +176,7 @@ def tag(tag_type: int, timestamp_ms: int, body: Iterable[bytes]) -> bytes:
     parts = list(body)
     size = sum(len(p) for p in parts)
     ts = timestamp_ms & 0xFFFFFFFF
-    head = _TAG_HEADER.pack(
-        tag_type, size.to_bytes(3, "big"), ((ts & 0xFFFFFF) << 8) | (ts >> 24), _STREAM_ID
-    )
+    head = _TAG_HEADER.pack(tag_type, size.to_bytes(3, "big"), ((ts & 0xFFFFFF) << 8) | (ts >> 24), _STREAM_ID)
     return b"".join((head, *parts, _U32.pack(size + 11)))
 
 

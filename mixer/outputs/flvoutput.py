@@ -22,6 +22,7 @@ from aiohttp import web
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.flvmuxer import FlvMuxer, FlvTag
+from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.sink import Sink
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ class FlvOutput(Sink):
         # encoder-thread side
         self.packets_in = 0
         self.mux_errors = 0
+        self.meter = RateMeter()  # the stream as muxed (each reader gets the same)
         self._closing = False
         # loop side
         self._header: bytes | None = None
@@ -168,6 +170,7 @@ class FlvOutput(Sink):
             header = muxer.header  # set whenever mux() returned tags
             if tags and header is not None:
                 self.loop.call_soon_threadsafe(self._deliver, header, tags)
+                self.meter.add(sum(len(t.data) for t in tags), int(packet.kind == "video"))
         except Exception:  # the encoder must never see our failures
             self.mux_errors += 1
             if self.mux_errors == 1 or self.mux_errors % 1000 == 0:
@@ -257,9 +260,16 @@ class FlvOutput(Sink):
         self._gop, self._gop_bytes, self._gop_valid = [], 0, False
 
     def status(self) -> dict[str, object]:
+        readers = len(self._readers) + len(self._waiting)
         return {
             "name": self.name,
-            "readers": len(self._readers) + len(self._waiting),
+            "kind": "flv",
+            "up": not self._closed and self._muxer is not None,
+            "clients": readers,
+            "uptime_s": round(self.meter.uptime, 1),
+            "errors": self.mux_errors,
+            **self.meter.summary(),
+            "readers": readers,
             "waiting_readers": len(self._waiting),
             "bytes_sent": self.bytes_sent,
             "dropped_readers": self.dropped_readers,

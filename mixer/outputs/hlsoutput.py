@@ -55,6 +55,7 @@ import numpy as np
 from aiohttp import web
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
+from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.sink import Sink
 
 log = logging.getLogger(__name__)
@@ -399,6 +400,7 @@ class HlsOutput(Sink):
         self.errors = 0
         self.last_error: str | None = None
         self.skipped_packets = 0  # before the first keyframe / after an error
+        self.meter = RateMeter()  # what went into segments
         self._cpu_seconds = 0.0
         self._closed = False
         self._last_logged = ""
@@ -439,8 +441,14 @@ class HlsOutput(Sink):
 
     def status(self) -> dict[str, object]:
         playlist = self._playlist
+        running = self._thread is not None and self._thread.is_alive()
         return {
             "name": self.name,
+            "kind": "hls",
+            "up": running and self._current is not None,
+            "clients": None,  # HTTP pulls: no sessions to count (a CDN usually pulls for everyone)
+            "uptime_s": round(self.meter.uptime, 1),
+            **self.meter.summary(),
             "directory": str(self.directory),
             "running": self._thread is not None and self._thread.is_alive(),
             "segments_written": self.segments_written,
@@ -559,6 +567,7 @@ class HlsOutput(Sink):
             self.skipped_packets += 1
             return
         current.container.mux(packet.to_av(current.video))
+        self.meter.add(len(packet.data), 1)
         frame = packet.duration * packet.time_base if packet.duration else 2 * self._half_frame()
         self._last_video_end = t + frame
 
@@ -580,6 +589,7 @@ class HlsOutput(Sink):
                 return
             packet = replace(packet, data=self._adts(len(data)) + data)
         current.container.mux(packet.to_av(current.audio))
+        self.meter.add(len(packet.data))
 
     def _half_frame(self) -> Fraction:
         fps = self._fmt.fps if self._fmt is not None and self._fmt.fps > 0 else 30

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from typing import ClassVar, Literal
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 
@@ -16,6 +17,13 @@ class Sink(abc.ABC):
     """
 
     name: str = "sink"
+    # Which audio encode the sink is fed: AAC (HLS, FLV, RTMP, MP4) or Opus (WebRTC).
+    audio_codec: ClassVar[Literal["aac", "opus"]] = "aac"
+
+    @property
+    def idle(self) -> bool:
+        """True while nobody consumes this output: work done only for it may be skipped."""
+        return False
 
     @abc.abstractmethod
     def start(self, fmt: ProgramFormat) -> None:

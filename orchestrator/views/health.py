@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from orchestrator.appkeys import SHOWS
+from orchestrator.views.outputsapi import output_metrics
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -22,6 +23,16 @@ async def healthz(request: web.Request) -> web.Response:
 def _line(name: str, labels: dict[str, str], value: object) -> str:
     text = ",".join(f'{k}="{v}"' for k, v in labels.items())
     return f"{name}{{{text}}} {value}"
+
+
+# What a studio's stream looks like on arrival (WhipSession.stats keys).
+_STUDIO_GAUGES = (
+    ("fps", "broadcast_studio_fps", "Video frames per second received from the studio."),
+    ("bitrate_kbps", "broadcast_studio_bitrate_kbps", "Bitrate received from the studio (audio and video)."),
+    ("packet_loss_pct", "broadcast_studio_packet_loss_percent", "RTP packets lost on the way, last second."),
+    ("jitter_ms", "broadcast_studio_jitter_ms", "Video RTP interarrival jitter."),
+    ("rtt_ms", "broadcast_studio_rtt_ms", "Round-trip time the studio's browser measures."),
+)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -70,11 +81,17 @@ async def metrics(request: web.Request) -> web.Response:
         "Video frames received from the studio.",
         [({"show": r.show.id, "studio": sid}, sess.video_frames) for r in runners for sid, sess in r.sessions.items()],
     )
+    studio_stats = [
+        ({"show": r.show.id, "studio": sid}, sess.stats()) for r in runners for sid, sess in r.sessions.items()
+    ]
+    for key, name, help_text in _STUDIO_GAUGES:
+        rows = [(labels, st[key]) for labels, st in studio_stats if st.get(key) is not None]
+        metric(name, "gauge", help_text, rows)
     flv_rows = [({"show": r.show.id}, r.flv.status().get("readers", 0)) for r in runners if r.flv]
     metric("broadcast_flv_readers", "gauge", "Connected HTTP-FLV readers.", flv_rows)
+    for name, kind, help_text, rows in output_metrics(runners):
+        metric(name, kind, help_text, rows)
     return web.Response(
         text="\n".join(out) + "\n",
-        content_type="text/plain",
-        charset="utf-8",
         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
     )

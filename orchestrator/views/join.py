@@ -34,12 +34,19 @@ async def page(request: web.Request) -> web.Response:
     studio = show.studio(grant.studio) if show else None
     if show is None or studio is None:
         return _refused("this show or studio no longer exists")
+    ice_servers = [
+        {"urls": s.urls, **({"username": s.username, "credential": s.credential} if s.username else {})}
+        for s in request.app[CONFIG].server.ice_servers
+    ]
     settings = {
         "token": token,
         "whip": f"/whip/{show.id}/{studio.id}",
+        "ws": f"/host/{token}/ws",
         "show": show.title,
         "studio": studio.name,
         "studio_en": studio.name_en,
+        "place": studio.place,
+        "ice_servers": ice_servers,
     }
     text = (STATIC / "join.html").read_text(encoding="utf-8")
     text = text.replace("/*SETTINGS*/null", json.dumps(settings, ensure_ascii=False).replace("</", "<\\/"))

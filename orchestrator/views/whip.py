@@ -1,15 +1,64 @@
-"""WHIP ingest (RFC 9725): a studio publishes with one POST, ends with DELETE."""
+"""WHIP ingest (RFC 9725): POST starts a session, PATCH trickles ICE, DELETE ends it.
+
+ICE restart (a PATCH with new ICE credentials) is answered 422: aiortc cannot
+restart ICE on a live connection, so clients (our join page does) POST a new
+session instead; the new session replaces the old one without crew action.
+Responses carry CORS headers, so a page on another origin can publish.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
-from orchestrator.appkeys import SHOWS, TOKENS
+from orchestrator.appkeys import CONFIG, SHOWS, TOKENS
 from orchestrator.auth import bearer
-from orchestrator.errors import BadRequest, Forbidden, NotFound, Unauthorized, UnsupportedMediaType
+from orchestrator.config import IceServer
+from orchestrator.errors import (
+    BadRequest,
+    DomainError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    Unauthorized,
+    UnprocessableContent,
+    UnsupportedMediaType,
+)
 from orchestrator.showrunner import ShowRunner
 from rooms.jointoken import TokenError
-from rooms.whipsession import SdpError
+from rooms.sdp import SdpFragError, parse_sdpfrag
+from rooms.whipsession import IceRestartUnsupported, SdpError
+
+SDPFRAG = "application/trickle-ice-sdpfrag"
+CORS = {
+    "Access-Control-Allow-Origin": "*",  # the token travels in a header, never in a cookie
+    "Access-Control-Expose-Headers": "Location, ETag, Link, Accept-Patch",
+}
+PREFLIGHT = {
+    **CORS,
+    "Access-Control-Allow-Methods": "POST, PATCH, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+    "Access-Control-Max-Age": "86400",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _cors(handler: Handler) -> Handler:
+    """Add CORS headers to the answer, errors included (a browser hides uncorsed errors)."""
+
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            response = await handler(request)
+        except DomainError as exc:
+            exc.headers.update(CORS)
+            raise
+        response.headers.update(CORS)
+        return response
+
+    return wrapped
 
 
 def _authorised_show(request: web.Request) -> tuple[ShowRunner, str]:
@@ -27,6 +76,26 @@ def _authorised_show(request: web.Request) -> tuple[ShowRunner, str]:
     return runner, studio_id
 
 
+def ice_server_links(servers: tuple[IceServer, ...]) -> list[str]:
+    """RFC 9725 4.6: one ``Link: <url>; rel="ice-server"`` per STUN/TURN server."""
+    links = []
+    for server in servers:
+        link = f'<{server.urls}>; rel="ice-server"'
+        if server.username:
+            link += f'; username="{server.username}"; credential="{server.credential}"; credential-type="password"'
+        links.append(link)
+    return links
+
+
+async def options(request: web.Request) -> web.Response:
+    """CORS preflight (no credentials are sent with it, so none are asked for)."""
+    headers = {**PREFLIGHT, "Accept-Post": "application/sdp"}
+    if "session" in request.match_info:
+        headers["Accept-Patch"] = SDPFRAG
+    return web.Response(status=204, headers=headers)
+
+
+@_cors
 async def post(request: web.Request) -> web.Response:
     runner, studio_id = _authorised_show(request)
     if request.content_type != "application/sdp":
@@ -37,18 +106,32 @@ async def post(request: web.Request) -> web.Response:
     except UnicodeDecodeError:
         raise BadRequest("SDP offer is not UTF-8 text") from None
     try:
-        session = await runner.publish(studio_id, offer)
+        # ?client= names the join page that publishes, so a second tab can be told apart;
+        # ?reconnect=1 marks the page's automatic retries (see ShowRunner.publish).
+        session = await runner.publish(
+            studio_id,
+            offer,
+            client=request.query.get("client", "")[:64],
+            reconnect=request.query.get("reconnect") == "1",
+        )
     except SdpError as exc:
         raise BadRequest(str(exc)) from None
-    location = f"/whip/{runner.show.id}/{studio_id}/{session.id}"
-    return web.Response(
+    response = web.Response(
         status=201,
-        text=session.answer,  # type: ignore[attr-defined]
+        text=session.answer,
         content_type="application/sdp",
-        headers={"Location": location, "ETag": f'"{session.id}"'},
+        headers={
+            "Location": f"/whip/{runner.show.id}/{studio_id}/{session.id}",
+            "ETag": session.etag,
+            "Accept-Patch": SDPFRAG,
+        },
     )
+    for link in ice_server_links(request.app[CONFIG].server.ice_servers):
+        response.headers.add("Link", link)
+    return response
 
 
+@_cors
 async def delete(request: web.Request) -> web.Response:
     runner, studio_id = _authorised_show(request)
     session = runner.session(studio_id, request.match_info["session"])
@@ -56,8 +139,25 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
+@_cors
 async def patch(request: web.Request) -> web.Response:
+    """Trickle ICE: 204 once the candidates are added. ICE restart: 422 (see the module doc)."""
     runner, studio_id = _authorised_show(request)
-    runner.session(studio_id, request.match_info["session"])
-    # Trickle ICE and ICE restart are not offered yet; RFC 9725 says 405 then.
-    raise web.HTTPMethodNotAllowed("PATCH", ["DELETE"], reason="trickle ICE is not supported")
+    session = runner.session(studio_id, request.match_info["session"])
+    if request.content_type != SDPFRAG:
+        raise UnsupportedMediaType(f"Content-Type must be {SDPFRAG}")
+    if_match = request.headers.get("If-Match")
+    if if_match is None:
+        raise PreconditionRequired("PATCH needs If-Match: the session's ETag (or * for an ICE restart)")
+    if if_match.strip() == "*":
+        raise UnprocessableContent("ICE restart is not supported: POST a new session instead")
+    if session.etag not in [tag.strip() for tag in if_match.split(",")]:
+        raise PreconditionFailed(f"If-Match does not match the session's ETag {session.etag}")
+    try:
+        frag = parse_sdpfrag((await request.read()).decode("utf-8", "replace"))
+        await session.add_candidates(frag)
+    except SdpFragError as exc:
+        raise BadRequest(str(exc)) from None
+    except IceRestartUnsupported as exc:
+        raise UnprocessableContent(str(exc)) from None
+    return web.Response(status=204, headers={"ETag": session.etag})

@@ -223,11 +223,7 @@ def assert_clean_video(d: Decoded, frames: int, first_second: int) -> None:
 
 
 def test_split_annexb_handles_3_and_4_byte_start_codes() -> None:
-    au = (
-        b"\x00\x00\x00\x01\x67\x64\x00\x0d"
-        + b"\x00\x00\x01\x68\xee"
-        + b"\x00\x00\x00\x01\x65\x88\x00\x00\x03\x01"
-    )
+    au = b"\x00\x00\x00\x01\x67\x64\x00\x0d" + b"\x00\x00\x01\x68\xee" + b"\x00\x00\x00\x01\x65\x88\x00\x00\x03\x01"
     assert split_annexb(au) == [b"\x67\x64\x00\x0d", b"\x68\xee", b"\x65\x88\x00\x00\x03\x01"]
 
 
@@ -275,9 +271,7 @@ def test_sps_change_mid_stream_sends_new_sequence_header(media: Media) -> None:
     first = [t for p in media.packets if p.kind == "video" for t in muxer.mux(p)]
     header_before = muxer.header
     offset = FPS * SECONDS
-    small = [
-        dataclasses.replace(p, pts=p.pts + offset, dts=p.dts + offset) for p in encode_video(160, 120, 1)
-    ]
+    small = [dataclasses.replace(p, pts=p.pts + offset, dts=p.dts + offset) for p in encode_video(160, 120, 1)]
     second = [t for p in small for t in muxer.mux(p)]
     assert muxer.header != header_before  # new viewers get the new avcC
     assert second[0].data[11:13] == b"\x17\x00" and second[1].keyframe  # in-band for current viewers
@@ -382,9 +376,7 @@ async def test_put_never_raises_on_bad_input(media: Media) -> None:
     output.put(media.packets[0])  # before start(): ignored
     output.start(media.fmt)
     keyframe = next(p for p in media.packets if p.kind == "video")
-    no_sps = b"".join(
-        b"\x00\x00\x00\x01" + n for n in split_annexb(keyframe.data) if nal_type(n) not in (7, 8)
-    )
+    no_sps = b"".join(b"\x00\x00\x00\x01" + n for n in split_annexb(keyframe.data) if nal_type(n) not in (7, 8))
     output.put(dataclasses.replace(keyframe, data=no_sps))  # as if the encoder used a global header
     output.put(dataclasses.replace(keyframe, data=b"\x00\x00\x01"))  # empty access unit
     assert output.status()["mux_errors"] == 2

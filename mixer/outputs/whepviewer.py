@@ -1,0 +1,150 @@
+"""One WHEP viewer: an aiortc peer connection sending the shared program packets.
+
+The viewer's keyframe requests (RTCP PLI and FIR) are handled by aiortc's
+sender, which would set a flag for its own encoder; with packets there is no
+such encoder, so the sender's hook is pointed at the show's encoder instead
+(rate-limited there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+
+from mixer.encodedpacket import EncodedPacket
+from mixer.outputs.packettrack import PacketTrack
+from mixer.outputs.webrtccodecs import audio_preferences, describe_answer, video_preferences
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 20.0  # seconds from the answer to a connected peer
+
+
+class OfferError(ValueError):
+    """An offer this endpoint cannot answer; the message says why (sent to the client)."""
+
+
+def check_offer(sdp: str) -> None:
+    if not sdp.lstrip().startswith("v=0"):
+        raise OfferError("body is not an SDP offer (must start with v=0)")
+    sections = re.split(r"\r?\nm=", sdp)[1:]
+    media = [s for s in sections if s.startswith(("video", "audio"))]
+    if not media:
+        raise OfferError("SDP offer has no audio or video media section")
+    for section in media:
+        if re.search(r"^a=(sendonly|inactive)\s*$", section, flags=re.MULTILINE):
+            raise OfferError("a WHEP offer must be recvonly (or sendrecv): this endpoint only sends")
+
+
+class WhepViewer:
+    def __init__(
+        self,
+        show_id: str,
+        on_keyframe_request: Callable[[], None],
+        on_closed: Callable[[WhepViewer], Awaitable[None]],
+        *,
+        video_queue: int,
+        audio_queue: int,
+        ice_servers: list[RTCIceServer] | None = None,
+    ) -> None:
+        self.id = secrets.token_urlsafe(12)
+        self.show_id = show_id
+        self.created = time.time()
+        self.connected_at: float | None = None
+        self._on_keyframe_request = on_keyframe_request
+        self._on_closed = on_closed
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers or [])))
+        self.video = PacketTrack("video", video_queue, on_need_keyframe=on_keyframe_request)
+        self.audio = PacketTrack("audio", audio_queue)
+        self.keyframe_requests = 0  # PLI/FIR from this viewer
+        self.answer = ""
+        self._closed = False
+        self._watchdog: asyncio.Task[None] | None = None
+        self.pc.on("connectionstatechange", self._on_state)
+
+    @property
+    def state(self) -> str:
+        return "closed" if self._closed else self.pc.connectionState
+
+    async def accept(self, offer_sdp: str, h264_profile_level_id: str) -> str:
+        check_offer(offer_sdp)
+        try:
+            video = self.pc.addTransceiver(self.video, direction="sendonly")
+            video.setCodecPreferences(video_preferences())
+            audio = self.pc.addTransceiver(self.audio, direction="sendonly")
+            audio.setCodecPreferences(audio_preferences())
+            # PLI/FIR arrive at the sender, which would flag its own (unused) encoder.
+            video.sender._send_keyframe = self._keyframe_request  # type: ignore[method-assign]
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            except Exception as exc:
+                if "video" in str(exc):
+                    raise OfferError(
+                        "the offer has no H.264 payload type that decodes High profile (profile-level-id 64xxxx, "
+                        "f4xxxx or 640cxx) with packetization-mode=1; this stream is H.264 High (one shared "
+                        "encode, never transcoded)"
+                    ) from None
+                raise
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+        except OfferError:
+            await self.close()
+            raise
+        except Exception as exc:  # aiortc: ValueError, OperationError, InvalidStateError on odd SDP
+            await self.close()
+            raise OfferError(f"cannot answer this SDP offer: {type(exc).__name__}: {exc}") from None
+        self.answer = describe_answer(self.pc.localDescription.sdp, h264_profile_level_id)
+        self._watchdog = asyncio.ensure_future(self._connect_watchdog())
+        return self.answer
+
+    def _keyframe_request(self) -> None:
+        self.keyframe_requests += 1
+        self._on_keyframe_request()
+
+    def push(self, packet: EncodedPacket, audio: bool) -> None:
+        (self.audio if audio else self.video).push(packet)
+
+    async def _connect_watchdog(self) -> None:
+        await asyncio.sleep(CONNECT_TIMEOUT)
+        if self.connected_at is None and not self._closed:
+            log.info("whep %s: viewer %s did not connect in %.0f s", self.show_id, self.id, CONNECT_TIMEOUT)
+            await self.close()
+
+    async def _on_state(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected" and self.connected_at is None:
+            self.connected_at = time.time()
+        elif state in ("failed", "closed"):
+            await self.close()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        watchdog = self._watchdog
+        if watchdog is not None and watchdog is not asyncio.current_task():
+            watchdog.cancel()
+        self.video.stop()
+        self.audio.stop()
+        with contextlib.suppress(Exception):
+            await self.pc.close()
+        await self._on_closed(self)
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "state": self.state,
+            "connected_s": round(time.time() - self.connected_at, 1) if self.connected_at else None,
+            "video_packets": self.video.packets_sent,
+            "audio_packets": self.audio.packets_sent,
+            "bytes_sent": self.video.bytes_sent + self.audio.bytes_sent,
+            "dropped": self.video.dropped + self.audio.dropped,
+            "resyncs": self.video.resyncs,
+            "keyframe_requests": self.keyframe_requests,
+        }

@@ -1,0 +1,95 @@
+"""Product cards, live product edits, lower third and logo: the crew's graphics API.
+
+Thin like the rest of the API: parse, authorise, call the show; the rules live in
+:mod:`orchestrator.catalogue` and errors are domain errors turned into HTTP at the edge.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from orchestrator import catalogue
+from orchestrator.errors import BadRequest
+from orchestrator.showrunner import ShowRunner
+from orchestrator.store import ShowState
+from orchestrator.views.api import _json_body, _operator, _runner
+
+
+def _graphics(runner: ShowRunner, state: ShowState) -> dict[str, Any]:
+    return {"version": state.version, **catalogue.graphics_view(runner.show, state, time.time())}
+
+
+async def list_products(request: web.Request) -> web.Response:
+    _operator(request)
+    return web.json_response({"products": _runner(request).products()})
+
+
+async def show_card(request: web.Request) -> web.Response:
+    actor = _operator(request)
+    runner = _runner(request)
+    body = await _json_body(request)
+    unknown = sorted(set(body) - {"product", "slot", "countdown_s", "confirm_price"})
+    if unknown:
+        raise BadRequest(f"unknown field {unknown[0]!r}")
+    product = body.get("product")
+    if not isinstance(product, str) or not product:
+        raise BadRequest("body needs 'product' (a product id)")
+    slot = body.get("slot", "main")
+    if not isinstance(slot, str) or slot not in catalogue.SLOTS:
+        raise BadRequest(f"'slot' must be one of {', '.join(catalogue.SLOTS)}")
+    card = await runner.show_card(
+        slot,
+        product,
+        actor,
+        countdown_s=catalogue.check_countdown(body.get("countdown_s")),
+        confirm_price=catalogue.check_confirm(body.get("confirm_price", False)),
+    )
+    return web.json_response({"card": card})
+
+
+async def hide_card(request: web.Request) -> web.Response:
+    actor = _operator(request)
+    runner = _runner(request)
+    state = await runner.hide_card(catalogue.check_slot(request.match_info["slot"]), actor)
+    return web.json_response(_graphics(runner, state))
+
+
+async def update_product(request: web.Request) -> web.Response:
+    actor = _operator(request)
+    runner = _runner(request)
+    body = await _json_body(request)
+    product = await runner.update_product(request.match_info["product"], body, actor)
+    return web.json_response({"product": product})
+
+
+async def show_lower_third(request: web.Request) -> web.Response:
+    actor = _operator(request)
+    runner = _runner(request)
+    body = await _json_body(request)
+    studio = body.get("studio")
+    if not isinstance(studio, str) or not studio:
+        raise BadRequest("body needs 'studio' (a studio id)")
+    text = catalogue.check_lower_third_text(body.get("text"))
+    state = await runner.show_lower_third(studio, text, actor)
+    return web.json_response(_graphics(runner, state))
+
+
+async def hide_lower_third(request: web.Request) -> web.Response:
+    actor = _operator(request)
+    runner = _runner(request)
+    state = await runner.hide_lower_third(actor)
+    return web.json_response(_graphics(runner, state))
+
+
+async def set_logo(request: web.Request) -> web.Response:
+    actor = _operator(request)
+    runner = _runner(request)
+    body = await _json_body(request)
+    on = body.get("on")
+    if not isinstance(on, bool):
+        raise BadRequest("body needs 'on': true or false")
+    state = await runner.set_logo(on, actor)
+    return web.json_response(_graphics(runner, state))

@@ -1,0 +1,161 @@
+"""The district host's live channel, and the crew's cue for a host.
+
+``GET /host/{token}/ws`` (the join token authenticates): the server pushes one
+``state`` message whenever the show changes anything this studio cares about
+(tally, cue, its WHIP session, the picture quality it should send) and a
+``stats`` message every couple of seconds; the page sends what it measures
+(round-trip time, loss) back as ``stats``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from typing import Any
+
+from aiohttp import web
+
+from orchestrator.appkeys import SHOWS, TOKENS
+from orchestrator.errors import BadRequest, NotFound, Unauthorized
+from orchestrator.showrunner import ShowRunner
+from orchestrator.store import ShowState
+from orchestrator.views.api import _json_body, _operator, _runner
+from rooms.hostchannel import LOW_QUALITY, tally, wanted_quality
+from rooms.jointoken import TokenError
+
+STATS_EVERY = 2.0  # seconds between stats pushes to a host page
+MAX_MESSAGE = 500  # characters in a cue message: it has to fit on a phone
+
+
+def _product(runner: ShowRunner, product_id: str | None) -> dict[str, Any] | None:
+    product = next((p for p in runner.show.products if p.id == product_id), None)
+    if product is None:
+        return None
+    return {
+        "id": product.id,
+        "name": product.name,
+        "name_en": product.name_en,
+        "enterprise": product.enterprise,
+        "price": product.price,
+        "was_price": product.was_price,
+        "promo": product.promo,
+    }
+
+
+def host_state(runner: ShowRunner, studio_id: str, state: ShowState) -> dict[str, Any]:
+    """Everything the host page shows, from one show state."""
+    tally_state = tally(state.program, state.preview, studio_id)
+    cue = state.cues.get(studio_id)
+    session = runner.sessions.get(studio_id)
+    return {
+        "type": "state",
+        "tally": tally_state,
+        "quality": wanted_quality(tally_state),
+        "low": LOW_QUALITY,
+        "cue": {**cue, "product": _product(runner, cue.get("product"))} if cue else None,
+        "session": {"id": session.id, "client": session.client} if session else None,
+    }
+
+
+def host_stats(runner: ShowRunner, studio_id: str) -> dict[str, Any]:
+    session = runner.sessions.get(studio_id)
+    return {"type": "stats", "server": session.stats() if session else None}
+
+
+async def _push(ws: web.WebSocketResponse, runner: ShowRunner, studio_id: str) -> None:
+    queue = runner.changes.subscribe(runner.state)
+    try:
+        last: dict[str, Any] | None = None
+        next_stats = time.monotonic() + STATS_EVERY
+        while not ws.closed:
+            try:
+                state = await asyncio.wait_for(queue.get(), max(next_stats - time.monotonic(), 0.01))
+            except TimeoutError:
+                state = None
+            if state is not None:
+                message = host_state(runner, studio_id, state)
+                if message != last:
+                    await ws.send_json(message)
+                    last = message
+            if time.monotonic() >= next_stats:
+                await ws.send_json(host_stats(runner, studio_id))
+                next_stats = time.monotonic() + STATS_EVERY
+    finally:
+        runner.changes.unsubscribe(queue)
+
+
+def _take_client_stats(runner: ShowRunner, studio_id: str, client: str, data: dict[str, Any]) -> None:
+    """The page's own measurements (only the browser knows the round-trip time)."""
+    session = runner.sessions.get(studio_id)
+    if session is None or (client and session.client and session.client != client):
+        return
+    numbers = {}
+    for key in ("rtt_ms", "loss_pct", "kbps", "fps", "width", "height"):
+        value = data.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            numbers[key] = float(value)
+    session.client_stats = numbers
+
+
+async def host_socket(request: web.Request) -> web.StreamResponse:
+    try:
+        grant = request.app[TOKENS].verify(request.match_info["token"])
+    except TokenError as exc:
+        raise Unauthorized(f"join token refused: {exc}") from None
+    runner = request.app[SHOWS].get(grant.show)
+    if runner is None or runner.show.studio(grant.studio) is None:
+        raise NotFound("this show or studio no longer exists")
+    client = request.query.get("client", "")[:64]
+    ws = web.WebSocketResponse(heartbeat=10)
+    await ws.prepare(request)
+    sockets = request.app[HOST_SOCKETS]
+    sockets.add(ws)
+    pusher = asyncio.ensure_future(_push(ws, runner, grant.studio))
+    try:
+        async for msg in ws:
+            if msg.type != web.WSMsgType.TEXT:
+                continue
+            with contextlib.suppress(ValueError, TypeError):
+                data = msg.json()
+                if isinstance(data, dict) and data.get("type") == "stats":
+                    _take_client_stats(runner, grant.studio, client, data)
+    finally:
+        sockets.discard(ws)
+        pusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await pusher
+        await ws.close()
+    return ws
+
+
+async def cue(request: web.Request) -> web.Response:
+    """``POST /api/shows/{show}/studios/{studio}/cue`` {"product": id or null, "message": text}."""
+    actor = _operator(request)
+    runner = _runner(request)
+    body = await _json_body(request)
+    product = body.get("product")
+    message = body.get("message", "")
+    if product is not None and (not isinstance(product, str) or not product):
+        raise BadRequest("'product' must be a product id string or null")
+    if not isinstance(message, str) or len(message) > MAX_MESSAGE:
+        raise BadRequest(f"'message' must be text of at most {MAX_MESSAGE} characters")
+    studio_id = request.match_info["studio"]
+    state = await runner.set_cue(studio_id, product, message.strip(), actor)
+    return web.json_response({"studio": studio_id, "cue": state.cues[studio_id], "version": state.version})
+
+
+HOST_SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("host_sockets")
+
+
+def setup(app: web.Application) -> None:
+    """Track host sockets so shutdown closes them instead of waiting for the pages to go."""
+    app[HOST_SOCKETS] = set()
+
+    async def close_all(app: web.Application) -> None:
+        sockets = app[HOST_SOCKETS]
+        for ws in [*sockets]:
+            await ws.close(code=1001, message=b"server shutting down")
+
+    app.on_shutdown.append(close_all)

@@ -1,0 +1,180 @@
+"""The operator's API for outputs: their status, RTMP destinations added and removed live, recording.
+
+    GET    /api/shows/{show}/outputs                 every output's status
+    GET    /api/shows/{show}/outputs/rtmp            RTMP destinations (stream keys hidden)
+    POST   /api/shows/{show}/outputs/rtmp            {"name": "cdn-a", "url": "rtmp://host/app/key"} -> 201
+    DELETE /api/shows/{show}/outputs/rtmp/{name}
+    GET    /api/shows/{show}/recording
+    POST   /api/shows/{show}/recording               {"on": true | false}
+
+Changes go to the audit trail (best effort: media never waits on the store).
+Also here: the per-output rows of ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from mixer.outputs.egress import Egress
+from mixer.outputs.rtmpoutput import redact
+from orchestrator.appkeys import CONFIG, SHOWS
+from orchestrator.auth import require_operator
+from orchestrator.errors import BadRequest, Conflict, NotFound
+from orchestrator.showrunner import ShowRunner
+from orchestrator.store import Event, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def _operator(request: web.Request) -> str:
+    return require_operator(request, request.app[CONFIG].server.operator_token)
+
+
+def _runner(request: web.Request) -> ShowRunner:
+    runner = request.app[SHOWS].get(request.match_info["show"])
+    if runner is None:
+        raise NotFound(f"no show {request.match_info['show']!r}")
+    return runner
+
+
+def _egress(runner: ShowRunner) -> Egress:
+    if runner.egress is None:
+        raise NotFound("the show's outputs are not running")
+    return runner.egress
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.read() or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body must be a JSON object")
+    return data
+
+
+async def _audit(runner: ShowRunner, kind: str, actor: str, detail: dict[str, Any]) -> None:
+    try:
+        await runner.store.add_event(Event(kind, runner.show.id, actor, detail))
+    except StoreUnavailable as exc:
+        log.warning("show %s: could not record %s: %s", runner.show.id, kind, exc)
+
+
+async def outputs(request: web.Request) -> web.Response:
+    _operator(request)
+    described = await _runner(request).describe()
+    return web.json_response({"outputs": described["outputs"]})
+
+
+async def list_rtmp(request: web.Request) -> web.Response:
+    _operator(request)
+    egress = _egress(_runner(request))
+    return web.json_response({"destinations": [o.status() for o in egress.rtmp.values()]})
+
+
+async def add_rtmp(request: web.Request) -> web.Response:
+    actor = _operator(request)
+    runner = _runner(request)
+    egress = _egress(runner)
+    body = await _json_body(request)
+    name, url = body.get("name"), body.get("url")
+    if not isinstance(name, str) or not isinstance(url, str):
+        raise BadRequest("body needs 'name' and 'url' strings")
+    try:
+        output = egress.add_rtmp(name, url)
+    except KeyError:
+        raise Conflict(f"destination {name!r} exists; DELETE it first") from None
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    await _audit(runner, "output.rtmp.added", actor, {"name": name, "url": redact(url)})
+    return web.json_response(output.status(), status=201)
+
+
+async def remove_rtmp(request: web.Request) -> web.Response:
+    actor = _operator(request)
+    runner = _runner(request)
+    name = request.match_info["name"]
+    if not await _egress(runner).remove_rtmp(name):
+        raise NotFound(f"no RTMP destination {name!r}")
+    await _audit(runner, "output.rtmp.removed", actor, {"name": name})
+    return web.json_response({"removed": name})
+
+
+async def get_recording(request: web.Request) -> web.Response:
+    _operator(request)
+    return web.json_response(_egress(_runner(request)).recording_status())
+
+
+async def set_recording(request: web.Request) -> web.Response:
+    actor = _operator(request)
+    runner = _runner(request)
+    egress = _egress(runner)
+    body = await _json_body(request)
+    on = body.get("on")
+    if not isinstance(on, bool):
+        raise BadRequest("body needs 'on': true or false")
+    was = egress.recording is not None
+    await egress.set_recording(on)
+    if on != was:
+        await _audit(runner, "recording.started" if on else "recording.stopped", actor, {})
+    return web.json_response(egress.recording_status())
+
+
+# --- /metrics -----------------------------------------------------------------------------
+
+MetricRows = list[tuple[dict[str, str], object]]
+
+
+def _output_rows(runners: Iterable[ShowRunner]) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """(labels, status) for every output of every show."""
+    rows: list[tuple[dict[str, str], dict[str, Any]]] = []
+    for runner in runners:
+        show = runner.show.id
+        fixed: list[tuple[str, Any]] = [("hls", runner.hls), ("flv", runner.flv)]
+        for kind, output in fixed:
+            if output is not None:
+                rows.append(({"show": show, "output": kind, "name": kind}, output.status()))
+        egress = runner.egress
+        if egress is None:
+            continue
+        if egress.whep is not None:
+            rows.append(({"show": show, "output": "whep", "name": "whep"}, egress.whep.status()))
+        for name, rtmp in egress.rtmp.items():
+            rows.append(({"show": show, "output": "rtmp", "name": name}, rtmp.status()))
+        rows.append(({"show": show, "output": "recording", "name": "recording"}, egress.recording_status()))
+    return rows
+
+
+def output_metrics(runners: Iterable[ShowRunner]) -> list[tuple[str, str, str, MetricRows]]:
+    """(name, type, help, rows) for the outputs' Prometheus metrics."""
+    rows = _output_rows(runners)
+
+    def pick(key: str, default: object = 0) -> MetricRows:
+        out: MetricRows = []
+        for labels, status in rows:
+            value = status.get(key, default)
+            if value is None:
+                continue
+            out.append((labels, int(value) if isinstance(value, bool) else value))
+        return out
+
+    return [
+        ("broadcast_output_up", "gauge", "1 while the output delivers (RTMP live, file open).", pick("up")),
+        ("broadcast_output_bitrate_bps", "gauge", "Bitrate going into the output, last 5 s.", pick("bitrate_bps")),
+        ("broadcast_output_fps", "gauge", "Video frames per second going into the output, last 5 s.", pick("fps")),
+        ("broadcast_output_bytes_total", "counter", "Media bytes written to the output.", pick("bytes_total")),
+        ("broadcast_output_clients", "gauge", "Connected readers (FLV) or viewers (WHEP).", pick("clients", None)),
+        (
+            "broadcast_output_uptime_seconds",
+            "gauge",
+            "Seconds since the output (or connection) began.",
+            pick("uptime_s"),
+        ),
+        ("broadcast_output_errors_total", "counter", "Errors of the output (refused offers for WHEP).", pick("errors")),
+        ("broadcast_output_dropped_packets_total", "counter", "Packets the output dropped.", pick("dropped_packets")),
+    ]

@@ -1,0 +1,283 @@
+"""A headless Chromium for tests, driven over the DevTools protocol.
+
+Reusable by any test that needs a real browser page::
+
+    async with Chromium() as browser:
+        page = await browser.open("http://127.0.0.1:8080/join/TOKEN")
+        await page.wait_for("document.querySelector('#join') !== null")
+        await page.evaluate("document.querySelector('#join').click()")
+        await page.screenshot(Path("tests/artifacts/join.png"))
+
+One process per :class:`Chromium` with its own temporary profile; it is ended by
+its PID (the whole process group it leads), never by name. Only aiohttp is used
+to talk to it. ``--remote-debugging-port=0`` lets Chromium pick a free port and
+write it into ``DevToolsActivePort`` in the profile, so parallel browsers never
+collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+BINARY = shutil.which("chromium") or "/usr/bin/chromium"
+
+BASE_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--mute-audio",
+    # Background tabs must keep sending media: tests run several pages at once.
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+)
+
+
+class DevToolsError(RuntimeError):
+    """The browser answered a command with an error, or JS threw."""
+
+
+def available() -> bool:
+    return os.path.exists(BINARY)
+
+
+class Page:
+    """One tab: commands, JS evaluation, waiting, screenshots."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, target_id: str) -> None:
+        self.ws = ws
+        self.target_id = target_id
+        self.console: list[str] = []  # console messages and uncaught exceptions, for failure messages
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            data = json.loads(msg.data)
+            if "id" in data:
+                fut = self._pending.pop(data["id"], None)
+                if fut is not None and not fut.done():
+                    fut.set_result(data)
+            elif data.get("method") == "Runtime.consoleAPICalled":
+                args = data["params"].get("args", [])
+                text = " ".join(str(a.get("value", a.get("description", ""))) for a in args)
+                self.console.append(f"{data['params'].get('type')}: {text}")
+            elif data.get("method") == "Runtime.exceptionThrown":
+                details = data["params"]["exceptionDetails"]
+                self.console.append(f"exception: {details.get('exception', {}).get('description') or details}")
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(DevToolsError("DevTools connection closed"))
+
+    async def send(self, method: str, timeout: float = 30, **params: Any) -> dict[str, Any]:
+        msg_id = next(self._ids)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[msg_id] = fut
+        await self.ws.send_str(json.dumps({"id": msg_id, "method": method, "params": params}))
+        data = await asyncio.wait_for(fut, timeout)
+        if "error" in data:
+            raise DevToolsError(f"{method}: {data['error']}")
+        return dict(data.get("result", {}))
+
+    async def evaluate(self, expression: str, timeout: float = 30) -> Any:
+        """Value of a JS expression (awaited if it is a promise), as JSON."""
+        result = await self.send(
+            "Runtime.evaluate",
+            timeout=timeout,
+            expression=expression,
+            awaitPromise=True,
+            returnByValue=True,
+            userGesture=True,
+        )
+        if "exceptionDetails" in result:
+            details = result["exceptionDetails"]
+            raise DevToolsError(details.get("exception", {}).get("description") or details.get("text"))
+        return result.get("result", {}).get("value")
+
+    async def wait_for(self, expression: str, timeout: float = 15, interval: float = 0.05) -> Any:
+        """Poll until ``expression`` is truthy; returns its value. TimeoutError names the expression."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while True:
+            with contextlib.suppress(DevToolsError):
+                last = await self.evaluate(expression)
+                if last:
+                    return last
+            if time.monotonic() > deadline:
+                tail = "\n".join(self.console[-15:])
+                raise TimeoutError(f"waited {timeout}s for {expression!r} (last {last!r}); console:\n{tail}")
+            await asyncio.sleep(interval)
+
+    async def navigate(self, url: str) -> None:
+        await self.send("Page.navigate", url=url)
+
+    async def set_viewport(self, width: int, height: int, mobile: bool = False, scale: float = 1) -> None:
+        await self.send(
+            "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=scale, mobile=mobile
+        )
+
+    async def screenshot(self, path: Path, full_page: bool = False) -> Path:
+        params: dict[str, Any] = {"format": "png"}
+        if full_page:
+            params["captureBeyondViewport"] = True
+        data = await self.send("Page.captureScreenshot", **params)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data["data"]))
+        return path
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._reader
+        await self.ws.close()
+
+
+class Chromium:
+    """One headless Chromium process with a throw-away profile."""
+
+    def __init__(
+        self,
+        *,
+        lang: str = "en-US",
+        fake_camera: str = "fps=30",
+        extra_flags: tuple[str, ...] = (),
+        binary: str = BINARY,
+    ) -> None:
+        """``fake_camera``: options of the fake capture device (its default is 20 fps)."""
+        self.binary = binary
+        self.fake_camera = fake_camera
+        self.lang = lang
+        self.extra_flags = extra_flags
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.profile: Path | None = None
+        self.endpoint = ""  # http://127.0.0.1:PORT
+        self._http: aiohttp.ClientSession | None = None
+        self._pages: list[Page] = []
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    async def start(self, timeout: float = 30) -> None:
+        self.profile = Path(tempfile.mkdtemp(prefix="chromium-test-"))
+        args = [
+            self.binary,
+            *BASE_FLAGS,
+            f"--use-fake-device-for-media-stream={self.fake_camera}"
+            if self.fake_camera
+            else "--use-fake-device-for-media-stream",
+            f"--lang={self.lang}",
+            f"--accept-lang={self.lang}",
+            f"--user-data-dir={self.profile}",
+            "--remote-debugging-port=0",
+            *self.extra_flags,
+            "about:blank",
+        ]
+        env = {**os.environ, "LANGUAGE": self.lang.replace("-", "_"), "LANG": "C.UTF-8"}
+        # Own process group: the renderer and GPU children go when we end it by PID.
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+        )
+        port_file = self.profile / "DevToolsActivePort"
+        deadline = time.monotonic() + timeout
+        while not port_file.exists() or not port_file.read_text().strip():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"chromium exited with {self.proc.returncode} at start")
+            if time.monotonic() > deadline:
+                await self.close()
+                raise TimeoutError("chromium did not open its DevTools port")
+            await asyncio.sleep(0.05)
+        port = port_file.read_text().split()[0]
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self._http = aiohttp.ClientSession()
+
+    async def open(self, url: str = "about:blank") -> Page:
+        """A new tab at ``url``, with Page and Runtime events on."""
+        assert self._http is not None, "start() first"
+        async with self._http.put(f"{self.endpoint}/json/new?about:blank") as res:
+            target = await res.json()
+        ws = await self._http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=64 * 1024 * 1024)
+        page = Page(ws, target["id"])
+        self._pages.append(page)
+        await page.send("Page.enable")
+        await page.send("Runtime.enable")
+        if url != "about:blank":
+            await page.navigate(url)
+        return page
+
+    async def close_page(self, page: Page) -> None:
+        await page.close()
+        if self._http is not None:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with self._http.get(f"{self.endpoint}/json/close/{page.target_id}"):
+                    pass
+        with contextlib.suppress(ValueError):
+            self._pages.remove(page)
+
+    async def close(self) -> None:
+        for page in list(self._pages):
+            with contextlib.suppress(Exception):
+                await page.close()
+        self._pages.clear()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        if self.proc is not None:
+            await asyncio.to_thread(self.kill)  # waiting for the exit must not stall the loop
+        if self.profile is not None:
+            shutil.rmtree(self.profile, ignore_errors=True)
+            self.profile = None
+
+    def kill(self, grace: float = 5) -> None:
+        """End the browser by its PID (and its process group); SIGKILL after ``grace`` seconds."""
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        # Children that outlived the browser (same group): make sure they go too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        self.proc = None
+
+    async def __aenter__(self) -> Chromium:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

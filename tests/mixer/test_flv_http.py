@@ -1,0 +1,113 @@
+"""HTTP-FLV against the running server: a reader whose socket is never read does not
+delay another reader, and is cut off once it is too far behind.
+
+The program carries a real ~2.5 Mbit/s picture (a synthetic studio with a grain
+strip, published with FFmpeg's WHIP muxer), so the stalled reader's kernel
+buffers and then its backlog fill within seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from orchestrator.app import create_app
+from orchestrator.appkeys import SHOWS
+from rooms.syntheticstudio import spawn_studio
+from tests.conftest import Server, make_config
+from tests.mediacheck import assert_continuous, decode
+
+
+@pytest.fixture
+async def busy_server(tmp_path: Path, aiohttp_server: Any) -> Server:
+    config = make_config(tmp_path, video_bitrate=2_500_000)
+    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
+    flv = srv.app[SHOWS]["test-show"].flv
+    assert flv is not None
+    flv.max_backlog = 512 * 1024  # ~1.7 s at 2.5 Mbit/s beyond the kernel's buffers: a short test
+    return Server(str(srv.make_url("")).rstrip("/"), config)
+
+
+def _stalled_reader(url_host: str, port: int, path: str) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny window, never read
+    sock.connect((url_host, port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {url_host}\r\n\r\n".encode())
+    return sock
+
+
+def _cut_off(sock: socket.socket, timeout: float) -> bool:
+    """Drain what the kernel holds; True if the server ended the connection."""
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not sock.recv(1 << 20):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except TimeoutError:
+        return False
+    return False
+
+
+async def test_a_stalled_reader_does_not_delay_another(busy_server: Server) -> None:
+    server = busy_server
+    studio = spawn_studio(
+        f"{server.url}/whip/test-show/alpha",
+        server.token("alpha"),
+        "alpha",
+        width=640,
+        height=360,
+        bitrate=2_500_000,
+        verbose=False,
+        stderr=subprocess.DEVNULL,
+    )
+    host, port = server.url.removeprefix("http://").split(":")
+    stalled: socket.socket | None = None
+    arrivals: list[tuple[float, int]] = []
+    data = bytearray()
+    try:
+        await server.wait_for(lambda s: s["studios"][0]["online"], timeout=20)
+        status, _ = await server.api("POST", "/api/shows/test-show/cut", json={"studio": "alpha"})
+        assert status == 200
+        await server.wait_for(lambda s: s["on_air"] == "alpha")
+        stalled = _stalled_reader(host, int(port), "/live/test-show.flv")
+        await server.wait_for(lambda s: s["outputs"]["flv"]["readers"] == 1)
+        t0 = time.monotonic()
+        async with aiohttp.ClientSession() as http, http.get(f"{server.url}/live/test-show.flv") as res:
+            assert res.status == 200
+            async for chunk in res.content.iter_any():
+                arrivals.append((time.monotonic(), len(chunk)))
+                data.extend(chunk)
+                if time.monotonic() - t0 > 6:
+                    break
+        _, state = await server.api("GET", "/api/shows/test-show")
+    finally:
+        studio.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            studio.wait(10)
+        if stalled is not None:
+            cut = await asyncio.to_thread(_cut_off, stalled, 5)
+            stalled.close()
+
+    flv = state["outputs"]["flv"]
+    assert flv["dropped_readers"] == 1 and flv["readers"] == 1, flv  # the stalled one went, the other stayed
+    assert cut, "the stalled reader's connection was not ended"
+    assert flv["bitrate_bps"] > 1_000_000
+    # The healthy reader: every part of the stream in time, no stall while the other one filled up.
+    times = [t for t, _ in arrivals]
+    assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 0.5
+    got = await asyncio.to_thread(decode, bytes(data), "flv")
+    assert_continuous(got, 30)
+    media = got.video_pts[-1] - got.video_pts[0]
+    wall = times[-1] - times[0]
+    assert media >= wall - 0.5, (media, wall)  # it started on the cached GOP and kept pace

@@ -1,0 +1,152 @@
+"""Recording to fragmented MP4: started and stopped through the API, rotated by time,
+and still playable after the server process is SIGKILLed mid-file.
+
+Each file is decoded: constant frame rate, timestamps from 0, a keyframe every
+second, audio (the AAC AudioSpecificConfig and the avcC built from the
+keyframe's SPS/PPS are what make it decodable at all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from orchestrator.app import create_app
+from tests.conftest import OPERATOR, Server, make_config
+from tests.mediacheck import assert_continuous, decode
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.fixture
+async def rec_server(tmp_path: Path, aiohttp_server: Any) -> Server:
+    config = make_config(tmp_path, outputs={"recording_rotate_seconds": 2.0})
+    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
+    return Server(str(srv.make_url("")).rstrip("/"), config)
+
+
+def _check_file(path: Path, min_seconds: float) -> float:
+    got = decode(str(path))
+    assert got.size == (640, 360)
+    assert got.video_pts[0] < 0.05 and got.keyframes[0] == 0  # each file opens on a keyframe at 0
+    assert_continuous(got, 30)
+    seconds = len(got.video_pts) / 30
+    assert seconds >= min_seconds, (path, seconds)
+    return seconds
+
+
+async def test_recording_rotates_and_every_file_decodes(rec_server: Server, tmp_path: Path) -> None:
+    server = rec_server
+    status, body = await server.api("GET", "/api/shows/test-show/recording")
+    assert status == 200 and body["state"] == "off"
+    status, body = await server.api("POST", "/api/shows/test-show/recording", json={"on": True})
+    assert status == 200 and body["state"] in ("starting", "recording")
+    await server.wait_for(lambda s: s["outputs"]["recording"]["files_written"] >= 3, timeout=15)
+    status, body = await server.api("POST", "/api/shows/test-show/recording", json={"on": "yes"})
+    assert status == 400
+    _, state = await server.api("GET", "/api/shows/test-show")
+    status, body = await server.api("POST", "/api/shows/test-show/recording", json={"on": False})
+    assert status == 200 and body["state"] == "off"
+    status, again = await server.api("POST", "/api/shows/test-show/recording", json={"on": False})
+    assert status == 200 and again["state"] == "off"  # idempotent
+    status, events = await server.api("GET", "/api/shows/test-show/events")
+    kinds = [e["kind"] for e in events["events"]]
+    assert kinds.count("recording.started") == 1 and kinds.count("recording.stopped") == 1
+
+    rec = state["outputs"]["recording"]
+    assert rec["up"] and rec["errors"] == 0 and rec["bitrate_bps"] > 0 and 25 <= rec["fps"] <= 35
+    directory = tmp_path / "data" / "recordings" / "test-show"
+    files = sorted(directory.glob("test-show-*.mp4"))
+    assert len(files) == body["files_written"] >= 3
+    assert [f["file"] for f in body["files"]] == [f.name for f in files]
+    assert all(f["closed"] for f in body["files"])
+    # Rotation on the first keyframe after 2 s: every file but the last is 2 s long.
+    for f in files[:-1]:
+        seconds = await asyncio.to_thread(_check_file, f, 1.95)
+        assert seconds < 2.05
+    last = await asyncio.to_thread(decode, str(files[-1]))  # cut short by the stop: decodes all the same
+    assert last.video_pts and last.keyframes[:1] == [0]
+    with av.open(str(files[0])) as container:
+        audio = container.streams.audio[0]
+        assert audio.sample_rate == 48000 and audio.time_base == Fraction(1, 48000)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(port: int, path: str) -> Any:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {OPERATOR}"})
+    with urllib.request.urlopen(req, timeout=5) as res:
+        return json.loads(res.read())
+
+
+def test_a_killed_writer_leaves_a_playable_file(tmp_path: Path) -> None:
+    port = _free_port()
+    config = tmp_path / "show.toml"
+    config.write_text(
+        f"""
+[server]
+listen_port = {port}
+operator_token = "{OPERATOR}"
+link_secret = "test-link-secret-0123456789"
+ice_hosts = ["127.0.0.1"]
+data_dir = "{tmp_path / "data"}"
+
+[[shows]]
+id = "killed"
+title = "Killed"
+width = 640
+height = 360
+video_bitrate = 1000000
+outputs = {{ hls = false, flv = false, whep = false, recording = true }}
+[[shows.studios]]
+id = "alpha"
+name = "Alpha"
+"""
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "serve", "--config", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                state = _get(port, "/api/shows/killed")
+                if state["outputs"]["recording"]["files"] and state["mixer"]["ticks"] > 30 * 3.5:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "server did not record"
+            time.sleep(0.2)
+    finally:
+        os.kill(server.pid, signal.SIGKILL)  # mid-fragment: no trailer, nothing flushed at exit
+        server.wait(10)
+
+    files = list((tmp_path / "data" / "recordings" / "killed").glob("*.mp4"))
+    assert len(files) == 1
+    with av.open(str(files[0])) as container:  # the moov is at the front
+        assert container.streams.video[0].codec_context.extradata[:1] == b"\x01"  # avcC
+        assert container.streams.audio[0].codec_context.extradata  # AudioSpecificConfig
+    got = decode(str(files[0]))
+    # Everything up to the last finished fragment (about a GOP before the kill) plays.
+    assert len(got.video_pts) >= 2 * 30
+    assert_continuous(got, 30)

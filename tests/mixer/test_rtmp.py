@@ -1,0 +1,203 @@
+"""RTMP push to a real RTMP server (FFmpeg's listener through PyAV, in its own process).
+
+The destination is added through the API, its listener goes away and comes
+back (the output reconnects after its backoff), a second destination that
+never answers stays in backoff, and neither disturbs HTTP-FLV or the program.
+What each listener received is decoded: constant frame rate, monotonic
+timestamps from 0, a keyframe every second, audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from mixer.encodedpacket import ProgramFormat
+from mixer.outputs.rtmpoutput import RtmpOutput, check_rtmp_url, redact
+from orchestrator.app import create_app
+from tests.conftest import Server, make_config
+from tests.mediacheck import assert_continuous, decode
+
+# Accept one publisher, copy what it sends into an FLV file, stop after `seconds` of video.
+LISTENER = r"""
+import sys, av
+url, path, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+src = av.open(url, "r", format="flv", options={"listen": "1"})
+print("connected", flush=True)
+out = av.open(path, "w", format="flv")
+streams = {s.index: out.add_stream_from_template(s) for s in src.streams if s.type in ("video", "audio")}
+first = None
+try:
+    for packet in src.demux():
+        if packet.dts is None or packet.stream.index not in streams:
+            continue
+        if packet.stream.type == "video":
+            t = float(packet.pts * packet.time_base)
+            first = t if first is None else first
+            if t - first >= seconds:
+                break
+        packet.stream = streams[packet.stream.index]
+        out.mux(packet)
+except av.error.FFmpegError as exc:
+    print("ended:", exc, flush=True)
+out.close()
+src.close()
+print("done", flush=True)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Listener:
+    def __init__(self, port: int, path: Path, seconds: float) -> None:
+        self.path = path
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", LISTENER, f"rtmp://127.0.0.1:{port}/live/secret-key", str(path), str(seconds)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
+    async def wait(self, timeout: float) -> str:
+        out, _ = await asyncio.to_thread(self.proc.communicate, timeout=timeout)
+        return out
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+async def _read_flv(url: str, sink: bytearray, stop: asyncio.Event) -> None:
+    async with aiohttp.ClientSession() as http, http.get(url) as res:
+        assert res.status == 200
+        async for chunk in res.content.iter_any():
+            sink.extend(chunk)
+            if stop.is_set():
+                return
+
+
+@pytest.fixture
+async def rtmp_server(tmp_path: Path, aiohttp_server: Any) -> Server:
+    config = make_config(tmp_path, outputs={"rtmp_backoff_min": 0.5, "rtmp_backoff_max": 2.0})
+    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
+    return Server(str(srv.make_url("")).rstrip("/"), config)
+
+
+def _dest(state: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(d for d in state["outputs"]["rtmp"] if d["name"] == name)
+
+
+async def test_push_reconnects_and_never_disturbs_the_rest(rtmp_server: Server, tmp_path: Path) -> None:
+    server = rtmp_server
+    port, dead_port = _free_port(), _free_port()
+    first = Listener(port, tmp_path / "first.flv", seconds=3)
+    flv = bytearray()
+    stop = asyncio.Event()
+    reader = asyncio.ensure_future(_read_flv(f"{server.url}/live/test-show.flv", flv, stop))
+    second: Listener | None = None
+    try:
+        await asyncio.sleep(0.5)  # the listener's socket
+        status, body = await server.api(
+            "POST",
+            "/api/shows/test-show/outputs/rtmp",
+            json={"name": "cdn", "url": f"rtmp://127.0.0.1:{port}/live/secret-key"},
+        )
+        assert status == 201, body
+        assert "secret-key" not in str(body) and body["url"].endswith("/live/****")
+        status, _ = await server.api(
+            "POST",
+            "/api/shows/test-show/outputs/rtmp",
+            json={"name": "dead", "url": f"rtmp://127.0.0.1:{dead_port}/a/b"},
+        )
+        assert status == 201
+        status, _ = await server.api(
+            "POST", "/api/shows/test-show/outputs/rtmp", json={"name": "cdn", "url": f"rtmp://127.0.0.1:{port}/a/b"}
+        )
+        assert status == 409
+        status, _ = await server.api(
+            "POST", "/api/shows/test-show/outputs/rtmp", json={"name": "x", "url": "http://a/b/c"}
+        )
+        assert status == 400
+
+        await server.wait_for(lambda s: _dest(s, "cdn")["state"] == "live", timeout=10)
+        assert "connected" in await first.wait(timeout=15)  # it took 3 s and hung up
+        state = await server.wait_for(lambda s: _dest(s, "cdn")["state"] == "backoff", timeout=10)
+        assert _dest(state, "cdn")["last_error"]
+        await asyncio.sleep(1.0)  # a reconnect attempt or two find nobody listening
+        second = Listener(port, tmp_path / "second.flv", seconds=30)
+        state = await server.wait_for(
+            lambda s: _dest(s, "cdn")["state"] == "live" and _dest(s, "cdn")["connects"] == 2, timeout=10
+        )
+        await asyncio.sleep(2.5)
+        _, listed = await server.api("GET", "/api/shows/test-show/outputs/rtmp")
+        status, _ = await server.api("DELETE", "/api/shows/test-show/outputs/rtmp/cdn")
+        assert status == 200
+        await second.wait(timeout=15)  # the push ended: the listener saw the end of the stream
+        _, state = await server.api("GET", "/api/shows/test-show")
+        status, _ = await server.api("DELETE", "/api/shows/test-show/outputs/rtmp/cdn")
+        assert status == 404
+        stop.set()
+        await asyncio.wait_for(reader, 5)
+    finally:
+        reader.cancel()
+        first.kill()
+        if second is not None:
+            second.kill()
+
+    cdn = next(d for d in listed["destinations"] if d["name"] == "cdn")
+    assert cdn["up"] and cdn["bitrate_bps"] > 0 and 25 <= cdn["fps"] <= 35, cdn
+    assert cdn["attempts"] >= 3 and cdn["errors"] >= 2  # the hang-up, then at least one refused attempt
+    assert [d["name"] for d in state["outputs"]["rtmp"]] == ["dead"]
+    dead = state["outputs"]["rtmp"][0]
+    assert dead["state"] in ("backoff", "connecting") and dead["connects"] == 0 and dead["errors"] >= 2
+    assert "secret" not in str(state)
+    # Blocking connects, refusals and hang-ups happen in the destinations' threads, never the clock's
+    # (a few late ticks are the shared 2-core test machine, not the pushes).
+    assert state["mixer"]["late_ticks"] <= 0.05 * state["mixer"]["ticks"], state["mixer"]
+
+    for path in (tmp_path / "first.flv", tmp_path / "second.flv"):
+        got = await asyncio.to_thread(decode, str(path))
+        assert got.size == (640, 360)
+        assert got.video_pts[0] < 0.1  # each connection's timestamps start at 0
+        assert got.keyframes[0] == 0
+        assert_continuous(got, 30)
+        assert len(got.video_pts) >= 2 * 30
+    # HTTP-FLV ran on through the hang-up, the refused attempts and the removal.
+    flv_got = await asyncio.to_thread(decode, bytes(flv), "flv")
+    assert_continuous(flv_got, 30)
+    assert flv_got.video_pts[-1] - flv_got.video_pts[0] > 6
+
+
+def test_url_checks_and_redaction() -> None:
+    assert check_rtmp_url("rtmp://live.example.org/app/KEY123") is None
+    assert check_rtmp_url("rtmps://live.example.org:443/app/KEY123") is None
+    assert check_rtmp_url("http://x/a/b")
+    assert check_rtmp_url("rtmp://x/onlyapp")
+    assert check_rtmp_url("rtmp:///a/b")
+    assert redact("rtmp://user:pw@live.example.org:1935/app/KEY123") == "rtmp://live.example.org:1935/app/****"
+    with pytest.raises(ValueError):
+        RtmpOutput("x", "rtmp://nowhere")
+
+
+def test_closing_a_destination_that_never_connects_is_prompt() -> None:
+    port = _free_port()
+    output = RtmpOutput("gone", f"rtmp://127.0.0.1:{port}/live/k", backoff_min=0.2, backoff_max=0.4)
+    output.start(ProgramFormat(width=320, height=180, fps=30))
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    output.close()
+    assert time.monotonic() - t0 < 1.0
+    assert output.state == "stopped"

@@ -1,0 +1,339 @@
+"""WHEP egress with real aiortc viewers: the shared encode's packets, decoded on the other side.
+
+Also: the keyframe rate limit in the encoder, a stalled viewer's bounded queue,
+the honest SDP answer (H.264 High at the encoder's level, Opus stereo), and
+the refusals (bad SDP, unknown show, send-only offer, no H.264 High, token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+import numpy as np
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from mixer.encodedpacket import EncodedPacket, ProgramFormat
+from mixer.outputs.packettrack import PacketTrack
+from mixer.outputs.webrtccodecs import describe_answer, register_h264_high
+from mixer.programencoder import ProgramEncoder
+from orchestrator.app import create_app
+from tests.conftest import Server, make_config
+from tests.mediacheck import classify
+from tests.whipclient import AiortcPublisher
+
+# --- a WHEP viewer -------------------------------------------------------------------
+
+
+class WhepClient:
+    """An aiortc WHEP viewer: POST a recvonly offer, decode what arrives, DELETE to leave.
+
+    aiortc itself only knows H.264 Baseline; the viewer registers High (what the
+    stream is) like any WHEP client must offer what it can decode.
+    """
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        register_h264_high()
+        self.url = url
+        self.token = token
+        self.pc = RTCPeerConnection()
+        self.location: str | None = None
+        self.answer = ""
+        self.video: list[tuple[float, str, float]] = []  # (arrival, colour, pts seconds)
+        self.audio_samples = 0
+        self.audio_rms: list[float] = []
+        self.sizes: set[tuple[int, int]] = set()
+        self._tasks: list[asyncio.Future[None]] = []
+        self.pc.on("track", self._on_track)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        self._tasks.append(asyncio.ensure_future(self._consume(track)))
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            if isinstance(frame, av.VideoFrame):
+                assert frame.pts is not None and frame.time_base is not None
+                self.sizes.add((frame.width, frame.height))
+                pts = float(frame.pts * Fraction(frame.time_base))
+                self.video.append((time.monotonic(), classify(frame), pts))
+            elif isinstance(frame, av.AudioFrame):
+                self.audio_samples += frame.samples
+                pcm = frame.to_ndarray().astype(np.float64)
+                self.audio_rms.append(float(np.sqrt(np.mean(pcm**2))))
+
+    async def start(self, timeout: float = 10) -> None:
+        self.pc.addTransceiver("video", direction="recvonly")
+        self.pc.addTransceiver("audio", direction="recvonly")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        headers = {"Content-Type": "application/sdp"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(self.url, data=self.pc.localDescription.sdp, headers=headers) as res,
+        ):
+            assert res.status == 201, await res.text()
+            assert res.headers["Access-Control-Allow-Origin"] == "*"
+            assert "Location" in res.headers["Access-Control-Expose-Headers"]
+            self.location = res.headers["Location"]
+            self.answer = await res.text()
+        await self.pc.setRemoteDescription(RTCSessionDescription(self.answer, "answer"))
+        async with asyncio.timeout(timeout):
+            while self.pc.connectionState != "connected":
+                await asyncio.sleep(0.05)
+
+    async def stop(self, base: str) -> int:
+        status = 0
+        if self.location:
+            async with aiohttp.ClientSession() as http, http.delete(base + self.location) as res:
+                status = res.status
+        await self.pc.close()
+        for task in self._tasks:
+            task.cancel()
+        return status
+
+
+async def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.05)
+
+
+def _max_gap(times: list[float]) -> float:
+    return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+
+
+# --- end to end ------------------------------------------------------------------------
+
+
+async def test_aiortc_viewers_get_the_program_across_a_cut_and_a_dropout(server: Server) -> None:
+    publisher = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "green")
+    viewers = [WhepClient(f"{server.url}/whep/test-show") for _ in range(2)]
+    try:
+        await publisher.start()
+        await server.wait_for(lambda s: any((st["stats"] or {}).get("video_frames", 0) > 10 for st in s["studios"]))
+        status, _ = await server.api("POST", "/api/shows/test-show/cut", json={"studio": "bravo"})
+        assert status == 200
+        await server.wait_for(lambda s: s["on_air"] == "bravo")
+        for viewer in viewers:
+            await viewer.start()
+        # Each viewer starts on a keyframe: decoded frames within a second.
+        await _wait(lambda: all(len(v.video) >= 30 for v in viewers), 10, "viewers decode video")
+        await asyncio.sleep(1.0)
+        # The studio drops out: the program goes to the slate, the viewers keep getting frames.
+        dropped_at = time.monotonic()
+        await publisher.stop()
+        await server.wait_for(lambda s: s["on_air"] is None)
+        await asyncio.sleep(1.5)
+        _, state = await server.api("GET", "/api/shows/test-show")
+    finally:
+        await publisher.stop()
+        statuses = [await v.stop(server.url) for v in viewers]
+
+    assert statuses == [200, 200]
+    answer = viewers[0].answer
+    # Honest SDP: H.264 High at the encoder's level (640x360 -> 3.0), packetization-mode 1; Opus stereo.
+    assert re.search(r"a=rtpmap:\d+ H264/90000", answer)
+    assert "profile-level-id=64001e" in answer and "packetization-mode=1" in answer
+    assert re.search(r"a=fmtp:\d+ .*stereo=1", answer)
+    assert not re.search(r"profile-level-id=42", answer)
+    for viewer in viewers:
+        assert viewer.sizes == {(640, 360)}
+        colours = [c for _, c, _ in viewer.video]
+        before = [c for t, c, _ in viewer.video if t < dropped_at]
+        after = [c for t, c, _ in viewer.video if t > dropped_at + 1.0]
+        assert before.count("green") >= 0.9 * len(before), viewer.video[:5]
+        assert after and "green" not in after  # the slate
+        # 30 fps end to end and no stall at the dropout.
+        times = [t for t, _, _ in viewer.video]
+        assert len(colours) >= 0.8 * 30 * (times[-1] - times[0])
+        assert _max_gap(times) < 0.5, _max_gap(times)
+        pts = [p for _, _, p in viewer.video]
+        assert all(b > a for a, b in zip(pts, pts[1:], strict=False))
+        # Audio: Opus decoded, the studio's tone while it was on air.
+        assert viewer.audio_samples >= 0.8 * 48000 * (times[-1] - times[0])
+        assert max(viewer.audio_rms) > 1000
+
+    whep = state["outputs"]["whep"]
+    assert whep["viewers"] == 2 and whep["connected_viewers"] == 2
+    assert whep["h264_profile_level_id"] == "64001e"
+    assert whep["opus_packets"] > 0
+    assert whep["bitrate_bps"] > 0 and 25 <= whep["fps"] <= 35
+    # New viewers asked for keyframes; the encoder forced at most one per 500 ms.
+    assert whep["keyframe_requests"] >= 2
+    assert whep["forced_keyframes"] <= state["mixer"]["uptime_s"] / 0.5 + 1
+    await server.wait_for(lambda s: s["outputs"]["whep"]["viewers"] == 0)
+
+
+# --- refusals, CORS, token ---------------------------------------------------------------------
+
+
+async def _post(url: str, body: str, content_type: str = "application/sdp", **headers: str) -> tuple[int, Any, str]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, data=body, headers={"Content-Type": content_type, **headers}) as res,
+    ):
+        return res.status, res.headers, await res.text()
+
+
+async def _offer(*, drop_high: bool = False, direction: str = "recvonly") -> str:
+    register_h264_high()
+    pc = RTCPeerConnection()
+    pc.addTransceiver("video", direction=direction)
+    pc.addTransceiver("audio", direction=direction)
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = pc.localDescription.sdp
+    await pc.close()
+    if drop_high:
+        high = re.findall(r"a=fmtp:(\d+) .*profile-level-id=(?:64|f4)", sdp)
+        for pt in high:
+            sdp = "\r\n".join(
+                line for line in sdp.split("\r\n") if not re.match(rf"a=(rtpmap|fmtp|rtcp-fb):{pt} ", line)
+            )
+    return sdp
+
+
+async def test_whep_refusals_and_cors(server: Server) -> None:
+    url = f"{server.url}/whep/test-show"
+    status, headers, _ = await _post(f"{server.url}/whep/no-such-show", await _offer())
+    assert status == 404 and headers["Access-Control-Allow-Origin"] == "*"
+    status, _, _ = await _post(url, "v=0", content_type="text/plain")
+    assert status == 415
+    status, headers, text = await _post(url, "hello")
+    assert status == 400 and "SDP" in text and headers["Access-Control-Allow-Origin"] == "*"
+    status, _, text = await _post(url, await _offer(direction="sendonly"))
+    assert status == 400 and "recvonly" in text
+    status, _, text = await _post(url, await _offer(drop_high=True))
+    assert status == 400 and "High" in text, text
+
+    async with aiohttp.ClientSession() as http:
+        async with http.options(url) as res:
+            assert res.status == 204
+            assert "POST" in res.headers["Access-Control-Allow-Methods"]
+            assert "Location" in res.headers["Access-Control-Expose-Headers"]
+            assert res.headers["Accept-Post"] == "application/sdp"
+        async with http.delete(f"{url}/nobody") as res:
+            assert res.status == 404
+        async with http.patch(f"{url}/nobody") as res:
+            assert res.status == 405
+    _, state = await server.api("GET", "/api/shows/test-show")
+    assert state["outputs"]["whep"]["refused"] == 3  # 'hello', the send-only offer, the one without High
+    assert state["outputs"]["whep"]["viewers"] == 0
+
+
+async def test_whep_viewer_token(tmp_path: Path, aiohttp_server: Any) -> None:
+    config = make_config(tmp_path, outputs={"whep_viewer_token": "viewer-secret-1"})
+    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
+    url = str(srv.make_url("/whep/test-show"))
+    status, _, _ = await _post(url, await _offer())
+    assert status == 401
+    status, _, _ = await _post(url, await _offer(), Authorization="Bearer wrong-token")
+    assert status == 401
+    viewer = WhepClient(url, token="viewer-secret-1")
+    try:
+        await viewer.start()
+        await _wait(lambda: len(viewer.video) >= 5, 10, "video with a token")
+    finally:
+        await viewer.stop(str(srv.make_url("")).rstrip("/"))
+
+
+# --- units: keyframe rate limit, answer, stalled viewer ------------------------------------------
+
+
+class _Capture:
+    name = "capture"
+
+    def __init__(self) -> None:
+        self.packets: list[EncodedPacket] = []
+
+    def start(self, fmt: ProgramFormat) -> None:
+        pass
+
+    def put(self, packet: EncodedPacket) -> None:
+        self.packets.append(packet)
+
+    def close(self) -> None:
+        pass
+
+
+def test_keyframes_regular_plus_forced_at_most_every_500ms() -> None:
+    fmt = ProgramFormat(width=320, height=180, fps=30)
+    encoder = ProgramEncoder(fmt, threads=1)
+    capture = _Capture()
+    encoder.add_sink(capture)  # type: ignore[arg-type]
+    luma = np.full((180 * 3 // 2, 320), 100, np.uint8)
+    silence = np.zeros((1600, 2), np.int16)
+    for n in range(120):
+        if n >= 40:
+            encoder.request_keyframe()  # a viewer hammering PLIs
+        encoder._encode(n, luma, silence)
+    keys = [p.pts for p in capture.packets if p.kind == "video" and p.keyframe]
+    assert {0, 30, 60, 90} <= set(keys)  # the regular 1 s GOP stays for the CDN outputs
+    assert min(b - a for a, b in zip(keys, keys[1:], strict=False)) >= 15
+    assert keys[:3] == [0, 30, 45]  # forced 500 ms after the last one, not at once
+    assert encoder.forced_keyframes == len([k for k in keys if k % 30])
+
+
+def test_answer_names_the_real_level_and_stereo() -> None:
+    sdp = (
+        "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=rtpmap:102 H264/90000\r\n"
+        "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
+    )
+    out = describe_answer(sdp, "640028")
+    assert "profile-level-id=640028\r\n" in out
+    # The offer's profile stays (High 4:4:4 Predictive decoders decode High): only the level is ours.
+    assert "profile-level-id=f4001e\r\n" in describe_answer(sdp.replace("=64001f", "=f4001f"), "64001e")
+    assert "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 stereo=1;sprop-stereo=1\r\n" in out
+    with_fmtp = sdp + "a=fmtp:111 minptime=10;useinbandfec=1\r\n"
+    assert "a=fmtp:111 minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1\r\n" in describe_answer(with_fmtp, "64001f")
+
+
+def _packet(n: int, keyframe: bool) -> EncodedPacket:
+    return EncodedPacket("video", b"\x00\x00\x00\x01\x65" + bytes(1000), n, n, Fraction(1, 30), keyframe)
+
+
+async def test_stalled_viewer_is_bounded_and_resumes_on_a_keyframe() -> None:
+    asks: list[int] = []
+    stalled = PacketTrack("video", 15, on_need_keyframe=lambda: asks.append(1))
+    healthy = PacketTrack("video", 15)
+    for track in (stalled, healthy):
+        track.started = True  # as after the sender's first pull
+    received: list[int] = []
+
+    async def pull() -> None:
+        while True:
+            packet = await healthy.recv()
+            assert packet.pts is not None
+            received.append(packet.pts)
+
+    puller = asyncio.ensure_future(pull())
+    for n in range(100):
+        packet = _packet(n, keyframe=n % 30 == 0)
+        stalled.push(packet)  # nobody pulls this one
+        healthy.push(packet)
+        await asyncio.sleep(0)
+    puller.cancel()
+    assert received == list(range(100))  # the stall cost the other viewer nothing
+    assert stalled.backlog <= 15 and stalled.resyncs >= 1 and asks
+    # What the stalled viewer has queued starts on a keyframe: it decodes once it pulls again.
+    first = await stalled.recv()
+    assert first.is_keyframe
+    stalled.stop()
+    healthy.stop()
+    with pytest.raises(MediaStreamError):
+        await stalled.recv()
