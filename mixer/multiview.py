@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import ColorRange, VideoReformatter
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.sink import Sink
@@ -48,10 +48,16 @@ class _Jpeg:
         # A preview, not a picture to judge: bounded quantiser keeps JPEGs ~10-20 KB.
         self.codec.options = {"qmin": "3", "qmax": "12"}
         self.codec.thread_count = 1
+        self.count = 0
 
     def encode(self, frame: av.VideoFrame) -> bytes:
-        small = self.scaler.reformat(frame, width=self.width, height=self.height, format="yuvj420p")
-        small.pts = None
+        # Full-range output: FFmpeg's MJPEG encoder refuses limited-range frames.
+        small = self.scaler.reformat(
+            frame, width=self.width, height=self.height, format="yuvj420p", dst_color_range=ColorRange.JPEG
+        )
+        # The encoder wants strictly increasing timestamps, whatever the source's.
+        self.count += 1
+        small.pts, small.time_base = self.count, self.codec.time_base
         return b"".join(bytes(p) for p in self.codec.encode(small))
 
 

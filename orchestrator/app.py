@@ -10,9 +10,9 @@ from pathlib import Path
 from aiohttp import web
 from aiortc import RTCIceServer
 
-from orchestrator.appkeys import CONFIG, SHOWS, STORE, TOKENS
+from orchestrator.appkeys import CONFIG, OPERATORS, SHOWS, STORE, TOKENS
 from orchestrator.config import Config, ConfigError, Show
-from orchestrator.links import tokens_for
+from orchestrator.links import operators_for, tokens_for
 from orchestrator.memorystore import MemoryStore
 from orchestrator.middleware import errors
 from orchestrator.routes import routes
@@ -81,6 +81,7 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[errors], client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[TOKENS] = tokens_for(config)
+    app[OPERATORS] = operators_for(config)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_shows_ctx)
     app.add_routes(routes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from orchestrator.config import Config
+from orchestrator.operators import Operators
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
 from rooms.jointoken import JoinTokens
@@ -13,3 +14,4 @@ CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", StateStore)
 TOKENS = web.AppKey("tokens", JoinTokens)
 SHOWS = web.AppKey("shows", dict[str, ShowRunner])
+OPERATORS = web.AppKey("operators", Operators)

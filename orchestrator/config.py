@@ -112,10 +112,21 @@ VIDEO_CODECS = ("h264", "vp8")
 
 
 @dataclass(frozen=True)
+class Operator:
+    """A person at the control page. ``director`` does everything; ``producer`` cards and cues."""
+
+    name: str
+    role: str = "producer"
+    token: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True)
 class Server:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
-    operator_token: str = ""
+    operator_token: str = ""  # the director's API token (operator "director")
+    operators: tuple[Operator, ...] = ()
     link_secret: str = ""
     link_ttl_hours: float = 24.0
     ice_hosts: tuple[str, ...] = ()
@@ -214,6 +225,13 @@ def validate(config: Config) -> Config:
     _check(len(srv.operator_token) >= 8, src, "server.operator_token", "must be at least 8 characters")
     _check(len(srv.link_secret) >= 16, src, "server.link_secret", "must be at least 16 characters")
     _check(srv.link_ttl_hours > 0, src, "server.link_ttl_hours", "must be positive")
+    names = {"director"}
+    for i, op in enumerate(srv.operators):
+        key = f"server.operators[{i}]"
+        _check(bool(op.name) and op.name not in names, src, f"{key}.name", "missing or duplicate operator name")
+        names.add(op.name)
+        _check(op.role in ("director", "producer"), src, f"{key}.role", "must be director or producer")
+        _check(len(op.token) >= 8 or len(op.password) >= 8, src, key, "needs a token or password of 8+ characters")
     _check(srv.max_body_bytes >= 4096, src, "server.max_body_bytes", "must be at least 4096")
     for i, host in enumerate(srv.ice_hosts):
         try:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from orchestrator.config import Config
+from orchestrator.operators import Credential, Operators, Role
 from rooms.jointoken import JoinTokens
+
+
+def operators_for(config: Config) -> Operators:
+    creds = [Credential("director", Role.DIRECTOR, token=config.server.operator_token)]
+    creds += [Credential(o.name, Role(o.role), o.token, o.password) for o in config.server.operators]
+    return Operators(tuple(creds), config.server.link_secret)
 
 
 def tokens_for(config: Config) -> JoinTokens:

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from orchestrator.views import api, cardsapi, health, hostapi, join, live, mixerapi, outputsapi, whep, whip
+from orchestrator.views import (
+    api,
+    cardsapi,
+    control,
+    health,
+    hostapi,
+    join,
+    live,
+    mixerapi,
+    outputsapi,
+    session,
+    whep,
+    whip,
+)
 
 routes = [
     web.get("/healthz", health.healthz),
@@ -19,6 +32,15 @@ routes = [
     web.post("/api/shows/{show}/studios/{studio}/cue", hostapi.cue),
     web.get(r"/live/{show}.flv", live.flv),
     web.get("/live/{show}/{name}", live.hls),
+    web.post("/api/login", session.login),
+    web.post("/api/logout", session.logout),
+    web.get("/api/me", session.me),
+    web.get("/control/{show}", control.page),
+    web.get("/static/{name}", control.static),
+    web.get("/api/shows/{show}/ws", control.live_state),
+    web.get("/api/shows/{show}/events.csv", control.events_csv),
+    web.get("/api/shows/{show}/multiview/{source}.jpg", control.snapshot),
+    web.get("/api/shows/{show}/multiview/{source}.mjpg", control.mjpeg),
     web.get("/api/shows", api.list_shows),
     web.get("/api/shows/{show}", api.get_show),
     web.post("/api/shows/{show}/cut", api.cut),

@@ -22,17 +22,13 @@ from aiohttp import web
 
 from mixer.outputs.egress import Egress
 from mixer.outputs.rtmpoutput import redact
-from orchestrator.appkeys import CONFIG, SHOWS
-from orchestrator.auth import require_operator
+from orchestrator.appkeys import SHOWS
 from orchestrator.errors import BadRequest, Conflict, NotFound
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import Event, StoreUnavailable
+from orchestrator.views.api import _operator
 
 log = logging.getLogger(__name__)
-
-
-def _operator(request: web.Request) -> str:
-    return require_operator(request, request.app[CONFIG].server.operator_token)
 
 
 def _runner(request: web.Request) -> ShowRunner:

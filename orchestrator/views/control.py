@@ -1,0 +1,173 @@
+"""The production crew's page and what it streams: live state, previews, the log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import datetime
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from mixer.multiview import PROGRAM
+from orchestrator.appkeys import SHOWS, STORE
+from orchestrator.auth import operator
+from orchestrator.errors import Forbidden, NotFound
+from orchestrator.showrunner import ShowRunner
+from orchestrator.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent.parent / "static"
+STATE_EVERY_S = 1.0  # stats and meters refresh; state changes are pushed at once
+MJPEG_BOUNDARY = "frame"
+
+
+def _runner(request: web.Request) -> ShowRunner:
+    runner = request.app[SHOWS].get(request.match_info["show"])
+    if runner is None:
+        raise NotFound(f"no show {request.match_info['show']!r}")
+    return runner
+
+
+async def page(request: web.Request) -> web.Response:
+    runner = _runner(request)
+    settings = {"show": runner.show.id, "title": runner.show.title}
+    text = (STATIC / "control.html").read_text(encoding="utf-8")
+    text = text.replace("/*SETTINGS*/null", json.dumps(settings, ensure_ascii=False).replace("</", "<\\/"))
+    return web.Response(text=text, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+async def static(request: web.Request) -> web.FileResponse:
+    name = request.match_info["name"]
+    if name not in ("control.js", "control.css"):
+        raise NotFound("no such file")
+    return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A browser's WebSocket carries the page's Origin: refuse other sites (cookie-riding)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser: it authenticated with a bearer token or cookie anyway
+    return origin in (f"http://{request.host}", f"https://{request.host}")
+
+
+async def live_state(request: web.Request) -> web.WebSocketResponse:
+    """Pushes the show's state on every change (and each second for stats) plus new events."""
+    runner = _runner(request)
+    operator(request)
+    if not _same_origin(request):
+        raise Forbidden("WebSocket from another origin refused")
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    changes = runner.changes.subscribe()
+    store = request.app[STORE]
+    last_event_at = 0.0
+    with contextlib.suppress(StoreUnavailable):
+        recent = await store.events(runner.show.id, 1)
+        last_event_at = recent[-1].at if recent else 0.0
+    reader = asyncio.ensure_future(_drain(ws))
+    try:
+        while not ws.closed and not reader.done():
+            await ws.send_json({"type": "state", "state": await runner.describe()})
+            try:
+                for event in await store.events(runner.show.id, 50):
+                    if event.at > last_event_at:
+                        last_event_at = event.at
+                        await ws.send_json({"type": "event", "event": event.to_json()})
+            except StoreUnavailable:
+                await ws.send_json({"type": "warning", "message": "state store unavailable"})
+            waiter = asyncio.ensure_future(changes.get())
+            await asyncio.wait({waiter, reader}, timeout=STATE_EVERY_S, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+    except (ConnectionResetError, RuntimeError):
+        pass  # the page went away mid-send
+    finally:
+        runner.changes.unsubscribe(changes)
+        reader.cancel()
+        await ws.close()
+    return ws
+
+
+async def _drain(ws: web.WebSocketResponse) -> None:
+    """Read (and ignore) what the page sends, so closes and pings are handled."""
+    async for msg in ws:
+        if msg.type == WSMsgType.ERROR:
+            return
+
+
+def _iso(at: float) -> str:
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="milliseconds")
+
+
+async def events_csv(request: web.Request) -> web.Response:
+    """The audit trail for the sales team: when each thing went on air, by whom."""
+    runner = _runner(request)
+    operator(request)
+    events = await request.app[STORE].events(runner.show.id, 10_000)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["time_utc", "kind", "actor", "studio", "product", "slot", "price", "on_air_s", "detail"])
+    for e in events:
+        d: dict[str, Any] = e.detail
+        writer.writerow(
+            [_iso(e.at), e.kind, e.actor, d.get("studio", ""), d.get("product", ""), d.get("slot", ""),
+             d.get("price", ""), d.get("on_air_s", ""), json.dumps(d, ensure_ascii=False)]
+        )  # fmt: skip
+    name = f"{runner.show.id}-events.csv"
+    # BOM: spreadsheet programs then read the Chinese product names as UTF-8.
+    return web.Response(
+        body=("\ufeff" + out.getvalue()).encode("utf-8"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _source(request: web.Request, runner: ShowRunner) -> str:
+    source = request.match_info["source"]
+    if source != PROGRAM and runner.show.studio(source) is None:
+        raise NotFound(f"no preview source {source!r}")
+    return source
+
+
+async def snapshot(request: web.Request) -> web.Response:
+    runner = _runner(request)
+    operator(request)
+    shot = runner.multiview.snapshot(_source(request, runner))
+    if shot is None:
+        raise NotFound("no picture yet (studio offline?)")
+    return web.Response(body=shot.jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+async def mjpeg(request: web.Request) -> web.StreamResponse:
+    """A multipart JPEG stream at the multiview rate: an <img> shows it live."""
+    runner = _runner(request)
+    operator(request)
+    source = _source(request, runner)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
+            "Cache-Control": "no-store",
+        }
+    )
+    await response.prepare(request)
+    seq = 0
+    try:
+        while True:
+            shot = runner.multiview.snapshot(source)
+            if shot is not None and shot.seq != seq:
+                seq = shot.seq
+                head = f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(shot.jpeg)}\r\n\r\n"
+                await response.write(head.encode() + shot.jpeg + b"\r\n")
+            await asyncio.sleep(runner.multiview.period / 2)
+    except ConnectionResetError:
+        pass  # the page closed the stream
+    return response
+
+
