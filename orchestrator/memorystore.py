@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import json
+from typing import Any
 
 from orchestrator.store import Change, Event, ShowState, StateStore
 
@@ -16,6 +18,7 @@ class MemoryStore(StateStore):
         self._states: dict[str, ShowState] = {}
         self._events: dict[str, collections.deque[Event]] = {}
         self._lock = asyncio.Lock()
+        self._docs: dict[tuple[str, str], str] = {}
 
     async def get(self, show: str) -> ShowState:
         return self._states.get(show) or ShowState(show=show)
@@ -33,3 +36,11 @@ class MemoryStore(StateStore):
     async def events(self, show: str, limit: int = 100) -> list[Event]:
         kept = self._events.get(show, ())
         return list(kept)[-limit:] if limit > 0 else []
+
+    async def get_doc(self, show: str, name: str) -> Any:
+        raw = self._docs.get((show, name))
+        return None if raw is None else json.loads(raw)
+
+    async def put_doc(self, show: str, name: str, value: Any) -> None:
+        # Stored as JSON text, like Redis does: callers can't share mutable objects with the store.
+        self._docs[(show, name)] = json.dumps(value, ensure_ascii=False)

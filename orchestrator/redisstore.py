@@ -158,6 +158,16 @@ class RedisStore(StateStore):
         raws: list[str | bytes] = await self._call(self._redis.lrange(self.events_key(show), -limit, -1))
         return [_event_from_json(json.loads(r)) for r in raws]
 
+    def doc_key(self, show: str, name: str) -> str:
+        return self._key(show, f"doc:{name}")
+
+    async def get_doc(self, show: str, name: str) -> Any:
+        raw = await self._call(self._redis.get(self.doc_key(show, name)))
+        return None if raw is None else json.loads(raw)
+
+    async def put_doc(self, show: str, name: str, value: Any) -> None:
+        await self._call(self._redis.set(self.doc_key(show, name), json.dumps(value, ensure_ascii=False)))
+
     async def close(self) -> None:
         await self._redis.aclose()
 

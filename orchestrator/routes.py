@@ -7,6 +7,7 @@ from aiohttp import web
 from orchestrator.views import (
     api,
     cardsapi,
+    catalogueapi,
     control,
     health,
     hostapi,
@@ -54,6 +55,9 @@ routes = [
     web.post("/api/shows/{show}/audio/{studio}", mixerapi.audio),
     web.get("/api/shows/{show}/audio", mixerapi.meters),
     web.get("/api/shows/{show}/products", cardsapi.list_products),
+    web.post("/api/shows/{show}/products/import", catalogueapi.import_products),
+    web.get("/api/shows/{show}/rundown", catalogueapi.get_rundown),
+    web.put("/api/shows/{show}/rundown", catalogueapi.put_rundown),
     web.patch("/api/shows/{show}/products/{product}", cardsapi.update_product),
     web.post("/api/shows/{show}/cards", cardsapi.show_card),
     web.delete("/api/shows/{show}/cards/{slot}", cardsapi.hide_card),

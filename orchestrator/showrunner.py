@@ -24,8 +24,8 @@ from mixer.outputs.hlsoutput import HlsOutput
 from mixer.planes import parse_colour
 from mixer.program import Program, Scene
 from mixer.scene import LAYOUT_STUDIOS
-from orchestrator import catalogue
-from orchestrator.config import Show
+from orchestrator import catalogue, productimport
+from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound
 from orchestrator.store import Event, ShowState, StateStore, StoreUnavailable
 from rooms.feedbuffer import FeedBuffer
@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 
 class ShowRunner:
     def __init__(self, show: Show, store: StateStore, data_dir: Path, whip: WhipOptions | None = None) -> None:
-        self.show = show
+        self.show = show  # with imported products merged in (see _load_catalogue)
+        self.config_show = show
+        self.rundown: dict[str, list[str]] = {}
         self.whip = whip or WhipOptions()
         # Every applied state (and every studio coming or going) goes out to the host pages.
         self.changes: Changes[ShowState] = Changes()
@@ -78,6 +80,7 @@ class ShowRunner:
             self.flv = FlvOutput(asyncio.get_running_loop())
             self.program.add_sink(self.flv)
         await self._start_egress()
+        await self._load_catalogue()
         # Sessions did not survive whatever stopped us: nobody is online yet.
         try:
             state = await self.store.update(self.show.id, lambda s: dataclasses.replace(s, online=()))
@@ -254,6 +257,39 @@ class ShowRunner:
 
     def products(self) -> list[dict[str, Any]]:
         return catalogue.products_view(self.show, self.state)
+
+    async def _load_catalogue(self) -> None:
+        """Imported products and the rundown live beside the state in the store."""
+        try:
+            imported = await self.store.get_doc(self.show.id, "catalogue")
+            self.rundown = await self.store.get_doc(self.show.id, "rundown") or {}
+        except StoreUnavailable as exc:
+            log.error("show %s: cannot load imported catalogue (%s): config catalogue only", self.show.id, exc)
+            return
+        if imported:
+            rows = [productimport.product_from_row(r, f"stored row {i}") for i, r in enumerate(imported)]
+            self.show = dataclasses.replace(self.show, products=productimport.merge(self.config_show.products, rows))
+
+    async def import_products(self, products: list[Product], actor: str) -> int:
+        merged = productimport.merge(self.show.products, products)
+        extra = [p for p in merged if p not in self.config_show.products]
+        await self.store.put_doc(self.show.id, "catalogue", [productimport.product_to_row(p) for p in extra])
+        self.show = dataclasses.replace(self.show, products=merged)
+        await self.store.add_event(
+            Event("catalogue.imported", self.show.id, actor, {"products": len(products), "total": len(merged)})
+        )
+        self.changes.publish(self.state)
+        return len(merged)
+
+    async def set_rundown(self, body: Any, actor: str) -> dict[str, list[str]]:
+        rundown = productimport.check_rundown(
+            body, {s.id for s in self.show.studios}, {p.id for p in self.show.products}
+        )
+        await self.store.put_doc(self.show.id, "rundown", rundown)
+        self.rundown = rundown
+        await self.store.add_event(Event("rundown.set", self.show.id, actor, {"studios": sorted(rundown)}))
+        self.changes.publish(self.state)
+        return rundown
 
     async def show_card(
         self, slot: str, product_id: str, actor: str, *, countdown_s: int | None = None, confirm_price: bool = False

@@ -109,5 +109,16 @@ class StateStore(abc.ABC):
     async def events(self, show: str, limit: int = 100) -> list[Event]:
         """Newest last."""
 
+    @abc.abstractmethod
+    async def get_doc(self, show: str, name: str) -> Any:
+        """A JSON document kept beside the state (imported catalogue, rundown); None if absent.
+
+        Kept apart from ShowState because it is large and changes rarely: the
+        state is rewritten on every cut.
+        """
+
+    @abc.abstractmethod
+    async def put_doc(self, show: str, name: str, value: Any) -> None: ...
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         pass

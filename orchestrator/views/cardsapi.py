@@ -23,8 +23,14 @@ def _graphics(runner: ShowRunner, state: ShowState) -> dict[str, Any]:
 
 
 async def list_products(request: web.Request) -> web.Response:
+    """The catalogue with live values; ?q= searches id, names and enterprise."""
     _operator(request)
-    return web.json_response({"products": _runner(request).products()})
+    products = _runner(request).products()
+    query = request.query.get("q", "").strip().lower()
+    if query:
+        fields = ("id", "name", "name_en", "enterprise")
+        products = [p for p in products if any(query in str(p.get(f, "")).lower() for f in fields)]
+    return web.json_response({"products": products})
 
 
 async def show_card(request: web.Request) -> web.Response:
