@@ -93,7 +93,9 @@ def main() -> None:
         comp = Compositor(W, H, "title", "slate")
         blender = Blender(W, H)
 
-        def tstep(i: int, comp: Compositor = comp, blender: Blender = blender, kind: str = kind) -> None:
+        def tstep(
+            i: int, comp: Compositor = comp, blender: Blender = blender, kind: str = kind, a: Bus = a, b: Bus = b
+        ) -> None:
             p = pictures(i)
             blender.draw(kind, comp.compose(a, p, 0), comp.compose(b, p, 1), (i % 15 + 1) / 16, out)
 

@@ -59,7 +59,7 @@ class Scene:
     backup: str | None = None  # shown instead of a failed program studio, if it is live
     fit: str = "fit"
     fill_rgb: tuple[int, int, int] = (0, 0, 0)
-    av_sync_ms: int = 45  # how much later a studio's audio reaches us than its video
+    av_sync_ms: int = 50  # how much later a studio's audio reaches us than its video
 
     def program_bus(self) -> Bus:
         if self.program is None:

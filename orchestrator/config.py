@@ -93,7 +93,7 @@ class Show:
     fallback_after: float = 1.0  # seconds without a frame from the program studio before the fallback
     backup_studio: str = ""  # shown on a fallback if it is live (else the slate)
     transition_ms: int = 500  # default duration of a take's fade/wipe/slide
-    av_sync_ms: int = 45  # how much later studios' audio reaches the mixer than their video
+    av_sync_ms: int = 50  # studios' audio arrives this much after their video (tests/mixer/test_audio_lipsync.py)
 
     def studio(self, studio_id: str) -> Studio | None:
         return next((s for s in self.studios if s.id == studio_id), None)

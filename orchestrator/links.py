@@ -17,13 +17,17 @@ def tokens_for(config: Config) -> JoinTokens:
     return JoinTokens(config.server.link_secret, config.server.link_ttl_hours * 3600)
 
 
-def join_links(config: Config, base_url: str) -> list[dict[str, str]]:
+def join_links(
+    config: Config, base_url: str, generations: dict[str, dict[str, int]] | None = None
+) -> list[dict[str, str]]:
+    """One link per studio; ``generations`` (show -> studio -> n) after links were reissued."""
     tokens = tokens_for(config)
     base = base_url.rstrip("/")
     out = []
     for show in config.shows:
         for studio in show.studios:
-            token = tokens.mint(show.id, studio.id)
+            gen = (generations or {}).get(show.id, {}).get(studio.id, 0)
+            token = tokens.mint(show.id, studio.id, generation=gen)
             out.append(
                 {
                     "show": show.id,

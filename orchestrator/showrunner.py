@@ -174,6 +174,29 @@ class ShowRunner:
         await self._presence(studio_id, True)
         return session
 
+    def link_generation(self, studio_id: str) -> int:
+        return self.state.link_gens.get(studio_id, 0)
+
+    async def revoke_link(self, studio_id: str, actor: str, kind: str) -> int:
+        """Make the studio's current join link stop working at once and end its session.
+
+        ``kind`` is ``studio.kicked`` or ``link.reissued`` for the audit trail.
+        """
+        self._check_studio(studio_id)
+
+        def change(s: ShowState) -> ShowState:
+            gens = {**s.link_gens, studio_id: s.link_gens.get(studio_id, 0) + 1}
+            return dataclasses.replace(s, link_gens=gens)
+
+        async with self._lock:
+            state = await self.store.update(self.show.id, change)
+            self._apply(state)
+        session = self.sessions.get(studio_id)
+        if session is not None:
+            await session.close()
+        await self.store.add_event(Event(kind, self.show.id, actor, {"studio": studio_id}))
+        return self.link_generation(studio_id)
+
     def session(self, studio_id: str, session_id: str) -> WhipSession:
         session = self.sessions.get(studio_id)
         if session is None or session.id != session_id:

@@ -40,6 +40,8 @@ class ShowState:
     panic: bool = False
     gains_db: dict[str, float] = field(default_factory=dict)
     muted: tuple[str, ...] = ()
+    # studio id -> generation of its join link; reissue/kick bump it and older tokens stop working
+    link_gens: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +68,7 @@ class ShowState:
             panic=bool(data.get("panic", False)),
             gains_db={str(k): float(v) for k, v in (data.get("gains_db") or {}).items()},
             muted=tuple(data.get("muted") or ()),
+            link_gens={str(k): int(v) for k, v in (data.get("link_gens") or {}).items()},
         )
 
 

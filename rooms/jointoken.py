@@ -24,6 +24,7 @@ class JoinGrant:
     show: str
     studio: str
     expires: int
+    generation: int = 0  # must match the studio's current link generation (see reissue)
 
 
 def _b64(data: bytes) -> str:
@@ -42,10 +43,20 @@ class JoinTokens:
     def _sign(self, body: bytes) -> bytes:
         return hmac.new(self._key, body, hashlib.sha256).digest()
 
-    def mint(self, show: str, studio: str, ttl_seconds: float | None = None, now: float | None = None) -> str:
+    def mint(
+        self,
+        show: str,
+        studio: str,
+        ttl_seconds: float | None = None,
+        now: float | None = None,
+        generation: int = 0,
+    ) -> str:
         now = time.time() if now is None else now
         expires = int(now + (self._ttl if ttl_seconds is None else ttl_seconds))
-        body = json.dumps({"show": show, "studio": studio, "exp": expires}, separators=(",", ":")).encode()
+        claims: dict[str, object] = {"show": show, "studio": studio, "exp": expires}
+        if generation:
+            claims["g"] = generation
+        body = json.dumps(claims, separators=(",", ":")).encode()
         return f"{_b64(body)}.{_b64(self._sign(body))}"
 
     def verify(self, token: str, now: float | None = None) -> JoinGrant:
@@ -58,7 +69,7 @@ class JoinTokens:
             raise TokenError("token signature is not valid")
         try:
             claims = json.loads(body)
-            grant = JoinGrant(str(claims["show"]), str(claims["studio"]), int(claims["exp"]))
+            grant = JoinGrant(str(claims["show"]), str(claims["studio"]), int(claims["exp"]), int(claims.get("g", 0)))
         except (ValueError, KeyError, TypeError):
             raise TokenError("malformed token") from None
         if grant.expires < (time.time() if now is None else now):

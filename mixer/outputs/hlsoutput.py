@@ -9,27 +9,27 @@ discontinuity numbering breaks once the tagged segment slides out), it derives
 it leaves the playlist (6.2.2 wants it served for its duration plus a
 playlist's), and its state (segments written, media sequence, errors) is
 invisible to us.  Here each segment is its own PyAV ``mpegts`` mux (opening one
-costs microseconds) and the playlist is ours: a few lines of text, replaced
-atomically.
+costs microseconds) and the playlist is ours (:mod:`mixer.outputs.hlsplaylist`):
+a few lines of text, replaced atomically.
 
 Two details make independent per-segment muxes look like one continuous TS:
 
 * Continuity counters: every new mpegts mux starts each PID's 4-bit counter at
   0, and FFmpeg's HLS demuxer then flags the last frame of every segment as
-  corrupt.  :class:`_ContinuityCounters` renumbers the counters as the bytes are
-  written (one numpy pass per ~64 KB), exactly as a single long-running mux
+  corrupt.  :class:`~mixer.outputs.tssegmentfile.ContinuityCounters` renumbers
+  the counters as the bytes are written, exactly as a single long-running mux
   would have numbered them.
 * Streams without encoders: ``add_stream("h264")`` makes an *encoder* context
   that PyAV opens at the first mux (libx264 with its threads, just to copy
   bytes).  ``add_mux_stream`` makes a codec-less stream: codec id, size and
   rate, nothing opened.  It cannot carry AAC extradata, and the TS muxer needs
   either extradata or ADTS framing, so audio frames get the 7-byte ADTS header
-  built from the AudioSpecificConfig (what FFmpeg's TS muxer would do itself
-  given extradata).  Video needs nothing: SPS/PPS are in-band on every keyframe.
+  built from the AudioSpecificConfig (:mod:`mixer.outputs.adts`).  Video needs
+  nothing: SPS/PPS are in-band on every keyframe.
 
 Threads: :meth:`HlsOutput.put` runs in the encoder thread and only appends to a
-bounded deque; one worker thread per output muxes, writes files and deletes old
-segments.
+bounded :class:`~mixer.outputs.packetqueue.PacketQueue`; one worker thread per
+output muxes, writes files and deletes old segments.
 """
 
 from __future__ import annotations
@@ -37,26 +37,26 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import re
 import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
 
 import av
-import numpy as np
 from aiohttp import web
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
+from mixer.outputs.adts import adts_framer, is_adts
+from mixer.outputs.hlsplaylist import Playlist, PlaylistSegment, parse_playlist, write_atomically
+from mixer.outputs.packetqueue import PacketQueue
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.sink import Sink
+from mixer.outputs.tssegmentfile import ContinuityCounters, SegmentFile
 
 log = logging.getLogger(__name__)
 
@@ -64,269 +64,13 @@ PLAYLIST_NAME = "index.m3u8"
 PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_CONTENT_TYPE = "video/mp2t"
 # Names we create and the only ones we serve: no dots but the suffix, no slashes.
+# (The playlist's temporary file while it is replaced, ".index.m3u8.tmp", is neither.)
 SEGMENT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,95}\.ts")
-_TEMP_PLAYLIST = ".index.m3u8.tmp"  # hidden from the server: not a servable name
 
-TS_PACKET = 188
-_WRITE_BATCH = 348 * TS_PACKET  # ~64 KB
 _POLL_SECONDS = 0.1  # worker batch interval: adds <= 0.1 s to a 2 s segment's publication
 # FFmpeg CLI default (muxdelay 0.7 s): PCR runs 0.7 s ahead of DTS and all
 # timestamps get +1.4 s, so AAC priming (pts -1024) can never go negative.
 _MUX_OPTIONS = {"max_delay": "700000", "avoid_negative_ts": "disabled"}
-
-
-# --- playlist -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PlaylistSegment:
-    sequence: int
-    name: str
-    duration: float
-    program_date_time: float | None = None  # UNIX seconds of the first frame
-    discontinuity: bool = False  # an EXT-X-DISCONTINUITY precedes this segment
-
-
-@dataclass(slots=True)
-class Playlist:
-    """A live media playlist: a sliding window of segments (RFC 8216 section 4.3)."""
-
-    target_duration: int
-    media_sequence: int = 0
-    discontinuity_sequence: int = 0
-    segments: list[PlaylistSegment] = field(default_factory=list)
-    ended: bool = False
-
-    @property
-    def next_sequence(self) -> int:
-        return self.media_sequence + len(self.segments)
-
-    def render(self) -> str:
-        lines = [
-            "#EXTM3U",
-            "#EXT-X-VERSION:3",  # 3: decimal EXTINF
-            f"#EXT-X-TARGETDURATION:{self.target_duration}",
-            f"#EXT-X-MEDIA-SEQUENCE:{self.media_sequence}",
-            f"#EXT-X-DISCONTINUITY-SEQUENCE:{self.discontinuity_sequence}",
-            "#EXT-X-INDEPENDENT-SEGMENTS",
-        ]
-        for seg in self.segments:
-            if seg.discontinuity:
-                lines.append("#EXT-X-DISCONTINUITY")
-            if seg.program_date_time is not None:
-                lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{format_date_time(seg.program_date_time)}")
-            lines.append(f"#EXTINF:{seg.duration:.3f},")
-            lines.append(seg.name)
-        if self.ended:
-            lines.append("#EXT-X-ENDLIST")
-        return "\n".join(lines) + "\n"
-
-
-def format_date_time(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_playlist(text: str) -> Playlist:
-    """Read a media playlist (ours, or any simple live one); raise ValueError if it is not one."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines or lines[0] != "#EXTM3U":
-        raise ValueError("not an M3U8 playlist")
-    playlist = Playlist(target_duration=0)
-    duration: float | None = None
-    pdt: float | None = None
-    discontinuity = False
-    for line in lines[1:]:
-        tag, _, value = line.partition(":")
-        if tag == "#EXT-X-TARGETDURATION":
-            playlist.target_duration = int(value)
-        elif tag == "#EXT-X-MEDIA-SEQUENCE":
-            playlist.media_sequence = int(value)
-        elif tag == "#EXT-X-DISCONTINUITY-SEQUENCE":
-            playlist.discontinuity_sequence = int(value)
-        elif tag == "#EXT-X-DISCONTINUITY":
-            discontinuity = True
-        elif tag == "#EXT-X-PROGRAM-DATE-TIME":
-            pdt = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        elif tag == "#EXTINF":
-            duration = float(value.split(",", 1)[0])
-        elif tag == "#EXT-X-ENDLIST":
-            playlist.ended = True
-        elif not line.startswith("#"):
-            if duration is None:
-                raise ValueError(f"segment {line!r} has no EXTINF")
-            playlist.segments.append(PlaylistSegment(playlist.next_sequence, line, duration, pdt, discontinuity))
-            duration, pdt, discontinuity = None, None, False
-    return playlist
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    # A reader opens either the old inode or the new one, never a half-written file.
-    tmp = path.with_name(_TEMP_PLAYLIST)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-# --- bytes: ADTS framing and TS continuity ------------------------------------
-
-
-def adts_framer(audio_specific_config: bytes) -> Callable[[int], bytes]:
-    """Return ``header(payload_size) -> 7 ADTS bytes`` for raw AAC frames of this config."""
-    if len(audio_specific_config) < 2:
-        raise ValueError("AudioSpecificConfig missing")
-    asc = audio_specific_config
-    object_type = asc[0] >> 3
-    rate_index = ((asc[0] & 0x07) << 1) | (asc[1] >> 7)
-    channels = (asc[1] >> 3) & 0x0F
-    # ADTS has 2 bits of profile (AAC Main/LC/SSR/LTP), no explicit rate, no PCE.
-    if not 1 <= object_type <= 4 or rate_index > 12 or not 1 <= channels <= 7:
-        raise ValueError(f"AudioSpecificConfig {asc.hex()} cannot be framed as ADTS")
-    b2 = ((object_type - 1) << 6) | (rate_index << 2) | (channels >> 2)
-    b3 = (channels & 0x03) << 6
-
-    def header(payload_size: int) -> bytes:
-        n = payload_size + 7
-        if n > 0x1FFF:
-            raise ValueError(f"AAC frame of {payload_size} bytes is too big for ADTS")
-        # sync 0xFFF, MPEG-4, no CRC; buffer fullness 0x7FF (VBR); one raw data block
-        return bytes((0xFF, 0xF1, b2, b3 | (n >> 11), (n >> 3) & 0xFF, ((n & 0x07) << 5) | 0x1F, 0xFC))
-
-    return header
-
-
-def _is_adts(data: bytes) -> bool:
-    return len(data) > 7 and data[0] == 0xFF and data[1] & 0xF6 == 0xF0
-
-
-class _ContinuityCounters:
-    """Renumber TS continuity counters so consecutive segment files continue each other."""
-
-    def __init__(self) -> None:
-        self._last: dict[int, int] = {}
-
-    def fix(self, chunk: bytearray) -> None:
-        packets = np.frombuffer(chunk, dtype=np.uint8).reshape(-1, TS_PACKET)
-        pids = ((packets[:, 1].astype(np.int64) & 0x1F) << 8) | packets[:, 2]
-        has_payload = ((packets[:, 3] >> 4) & 1).astype(np.int64)  # CC counts payload packets only
-        for pid in np.unique(pids).tolist():
-            rows = pids == pid
-            counters = (self._last.get(pid, -1) + np.cumsum(has_payload[rows])) & 0x0F
-            packets[rows, 3] = (packets[rows, 3] & 0xF0) | counters.astype(np.uint8)
-            self._last[pid] = int(counters[-1])
-
-
-class _SegmentFile:
-    """The file object PyAV's mpegts mux writes one segment into."""
-
-    def __init__(self, path: Path, counters: _ContinuityCounters) -> None:
-        self.path = path
-        self.size = 0
-        self._counters = counters
-        self._file: BinaryIO = path.open("wb")
-        self._pending = bytearray()  # AVIO chunks are 32 KB, not whole TS packets
-
-    def write(self, data: bytes) -> int:
-        # The mux flushes after every packet (a few hundred bytes for audio): batch
-        # ~64 KB so the counter pass and the write syscall run a few times a second.
-        self._pending += data
-        if len(self._pending) >= _WRITE_BATCH:
-            self._flush(len(self._pending) - len(self._pending) % TS_PACKET)
-        return len(data)
-
-    def _flush(self, size: int) -> None:
-        if size:
-            chunk = self._pending[:size]
-            del self._pending[:size]
-            self._counters.fix(chunk)
-            self._file.write(chunk)
-            self.size += size
-
-    def close(self) -> None:
-        try:
-            self._flush(len(self._pending) - len(self._pending) % TS_PACKET)
-            if self._pending:  # never happens with a sane muxer; keep the bytes anyway
-                self._file.write(self._pending)
-                self.size += len(self._pending)
-                self._pending.clear()
-        finally:
-            self._file.close()
-
-
-# --- the queue between the encoder thread and the worker -----------------------
-
-
-class PacketQueue:
-    """Bounded FIFO that never blocks the producer and keeps video decodable.
-
-    When full, the oldest packet goes; if that was video, the video packets
-    that depended on it go too, up to the next keyframe (and if none is
-    queued, incoming video is refused until one arrives).  Audio is never
-    held back by video.
-    """
-
-    def __init__(self, maxsize: int, wake_at: int = 1) -> None:
-        if maxsize < 2:
-            raise ValueError("queue needs room for at least two packets")
-        self.maxsize = maxsize
-        self.wake_at = max(1, min(wake_at, maxsize))
-        self.dropped = 0
-        self.closed = False
-        self._items: deque[tuple[EncodedPacket, float]] = deque()
-        self._await_keyframe = False
-        self._cond = threading.Condition()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def put(self, packet: EncodedPacket, arrival: float) -> None:
-        with self._cond:
-            if self.closed:
-                return
-            video = packet.kind == "video"
-            if video and self._await_keyframe and not packet.keyframe:
-                self.dropped += 1
-                return
-            if len(self._items) >= self.maxsize:
-                oldest, _ = self._items.popleft()
-                self.dropped += 1
-                if oldest.kind == "video":
-                    self._drop_video_until_keyframe()
-            if video and self._await_keyframe:  # possibly set just now, by the drop above
-                if not packet.keyframe:
-                    self.dropped += 1
-                    return
-                self._await_keyframe = False
-            self._items.append((packet, arrival))
-            if len(self._items) >= self.wake_at:
-                self._cond.notify()
-
-    def _drop_video_until_keyframe(self) -> None:
-        kept: deque[tuple[EncodedPacket, float]] = deque()
-        waiting = True
-        for item in self._items:
-            packet = item[0]
-            if waiting and packet.kind == "video":
-                if packet.keyframe:
-                    waiting = False
-                else:
-                    self.dropped += 1
-                    continue
-            kept.append(item)
-        self._items = kept
-        self._await_keyframe = waiting
-
-    def take_all(self, timeout: float | None = None) -> list[tuple[EncodedPacket, float]]:
-        """Everything queued (waiting up to ``timeout`` for something); [] when closed and empty."""
-        with self._cond:
-            if not self._items and not self.closed:
-                self._cond.wait(timeout)
-            items = list(self._items)
-            self._items.clear()
-            return items
-
-    def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
 
 
 # --- the output ---------------------------------------------------------------------
@@ -336,7 +80,7 @@ class PacketQueue:
 class _OpenSegment:
     sequence: int
     name: str
-    file: _SegmentFile
+    file: SegmentFile
     container: av.container.OutputContainer
     video: av.stream.Stream
     audio: av.stream.Stream
@@ -388,7 +132,7 @@ class HlsOutput(Sink):
         self._playlist = Playlist(target_duration=max(1, math.ceil(segment_seconds)))
         self._expired: deque[str] = deque()  # left the playlist, deleted after the grace
         self._current: _OpenSegment | None = None
-        self._counters = _ContinuityCounters()
+        self._counters = ContinuityCounters()
         self._discontinuity_next = False
         self._anchor: tuple[Fraction, float] | None = None  # (pts s, UNIX s) of this timeline
         self._last_video_end: Fraction | None = None
@@ -580,7 +324,7 @@ class HlsOutput(Sink):
             return
         self._last_audio_dts = dts
         data = packet.data
-        if not _is_adts(data):
+        if not is_adts(data):
             if self._adts is None:
                 if not self._warned_audio:
                     self._warned_audio = True
@@ -605,13 +349,13 @@ class HlsOutput(Sink):
             last = listed[-1] if listed else None
             floor = (last.program_date_time or 0.0) + last.duration if last is not None else 0.0
             self._anchor = (start, max(arrival, floor))
-            self._counters = _ContinuityCounters()
+            self._counters = ContinuityCounters()
             self._last_audio_dts = None
         anchor_t, anchor_wall = self._anchor
         sequence = self._playlist.next_sequence
         name = f"{self._run_id}-{sequence:06d}.ts"
         self.directory.mkdir(parents=True, exist_ok=True)  # cheap; heals a directory removed under us
-        file = _SegmentFile(self.directory / name, self._counters)
+        file = SegmentFile(self.directory / name, self._counters)
         try:
             container = av.open(file, "w", format="mpegts", container_options=dict(_MUX_OPTIONS))
             video = container.add_mux_stream("h264", rate=fmt.fps, width=fmt.width, height=fmt.height)
@@ -674,7 +418,7 @@ class HlsOutput(Sink):
         self._delete_expired()
 
     def _publish(self) -> None:
-        _write_atomically(self.directory / PLAYLIST_NAME, self._playlist.render())
+        write_atomically(self.directory / PLAYLIST_NAME, self._playlist.render())
 
     def _delete_expired(self) -> None:
         while len(self._expired) > self.retain_extra:

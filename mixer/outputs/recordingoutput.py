@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
-from mixer.outputs.hlsoutput import PacketQueue
+from mixer.outputs.packetqueue import PacketQueue
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.remux import Remux
 from mixer.outputs.sink import Sink

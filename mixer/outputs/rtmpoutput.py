@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import av
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
-from mixer.outputs.hlsoutput import PacketQueue
+from mixer.outputs.packetqueue import PacketQueue
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.remux import Remux
 from mixer.outputs.sink import Sink

@@ -84,6 +84,11 @@ async def events(request: web.Request) -> web.Response:
 async def links(request: web.Request) -> web.Response:
     _operator(request)
     runner = _runner(request)
+    return web.json_response({"links": show_links(request, runner)})
+
+
+def show_links(request: web.Request, runner: ShowRunner) -> list[dict[str, str]]:
+    """The show's current join links, as seen from the address the operator used."""
     base = f"{request.scheme}://{request.host}"
-    config = request.app[CONFIG]
-    return web.json_response({"links": [link for link in join_links(config, base) if link["show"] == runner.show.id]})
+    gens = {runner.show.id: dict(runner.state.link_gens)}
+    return [link for link in join_links(request.app[CONFIG], base, gens) if link["show"] == runner.show.id]

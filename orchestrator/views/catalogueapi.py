@@ -8,7 +8,6 @@ from orchestrator.errors import PayloadTooLarge
 from orchestrator.productimport import parse_products
 from orchestrator.views.api import _json_body, _operator, _runner
 
-
 MAX_IMPORT_BYTES = 16 * 1024 * 1024  # a 20,000-row catalogue is ~4 MB of CSV
 
 

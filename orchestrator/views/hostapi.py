@@ -17,13 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
-from orchestrator.appkeys import SHOWS, TOKENS
-from orchestrator.errors import BadRequest, NotFound, Unauthorized
+from orchestrator.errors import BadRequest
+from orchestrator.joingrant import verify_join
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
 from orchestrator.views.api import _json_body, _operator, _runner
 from rooms.hostchannel import LOW_QUALITY, tally, wanted_quality
-from rooms.jointoken import TokenError
 
 STATS_EVERY = 2.0  # seconds between stats pushes to a host page
 MAX_MESSAGE = 500  # characters in a cue message: it has to fit on a phone
@@ -100,13 +99,7 @@ def _take_client_stats(runner: ShowRunner, studio_id: str, client: str, data: di
 
 
 async def host_socket(request: web.Request) -> web.StreamResponse:
-    try:
-        grant = request.app[TOKENS].verify(request.match_info["token"])
-    except TokenError as exc:
-        raise Unauthorized(f"join token refused: {exc}") from None
-    runner = request.app[SHOWS].get(grant.show)
-    if runner is None or runner.show.studio(grant.studio) is None:
-        raise NotFound("this show or studio no longer exists")
+    runner, grant = verify_join(request.app, request.match_info["token"])
     client = request.query.get("client", "")[:64]
     ws = web.WebSocketResponse(heartbeat=10)
     await ws.prepare(request)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from orchestrator.appkeys import CONFIG, TOKENS
-from rooms.jointoken import TokenError
+from orchestrator.appkeys import CONFIG
+from orchestrator.errors import DomainError
+from orchestrator.joingrant import verify_join
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -27,13 +28,12 @@ def _refused(reason: str) -> web.Response:
 async def page(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     try:
-        grant = request.app[TOKENS].verify(token)
-    except TokenError as exc:
-        return _refused(str(exc))
-    show = request.app[CONFIG].show(grant.show)
-    studio = show.studio(grant.studio) if show else None
-    if show is None or studio is None:
-        return _refused("this show or studio no longer exists")
+        runner, grant = verify_join(request.app, token)
+    except DomainError as exc:
+        return _refused(exc.message)
+    show = runner.show
+    studio = show.studio(grant.studio)
+    assert studio is not None  # verify_join checked it
     ice_servers = [
         {"urls": s.urls, **({"username": s.username, "credential": s.credential} if s.username else {})}
         for s in request.app[CONFIG].server.ice_servers

@@ -12,22 +12,20 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from orchestrator.appkeys import CONFIG, SHOWS, TOKENS
+from orchestrator.appkeys import CONFIG
 from orchestrator.auth import bearer
 from orchestrator.config import IceServer
 from orchestrator.errors import (
     BadRequest,
     DomainError,
     Forbidden,
-    NotFound,
     PreconditionFailed,
     PreconditionRequired,
-    Unauthorized,
     UnprocessableContent,
     UnsupportedMediaType,
 )
+from orchestrator.joingrant import verify_join
 from orchestrator.showrunner import ShowRunner
-from rooms.jointoken import TokenError
 from rooms.sdp import SdpFragError, parse_sdpfrag
 from rooms.whipsession import IceRestartUnsupported, SdpError
 
@@ -64,15 +62,9 @@ def _cors(handler: Handler) -> Handler:
 def _authorised_show(request: web.Request) -> tuple[ShowRunner, str]:
     """Check the join token against the path; returns the show and studio id."""
     show_id, studio_id = request.match_info["show"], request.match_info["studio"]
-    try:
-        grant = request.app[TOKENS].verify(bearer(request))
-    except TokenError as exc:
-        raise Unauthorized(f"join token refused: {exc}") from None
+    runner, grant = verify_join(request.app, bearer(request))
     if (grant.show, grant.studio) != (show_id, studio_id):
         raise Forbidden(f"this token is for {grant.show}/{grant.studio}, not {show_id}/{studio_id}")
-    runner = request.app[SHOWS].get(show_id)
-    if runner is None:
-        raise NotFound(f"no show {show_id!r}")
     return runner, studio_id
 
 

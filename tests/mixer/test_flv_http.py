@@ -2,8 +2,9 @@
 delay another reader, and is cut off once it is too far behind.
 
 The program carries a real ~2.5 Mbit/s picture (a synthetic studio with a grain
-strip, published with FFmpeg's WHIP muxer), so the stalled reader's kernel
-buffers and then its backlog fill within seconds.
+strip, published with FFmpeg's WHIP muxer).  Linux lets the server's send
+buffer grow to ~4 MB on loopback before the stalled reader's own backlog
+starts to fill, so the cut-off comes after 10-20 s.
 """
 
 from __future__ import annotations
@@ -82,15 +83,17 @@ async def test_a_stalled_reader_does_not_delay_another(busy_server: Server) -> N
         await server.wait_for(lambda s: s["on_air"] == "alpha")
         stalled = _stalled_reader(host, int(port), "/live/test-show.flv")
         await server.wait_for(lambda s: s["outputs"]["flv"]["readers"] == 1)
-        t0 = time.monotonic()
+        dropped = asyncio.ensure_future(
+            server.wait_for(lambda s: s["outputs"]["flv"]["dropped_readers"] >= 1, timeout=40)
+        )
         async with aiohttp.ClientSession() as http, http.get(f"{server.url}/live/test-show.flv") as res:
             assert res.status == 200
             async for chunk in res.content.iter_any():
                 arrivals.append((time.monotonic(), len(chunk)))
                 data.extend(chunk)
-                if time.monotonic() - t0 > 6:
+                if dropped.done():
                     break
-        _, state = await server.api("GET", "/api/shows/test-show")
+            state = await dropped
     finally:
         studio.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -100,7 +103,7 @@ async def test_a_stalled_reader_does_not_delay_another(busy_server: Server) -> N
             stalled.close()
 
     flv = state["outputs"]["flv"]
-    assert flv["dropped_readers"] == 1 and flv["readers"] == 1, flv  # the stalled one went, the other stayed
+    assert flv["dropped_readers"] == 1 and flv["readers"] == 1, flv  # the stalled one went, the other stays
     assert cut, "the stalled reader's connection was not ended"
     assert flv["bitrate_bps"] > 1_000_000
     # The healthy reader: every part of the stream in time, no stall while the other one filled up.

@@ -16,13 +16,9 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
-from mixer.outputs.hlsoutput import (
-    PLAYLIST_NAME,
-    HlsOutput,
-    PacketQueue,
-    hls_file_response,
-    parse_playlist,
-)
+from mixer.outputs.hlsoutput import PLAYLIST_NAME, HlsOutput, hls_file_response
+from mixer.outputs.hlsplaylist import parse_playlist
+from mixer.outputs.packetqueue import PacketQueue
 from tests.mediacheck import Decoded, assert_continuous, decode
 
 FPS = 30

@@ -60,7 +60,8 @@ def test_layout_boxes_are_even_and_inside(layout: str, width: int, height: int) 
     for corner in ("top-left", "top-right", "bottom-left", "bottom-right"):
         for box in boxes(layout, width, height, corner):
             assert all(v % 2 == 0 for v in (box.x, box.y, box.w, box.h)), box
-            assert 0 <= box.x and box.x + box.w <= width and 0 <= box.y and box.y + box.h <= height
+            assert box.x >= 0 and box.y >= 0
+            assert box.x + box.w <= width and box.y + box.h <= height
 
 
 def test_side_by_side_is_stacked_in_portrait() -> None:

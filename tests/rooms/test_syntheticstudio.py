@@ -19,19 +19,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from rooms.dtlscert import write_p256_certificate
-from rooms.syntheticstudio import (
-    AUDIO_RATE,
-    AUDIO_SAMPLES,
-    PublishError,
-    SyntheticStudio,
-    TestPattern,
-    Tone,
-    parse_args,
-    read_frame_counter,
-    render_text,
-    spawn_studio,
-    yuv420_planes,
-)
+from rooms.syntheticstudio import PublishError, SyntheticStudio, parse_args, spawn_studio
+from rooms.testpattern import TestPattern, read_frame_counter, render_text, yuv420_planes
+from rooms.testtone import AUDIO_RATE, AUDIO_SAMPLES, Tone
 
 W, H = 320, 180  # small frames keep the tests fast; the layout scales
 

@@ -1,0 +1,1036 @@
+"""The operator API as an OpenAPI 3.1 document, built from the route table itself.
+
+Every route of :mod:`orchestrator.routes` goes into the document; what each one
+takes and returns comes from :data:`OPERATIONS`, a hand-written table keyed by
+``(METHOD, path)``. The limits are the handlers' own constants, so the document
+cannot drift from the checks. :func:`undocumented` names every ``/api`` route the
+table misses (the test suite fails on any), :func:`stale` every entry whose route
+is gone. Roles are derived from :mod:`orchestrator.auth` the way it decides them.
+
+Served at ``GET /api/openapi.json`` (no credentials needed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from aiohttp import web
+
+from mixer.graphics.director import SLOTS
+from mixer.multiview import PROGRAM
+from mixer.outputs.rtmpoutput import NAME_RE, SCHEMES
+from mixer.scene import CORNERS, GAIN_DB_MAX, GAIN_DB_MIN, LAYOUTS, MAX_TRANSITION_MS, TRANSITIONS
+from orchestrator import catalogue, productimport
+from orchestrator.auth import PRODUCER_WRITES
+from orchestrator.config import ID_RE
+from orchestrator.operators import COOKIE
+from orchestrator.views.hostapi import MAX_MESSAGE
+
+Schema = dict[str, Any]
+
+JSON = "application/json"
+SDP = "application/sdp"
+SDPFRAG = "application/trickle-ice-sdpfrag"
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    """``schema`` or JSON null."""
+    if isinstance(schema.get("type"), str) and "enum" not in schema and "$ref" not in schema:
+        return {**schema, "type": [schema["type"], "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(properties: dict[str, Schema], required: Iterable[str] = (), closed: bool = False, **extra: Any) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    schema.update(extra)
+    return schema
+
+
+STRING: Schema = {"type": "string"}
+NUMBER: Schema = {"type": "number"}
+INTEGER: Schema = {"type": "integer"}
+BOOLEAN: Schema = {"type": "boolean"}
+ID: Schema = {"type": "string", "pattern": ID_RE.pattern}
+STUDIO_OR_NULL: Schema = nullable({"type": "string", "minLength": 1, "description": "a studio id; null: the slate"})
+TRANSITION: Schema = {"enum": list(TRANSITIONS), "default": "cut"}
+DURATION_MS: Schema = nullable(
+    {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": MAX_TRANSITION_MS,
+        "description": "transition length; null or absent: the show's default (shows[].transition_ms)",
+    }
+)
+
+
+# -- components --------------------------------------------------------------------------------------
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": obj({"error": STRING}, ["error"], description="Every 4xx/5xx answer of the API."),
+    "Operator": obj({"name": STRING, "role": {"enum": ["producer", "director"]}}, ["name", "role"]),
+    "Cue": obj(
+        {"product": nullable(STRING), "message": STRING, "at": {"type": "number", "description": "unix time"}},
+        ["product", "message", "at"],
+    ),
+    "ShowState": obj(
+        {
+            "show": STRING,
+            "program": nullable(STRING),
+            "preview": nullable(STRING),
+            "online": {"type": "array", "items": STRING},
+            "version": INTEGER,
+            "cues": {"type": "object", "additionalProperties": ref("Cue")},
+            "cards": {"type": "object", "additionalProperties": {"type": "object"}},
+            "product_overrides": {"type": "object", "additionalProperties": {"type": "object"}},
+            "lower_third": nullable({"type": "object"}),
+            "logo": BOOLEAN,
+            "layout": {"enum": list(LAYOUTS)},
+            "layout_studios": {"type": "array", "items": STRING},
+            "corner": {"enum": list(CORNERS)},
+            "take_seq": INTEGER,
+            "transition": {"enum": list(TRANSITIONS)},
+            "transition_ms": INTEGER,
+            "panic": BOOLEAN,
+            "gains_db": {"type": "object", "additionalProperties": NUMBER},
+            "muted": {"type": "array", "items": STRING},
+        },
+        ["show", "program", "preview", "version", "layout", "panic"],
+        description="The show's stored state, as the store keeps it.",
+    ),
+    "Card": obj(
+        {
+            "slot": {"enum": list(SLOTS)},
+            "product": STRING,
+            "name": STRING,
+            "price": NUMBER,
+            "was_price": nullable(NUMBER),
+            "shown_at": nullable(NUMBER),
+            "countdown_until": nullable(NUMBER),
+            "countdown_left_s": nullable(INTEGER),
+            "actor": nullable(STRING),
+        },
+        ["slot", "product", "name", "price"],
+        description="A product card on air, with the price that went on air.",
+    ),
+    "LowerThird": obj({"studio": STRING, "text": nullable(STRING)}, ["studio"]),
+    "Graphics": obj(
+        {
+            "version": INTEGER,
+            "cards": {"type": "array", "items": ref("Card")},
+            "lower_third": nullable(ref("LowerThird")),
+            "logo": BOOLEAN,
+        },
+        ["cards", "lower_third", "logo"],
+    ),
+    "Product": obj(
+        {
+            "id": STRING,
+            "name": STRING,
+            "name_en": STRING,
+            "enterprise": STRING,
+            "price": {"type": "number", "description": "live price (yuan)"},
+            "catalogue_price": NUMBER,
+            "was_price": nullable(NUMBER),
+            "promo": STRING,
+            "stock": nullable(INTEGER),
+            "sold": nullable(INTEGER),
+            "buy_url": STRING,
+            "image": STRING,
+            "overridden": {"type": "array", "items": {"enum": list(catalogue.LIVE_FIELDS)}},
+            "on_air": {"type": "array", "items": {"enum": list(SLOTS)}},
+        },
+        ["id", "name", "enterprise", "price", "catalogue_price", "overridden", "on_air"],
+        description="A product with the crew's live values (price, stock, sold, promo) applied.",
+    ),
+    "ProductRow": obj(
+        {
+            "id": {**ID, "maxLength": 64},
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "name_en": {"type": "string", "maxLength": 200},
+            "enterprise": {"type": "string", "minLength": 1, "maxLength": 200},
+            "price": {"type": "number", "minimum": 0, "maximum": productimport.MAX_PRICE},
+            "was_price": nullable({"type": "number", "minimum": 0, "maximum": productimport.MAX_PRICE}),
+            "promo": {"type": "string", "maxLength": 16},
+            "stock": nullable({"type": "integer", "minimum": 0, "maximum": productimport.MAX_PRICE}),
+            "buy_url": {"type": "string", "maxLength": 500},
+            "image": {"type": "string", "maxLength": 500},
+        },
+        ["id", "name", "enterprise", "price"],
+        closed=True,
+        description="One catalogue row of an import (CSV columns have the same names).",
+    ),
+    "StudioView": obj(
+        {
+            "id": STRING,
+            "name": STRING,
+            "name_en": STRING,
+            "place": STRING,
+            "online": BOOLEAN,
+            "cue": nullable(ref("Cue")),
+            "stats": nullable({"type": "object", "description": "what arrives from the studio (WHIP session)"}),
+        },
+        ["id", "name", "online", "cue", "stats"],
+    ),
+    "Layout": obj(
+        {
+            "layout": {"enum": list(LAYOUTS)},
+            "studios": {"type": "array", "items": STRING, "description": "main first; empty: the slate"},
+            "corner": {"enum": list(CORNERS)},
+        },
+        ["layout", "studios", "corner"],
+    ),
+    "Audio": obj(
+        {
+            "program": nullable({"type": "object", "description": "program meter (peak/rms dBFS, limiter)"}),
+            "studios": {
+                "type": "object",
+                "additionalProperties": obj({"gain_db": NUMBER, "mute": BOOLEAN}, ["gain_db", "mute"]),
+            },
+        },
+        ["program", "studios"],
+        description="Per-studio gain and mute with the last meter readings.",
+    ),
+    "Mixer": obj(
+        {
+            "version": INTEGER,
+            "program": nullable(STRING),
+            "preview": nullable(STRING),
+            "layout": ref("Layout"),
+            "transition": obj(
+                {"kind": {"enum": list(TRANSITIONS)}, "duration_ms": INTEGER}, ["kind", "duration_ms"]
+            ),
+            "panic": BOOLEAN,
+            "fallback": nullable({"type": "object", "description": "{from, to, latched} while on a fallback"}),
+            "audio": ref("Audio"),
+        },
+        ["version", "program", "preview", "layout", "transition", "panic", "audio"],
+        description="The vision and sound mixer after a command.",
+    ),
+    "OutputStatus": obj(
+        {"name": STRING, "kind": STRING, "up": BOOLEAN},
+        ["name", "kind", "up"],
+        description="One output's health; each kind adds its own counters.",
+    ),
+    "RtmpDestination": obj(
+        {
+            "name": STRING,
+            "kind": {"const": "rtmp"},
+            "url": {"type": "string", "description": "the URL with the stream key hidden"},
+            "state": STRING,
+            "up": BOOLEAN,
+        },
+        ["name", "kind", "url", "state", "up"],
+    ),
+    "Recording": obj(
+        {
+            "name": STRING,
+            "kind": {"const": "recording"},
+            "state": {"enum": ["off", "starting", "recording", "stopped"]},
+            "up": BOOLEAN,
+            "files": {"type": "array", "items": {"type": "object"}},
+        },
+        ["name", "kind", "state", "up", "files"],
+    ),
+    "Outputs": obj(
+        {
+            "hls": ref("OutputStatus"),
+            "flv": ref("OutputStatus"),
+            "whep": ref("OutputStatus"),
+            "rtmp": {"type": "array", "items": ref("RtmpDestination")},
+            "recording": ref("Recording"),
+        },
+    ),
+    "Show": obj(
+        {
+            "show": STRING,
+            "title": STRING,
+            "program": nullable({"type": "string", "description": "the main studio on program; null: slate"}),
+            "preview": nullable(STRING),
+            "on_air": nullable({"type": "string", "description": "what the last program frame showed"}),
+            "version": INTEGER,
+            "studios": {"type": "array", "items": ref("StudioView")},
+            "cards": {"type": "array", "items": ref("Card")},
+            "lower_third": nullable(ref("LowerThird")),
+            "logo": BOOLEAN,
+            "products": {"type": "integer", "description": "number of products in the catalogue"},
+            "layout": ref("Layout"),
+            "transition": {"type": "object"},
+            "panic": BOOLEAN,
+            "fallback": nullable({"type": "object"}),
+            "audio": ref("Audio"),
+            "mixer": {"type": "object", "description": "program clock and encoder statistics"},
+            "outputs": ref("Outputs"),
+        },
+        ["show", "title", "program", "preview", "version", "studios", "cards", "panic", "audio", "outputs"],
+        description="Everything the control page shows about a show.",
+    ),
+    "Event": obj(
+        {
+            "kind": {"type": "string", "examples": ["program.cut", "card.shown", "audio.set"]},
+            "show": STRING,
+            "actor": STRING,
+            "detail": {"type": "object"},
+            "at": {"type": "number", "description": "unix time"},
+        },
+        ["kind", "show", "actor", "detail", "at"],
+    ),
+    "JoinLink": obj(
+        {
+            "show": STRING,
+            "studio": STRING,
+            "name": STRING,
+            "token": STRING,
+            "join_url": STRING,
+            "whip_url": STRING,
+        },
+        ["show", "studio", "token", "join_url", "whip_url"],
+    ),
+}
+
+SECURITY_SCHEMES: dict[str, Schema] = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An operator token (server.operator_token or server.operators[].token).",
+    },
+    "cookieAuth": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": COOKIE,
+        "description": "The signed session cookie that POST /api/login sets (the control page uses it).",
+    },
+    "joinToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A studio's signed join token (GET /api/shows/{show}/links, `broadcast links`).",
+    },
+    "viewerToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Only when the show sets outputs.whep_viewer_token.",
+    },
+}
+OPERATOR_SECURITY = [{"bearerAuth": []}, {"cookieAuth": []}]
+
+# Path parameters, by name; an operation may override one (Op.params).
+PATH_PARAMS: dict[str, Schema] = {
+    "show": {**ID, "examples": ["wuhan-0510"]},
+    "studio": {**ID, "examples": ["beijing"]},
+    "product": {"type": "string", "minLength": 1, "examples": ["soup"]},
+    "slot": {"enum": list(SLOTS)},
+    "source": {"type": "string", "minLength": 1, "description": f"`{PROGRAM}` or a studio id"},
+    "name": {"type": "string", "minLength": 1},
+    "token": {"type": "string", "minLength": 1, "description": "a studio's join token"},
+    "session": {"type": "string", "minLength": 1},
+    "viewer": {"type": "string", "minLength": 1},
+}
+
+
+# -- operations --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Op:
+    """What one route takes and answers."""
+
+    summary: str
+    description: str = ""
+    body: Schema | None = None  # JSON request body
+    body_required: bool = False
+    content: dict[str, Schema] | None = None  # request media types other than JSON (replaces `body`)
+    query: dict[str, Schema] = field(default_factory=dict)
+    params: dict[str, Schema] = field(default_factory=dict)  # path parameter overrides
+    response: Schema | None = None  # the success answer's schema
+    status: int = 200
+    media: str = JSON  # the success answer's media type
+    errors: tuple[int, ...] = ()  # besides those every operator call can get (400/401/403/404 as they apply)
+    auth: str = "role"  # role: operator, checked per route; operator: any operator; none; join; viewer
+    headers: dict[str, str] = field(default_factory=dict)  # success response headers: name -> description
+    fuzz: bool = True  # false: streams forever or upgrades (WebSocket): no fuzzing
+    tag: str = ""
+
+
+def _json(schema: Schema, description: str = "") -> Schema:
+    return {"description": description or "OK", "content": {JSON: {"schema": schema}}}
+
+
+ON_OFF = obj({"on": BOOLEAN}, ["on"])
+IMPORT_JSON = {
+    "anyOf": [
+        {"type": "array", "items": ref("ProductRow"), "minItems": 1, "maxItems": productimport.MAX_PRODUCTS},
+        obj(
+            {"products": {"type": "array", "items": ref("ProductRow"), "minItems": 1}},
+            ["products"],
+        ),
+    ]
+}
+NOT_NEGATIVE_COUNT = nullable({"type": "integer", "minimum": 0, "maximum": catalogue.MAX_COUNT})
+
+OPERATIONS: dict[tuple[str, str], Op] = {
+    # -- this document ---------------------------------------------------------------------------
+    ("GET", "/api/openapi.json"): Op(
+        "This document (OpenAPI 3.1)",
+        "Built from the route table; no credentials needed.",
+        response={"type": "object", "required": ["openapi", "paths"]},
+        auth="none",
+        tag="docs",
+    ),
+    # -- sessions ------------------------------------------------------------------------------
+    ("POST", "/api/login"): Op(
+        "Sign in: sets the session cookie",
+        f"With an operator token or a name and password. Sets `{COOKIE}` (HttpOnly, SameSite=Strict, 12 h).",
+        body={
+            "anyOf": [
+                obj({"token": {"type": "string", "minLength": 1}}, ["token"]),
+                obj({"name": STRING, "password": STRING}, ["name", "password"]),
+            ]
+        },
+        body_required=True,
+        response=ref("Operator"),
+        errors=(401,),
+        auth="none",
+        headers={"Set-Cookie": f"{COOKIE}=...; HttpOnly; SameSite=Strict"},
+    ),
+    ("POST", "/api/logout"): Op(
+        "Sign out: clears the session cookie",
+        response=obj({"signed_out": {"const": True}}, ["signed_out"]),
+        auth="none",
+    ),
+    ("GET", "/api/me"): Op("Who is signed in", response=ref("Operator"), auth="operator"),
+    # -- shows ----------------------------------------------------------------------------------
+    ("GET", "/api/shows"): Op(
+        "List the shows of this server",
+        response=obj(
+            {"shows": {"type": "array", "items": obj({"id": STRING, "title": STRING}, ["id", "title"])}},
+            ["shows"],
+        ),
+    ),
+    ("GET", "/api/shows/{show}"): Op(
+        "Show state: program, preview, studios, graphics, mixer, outputs",
+        response=ref("Show"),
+    ),
+    ("POST", "/api/shows/{show}/cut"): Op(
+        "Cut a studio (or the slate) to program",
+        "Hard cut at the next frame; `studio: null` puts the slate on air. Logged as `program.cut`.",
+        body=obj({"studio": STUDIO_OR_NULL}, ["studio"]),
+        body_required=True,
+        response=ref("ShowState"),
+        errors=(503,),
+    ),
+    ("POST", "/api/shows/{show}/preview"): Op(
+        "Cue a studio on preview (or clear it with null)",
+        "The studio gets the PREVIEW tally and full ingest quality at once. Logged as `preview.set`.",
+        body=obj({"studio": STUDIO_OR_NULL}, ["studio"]),
+        body_required=True,
+        response=ref("ShowState"),
+        errors=(503,),
+    ),
+    ("GET", "/api/shows/{show}/events"): Op(
+        "The audit trail, newest last",
+        query={"limit": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 100}},
+        response=obj({"events": {"type": "array", "items": ref("Event")}}, ["events"]),
+        errors=(503,),
+    ),
+    ("GET", "/api/shows/{show}/events.csv"): Op(
+        "The audit trail as CSV (UTF-8 with BOM, for spreadsheets)",
+        "Columns: time_utc, kind, actor, studio, product, slot, price, on_air_s, detail.",
+        response=STRING,
+        media="text/csv",
+        errors=(503,),
+        tag="control page",
+    ),
+    ("GET", "/api/shows/{show}/links"): Op(
+        "Join links for the show's studios",
+        "One signed, expiring link per studio: the host page URL and the WHIP URL with its token.",
+        response=obj({"links": {"type": "array", "items": ref("JoinLink")}}, ["links"]),
+    ),
+    ("GET", "/api/shows/{show}/ws"): Op(
+        "Live show state (WebSocket)",
+        "Upgrades to a WebSocket that pushes `{type: state, state: Show}` on every change (and each second), "
+        "`{type: event, event: Event}` for new audit lines and `{type: warning}` when the store is down. "
+        "A browser's Origin must be this server's.",
+        response=STRING,
+        status=101,
+        media="",
+        fuzz=False,
+        tag="control page",
+    ),
+    ("GET", "/api/shows/{show}/multiview/{source}.jpg"): Op(
+        "Latest preview picture of a studio or the program (JPEG)",
+        params={"source": PATH_PARAMS["source"]},
+        response={"type": "string", "contentMediaType": "image/jpeg"},
+        media="image/jpeg",
+        tag="control page",
+    ),
+    ("GET", "/api/shows/{show}/multiview/{source}.mjpg"): Op(
+        "Live preview of a studio or the program (MJPEG stream)",
+        "multipart/x-mixed-replace at the multiview rate, for an <img>; streams until the client goes.",
+        response=STRING,
+        media="multipart/x-mixed-replace",
+        fuzz=False,
+        tag="control page",
+    ),
+    # -- mixer ----------------------------------------------------------------------------------
+    ("POST", "/api/shows/{show}/take"): Op(
+        "Take preview to program with a transition",
+        "Preview and program swap. 409 when nothing is on preview. Logged as `program.take`.",
+        body=obj({"transition": TRANSITION, "duration_ms": DURATION_MS}, closed=True),
+        response=ref("Mixer"),
+        errors=(409, 503),
+    ),
+    ("POST", "/api/shows/{show}/layout"): Op(
+        "Set the program layout",
+        "`studios` main first (default: program, then preview); `single` needs 1 studio, `pip` and "
+        "`side-by-side` need 2 different ones. Logged as `program.layout`.",
+        body=obj(
+            {
+                "layout": {"enum": list(LAYOUTS)},
+                "studios": nullable({"type": "array", "items": {"type": "string", "minLength": 1}, "maxItems": 2}),
+                "corner": nullable({"enum": list(CORNERS), "description": "where the pip inset goes"}),
+                "transition": TRANSITION,
+                "duration_ms": DURATION_MS,
+            },
+            ["layout"],
+            closed=True,
+        ),
+        body_required=True,
+        response=ref("Mixer"),
+        errors=(503,),
+    ),
+    ("POST", "/api/shows/{show}/panic"): Op(
+        "Panic: the safe slate and silence from the next frame",
+        "`{\"on\": false}` (or POST /unpanic) goes back to the program bus. Logged as `program.panic`.",
+        body=obj({"on": {"type": "boolean", "default": True}}, closed=True),
+        response=ref("Mixer"),
+        errors=(503,),
+    ),
+    ("POST", "/api/shows/{show}/unpanic"): Op(
+        "Lift panic: back to the program bus",
+        body=obj({}, closed=True),
+        response=ref("Mixer"),
+        errors=(503,),
+    ),
+    ("POST", "/api/shows/{show}/audio/{studio}"): Op(
+        "Set a studio's gain and/or mute",
+        f"`gain_db` {GAIN_DB_MIN:g} to {GAIN_DB_MAX:+g} dB. Logged as `audio.set`.",
+        body=obj(
+            {
+                "gain_db": nullable({"type": "number", "minimum": GAIN_DB_MIN, "maximum": GAIN_DB_MAX}),
+                "mute": nullable(BOOLEAN),
+            },
+            closed=True,
+            minProperties=1,
+        ),
+        body_required=True,
+        response=ref("Mixer"),
+        errors=(503,),
+    ),
+    ("GET", "/api/shows/{show}/audio"): Op(
+        "Audio settings and meters (cheap to poll)",
+        response=ref("Audio"),
+    ),
+    # -- products, cards, graphics -------------------------------------------------------------
+    ("GET", "/api/shows/{show}/products"): Op(
+        "The catalogue with live values",
+        query={"q": {"type": "string", "description": "search in id, names and enterprise"}},
+        response=obj({"products": {"type": "array", "items": ref("Product")}}, ["products"]),
+    ),
+    ("POST", "/api/shows/{show}/products/import"): Op(
+        "Import products (CSV or JSON)",
+        f"Up to {productimport.MAX_PRODUCTS} rows; rows replace products with the same id. The first bad "
+        "row refuses the whole import (400 names the row and field). Logged as `catalogue.imported`.",
+        content={
+            "text/csv": {"type": "string", "description": "a header row with ProductRow's field names"},
+            JSON: IMPORT_JSON,
+        },
+        body_required=True,
+        response=obj({"imported": INTEGER, "total": INTEGER}, ["imported", "total"]),
+        errors=(413, 503),
+    ),
+    ("GET", "/api/shows/{show}/rundown"): Op(
+        "The running order: product ids per studio",
+        response=obj(
+            {"studios": {"type": "object", "additionalProperties": {"type": "array", "items": STRING}}},
+            ["studios"],
+        ),
+    ),
+    ("PUT", "/api/shows/{show}/rundown"): Op(
+        "Replace the running order",
+        "Known studios and products only, no product twice per studio. Logged as `rundown.set`.",
+        body=obj(
+            {
+                "studios": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": STRING, "uniqueItems": True},
+                }
+            },
+            ["studios"],
+        ),
+        body_required=True,
+        response=obj(
+            {"studios": {"type": "object", "additionalProperties": {"type": "array", "items": STRING}}},
+            ["studios"],
+        ),
+        errors=(503,),
+    ),
+    ("PATCH", "/api/shows/{show}/products/{product}"): Op(
+        "Change a product's live price, stock, sold count or promo",
+        "null puts a field back to the catalogue value. A changed price of a product on air needs "
+        f"`confirm_price: true` (else 409); a price over {catalogue.MAX_PRICE_FACTOR}x the catalogue price "
+        "is refused as a typo. Logged as `product.updated` (and `card.price_changed`).",
+        body=obj(
+            {
+                "price": nullable({"type": "number", "minimum": 0, "maximum": catalogue.MAX_PRICE}),
+                "stock": NOT_NEGATIVE_COUNT,
+                "sold": NOT_NEGATIVE_COUNT,
+                "promo": nullable({"type": "string", "maxLength": catalogue.MAX_PROMO_CHARS}),
+                "confirm_price": {"type": "boolean", "default": False},
+            },
+            closed=True,
+            minProperties=1,
+        ),
+        body_required=True,
+        response=obj({"product": ref("Product")}, ["product"]),
+        errors=(409, 503),
+    ),
+    ("POST", "/api/shows/{show}/cards"): Op(
+        "Put a product card on air",
+        "A live price that differs from the catalogue needs `confirm_price: true` (else 409). "
+        "Logged as `card.shown` with the price on air.",
+        body=obj(
+            {
+                "product": {"type": "string", "minLength": 1},
+                "slot": {"enum": list(SLOTS), "default": "main"},
+                "countdown_s": nullable({"type": "integer", "minimum": 1, "maximum": catalogue.MAX_COUNTDOWN_S}),
+                "confirm_price": {"type": "boolean", "default": False},
+            },
+            ["product"],
+            closed=True,
+        ),
+        body_required=True,
+        response=obj({"card": ref("Card")}, ["card"]),
+        errors=(409, 503),
+    ),
+    ("DELETE", "/api/shows/{show}/cards/{slot}"): Op(
+        "Take a card off air",
+        "404 when the slot is empty. Logged as `card.hidden` with its time on air.",
+        response=ref("Graphics"),
+        errors=(503,),
+    ),
+    ("POST", "/api/shows/{show}/lower-third"): Op(
+        "Show a studio's lower third (host name and place)",
+        body=obj(
+            {
+                "studio": {"type": "string", "minLength": 1},
+                "text": nullable({"type": "string", "maxLength": catalogue.MAX_LOWER_THIRD_CHARS}),
+            },
+            ["studio"],
+        ),
+        body_required=True,
+        response=ref("Graphics"),
+        errors=(503,),
+    ),
+    ("DELETE", "/api/shows/{show}/lower-third"): Op(
+        "Hide the lower third", "404 when none is on air.", response=ref("Graphics"), errors=(503,)
+    ),
+    ("POST", "/api/shows/{show}/logo"): Op(
+        "Show or hide the show logo",
+        body=ON_OFF,
+        body_required=True,
+        response=ref("Graphics"),
+        errors=(503,),
+    ),
+    # -- hosts ----------------------------------------------------------------------------------
+    ("POST", "/api/shows/{show}/studios/{studio}/cue"): Op(
+        "Cue a studio's host: a product and/or a note",
+        "Shown on the host's page at once. Logged as `cue.set`.",
+        body=obj(
+            {
+                "product": nullable({"type": "string", "minLength": 1}),
+                "message": {"type": "string", "maxLength": MAX_MESSAGE, "default": ""},
+            },
+        ),
+        response=obj({"studio": STRING, "cue": ref("Cue"), "version": INTEGER}, ["studio", "cue", "version"]),
+        errors=(503,),
+    ),
+    # -- outputs --------------------------------------------------------------------------------
+    ("GET", "/api/shows/{show}/outputs"): Op(
+        "Every output's status (HLS, FLV, WHEP, RTMP, recording)",
+        response=obj({"outputs": ref("Outputs")}, ["outputs"]),
+    ),
+    ("GET", "/api/shows/{show}/outputs/rtmp"): Op(
+        "RTMP push destinations (stream keys hidden)",
+        response=obj({"destinations": {"type": "array", "items": ref("RtmpDestination")}}, ["destinations"]),
+    ),
+    ("POST", "/api/shows/{show}/outputs/rtmp"): Op(
+        "Add an RTMP push destination",
+        "Starts pushing the program at once (reconnecting with backoff). Logged as `output.rtmp.added`.",
+        body=obj(
+            {
+                "name": {"type": "string", "pattern": NAME_RE.pattern},
+                "url": {
+                    "type": "string",
+                    "pattern": f"^({'|'.join(SCHEMES)})://[^/\\s]+/[^/\\s]+/[^\\s]+$",
+                    "examples": ["rtmp://live.example.org/app/stream-key"],
+                },
+            },
+            ["name", "url"],
+        ),
+        body_required=True,
+        response=ref("RtmpDestination"),
+        status=201,
+        errors=(409,),
+    ),
+    ("DELETE", "/api/shows/{show}/outputs/rtmp/{name}"): Op(
+        "Remove an RTMP push destination",
+        "Logged as `output.rtmp.removed`.",
+        response=obj({"removed": STRING}, ["removed"]),
+    ),
+    ("GET", "/api/shows/{show}/recording"): Op("The recording's status and latest files", response=ref("Recording")),
+    ("POST", "/api/shows/{show}/recording"): Op(
+        "Start or stop recording the program",
+        "Idempotent. Logged as `recording.started` / `recording.stopped`.",
+        body=ON_OFF,
+        body_required=True,
+        response=ref("Recording"),
+    ),
+    # -- outside /api: listed with their media types, never fuzzed -------------------------------
+    ("GET", "/healthz"): Op(
+        "Liveness: every show's program clock",
+        "503 (`degraded`) when a program clock stopped.",
+        response=obj({"status": {"enum": ["ok", "degraded"]}, "shows": {"type": "object"}}, ["status", "shows"]),
+        errors=(503,),
+        auth="none",
+        fuzz=False,
+        tag="health",
+    ),
+    ("GET", "/metrics"): Op(
+        "Prometheus metrics", response=STRING, media="text/plain", auth="none", fuzz=False, tag="health"
+    ),
+    ("GET", "/join/{token}"): Op(
+        "A host's join page (HTML)",
+        "403 page when the link is not valid.",
+        response=STRING,
+        media="text/html",
+        auth="none",
+        fuzz=False,
+        tag="hosts",
+    ),
+    ("GET", "/host/{token}/ws"): Op(
+        "A host page's live channel (WebSocket)",
+        "Pushes tally, cue, wanted quality and stats; the join token in the path authenticates.",
+        response=STRING,
+        status=101,
+        media="",
+        auth="none",
+        fuzz=False,
+        tag="hosts",
+    ),
+    ("POST", "/whip/{show}/{studio}"): Op(
+        "WHIP: start a studio's session (RFC 9725)",
+        "A new session replaces the studio's old one. `?client=` names the page, `?reconnect=1` marks "
+        "automatic retries (409 if another page took the studio).",
+        content={SDP: STRING},
+        body_required=True,
+        response=STRING,
+        status=201,
+        media=SDP,
+        errors=(409, 415),
+        auth="join",
+        headers={"Location": "the session's URL", "ETag": "the session's ETag", "Accept-Patch": SDPFRAG},
+        fuzz=False,
+        tag="WHIP",
+    ),
+    ("PATCH", "/whip/{show}/{studio}/{session}"): Op(
+        "WHIP: trickle ICE candidates",
+        "Needs `If-Match` (428 without, 412 another ETag); ICE restart is not supported (422).",
+        content={SDPFRAG: STRING},
+        body_required=True,
+        status=204,
+        errors=(412, 415, 422, 428),
+        auth="join",
+        fuzz=False,
+        tag="WHIP",
+    ),
+    ("DELETE", "/whip/{show}/{studio}/{session}"): Op(
+        "WHIP: end a session", auth="join", fuzz=False, tag="WHIP"
+    ),
+    ("OPTIONS", "/whip/{show}/{studio}"): Op(
+        "WHIP: CORS preflight", status=204, auth="none", fuzz=False, tag="WHIP"
+    ),
+    ("OPTIONS", "/whip/{show}/{studio}/{session}"): Op(
+        "WHIP: CORS preflight", status=204, auth="none", fuzz=False, tag="WHIP"
+    ),
+    ("POST", "/whep/{show}"): Op(
+        "WHEP: watch the program (recvonly offer)",
+        "503 with Retry-After when the show has its maximum of viewers.",
+        content={SDP: STRING},
+        body_required=True,
+        response=STRING,
+        status=201,
+        media=SDP,
+        errors=(415, 503),
+        auth="viewer",
+        headers={"Location": "the viewer session's URL", "ETag": "the viewer session's ETag"},
+        fuzz=False,
+        tag="WHEP",
+    ),
+    ("DELETE", "/whep/{show}/{viewer}"): Op("WHEP: stop watching", auth="viewer", fuzz=False, tag="WHEP"),
+    ("PATCH", "/whep/{show}/{viewer}"): Op(
+        "WHEP: trickle ICE (not supported: 405)", status=405, auth="viewer", fuzz=False, tag="WHEP"
+    ),
+    ("OPTIONS", "/whep/{show}"): Op("WHEP: CORS preflight", status=204, auth="none", fuzz=False, tag="WHEP"),
+    ("OPTIONS", "/whep/{show}/{viewer}"): Op(
+        "WHEP: CORS preflight", status=204, auth="none", fuzz=False, tag="WHEP"
+    ),
+    ("GET", "/live/{show}.flv"): Op(
+        "HTTP-FLV pull of the program",
+        "Starts at the last keyframe with codec headers; streams until the client goes.",
+        response=STRING,
+        media="video/x-flv",
+        auth="none",
+        fuzz=False,
+        tag="pull",
+    ),
+    ("GET", "/live/{show}/{name}"): Op(
+        "HLS pull: `index.m3u8` and the segments it names",
+        params={"name": {"type": "string", "examples": ["index.m3u8"]}},
+        response=STRING,
+        media="application/vnd.apple.mpegurl",
+        auth="none",
+        fuzz=False,
+        tag="pull",
+    ),
+    ("GET", "/control/{show}"): Op(
+        "The production crew's control page (HTML)",
+        response=STRING,
+        media="text/html",
+        auth="none",
+        fuzz=False,
+        tag="control page",
+    ),
+    ("GET", "/static/{name}"): Op(
+        "The control page's script and style",
+        params={"name": {"enum": ["control.js", "control.css"]}},
+        response=STRING,
+        media="text/javascript",
+        auth="none",
+        fuzz=False,
+        tag="control page",
+    ),
+}
+
+STATUS_TEXT = {
+    101: "Switching Protocols (WebSocket)",
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    400: "Bad request: the body, a field or a query parameter is wrong",
+    401: "Not signed in, or the token or session is not valid",
+    403: "Signed in, but the role may not do this",
+    404: "No such show (or studio, product, slot, ...)",
+    405: "Method not allowed",
+    409: "Conflicts with the show's state",
+    412: "If-Match does not match",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Unprocessable (ICE restart)",
+    428: "If-Match required",
+    503: "State store unavailable (nothing changed) or no capacity",
+}
+
+TAGS = {
+    "api": "show",
+    "mixerapi": "mixer",
+    "cardsapi": "graphics",
+    "catalogueapi": "catalogue",
+    "hostapi": "hosts",
+    "outputsapi": "outputs",
+    "session": "sessions",
+    "control": "control page",
+    "docs": "docs",
+}
+
+
+# -- building --------------------------------------------------------------------------------------
+
+
+def _route_table(routes: Iterable[web.RouteDef] | None) -> list[web.RouteDef]:
+    if routes is None:
+        from orchestrator.routes import routes as table  # here: routes imports the view that serves us
+
+        routes = table
+    return [r for r in routes if isinstance(r, web.RouteDef)]
+
+
+def _template(path: str) -> str:
+    """aiohttp's ``{name:regex}`` as OpenAPI's ``{name}``."""
+    return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)
+
+
+def _path_names(path: str) -> list[str]:
+    return re.findall(r"\{(\w+)\}", path)
+
+
+def needed_role(method: str, path: str) -> str:
+    """The role :func:`orchestrator.auth.needed_role` asks for, from the route alone."""
+    if method in ("GET", "HEAD") or path in PRODUCER_WRITES:
+        return "producer"
+    return "director"
+
+
+def _role_note(method: str, path: str, op: Op) -> str:
+    if op.auth == "none":
+        return "No credentials needed."
+    if op.auth == "operator":
+        return "Any signed-in operator."
+    if op.auth == "join":
+        return "The studio's join token (`Authorization: Bearer`), for this show and studio."
+    if op.auth == "viewer":
+        return "A viewer token only when the show sets `outputs.whep_viewer_token`."
+    if needed_role(method, path) == "producer":
+        if method in ("GET", "HEAD"):
+            return "Role: any operator (producer or director)."
+        return "Role: producer or director (a producer write: cards, products, rundown, graphics, cues)."
+    return "Role: director only (a producer gets 403)."
+
+
+def _security(op: Op) -> list[dict[str, list[str]]]:
+    return {
+        "none": [],
+        "join": [{"joinToken": []}],
+        "viewer": [{}, {"viewerToken": []}],
+    }.get(op.auth, OPERATOR_SECURITY)
+
+
+def _error(description: str) -> Schema:
+    return _json(ref("Error"), description)
+
+
+def _operation(method: str, path: str, handler: Any, op: Op) -> Schema:
+    names = _path_names(path)
+    parameters: list[Schema] = [
+        {"name": n, "in": "path", "required": True, "schema": op.params.get(n) or PATH_PARAMS.get(n, STRING)}
+        for n in names
+    ]
+    parameters += [{"name": n, "in": "query", "required": False, "schema": s} for n, s in op.query.items()]
+    module = getattr(handler, "__module__", "").rsplit(".", 1)[-1]
+    result: Schema = {
+        "operationId": method.lower() + "_" + re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_"),
+        "summary": op.summary,
+        "description": " ".join(x for x in (op.description, _role_note(method, path, op)) if x),
+        "tags": [op.tag or TAGS.get(module, module or "other")],
+        "security": _security(op),
+    }
+    if op.auth == "role":
+        result["x-role"] = needed_role(method, path)
+    if not op.fuzz:
+        result["x-fuzz"] = False
+    if parameters:
+        result["parameters"] = parameters
+    content = op.content if op.content is not None else ({JSON: op.body} if op.body is not None else None)
+    if content:
+        result["requestBody"] = {
+            "required": op.body_required,
+            "content": {media: {"schema": schema} for media, schema in content.items()},
+        }
+    ok: Schema = {"description": STATUS_TEXT.get(op.status, "OK")}
+    if op.response is not None and op.media:
+        ok["content"] = {op.media: {"schema": op.response}}
+    if op.headers:
+        ok["headers"] = {name: {"description": text, "schema": STRING} for name, text in op.headers.items()}
+    responses: dict[str, Schema] = {str(op.status): ok}
+    codes = set(op.errors)
+    if content or op.query:
+        codes.add(400)
+    if op.auth != "none":
+        codes.add(401)
+    if op.auth == "role" and needed_role(method, path) == "director":
+        codes.add(403)
+    if op.auth == "join":
+        codes.add(403)
+    if names and method != "OPTIONS":
+        codes.add(404)
+    for code in sorted(codes - {op.status}):
+        responses[str(code)] = _error(STATUS_TEXT.get(code, "Error"))
+    result["responses"] = responses
+    return result
+
+
+def _undocumented_operation(method: str, path: str) -> Schema:
+    return {
+        "summary": "(not documented yet)",
+        "operationId": method.lower() + "_" + re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_"),
+        "parameters": [{"name": n, "in": "path", "required": True, "schema": STRING} for n in _path_names(path)],
+        "responses": {"default": {"description": "not documented"}},
+        "x-undocumented": True,
+        "x-fuzz": False,
+    }
+
+
+def undocumented(routes: Iterable[web.RouteDef] | None = None) -> list[tuple[str, str]]:
+    """``/api`` routes of the table that :data:`OPERATIONS` does not describe."""
+    return [
+        (r.method, _template(r.path))
+        for r in _route_table(routes)
+        if r.path.startswith("/api/") and (r.method, _template(r.path)) not in OPERATIONS
+    ]
+
+
+def stale(routes: Iterable[web.RouteDef] | None = None) -> list[tuple[str, str]]:
+    """Entries of :data:`OPERATIONS` whose route is no longer in the table."""
+    present = {(r.method, _template(r.path)) for r in _route_table(routes)}
+    return sorted(key for key in OPERATIONS if key not in present)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("broadcast-orchestrator")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def document(routes: Iterable[web.RouteDef] | None = None) -> Schema:
+    """The OpenAPI 3.1 document for the route table (the app's own by default)."""
+    paths: dict[str, dict[str, Schema]] = {}
+    for route in _route_table(routes):
+        path = _template(route.path)
+        op = OPERATIONS.get((route.method, path))
+        entry = (
+            _operation(route.method, path, route.handler, op)
+            if op is not None
+            else _undocumented_operation(route.method, path)
+        )
+        paths.setdefault(path, {})[route.method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Broadcast orchestrator",
+            "version": _version(),
+            "description": (
+                "The production crew's JSON API (`/api/...`), plus the public media endpoints "
+                "(WHIP, WHEP, HLS, HTTP-FLV, join page, health, metrics) with their media types.\n\n"
+                "Authenticate with `Authorization: Bearer <operator token>` or the session cookie that "
+                f"`POST /api/login` sets (`{COOKIE}`). Reads are open to every operator; producers may also "
+                "drive cards, products, the rundown, graphics and cues; everything else needs a director "
+                "(403 otherwise). Errors are JSON `{\"error\": \"...\"}`; a state store outage answers 503 "
+                "and changes nothing. Every change is written to the audit trail (`/events`)."
+            ),
+        },
+        "tags": [{"name": name} for name in sorted({*TAGS.values(), "health", "hosts", "WHIP", "WHEP", "pull"})],
+        "security": OPERATOR_SECURITY,
+        "paths": paths,
+        "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
+    }

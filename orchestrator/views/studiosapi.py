@@ -1,0 +1,45 @@
+"""The crew's hold on studios: kick one, reissue its link, show the link as a QR code."""
+
+from __future__ import annotations
+
+import io
+
+import qrcode
+import qrcode.image.svg
+from aiohttp import web
+
+from orchestrator.errors import NotFound
+from orchestrator.views.api import _operator, _runner, show_links
+
+
+def _link(request: web.Request, studio: str) -> dict[str, str]:
+    runner = _runner(request)
+    for link in show_links(request, runner):
+        if link["studio"] == studio:
+            return link
+    raise NotFound(f"show {runner.show.id!r} has no studio {studio!r}")
+
+
+async def kick(request: web.Request) -> web.Response:
+    """End the studio's session and void its link: a kicked host cannot rejoin by itself."""
+    actor = _operator(request)
+    studio = request.match_info["studio"]
+    generation = await _runner(request).revoke_link(studio, actor, "studio.kicked")
+    return web.json_response({"studio": studio, "kicked": True, "link_generation": generation})
+
+
+async def reissue(request: web.Request) -> web.Response:
+    """A new join link; the old one stops working at once."""
+    actor = _operator(request)
+    studio = request.match_info["studio"]
+    await _runner(request).revoke_link(studio, actor, "link.reissued")
+    return web.json_response(_link(request, studio))
+
+
+async def qr(request: web.Request) -> web.Response:
+    _operator(request)
+    link = _link(request, request.match_info["studio"])
+    image = qrcode.make(link["join_url"], image_factory=qrcode.image.svg.SvgPathImage, border=2)
+    out = io.BytesIO()
+    image.save(out)
+    return web.Response(body=out.getvalue(), content_type="image/svg+xml", headers={"Cache-Control": "no-store"})

@@ -1,0 +1,190 @@
+"""The README's pictures of the control page: the Wuhan example show with synthetic studios.
+
+Not part of the normal run (three studio encoders are heavy for a test machine):
+``CONTROL_SCREENSHOTS=1`` makes it run and write docs/images/control-*.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from orchestrator.app import create_app
+from orchestrator.config import parse
+from rooms.syntheticstudio import spawn_studio
+from tests import chromium
+from tests.chromium import Chromium
+from tests.conftest import Server
+from tests.test_control_page import click, open_control, sign_in
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "docs" / "images"
+
+pytestmark = [
+    pytest.mark.skipif(not chromium.available(), reason="chromium is not installed"),
+    pytest.mark.skipif(not os.environ.get("CONTROL_SCREENSHOTS"), reason="set CONTROL_SCREENSHOTS=1 to run"),
+]
+
+PLACES = [
+    "武汉",
+    "宜昌",
+    "襄阳",
+    "荆州",
+    "黄冈",
+    "孝感",
+    "恩施",
+    "十堰",
+    "随州",
+    "咸宁",
+    "潜江",
+    "仙桃",
+    "天门",
+    "荆门",
+]
+GOODS = [
+    ("热干面", "hot dry noodles", 29.9),
+    ("莲藕", "lotus root", 35.0),
+    ("小龙虾", "crayfish", 128.0),
+    ("富硒绿茶", "selenium green tea", 168.0),
+    ("香菇", "shiitake", 45.0),
+    ("腊肉", "cured pork", 88.0),
+    ("脐橙", "navel oranges", 39.9),
+    ("鸭脖", "duck neck", 49.0),
+    ("米酒", "rice wine", 25.0),
+    ("藕粉", "lotus root starch", 32.0),
+    ("猕猴桃", "kiwi fruit", 59.0),
+    ("鱼糕", "fish cake", 42.0),
+]
+KINDS = ["食品有限公司", "农业合作社", "茶业集团", "特产商行", "生态农业"]
+
+
+def catalogue(n: int = 1200, enterprises: int = 400) -> str:
+    rnd = random.Random(510)
+    rows = []
+    for i in range(n):
+        e = i % enterprises
+        place = PLACES[e % len(PLACES)]
+        name, name_en, base = GOODS[(i * 7 + e) % len(GOODS)]
+        price = round(base * rnd.uniform(0.8, 1.3), 1)
+        rows.append(
+            {
+                "id": f"hb-{i:04d}",
+                "name": f"{place}{name} {1 + i % 5}件装",
+                "name_en": f"{name_en} from {place}",
+                "enterprise": f"{place}{KINDS[e % len(KINDS)]}{e:03d}",
+                "price": price,
+                "was_price": round(price * 1.3, 1),
+                "promo": "包邮" if i % 3 == 0 else "",
+                "stock": 500 + (i * 37) % 5000,
+            }
+        )
+    return json.dumps({"products": rows}, ensure_ascii=False)
+
+
+async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> None:
+    data = tomllib.loads((ROOT / "configs" / "wuhan-0510.toml").read_text(encoding="utf-8"))
+    data["server"]["data_dir"] = str(tmp_path / "data")
+    show = data["shows"][0]
+    show.update(width=960, height=540, fps=25)
+    config = parse(data, "wuhan-0510.toml")
+    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
+    server = Server(str(srv.make_url("")).rstrip("/"), config)
+    api = f"/api/shows/{show['id']}"
+    server.auth = {"Authorization": f"Bearer {config.server.operator_token}"}
+
+    procs: list[subprocess.Popen[bytes]] = []
+    async with Chromium(lang="zh-CN") as browser:
+        page = await browser.open(f"{server.url}/control/{show['id']}")
+        await page.set_viewport(1366, 768)
+        await page.wait_for("window.controlPage && !document.getElementById('signin').hidden")
+        await page.screenshot(IMAGES / "control-signin.png")
+        await sign_in(page, token=config.server.operator_token)
+        headers = {**server.auth, "Content-Type": "application/json"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{server.url}{api}/products/import", data=catalogue().encode(), headers=headers) as res,
+        ):
+            assert res.status == 200, await res.text()
+        await page.wait_for("controlPage.products.length > 1200")
+        await asyncio.sleep(1)
+        await page.screenshot(IMAGES / "control-empty.png")
+
+        studios = [s["id"] for s in show["studios"]][:3]
+        for studio, tone in zip(studios, (440.0, 554.0, 659.0), strict=True):
+            token = server.tokens.mint(show["id"], studio)
+            s = next(x for x in show["studios"] if x["id"] == studio)
+            procs.append(
+                spawn_studio(
+                    f"{server.url}/whip/{show['id']}/{studio}",
+                    token,
+                    f"{s['name']} {s['name_en']}",
+                    tone_hz=tone,
+                    width=960,
+                    height=540,
+                    fps=25,
+                    bitrate=1_200_000,
+                    retry=True,
+                    verbose=False,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        try:
+            await page.wait_for(
+                "controlPage.state.studios.filter(s => s.online).length === 3"
+                " && ['beijing', 'hongkong', 'wuhan-hannan'].every(s => controlPage.frames[s] > 3)",
+                timeout=60,
+            )
+            rundown = {
+                "beijing": ["wangji-chicken-soup", "cailinji-reganmian", "hb-0003", "hb-0014", "hb-0101"],
+                "hongkong": ["zhouheiya-duck-neck", "bestore-snack-box", "hb-0020"],
+            }
+            status, body = await server.api("PUT", f"{api}/rundown", json={"studios": rundown})
+            assert status == 200, body
+            await server.api("POST", f"{api}/cut", json={"studio": "beijing"})
+            await server.api("POST", f"{api}/preview", json={"studio": "hongkong"})
+            await server.api(
+                "POST",
+                f"{api}/studios/beijing/cue",
+                json={"product": "wangji-chicken-soup", "message": "介绍礼盒装，提醒买二赠一"},
+            )
+            await asyncio.sleep(4)
+            await page.screenshot(IMAGES / "control-live.png")
+
+            # A card on air with a flash-sale countdown, from the page; the rundown beside it.
+            await click(page, "[data-tab=rundown]")
+            await page.evaluate("document.getElementById('rundown-studio').value = 'beijing'")
+            await page.evaluate("document.getElementById('rundown-studio').dispatchEvent(new Event('change'))")
+            await click(page, "[data-tab=products]")
+            await page.evaluate(
+                "(() => { const i = document.getElementById('product-search'); i.value = '鸡汤';"
+                " i.dispatchEvent(new Event('input')); })()"
+            )
+            await page.wait_for("document.querySelector('.prow[data-product=wangji-chicken-soup]') !== null")
+            await click(page, ".prow[data-product=wangji-chicken-soup]")
+            await page.evaluate("document.getElementById('ed-countdown').value = '300'")
+            await click(page, "#ed-card")
+            await page.wait_for("controlPage.state.cards.length === 1")
+            await click(page, "[data-tab=rundown]")
+            await asyncio.sleep(3)
+            await page.screenshot(IMAGES / "control-card.png")
+            await page.set_viewport(1920, 1080)
+            await click(page, "[data-tab=audio]")
+            await asyncio.sleep(2)
+            await page.screenshot(IMAGES / "control-1080p.png")
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
