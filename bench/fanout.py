@@ -176,6 +176,7 @@ class Step:
         outputs = self.after["outputs"]
         return {
             "step": self.name,
+            "on_air": a["on_air"],
             "seconds": round(dt, 1),
             "server_cores": round((self.cpu1 - self.cpu0) / dt, 4),
             "loop_thread_cores": round((self.main1 - self.main0) / dt, 4),
@@ -229,7 +230,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             stderr=log,
         )
         clients: list[subprocess.Popen[str]] = []
-        studio = None
+        studio: subprocess.Popen[bytes] | None = None
         try:
             deadline = time.time() + 30
             while True:
@@ -241,32 +242,45 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                         raise RuntimeError("server did not start") from None
                     time.sleep(0.2)
             token = JoinTokens(SECRET, 3600).mint("bench", "s0")
-            studio = spawn_studio(
-                f"http://127.0.0.1:{port}/whip/bench/s0",
-                token,
-                "Studio 0",
-                width=width,
-                height=height,
-                fps=args.fps,
-                bitrate=args.bitrate,
-                verbose=False,
-            )
-            while not api(port, "/api/shows/bench")["studios"][0]["online"]:
-                time.sleep(0.3)
-            api(port, "/api/shows/bench/cut", {"studio": "s0"})
-            time.sleep(3)
+
+            def fresh_studio() -> subprocess.Popen[bytes]:
+                # A new publisher per step: FFmpeg's WHIP muxer does not answer aioice's
+                # consent checks (RFC 7675), so its session ends after ~30 s.
+                nonlocal studio
+                if studio is not None:
+                    studio.terminate()
+                    studio.wait(10)
+                    while api(port, "/api/shows/bench")["studios"][0]["online"]:
+                        time.sleep(0.1)
+                studio = spawn_studio(
+                    f"http://127.0.0.1:{port}/whip/bench/s0",
+                    token,
+                    "Studio 0",
+                    width=width,
+                    height=height,
+                    fps=args.fps,
+                    bitrate=args.bitrate,
+                    verbose=False,
+                )
+                while not api(port, "/api/shows/bench")["studios"][0]["online"]:
+                    time.sleep(0.1)
+                api(port, "/api/shows/bench/cut", {"studio": "s0"})
+                time.sleep(3)  # warm-up: decoder, encoder rate control, clients settle
+                return studio
+
+            fresh_studio()
             with Step("baseline (HLS only)", server.pid, port) as step:
                 time.sleep(args.seconds)
             results.append(step.result())
             if args.flv:
                 clients.append(start_clients("flv", port, args.flv))
-                time.sleep(3)
+                fresh_studio()
                 with Step(f"+{args.flv} FLV readers", server.pid, port) as step:
                     time.sleep(args.seconds)
                 results.append(step.result())
             if args.whep:
                 clients.append(start_clients("whep", port, args.whep))
-                time.sleep(3)
+                fresh_studio()
                 with Step(f"+{args.whep} WHEP viewers", server.pid, port) as step:
                     time.sleep(args.seconds)
                 results.append(step.result())
@@ -288,7 +302,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--flv", type=int, default=50, help="HTTP-FLV readers")
     p.add_argument("--whep", type=int, default=50, help="WHEP viewers")
-    p.add_argument("--seconds", type=float, default=15, help="length of each measured step")
+    p.add_argument("--seconds", type=float, default=15, help="length of each measured step (< 25)")
     p.add_argument("--size", default="1280x720")
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--bitrate", type=int, default=2_500_000)

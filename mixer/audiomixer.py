@@ -77,7 +77,8 @@ class _StudioAudio:
             out = self._pop(n)
             return (out * self._fade_in_for(out)).astype(np.int16) if out is not None else None
         self.depth += self.DEPTH_SMOOTHING * (len(self.fifo) - self.depth)
-        if len(self.fifo) < n:
+        # Hold back EDGE samples: if the stream stops, they are what fades out.
+        if len(self.fifo) < n + self.EDGE:
             return self._underrun(n)
         return self._pop(n)
 
@@ -107,15 +108,15 @@ class _StudioAudio:
         return ramp
 
     def _underrun(self, n: int) -> np.ndarray:
-        """What is left, faded out, then silence; playing resumes after a new prefill."""
+        """What is left (at most n), faded out, then silence; playing resumes after a new prefill."""
         self.underruns += 1
         self.playing = False
         self.depth = float(self.prefill)
         out = np.zeros((n, 2), dtype=np.int16)
-        m = len(self.fifo)
+        m = min(n, len(self.fifo))
         if m:
             k = min(m, self.EDGE)
-            tail = self.fifo.astype(np.float32)
+            tail = self.fifo[:m].astype(np.float32)
             tail[m - k :] *= self._fade_in[:k][::-1]
             out[:m] = np.rint(tail).astype(np.int16)
         self.fifo = self.fifo[:0]

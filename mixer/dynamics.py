@@ -54,7 +54,7 @@ class Limiter:
 
     A block gain follows the tick's peak (fast attack, ramped over 2 ms; slow
     release), and a soft clipper above the knee catches what the ramp lets
-    through, so the output approaches but never reaches the ceiling.
+    through, so the output never exceeds the ceiling (-0.2 dBFS).
     """
 
     KNEE = 0.80 * 32767  # linear below this
@@ -92,7 +92,7 @@ class Limiter:
 def soft_clip(x: np.ndarray, knee: float, ceiling: float) -> None:
     """In place: linear up to ``knee``, then a tanh curve that tends to ``ceiling``.
 
-    The slope is 1 at the knee (no kink) and the curve never reaches the ceiling.
+    The slope is 1 at the knee (no kink) and the output never exceeds the ceiling.
     """
     over = np.abs(x) > knee
     if not over.any():

@@ -12,7 +12,7 @@ Switching (the clock's rules, decided here so they hold within one frame):
   the next frame; ``fade``/``wipe``/``slide`` run from the picture on air to the
   new one over ``transition_ms`` (a whole number of frames). A take during a
   transition finishes the running one at once and starts from its end.
-- Panic: the slate and silence from the next frame, until unpanic.
+- Panic: the slate, without graphics, and silence from the next frame, until unpanic.
 - Fallback: if the program's main studio has been live on air and then sends
   no new frame for ``stale_after`` seconds, the program shows the backup studio
   (if live) or the slate, and reports ``program.fallback`` to the control plane.
@@ -192,7 +192,8 @@ class Program:
         pictures = self._pictures(now, scene, live)
         out = self._buffer()
         self._draw(pictures, out)
-        self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now)
+        if not scene.panic:  # the safe slate is clean: a wrong price card may be why we panicked
+            self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now)
         self.encoder.submit(self.ticks, out, samples)
         self.compose_seconds += time.perf_counter() - t0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,11 @@ class LiveProduct:
         }
 
 
+def is_one_line(text: str) -> bool:
+    """No line breaks or control characters: graphics draw one line (a break fails the text layout)."""
+    return not any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text)
+
+
 def find_product(show: Show, product_id: str) -> Product:
     for p in show.products:
         if p.id == product_id:
@@ -114,20 +120,25 @@ def _count(name: str, value: Any) -> int | None:
 
 def check_price(product: Product, value: Any) -> float:
     """A live price: a number of yuan with at most 2 decimals, >= 0 and not absurd for this product."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadRequest("'price' must be a number of yuan (or null for the catalogue price)")
-    price = float(value)
+    try:
+        price = float(value)
+    except OverflowError:  # a JSON integer beyond any float
+        price = math.inf
+    if not math.isfinite(price):
+        raise BadRequest("'price' must be a number of yuan (or null for the catalogue price)")
     if price < 0:
         raise BadRequest("'price' must not be negative")
-    if abs(price * 100 - round(price * 100)) > 1e-6:
-        raise BadRequest(f"'price' {price} has more than 2 decimals (fen)")
     reference = max(product.price, product.was_price or 0.0)
     limit = min(MAX_PRICE, MAX_PRICE_FACTOR * reference) if reference > 0 else MAX_PRICE
-    if price > limit:
+    if price > limit:  # before the fen check: price * 100 overflows for a huge price
         raise BadRequest(
             f"'price' {price:g} is more than {MAX_PRICE_FACTOR}x the catalogue price {product.price:g} "
             f"of {product.id!r} (limit {limit:g}): check for a typo"
         )
+    if abs(price * 100 - round(price * 100)) > 1e-6:
+        raise BadRequest(f"'price' {price} has more than 2 decimals (fen)")
     return price
 
 
@@ -145,8 +156,10 @@ def check_patch(product: Product, body: dict[str, Any]) -> dict[str, Any]:
         changes["sold"] = _count("sold", body["sold"])
     if "promo" in body:
         promo = body["promo"]
-        if promo is not None and (not isinstance(promo, str) or len(promo.strip()) > MAX_PROMO_CHARS):
-            raise BadRequest(f"'promo' must be a string of at most {MAX_PROMO_CHARS} characters (or null)")
+        if promo is not None and (
+            not isinstance(promo, str) or len(promo.strip()) > MAX_PROMO_CHARS or not is_one_line(promo.strip())
+        ):
+            raise BadRequest(f"'promo' must be one line of at most {MAX_PROMO_CHARS} characters (or null)")
         changes["promo"] = None if promo is None else promo.strip()
     if not changes:
         raise BadRequest(f"nothing to change: send one or more of {', '.join(LIVE_FIELDS)}")
@@ -170,8 +183,8 @@ def check_confirm(value: Any) -> bool:
 def check_lower_third_text(value: Any) -> str:
     if value is None:
         return ""
-    if not isinstance(value, str) or len(value.strip()) > MAX_LOWER_THIRD_CHARS:
-        raise BadRequest(f"'text' must be a string of at most {MAX_LOWER_THIRD_CHARS} characters")
+    if not isinstance(value, str) or len(value.strip()) > MAX_LOWER_THIRD_CHARS or not is_one_line(value.strip()):
+        raise BadRequest(f"'text' must be one line of at most {MAX_LOWER_THIRD_CHARS} characters")
     return value.strip()
 
 

@@ -79,12 +79,19 @@ async def _run(config: Config, studios: int, cut_every: float, duration: float) 
     if duration > 0:
         loop.call_later(duration, stop.set)
     order = cycle([link["studio"] for link in links[: len(procs)]])
+    products = cycle(show.products)
     try:
         while not stop.is_set():
             if cut_every > 0 and procs:
                 studio_id = next(order)
                 await show_runner.cut(studio_id, "demo")
-                print(f"cut to {studio_id}", flush=True)
+                await show_runner.show_lower_third(studio_id, "", "demo")
+                line = f"cut to {studio_id}"
+                if show.products:
+                    product = next(products)
+                    await show_runner.show_card("main", product.id, "demo", countdown_s=300)
+                    line += f", card {product.name} ¥{product.price:g}"
+                print(line, flush=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), cut_every if cut_every > 0 else None)
     finally:

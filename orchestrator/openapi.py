@@ -65,6 +65,8 @@ BOOLEAN: Schema = {"type": "boolean"}
 ID: Schema = {"type": "string", "pattern": ID_RE.pattern}
 STUDIO_OR_NULL: Schema = nullable({"type": "string", "minLength": 1, "description": "a studio id; null: the slate"})
 TRANSITION: Schema = {"enum": list(TRANSITIONS), "default": "cut"}
+# What the graphics can draw: one line, no control characters (orchestrator.catalogue.is_one_line).
+ONE_LINE = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
 DURATION_MS: Schema = nullable(
     {
         "type": "integer",
@@ -105,6 +107,11 @@ SCHEMAS: dict[str, Schema] = {
             "panic": BOOLEAN,
             "gains_db": {"type": "object", "additionalProperties": NUMBER},
             "muted": {"type": "array", "items": STRING},
+            "link_gens": {
+                "type": "object",
+                "additionalProperties": INTEGER,
+                "description": "studio id -> join link generation (raised by kick and reissue)",
+            },
         },
         ["show", "program", "preview", "version", "layout", "panic"],
         description="The show's stored state, as the store keeps it.",
@@ -157,15 +164,15 @@ SCHEMAS: dict[str, Schema] = {
     "ProductRow": obj(
         {
             "id": {**ID, "maxLength": 64},
-            "name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "name_en": {"type": "string", "maxLength": 200},
-            "enterprise": {"type": "string", "minLength": 1, "maxLength": 200},
+            "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": ONE_LINE},
+            "name_en": {"type": "string", "maxLength": 200, "pattern": ONE_LINE},
+            "enterprise": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": ONE_LINE},
             "price": {"type": "number", "minimum": 0, "maximum": productimport.MAX_PRICE},
             "was_price": nullable({"type": "number", "minimum": 0, "maximum": productimport.MAX_PRICE}),
-            "promo": {"type": "string", "maxLength": 16},
+            "promo": {"type": "string", "maxLength": 16, "pattern": ONE_LINE},
             "stock": nullable({"type": "integer", "minimum": 0, "maximum": productimport.MAX_PRICE}),
-            "buy_url": {"type": "string", "maxLength": 500},
-            "image": {"type": "string", "maxLength": 500},
+            "buy_url": {"type": "string", "maxLength": 500, "pattern": ONE_LINE},
+            "image": {"type": "string", "maxLength": 500, "pattern": ONE_LINE},
         },
         ["id", "name", "enterprise", "price"],
         closed=True,
@@ -208,9 +215,7 @@ SCHEMAS: dict[str, Schema] = {
             "program": nullable(STRING),
             "preview": nullable(STRING),
             "layout": ref("Layout"),
-            "transition": obj(
-                {"kind": {"enum": list(TRANSITIONS)}, "duration_ms": INTEGER}, ["kind", "duration_ms"]
-            ),
+            "transition": obj({"kind": {"enum": list(TRANSITIONS)}, "duration_ms": INTEGER}, ["kind", "duration_ms"]),
             "panic": BOOLEAN,
             "fallback": nullable({"type": "object", "description": "{from, to, latched} while on a fallback"}),
             "audio": ref("Audio"),
@@ -322,7 +327,7 @@ SECURITY_SCHEMES: dict[str, Schema] = {
         "description": "Only when the show sets outputs.whep_viewer_token.",
     },
 }
-OPERATOR_SECURITY = [{"bearerAuth": []}, {"cookieAuth": []}]
+OPERATOR_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"cookieAuth": []}]
 
 # Path parameters, by name; an operation may override one (Op.params).
 PATH_PARAMS: dict[str, Schema] = {
@@ -511,7 +516,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("POST", "/api/shows/{show}/panic"): Op(
         "Panic: the safe slate and silence from the next frame",
-        "`{\"on\": false}` (or POST /unpanic) goes back to the program bus. Logged as `program.panic`.",
+        '`{"on": false}` (or POST /unpanic) goes back to the program bus. Logged as `program.panic`.',
         body=obj({"on": {"type": "boolean", "default": True}}, closed=True),
         response=ref("Mixer"),
         errors=(503,),
@@ -595,7 +600,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                 "price": nullable({"type": "number", "minimum": 0, "maximum": catalogue.MAX_PRICE}),
                 "stock": NOT_NEGATIVE_COUNT,
                 "sold": NOT_NEGATIVE_COUNT,
-                "promo": nullable({"type": "string", "maxLength": catalogue.MAX_PROMO_CHARS}),
+                "promo": nullable({"type": "string", "maxLength": catalogue.MAX_PROMO_CHARS, "pattern": ONE_LINE}),
                 "confirm_price": {"type": "boolean", "default": False},
             },
             closed=True,
@@ -634,7 +639,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body=obj(
             {
                 "studio": {"type": "string", "minLength": 1},
-                "text": nullable({"type": "string", "maxLength": catalogue.MAX_LOWER_THIRD_CHARS}),
+                "text": nullable({"type": "string", "maxLength": catalogue.MAX_LOWER_THIRD_CHARS, "pattern": ONE_LINE}),
             },
             ["studio"],
         ),
@@ -664,6 +669,27 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         ),
         response=obj({"studio": STRING, "cue": ref("Cue"), "version": INTEGER}, ["studio", "cue", "version"]),
         errors=(503,),
+    ),
+    ("POST", "/api/shows/{show}/studios/{studio}/kick"): Op(
+        "Kick a studio: end its session and void its join link",
+        "The host cannot rejoin with the old link; reissue one (or GET /links) to let them back. "
+        "Logged as `studio.kicked`.",
+        response=obj(
+            {"studio": STRING, "kicked": {"const": True}, "link_generation": INTEGER},
+            ["studio", "kicked", "link_generation"],
+        ),
+        errors=(503,),
+    ),
+    ("POST", "/api/shows/{show}/studios/{studio}/reissue"): Op(
+        "Reissue a studio's join link (the old one stops working at once)",
+        "Also ends the studio's session. Logged as `link.reissued`.",
+        response=ref("JoinLink"),
+        errors=(503,),
+    ),
+    ("GET", "/api/shows/{show}/studios/{studio}/qr.svg"): Op(
+        "The studio's current join link as a QR code (SVG)",
+        response={"type": "string", "contentMediaType": "image/svg+xml"},
+        media="image/svg+xml",
     ),
     # -- outputs --------------------------------------------------------------------------------
     ("GET", "/api/shows/{show}/outputs"): Op(
@@ -724,6 +750,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "403 page when the link is not valid.",
         response=STRING,
         media="text/html",
+        errors=(403,),
         auth="none",
         fuzz=False,
         tag="hosts",
@@ -734,6 +761,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         response=STRING,
         status=101,
         media="",
+        errors=(401,),
         auth="none",
         fuzz=False,
         tag="hosts",
@@ -764,12 +792,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         fuzz=False,
         tag="WHIP",
     ),
-    ("DELETE", "/whip/{show}/{studio}/{session}"): Op(
-        "WHIP: end a session", auth="join", fuzz=False, tag="WHIP"
-    ),
-    ("OPTIONS", "/whip/{show}/{studio}"): Op(
-        "WHIP: CORS preflight", status=204, auth="none", fuzz=False, tag="WHIP"
-    ),
+    ("DELETE", "/whip/{show}/{studio}/{session}"): Op("WHIP: end a session", auth="join", fuzz=False, tag="WHIP"),
+    ("OPTIONS", "/whip/{show}/{studio}"): Op("WHIP: CORS preflight", status=204, auth="none", fuzz=False, tag="WHIP"),
     ("OPTIONS", "/whip/{show}/{studio}/{session}"): Op(
         "WHIP: CORS preflight", status=204, auth="none", fuzz=False, tag="WHIP"
     ),
@@ -792,9 +816,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "WHEP: trickle ICE (not supported: 405)", status=405, auth="viewer", fuzz=False, tag="WHEP"
     ),
     ("OPTIONS", "/whep/{show}"): Op("WHEP: CORS preflight", status=204, auth="none", fuzz=False, tag="WHEP"),
-    ("OPTIONS", "/whep/{show}/{viewer}"): Op(
-        "WHEP: CORS preflight", status=204, auth="none", fuzz=False, tag="WHEP"
-    ),
+    ("OPTIONS", "/whep/{show}/{viewer}"): Op("WHEP: CORS preflight", status=204, auth="none", fuzz=False, tag="WHEP"),
     ("GET", "/live/{show}.flv"): Op(
         "HTTP-FLV pull of the program",
         "Starts at the last keyframe with codec headers; streams until the client goes.",
@@ -857,6 +879,7 @@ TAGS = {
     "cardsapi": "graphics",
     "catalogueapi": "catalogue",
     "hostapi": "hosts",
+    "studiosapi": "hosts",
     "outputsapi": "outputs",
     "session": "sessions",
     "control": "control page",
@@ -908,11 +931,12 @@ def _role_note(method: str, path: str, op: Op) -> str:
 
 
 def _security(op: Op) -> list[dict[str, list[str]]]:
-    return {
+    schemes: dict[str, list[dict[str, list[str]]]] = {
         "none": [],
         "join": [{"joinToken": []}],
-        "viewer": [{}, {"viewerToken": []}],
-    }.get(op.auth, OPERATOR_SECURITY)
+        "viewer": [{}, {"viewerToken": []}],  # a viewer token only if the show sets one
+    }
+    return schemes.get(op.auth, OPERATOR_SECURITY)
 
 
 def _error(description: str) -> Schema:
@@ -1025,7 +1049,7 @@ def document(routes: Iterable[web.RouteDef] | None = None) -> Schema:
                 "Authenticate with `Authorization: Bearer <operator token>` or the session cookie that "
                 f"`POST /api/login` sets (`{COOKIE}`). Reads are open to every operator; producers may also "
                 "drive cards, products, the rundown, graphics and cues; everything else needs a director "
-                "(403 otherwise). Errors are JSON `{\"error\": \"...\"}`; a state store outage answers 503 "
+                '(403 otherwise). Errors are JSON `{"error": "..."}`; a state store outage answers 503 '
                 "and changes nothing. Every change is written to the audit trail (`/events`)."
             ),
         },

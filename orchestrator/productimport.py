@@ -12,6 +12,7 @@ import json
 import math
 from typing import Any
 
+from orchestrator.catalogue import is_one_line
 from orchestrator.config import ID_RE, Product
 from orchestrator.errors import BadRequest
 
@@ -30,7 +31,10 @@ def _text(row: dict[str, Any], key: str, where: str, required: bool = False, lim
         value = str(value)
     if len(value) > limit:
         raise BadRequest(f"{where}: '{key}' is longer than {limit} characters")
-    return value.strip()
+    value = value.strip()
+    if not is_one_line(value):
+        raise BadRequest(f"{where}: '{key}' must be one line of text, without control characters")
+    return value
 
 
 def _number(row: dict[str, Any], key: str, where: str, required: bool = False) -> float | None:
@@ -41,7 +45,7 @@ def _number(row: dict[str, Any], key: str, where: str, required: bool = False) -
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
         raise BadRequest(f"{where}: '{key}' must be a number, got {value!r}") from None
     if not math.isfinite(number) or not 0 <= number <= MAX_PRICE:
         raise BadRequest(f"{where}: '{key}' must be between 0 and {MAX_PRICE}")

@@ -431,9 +431,13 @@ class ShowRunner:
         need = LAYOUT_STUDIOS[layout]
 
         def change(s: ShowState) -> ShowState:
-            chosen = list(studios) if studios else [x for x in (s.program, s.preview) if x is not None][:need]
+            wanted = list(studios) if studios else [s.program, s.preview][:need]
+            chosen = [x for x in wanted if x is not None]
             if len(chosen) != need or len(set(chosen)) != need:
-                raise BadRequest(f"layout {layout!r} needs {need} different studio(s), got {chosen}")
+                raise BadRequest(
+                    f"layout {layout!r} needs {need} different studio(s), got {wanted}"
+                    " (give 'studios', or put studios on program and preview)"
+                )
             return dataclasses.replace(
                 _on_program(s, chosen[0], transition, ms),
                 layout=layout,

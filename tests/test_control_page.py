@@ -214,7 +214,10 @@ async def test_control_page_runs_the_show(server: Server, browser: Chromium) -> 
         await page.wait_for("document.querySelector('#cards-list .countdown') !== null")
 
         # A live price edit of the card on air needs the confirmation dialog (the API answers 409).
-        await page.evaluate("document.getElementById('ed-price').value = '29.9'")
+        await page.evaluate(
+            "(() => { const i = document.getElementById('ed-price'); i.value = '29.9';"
+            " i.dispatchEvent(new Event('input')); })()"
+        )
         await click(page, "#ed-save")
         await page.wait_for("document.getElementById('confirm').open")
         dialog = await page.evaluate("document.getElementById('confirm-body').textContent")
@@ -290,6 +293,38 @@ async def test_control_page_runs_the_show(server: Server, browser: Chromium) -> 
         await click(page, "#rec-toggle")
         await server.wait_for(lambda s: s["outputs"]["recording"]["state"] in ("off", "stopped"))
 
+        # Studios: the join link as a QR code, a reissued link (the old one stops working), a kick.
+        await click(page, "[data-tab=studios]")
+        old_link = await page.wait_for("controlPage.links.get('bravo') && controlPage.links.get('bravo').join_url")
+        await click(page, "#studio-table [data-studio=bravo] .qr")
+        await page.wait_for(
+            "document.getElementById('qr-img').complete && document.getElementById('qr-img').naturalWidth > 0"
+        )
+        await click(page, "#studio-table [data-studio=bravo] .reissue")
+        await page.wait_for("document.getElementById('confirm').open")
+        await click(page, "#confirm-ok")
+        await page.wait_for("controlPage.toasts.some(t => t.message.includes('New link issued'))")
+        await page.wait_for("controlPage.events.some(e => e.kind === 'link.reissued')")
+        new_link = await page.evaluate("controlPage.links.get('bravo').join_url")
+        assert (
+            await page.evaluate("document.querySelector('#studio-table [data-studio=bravo] .link').textContent")
+            == new_link
+        )
+        old_token = old_link.rsplit("/", 1)[1]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(old_link) as res:
+                assert res.status == 403  # the old join page refuses
+            headers = {"Authorization": f"Bearer {old_token}", "Content-Type": "application/sdp"}
+            async with http.post(f"{server.url}/whip/test-show/bravo", data="v=0\r\n", headers=headers) as res:
+                assert res.status in (401, 403), res.status
+            async with http.get(new_link) as res:
+                assert res.status == 200
+        await click(page, "#studio-table [data-studio=alpha] .kick")
+        await page.wait_for("document.getElementById('confirm').open")
+        await click(page, "#confirm-ok")
+        await page.wait_for("!controlPage.state.studios.find(s => s.id === 'alpha').online")
+        await page.wait_for("document.querySelector('.tile[data-studio=alpha]').classList.contains('offline')")
+
         # The audit trail, live in the log and as CSV.
         await page.wait_for("[...document.querySelectorAll('#log li .k')].some(e => e.textContent === 'card.hidden')")
         kinds = await page.evaluate("controlPage.events.map(e => e.kind)")
@@ -305,6 +340,8 @@ async def test_control_page_runs_the_show(server: Server, browser: Chromium) -> 
             "output.rtmp.added",
             "output.rtmp.removed",
             "recording.started",
+            "link.reissued",
+            "studio.kicked",
         ):
             assert kind in kinds, (kind, kinds)
         csv_text = await page.evaluate("fetch(document.getElementById('log-csv').href).then(r => r.text())")
@@ -407,6 +444,14 @@ async def test_control_page_catalogue_rundown_and_producer(
     )
     assert took < 200, took  # five filters and renders of 1,202 products
     await click(page, ".prow[data-product=tea-hubei]")
+    # A live edit the API refuses shows the API's own words.
+    await page.evaluate(
+        "(() => { const i = document.getElementById('ed-price'); i.value = '99999';"
+        " i.dispatchEvent(new Event('input')); })()"
+    )
+    await click(page, "#ed-save")
+    error = await page.wait_for("document.getElementById('ed-error').textContent")
+    assert "10x the catalogue price" in error, error
 
     # The rundown of studio bravo: add two products, move the second up; the server keeps it.
     await page.evaluate("document.getElementById('rundown-studio').value = 'bravo'")

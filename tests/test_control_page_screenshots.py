@@ -24,7 +24,7 @@ from rooms.syntheticstudio import spawn_studio
 from tests import chromium
 from tests.chromium import Chromium
 from tests.conftest import Server
-from tests.test_control_page import click, open_control, sign_in
+from tests.test_control_page import click, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"

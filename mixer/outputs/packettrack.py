@@ -42,7 +42,8 @@ class PacketTrack(MediaStreamTrack):
         self.started = False  # the sender has pulled: the connection is up
         self.packets_sent = 0
         self.bytes_sent = 0
-        self.dropped = 0
+        self.skipped = 0  # video before the first keyframe (or the next one after a resync)
+        self.dropped = 0  # queued packets thrown away because the viewer fell behind
         self.resyncs = 0  # times this viewer fell behind and skipped to a keyframe
 
     @property
@@ -57,16 +58,17 @@ class PacketTrack(MediaStreamTrack):
         if self.kind == "video":
             if self._need_key:
                 if not packet.keyframe:
-                    self.dropped += 1
+                    self.skipped += 1
                     return
                 self._need_key = False
             elif len(queue) >= self._max:
                 # Behind by a whole queue: what is queued is stale, and what follows
                 # needs it.  Skip to the next keyframe (and ask for one soon).
-                self.dropped += len(queue) + (0 if packet.keyframe else 1)
+                self.dropped += len(queue)
                 queue.clear()
                 self.resyncs += 1
                 if not packet.keyframe:
+                    self.skipped += 1
                     self._need_key = True
                     self._ask_keyframe()
                     return

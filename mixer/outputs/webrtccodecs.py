@@ -37,7 +37,7 @@ HIGH_FAMILY = ("64001f", "f4001f", "640c1f")
 DEFAULT_PROFILE_LEVEL_ID = "64001f"  # until the encoder's SPS tells the level
 
 
-def _parameters(profile_level_id: str) -> dict[str, str | int]:
+def _parameters(profile_level_id: str) -> dict[str, int | str | None]:
     return {"level-asymmetry-allowed": "1", "packetization-mode": "1", "profile-level-id": profile_level_id}
 
 

@@ -186,6 +186,7 @@ class WhepOutput(Sink):
             "h264_profile_level_id": self.profile_level_id,
             "keyframe_requests": self.keyframe_requests,
             "dropped_packets": sum(v.video.dropped + v.audio.dropped for v in viewers),
+            "skipped_packets": sum(v.video.skipped for v in viewers),
             "resyncs": sum(v.video.resyncs for v in viewers),
             "egress_bps": round(bps * connected),
             "uptime_s": round(time.time() - self.started_at, 1),

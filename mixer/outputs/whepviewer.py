@@ -145,6 +145,7 @@ class WhepViewer:
             "audio_packets": self.audio.packets_sent,
             "bytes_sent": self.video.bytes_sent + self.audio.bytes_sent,
             "dropped": self.video.dropped + self.audio.dropped,
+            "skipped": self.video.skipped,
             "resyncs": self.video.resyncs,
             "keyframe_requests": self.keyframe_requests,
         }

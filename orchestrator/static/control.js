@@ -226,7 +226,7 @@
     $("log-csv").href = `${API}/events.csv`;
     connectWs();
     const [state] = await Promise.all([api("GET", API), loadProducts(), loadRundown(), loadEvents(), loadLinks()]);
-    if (state.ok && ctl.me) applyState(state.data);
+    if (state.ok && ctl.me) applyState(state.data, true);
     else if (!state.ok && state.status !== 401) toast("读取节目状态失败 Could not read the show: " + failure(state), "error");
   }
 
@@ -262,6 +262,7 @@
       ctl.wsMessages += 1;
       if (msg.type === "state" && msg.state) applyState(msg.state);
       else if (msg.type === "event" && msg.event) addEvents([msg.event], true);
+      else if (msg.type === "warning" && msg.message) warnOnce(msg.message);
     };
     sock.onclose = () => {
       if (ctl.ws !== sock) return;
@@ -270,6 +271,12 @@
       setConn();
       scheduleWs();
     };
+  }
+  let warnedAt = 0;
+  function warnOnce(message) {
+    if (Date.now() - warnedAt < 15000) return; // the socket repeats it every second
+    warnedAt = Date.now();
+    toast("服务器警告 Server warning: " + message, "error", 6000);
   }
   function scheduleWs() {
     if (!ctl.me) return;
@@ -297,16 +304,18 @@
     polling = true;
     try {
       const r = await api("GET", API);
-      if (r.ok && ctl.me) applyState(r.data);
+      if (r.ok && ctl.me) applyState(r.data, true);
       if (++pollCount % 3 === 0) await loadEvents(50);
     } finally {
       polling = false;
     }
   }
 
-  function applyState(s) {
+  /** ``fetched``: from an HTTP answer, which may arrive after a newer state from the socket. The
+   * socket's own states are in order (and after a server restart the version may start again). */
+  function applyState(s, fetched = false) {
     if (!s || typeof s !== "object") return;
-    if (ctl.state && typeof s.version === "number" && s.version < ctl.state.version) return; // stale
+    if (fetched && ctl.wsOpen && ctl.state && typeof s.version === "number" && s.version < ctl.state.version) return;
     const prev = ctl.state;
     ctl.state = s;
     ctl.stateAt = Date.now();
@@ -420,7 +429,7 @@
         inflight -= 1;
         entry.busy = false;
         // No picture yet (studio just joined) or no endpoint: ask less often.
-        entry.next = performance.now() + (entry.fails ? Math.min(500 * 2 ** Math.min(entry.fails, 4), 8000) : POLL_FRAME_MS);
+        entry.next = performance.now() + (entry.fails ? Math.min(500 * 2 ** Math.min(entry.fails, 3), 3000) : POLL_FRAME_MS);
       }
     }
     function pump() {
@@ -761,15 +770,19 @@
   $("product-search").addEventListener("input", debounce(renderProducts, 120));
   ctl.renderProducts = renderProducts;
 
+  let editorDirty = false; // typed but not saved: a product list refresh must not overwrite it
+  for (const id of ["ed-price", "ed-stock", "ed-promo"]) $(id).addEventListener("input", () => { editorDirty = true; });
   function selectProduct(id, keepInputs) {
     const p = ctl.productById.get(id);
+    if (id !== ctl.selected) keepInputs = false;
     ctl.selected = p ? id : null;
     for (const row of document.querySelectorAll(".prow")) row.classList.toggle("selected", row.dataset.product === id);
     $("product-editor").hidden = !p;
     if (!p) return;
     $("ed-name").textContent = p.name + (p.name_en ? " · " + p.name_en : "");
     $("ed-meta").textContent = `${p.enterprise || ""} · ${p.id} · 目录价 catalogue ${yuan(p.catalogue_price)}` + (p.was_price ? ` · 原价 was ${yuan(p.was_price)}` : "");
-    if (!keepInputs || document.activeElement === document.body) {
+    if (!keepInputs || !editorDirty) {
+      editorDirty = false;
       $("ed-price").value = p.price ?? "";
       $("ed-stock").value = p.stock ?? "";
       $("ed-promo").value = p.promo || "";
@@ -803,6 +816,7 @@
       const updated = r.data && r.data.product;
       if (updated) { updated._hay = p._hay; Object.assign(p, updated); }
       toast(`已更新 Updated: ${p.name}`, "ok", 2000);
+      editorDirty = false;
       renderProducts();
       selectProduct(p.id);
     }
@@ -1057,10 +1071,10 @@
       const state = h("span", { class: "badge" });
       const kv = h("div", { class: "kv" });
       const link = h("span", { class: "link", title: "" }, "—");
-      const copy = h("button", { class: "btn small", onclick: () => copyLink(s.id) }, ...bi("复制", "Copy"));
-      const qr = h("button", { class: "btn small", onclick: (e) => showQr(s.id, e.currentTarget) }, "QR");
-      const kick = h("button", { class: "btn small danger", "data-role": "director", onclick: (e) => kickStudio(s.id, e.currentTarget) }, ...bi("踢出", "Kick"));
-      const reissue = h("button", { class: "btn small", "data-role": "director", onclick: (e) => reissueLink(s.id, e.currentTarget) }, ...bi("重发链接", "Reissue link"));
+      const copy = h("button", { class: "btn small copy", onclick: () => copyLink(s.id) }, ...bi("复制", "Copy"));
+      const qr = h("button", { class: "btn small qr", title: "二维码 QR code", onclick: (e) => showQr(s.id, e.currentTarget) }, "QR");
+      const kick = h("button", { class: "btn small danger kick", "data-role": "director", onclick: (e) => kickStudio(s.id, e.currentTarget) }, ...bi("踢出", "Kick"));
+      const reissue = h("button", { class: "btn small reissue", "data-role": "director", onclick: (e) => reissueLink(s.id, e.currentTarget) }, ...bi("重发链接", "Reissue link"));
       if (!isDirector()) { kick.disabled = true; reissue.disabled = true; }
       const root = h("div", { class: "scard", dataset: { studio: s.id } },
         h("div", { class: "scard-head" }, h("b", null, studioName(s)), h("span", { class: "muted small" }, [s.name_en, s.place].filter(Boolean).join(" · ")), h("span", { class: "right" }, state)),
@@ -1116,11 +1130,20 @@
   }
   document.addEventListener("mousedown", (e) => { if (!e.target.closest("#qr-pop") && !e.target.closest("button")) $("qr-pop").hidden = true; });
   async function kickStudio(studio, button) {
-    const ok = await confirmDialog("踢出直播间 Kick studio", h("div", null, `${studioName(studioById(studio))}: 断开其连接 end its session now? 链接仍有效（需要时请重发链接） The link stays valid: reissue it to keep them out.`), bi("踢出", "Kick"));
-    if (ok) await act("POST", `${API}/studios/${encodeURIComponent(studio)}/kick`, {}, { what: "踢出 Kick", button, done: `已踢出 Kicked ${studioName(studioById(studio))}` });
+    const name = studioName(studioById(studio));
+    const ok = await confirmDialog("踢出直播间 Kick studio", [
+      h("p", null, `${name}: 立即断开，并作废其加入链接。要让主持人回来，请“重发链接”并发送新链接。`),
+      h("p", { class: "muted" }, "Ends the studio's session now and voids its join link. To let the host back in, reissue the link and send them the new one."),
+    ], bi("踢出", "Kick"));
+    if (!ok) return;
+    const r = await act("POST", `${API}/studios/${encodeURIComponent(studio)}/kick`, {}, { what: "踢出 Kick", button, done: `已踢出 Kicked ${name}` });
+    if (r.ok) loadLinks();
   }
   async function reissueLink(studio, button) {
-    const ok = await confirmDialog("重发加入链接 Reissue join link", h("div", null, `${studioName(studioById(studio))}: 旧链接立即失效 The old link stops working at once.`), bi("重发", "Reissue"));
+    const ok = await confirmDialog("重发加入链接 Reissue join link", [
+      h("p", null, `${studioName(studioById(studio))}: 旧链接立即失效，当前连接会断开；请把新链接发给主持人。`),
+      h("p", { class: "muted" }, "The old link stops working at once and the studio is disconnected; send the host the new link."),
+    ], bi("重发", "Reissue"));
     if (!ok) return;
     const r = await act("POST", `${API}/studios/${encodeURIComponent(studio)}/reissue`, {}, { what: "重发链接 Reissue", button });
     if (r.ok && r.data) {
@@ -1204,7 +1227,7 @@
     // Some events change what other panels show.
     if (fresh.some((e) => /^(product|card|products|catalogue)\./.test(e.kind || ""))) reloadProducts();
     if (fresh.some((e) => /^rundown/.test(e.kind || "")) && !rundownSaving) loadRundown();
-    if (fresh.some((e) => /reissue|link/.test(e.kind || ""))) loadLinks();
+    if (fresh.some((e) => /^(link\.|studio\.kicked)/.test(e.kind || ""))) loadLinks();
   }
   function describeDetail(d) {
     if (!d || typeof d !== "object") return "";

@@ -110,8 +110,8 @@ async def audio(request: web.Request) -> web.Response:
     if gain is not None and (
         isinstance(gain, bool)
         or not isinstance(gain, (int, float))
+        or not GAIN_DB_MIN <= gain <= GAIN_DB_MAX  # first: math.isfinite overflows on a huge integer
         or not math.isfinite(gain)
-        or not GAIN_DB_MIN <= gain <= GAIN_DB_MAX
     ):
         raise BadRequest(f"'gain_db' must be a number {GAIN_DB_MIN:g} to {GAIN_DB_MAX:+g}; got {gain!r}")
     mute = body.get("mute")

@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -81,6 +82,10 @@ async def add_rtmp(request: web.Request) -> web.Response:
     name, url = body.get("name"), body.get("url")
     if not isinstance(name, str) or not isinstance(url, str):
         raise BadRequest("body needs 'name' and 'url' strings")
+    try:
+        urlsplit(url).port  # noqa: B018 - not checked by check_rtmp_url; status() and /metrics would fail on it
+    except ValueError as exc:
+        raise BadRequest(f"RTMP URL has a bad port: {exc}") from None
     try:
         output = egress.add_rtmp(name, url)
     except KeyError:

@@ -135,7 +135,8 @@ def redis() -> Iterator[RedisServer]:
         yield server
 
 
-async def test_mixer_state_survives_a_restart(tmp_path: Path, aiohttp_server: Any, redis: RedisServer) -> None:
+async def test_mixer_state_survives_a_restart(tmp_path: Path, redis: RedisServer, aiohttp_server: Any) -> None:
+    # redis first: torn down last, after the servers that use it
     async def node(name: str) -> tuple[Server, Any]:
         config = make_config(tmp_path / name)
         config = dataclasses.replace(config, server=dataclasses.replace(config.server, redis_url=redis.url))

@@ -8,6 +8,8 @@ the refusals (bad SDP, unknown show, send-only offer, no H.264 High, token).
 from __future__ import annotations
 
 import asyncio
+import collections
+import gc
 import re
 import time
 from fractions import Fraction
@@ -337,3 +339,40 @@ async def test_stalled_viewer_is_bounded_and_resumes_on_a_keyframe() -> None:
     healthy.stop()
     with pytest.raises(MediaStreamError):
         await stalled.recv()
+
+
+# --- one encode for every output ------------------------------------------------------------------
+
+
+def _open_encoders() -> collections.Counter[str]:
+    found = collections.Counter(
+        o.name for o in gc.get_objects() if isinstance(o, av.CodecContext) and o.is_encoder and o.is_open
+    )
+    found.pop("mjpeg", None)  # the control page's preview pictures, not an output
+    return found
+
+
+async def test_one_encode_whatever_the_outputs(tmp_path: Path, aiohttp_server: Any) -> None:
+    outputs = {"recording": True, "rtmp": [{"name": "nowhere", "url": "rtmp://127.0.0.1:9/live/key"}]}
+    srv = await aiohttp_server(create_app(make_config(tmp_path, outputs=outputs)), host="127.0.0.1")
+    base = str(srv.make_url("")).rstrip("/")
+    viewers = [WhepClient(f"{base}/whep/test-show") for _ in range(3)]
+    flv = bytearray()
+    try:
+        assert _open_encoders() == {"libx264": 1, "aac": 1}  # HLS, FLV, RTMP, recording: no encode of their own
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/live/test-show.flv") as res:
+            for viewer in viewers:
+                await viewer.start()
+            await _wait(lambda: all(len(v.video) >= 10 for v in viewers), 10, "viewers decode video")
+            while len(flv) < 10_000:
+                flv.extend(await res.content.readany())
+            # Three WebRTC viewers add one Opus encode, shared: never a per-viewer encode.
+            assert _open_encoders() == {"libx264": 1, "aac": 1, "libopus": 1}
+    finally:
+        for viewer in viewers:
+            await viewer.stop(base)
+    await asyncio.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while _open_encoders().get("libopus") and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert _open_encoders() == {"libx264": 1, "aac": 1}  # no viewer left: the Opus encode stops

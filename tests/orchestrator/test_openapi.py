@@ -20,6 +20,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from orchestrator import openapi
 from orchestrator.routes import routes
@@ -29,7 +30,8 @@ AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 # Path parameters that exist in the test show, so valid requests get past the 404 and into the handler.
 KNOWN = {"show": "test-show", "studio": "alpha", "product": "soup", "source": "program"}
 EXAMPLES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 15}
-CHECKS = [not_a_server_error]
+# No 5xx ever; and what the document says a response looks like is what the server sends.
+CHECKS = [not_a_server_error, response_schema_conformance]
 FUZZ_SECONDS = 150  # the whole run must stay well inside the suite's per-test timeout
 
 
@@ -99,49 +101,70 @@ def _use_known_ids(case: Any) -> None:
         body["studios"] = dict(zip(["alpha", "bravo"], body["studios"].values(), strict=False))
 
 
+def _baseline(http: requests.Session, base_url: str) -> None:
+    """Alpha on program, bravo on preview, no panic: so take, layout and the rest have something to work on."""
+    show = f"{base_url}/api/shows/test-show"
+    for path, body in (("/unpanic", {}), ("/cut", {"studio": "alpha"}), ("/preview", {"studio": "bravo"})):
+        assert http.post(show + path, json=body, headers=AUTH, timeout=30).status_code == 200, path
+
+
+class Fuzzer:
+    """Runs Schemathesis cases against the live server from a worker thread (requests is synchronous)."""
+
+    def __init__(self, base_url: str, http: requests.Session) -> None:
+        self.base_url = base_url
+        self.http = http
+        self.calls = 0
+
+    def run(self, op: Any, mode: GenerationMode) -> None:
+        """Up to EXAMPLES[mode] requests to ``op``; raises what the checks found (shrunk to the simplest case)."""
+        known = {p.name: KNOWN[p.name] for p in op.path_parameters if p.name in KNOWN}
+        strategy = op.as_strategy(mode, path_parameters=known, headers=dict(AUTH))
+        positive = mode is GenerationMode.POSITIVE
+
+        @settings(
+            max_examples=EXAMPLES[mode],
+            derandomize=True,  # a fixed seed: the same requests every run
+            database=None,
+            deadline=None,
+            phases=[Phase.generate, Phase.shrink],
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
+        )
+        @given(case=strategy, known_ids=st.booleans())
+        def call(case: Any, known_ids: bool) -> None:
+            self.calls += 1
+            if known_ids and positive:
+                _use_known_ids(case)
+            response = case.call(base_url=self.base_url, session=self.http, headers=dict(AUTH), timeout=30)
+            case.validate_response(response, checks=CHECKS)
+
+        call()
+
+
 def _fuzz(base_url: str) -> tuple[list[str], int]:
-    """Every fuzzable /api operation, valid and invalid input; returns the 5xx failures and the request count."""
+    """Every fuzzable /api operation, valid and invalid input; returns the failures and the request count."""
     schema = schemathesis.openapi.from_url(base_url + "/api/openapi.json")
     schema.validate()
     failures: list[str] = []
-    calls = 0
     deadline = time.monotonic() + FUZZ_SECONDS
     with requests.Session() as http:
+        fuzzer = Fuzzer(base_url, http)
         for result in schema.get_all_operations():
             op = result.ok()
             if not op.path.startswith("/api/") or op.definition.raw.get("x-fuzz") is False:
                 continue
-            known = {p.name: KNOWN[p.name] for p in op.path_parameters if p.name in KNOWN}
-            for mode, examples in EXAMPLES.items():
+            _baseline(http, base_url)
+            for mode in EXAMPLES:
                 assert time.monotonic() < deadline, f"fuzzing took over {FUZZ_SECONDS} s; reached {op.label}"
-                strategy = op.as_strategy(mode, path_parameters=known, headers=dict(AUTH))
-
-                @settings(
-                    max_examples=examples,
-                    derandomize=True,  # a fixed seed: the same requests every run
-                    database=None,
-                    deadline=None,
-                    phases=[Phase.generate, Phase.shrink],
-                    suppress_health_check=list(HealthCheck),
-                    print_blob=False,
-                )
-                @given(case=strategy, known_ids=st.booleans())
-                def run(case: Any, known_ids: bool) -> None:
-                    nonlocal calls
-                    calls += 1
-                    if known_ids and mode is GenerationMode.POSITIVE:
-                        _use_known_ids(case)
-                    response = case.call(base_url=base_url, session=http, headers=dict(AUTH), timeout=30)
-                    case.validate_response(response, checks=CHECKS)
-
                 try:
-                    run()
+                    fuzzer.run(op, mode)
                 except Unsatisfiable:
                     # Nothing to make invalid: no body or query, and the path parameters are fixed.
                     assert mode is GenerationMode.NEGATIVE, op.label
                 except (Exception, BaseExceptionGroup) as exc:  # collect them all, report once
                     failures.append(f"{op.label} ({mode.value}): {exc}")
-    return failures, calls
+    return failures, fuzzer.calls
 
 
 async def test_fuzzing_every_api_operation_finds_no_server_error(server: Server) -> None:
@@ -151,3 +174,44 @@ async def test_fuzzing_every_api_operation_finds_no_server_error(server: Server)
     # The server is still healthy after the whole run.
     status, state = await server.api("GET", "/api/shows/test-show")
     assert status == 200 and state["show"] == "test-show"
+
+
+BIG = "1" + "0" * 400  # a JSON integer beyond any float
+
+
+def _import_row(name: str, price: str) -> str:
+    return '[{"id": "x", "name": "' + name + '", "enterprise": "e", "price": ' + price + "}]"
+
+
+async def test_what_the_fuzzer_broke_is_refused_with_400(server: Server) -> None:
+    """Each of these answered 500 before (found by the fuzzing above); now each is a 400 and nothing changed."""
+    show = server.url + "/api/shows/test-show"
+    cases = [
+        ("PATCH", "/products/soup", '{"price": 1.5e307}'),  # price * 100 overflowed in the fen check
+        ("PATCH", "/products/soup", '{"price": ' + BIG + "}"),  # float(price) overflowed
+        ("POST", "/audio/alpha", '{"gain_db": ' + BIG + "}"),  # math.isfinite overflowed
+        ("POST", "/products/import", _import_row("n", BIG)),  # float(price) overflowed
+        # A line break made the card's text layout fail whenever the product went on air.
+        ("POST", "/products/import", _import_row("a\\u001eb", "1")),
+        ("POST", "/products/import", _import_row("a\\nb", "1")),
+        ("PATCH", "/products/soup", '{"promo": "a\\u2029b"}'),
+        ("POST", "/lower-third", '{"studio": "alpha", "text": "a\\rb"}'),
+        # A port that does not parse: the destination was added, then every status (and /metrics) failed.
+        ("POST", "/outputs/rtmp", '{"name": "cdn-a", "url": "rtmp://cdn.example.org:abc/app/key"}'),
+        ("POST", "/outputs/rtmp", '{"name": "cdn-b", "url": "rtmp://cdn.example.org:99999/app/key"}'),
+    ]
+    headers = {**server.auth, "Content-Type": "application/json"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        for method, path, body in cases:
+            async with http.request(method, show + path, data=body) as res:
+                assert res.status == 400, (method, path, body, await res.text())
+                assert "error" in await res.json()
+        for path in ("/outputs", "/products", ""):
+            async with http.get(show + path) as res:
+                assert res.status == 200, path
+        async with http.get(server.url + "/metrics") as res:
+            assert res.status == 200
+    status, products = await server.api("GET", "/api/shows/test-show/products")
+    assert [p["id"] for p in products["products"]] == ["soup"] and products["products"][0]["promo"] == ""
+    status, _ = await server.api("POST", "/api/shows/test-show/cards", json={"product": "soup"})
+    assert status == 200
