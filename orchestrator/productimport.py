@@ -97,9 +97,10 @@ def parse_products(body: bytes, content_type: str) -> list[Product]:
             data = json.loads(text)
         except ValueError:
             raise BadRequest("body is not valid JSON") from None
-        rows = data.get("products") if isinstance(data, dict) else data
-        if not isinstance(rows, list):
+        listed = data.get("products") if isinstance(data, dict) else data
+        if not isinstance(listed, list):
             raise BadRequest("JSON must be a list of products or {'products': [...]}")
+        rows = listed
         first_row = 1
     else:
         raise BadRequest("send text/csv or application/json")

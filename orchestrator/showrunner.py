@@ -61,6 +61,7 @@ class ShowRunner:
         # dict() copies atomically: the multiview thread must not iterate a dict the loop mutates.
         self.multiview = Multiview(lambda: {sid: s.feed for sid, s in dict(self.sessions).items()})
         self._lock = asyncio.Lock()
+        self._publishing: dict[str, asyncio.Lock] = {}
         self.state = ShowState(show=show.id)  # the last state applied to the program
         self._follower: asyncio.Future[None] | None = None
         self._clock_tasks: set[asyncio.Future[None]] = set()  # fallbacks being recorded
@@ -158,17 +159,20 @@ class ShowRunner:
         another page that joined since: that would make two tabs replace each other forever.
         """
         self._check_studio(studio_id)
-        old = self.sessions.get(studio_id)
-        if reconnect and old is not None and old.client and old.client != client and old.state != "failed":
-            raise Conflict("this studio was taken over by another device or tab")
-        if old is not None:
-            # Unregister first: hosts see one change (old -> new session), never "no session".
-            del self.sessions[studio_id]
-            await old.close()
-        feed = FeedBuffer(studio_id)
-        session = WhipSession(self.show.id, studio_id, feed, self._session_closed, self.whip, client)
-        await session.accept(offer_sdp)
-        self.sessions[studio_id] = session
+        # One join at a time per studio: two offers answered concurrently would both
+        # register, and the one overwritten would never be closed (a leaked peer connection).
+        async with self._publishing.setdefault(studio_id, asyncio.Lock()):
+            old = self.sessions.get(studio_id)
+            if reconnect and old is not None and old.client and old.client != client and old.state != "failed":
+                raise Conflict("this studio was taken over by another device or tab")
+            if old is not None:
+                # Unregister first: hosts see one change (old -> new session), never "no session".
+                del self.sessions[studio_id]
+                await old.close()
+            feed = FeedBuffer(studio_id)
+            session = WhipSession(self.show.id, studio_id, feed, self._session_closed, self.whip, client)
+            await session.accept(offer_sdp)
+            self.sessions[studio_id] = session
         self.program.attach_feed(feed)
         self.changes.publish(self.state)
         await self._presence(studio_id, True)

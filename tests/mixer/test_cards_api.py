@@ -108,7 +108,7 @@ async def test_card_on_and_off_air_with_audit_trail(node: tuple[Server, Any]) ->
         ("card.hidden", "tag1", "tea", 198.0),
     ]
     events = await _events(server, "card.")
-    assert all(e["actor"] == "operator" for e in events)
+    assert all(e["actor"] == "director" for e in events)
     assert events[0]["detail"]["countdown_s"] == 300
     assert all(e["detail"]["on_air_s"] >= 0 for e in events if e["kind"] == "card.hidden")
     assert (await _events(server, "product.updated"))[0]["detail"] == {
