@@ -110,6 +110,14 @@ class ProgramEncoder:
                 sink.close()
             except Exception:
                 log.exception("closing output %s", sink.name)
+        if not self._thread.is_alive():
+            # Free the codecs now, not at some later GC: x264 holds worker threads, and the
+            # container and its streams reference each other.
+            try:
+                self._container.close()
+            except av.error.FFmpegError:
+                log.debug("closing the encoder's holder container", exc_info=True)
+            self._video = self._audio = self._opus = None  # type: ignore[assignment]
 
     def submit(self, tick: int, picture: np.ndarray, samples: np.ndarray) -> None:
         """Called by the program clock thread; O(1), never blocks."""

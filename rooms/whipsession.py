@@ -213,14 +213,22 @@ class WhipSession:
         if self.pc.connectionState in ("failed", "closed"):
             await self.close()
 
+    CLOSE_TIMEOUT_S = 5.0
+
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         for task in list(self._tasks):
             task.cancel()
-        with contextlib.suppress(Exception):
-            await self.pc.close()
+        try:
+            # Bounded: a peer connection that never finished its set-up can wait forever
+            # on its RTCP task, and one studio must never hold up the show's shutdown.
+            await asyncio.wait_for(self.pc.close(), self.CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("studio %s: peer connection did not close within %ss", self.studio_id, self.CLOSE_TIMEOUT_S)
+        except Exception:
+            log.debug("studio %s: error while closing", self.studio_id, exc_info=True)
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

@@ -7,7 +7,8 @@ scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/mypy orchestrator rooms mixer
 if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
-  exec unshare -n sh -c 'ip link set lo up && exec .venv/bin/python -m pytest "$@"' pytest "$@"
+  # timeout: a hang must fail the run, not eat CI's 90 minutes.
+  exec timeout -k 30 2700 unshare -n sh -c 'ip link set lo up && exec .venv/bin/python -m pytest "$@"' pytest "$@"
 fi
 echo "test: cannot create a network namespace (need root); running on the host's loopback" >&2
-exec .venv/bin/python -m pytest "$@"
+exec timeout -k 30 2700 .venv/bin/python -m pytest "$@"

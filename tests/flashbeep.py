@@ -158,7 +158,7 @@ def measure_flash_beep(data: bytes, fmt: str = "flv") -> AvOffsets:
             if isinstance(frame, av.VideoFrame):
                 y = frame.to_ndarray(format="yuv420p")[: frame.height]
                 h, w = y.shape
-                bright = float(y[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].mean()) > 140
+                bright = float(y[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].mean()) > 180  # white 235, dark 40
                 if bright and not bright_before:
                     flashes.append(t0)
                 bright_before = bright
