@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -36,7 +37,8 @@ def make_store(config: Config) -> StateStore:
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = make_store(app[CONFIG])
     yield
-    await app[STORE].close()
+    closing = asyncio.ensure_future(app[STORE].close())
+    await asyncio.wait({closing}, timeout=2)  # an unreachable Redis must not hang the shutdown
 
 
 async def _shows_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -7,7 +7,6 @@ first and is then applied to the media plane as a new Scene.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -131,8 +130,8 @@ class ShowRunner:
     async def stop(self) -> None:
         if self._follower is not None:
             self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
+            # Bounded: closing a Redis subscription must not hold up the shutdown.
+            await asyncio.wait({self._follower}, timeout=2)
         for session in list(self.sessions.values()):
             await session.close()
         if self.egress is not None:

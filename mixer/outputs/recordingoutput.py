@@ -7,7 +7,8 @@ a file is playable while it grows and after the server is killed mid-show
 hands each finished fragment to the kernel at once.
 
 A new file starts on the first keyframe after ``rotate_seconds``; each file's
-timestamps start at 0.  Files go to ``directory/{prefix}-{UTC time}.mp4``.
+timestamps start at 0.  Files go to ``directory/{prefix}-{UTC time}Z.mp4``
+(``wuhan-0510-20260510-093000.250Z.mp4``), so their names sort in time order.
 """
 
 from __future__ import annotations
@@ -131,12 +132,12 @@ class RecordingOutput(Sink):
     def _open(self, keyframe: EncodedPacket) -> Remux:
         assert self._fmt is not None
         self.directory.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        ms = int(time.time() * 1000)
+        # Names sort in time order: UTC to the millisecond.
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}"
         path = self.directory / f"{self.prefix}-{stamp}Z.mp4"
-        n = 1
-        while path.exists():  # two rotations within a second (short test rotations)
-            path = self.directory / f"{self.prefix}-{stamp}Z-{n}.mp4"
-            n += 1
+        while path.exists():  # a clock step back; never overwrite a recording
+            path = path.with_name(path.stem + "+.mp4")
         remux = Remux(self._fmt, str(path), "mp4", MP4_OPTIONS)
         remux.open(keyframe)
         self._remux = remux
@@ -158,7 +159,11 @@ class RecordingOutput(Sink):
         """A write error (disk full, directory gone): close this file, start a new one at the next keyframe."""
         self.errors += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
-        log.error("recording %s: %s", self.directory, self.last_error, exc_info=self.errors == 1)
+        # A lasting fault (disk full) comes back at every keyframe: log the first and then every 60th.
+        if self.errors % 60 == 1:
+            log.error(
+                "recording %s: %s (%d errors)", self.directory, self.last_error, self.errors, exc_info=self.errors == 1
+            )
         self._finish()
 
     # --- any thread ------------------------------------------------------------------

@@ -22,11 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import pytest
 
+from mixer.encodedpacket import ProgramFormat
+from mixer.outputs.recordingoutput import RecordingOutput
+from mixer.programencoder import ProgramEncoder
 from orchestrator.app import create_app
 from tests.conftest import OPERATOR, Server, make_config
-from tests.mediacheck import assert_continuous, decode
+from tests.mediacheck import Decoded, assert_continuous, decode
+from tests.whipclient import AiortcPublisher
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -38,14 +43,14 @@ async def rec_server(tmp_path: Path, aiohttp_server: Any) -> Server:
     return Server(str(srv.make_url("")).rstrip("/"), config)
 
 
-def _check_file(path: Path, min_seconds: float) -> float:
+def _check_file(path: Path, min_seconds: float) -> Decoded:
     got = decode(str(path))
     assert got.size == (640, 360)
     assert got.video_pts[0] < 0.05 and got.keyframes[0] == 0  # each file opens on a keyframe at 0
     assert_continuous(got, 30)
     seconds = len(got.video_pts) / 30
     assert seconds >= min_seconds, (path, seconds)
-    return seconds
+    return got
 
 
 async def test_recording_rotates_and_every_file_decodes(rec_server: Server, tmp_path: Path) -> None:
@@ -54,7 +59,21 @@ async def test_recording_rotates_and_every_file_decodes(rec_server: Server, tmp_
     assert status == 200 and body["state"] == "off"
     status, body = await server.api("POST", "/api/shows/test-show/recording", json={"on": True})
     assert status == 200 and body["state"] in ("starting", "recording")
-    await server.wait_for(lambda s: s["outputs"]["recording"]["files_written"] >= 3, timeout=15)
+    await server.wait_for(lambda s: s["outputs"]["recording"]["state"] == "recording")
+    await asyncio.sleep(1.0)
+    # A studio joins, goes on air, drops out: the recording runs on through all of it.
+    publisher = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "green")
+    try:
+        await publisher.start()
+        await server.wait_for(lambda s: any((st["stats"] or {}).get("video_frames", 0) > 10 for st in s["studios"]))
+        status, _ = await server.api("POST", "/api/shows/test-show/cut", json={"studio": "bravo"})
+        assert status == 200
+        await server.wait_for(lambda s: s["on_air"] == "bravo")
+        await asyncio.sleep(2.5)
+    finally:
+        await publisher.stop()
+    await server.wait_for(lambda s: s["on_air"] is None)
+    await server.wait_for(lambda s: s["outputs"]["recording"]["files_written"] >= 4, timeout=15)
     status, body = await server.api("POST", "/api/shows/test-show/recording", json={"on": "yes"})
     assert status == 400
     _, state = await server.api("GET", "/api/shows/test-show")
@@ -70,15 +89,21 @@ async def test_recording_rotates_and_every_file_decodes(rec_server: Server, tmp_
     assert rec["up"] and rec["errors"] == 0 and rec["bitrate_bps"] > 0 and 25 <= rec["fps"] <= 35
     directory = tmp_path / "data" / "recordings" / "test-show"
     files = sorted(directory.glob("test-show-*.mp4"))
-    assert len(files) == body["files_written"] >= 3
+    assert len(files) == body["files_written"] >= 4
     assert [f["file"] for f in body["files"]] == [f.name for f in files]
     assert all(f["closed"] for f in body["files"])
     # Rotation on the first keyframe after 2 s: every file but the last is 2 s long.
+    colours: list[str] = []
     for f in files[:-1]:
-        seconds = await asyncio.to_thread(_check_file, f, 1.95)
-        assert seconds < 2.05
+        got = await asyncio.to_thread(_check_file, f, 1.95)
+        assert len(got.video_pts) / 30 < 2.05
+        colours += got.colours
     last = await asyncio.to_thread(decode, str(files[-1]))  # cut short by the stop: decodes all the same
     assert last.video_pts and last.keyframes[:1] == [0]
+    colours += last.colours
+    # Slate, the studio, slate again: in order, across file boundaries, nothing missing.
+    runs = [c for c, n in Decoded(colours=colours).runs() if n >= 15]
+    assert runs[-3:] == ["other", "green", "other"], Decoded(colours=colours).runs()
     with av.open(str(files[0])) as container:
         audio = container.streams.audio[0]
         assert audio.sample_rate == 48000 and audio.time_base == Fraction(1, 48000)
@@ -150,3 +175,19 @@ name = "Alpha"
     # Everything up to the last finished fragment (about a GOP before the kill) plays.
     assert len(got.video_pts) >= 2 * 30
     assert_continuous(got, 30)
+
+
+def test_a_failing_disk_is_reported_and_never_reaches_the_encoder(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the recordings directory should be")
+    recording = RecordingOutput(blocked / "show", "show", rotate_seconds=1)
+    encoder = ProgramEncoder(ProgramFormat(width=320, height=180, fps=30), threads=1)
+    encoder.add_sink(recording)
+    luma = np.full((180 * 3 // 2, 320), 100, np.uint8)
+    silence = np.zeros((1600, 2), np.int16)
+    for n in range(75):  # three keyframes: three attempts
+        encoder._encode(n, luma, silence)
+    recording.close()
+    status = recording.status()
+    assert status["errors"] == 3 and "Error" in str(status["last_error"]), status
+    assert status["files_written"] == 0 and status["state"] == "stopped"

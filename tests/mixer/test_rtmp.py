@@ -10,6 +10,7 @@ timestamps from 0, a keyframe every second, audio.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import pytest
 from mixer.encodedpacket import ProgramFormat
 from mixer.outputs.rtmpoutput import RtmpOutput, check_rtmp_url, redact
 from orchestrator.app import create_app
+from orchestrator.config import ConfigError
 from tests.conftest import Server, make_config
 from tests.mediacheck import assert_continuous, decode
 
@@ -147,6 +149,8 @@ async def test_push_reconnects_and_never_disturbs_the_rest(rtmp_server: Server, 
         assert status == 200
         await second.wait(timeout=15)  # the push ended: the listener saw the end of the stream
         _, state = await server.api("GET", "/api/shows/test-show")
+        async with aiohttp.ClientSession() as http, http.get(f"{server.url}/metrics") as res:
+            metrics = await res.text()
         status, _ = await server.api("DELETE", "/api/shows/test-show/outputs/rtmp/cdn")
         assert status == 404
         stop.set()
@@ -163,7 +167,11 @@ async def test_push_reconnects_and_never_disturbs_the_rest(rtmp_server: Server, 
     assert [d["name"] for d in state["outputs"]["rtmp"]] == ["dead"]
     dead = state["outputs"]["rtmp"][0]
     assert dead["state"] in ("backoff", "connecting") and dead["connects"] == 0 and dead["errors"] >= 2
-    assert "secret" not in str(state)
+    assert "secret" not in str(state) and "secret" not in metrics
+    assert 'broadcast_output_up{show="test-show",output="rtmp",name="dead"} 0' in metrics
+    assert 'broadcast_output_clients{show="test-show",output="flv",name="flv"} 1' in metrics
+    assert re.search(r'broadcast_output_bitrate_bps\{show="test-show",output="hls",name="hls"\} [1-9]', metrics)
+    assert re.search(r'broadcast_output_errors_total\{show="test-show",output="rtmp",name="dead"\} [1-9]', metrics)
     # Blocking connects, refusals and hang-ups happen in the destinations' threads, never the clock's
     # (a few late ticks are the shared 2-core test machine, not the pushes).
     assert state["mixer"]["late_ticks"] <= 0.05 * state["mixer"]["ticks"], state["mixer"]
@@ -201,3 +209,18 @@ def test_closing_a_destination_that_never_connects_is_prompt() -> None:
     output.close()
     assert time.monotonic() - t0 < 1.0
     assert output.state == "stopped"
+
+
+def test_config_checks_the_destinations(tmp_path: Path) -> None:
+    good = make_config(tmp_path, outputs={"rtmp": [{"name": "cdn-a", "url": "rtmp://live.example.org/app/KEY"}]})
+    assert good.shows[0].outputs.rtmp[0].name == "cdn-a"
+    with pytest.raises(ConfigError, match=r"shows\[0\]\.outputs\.rtmp\[1\]\.name: duplicate"):
+        make_config(
+            tmp_path, outputs={"rtmp": [{"name": "a", "url": "rtmp://h/a/k"}, {"name": "a", "url": "rtmp://h/a/k"}]}
+        )
+    with pytest.raises(ConfigError, match=r"outputs\.rtmp\[0\]\.url: must start with rtmp://"):
+        make_config(tmp_path, outputs={"rtmp": [{"name": "a", "url": "srt://h:1/a/k"}]})
+    with pytest.raises(ConfigError, match=r"outputs\.rtmp_backoff_min"):
+        make_config(tmp_path, outputs={"rtmp_backoff_min": 60.0, "rtmp_backoff_max": 30.0})
+    with pytest.raises(ConfigError, match=r"outputs\.recording_rotate_seconds"):
+        make_config(tmp_path, outputs={"recording_rotate_seconds": 0.5})

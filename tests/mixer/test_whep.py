@@ -28,6 +28,7 @@ from mixer.outputs.packettrack import PacketTrack
 from mixer.outputs.webrtccodecs import describe_answer, register_h264_high
 from mixer.programencoder import ProgramEncoder
 from orchestrator.app import create_app
+from orchestrator.appkeys import SHOWS
 from tests.conftest import Server, make_config
 from tests.mediacheck import classify
 from tests.whipclient import AiortcPublisher
@@ -344,22 +345,34 @@ async def test_stalled_viewer_is_bounded_and_resumes_on_a_keyframe() -> None:
 # --- one encode for every output ------------------------------------------------------------------
 
 
-def _open_encoders() -> collections.Counter[str]:
+def _open_encoders(ignore: frozenset[int] = frozenset()) -> collections.Counter[str]:
+    """Open encoders in this process, by codec name, except those in ``ignore`` (by id)."""
+    gc.collect()
     found = collections.Counter(
-        o.name for o in gc.get_objects() if isinstance(o, av.CodecContext) and o.is_encoder and o.is_open
+        o.name
+        for o in gc.get_objects()
+        if isinstance(o, av.CodecContext) and o.is_encoder and o.is_open and id(o) not in ignore
     )
     found.pop("mjpeg", None)  # the control page's preview pictures, not an output
     return found
 
 
+def _existing_codecs() -> list[av.CodecContext]:
+    """Codec contexts alive now (held, so their ids cannot be reused while the test runs)."""
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, av.CodecContext)]
+
+
 async def test_one_encode_whatever_the_outputs(tmp_path: Path, aiohttp_server: Any) -> None:
     outputs = {"recording": True, "rtmp": [{"name": "nowhere", "url": "rtmp://127.0.0.1:9/live/key"}]}
+    held = _existing_codecs()  # other tests' servers in this process
+    earlier = frozenset(map(id, held))
     srv = await aiohttp_server(create_app(make_config(tmp_path, outputs=outputs)), host="127.0.0.1")
     base = str(srv.make_url("")).rstrip("/")
     viewers = [WhepClient(f"{base}/whep/test-show") for _ in range(3)]
     flv = bytearray()
     try:
-        assert _open_encoders() == {"libx264": 1, "aac": 1}  # HLS, FLV, RTMP, recording: no encode of their own
+        assert _open_encoders(earlier) == {"libx264": 1, "aac": 1}  # HLS, FLV, RTMP, recording: no encode of their own
         async with aiohttp.ClientSession() as http, http.get(f"{base}/live/test-show.flv") as res:
             for viewer in viewers:
                 await viewer.start()
@@ -367,12 +380,37 @@ async def test_one_encode_whatever_the_outputs(tmp_path: Path, aiohttp_server: A
             while len(flv) < 10_000:
                 flv.extend(await res.content.readany())
             # Three WebRTC viewers add one Opus encode, shared: never a per-viewer encode.
-            assert _open_encoders() == {"libx264": 1, "aac": 1, "libopus": 1}
+            assert _open_encoders(earlier) == {"libx264": 1, "aac": 1, "libopus": 1}
     finally:
         for viewer in viewers:
             await viewer.stop(base)
     await asyncio.sleep(0.2)
     deadline = time.monotonic() + 5
-    while _open_encoders().get("libopus") and time.monotonic() < deadline:
+    while _open_encoders(earlier).get("libopus") and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-    assert _open_encoders() == {"libx264": 1, "aac": 1}  # no viewer left: the Opus encode stops
+    assert _open_encoders(earlier) == {"libx264": 1, "aac": 1}  # no viewer left: the Opus encode stops
+    del held
+
+
+async def test_a_viewers_pli_reaches_the_shared_encoder(tmp_path: Path, aiohttp_server: Any) -> None:
+    srv = await aiohttp_server(create_app(make_config(tmp_path)), host="127.0.0.1")
+    base = str(srv.make_url("")).rstrip("/")
+    runner = srv.app[SHOWS]["test-show"]
+    viewer = WhepClient(f"{base}/whep/test-show")
+    try:
+        await viewer.start()
+        await _wait(lambda: len(viewer.video) >= 10, 10, "video")
+        session = next(iter(runner.egress.whep._viewers.values()))
+        video_sender = next(s for s in session.pc.getSenders() if s.kind == "video")
+        receiver = next(r for r in viewer.pc.getReceivers() if r.track.kind == "video")
+        encoder = runner.program.encoder
+        requests, forced = encoder.keyframe_requests, encoder.forced_keyframes
+        await asyncio.sleep(0.6)  # past the rate limit of the viewer's own first request
+        await receiver._send_rtcp_pli(video_sender._ssrc)  # what a decoder sends after a loss
+        await _wait(lambda: session.keyframe_requests == 1, 5, "the PLI at the server")
+        assert encoder.keyframe_requests == requests + 1
+        # Served within 500 ms: forced, or (1 time in 30) by the regular keyframe that came first.
+        await _wait(lambda: not encoder._key_wanted, 1, "the keyframe")
+        assert encoder.forced_keyframes - forced in (0, 1)
+    finally:
+        await viewer.stop(base)
