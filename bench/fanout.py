@@ -317,6 +317,9 @@ def main() -> None:
     results = run(args)
     steps = [r for r in results if "step" in r]
     for r in results:
+        if "clients" in r:  # one line per kind: the spread of what each reader/viewer received
+            each = sorted(r["clients"].pop("mbit_s_each")) or [0.0]
+            r["clients"]["mbit_s_min_median_max"] = [each[0], each[len(each) // 2], each[-1]]
         print(json.dumps(r))
     base = steps[0]["server_cores"]
     if args.flv:

@@ -143,7 +143,8 @@ class Program:
             "layout": shown.layout,
             "transition": {"kind": transition.kind, "progress": round(transition.progress, 2)} if transition else None,
             "fallback": self.fallback,
-            "video_delay_ms": {sid: round(1000 * v.delay, 1) for sid, v in self._videos.items()},
+            # dict() copies atomically: the clock thread adds and removes studios.
+            "video_delay_ms": {sid: round(1000 * v.delay, 1) for sid, v in dict(self._videos).items()},
             "compose_ms_avg": round(1000 * self.compose_seconds / self.ticks, 3) if self.ticks else None,
             "encoded_frames": self.encoder.frames_encoded,
             "encoder_dropped": self.encoder.frames_dropped,
