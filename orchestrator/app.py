@@ -20,7 +20,7 @@ from orchestrator.routes import routes
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
 from orchestrator.views import hostapi
-from rooms.ice import offer_host_addresses, use_port_range
+from rooms.ice import count_traffic_as_consent, offer_host_addresses, use_port_range
 from rooms.whipsession import WhipOptions
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
 
 def create_app(config: Config) -> web.Application:
     offer_host_addresses(config.server.ice_hosts)
+    count_traffic_as_consent()
     use_port_range(config.server.ice_port_min, config.server.ice_port_max)
     app = web.Application(middlewares=[errors], client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config

@@ -11,10 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import errno
+import logging
+import random
+import time
 from typing import Any
 
 import aioice.ice
+import aioice.stun
 
+log = logging.getLogger(__name__)
 _original = aioice.ice.get_host_addresses
 
 
@@ -92,3 +97,46 @@ def use_port_range(low: int, high: int) -> None:
     global _configured_range
     _configured_range = (low, high) if low and high else None
     aioice.ice.Connection.get_component_candidates = _gather_in_range  # type: ignore[method-assign]
+
+
+# -- consent freshness ------------------------------------------------------------------
+# aioice ends a connection when six consent checks (RFC 7675) in a row go unanswered.
+# FFmpeg's WHIP muxer never answers them, so every FFmpeg/OBS-style studio was dropped
+# after ~30 s while its media was flowing fine. Here inbound traffic also counts as
+# consent: a peer whose packets keep arriving is plainly alive; one that goes silent and
+# does not answer checks is dropped as before.
+
+CONSENT_INTERVAL_S = 5.0
+CONSENT_MISSES = 6
+_original_data_received = aioice.ice.Connection.data_received
+
+
+def _data_received(self: aioice.ice.Connection, data: bytes, component: int) -> None:
+    self._broadcast_last_inbound = time.monotonic()  # type: ignore[attr-defined]
+    _original_data_received(self, data, component)
+
+
+async def _query_consent(self: aioice.ice.Connection) -> None:
+    assert self.remote_password is not None
+    key = self.remote_password.encode("utf8")
+    misses = 0
+    while True:
+        await asyncio.sleep(CONSENT_INTERVAL_S * random.uniform(0.8, 1.2))
+        for pair in list(self._nominated.values()):
+            try:
+                request = self.build_request(pair, nominate=False)
+                await pair.protocol.request(request, pair.remote_addr, integrity_key=key, retransmissions=0)
+                misses = 0
+            except aioice.stun.TransactionError:
+                last = getattr(self, "_broadcast_last_inbound", 0.0)
+                misses = 0 if time.monotonic() - last < 2 * CONSENT_INTERVAL_S else misses + 1
+        if misses >= CONSENT_MISSES:
+            log.info("ICE: no answer to consent checks and no traffic for %.0f s: closing", misses * CONSENT_INTERVAL_S)
+            self._query_consent_task = None
+            await self.close()
+            return
+
+
+def count_traffic_as_consent() -> None:
+    aioice.ice.Connection.data_received = _data_received  # type: ignore[method-assign]
+    aioice.ice.Connection.query_consent = _query_consent  # type: ignore[method-assign]
