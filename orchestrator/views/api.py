@@ -2,56 +2,30 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
 from orchestrator.appkeys import CONFIG, SHOWS, STORE
-from orchestrator.auth import operator
-from orchestrator.errors import BadRequest, NotFound
+from orchestrator.errors import BadRequest
 from orchestrator.links import join_links
 from orchestrator.showrunner import ShowRunner, studio_or_none
-
-
-def _operator(request: web.Request) -> str:
-    """The acting operator's name for the audit trail; the role check is in orchestrator.auth."""
-    return operator(request).name
-
-
-def _runner(request: web.Request) -> ShowRunner:
-    runner = request.app[SHOWS].get(request.match_info["show"])
-    if runner is None:
-        raise NotFound(f"no show {request.match_info['show']!r}")
-    return runner
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    try:
-        data = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("body must be a JSON object")
-    return data
+from orchestrator.views.common import json_body, operator_name, show_runner
 
 
 async def list_shows(request: web.Request) -> web.Response:
-    _operator(request)
+    operator_name(request)
     shows = [{"id": r.show.id, "title": r.show.title} for r in request.app[SHOWS].values()]
     return web.json_response({"shows": shows})
 
 
 async def get_show(request: web.Request) -> web.Response:
-    _operator(request)
-    return web.json_response(await _runner(request).describe())
+    operator_name(request)
+    return web.json_response(await show_runner(request).describe())
 
 
 async def cut(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
-    body = await _json_body(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
     if "studio" not in body:
         raise BadRequest("body needs 'studio' (a studio id, or null for the slate)")
     state = await runner.cut(studio_or_none(body["studio"]), actor)
@@ -59,9 +33,9 @@ async def cut(request: web.Request) -> web.Response:
 
 
 async def preview(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
-    body = await _json_body(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
     if "studio" not in body:
         raise BadRequest("body needs 'studio' (a studio id, or null)")
     state = await runner.set_preview(studio_or_none(body["studio"]), actor)
@@ -69,8 +43,8 @@ async def preview(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.Response:
-    _operator(request)
-    runner = _runner(request)
+    operator_name(request)
+    runner = show_runner(request)
     try:
         limit = int(request.query.get("limit", "100"))
     except ValueError:
@@ -82,8 +56,8 @@ async def events(request: web.Request) -> web.Response:
 
 
 async def links(request: web.Request) -> web.Response:
-    _operator(request)
-    runner = _runner(request)
+    operator_name(request)
+    runner = show_runner(request)
     return web.json_response({"links": show_links(request, runner)})
 
 

@@ -15,7 +15,7 @@ from orchestrator import catalogue
 from orchestrator.errors import BadRequest
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
-from orchestrator.views.api import _json_body, _operator, _runner
+from orchestrator.views.common import json_body, operator_name, show_runner
 
 
 def _graphics(runner: ShowRunner, state: ShowState) -> dict[str, Any]:
@@ -24,8 +24,8 @@ def _graphics(runner: ShowRunner, state: ShowState) -> dict[str, Any]:
 
 async def list_products(request: web.Request) -> web.Response:
     """The catalogue with live values; ?q= searches id, names and enterprise."""
-    _operator(request)
-    products = _runner(request).products()
+    operator_name(request)
+    products = show_runner(request).products()
     query = request.query.get("q", "").strip().lower()
     if query:
         fields = ("id", "name", "name_en", "enterprise")
@@ -34,9 +34,9 @@ async def list_products(request: web.Request) -> web.Response:
 
 
 async def show_card(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
-    body = await _json_body(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
     unknown = sorted(set(body) - {"product", "slot", "countdown_s", "confirm_price"})
     if unknown:
         raise BadRequest(f"unknown field {unknown[0]!r}")
@@ -57,24 +57,24 @@ async def show_card(request: web.Request) -> web.Response:
 
 
 async def hide_card(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
     state = await runner.hide_card(catalogue.check_slot(request.match_info["slot"]), actor)
     return web.json_response(_graphics(runner, state))
 
 
 async def update_product(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
-    body = await _json_body(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
     product = await runner.update_product(request.match_info["product"], body, actor)
     return web.json_response({"product": product})
 
 
 async def show_lower_third(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
-    body = await _json_body(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
     studio = body.get("studio")
     if not isinstance(studio, str) or not studio:
         raise BadRequest("body needs 'studio' (a studio id)")
@@ -84,16 +84,16 @@ async def show_lower_third(request: web.Request) -> web.Response:
 
 
 async def hide_lower_third(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
     state = await runner.hide_lower_third(actor)
     return web.json_response(_graphics(runner, state))
 
 
 async def set_logo(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
-    body = await _json_body(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
     on = body.get("on")
     if not isinstance(on, bool):
         raise BadRequest("body needs 'on': true or false")

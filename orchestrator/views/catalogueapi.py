@@ -6,7 +6,7 @@ from aiohttp import web
 
 from orchestrator.errors import PayloadTooLarge
 from orchestrator.productimport import parse_products
-from orchestrator.views.api import _json_body, _operator, _runner
+from orchestrator.views.common import json_body, operator_name, show_runner
 
 MAX_IMPORT_BYTES = 16 * 1024 * 1024  # a 20,000-row catalogue is ~4 MB of CSV
 
@@ -24,20 +24,20 @@ async def _read_up_to(request: web.Request, limit: int) -> bytes:
 
 
 async def import_products(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
     products = parse_products(await _read_up_to(request, MAX_IMPORT_BYTES), request.content_type)
     total = await runner.import_products(products, actor)
     return web.json_response({"imported": len(products), "total": total})
 
 
 async def get_rundown(request: web.Request) -> web.Response:
-    _operator(request)
-    return web.json_response({"studios": _runner(request).rundown})
+    operator_name(request)
+    return web.json_response({"studios": show_runner(request).rundown})
 
 
 async def put_rundown(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
-    rundown = await runner.set_rundown(await _json_body(request), actor)
+    actor = operator_name(request)
+    runner = show_runner(request)
+    rundown = await runner.set_rundown(await json_body(request), actor)
     return web.json_response({"studios": rundown})

@@ -15,11 +15,12 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from mixer.multiview import PROGRAM
-from orchestrator.appkeys import SHOWS, STORE
+from orchestrator.appkeys import STORE
 from orchestrator.auth import operator
 from orchestrator.errors import Forbidden, NotFound
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StoreUnavailable
+from orchestrator.views.common import show_runner
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -27,15 +28,8 @@ STATE_EVERY_S = 1.0  # stats and meters refresh; state changes are pushed at onc
 MJPEG_BOUNDARY = "frame"
 
 
-def _runner(request: web.Request) -> ShowRunner:
-    runner = request.app[SHOWS].get(request.match_info["show"])
-    if runner is None:
-        raise NotFound(f"no show {request.match_info['show']!r}")
-    return runner
-
-
 async def page(request: web.Request) -> web.Response:
-    runner = _runner(request)
+    runner = show_runner(request)
     settings = {"show": runner.show.id, "title": runner.show.title}
     text = (STATIC / "control.html").read_text(encoding="utf-8")
     text = text.replace("/*SETTINGS*/null", json.dumps(settings, ensure_ascii=False).replace("</", "<\\/"))
@@ -59,7 +53,7 @@ def _same_origin(request: web.Request) -> bool:
 
 async def live_state(request: web.Request) -> web.WebSocketResponse:
     """Pushes the show's state on every change (and each second for stats) plus new events."""
-    runner = _runner(request)
+    runner = show_runner(request)
     operator(request)
     if not _same_origin(request):
         raise Forbidden("WebSocket from another origin refused")
@@ -107,7 +101,7 @@ def _iso(at: float) -> str:
 
 async def events_csv(request: web.Request) -> web.Response:
     """The audit trail for the sales team: when each thing went on air, by whom."""
-    runner = _runner(request)
+    runner = show_runner(request)
     operator(request)
     events = await request.app[STORE].events(runner.show.id, 10_000)
     out = io.StringIO()
@@ -137,7 +131,7 @@ def _source(request: web.Request, runner: ShowRunner) -> str:
 
 
 async def snapshot(request: web.Request) -> web.Response:
-    runner = _runner(request)
+    runner = show_runner(request)
     operator(request)
     shot = runner.multiview.snapshot(_source(request, runner))
     if shot is None:
@@ -147,7 +141,7 @@ async def snapshot(request: web.Request) -> web.Response:
 
 async def mjpeg(request: web.Request) -> web.StreamResponse:
     """A multipart JPEG stream at the multiview rate: an <img> shows it live."""
-    runner = _runner(request)
+    runner = show_runner(request)
     operator(request)
     source = _source(request, runner)
     response = web.StreamResponse(
@@ -169,5 +163,3 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
     except ConnectionResetError:
         pass  # the page closed the stream
     return response
-
-

@@ -21,7 +21,7 @@ from orchestrator.errors import BadRequest
 from orchestrator.joingrant import verify_join
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
-from orchestrator.views.api import _json_body, _operator, _runner
+from orchestrator.views.common import json_body, operator_name, show_runner
 from rooms.hostchannel import LOW_QUALITY, tally, wanted_quality
 
 STATS_EVERY = 2.0  # seconds between stats pushes to a host page
@@ -125,9 +125,9 @@ async def host_socket(request: web.Request) -> web.StreamResponse:
 
 async def cue(request: web.Request) -> web.Response:
     """``POST /api/shows/{show}/studios/{studio}/cue`` {"product": id or null, "message": text}."""
-    actor = _operator(request)
-    runner = _runner(request)
-    body = await _json_body(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
     product = body.get("product")
     message = body.get("message", "")
     if product is not None and (not isinstance(product, str) or not product):

@@ -6,27 +6,19 @@ from aiohttp import web
 
 from mixer.outputs.flvoutput import stream_flv
 from mixer.outputs.hlsoutput import hls_file_response
-from orchestrator.appkeys import SHOWS
 from orchestrator.errors import NotFound
-from orchestrator.showrunner import ShowRunner
-
-
-def _runner(request: web.Request) -> ShowRunner:
-    runner = request.app[SHOWS].get(request.match_info["show"])
-    if runner is None:
-        raise NotFound(f"no show {request.match_info['show']!r}")
-    return runner
+from orchestrator.views.common import show_runner
 
 
 async def hls(request: web.Request) -> web.StreamResponse:
-    runner = _runner(request)
+    runner = show_runner(request)
     if runner.hls is None:
         raise NotFound("HLS is not enabled for this show")
     return hls_file_response(runner.hls_dir, request.match_info["name"])
 
 
 async def flv(request: web.Request) -> web.StreamResponse:
-    runner = _runner(request)
+    runner = show_runner(request)
     if runner.flv is None:
         raise NotFound("HTTP-FLV is not enabled for this show")
     return await stream_flv(request, runner.flv)

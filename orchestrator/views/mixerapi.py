@@ -16,7 +16,7 @@ from mixer.scene import CORNERS, GAIN_DB_MAX, GAIN_DB_MIN, LAYOUTS, MAX_TRANSITI
 from orchestrator.errors import BadRequest
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
-from orchestrator.views.api import _json_body, _operator, _runner
+from orchestrator.views.common import json_body, operator_name, show_runner
 
 
 def _fields(body: dict[str, Any], allowed: set[str]) -> None:
@@ -52,9 +52,9 @@ def _view(runner: ShowRunner, state: ShowState) -> web.Response:
 
 async def take(request: web.Request) -> web.Response:
     """``{"transition": "cut|fade|wipe|slide", "duration_ms": 500}``: preview to program, swapped."""
-    actor = _operator(request)
-    runner = _runner(request)
-    body = await _json_body(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
     _fields(body, {"transition", "duration_ms"})
     transition = _choice(body, "transition", TRANSITIONS, "cut") or "cut"
     state = await runner.take(transition, _duration(body), actor)
@@ -63,9 +63,9 @@ async def take(request: web.Request) -> web.Response:
 
 async def layout(request: web.Request) -> web.Response:
     """``{"layout": "single|pip|side-by-side", "studios": [main, other], "corner": ..., "transition": ...}``."""
-    actor = _operator(request)
-    runner = _runner(request)
-    body = await _json_body(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
     _fields(body, {"layout", "studios", "corner", "transition", "duration_ms"})
     if "layout" not in body:
         raise BadRequest(f"body needs 'layout' ({', '.join(LAYOUTS)})")
@@ -81,9 +81,9 @@ async def layout(request: web.Request) -> web.Response:
 
 async def panic(request: web.Request) -> web.Response:
     """Slate and silence from the next frame. ``{"on": false}`` (or ``/unpanic``) lifts it."""
-    actor = _operator(request)
-    runner = _runner(request)
-    body = await _json_body(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
     _fields(body, {"on"})
     on = body.get("on", True)
     if not isinstance(on, bool):
@@ -92,17 +92,17 @@ async def panic(request: web.Request) -> web.Response:
 
 
 async def unpanic(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
-    _fields(await _json_body(request), set())
+    actor = operator_name(request)
+    runner = show_runner(request)
+    _fields(await json_body(request), set())
     return _view(runner, await runner.set_panic(False, actor))
 
 
 async def audio(request: web.Request) -> web.Response:
     """``{"gain_db": -6.0, "mute": false}`` for one studio (either or both)."""
-    actor = _operator(request)
-    runner = _runner(request)
-    body = await _json_body(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
     _fields(body, {"gain_db", "mute"})
     if not body:
         raise BadRequest("body needs 'gain_db' and/or 'mute'")
@@ -123,6 +123,6 @@ async def audio(request: web.Request) -> web.Response:
 
 async def meters(request: web.Request) -> web.Response:
     """Just the audio (settings and meters): cheap to poll several times a second."""
-    _operator(request)
-    runner = _runner(request)
+    operator_name(request)
+    runner = show_runner(request)
     return web.json_response(runner.mixer_view()["audio"])

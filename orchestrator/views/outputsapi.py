@@ -13,7 +13,6 @@ Also here: the per-output rows of ``/metrics``.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -23,36 +22,18 @@ from aiohttp import web
 
 from mixer.outputs.egress import Egress
 from mixer.outputs.rtmpoutput import redact
-from orchestrator.appkeys import SHOWS
 from orchestrator.errors import BadRequest, Conflict, NotFound
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import Event, StoreUnavailable
-from orchestrator.views.api import _operator
+from orchestrator.views.common import json_body, operator_name, show_runner
 
 log = logging.getLogger(__name__)
-
-
-def _runner(request: web.Request) -> ShowRunner:
-    runner = request.app[SHOWS].get(request.match_info["show"])
-    if runner is None:
-        raise NotFound(f"no show {request.match_info['show']!r}")
-    return runner
 
 
 def _egress(runner: ShowRunner) -> Egress:
     if runner.egress is None:
         raise NotFound("the show's outputs are not running")
     return runner.egress
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = json.loads(await request.read() or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("body must be a JSON object")
-    return data
 
 
 async def _audit(runner: ShowRunner, kind: str, actor: str, detail: dict[str, Any]) -> None:
@@ -63,22 +44,22 @@ async def _audit(runner: ShowRunner, kind: str, actor: str, detail: dict[str, An
 
 
 async def outputs(request: web.Request) -> web.Response:
-    _operator(request)
-    described = await _runner(request).describe()
+    operator_name(request)
+    described = await show_runner(request).describe()
     return web.json_response({"outputs": described["outputs"]})
 
 
 async def list_rtmp(request: web.Request) -> web.Response:
-    _operator(request)
-    egress = _egress(_runner(request))
+    operator_name(request)
+    egress = _egress(show_runner(request))
     return web.json_response({"destinations": [o.status() for o in egress.rtmp.values()]})
 
 
 async def add_rtmp(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
     egress = _egress(runner)
-    body = await _json_body(request)
+    body = await json_body(request)
     name, url = body.get("name"), body.get("url")
     if not isinstance(name, str) or not isinstance(url, str):
         raise BadRequest("body needs 'name' and 'url' strings")
@@ -97,8 +78,8 @@ async def add_rtmp(request: web.Request) -> web.Response:
 
 
 async def remove_rtmp(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
     name = request.match_info["name"]
     if not await _egress(runner).remove_rtmp(name):
         raise NotFound(f"no RTMP destination {name!r}")
@@ -107,15 +88,15 @@ async def remove_rtmp(request: web.Request) -> web.Response:
 
 
 async def get_recording(request: web.Request) -> web.Response:
-    _operator(request)
-    return web.json_response(_egress(_runner(request)).recording_status())
+    operator_name(request)
+    return web.json_response(_egress(show_runner(request)).recording_status())
 
 
 async def set_recording(request: web.Request) -> web.Response:
-    actor = _operator(request)
-    runner = _runner(request)
+    actor = operator_name(request)
+    runner = show_runner(request)
     egress = _egress(runner)
-    body = await _json_body(request)
+    body = await json_body(request)
     on = body.get("on")
     if not isinstance(on, bool):
         raise BadRequest("body needs 'on': true or false")

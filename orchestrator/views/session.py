@@ -7,11 +7,11 @@ from aiohttp import web
 from orchestrator.appkeys import OPERATORS
 from orchestrator.errors import BadRequest, Unauthorized
 from orchestrator.operators import COOKIE, SESSION_HOURS
-from orchestrator.views.api import _json_body
+from orchestrator.views.common import json_body
 
 
 async def login(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     operators = request.app[OPERATORS]
     token, name, password = body.get("token"), body.get("name"), body.get("password")
     if isinstance(token, str) and token:

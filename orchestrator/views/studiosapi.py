@@ -9,11 +9,12 @@ import qrcode.image.svg
 from aiohttp import web
 
 from orchestrator.errors import NotFound
-from orchestrator.views.api import _operator, _runner, show_links
+from orchestrator.views.api import show_links
+from orchestrator.views.common import operator_name, show_runner
 
 
 def _link(request: web.Request, studio: str) -> dict[str, str]:
-    runner = _runner(request)
+    runner = show_runner(request)
     for link in show_links(request, runner):
         if link["studio"] == studio:
             return link
@@ -22,22 +23,22 @@ def _link(request: web.Request, studio: str) -> dict[str, str]:
 
 async def kick(request: web.Request) -> web.Response:
     """End the studio's session and void its link: a kicked host cannot rejoin by itself."""
-    actor = _operator(request)
+    actor = operator_name(request)
     studio = request.match_info["studio"]
-    generation = await _runner(request).revoke_link(studio, actor, "studio.kicked")
+    generation = await show_runner(request).revoke_link(studio, actor, "studio.kicked")
     return web.json_response({"studio": studio, "kicked": True, "link_generation": generation})
 
 
 async def reissue(request: web.Request) -> web.Response:
     """A new join link; the old one stops working at once."""
-    actor = _operator(request)
+    actor = operator_name(request)
     studio = request.match_info["studio"]
-    await _runner(request).revoke_link(studio, actor, "link.reissued")
+    await show_runner(request).revoke_link(studio, actor, "link.reissued")
     return web.json_response(_link(request, studio))
 
 
 async def qr(request: web.Request) -> web.Response:
-    _operator(request)
+    operator_name(request)
     link = _link(request, request.match_info["studio"])
     image = qrcode.make(link["join_url"], image_factory=qrcode.image.svg.SvgPathImage, border=2)
     out = io.BytesIO()

@@ -1,0 +1,36 @@
+"""What every view needs: the show a path names, the JSON body, who is acting."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from orchestrator.appkeys import SHOWS
+from orchestrator.auth import operator
+from orchestrator.errors import BadRequest, NotFound
+from orchestrator.showrunner import ShowRunner
+
+
+def operator_name(request: web.Request) -> str:
+    """The acting operator's name for the audit trail; the role check is in orchestrator.auth."""
+    return operator(request).name
+
+
+def show_runner(request: web.Request) -> ShowRunner:
+    runner = request.app[SHOWS].get(request.match_info["show"])
+    if runner is None:
+        raise NotFound(f"no show {request.match_info['show']!r}")
+    return runner
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body must be a JSON object")
+    return data
