@@ -9,7 +9,6 @@ so a player page on any origin can watch.  Trickle ICE is not offered (PATCH:
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -17,37 +16,14 @@ from mixer.outputs.whepoutput import WhepFull, WhepOutput
 from mixer.outputs.whepviewer import OfferError
 from orchestrator.appkeys import SHOWS
 from orchestrator.auth import bearer
-from orchestrator.errors import BadRequest, DomainError, NotFound, Unauthorized, Unavailable, UnsupportedMediaType
+from orchestrator.errors import BadRequest, NotFound, Unauthorized, Unavailable, UnsupportedMediaType
 from orchestrator.showrunner import ShowRunner
+from orchestrator.views.cors import cors_headers, preflight_headers, with_cors
 from rooms.sdp import announce_public_address
 
-CORS = {
-    "Access-Control-Allow-Origin": "*",  # a token, if any, travels in a header, never a cookie
-    "Access-Control-Expose-Headers": "Location, ETag",
-}
-PREFLIGHT = {
-    **CORS,
-    "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type",
-    "Access-Control-Max-Age": "86400",
-}
-
-Handler = Callable[[web.Request], Awaitable[web.Response]]
-
-
-def _cors(handler: Handler) -> Handler:
-    """CORS headers on every answer, errors included (a browser hides an uncorsed error)."""
-
-    async def wrapped(request: web.Request) -> web.Response:
-        try:
-            response = await handler(request)
-        except DomainError as exc:
-            exc.headers.update(CORS)
-            raise
-        response.headers.update(CORS)
-        return response
-
-    return wrapped
+CORS = cors_headers("Location, ETag")
+PREFLIGHT = preflight_headers(CORS, "POST, DELETE, OPTIONS", "Authorization, Content-Type")
+_cors = with_cors(CORS)
 
 
 def _output(request: web.Request) -> tuple[ShowRunner, WhepOutput]:

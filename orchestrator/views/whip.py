@@ -8,8 +8,6 @@ Responses carry CORS headers, so a page on another origin can publish.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 
 from orchestrator.appkeys import CONFIG
@@ -17,7 +15,6 @@ from orchestrator.auth import bearer
 from orchestrator.config import IceServer
 from orchestrator.errors import (
     BadRequest,
-    DomainError,
     Forbidden,
     PreconditionFailed,
     PreconditionRequired,
@@ -26,37 +23,14 @@ from orchestrator.errors import (
 )
 from orchestrator.joingrant import verify_join
 from orchestrator.showrunner import ShowRunner
+from orchestrator.views.cors import cors_headers, preflight_headers, with_cors
 from rooms.sdp import SdpFragError, parse_sdpfrag
 from rooms.whipsession import IceRestartUnsupported, SdpError
 
 SDPFRAG = "application/trickle-ice-sdpfrag"
-CORS = {
-    "Access-Control-Allow-Origin": "*",  # the token travels in a header, never in a cookie
-    "Access-Control-Expose-Headers": "Location, ETag, Link, Accept-Patch",
-}
-PREFLIGHT = {
-    **CORS,
-    "Access-Control-Allow-Methods": "POST, PATCH, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
-    "Access-Control-Max-Age": "86400",
-}
-
-Handler = Callable[[web.Request], Awaitable[web.Response]]
-
-
-def _cors(handler: Handler) -> Handler:
-    """Add CORS headers to the answer, errors included (a browser hides uncorsed errors)."""
-
-    async def wrapped(request: web.Request) -> web.Response:
-        try:
-            response = await handler(request)
-        except DomainError as exc:
-            exc.headers.update(CORS)
-            raise
-        response.headers.update(CORS)
-        return response
-
-    return wrapped
+CORS = cors_headers("Location, ETag, Link, Accept-Patch")
+PREFLIGHT = preflight_headers(CORS, "POST, PATCH, DELETE, OPTIONS", "Authorization, Content-Type, If-Match")
+_cors = with_cors(CORS)
 
 
 def _authorised_show(request: web.Request) -> tuple[ShowRunner, str]:
