@@ -215,12 +215,25 @@ class WhipSession:
 
     CLOSE_TIMEOUT_S = 5.0
 
+    def _stop_decoders(self) -> None:
+        """End aiortc's decoder threads first, whatever happens to the rest of the close.
+
+        aiortc stops receivers one after another, each after its RTCP task has exited; with
+        FFmpeg's WHIP muxer as the peer that wait was seen never to end, so the next
+        receiver's decoder thread (not a daemon) lived on, and kept its process from exiting.
+        """
+        for transceiver in self.pc.getTransceivers():
+            stop = getattr(transceiver.receiver, "_RTCRtpReceiver__stop_decoder", None)
+            if stop is not None:
+                stop()
+
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         for task in list(self._tasks):
             task.cancel()
+        self._stop_decoders()
         try:
             # Bounded: a peer connection that never finished its set-up can wait forever
             # on its RTCP task, and one studio must never hold up the show's shutdown.
