@@ -62,6 +62,9 @@ def write_config(directory: Path, port: int, studios: int, width: int, height: i
     ]
     for i in range(studios):
         lines += ["[[shows.studios]]", f'id = "s{i}"', f'name = "Studio {i}"']
+    for i in range(3):
+        lines += ["[[shows.products]]", f'id = "p{i}"', f'name = "汪集鸡汤 {i}"', 'enterprise = "武汉汪集鸡汤有限公司"',
+                  f"price = {39.9 + i}", "was_price = 59.9", 'promo = "买二赠一"', "stock = 5000"]  # fmt: skip
     path = directory / "bench.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -77,7 +80,9 @@ def api(port: int, path: str, body: dict[str, object] | None = None) -> dict[str
         return json.loads(res.read())
 
 
-def run_one(studios: int, seconds: float, width: int, height: int, fps: int) -> dict[str, object]:
+def run_one(
+    studios: int, seconds: float, width: int, height: int, fps: int, effects: bool = False
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         port = free_port()
         config = write_config(Path(tmp), port, studios, width, height, fps)
@@ -121,12 +126,21 @@ def run_one(studios: int, seconds: float, width: int, height: int, fps: int) -> 
                 if time.time() > deadline:
                     raise RuntimeError(f"only {online}/{studios} studios came online")
                 time.sleep(0.3)
+            if effects:
+                # Three cards on air (one with a ticking countdown) and fades instead of cuts.
+                for slot, product in (("main", "p0"), ("tag1", "p1"), ("tag2", "p2")):
+                    api(port, "/api/shows/bench/cards", {"product": product, "slot": slot, "countdown_s": 600})
+                api(port, "/api/shows/bench/cut", {"studio": "s0"})
             time.sleep(3)  # warm-up: decoders and encoder settle
             before = api(port, "/api/shows/bench")["mixer"]
             cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
             n = 0
             while time.monotonic() - t0 < seconds:
-                api(port, "/api/shows/bench/cut", {"studio": f"s{n % studios}"})
+                if effects and studios > 1:
+                    api(port, "/api/shows/bench/preview", {"studio": f"s{(n + 1) % studios}"})
+                    api(port, "/api/shows/bench/take", {"transition": "fade", "duration_ms": 500})
+                else:
+                    api(port, "/api/shows/bench/cut", {"studio": f"s{n % studios}"})
                 n += 1
                 time.sleep(2)
             cpu1, t1 = cpu_seconds(server.pid), time.monotonic()
@@ -134,6 +148,7 @@ def run_one(studios: int, seconds: float, width: int, height: int, fps: int) -> 
             ticks = after["ticks"] - before["ticks"]  # type: ignore[index,operator]
             return {
                 "studios": studios,
+                "effects": effects,
                 "size": f"{width}x{height}@{fps}",
                 "seconds": round(t1 - t0, 1),
                 "server_cores": round((cpu1 - cpu0) / (t1 - t0), 3),
@@ -161,11 +176,12 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--size", default="1280x720")
     p.add_argument("--fps", type=int, default=30)
+    p.add_argument("--effects", action="store_true", help="three cards on air and 500 ms fades instead of cuts")
     args = p.parse_args()
     width, height = (int(x) for x in args.size.split("x"))
     print("studios  size           cores   fps    late  dropped  compose_ms  encode_ms")
     for n in args.studios:
-        r = run_one(n, args.seconds, width, height, args.fps)
+        r = run_one(n, args.seconds, width, height, args.fps, args.effects)
         print(
             f"{r['studios']:>7}  {r['size']:<13} {r['server_cores']:>6}  {r['program_fps']:>5}  "
             f"{r['late_ticks']:>4}  {r['encoder_dropped']:>7}  {r['compose_ms_avg']!s:>10}  {r['encode_ms_avg']!s:>9}",
