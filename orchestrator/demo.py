@@ -63,6 +63,7 @@ async def _run(config: Config, studios: int, cut_every: float, duration: float) 
         )
     print(
         f"\nDemo show {show.id!r} is live with {len(procs)} synthetic studios.\n"
+        f"  control  {base}/control/{show.id}   (sign in with {config.server.operator_token})\n"
         f"  HLS      {base}/live/{show.id}/index.m3u8   (ffplay / VLC / ffprobe)\n"
         f"  HTTP-FLV {base}/live/{show.id}.flv\n"
         f"  state    curl -H 'Authorization: Bearer {config.server.operator_token}' {base}/api/shows/{show.id}\n"

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import aiohttp
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
+
+from tests.whipclient import TrackPublisher
 
 RATE = 48000
 
@@ -94,38 +95,6 @@ class Gate(MediaStreamTrack):
     async def recv(self) -> av.frame.Frame:
         await self._open.wait()
         return await self.inner.recv()
-
-
-class TrackPublisher:
-    """A WHIP publisher (aiortc) of any two tracks."""
-
-    def __init__(self, base_url: str, show: str, studio: str, token: str, *tracks: MediaStreamTrack) -> None:
-        self.url = f"{base_url}/whip/{show}/{studio}"
-        self.token = token
-        self.pc = RTCPeerConnection()
-        for track in tracks:
-            self.pc.addTrack(track)
-        self.location: str | None = None
-        self._base = base_url
-
-    async def start(self, timeout: float = 10) -> None:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        async with aiohttp.ClientSession() as http:
-            headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {self.token}"}
-            async with http.post(self.url, data=self.pc.localDescription.sdp, headers=headers) as res:
-                assert res.status == 201, await res.text()
-                self.location = res.headers["Location"]
-                answer = await res.text()
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-        async with asyncio.timeout(timeout):
-            while self.pc.connectionState != "connected":
-                await asyncio.sleep(0.05)
-
-    async def stop(self) -> None:
-        if self.location:
-            async with aiohttp.ClientSession() as http:
-                await http.delete(self._base + self.location, headers={"Authorization": f"Bearer {self.token}"})
-        await self.pc.close()
 
 
 def flash_beep_publisher(base_url: str, show: str, studio: str, token: str) -> TrackPublisher:

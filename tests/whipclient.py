@@ -9,7 +9,7 @@ import aiohttp
 import av
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack, VideoStreamTrack
 
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
 
@@ -44,13 +44,15 @@ class ToneTrack(AudioStreamTrack):
         return frame
 
 
-class AiortcPublisher:
-    def __init__(self, base_url: str, show: str, studio: str, token: str, colour: str, hz: float = 660) -> None:
+class TrackPublisher:
+    """A WHIP publisher (aiortc) of any tracks."""
+
+    def __init__(self, base_url: str, show: str, studio: str, token: str, *tracks: MediaStreamTrack) -> None:
         self.url = f"{base_url}/whip/{show}/{studio}"
         self.token = token
         self.pc = RTCPeerConnection()
-        self.pc.addTrack(ColourTrack(colour))
-        self.pc.addTrack(ToneTrack(hz))
+        for track in tracks:
+            self.pc.addTrack(track)
         self.location: str | None = None
         self._base = base_url
 
@@ -72,3 +74,10 @@ class AiortcPublisher:
             async with aiohttp.ClientSession() as http:
                 await http.delete(self._base + self.location, headers={"Authorization": f"Bearer {self.token}"})
         await self.pc.close()
+
+
+class AiortcPublisher(TrackPublisher):
+    """A studio of one solid colour and a tone."""
+
+    def __init__(self, base_url: str, show: str, studio: str, token: str, colour: str, hz: float = 660) -> None:
+        super().__init__(base_url, show, studio, token, ColourTrack(colour), ToneTrack(hz))
