@@ -7,6 +7,7 @@ first and is then applied to the media plane as a new Scene.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -20,12 +21,13 @@ from mixer.multiview import Multiview
 from mixer.outputs.egress import Egress
 from mixer.outputs.flvoutput import FlvOutput
 from mixer.outputs.hlsoutput import HlsOutput
+from mixer.outputs.rtmpoutput import redact
 from mixer.planes import parse_colour
 from mixer.program import Program, Scene
 from mixer.scene import LAYOUT_STUDIOS
 from orchestrator import catalogue, productimport
 from orchestrator.config import Product, Show
-from orchestrator.errors import BadRequest, Conflict, NotFound
+from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.store import Event, ShowState, StateStore, StoreUnavailable
 from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
@@ -108,8 +110,16 @@ class ShowRunner:
             rtmp_backoff=(out.rtmp_backoff_min, out.rtmp_backoff_max),
             ice_servers=list(self.whip.ice_servers),
         )
-        for dest in out.rtmp:
-            self.egress.add_rtmp(dest.name, dest.url)
+        # Destinations added or removed through the API outlive a restart (stored list).
+        saved = None
+        with contextlib.suppress(StoreUnavailable):
+            saved = await self.store.get_doc(self.show.id, "rtmp")
+        targets = saved if isinstance(saved, list) else [{"name": d.name, "url": d.url} for d in out.rtmp]
+        for dest in targets:
+            try:
+                self.egress.add_rtmp(str(dest["name"]), str(dest["url"]))
+            except (KeyError, ValueError, TypeError) as exc:
+                log.error("show %s: RTMP destination %r not started: %s", self.show.id, dest, exc)
         if out.recording:
             await self.egress.set_recording(True)
 
@@ -176,6 +186,52 @@ class ShowRunner:
         self.changes.publish(self.state)
         await self._presence(studio_id, True)
         return session
+
+    # -- RTMP destinations -------------------------------------------------------
+    async def add_rtmp(self, name: str, url: str, actor: str) -> dict[str, Any]:
+        egress = self._require_egress()
+        try:
+            output = egress.add_rtmp(name, url)
+        except KeyError:
+            raise Conflict(f"destination {name!r} exists; DELETE it first") from None
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        await self._save_rtmp()
+        await self.audit("output.rtmp.added", actor, {"name": name, "url": redact(url)})
+        return output.status()
+
+    async def remove_rtmp(self, name: str, actor: str) -> None:
+        if not await self._require_egress().remove_rtmp(name):
+            raise NotFound(f"no RTMP destination {name!r}")
+        await self._save_rtmp()
+        await self.audit("output.rtmp.removed", actor, {"name": name})
+
+    async def set_recording(self, on: bool, actor: str) -> dict[str, Any]:
+        egress = self._require_egress()
+        was = egress.recording is not None
+        await egress.set_recording(on)
+        if on != was:
+            await self.audit("recording.started" if on else "recording.stopped", actor, {})
+        return egress.recording_status()
+
+    def _require_egress(self) -> Egress:
+        if self.egress is None:
+            raise Unavailable("outputs are not running")
+        return self.egress
+
+    async def _save_rtmp(self) -> None:
+        targets = [{"name": o.name, "url": o.url} for o in self._require_egress().rtmp.values()]
+        try:
+            await self.store.put_doc(self.show.id, "rtmp", targets)
+        except StoreUnavailable as exc:
+            log.warning("show %s: RTMP destinations not saved (%s): a restart would lose the change", self.show.id, exc)
+
+    async def audit(self, kind: str, actor: str, detail: dict[str, Any]) -> None:
+        """An audit event that must not fail the command it records (the change happened)."""
+        try:
+            await self.store.add_event(Event(kind, self.show.id, actor, detail))
+        except StoreUnavailable as exc:
+            log.warning("show %s: event %s not recorded: %s", self.show.id, kind, exc)
 
     def link_generation(self, studio_id: str) -> int:
         return self.state.link_gens.get(studio_id, 0)

@@ -48,6 +48,10 @@ def check_rtmp_url(url: str) -> str | None:
         return "must start with rtmp:// or rtmps://"
     if not parts.hostname:
         return "has no host"
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError as exc:
+        return f"has a bad port: {exc}"
     path = [p for p in parts.path.split("/") if p]
     if len(path) < 2:
         return "needs an application and a stream key: rtmp://host/app/key"

@@ -16,15 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from mixer.outputs.egress import Egress
-from mixer.outputs.rtmpoutput import redact
-from orchestrator.errors import BadRequest, Conflict, NotFound
+from orchestrator.errors import BadRequest, NotFound
 from orchestrator.showrunner import ShowRunner
-from orchestrator.store import Event, StoreUnavailable
 from orchestrator.views.common import json_body, operator_name, show_runner
 
 log = logging.getLogger(__name__)
@@ -34,13 +31,6 @@ def _egress(runner: ShowRunner) -> Egress:
     if runner.egress is None:
         raise NotFound("the show's outputs are not running")
     return runner.egress
-
-
-async def _audit(runner: ShowRunner, kind: str, actor: str, detail: dict[str, Any]) -> None:
-    try:
-        await runner.store.add_event(Event(kind, runner.show.id, actor, detail))
-    except StoreUnavailable as exc:
-        log.warning("show %s: could not record %s: %s", runner.show.id, kind, exc)
 
 
 async def outputs(request: web.Request) -> web.Response:
@@ -58,32 +48,17 @@ async def list_rtmp(request: web.Request) -> web.Response:
 async def add_rtmp(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    egress = _egress(runner)
     body = await json_body(request)
     name, url = body.get("name"), body.get("url")
     if not isinstance(name, str) or not isinstance(url, str):
         raise BadRequest("body needs 'name' and 'url' strings")
-    try:
-        urlsplit(url).port  # noqa: B018 - not checked by check_rtmp_url; status() and /metrics would fail on it
-    except ValueError as exc:
-        raise BadRequest(f"RTMP URL has a bad port: {exc}") from None
-    try:
-        output = egress.add_rtmp(name, url)
-    except KeyError:
-        raise Conflict(f"destination {name!r} exists; DELETE it first") from None
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
-    await _audit(runner, "output.rtmp.added", actor, {"name": name, "url": redact(url)})
-    return web.json_response(output.status(), status=201)
+    return web.json_response(await runner.add_rtmp(name, url, actor), status=201)
 
 
 async def remove_rtmp(request: web.Request) -> web.Response:
     actor = operator_name(request)
-    runner = show_runner(request)
     name = request.match_info["name"]
-    if not await _egress(runner).remove_rtmp(name):
-        raise NotFound(f"no RTMP destination {name!r}")
-    await _audit(runner, "output.rtmp.removed", actor, {"name": name})
+    await show_runner(request).remove_rtmp(name, actor)
     return web.json_response({"removed": name})
 
 
@@ -94,17 +69,11 @@ async def get_recording(request: web.Request) -> web.Response:
 
 async def set_recording(request: web.Request) -> web.Response:
     actor = operator_name(request)
-    runner = show_runner(request)
-    egress = _egress(runner)
     body = await json_body(request)
     on = body.get("on")
     if not isinstance(on, bool):
         raise BadRequest("body needs 'on': true or false")
-    was = egress.recording is not None
-    await egress.set_recording(on)
-    if on != was:
-        await _audit(runner, "recording.started" if on else "recording.stopped", actor, {})
-    return web.json_response(egress.recording_status())
+    return web.json_response(await show_runner(request).set_recording(on, actor))
 
 
 # --- /metrics -----------------------------------------------------------------------------

@@ -66,3 +66,24 @@ async def test_redis_going_away_does_not_stop_the_program(
     redis.start()
     status, body = await node.api("POST", "/api/shows/test-show/cut", json={"studio": "bravo"})
     assert status == 200 and body["program"] == "bravo"
+
+
+async def test_rtmp_destinations_set_through_the_api_survive_a_restart(
+    tmp_path: Path, aiohttp_server: Any, redis: RedisServer
+) -> None:
+    a, a_srv = await _node(tmp_path, aiohttp_server, redis.url, "a")
+    # Nobody listens there: the destination just sits in backoff, which is all this needs.
+    status, _ = await a.api(
+        "POST", "/api/shows/test-show/outputs/rtmp", json={"name": "cdn-a", "url": "rtmp://127.0.0.1:9/live/key-a"}
+    )
+    assert status == 201
+    await a.api("POST", "/api/shows/test-show/outputs/rtmp", json={"name": "cdn-b", "url": "rtmp://127.0.0.1:9/live/b"})
+    assert (await a.api("DELETE", "/api/shows/test-show/outputs/rtmp/cdn-b"))[0] == 200
+    bad = {"name": "x", "url": "rtmp://127.0.0.1:99999/live/k"}
+    assert (await a.api("POST", "/api/shows/test-show/outputs/rtmp", json=bad))[0] == 400
+    await a_srv.close()
+    b, _ = await _node(tmp_path, aiohttp_server, redis.url, "b")
+    _, listed = await b.api("GET", "/api/shows/test-show/outputs/rtmp")
+    names = [d["name"] for d in (listed["destinations"] if isinstance(listed, dict) else listed)]
+    assert names == ["cdn-a"]
+    assert "key-a" not in str(listed)  # the stream key stays secret
