@@ -14,7 +14,7 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
-from mixer.fitter import FittedPicture, fit_size
+from mixer.fitter import SCALER_THREADS, FittedPicture, fit_size
 from mixer.layout import boxes
 from mixer.planes import BLACK, Yuv, blit, packed, packed_planes, rgb_to_yuv
 from mixer.scene import Bus
@@ -93,6 +93,10 @@ def planes_to_frame(planes: np.ndarray) -> av.VideoFrame:
 def scale_packed(planes: np.ndarray, width: int, height: int) -> np.ndarray:
     """A packed picture scaled to another size (for one-off use: builds a scaler)."""
     frame = VideoReformatter().reformat(
-        planes_to_frame(planes), width=width, height=height, interpolation=Interpolation.BILINEAR
+        planes_to_frame(planes),
+        width=width,
+        height=height,
+        interpolation=Interpolation.BILINEAR,
+        threads=SCALER_THREADS,
     )
     return frame.to_ndarray()

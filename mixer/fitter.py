@@ -7,6 +7,8 @@ an unchanged source frame costs nothing on the next tick.
 
 from __future__ import annotations
 
+import os
+
 import av
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
@@ -17,6 +19,12 @@ from mixer.planes import Yuv, blit, fill, frame_planes, packed, packed_planes, r
 # nature, and the two extra scales are the most expensive part of this mode.
 BLUR_EVERY = 3
 BLUR_DIVISOR = 24  # blur = downscale to 1/24 with area averaging, then bilinear back up
+# swscale threads per scale. Its automatic choice (threads=0) cost more wall AND CPU time
+# than an explicit 2 on the 2-core production machines (bench/compose.py, fade pip ->
+# side-by-side: median 1.29-1.37 ms wall, 1.63-1.72 CPU with 0; 1.07-1.14 wall, 1.54-1.58
+# CPU with 2), and 1 thread is slowest in wall time (~1.49 ms). Slices give the same
+# pixels whatever the thread count.
+SCALER_THREADS = min(2, os.cpu_count() or 1)
 
 
 def fit_size(src_w: int, src_h: int, dst_w: int, dst_h: int) -> tuple[int, int]:
@@ -55,7 +63,7 @@ class FittedPicture:
             return self.out
         self._token = token
         if frame.format.name != "yuv420p":
-            frame = self._to_yuv420.reformat(frame, format="yuv420p")
+            frame = self._to_yuv420.reformat(frame, format="yuv420p", threads=SCALER_THREADS)
         sw, sh = frame.width & ~1, frame.height & ~1
         if self._geometry != (sw, sh):
             self._geometry = (sw, sh)
@@ -74,7 +82,9 @@ class FittedPicture:
         return self.out
 
     def _scale_into(self, frame: av.VideoFrame, dst: tuple[np.ndarray, ...], w: int, h: int) -> None:
-        scaled = self._scaler.reformat(frame, width=w, height=h, format="yuv420p", interpolation=Interpolation.BILINEAR)
+        scaled = self._scaler.reformat(
+            frame, width=w, height=h, format="yuv420p", interpolation=Interpolation.BILINEAR, threads=SCALER_THREADS
+        )
         for d, s in zip(dst, frame_planes(scaled), strict=True):
             d[...] = s
 
@@ -95,9 +105,15 @@ class FittedPicture:
             height=max(2, (self.height // BLUR_DIVISOR) & ~1),
             format="yuv420p",
             interpolation=Interpolation.AREA,
+            threads=SCALER_THREADS,
         )
         big = self._blur_up.reformat(
-            tiny, width=self.width, height=self.height, format="yuv420p", interpolation=Interpolation.BILINEAR
+            tiny,
+            width=self.width,
+            height=self.height,
+            format="yuv420p",
+            interpolation=Interpolation.BILINEAR,
+            threads=SCALER_THREADS,
         )
         y, u, v = frame_planes(big)
         # Dimmed to 3/4 (luma above black only), so the sharp picture stands out.
