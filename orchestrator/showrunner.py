@@ -22,10 +22,9 @@ from mixer.outputs.egress import Egress
 from mixer.outputs.flvoutput import FlvOutput
 from mixer.outputs.hlsoutput import HlsOutput
 from mixer.outputs.rtmpoutput import redact
-from mixer.planes import parse_colour
-from mixer.program import Program, Scene
+from mixer.program import Program
 from mixer.scene import LAYOUT_STUDIOS
-from orchestrator import catalogue, productimport
+from orchestrator import catalogue, mixerstate, productimport
 from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.store import Event, ShowState, StateStore, StoreUnavailable
@@ -152,7 +151,7 @@ class ShowRunner:
 
     def _apply(self, state: ShowState) -> None:
         self.state = state
-        self.program.set_scene(self._scene(state))
+        self.program.set_scene(mixerstate.scene_of(self.show, state))
         self.graphics.request(catalogue.graphics_scene(self.show, state))
         self.changes.publish(state)
 
@@ -290,7 +289,7 @@ class ShowRunner:
         if studio_id is not None:
             self._check_studio(studio_id)
         async with self._lock:
-            state = await self.store.update(self.show.id, lambda s: _on_program(s, studio_id, "cut", 0))
+            state = await self.store.update(self.show.id, lambda s: mixerstate.on_program(s, studio_id, "cut", 0))
             self._apply(state)
         await self.store.add_event(Event("program.cut", self.show.id, actor, {"studio": studio_id}))
         return state
@@ -420,27 +419,6 @@ class ShowRunner:
         return await self._change_graphics(lambda s: dataclasses.replace(s, logo=on), actor)
 
     # -- mixer: take, layout, panic, audio, fallback (clock rules: mixer/program.py) --
-    def _scene(self, state: ShowState) -> Scene:
-        show = self.show
-        return Scene(
-            program=state.program,
-            preview=state.preview,
-            layout=state.layout,
-            layout_studios=state.layout_studios,
-            corner=state.corner,
-            panic=state.panic,
-            take_seq=state.take_seq,
-            transition=state.transition,
-            transition_ms=state.transition_ms,
-            gains_db=dict(state.gains_db),
-            muted=frozenset(state.muted),
-            stale_after=show.fallback_after,
-            backup=show.backup_studio or None,
-            fit=show.fit,
-            fill_rgb=parse_colour(show.fill_colour),
-            av_sync_ms=show.av_sync_ms,
-        )
-
     async def _change_mixer(
         self, change: Callable[[ShowState], ShowState], actor: str, event: Callable[[ShowState], Event | None]
     ) -> ShowState:
@@ -466,7 +444,7 @@ class ShowRunner:
         def change(s: ShowState) -> ShowState:
             if s.preview is None:
                 raise Conflict("nothing on preview to take")
-            return _on_program(s, s.preview, transition, ms, preview=s.program)
+            return mixerstate.on_program(s, s.preview, transition, ms, preview=s.program)
 
         def event(s: ShowState) -> Event:
             detail = {"from": s.program, "to": s.preview, "transition": transition, "duration_ms": ms}
@@ -498,7 +476,7 @@ class ShowRunner:
                     " (give 'studios', or put studios on program and preview)"
                 )
             return dataclasses.replace(
-                _on_program(s, chosen[0], transition, ms),
+                mixerstate.on_program(s, chosen[0], transition, ms),
                 layout=layout,
                 layout_studios=tuple(chosen[1:]),
                 corner=corner or s.corner,
@@ -560,29 +538,7 @@ class ShowRunner:
             log.warning("show %s: fallback from %s not recorded: %s", self.show.id, failed, exc)
 
     def mixer_view(self) -> dict[str, object]:
-        """Layout, panic and audio (settings and meters) for the show's API view."""
-        state = self.state
-        meters: dict[str, Any] = dict(self.program.audio.meters())
-        studio_meters: dict[str, Any] = meters.get("studios") or {}
-        audio = {
-            studio.id: {
-                "gain_db": state.gains_db.get(studio.id, 0.0),
-                "mute": studio.id in state.muted,
-                **studio_meters.get(studio.id, {}),
-            }
-            for studio in self.show.studios
-        }
-        return {
-            "layout": {
-                "layout": state.layout,
-                "studios": [state.program, *state.layout_studios] if state.program else [],
-                "corner": state.corner,
-            },
-            "transition": {"kind": state.transition, "duration_ms": state.transition_ms},
-            "panic": state.panic,
-            "fallback": self.program.fallback,
-            "audio": {"program": meters.get("program"), "studios": audio},
-        }
+        return mixerstate.mixer_view(self.show, self.state, self.program)
 
     # -- views ---------------------------------------------------------------
     async def describe(self) -> dict[str, object]:
@@ -622,26 +578,6 @@ class ShowRunner:
             "mixer": self.program.stats(),
             "outputs": outputs,
         }
-
-
-def _on_program(s: ShowState, studio: str | None, transition: str, ms: int, **changes: Any) -> ShowState:
-    """``studio`` becomes the program's main studio with a new take; the layout stays.
-
-    If it was already in the layout (a pip inset, say), it swaps places with the old main.
-    """
-    swapped = (s.program if x == studio else x for x in s.layout_studios)
-    others = tuple(x for x in swapped if x is not None)
-    layout = s.layout if others else "single"
-    return dataclasses.replace(
-        s,
-        program=studio,
-        layout=layout,
-        layout_studios=others,
-        take_seq=s.take_seq + 1,
-        transition=transition,
-        transition_ms=ms,
-        **changes,
-    )
 
 
 def studio_or_none(value: object) -> str | None:
