@@ -3,48 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import ssl
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from orchestrator.app import create_app, ssl_context
 from orchestrator.config import ConfigError
 from orchestrator.links import tokens_for
+from rooms.dtlscert import write_p256_certificate
 from tests.conftest import make_config
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
 async def test_serves_the_join_page_over_https(tmp_path: Path, unused_tcp_port: int) -> None:
-    cert, key = _self_signed(tmp_path)
+    # Any self-signed certificate will do; the one our DTLS side makes is P-256, which TLS takes too.
+    cert, key = write_p256_certificate(tmp_path)
     config = make_config(tmp_path)
     config = dataclasses.replace(
         config, server=dataclasses.replace(config.server, tls_cert=str(cert), tls_key=str(key))

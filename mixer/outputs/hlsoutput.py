@@ -57,6 +57,7 @@ from mixer.outputs.packetqueue import PacketQueue
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.sink import Sink
 from mixer.outputs.tssegmentfile import ContinuityCounters, SegmentFile
+from mixer.outputs.worker import join_worker, offer
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +167,7 @@ class HlsOutput(Sink):
     def put(self, packet: EncodedPacket) -> None:
         if self._thread is None:
             return
-        try:
-            self._queue.put(packet, time.time())
-        except Exception:  # the encoder must never see our failures
-            log.exception("hls: put failed")
+        offer(self._queue, packet, time.time(), "hls")
 
     def close(self) -> None:
         """Mux what is queued, finish the last segment, update the playlist; idempotent."""
@@ -177,11 +175,7 @@ class HlsOutput(Sink):
             return
         self._closed = True
         self._queue.close()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=30)
-            if thread.is_alive():
-                log.error("hls: worker did not finish within 30 s")
+        join_worker(self._thread, 30, "hls")
 
     def status(self) -> dict[str, object]:
         playlist = self._playlist

@@ -24,6 +24,7 @@ from mixer.outputs.packetqueue import PacketQueue
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.remux import Remux
 from mixer.outputs.sink import Sink
+from mixer.outputs.worker import join_worker, offer
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,7 @@ class RecordingOutput(Sink):
     def put(self, packet: EncodedPacket) -> None:
         if self._thread is None or self._closed:
             return
-        try:
-            self._queue.put(packet, 0.0)
-        except Exception:
-            log.exception("recording: put failed")
+        offer(self._queue, packet, 0.0, "recording")
 
     def close(self) -> None:
         """Write what is queued, finish the file; idempotent."""
@@ -93,9 +91,7 @@ class RecordingOutput(Sink):
             return
         self._closed = True
         self._queue.close()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=30)
+        join_worker(self._thread, 30, "recording")
 
     # --- worker thread ----------------------------------------------------------
 

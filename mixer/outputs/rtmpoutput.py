@@ -30,6 +30,7 @@ from mixer.outputs.packetqueue import PacketQueue
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.remux import Remux
 from mixer.outputs.sink import Sink
+from mixer.outputs.worker import join_worker, offer
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +127,7 @@ class RtmpOutput(Sink):
     def put(self, packet: EncodedPacket) -> None:
         if self._thread is None or self._stop.is_set():
             return
-        try:
-            self._queue.put(packet, 0.0)
-        except Exception:  # the encoder must never see our failures
-            log.exception("rtmp %s: put failed", self.name)
+        offer(self._queue, packet, 0.0, f"rtmp {self.name}")
 
     def close(self) -> None:
         """Stop pushing; returns within ~5 s even if the connection hangs."""
@@ -137,11 +135,7 @@ class RtmpOutput(Sink):
             return
         self._stop.set()
         self._queue.close()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
-            if thread.is_alive():
-                log.warning("rtmp %s: worker still blocked in a write; left to end on its own", self.name)
+        join_worker(self._thread, 5, f"rtmp {self.name}")  # a write may hang; never wait longer
         self.state = "stopped"
 
     # --- worker thread ----------------------------------------------------------
