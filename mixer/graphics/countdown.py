@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import math
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
@@ -66,7 +67,45 @@ def countdown_sprite(width: int, height: int, style: CountdownStyle, seconds: in
     return sprite_from_rgba(render_countdown_image(width, height, style, seconds))
 
 
-_ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="countdown-ahead")
+class _AheadDrawer:
+    """One daemon thread that draws patches asked for ahead of time.
+
+    A daemon, started on first use: a drawing helper must never keep the process
+    alive at exit (a module-level executor's worker did). The queue is bounded and
+    a full queue drops the request: the clock thread then draws the patch itself.
+    """
+
+    QUEUE = 32
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[Callable[[], object]] = queue.Queue(maxsize=self.QUEUE)
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def submit(self, job: Callable[[], object]) -> bool:
+        """Queue ``job``; False when the queue is full (the job is dropped)."""
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="countdown-ahead", daemon=True)
+                self._thread.start()
+        try:
+            self._jobs.put_nowait(job)
+        except queue.Full:
+            return False
+        return True
+
+    def _run(self) -> None:
+        while True:
+            self._jobs.get()()
+
+    def drain(self) -> None:
+        """Block until every job queued so far has run."""
+        done = threading.Event()
+        self._jobs.put(done.set)
+        done.wait()
+
+
+_ahead = _AheadDrawer()
 _asked: set[tuple[int, int, CountdownStyle, int]] = set()
 _asked_lock = threading.Lock()
 
@@ -80,12 +119,14 @@ def draw_ahead(width: int, height: int, style: CountdownStyle, seconds: int) -> 
         if len(_asked) > 4096:  # old seconds are never asked for again
             _asked.clear()
         _asked.add(key)
-    _ahead.submit(countdown_sprite, width, height, style, seconds)
+    if not _ahead.submit(functools.partial(countdown_sprite, width, height, style, seconds)):
+        with _asked_lock:
+            _asked.discard(key)
 
 
 def wait_ahead() -> None:
     """Until the helper thread has drawn everything asked of it so far (tests)."""
-    _ahead.submit(lambda: None).result()
+    _ahead.drain()
 
 
 def countdown_renders() -> int:
