@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -32,44 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.program_load import OPERATOR, SECRET, api, cpu_seconds, free_port  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def thread_cpu(pid: int, tid: int) -> float:
-    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def write_config(directory: Path, port: int, width: int, height: int, fps: int, bitrate: int) -> Path:
-    path = directory / "fanout.toml"
-    path.write_text(
-        f"""[server]
-listen_port = {port}
-operator_token = "{OPERATOR}"
-link_secret = "{SECRET}"
-ice_hosts = ["127.0.0.1"]
-data_dir = "{directory / "data"}"
-
-[[shows]]
-id = "bench"
-title = "Fan-out bench"
-width = {width}
-height = {height}
-fps = {fps}
-video_bitrate = {bitrate}
-
-[shows.outputs]
-whep_max_viewers = 1000
-
-[[shows.studios]]
-id = "s0"
-name = "Studio 0"
-"""
-    )
-    return path
-
+from bench.harness import BenchServer  # noqa: E402
 
 # --- client processes ---------------------------------------------------------------------
 
@@ -158,17 +120,21 @@ def client_main(kind: str, base: str, count: int) -> None:
 
 
 class Step:
-    def __init__(self, name: str, pid: int, port: int) -> None:
-        self.name, self.pid, self.port = name, pid, port
+    """One measured step: the server's CPU (all threads, and the event loop's thread) and state."""
+
+    def __init__(self, name: str, server: BenchServer) -> None:
+        self.name, self.server = name, server
+
+    def _sample(self) -> tuple[dict[str, Any], float, float, float]:
+        pid = self.server.pid
+        return self.server.state(), self.server.cpu_seconds(), self.server.cpu_seconds(pid), time.monotonic()
 
     def __enter__(self) -> Step:
-        self.before = api(self.port, "/api/shows/bench")
-        self.cpu0, self.main0, self.t0 = cpu_seconds(self.pid), thread_cpu(self.pid, self.pid), time.monotonic()
+        self.before, self.cpu0, self.main0, self.t0 = self._sample()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.cpu1, self.main1, self.t1 = cpu_seconds(self.pid), thread_cpu(self.pid, self.pid), time.monotonic()
-        self.after = api(self.port, "/api/shows/bench")
+        self.after, self.cpu1, self.main1, self.t1 = self._sample()
 
     def result(self) -> dict[str, Any]:
         dt = self.t1 - self.t0
@@ -214,74 +180,57 @@ def stop_clients(proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from rooms.jointoken import JoinTokens
     from rooms.syntheticstudio import spawn_studio
 
     width, height = (int(x) for x in args.size.split("x"))
     results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
-        port = free_port()
-        config = write_config(Path(tmp), port, width, height, args.fps, args.bitrate)
-        log = open(args.server_log, "w") if args.server_log else subprocess.DEVNULL  # noqa: SIM115
-        server = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "serve", "--config", str(config)],
-            cwd=ROOT,
-            stdout=log,
-            stderr=log,
-        )
+    extra = f"video_bitrate = {args.bitrate}\n[shows.outputs]\nwhep_max_viewers = 1000"
+    log = open(args.server_log, "w") if args.server_log else subprocess.DEVNULL  # noqa: SIM115
+    with (
+        tempfile.TemporaryDirectory(prefix="fanout-") as tmp,
+        BenchServer(Path(tmp), 1, width, height, args.fps, show_extra=extra, log=log) as server,
+    ):
         clients: list[subprocess.Popen[str]] = []
         studio: subprocess.Popen[bytes] | None = None
-        try:
-            deadline = time.time() + 30
-            while True:
-                try:
-                    api(port, "/api/shows/bench")
-                    break
-                except OSError:
-                    if time.time() > deadline:
-                        raise RuntimeError("server did not start") from None
-                    time.sleep(0.2)
-            token = JoinTokens(SECRET, 3600).mint("bench", "s0")
 
-            def fresh_studio() -> subprocess.Popen[bytes]:
-                # A new publisher per step: FFmpeg's WHIP muxer does not answer aioice's
-                # consent checks (RFC 7675), so its session ends after ~30 s.
-                nonlocal studio
-                if studio is not None:
-                    studio.terminate()
-                    studio.wait(10)
-                    while api(port, "/api/shows/bench")["studios"][0]["online"]:
-                        time.sleep(0.1)
-                studio = spawn_studio(
-                    f"http://127.0.0.1:{port}/whip/bench/s0",
-                    token,
-                    "Studio 0",
-                    width=width,
-                    height=height,
-                    fps=args.fps,
-                    bitrate=args.bitrate,
-                    verbose=False,
-                )
-                while not api(port, "/api/shows/bench")["studios"][0]["online"]:
+        def online() -> bool:
+            return bool(server.state()["studios"][0]["online"])
+
+        def fresh_studio() -> subprocess.Popen[bytes]:
+            # A new publisher per step, so each step starts from a fresh session.
+            nonlocal studio
+            if studio is not None:
+                studio.terminate()
+                studio.wait(10)
+                while online():
                     time.sleep(0.1)
-                api(port, "/api/shows/bench/cut", {"studio": "s0"})
-                time.sleep(3)  # warm-up: decoder, encoder rate control, clients settle
-                return studio
+            studio = spawn_studio(
+                server.whip_url("s0"),
+                server.token("s0"),
+                "Studio 0",
+                width=width,
+                height=height,
+                fps=args.fps,
+                bitrate=args.bitrate,
+                verbose=False,
+            )
+            while not online():
+                time.sleep(0.1)
+            server.api("/api/shows/bench/cut", {"studio": "s0"})
+            time.sleep(3)  # warm-up: decoder, encoder rate control, clients settle
+            return studio
 
+        try:
             fresh_studio()
-            with Step("baseline (HLS only)", server.pid, port) as step:
+            with Step("baseline (HLS only)", server) as step:
                 time.sleep(args.seconds)
             results.append(step.result())
-            if args.flv:
-                clients.append(start_clients("flv", port, args.flv))
+            for kind, count, label in (("flv", args.flv, "FLV readers"), ("whep", args.whep, "WHEP viewers")):
+                if not count:
+                    continue
+                clients.append(start_clients(kind, server.port, count))
                 fresh_studio()
-                with Step(f"+{args.flv} FLV readers", server.pid, port) as step:
-                    time.sleep(args.seconds)
-                results.append(step.result())
-            if args.whep:
-                clients.append(start_clients("whep", port, args.whep))
-                fresh_studio()
-                with Step(f"+{args.whep} WHEP viewers", server.pid, port) as step:
+                with Step(f"+{count} {label}", server) as step:
                     time.sleep(args.seconds)
                 results.append(step.result())
             for proc in reversed(clients):
@@ -293,8 +242,6 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             if studio is not None:
                 studio.terminate()
                 studio.wait(10)
-            server.terminate()
-            server.wait(10)
     return results
 
 
