@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from orchestrator.passwords import hash_problem
+
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -113,12 +115,18 @@ VIDEO_CODECS = ("h264", "vp8")
 
 @dataclass(frozen=True)
 class Operator:
-    """A person at the control page. ``director`` does everything; ``producer`` cards and cues."""
+    """A person at the control page: ``director``, ``producer`` or ``links`` (orchestrator/operators.py).
+
+    ``password_hash`` comes from ``broadcast hash-password``; a plaintext ``password`` still
+    works but is deprecated (a warning at start-up). ``shows``: only these shows (empty: all).
+    """
 
     name: str
     role: str = "producer"
     token: str = ""
     password: str = ""
+    password_hash: str = ""
+    shows: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -230,8 +238,18 @@ def validate(config: Config) -> Config:
         key = f"server.operators[{i}]"
         _check(bool(op.name) and op.name not in names, src, f"{key}.name", "missing or duplicate operator name")
         names.add(op.name)
-        _check(op.role in ("director", "producer"), src, f"{key}.role", "must be director or producer")
-        _check(len(op.token) >= 8 or len(op.password) >= 8, src, key, "needs a token or password of 8+ characters")
+        _check(op.role in ("director", "producer", "links"), src, f"{key}.role", "must be director, producer or links")
+        _check(
+            len(op.token) >= 8 or len(op.password) >= 8 or bool(op.password_hash),
+            src,
+            key,
+            "needs a token, password_hash or password of 8+ characters",
+        )
+        _check(not (op.password and op.password_hash), src, f"{key}.password", "password_hash or password, not both")
+        problem = hash_problem(op.password_hash) if op.password_hash else None
+        _check(problem is None, src, f"{key}.password_hash", str(problem))
+        for j, show_id in enumerate(op.shows):
+            _check(config.show(show_id) is not None, src, f"{key}.shows[{j}]", f"{show_id!r} is not a show")
     _check(srv.max_body_bytes >= 4096, src, "server.max_body_bytes", "must be at least 4096")
     for i, host in enumerate(srv.ice_hosts):
         try:
