@@ -115,8 +115,12 @@ def route_of(request: web.Request) -> tuple[str, str] | None:
     return (request.method, resource.canonical) if resource is not None else None
 
 
-def client_key(request: web.Request) -> str:
-    return f"client:{request.remote or '?'}"
+def client_key(request: web.Request, via: str) -> str:
+    """The throttle's key for one client address and one way in (``login`` or ``bearer``).
+
+    Apart, so a sign-in form guessed at from an address does not lock that address's API tools.
+    """
+    return f"{via}:{request.remote or '?'}"
 
 
 def same_origin(request: web.Request) -> bool:
@@ -133,7 +137,7 @@ async def authenticate(request: web.Request) -> Actor:
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
-        actor = check_token(request, token.strip() if scheme.lower() == "bearer" else "")
+        actor = check_token(request, token.strip() if scheme.lower() == "bearer" else "", "bearer")
         if actor is None:
             raise Unauthorized("operator token is not valid")
         return actor
@@ -209,7 +213,7 @@ def bearer(request: web.Request) -> str:
 
 async def check_password(request: web.Request, name: str, password: str) -> Actor | None:
     """A password sign-in, throttled per client and per account (429 while locked)."""
-    throttle, keys = request.app[THROTTLE], (client_key(request), f"account:{name}")
+    throttle, keys = request.app[THROTTLE], (client_key(request, "login"), f"account:{name}")
     wait = throttle.retry_after(*keys)
     if wait:
         raise TooManyRequests(f"too many wrong passwords: retry in {wait} s", wait)
@@ -221,9 +225,9 @@ async def check_password(request: web.Request, name: str, password: str) -> Acto
     return actor
 
 
-def check_token(request: web.Request, token: str) -> Actor | None:
-    """A token sign-in, throttled per client (429 while locked)."""
-    throttle, client = request.app[THROTTLE], client_key(request)
+def check_token(request: web.Request, token: str, via: str = "login") -> Actor | None:
+    """A token sign-in or bearer token, throttled per client (429 while locked)."""
+    throttle, client = request.app[THROTTLE], client_key(request, via)
     wait = throttle.retry_after(client)
     if wait:
         raise TooManyRequests(f"too many wrong credentials from this address: retry in {wait} s", wait)
