@@ -227,6 +227,20 @@ async def test_no_token_in_the_access_log(
     assert "/join/<redacted>" in text and "/host/<redacted>/ws" in text
 
 
+def test_a_session_never_passes_as_a_join_token_nor_the_reverse() -> None:
+    from orchestrator.operators import Actor, Role
+    from orchestrator.sessions import Sessions
+    from rooms.jointoken import JoinTokens, TokenError
+
+    secret = "one-secret-for-both-0123456789"
+    sessions, tokens = Sessions(secret), JoinTokens(secret, 3600)
+    cookie, _ = sessions.issue(Actor("liu", Role.DIRECTOR))
+    assert sessions.read(cookie) is not None
+    with pytest.raises(TokenError):
+        tokens.verify(cookie)
+    assert sessions.read(tokens.mint("test-show", "alpha")) is None
+
+
 def test_redact() -> None:
     assert redact("/join/abc.def?x=1") == "/join/<redacted>?x=1"
     assert redact("/host/abc.def/ws?client=1") == "/host/<redacted>/ws?client=1"
