@@ -33,6 +33,8 @@ COOKIE = "broadcast_session"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_HOURS = 12.0
 REVOKED_DOCS = "_sessions"  # the store's doc namespace for revoked session ids (not a show)
+RECHECK_SECONDS = 2.0  # a sign-out on another node takes effect here within this long
+STORE_BACKOFF_SECONDS = 5.0  # after the store failed to answer, ask it again only after this long
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Sessions:
         self._signer = URLSafeSerializer(secret, salt="operator-session")
         self._csrf_key = hashlib.sha256(b"operator-csrf:" + secret.encode()).digest()
         self._revoked: dict[str, int] = {}  # sid -> expiry: this node's own knowledge
+        self._checked: dict[str, float] = {}  # sid -> when the store last said "not revoked" (monotonic)
+        self._store_down_until = 0.0
 
     def issue(self, actor: Actor, now: float | None = None) -> tuple[str, Session]:
         """A new cookie value and its session for ``actor``."""
@@ -84,19 +88,29 @@ class Sessions:
     async def revoked(self, sid: str, store: StateStore) -> bool:
         """Whether ``sid`` was signed out here or on another node.
 
-        With the store unreachable, this node's own sign-outs still count; another node's
-        are honoured again once the store answers (logged).
+        The store is asked at most every RECHECK_SECONDS per session (the control page
+        fetches previews several times a second). With the store unreachable, this node's own
+        sign-outs still count; another node's are honoured again once the store answers.
         """
         if sid in self._revoked:
             return True
+        now = time.monotonic()
+        if now - self._checked.get(sid, -RECHECK_SECONDS) < RECHECK_SECONDS or now < self._store_down_until:
+            return False
         try:
             found = await store.get_doc(REVOKED_DOCS, f"revoked:{sid}")
         except StoreUnavailable as exc:
+            self._store_down_until = now + STORE_BACKOFF_SECONDS
             log.warning("session revocation list unreadable (%s): trusting this node's own list", exc)
             return False
         if found is not None:
             self._revoked[sid] = int(found.get("exp", 0)) if isinstance(found, dict) else 0
-        return found is not None
+            self._checked.pop(sid, None)
+            return True
+        if len(self._checked) > 10_000:
+            self._checked.clear()
+        self._checked[sid] = now
+        return False
 
     def _forget_expired(self) -> None:
         if len(self._revoked) > 10_000:
