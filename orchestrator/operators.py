@@ -16,10 +16,11 @@ Operators authenticate with a bearer token, or sign in with a token or a name an
 from __future__ import annotations
 
 import enum
+import functools
 import hmac
 from dataclasses import dataclass
 
-from orchestrator.passwords import verify_password
+from orchestrator.passwords import hash_password, verify_password
 
 
 class Permission(enum.StrEnum):
@@ -88,6 +89,11 @@ def _same(a: str, b: str) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password("no operator has this password")
+
+
 class Operators:
     """The configured operators; lookups compare secrets in constant time."""
 
@@ -108,6 +114,8 @@ class Operators:
             if cred.password_hash:
                 return cred.actor() if verify_password(password, cred.password_hash) else None
             return cred.actor() if _same(cred.password, password) else None
+        # As slow as a real check, so the answer time does not tell which names exist.
+        verify_password(password, _dummy_hash())
         return None
 
     def by_name(self, name: str, role: Role, session: str = "") -> Actor | None:

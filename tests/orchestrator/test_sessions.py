@@ -141,6 +141,9 @@ async def test_a_cross_site_cookie_post_is_refused(tmp_path: Path, aiohttp_serve
     own = {**with_cookie, "Origin": node.url}
     assert await _status("POST", cut, {**own, "Content-Type": "text/plain", "X-CSRF-Token": csrf}, body) == 200
     assert await _status("POST", cut, {**own, "Content-Type": "application/json"}, body) == 200
+    # Nor may another site sign the crew in or out (login CSRF).
+    foreign = {"Origin": "http://evil.example", "Content-Type": "application/json"}
+    assert await _status("POST", node.url + "/api/login", foreign, b'{"name": "liu", "password": "x"}') == 403
     # A token from another session does not count.
     _, other_csrf = await _sign_in(node.url)
     assert await _status("POST", cut, {**own, "Content-Type": "text/plain", "X-CSRF-Token": other_csrf}, body) == 403
