@@ -132,6 +132,19 @@ async def _session(base: str) -> tuple[str, str]:
             return res.cookies["broadcast_session"].value, res.headers["X-CSRF-Token"]
 
 
+async def test_deny_by_default_every_protected_route_answers_401_without_credentials(site: str) -> None:
+    join_token = tokens_for(_config(Path("/tmp"))).mint("test-show", "alpha")
+    protected = [(m, p) for m, p in _table() if permission_for(m, p) is not None]
+    assert len(protected) >= 35 and all(p.startswith("/api/") for _, p in protected)
+    async with aiohttp.ClientSession() as http:
+        for method, path in protected:
+            body = b"{}" if method not in ("GET", "HEAD") else None
+            got = await _call(http, method, site + _route_url(path, join_token), {}, body)
+            assert got == 401, (method, path, got)
+            if method == "GET":
+                assert await _call(http, "HEAD", site + _route_url(path, join_token), {}) == 401, path
+
+
 async def test_the_access_matrix_over_the_whole_route_table(site: str) -> None:
     join_token = tokens_for(_config(Path("/tmp"))).mint("test-show", "alpha")
     cookie, csrf = await _session(site)
