@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -96,3 +97,22 @@ def test_with_the_memory_store_the_cli_says_what_it_cannot_know(tmp_path: Path) 
     code, tokens, stderr = _cli_links(path)
     assert code == 0 and set(tokens) == {"alpha", "bravo"}
     assert "in memory" in stderr and "reissued" in stderr
+
+
+async def test_a_reissue_voids_the_old_link_on_every_node(
+    tmp_path: Path, aiohttp_server: Any, redis: RedisServer
+) -> None:
+    config = load(_config_file(tmp_path, redis.url))
+    a_srv = await aiohttp_server(create_app(config), host="127.0.0.1")
+    b_srv = await aiohttp_server(create_app(config), host="127.0.0.1")
+    a = Server(str(a_srv.make_url("")).rstrip("/"), config)
+    b = Server(str(b_srv.make_url("")).rstrip("/"), config)
+    old = a.token("alpha")
+    assert await _join_page(b, old) == 200
+    status, new = await a.api("POST", "/api/shows/test-show/studios/alpha/reissue")
+    assert status == 200
+    # Node b learns the new generation through Redis: the old link is refused there too, promptly.
+    async with asyncio.timeout(3):
+        while await _join_page(b, old) != 403:
+            await asyncio.sleep(0.05)
+    assert await _join_page(b, new["token"]) == 200
