@@ -171,8 +171,8 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("Server", "max_body_bytes"): (4096, 2**30),
     ("Outputs", "hls_segment_seconds"): (1, 30),
     ("Outputs", "recording_rotate_seconds"): (1, 86_400),
-    ("Product", "price"): (0, 1e9),
-    ("Product", "was_price"): (0, 1e9),
+    ("Product", "price"): (0, 1e7),  # yuan: the API's limits (catalogue.MAX_PRICE, MAX_COUNT)
+    ("Product", "was_price"): (0, 1e7),
     ("Product", "stock"): (0, 1e9),
 }
 _SHORT = reprlib.Repr()  # a value in an error message: bounded, never recursing

@@ -118,6 +118,14 @@ def test_a_bad_value_is_one_line_naming_the_key(
     assert key in message and problem in message, message
 
 
+def test_product_ranges_are_the_apis() -> None:
+    from orchestrator import catalogue
+    from orchestrator.config import RANGES
+
+    assert RANGES[("Product", "price")] == RANGES[("Product", "was_price")] == (0, catalogue.MAX_PRICE)
+    assert RANGES[("Product", "stock")] == (0, catalogue.MAX_COUNT)
+
+
 def test_a_deeply_nested_array_is_one_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "[server]\nice_hosts = " + "[" * 5000 + "]" * 5000 + "\n")
     assert "nested too deeply" in _one_line_error(path)
