@@ -11,12 +11,14 @@ from pathlib import Path
 from aiohttp import web
 from aiortc import RTCIceServer
 
-from orchestrator.appkeys import CONFIG, OPERATORS, SHOWS, STORE, TOKENS
+from orchestrator.appkeys import CONFIG, OPERATORS, SESSIONS, SHOWS, STORE, THROTTLE, TOKENS
 from orchestrator.config import Config, ConfigError, Show
 from orchestrator.links import operators_for, tokens_for
+from orchestrator.loginthrottle import LoginThrottle
 from orchestrator.memorystore import MemoryStore
-from orchestrator.middleware import errors
+from orchestrator.middleware import access, errors
 from orchestrator.routes import routes
+from orchestrator.sessions import Sessions
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
 from orchestrator.views import hostapi
@@ -81,10 +83,12 @@ def create_app(config: Config) -> web.Application:
     offer_host_addresses(config.server.ice_hosts)
     count_traffic_as_consent()
     use_port_range(config.server.ice_port_min, config.server.ice_port_max)
-    app = web.Application(middlewares=[errors], client_max_size=config.server.max_body_bytes)
+    app = web.Application(middlewares=[errors, access], client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[TOKENS] = tokens_for(config)
     app[OPERATORS] = operators_for(config)
+    app[SESSIONS] = Sessions(config.server.link_secret)
+    app[THROTTLE] = LoginThrottle()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_shows_ctx)
     app.add_routes(routes)

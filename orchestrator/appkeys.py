@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from orchestrator.config import Config
+from orchestrator.loginthrottle import LoginThrottle
 from orchestrator.operators import Operators
+from orchestrator.sessions import Sessions
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
 from rooms.jointoken import JoinTokens
@@ -15,3 +17,5 @@ STORE = web.AppKey("store", StateStore)
 TOKENS = web.AppKey("tokens", JoinTokens)
 SHOWS = web.AppKey("shows", dict[str, ShowRunner])
 OPERATORS = web.AppKey("operators", Operators)
+SESSIONS = web.AppKey("sessions", Sessions)
+THROTTLE = web.AppKey("login_throttle", LoginThrottle)

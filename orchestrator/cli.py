@@ -1,8 +1,10 @@
-"""`broadcast serve | demo | links` (also `python -m orchestrator`)."""
+"""`broadcast serve | demo | links | hash-password` (also `python -m orchestrator`)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
 import json
 import logging
 import sys
@@ -50,7 +52,66 @@ def parser() -> argparse.ArgumentParser:
     links = sub.add_parser("links", help="print join links, one JSON object per line")
     links.add_argument("--config", required=True)
     links.add_argument("--base-url", default=None, help="public base URL (default: the listen address)")
+    sub.add_parser(
+        "hash-password",
+        help="make a password_hash for an operator (reads the password from the terminal or stdin)",
+    )
     return p
+
+
+async def link_generations(config: Config) -> dict[str, dict[str, int]]:
+    """Each studio's current link generation (show -> studio -> n), read from the state store.
+
+    Raises StoreUnavailable when Redis does not answer. With the memory store the server's
+    reissues live only in its own process: returns {} (the caller says so).
+    """
+    if not config.server.redis_url:
+        return {}
+    from orchestrator.redisstore import RedisStore
+
+    store = RedisStore(config.server.redis_url)
+    try:
+        return {show.id: dict((await store.get(show.id)).link_gens) for show in config.shows}
+    finally:
+        await store.close()
+
+
+def print_links(config: Config, base_url: str | None) -> int:
+    from orchestrator.store import StoreUnavailable
+
+    base = base_url or f"http://{config.server.listen_host}:{config.server.listen_port}"
+    try:
+        generations = asyncio.run(link_generations(config))
+    except StoreUnavailable as exc:
+        print(f"broadcast: cannot read the current links from Redis: {exc}", file=sys.stderr)
+        return 1
+    if not config.server.redis_url:
+        print(
+            "broadcast: note: the server keeps its state in memory (no redis_url), so links reissued "
+            "since it started are not visible here; these are the original links. Current ones: "
+            "GET /api/shows/{show}/links or the control page.",
+            file=sys.stderr,
+        )
+    for link in join_links(config, base, generations):
+        print(json.dumps(link, ensure_ascii=False))
+    return 0
+
+
+def hash_password_command() -> int:
+    from orchestrator.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("broadcast: the two passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        print("broadcast: a password needs at least 8 characters", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -68,6 +129,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def serve(config: Config) -> None:
+    from orchestrator.accesslog import RedactingAccessLogger
     from orchestrator.app import create_app, ssl_context
 
     web.run_app(
@@ -75,12 +137,15 @@ def serve(config: Config) -> None:
         host=config.server.listen_host,
         port=config.server.listen_port,
         ssl_context=ssl_context(config),
+        access_log_class=RedactingAccessLogger,
         print=lambda msg: print(msg, flush=True),
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "hash-password":
+        return hash_password_command()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)
     try:
@@ -89,10 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"broadcast: config error: {exc}", file=sys.stderr)
         return 2
     if args.command == "links":
-        base = args.base_url or f"http://{config.server.listen_host}:{config.server.listen_port}"
-        for link in join_links(config, base):
-            print(json.dumps(link, ensure_ascii=False))
-        return 0
+        return print_links(config, args.base_url)
     if args.command == "demo":
         from orchestrator.demo import run_demo
 

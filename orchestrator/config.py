@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import re
+import reprlib
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+from orchestrator.passwords import hash_problem
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -113,12 +117,18 @@ VIDEO_CODECS = ("h264", "vp8")
 
 @dataclass(frozen=True)
 class Operator:
-    """A person at the control page. ``director`` does everything; ``producer`` cards and cues."""
+    """A person at the control page: ``director``, ``producer`` or ``links`` (orchestrator/operators.py).
+
+    ``password_hash`` comes from ``broadcast hash-password``; a plaintext ``password`` still
+    works but is deprecated (a warning at start-up). ``shows``: only these shows (empty: all).
+    """
 
     name: str
     role: str = "producer"
     token: str = ""
     password: str = ""
+    password_hash: str = ""
+    shows: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,20 @@ class Config:
         return next((s for s in self.shows if s.id == show_id), None)
 
 
+# Every number is finite (checked for all of them when read); these also have a range,
+# inclusive, in the unit the key names. One line per key; other ranges are checked in validate().
+RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("Server", "link_ttl_hours"): (0.1, 8760),  # six minutes to a year
+    ("Server", "max_body_bytes"): (4096, 2**30),
+    ("Outputs", "hls_segment_seconds"): (1, 30),
+    ("Outputs", "recording_rotate_seconds"): (1, 86_400),
+    ("Product", "price"): (0, 1e7),  # yuan: the API's limits (catalogue.MAX_PRICE, MAX_COUNT)
+    ("Product", "was_price"): (0, 1e7),
+    ("Product", "stock"): (0, 1e9),
+}
+_SHORT = reprlib.Repr()  # a value in an error message: bounded, never recursing
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 40, 40
+
 T = TypeVar("T")
 
 
@@ -174,6 +198,10 @@ def _build(cls: type[T], data: Any, where: str, src: str) -> T:
                 raise ConfigError(f"{src}: {key}: missing required key")
             continue
         kwargs[f.name] = _convert(hints[f.name], data[f.name], key, src)
+        bounds = RANGES.get((cls.__name__, f.name))
+        value = kwargs[f.name]
+        if bounds is not None and value is not None and not bounds[0] <= value <= bounds[1]:
+            raise ConfigError(f"{src}: {key}: {value!r} is out of range {bounds[0]:g}-{bounds[1]:g}")
     return cls(**kwargs)
 
 
@@ -195,19 +223,21 @@ def _convert(hint: Any, value: Any, key: str, src: str) -> Any:
         return _build(hint, value, key, src)  # type: ignore[arg-type]
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{src}: {key}: expected a number, got {value!r}")
+            raise ConfigError(f"{src}: {key}: expected a number, got {_SHORT.repr(value)}")
+        if not math.isfinite(value) or abs(value) > 1e15:  # inf, nan; ints too large for a float
+            raise ConfigError(f"{src}: {key}: must be a finite number of at most 1e15, got {value!r}")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{src}: {key}: expected an integer, got {value!r}")
+            raise ConfigError(f"{src}: {key}: expected an integer, got {_SHORT.repr(value)}")
         return value
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{src}: {key}: expected true or false, got {value!r}")
+            raise ConfigError(f"{src}: {key}: expected true or false, got {_SHORT.repr(value)}")
         return value
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{src}: {key}: expected a string, got {value!r}")
+            raise ConfigError(f"{src}: {key}: expected a string, got {_SHORT.repr(value)}")
         return value
     raise ConfigError(f"{src}: {key}: unsupported value")  # pragma: no cover
 
@@ -224,27 +254,33 @@ def validate(config: Config) -> Config:
     _check(0 < srv.listen_port < 65536, src, "server.listen_port", "must be 1-65535")
     _check(len(srv.operator_token) >= 8, src, "server.operator_token", "must be at least 8 characters")
     _check(len(srv.link_secret) >= 16, src, "server.link_secret", "must be at least 16 characters")
-    _check(srv.link_ttl_hours > 0, src, "server.link_ttl_hours", "must be positive")
     names = {"director"}
     for i, op in enumerate(srv.operators):
         key = f"server.operators[{i}]"
         _check(bool(op.name) and op.name not in names, src, f"{key}.name", "missing or duplicate operator name")
         names.add(op.name)
-        _check(op.role in ("director", "producer"), src, f"{key}.role", "must be director or producer")
-        _check(len(op.token) >= 8 or len(op.password) >= 8, src, key, "needs a token or password of 8+ characters")
-    _check(srv.max_body_bytes >= 4096, src, "server.max_body_bytes", "must be at least 4096")
+        _check(op.role in ("director", "producer", "links"), src, f"{key}.role", "must be director, producer or links")
+        _check(
+            len(op.token) >= 8 or len(op.password) >= 8 or bool(op.password_hash),
+            src,
+            key,
+            "needs a token, password_hash or password of 8+ characters",
+        )
+        _check(not (op.password and op.password_hash), src, f"{key}.password", "password_hash or password, not both")
+        problem = hash_problem(op.password_hash) if op.password_hash else None
+        _check(problem is None, src, f"{key}.password_hash", str(problem))
+        for j, show_id in enumerate(op.shows):
+            _check(config.show(show_id) is not None, src, f"{key}.shows[{j}]", f"{show_id!r} is not a show")
     for i, host in enumerate(srv.ice_hosts):
         try:
             ipaddress.ip_address(host)
         except ValueError:
             raise ConfigError(f"{src}: server.ice_hosts[{i}]: {host!r} is not an IP address") from None
     _validate_media(config)
-    _check(
-        not srv.redis_url or srv.redis_url.startswith(("redis://", "rediss://", "unix://")),
-        src,
-        "server.redis_url",
-        "must start with redis://, rediss:// or unix://",
-    )
+    problem = redis_url_problem(srv.redis_url) if srv.redis_url else None
+    _check(problem is None, src, "server.redis_url", str(problem))
+    for name in ("data_dir", "tls_cert", "tls_key"):
+        _check("\0" not in getattr(srv, name), src, f"server.{name}", "must not contain a NUL character")
     _check(bool(config.shows), src, "shows", "at least one show is required")
     seen: set[str] = set()
     for i, show in enumerate(config.shows):
@@ -271,11 +307,8 @@ def validate(config: Config) -> Config:
             pkey = f"{key}.products[{j}]"
             _check(bool(product.id) and product.id not in pids, src, f"{pkey}.id", "missing or duplicate")
             pids.add(product.id)
-            _check(product.price >= 0, src, f"{pkey}.price", "must not be negative")
-            _check((product.was_price or 0) >= 0, src, f"{pkey}.was_price", "must not be negative")
-            _check((product.stock or 0) >= 0, src, f"{pkey}.stock", "must not be negative")
         _check(len(show.logo_text) <= 40, src, f"{key}.logo_text", "must be at most 40 characters")
-        _check(show.outputs.hls_segment_seconds >= 1, src, f"{key}.outputs.hls_segment_seconds", "must be >= 1")
+        _check("\0" not in show.logo_image, src, f"{key}.logo_image", "must not contain a NUL character")
         _check(2 <= show.outputs.hls_window <= 100, src, f"{key}.outputs.hls_window", "must be 2-100")
         _check_outputs(show.outputs, src, f"{key}.outputs")
     _validate_mixer(config)
@@ -290,6 +323,8 @@ def _validate_media(config: Config) -> None:
         _check(
             show.video_codec in ("", *VIDEO_CODECS), src, f"shows[{i}].video_codec", 'must be "h264", "vp8" or empty'
         )
+    from aiortc.rtcicetransport import parse_stun_turn_uri
+
     for i, ice in enumerate(srv.ice_servers):
         _check(
             ice.urls.startswith(("stun:", "turn:", "turns:")),
@@ -297,6 +332,13 @@ def _validate_media(config: Config) -> None:
             f"server.ice_servers[{i}].urls",
             f"{ice.urls!r} must start with stun:, turn: or turns:",
         )
+        try:
+            if any(c.isspace() for c in ice.urls):
+                raise ValueError("malformed uri: spaces")
+            port = parse_stun_turn_uri(ice.urls)["port"]
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"{src}: server.ice_servers[{i}].urls: {ice.urls!r}: {exc} (RFC 7064/7065)") from None
+        _check(1 <= port <= 65535, src, f"server.ice_servers[{i}].urls", f"port {port} must be 1-65535")
         _check(
             not ice.urls.startswith("turn") or bool(ice.username and ice.credential),
             src,
@@ -383,7 +425,6 @@ def _check_outputs(out: Outputs, src: str, key: str) -> None:
         f"{key}.rtmp_backoff_min",
         "need 0.1 <= rtmp_backoff_min <= rtmp_backoff_max <= 600",
     )
-    _check(out.recording_rotate_seconds >= 1, src, f"{key}.recording_rotate_seconds", "must be >= 1")
     names: set[str] = set()
     for i, dest in enumerate(out.rtmp):
         dkey = f"{key}.rtmp[{i}]"
@@ -420,7 +461,30 @@ def load(path: str | Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{src}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{src}: not valid TOML: arrays or tables nested too deeply") from None
     return parse(data, src)
+
+
+def redis_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot reach Redis (scheme, host, port 1-65535, database number), or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"{url!r}: bad port or not a URL ({exc})"
+    if parts.scheme == "unix":
+        return None if parts.path else "unix:// needs a socket path"
+    if parts.scheme not in ("redis", "rediss"):
+        return "must start with redis://, rediss:// or unix://"
+    if port is not None and not 1 <= port <= 65535:
+        return f"port {port} must be 1-65535"
+    db = parts.path.strip("/")
+    if db and not (db.isdigit() and int(db) < 2**31):
+        return f"database {db!r} must be a number"
+    return None
 
 
 def with_overrides(config: Config, **server_overrides: Any) -> Config:

@@ -15,6 +15,7 @@ from itertools import cycle
 
 from aiohttp import web
 
+from orchestrator.accesslog import RedactingAccessLogger
 from orchestrator.app import create_app, ssl_context
 from orchestrator.appkeys import SHOWS
 from orchestrator.config import Config
@@ -34,7 +35,7 @@ def _demo_config(config: Config) -> Config:
 
 async def _run(config: Config, studios: int, cut_every: float, duration: float) -> None:
     app = create_app(config)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
     await runner.setup()
     host, port = config.server.listen_host, config.server.listen_port
     tls = ssl_context(config)

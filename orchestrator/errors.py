@@ -61,3 +61,10 @@ class PreconditionRequired(DomainError):
 
 class Unavailable(DomainError):
     status = 503
+
+
+class TooManyRequests(DomainError):
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, {"Retry-After": str(max(retry_after, 1))})

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+
 from orchestrator.config import Config
 from orchestrator.operators import Credential, Operators, Role
 from rooms.jointoken import JoinTokens
 
+log = logging.getLogger(__name__)
+
 
 def operators_for(config: Config) -> Operators:
+    """The config's operators: the ``operator_token`` director and ``server.operators``."""
     creds = [Credential("director", Role.DIRECTOR, token=config.server.operator_token)]
-    creds += [Credential(o.name, Role(o.role), o.token, o.password) for o in config.server.operators]
-    return Operators(tuple(creds), config.server.link_secret)
+    for i, o in enumerate(config.server.operators):
+        if o.password:
+            log.warning(
+                "%s: server.operators[%d].password: a plaintext password is deprecated; store "
+                "`password_hash` instead (make one with `broadcast hash-password`)",
+                config.source,
+                i,
+            )
+        creds.append(Credential(o.name, Role(o.role), o.token, o.password, o.password_hash, o.shows))
+    return Operators(tuple(creds))
 
 
 def tokens_for(config: Config) -> JoinTokens:

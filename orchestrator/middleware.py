@@ -1,4 +1,4 @@
-"""Domain errors become HTTP here, once, at the edge."""
+"""The two middlewares every request passes: errors become HTTP once, and the access policy."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from orchestrator.auth import ACTOR, admit
 from orchestrator.errors import DomainError
 from orchestrator.store import StoreUnavailable
 
@@ -27,6 +28,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise
         # aiohttp's own refusals (404 route, 405, 413 body too large) as JSON too.
         return web.json_response({"error": exc.reason}, status=exc.status, headers=_keep(exc))
+
+
+@web.middleware
+async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Deny by default: the policy of :mod:`orchestrator.auth` decides before any view runs."""
+    actor = await admit(request)
+    if actor is not None:
+        request[ACTOR] = actor
+    return await handler(request)
 
 
 def _keep(exc: web.HTTPException) -> dict[str, str]:

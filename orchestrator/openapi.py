@@ -25,9 +25,9 @@ from mixer.multiview import PROGRAM
 from mixer.outputs.rtmpoutput import NAME_RE, SCHEMES
 from mixer.scene import CORNERS, GAIN_DB_MAX, GAIN_DB_MIN, LAYOUTS, MAX_TRANSITION_MS, TRANSITIONS
 from orchestrator import catalogue, productimport
-from orchestrator.auth import PRODUCER_WRITES
+from orchestrator.auth import roles_for
 from orchestrator.config import ID_RE
-from orchestrator.operators import COOKIE
+from orchestrator.sessions import COOKIE, CSRF_HEADER
 from orchestrator.views.hostapi import MAX_MESSAGE
 
 Schema = dict[str, Any]
@@ -81,7 +81,14 @@ DURATION_MS: Schema = nullable(
 
 SCHEMAS: dict[str, Schema] = {
     "Error": obj({"error": STRING}, ["error"], description="Every 4xx/5xx answer of the API."),
-    "Operator": obj({"name": STRING, "role": {"enum": ["producer", "director"]}}, ["name", "role"]),
+    "Operator": obj(
+        {
+            "name": STRING,
+            "role": {"enum": ["producer", "director", "links"]},
+            "shows": {"type": "array", "items": STRING, "description": "only these shows (absent: every show)"},
+        },
+        ["name", "role"],
+    ),
     "Cue": obj(
         {"product": nullable(STRING), "message": STRING, "at": {"type": "number", "description": "unix time"}},
         ["product", "message", "at"],
@@ -404,16 +411,24 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         },
         body_required=True,
         response=ref("Operator"),
-        errors=(401,),
+        errors=(401, 403, 429),
         auth="none",
-        headers={"Set-Cookie": f"{COOKIE}=...; HttpOnly; SameSite=Strict"},
+        headers={
+            "Set-Cookie": f"{COOKIE}=...; HttpOnly; SameSite=Strict",
+            CSRF_HEADER: "the session's CSRF token: send it back on changes (or send JSON bodies)",
+        },
     ),
     ("POST", "/api/logout"): Op(
         "Sign out: clears the session cookie",
         response=obj({"signed_out": {"const": True}}, ["signed_out"]),
         auth="none",
     ),
-    ("GET", "/api/me"): Op("Who is signed in", response=ref("Operator"), auth="operator"),
+    ("GET", "/api/me"): Op(
+        "Who is signed in",
+        response=ref("Operator"),
+        auth="operator",
+        headers={CSRF_HEADER: "signed in by cookie: send it back on changes (or send JSON bodies)"},
+    ),
     # -- shows ----------------------------------------------------------------------------------
     ("GET", "/api/shows"): Op(
         "List the shows of this server",
@@ -861,7 +876,7 @@ STATUS_TEXT = {
     204: "No Content",
     400: "Bad request: the body, a field or a query parameter is wrong",
     401: "Not signed in, or the token or session is not valid",
-    403: "Signed in, but the role may not do this",
+    403: "Signed in, but the role or show may not do this (or a cross-site request)",
     404: "No such show (or studio, product, slot, ...)",
     405: "Method not allowed",
     409: "Conflicts with the show's state",
@@ -870,6 +885,7 @@ STATUS_TEXT = {
     415: "Unsupported media type",
     422: "Unprocessable (ICE restart)",
     428: "If-Match required",
+    429: "Too many wrong credentials: wait Retry-After seconds",
     503: "State store unavailable (nothing changed) or no capacity",
 }
 
@@ -908,10 +924,8 @@ def _path_names(path: str) -> list[str]:
 
 
 def needed_role(method: str, path: str) -> str:
-    """The role :func:`orchestrator.auth.needed_role` asks for, from the route alone."""
-    if method in ("GET", "HEAD") or path in PRODUCER_WRITES:
-        return "producer"
-    return "director"
+    """The least role that may call a route: "producer" if a producer may, else "director"."""
+    return "producer" if any(r.value == "producer" for r in roles_for(method, path)) else "director"
 
 
 def _role_note(method: str, path: str, op: Op) -> str:
@@ -923,10 +937,13 @@ def _role_note(method: str, path: str, op: Op) -> str:
         return "The studio's join token (`Authorization: Bearer`), for this show and studio."
     if op.auth == "viewer":
         return "A viewer token only when the show sets `outputs.whep_viewer_token`."
-    if needed_role(method, path) == "producer":
-        if method in ("GET", "HEAD"):
-            return "Role: any operator (producer or director)."
+    roles = [r.value for r in roles_for(method, path)]
+    if len(roles) == 3:
+        return "Role: any operator (producer, links or director)."
+    if roles == ["producer", "director"]:
         return "Role: producer or director (a producer write: cards, products, rundown, graphics, cues)."
+    if roles == ["director", "links"]:
+        return "Role: director or links (join links, QR codes, kick, reissue); a producer gets 403."
     return "Role: director only (a producer gets 403)."
 
 
@@ -960,6 +977,7 @@ def _operation(method: str, path: str, handler: Any, op: Op) -> Schema:
     }
     if op.auth == "role":
         result["x-role"] = needed_role(method, path)
+        result["x-roles"] = [r.value for r in roles_for(method, path)]
     if not op.fuzz:
         result["x-fuzz"] = False
     if parameters:
@@ -981,8 +999,8 @@ def _operation(method: str, path: str, handler: Any, op: Op) -> Schema:
         codes.add(400)
     if op.auth != "none":
         codes.add(401)
-    if op.auth == "role" and needed_role(method, path) == "director":
-        codes.add(403)
+    if op.auth in ("role", "operator"):
+        codes.update((403, 429))  # a role or show it may not use, a cross-site cookie; guessing tokens
     if op.auth == "join":
         codes.add(403)
     if names and method != "OPTIONS":
@@ -1047,9 +1065,12 @@ def document(routes: Iterable[web.RouteDef] | None = None) -> Schema:
                 "The production crew's JSON API (`/api/...`), plus the public media endpoints "
                 "(WHIP, WHEP, HLS, HTTP-FLV, join page, health, metrics) with their media types.\n\n"
                 "Authenticate with `Authorization: Bearer <operator token>` or the session cookie that "
-                f"`POST /api/login` sets (`{COOKIE}`). Reads are open to every operator; producers may also "
-                "drive cards, products, the rundown, graphics and cues; everything else needs a director "
-                '(403 otherwise). Errors are JSON `{"error": "..."}`; a state store outage answers 503 '
+                f"`POST /api/login` sets (`{COOKIE}`; a change sent with the cookie also needs "
+                f"`{CSRF_HEADER}` or a JSON body, from this server's own origin). Reads are open to every "
+                "operator; producers may also drive cards, products, the rundown, graphics and cues; the "
+                "links role hands out join links; everything else needs a director (403 otherwise; also "
+                "403 on a show an operator is not scoped to). "
+                'Errors are JSON `{"error": "..."}`; a state store outage answers 503 '
                 "and changes nothing. Every change is written to the audit trail (`/events`)."
             ),
         },

@@ -22,6 +22,7 @@
     show: SHOW,
     me: null, // {name, role}
     bearer: null, // only when the server has no session login: the token is then sent as a header
+    csrf: null, // the session's CSRF token (X-CSRF-Token on changes sent with the cookie)
     state: null,
     stateAt: 0,
     ws: null,
@@ -68,7 +69,9 @@
   const studioName = (s) => (s ? s.name || s.name_en || s.id : "—");
   const studioById = (id) => (ctl.state && (ctl.state.studios || []).find((s) => s.id === id)) || null;
   const productName = (id) => { const p = ctl.productById.get(id); return p ? p.name || p.name_en || id : id; };
-  const isDirector = () => !ctl.me || ctl.me.role !== "producer";
+  const isDirector = () => !ctl.me || ctl.me.role === "director";
+  /** Join links, QR codes, kick and reissue: the director's and the links role's business. */
+  const handlesLinks = () => !ctl.me || ctl.me.role === "director" || ctl.me.role === "links";
   const debounce = (fn, ms) => { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; };
 
   function toast(message, kind = "info", ms = 4200) {
@@ -92,6 +95,7 @@
       headers["Content-Type"] = "application/json";
     }
     if (ctl.bearer) headers.Authorization = "Bearer " + ctl.bearer;
+    else if (ctl.csrf && method !== "GET") headers["X-CSRF-Token"] = ctl.csrf; // the session's, from /api/login or /api/me
     let res;
     try {
       res = await fetch(path, { method, headers, body: payload, credentials: "same-origin", cache: "no-store" });
@@ -101,6 +105,7 @@
     const text = await res.text();
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch (_) { data = { error: text.slice(0, 200) }; }
+    if (res.ok && res.headers.get("X-CSRF-Token")) ctl.csrf = res.headers.get("X-CSRF-Token");
     if (!res.ok) {
       ctl.errors.push([res.status, method + " " + path]);
       if (ctl.errors.length > 100) ctl.errors.shift();
@@ -1060,6 +1065,7 @@
 
   // ---------------------------------------------------------------- studios: stats, links
   async function loadLinks() {
+    if (!handlesLinks()) return;
     const r = await api("GET", `${API}/links`);
     if (!r.ok) return;
     for (const l of (r.data && r.data.links) || []) ctl.links.set(l.studio, l);
@@ -1075,7 +1081,7 @@
       const qr = h("button", { class: "btn small qr", title: "二维码 QR code", onclick: (e) => showQr(s.id, e.currentTarget) }, "QR");
       const kick = h("button", { class: "btn small danger kick", "data-role": "director", onclick: (e) => kickStudio(s.id, e.currentTarget) }, ...bi("踢出", "Kick"));
       const reissue = h("button", { class: "btn small reissue", "data-role": "director", onclick: (e) => reissueLink(s.id, e.currentTarget) }, ...bi("重发链接", "Reissue link"));
-      if (!isDirector()) { kick.disabled = true; reissue.disabled = true; }
+      if (!handlesLinks()) { kick.disabled = copy.disabled = qr.disabled = reissue.disabled = true; }
       const root = h("div", { class: "scard", dataset: { studio: s.id } },
         h("div", { class: "scard-head" }, h("b", null, studioName(s)), h("span", { class: "muted small" }, [s.name_en, s.place].filter(Boolean).join(" · ")), h("span", { class: "right" }, state)),
         kv,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from orchestrator.appkeys import CONFIG, SHOWS, STORE
+from orchestrator.auth import operator
 from orchestrator.errors import BadRequest
 from orchestrator.links import join_links
 from orchestrator.showrunner import ShowRunner, studio_or_none
@@ -12,8 +13,8 @@ from orchestrator.views.common import json_body, operator_name, show_runner
 
 
 async def list_shows(request: web.Request) -> web.Response:
-    operator_name(request)
-    shows = [{"id": r.show.id, "title": r.show.title} for r in request.app[SHOWS].values()]
+    actor = operator(request)  # an operator scoped to some shows sees only those
+    shows = [{"id": r.show.id, "title": r.show.title} for r in request.app[SHOWS].values() if actor.sees(r.show.id)]
     return web.json_response({"shows": shows})
 
 

@@ -14,7 +14,7 @@ from orchestrator.showrunner import ShowRunner
 
 
 def operator_name(request: web.Request) -> str:
-    """The acting operator's name for the audit trail; the role check is in orchestrator.auth."""
+    """The acting operator's name for the audit trail; the access check is orchestrator.auth's."""
     return operator(request).name
 
 

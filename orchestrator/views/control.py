@@ -16,7 +16,7 @@ from aiohttp import WSMsgType, web
 
 from mixer.multiview import PROGRAM
 from orchestrator.appkeys import STORE
-from orchestrator.auth import operator
+from orchestrator.auth import operator, same_origin
 from orchestrator.errors import Forbidden, NotFound
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StoreUnavailable
@@ -43,19 +43,11 @@ async def static(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
 
 
-def _same_origin(request: web.Request) -> bool:
-    """A browser's WebSocket carries the page's Origin: refuse other sites (cookie-riding)."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True  # not a browser: it authenticated with a bearer token or cookie anyway
-    return origin in (f"http://{request.host}", f"https://{request.host}")
-
-
 async def live_state(request: web.Request) -> web.WebSocketResponse:
     """Pushes the show's state on every change (and each second for stats) plus new events."""
     runner = show_runner(request)
     operator(request)
-    if not _same_origin(request):
+    if not same_origin(request):  # cookie-riding from another site's page
         raise Forbidden("WebSocket from another origin refused")
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)

@@ -1,31 +1,43 @@
-"""Operator sign-in for the control page: a signed session cookie."""
+"""Operator sign-in for the control page: a signed session cookie, revoked on sign-out."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from orchestrator.appkeys import OPERATORS
-from orchestrator.errors import BadRequest, Unauthorized
-from orchestrator.operators import COOKIE, SESSION_HOURS
+from orchestrator.appkeys import SESSIONS, STORE
+from orchestrator.auth import check_password, check_token, operator
+from orchestrator.errors import BadRequest, Unauthorized, Unavailable
+from orchestrator.operators import Actor
+from orchestrator.sessions import COOKIE, CSRF_HEADER, SESSION_HOURS
+from orchestrator.store import StoreUnavailable
 from orchestrator.views.common import json_body
+
+
+def _who(request: web.Request, actor: Actor, sid: str) -> web.Response:
+    """Who is signed in; with a session, its CSRF token in the ``X-CSRF-Token`` header."""
+    me: dict[str, object] = {"name": actor.name, "role": actor.role.value}
+    if actor.shows is not None:
+        me["shows"] = sorted(actor.shows)
+    headers = {CSRF_HEADER: request.app[SESSIONS].csrf_token(sid), "Cache-Control": "no-store"} if sid else {}
+    return web.json_response(me, headers=headers)
 
 
 async def login(request: web.Request) -> web.Response:
     body = await json_body(request)
-    operators = request.app[OPERATORS]
     token, name, password = body.get("token"), body.get("name"), body.get("password")
     if isinstance(token, str) and token:
-        actor = operators.by_token(token)
+        actor = check_token(request, token)
     elif isinstance(name, str) and isinstance(password, str):
-        actor = operators.by_password(name, password)
+        actor = await check_password(request, name, password)
     else:
         raise BadRequest("send {'token': ...} or {'name': ..., 'password': ...}")
     if actor is None:
         raise Unauthorized("wrong name, password or token")
-    response = web.json_response({"name": actor.name, "role": actor.role.value})
+    value, session = request.app[SESSIONS].issue(actor)
+    response = _who(request, actor, session.sid)
     response.set_cookie(
         COOKIE,
-        operators.cookie_for(actor),
+        value,
         max_age=int(SESSION_HOURS * 3600),
         httponly=True,
         samesite="Strict",
@@ -36,11 +48,21 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
+    """Ends the session on every node (the cookie stops working), then drops it from the browser."""
+    sessions = request.app[SESSIONS]
+    session = sessions.read(request.cookies.get(COOKIE, ""))
+    if session is not None:
+        try:
+            await sessions.revoke(session, request.app[STORE])
+        except StoreUnavailable:
+            raise Unavailable(
+                "state store unavailable: signed out on this server only; sign out again when it is back"
+            ) from None
     response = web.json_response({"signed_out": True})
     response.del_cookie(COOKIE, path="/")
     return response
 
 
 async def me(request: web.Request) -> web.Response:
-    actor = request.app[OPERATORS].identify(request)
-    return web.json_response({"name": actor.name, "role": actor.role.value})
+    actor = operator(request)
+    return _who(request, actor, actor.session)
