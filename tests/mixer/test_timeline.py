@@ -1,0 +1,239 @@
+"""One timeline, the program clock's: an overloaded encoder loses frames, never time.
+
+Real x264 throughout.  The overload is real too: a 1080p program encoded with
+x264's ``placebo`` preset on one thread takes several times a tick per frame
+on this machine, so the encoder genuinely cannot keep up.  The outputs are then
+decoded and compared with the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+
+from mixer.encodedpacket import EncodedPacket, ProgramFormat
+from mixer.outputs.flvoutput import FlvOutput
+from mixer.outputs.hlsoutput import PLAYLIST_NAME, HlsOutput
+from mixer.outputs.hlsplaylist import parse_playlist
+from mixer.outputs.recordingoutput import RecordingOutput
+from mixer.program import Program
+from mixer.programencoder import ProgramEncoder
+from tests.conftest import Server
+from tests.mediacheck import Decoded, decode
+
+FPS = 30
+RUN_SECONDS = 12.0
+# Allowed error of media time against wall time: the 0.5 s the issue asks for, plus
+# what a loaded 2-core box adds (the tail still queued at stop, thread wake-ups).
+TOLERANCE = 0.5 + 1.0
+AAC_FRAME = 1024 / 48000
+
+
+@dataclass
+class _Capture:
+    """A WebRTC-like consumer (Opus audio): what WHEP viewers' RTP timestamps are made from."""
+
+    name: str = "capture"
+    audio_codec: str = "opus"
+    idle: bool = False
+    packets: list[tuple[EncodedPacket, float]] = field(default_factory=list)
+
+    def start(self, fmt: ProgramFormat) -> None:
+        pass
+
+    def put(self, packet: EncodedPacket) -> None:
+        self.packets.append((packet, time.time()))
+
+    def close(self) -> None:
+        pass
+
+
+def _check_timeline(got: Decoded, wall: float, what: str) -> None:
+    """Media time follows the wall clock; timestamps monotonic; audio without holes."""
+    assert got.video_pts, f"{what}: no video"
+    pts = got.video_pts
+    assert all(b > a for a, b in zip(pts, pts[1:], strict=False)), f"{what}: video pts not monotonic"
+    span = got.video_pts[-1] - got.video_pts[0] + 1 / FPS
+    assert abs(span - wall) <= TOLERANCE, f"{what}: {span:.2f} s of media for {wall:.2f} s of wall time"
+    frames = len(got.video_pts)
+    assert frames < 0.8 * FPS * span, f"{what}: {frames} frames in {span:.1f} s: the encoder was not overloaded"
+    audio = got.audio_samples / 48000
+    assert abs(audio - span) <= 0.2, f"{what}: {audio:.2f} s of audio for {span:.2f} s of video"
+    steps = [b - a for a, b in zip(got.audio_pts, got.audio_pts[1:], strict=False)]
+    # (FLV has no negative times: the AAC priming frame at -21 ms shares 0 ms with the first one.)
+    assert steps and min(steps) >= 0 and min(steps[1:]) > 0, f"{what}: audio pts not monotonic"
+    assert max(steps) <= AAC_FRAME + 0.002, f"{what}: audio has a hole of {max(steps):.3f} s"
+    # A keyframe opens every second of the clock: the first frame the encoder had time for.
+    keys = [got.video_pts[i] for i in got.keyframes]
+    gaps = [b - a for a, b in zip(keys, keys[1:], strict=False)]
+    longest_frame = max(b - a for a, b in zip(got.video_pts, got.video_pts[1:], strict=False))
+    assert gaps and max(gaps) <= 1 + longest_frame + 0.001, f"{what}: keyframe gaps {gaps}"
+
+
+async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    fmt = ProgramFormat(1920, 1080, FPS, video_bitrate=2_000_000)
+    program = Program(fmt, "Overload", "the encoder cannot keep up", encoder_threads=1, encoder_preset="placebo")
+    hls = HlsOutput(tmp_path / "hls", segment_seconds=2.0, window=100)
+    flv = FlvOutput(loop)
+    recording = RecordingOutput(tmp_path / "rec", "show", rotate_seconds=600)
+    capture = _Capture()
+    for sink in (hls, flv, recording, capture):
+        program.add_sink(sink)  # type: ignore[arg-type]
+    reader = flv.subscribe()
+    flv_bytes = bytearray()
+
+    async def read_flv() -> None:
+        async for chunk in reader:
+            flv_bytes.extend(chunk)
+
+    flv_task = asyncio.ensure_future(read_flv())
+    # What a player polling the playlist sees: when each segment appeared, and its dates.
+    seen: dict[str, float] = {}
+    playlist_path = tmp_path / "hls" / PLAYLIST_NAME
+    started = time.time()
+    program.start()
+    try:
+        while time.time() - started < RUN_SECONDS:
+            await asyncio.sleep(0.05)
+            if playlist_path.exists():
+                now = time.time()
+                for segment in parse_playlist(playlist_path.read_text()).segments:
+                    seen.setdefault(segment.name, now)
+        stats = program.stats()
+    finally:
+        stopped_at = time.time()
+        await loop.run_in_executor(None, program.stop)
+        await asyncio.wait_for(flv_task, 10)
+    wall = stopped_at - started
+
+    # Overload is visible: fewer frames than configured, drops counted, the clock kept time.
+    assert stats["configured_fps"] == FPS
+    assert isinstance(stats["output_fps"], float) and stats["output_fps"] < 0.8 * FPS, stats
+    assert isinstance(stats["encoder_dropped"], int) and stats["encoder_dropped"] > 0, stats
+    assert isinstance(stats["ticks"], int) and stats["ticks"] >= 0.7 * FPS * wall, stats
+
+    # HLS: durations from pts, dates from the program clock.
+    playlist = parse_playlist(playlist_path.read_text())
+    segments = playlist.segments
+    assert len(segments) >= 4
+    media = sum(s.duration for s in segments)
+    assert abs(media - wall) <= TOLERANCE, f"playlist lists {media:.2f} s for {wall:.2f} s of wall time"
+    first_date = segments[0].program_date_time
+    assert first_date is not None and abs(first_date - started) <= 0.5, first_date - started
+    lags = []
+    for segment in segments:
+        date = segment.program_date_time
+        assert date is not None
+        if segment.name in seen:
+            # A segment is listed after it ends: its end's date is in the (recent) past.
+            lags.append(seen[segment.name] - (date + segment.duration))
+    assert lags and min(lags) >= -0.1 and max(lags) <= TOLERANCE, f"PDT behind the wall clock by {lags}"
+    dates = [s.program_date_time or 0.0 for s in segments]
+    for a, b in zip(segments, segments[1:], strict=False):
+        assert abs((a.program_date_time or 0) + a.duration - (b.program_date_time or 0)) < 0.002, dates
+    hls_media = b"".join((tmp_path / "hls" / s.name).read_bytes() for s in segments)
+    _check_timeline(decode(hls_media, "mpegts"), wall, "hls")
+
+    # HTTP-FLV (RTMP is the same FLV through FFmpeg's muxer) and the fMP4 recording.
+    _check_timeline(decode(bytes(flv_bytes), "flv"), wall, "flv")
+    files = sorted((tmp_path / "rec").glob("*.mp4"))
+    assert len(files) == 1
+    _check_timeline(decode(str(files[0])), wall, "recording")
+
+    # WebRTC: video pts are tick numbers (gaps where frames were dropped), Opus has no hole.
+    video = [p.pts for p, _ in capture.packets if p.kind == "video"]
+    assert all(b > a for a, b in zip(video, video[1:], strict=False))
+    keys = [p.keyframe for p, _ in capture.packets if p.kind == "video"]
+    seconds = [pts // FPS for pts in video]
+    assert keys == [True] + [b > a for a, b in zip(seconds, seconds[1:], strict=False)], "GOP not on the clock"
+    assert (video[-1] - video[0]) / FPS == pytest.approx(wall, abs=TOLERANCE)
+    opus = [p.pts for p, _ in capture.packets if p.kind == "audio"]
+    assert opus and all(b - a == 960 for a, b in zip(opus, opus[1:], strict=False)), "Opus pts not contiguous"
+    # Each packet leaves the encoder soon after the wall time its pts stands for.
+    origin = program.encoder.time_origin
+    assert origin is not None and abs(origin - started) < 0.1
+    late = [at - (origin + p.pts * float(p.time_base)) for p, at in capture.packets if p.kind == "video"]
+    assert max(late) <= TOLERANCE, f"video left the encoder up to {max(late):.2f} s after its tick"
+
+
+def _luma(value: int) -> np.ndarray:
+    return np.full((180 * 3 // 2, 320), value, np.uint8)
+
+
+def test_queue_drops_the_oldest_pictures_and_keeps_their_audio() -> None:
+    fmt = ProgramFormat(width=320, height=180, fps=FPS)
+    encoder = ProgramEncoder(fmt, threads=1)
+    capture = _Capture(audio_codec="aac")
+    encoder.add_sink(capture)  # type: ignore[arg-type]
+    tone = np.full((fmt.samples_per_tick, 2), 1000, np.int16)
+    for tick in range(20):  # the encoder thread is not running yet: it is "busy"
+        encoder.submit(tick, _luma(tick), tone)
+    assert encoder.frames_dropped == 20 - ProgramEncoder.QUEUE
+    assert encoder.queued == 20  # every tick's audio is still there
+    encoder.start()
+    deadline = time.monotonic() + 30
+    while encoder.queued and time.monotonic() < deadline:
+        time.sleep(0.02)
+    encoder.stop()
+    video = [p.pts for p, _ in capture.packets if p.kind == "video"]
+    assert video == list(range(20 - ProgramEncoder.QUEUE, 20))  # the newest pictures, at their ticks
+    assert capture.packets[0][0].keyframe  # the first frame encoded opens a GOP, whatever its tick
+    audio = [p.pts for p, _ in capture.packets if p.kind == "audio"]
+    assert all(b - a == 1024 for a, b in zip(audio, audio[1:], strict=False))
+    # From tick 0 (whose picture was dropped; -1024: AAC priming) to tick 19, less AAC's delay.
+    assert audio[0] == -1024 and audio[-1] + 1024 >= 20 * fmt.samples_per_tick - 3 * 1024
+
+
+def test_skipped_ticks_keep_their_time_and_audio_is_filled() -> None:
+    fmt = ProgramFormat(width=320, height=180, fps=FPS)
+    encoder = ProgramEncoder(fmt, threads=1)
+    capture = _Capture()  # Opus
+    aac = _Capture(audio_codec="aac")
+    encoder.add_sink(capture)  # type: ignore[arg-type]
+    encoder.add_sink(aac)  # type: ignore[arg-type]
+    tone = np.full((fmt.samples_per_tick, 2), 1000, np.int16)
+    ticks = [*range(0, 10), *range(40, 70)]  # the clock stalled for a second
+    for tick in ticks:
+        encoder._encode(tick, _luma(100 + tick), tone)
+    video = [p for p, _ in aac.packets if p.kind == "video"]
+    assert [p.pts for p in video] == ticks
+    keys = [p.pts for p in video if p.keyframe]
+    assert keys == [0, 40, 60]  # the GOP restarts on the clock's second, not after 30 frames
+    for sink, step in ((aac, 1024), (capture, 960)):
+        audio = [p.pts for p, _ in sink.packets if p.kind == "audio"]
+        assert all(b - a == step for a, b in zip(audio, audio[1:], strict=False)), sink.audio_codec
+        assert audio[-1] + step >= 70 * fmt.samples_per_tick - 3 * step
+    assert encoder.silence_filled_ticks == 30
+
+
+async def test_a_normal_show_keeps_its_rate_and_reports_it(server: Server) -> None:
+    """Not overloaded: every tick encoded, output fps = configured fps, dates on the wall clock."""
+    state = await server.wait_for(lambda s: (s["mixer"].get("uptime_s") or 0) >= 4, timeout=20)
+    mixer = state["mixer"]
+    assert mixer["configured_fps"] == FPS
+    assert mixer["output_fps"] >= 0.8 * FPS, mixer
+    assert mixer["encoded_frames"] >= 0.9 * mixer["ticks"] - ProgramEncoder.QUEUE, mixer
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/metrics") as res:
+            metrics = await res.text()
+        async with http.get(f"{server.url}/live/test-show/index.m3u8") as res:
+            playlist = parse_playlist(await res.text())
+            now = time.time()
+    fps = re.search(r'^broadcast_program_output_fps\{show="test-show"\} ([0-9.]+)$', metrics, re.MULTILINE)
+    assert fps and float(fps.group(1)) >= 0.8 * FPS, metrics
+    assert f'broadcast_program_configured_fps{{show="test-show"}} {FPS}' in metrics
+    for name in ("skipped_ticks_total", "late_ticks_total", "tick_lag_seconds", "audio_silence_filled_seconds_total"):
+        assert f'broadcast_program_{name}{{show="test-show"}} ' in metrics, name
+    assert 'broadcast_encoder_queue{show="test-show"} ' in metrics
+    last = playlist.segments[-1]
+    assert last.program_date_time is not None
+    # Listed once it ended: its end is in the recent past (1 s segments in the test config).
+    assert 0 <= now - (last.program_date_time + last.duration) <= 0.5 + 1.0
