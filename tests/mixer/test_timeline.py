@@ -15,16 +15,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import av
 import numpy as np
 import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.flvoutput import FlvOutput
 from mixer.outputs.hlsoutput import PLAYLIST_NAME, HlsOutput
 from mixer.outputs.hlsplaylist import parse_playlist
 from mixer.outputs.recordingoutput import RecordingOutput
+from mixer.outputs.webrtccodecs import register_h264_high
+from mixer.outputs.whepoutput import WhepOutput
 from mixer.program import Program
 from mixer.programencoder import ProgramEncoder
+from rooms.ice import offer_host_addresses
 from tests.conftest import Server
 from tests.mediacheck import Decoded, decode
 
@@ -55,6 +61,43 @@ class _Capture:
 
     def close(self) -> None:
         pass
+
+
+class _Viewer:
+    """An aiortc WHEP viewer of a :class:`WhepOutput`: (arrival, RTP-timestamp seconds) of what it decodes."""
+
+    def __init__(self) -> None:
+        register_h264_high()
+        self.pc = RTCPeerConnection()
+        self.video: list[tuple[float, float]] = []
+        self.audio: list[tuple[float, int, int]] = []  # (arrival, pts in samples, samples)
+        self._tasks: list[asyncio.Future[None]] = []
+        self.pc.on("track", lambda track: self._tasks.append(asyncio.ensure_future(self._consume(track))))
+
+    async def connect(self, whep: WhepOutput) -> None:
+        self.pc.addTransceiver("video", direction="recvonly")
+        self.pc.addTransceiver("audio", direction="recvonly")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        session = await whep.add_viewer(self.pc.localDescription.sdp)
+        await self.pc.setRemoteDescription(RTCSessionDescription(session.answer, "answer"))
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            now = time.monotonic()
+            assert frame.pts is not None and frame.time_base is not None
+            if isinstance(frame, av.VideoFrame):
+                self.video.append((now, float(frame.pts * frame.time_base)))
+            elif isinstance(frame, av.AudioFrame):
+                self.audio.append((now, frame.pts, frame.samples))
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for task in self._tasks:
+            task.cancel()
 
 
 def _check_timeline(got: Decoded, wall: float, latency: float, what: str) -> None:
@@ -88,8 +131,11 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
     flv = FlvOutput(loop)
     recording = RecordingOutput(tmp_path / "rec", "show", rotate_seconds=600)
     capture = _Capture()
-    for sink in (hls, flv, recording, capture):
+    whep = WhepOutput(loop, "overload", program.encoder.request_keyframe)
+    for sink in (hls, flv, recording, capture, whep):
         program.add_sink(sink)  # type: ignore[arg-type]
+    offer_host_addresses(["127.0.0.1"])  # aioice leaves loopback out
+    viewer = _Viewer()
     reader = flv.subscribe()
     flv_bytes = bytearray()
 
@@ -104,6 +150,7 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
     started = time.time()
     program.start()
     try:
+        await viewer.connect(whep)
         while time.time() - started < RUN_SECONDS:
             await asyncio.sleep(0.05)
             if playlist_path.exists():
@@ -113,8 +160,11 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
         stats = program.stats()
     finally:
         stopped_at = time.time()
+        await viewer.close()
         await loop.run_in_executor(None, program.stop)
         await asyncio.wait_for(flv_task, 10)
+        await whep.aclose()
+        offer_host_addresses([])
     wall = stopped_at - started
 
     # Overload is visible: fewer frames than configured, drops counted, the clock kept time.
@@ -159,7 +209,10 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
     assert all(b > a for a, b in zip(video, video[1:], strict=False))
     keys = [p.keyframe for p, _ in capture.packets if p.kind == "video"]
     seconds = [pts // FPS for pts in video]
-    assert keys == [True] + [b > a for a, b in zip(seconds, seconds[1:], strict=False)], "GOP not on the clock"
+    regular = [True] + [b > a for a, b in zip(seconds, seconds[1:], strict=False)]
+    assert all(k for k, r in zip(keys, regular, strict=True) if r), "a second of the clock without a keyframe"
+    forced = sum(k and not r for k, r in zip(keys, regular, strict=True))
+    assert forced == program.encoder.forced_keyframes  # the rest: what the WHEP viewer asked for
     assert (video[-1] - video[0]) / FPS == pytest.approx(wall, abs=TOLERANCE + latency)
     opus = [p.pts for p, _ in capture.packets if p.kind == "audio"]
     assert opus and all(b - a == 960 for a, b in zip(opus, opus[1:], strict=False)), "Opus pts not contiguous"
@@ -168,6 +221,19 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
     assert origin is not None and abs(origin - started) < 0.1
     late = [at - (origin + p.pts * float(p.time_base)) for p, at in capture.packets if p.kind == "video"]
     assert max(late) <= TOLERANCE + latency, f"video left the encoder up to {max(late):.2f} s after its tick"
+
+    # The WHEP viewer: RTP timestamps (from pts) advance with the wall clock, audio without holes.
+    assert len(viewer.video) >= 10 and len(viewer.audio) >= 100, (len(viewer.video), len(viewer.audio))
+    media = viewer.video[-1][1] - viewer.video[0][1]
+    arrived = viewer.video[-1][0] - viewer.video[0][0]
+    assert arrived >= RUN_SECONDS / 2, f"the viewer watched only {arrived:.1f} s"
+    assert abs(media - arrived) <= TOLERANCE, f"WHEP video: {media:.2f} s of media arrived in {arrived:.2f} s"
+    media = (viewer.audio[-1][1] - viewer.audio[0][1]) / 48000
+    arrived = viewer.audio[-1][0] - viewer.audio[0][0]
+    assert abs(media - arrived) <= TOLERANCE, f"WHEP audio: {media:.2f} s of media arrived in {arrived:.2f} s"
+    steps = [b[1] - a[1] for a, b in zip(viewer.audio, viewer.audio[1:], strict=False)]
+    holes = sum(step != a[2] for step, a in zip(steps, viewer.audio, strict=False))
+    assert holes <= 0.02 * len(steps), f"WHEP audio: {holes} holes in {len(steps)} frames"
 
 
 def _luma(value: int) -> np.ndarray:
