@@ -186,8 +186,28 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
     assert isinstance(stats["encode_ms_avg"], float)
     latency = ProgramEncoder.QUEUE / HEAVY_FPS + 2 * stats["encode_ms_avg"] / 1000
 
-    # HLS: durations from pts, dates from the program clock.
-    playlist = parse_playlist(playlist_path.read_text())
+    _check_hls(tmp_path / "hls", seen, started, wall, latency)
+
+    # HTTP-FLV and the fMP4 recording.
+    _check_timeline(decode(bytes(flv_bytes), "flv"), wall, latency, "flv")
+    files = sorted((tmp_path / "rec").glob("*.mp4"))
+    assert len(files) == 1
+    _check_timeline(decode(str(files[0])), wall, latency, "recording")
+
+    # RTMP (FFmpeg's listener): its media time came in as fast as the wall clock ran.
+    assert rtmp_done is not None, f"the RTMP listener did not get {RTMP_SECONDS} s of media in {wall:.1f} s"
+    connect = 2.0  # FFmpeg's handshake on a loaded box, a reconnect if the listener was late
+    assert rtmp_done - started <= RTMP_SECONDS + connect + TOLERANCE + latency, rtmp_done - started
+    rtmp_got = decode(str(tmp_path / "rtmp.flv"))
+    _check_timeline(rtmp_got, RTMP_SECONDS, latency, "rtmp")
+
+    _check_encoder_packets(capture, program.encoder, started, wall, latency)
+    _check_whep_viewer(viewer, latency)
+
+
+def _check_hls(directory: Path, seen: dict[str, float], started: float, wall: float, latency: float) -> None:
+    """Segment durations from pts, dates from the program clock; ``seen``: when a poller first saw each segment."""
+    playlist = parse_playlist((directory / PLAYLIST_NAME).read_text())
     segments = playlist.segments
     assert len(segments) >= 3
     media = sum(s.duration for s in segments)
@@ -206,23 +226,14 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
     dates = [s.program_date_time or 0.0 for s in segments]
     for a, b in zip(segments, segments[1:], strict=False):
         assert abs((a.program_date_time or 0) + a.duration - (b.program_date_time or 0)) < 0.002, dates
-    hls_media = b"".join((tmp_path / "hls" / s.name).read_bytes() for s in segments)
+    hls_media = b"".join((directory / s.name).read_bytes() for s in segments)
     _check_timeline(decode(hls_media, "mpegts"), wall, latency, "hls")
 
-    # HTTP-FLV (RTMP is the same FLV through FFmpeg's muxer) and the fMP4 recording.
-    _check_timeline(decode(bytes(flv_bytes), "flv"), wall, latency, "flv")
-    files = sorted((tmp_path / "rec").glob("*.mp4"))
-    assert len(files) == 1
-    _check_timeline(decode(str(files[0])), wall, latency, "recording")
 
-    # RTMP (FFmpeg's listener): its media time came in as fast as the wall clock ran.
-    assert rtmp_done is not None, f"the RTMP listener did not get {RTMP_SECONDS} s of media in {wall:.1f} s"
-    connect = 2.0  # FFmpeg's handshake on a loaded box, a reconnect if the listener was late
-    assert rtmp_done - started <= RTMP_SECONDS + connect + TOLERANCE + latency, rtmp_done - started
-    rtmp_got = decode(str(tmp_path / "rtmp.flv"))
-    _check_timeline(rtmp_got, RTMP_SECONDS, latency, "rtmp")
-
-    # WebRTC: video pts are tick numbers (gaps where frames were dropped), Opus has no hole.
+def _check_encoder_packets(
+    capture: _Capture, encoder: ProgramEncoder, started: float, wall: float, latency: float
+) -> None:
+    """What WebRTC is sent: video pts are tick numbers (gaps where frames were dropped), Opus has no hole."""
     video = [p.pts for p, _ in capture.packets if p.kind == "video"]
     assert all(b > a for a, b in zip(video, video[1:], strict=False))
     keys = [p.keyframe for p, _ in capture.packets if p.kind == "video"]
@@ -230,28 +241,33 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
     regular = [True] + [b > a for a, b in zip(seconds, seconds[1:], strict=False)]
     assert all(k for k, r in zip(keys, regular, strict=True) if r), "a second of the clock without a keyframe"
     forced = sum(k and not r for k, r in zip(keys, regular, strict=True))
-    assert forced == program.encoder.forced_keyframes  # the rest: what the WHEP viewer asked for
+    assert forced == encoder.forced_keyframes  # the rest: what the WHEP viewer asked for
     assert (video[-1] - video[0]) / HEAVY_FPS == pytest.approx(wall, abs=TOLERANCE + latency)
     opus = [p.pts for p, _ in capture.packets if p.kind == "audio"]
     assert opus and all(b - a == 960 for a, b in zip(opus, opus[1:], strict=False)), "Opus pts not contiguous"
     # Each packet leaves the encoder soon after the wall time its pts stands for.
-    origin = program.encoder.time_origin
+    origin = encoder.time_origin
     assert origin is not None and abs(origin - started) < 0.1
     late = [at - (origin + p.pts * float(p.time_base)) for p, at in capture.packets if p.kind == "video"]
     assert max(late) <= TOLERANCE + latency, f"video left the encoder up to {max(late):.2f} s after its tick"
 
-    # The WHEP viewer: RTP timestamps (from pts) advance with the wall clock, audio without holes.
-    # (Its start-up, decoder included, adds delay to the first frames: compare rates, then spans.)
+
+def _check_whep_viewer(viewer: _Viewer, latency: float) -> None:
+    """RTP timestamps (from pts) advance with the wall clock, audio without holes.
+
+    The viewer's start-up, decoder included, delays its first frames: rates are
+    compared first (a fit of media time on arrival), then spans.
+    """
     assert len(viewer.video) >= 10 and len(viewer.audio) >= 100, (len(viewer.video), len(viewer.audio))
-    for kind, arrivals, media in (
+    for kind, arrivals, times in (
         ("video", [a for a, _ in viewer.video], [t for _, t in viewer.video]),
         ("audio", [a for a, _, _ in viewer.audio], [pts / 48000 for _, pts, _ in viewer.audio]),
     ):
         watched = arrivals[-1] - arrivals[0]
         assert watched >= RUN_SECONDS / 2, f"the viewer watched only {watched:.1f} s"
-        rate = float(np.polyfit(arrivals, media, 1)[0])  # media seconds per wall second
+        rate = float(np.polyfit(arrivals, times, 1)[0])  # media seconds per wall second
         assert 0.85 <= rate <= 1.15, f"WHEP {kind}: media runs at {rate:.2f}x the wall clock"
-        span = media[-1] - media[0]
+        span = times[-1] - times[0]
         assert abs(span - watched) <= TOLERANCE + latency, f"WHEP {kind}: {span:.2f} s of media in {watched:.2f} s"
     steps = [b[1] - a[1] for a, b in zip(viewer.audio, viewer.audio[1:], strict=False)]
     holes = sum(step != a[2] for step, a in zip(steps, viewer.audio, strict=False))
