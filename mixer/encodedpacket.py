@@ -18,6 +18,14 @@ class ProgramFormat:
     Video is H.264 Annex B with SPS/PPS in-band on every keyframe (no global
     header: one encode feeding several muxers stays clean that way).  Audio is
     raw AAC-LC frames; ``audio_extradata`` is the AudioSpecificConfig.
+
+    One timeline, the program clock's: video pts is the index of the tick
+    that composed the frame (time base ``1/fps``), audio pts counts samples
+    from the same tick 0.  Under overload frames are missing (pts skips a
+    value), never late: pts seconds stay wall-clock seconds since tick 0.
+    ``time_origin`` is the UNIX time of tick 0 (pts 0), so the wall time of
+    any packet is ``time_origin + pts * time_base`` (HLS program date time);
+    None when the packets do not come from a program clock.
     """
 
     width: int
@@ -28,6 +36,11 @@ class ProgramFormat:
     video_bitrate: int = 2_500_000
     audio_bitrate: int = 128_000
     audio_extradata: bytes = b""
+    time_origin: float | None = None
+
+    @property
+    def samples_per_tick(self) -> int:
+        return self.sample_rate // self.fps
 
     @property
     def video_time_base(self) -> Fraction:

@@ -62,13 +62,20 @@ class Program:
     # at most QUEUE of them plus the one it is encoding.
     OUT_BUFFERS = ProgramEncoder.QUEUE + 4
 
-    def __init__(self, fmt: ProgramFormat, title: str, slate_text: str, encoder_threads: int = 2) -> None:
+    def __init__(
+        self,
+        fmt: ProgramFormat,
+        title: str,
+        slate_text: str,
+        encoder_threads: int = 2,
+        encoder_preset: str = "veryfast",
+    ) -> None:
         self.fmt = fmt
         self._samples_per_tick = fmt.sample_rate // fmt.fps
         self.compositor = Compositor(fmt.width, fmt.height, title, slate_text)
         self.blender = Blender(fmt.width, fmt.height)
         self.audio = AudioMixer(fmt.sample_rate, self._samples_per_tick)
-        self.encoder = ProgramEncoder(fmt, threads=encoder_threads)
+        self.encoder = ProgramEncoder(fmt, threads=encoder_threads, preset=encoder_preset)
         self.graphics = OverlayStack()
         self._scene = Scene()
         self._feeds: dict[str, FeedBuffer] = {}
@@ -90,6 +97,8 @@ class Program:
         self.ticks = 0
         self.late_ticks = 0
         self.skipped_ticks = 0
+        self.lag = 0.0  # seconds the last tick started after its due time
+        self._tick_index = 0  # the clock's tick number (skipped ticks counted): the output pts
         self.compose_seconds = 0.0
         self.on_air: str | None = None  # main studio of what the last tick showed (None = slate)
         self.started_at = 0.0
@@ -138,6 +147,10 @@ class Program:
             "late_ticks": self.late_ticks,
             "skipped_ticks": self.skipped_ticks,
             "fps": round(self.ticks / uptime, 2) if uptime > 1 else None,
+            "configured_fps": self.fmt.fps,
+            # Encoded frames per second over the last seconds: below configured_fps when overloaded.
+            "output_fps": round(self.encoder.meter.rates()[1], 2),
+            "tick_lag_ms": round(1000 * self.lag, 1),
             "on_air": self.on_air,
             "on_air_studios": list(shown.studios),
             "layout": shown.layout,
@@ -148,6 +161,8 @@ class Program:
             "compose_ms_avg": round(1000 * self.compose_seconds / self.ticks, 3) if self.ticks else None,
             "encoded_frames": self.encoder.frames_encoded,
             "encoder_dropped": self.encoder.frames_dropped,
+            "encoder_queue": self.encoder.queued,
+            "audio_silence_filled_ms": round(1000 * self.encoder.silence_filled_ticks / self.fmt.fps),
             "encode_ms_avg": round(1000 * self.encoder.encode_seconds / self.encoder.frames_encoded, 3)
             if self.encoder.frames_encoded
             else None,
@@ -156,8 +171,11 @@ class Program:
 
     # -- the clock thread ----------------------------------------------------
     def _run(self) -> None:
+        """Tick n is due at start + n / fps; its number is the output pts, whatever else is late."""
         period = 1.0 / self.fmt.fps
         self.started_at = start = time.monotonic()
+        # The one mapping from the program clock to the wall clock (HLS program date time).
+        self.encoder.time_origin = time.time() - (time.monotonic() - start)
         n = 0
         while not self._stop.is_set():
             due = start + n * period
@@ -169,9 +187,12 @@ class Program:
                 self.late_ticks += 1
                 behind = int((now - due) / period)
                 if behind > self.MAX_CATCH_UP:
-                    # Far behind (machine stalled): resynchronise instead of bursting.
+                    # Far behind (machine stalled): resynchronise instead of bursting. The
+                    # skipped ticks keep their time: the output has no frames for them.
                     self.skipped_ticks += behind
                     n += behind
+            self.lag = max(0.0, time.monotonic() - (start + n * period))
+            self._tick_index = n
             try:
                 self._tick()
             except Exception:
@@ -195,7 +216,7 @@ class Program:
         self._draw(pictures, out)
         if not scene.panic:  # the safe slate is clean: a wrong price card may be why we panicked
             self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now)
-        self.encoder.submit(self.ticks, out, samples)
+        self.encoder.submit(self._tick_index, out, samples)
         self.compose_seconds += time.perf_counter() - t0
 
     def _poll(self, feeds: dict[str, FeedBuffer]) -> None:

@@ -1,19 +1,32 @@
 """The show's one encode: H.264 + AAC (+ Opus for WebRTC) in a thread of its own, fanned out to sinks.
 
-Keyframes are placed by us, not by x264: one every ``fps`` frames counted on
-the output timeline (so the CDN sees a regular 1 s GOP), plus forced ones that
-WebRTC viewers ask for (PLI/FIR, a new viewer), at most one per 500 ms.  x264's
-own keyint is set far beyond ours so it never adds one.
+One timeline, the program clock's (see :class:`~mixer.encodedpacket.ProgramFormat`):
+a frame's pts is the index of the tick that composed it, skipped ticks
+included, and audio pts counts samples from the same tick 0.  When the
+encoder cannot keep up it drops pictures, never time: the stream then has
+fewer frames per second, but its media time still runs with the wall clock
+(before, pts counted encoded frames, and an overloaded show fell 22 s behind
+the wall clock in 20 s).  Audio is never dropped with a picture; ticks with no
+audio at all (the clock skipped them, or the backlog overflowed) are filled
+with silence, so audio pts stay contiguous.
+
+Keyframes are placed by us, not by x264: the first frame of every second of
+the program clock (so the CDN sees a regular 1 s GOP, also when frames are
+dropped), plus forced ones that WebRTC viewers ask for (PLI/FIR, a new
+viewer), at most one per 500 ms.  x264's own keyint is set far beyond ours so
+it never adds one.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import io
 import logging
 import threading
 import time
 from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
@@ -21,41 +34,61 @@ import numpy as np
 from mixer.audiomixer import samples_to_frame
 from mixer.compositor import planes_to_frame
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
+from mixer.opusencoder import OpusEncoder
+from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.sink import Sink
 
 log = logging.getLogger(__name__)
 
 
 class ProgramEncoder:
-    """Encodes (picture, samples) ticks; never blocks the program clock.
+    """Encodes (tick, picture, samples) from the program clock; never blocks it.
 
-    The input queue is bounded and drops the oldest tick: if the encoder falls
-    behind, the stream skips a frame rather than the clock stalling.
+    The queue holds at most ``QUEUE`` pictures: when a new one comes and the
+    queue is full, the oldest queued picture is dropped (its tick's audio
+    stays queued), so a slow encoder loses frames and the clock never waits.
+    Audio-only ticks are bounded too (``AUDIO_BACKLOG`` seconds); beyond that
+    the oldest go, and their time is filled with silence when encoding resumes.
     """
 
-    QUEUE = 8
+    QUEUE = 8  # pictures waiting; at 30 fps that is at most 0.27 s of added latency
+    AUDIO_BACKLOG = 2.0  # seconds of ticks (audio) waiting, pictures or not
+    MAX_SILENCE_FILL = 10.0  # seconds; a longer hole (a suspended machine) is a jump, not silence
     MIN_FORCED_KEY_GAP = 0.5  # seconds between a keyframe and a forced one
 
-    def __init__(self, fmt: ProgramFormat, threads: int = 2) -> None:
+    def __init__(self, fmt: ProgramFormat, threads: int = 2, preset: str = "veryfast") -> None:
         self.fmt = fmt
         self._threads = threads
         self._sinks: list[Sink] = []
         self._sinks_lock = threading.Lock()
-        self._queue: collections.deque[tuple[int, np.ndarray, np.ndarray]] = collections.deque(maxlen=self.QUEUE)
+        # [tick, picture or None (dropped), samples]; pictures dropped oldest first, so
+        # the entries without one are always a prefix of the queue.
+        self._queue: collections.deque[list[Any]] = collections.deque()
+        self._queued_pictures = 0
+        self._max_ticks = max(self.QUEUE + 1, round(self.AUDIO_BACKLOG * fmt.fps))
         self._cond = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="program-encoder", daemon=True)
         self._key_wanted = False  # a viewer asked for a keyframe; served when the rate limit allows
-        self._last_key = -(10**9)  # frame number of the last keyframe
+        self._last_key = -(10**9)  # tick of the last keyframe
+        self._next_regular_key = 0  # first tick of the next GOP second
         self._min_key_gap = max(1, round(self.MIN_FORCED_KEY_GAP * fmt.fps))
+        self._samples_per_tick = fmt.samples_per_tick
+        self._next_audio_tick: int | None = None  # the tick whose audio comes next on the timeline
+        self._silence = np.zeros((self._samples_per_tick, fmt.channels), np.int16)
+        self.time_origin: float | None = fmt.time_origin  # UNIX time of tick 0; set by the program clock
         self.keyframe_requests = 0
         self.forced_keyframes = 0
-        self._opus: _OpusEncoder | None = None
+        self._opus: OpusEncoder | None = None
         self.opus_packets = 0
         self.frames_encoded = 0
-        self.frames_dropped = 0
+        self.frames_dropped = 0  # pictures the encoder had no time for (their ticks' audio was kept)
+        self.audio_ticks_dropped = 0  # ticks lost whole from an overflowing backlog (filled with silence)
+        self.silence_filled_ticks = 0  # ticks of silence put where the timeline had no audio
+        self.timeline_jumps = 0  # holes too long to fill: the timeline jumps
         self.bytes_out = 0
         self.encode_seconds = 0.0
+        self.meter = RateMeter()  # encoded video: the real output frame rate
         self.started_format: ProgramFormat | None = None
         self._container = av.open(io.BytesIO(), "w", format="mpegts")  # never written: holds the codecs
         self._video = self._container.add_stream("libx264", rate=fmt.fps)
@@ -65,7 +98,7 @@ class ProgramEncoder:
         vctx = self._video.codec_context
         vctx.thread_count = threads
         vctx.options = {
-            "preset": "veryfast",
+            "preset": preset,
             "tune": "zerolatency",
             "profile": "high",
             "bf": "0",
@@ -120,12 +153,31 @@ class ProgramEncoder:
             self._video = self._audio = self._opus = None  # type: ignore[assignment]
 
     def submit(self, tick: int, picture: np.ndarray, samples: np.ndarray) -> None:
-        """Called by the program clock thread; O(1), never blocks."""
+        """Queue one tick of the program clock (its thread); O(1), never waits for the encoder.
+
+        ``tick`` is the clock's tick index (skipped ticks counted), ``picture``
+        packed I420, ``samples`` (samples_per_tick, 2) int16.
+        """
         with self._cond:
-            if len(self._queue) == self._queue.maxlen:
+            queue = self._queue
+            if self._queued_pictures >= self.QUEUE:
+                queue[len(queue) - self._queued_pictures][1] = None  # the oldest picture: its audio stays
+                self._queued_pictures -= 1
                 self.frames_dropped += 1
-            self._queue.append((tick, picture, samples))
+            if len(queue) >= self._max_ticks:
+                oldest = queue.popleft()
+                self.audio_ticks_dropped += 1
+                if oldest[1] is not None:
+                    self._queued_pictures -= 1
+                    self.frames_dropped += 1
+            queue.append([tick, picture, samples])
+            self._queued_pictures += 1
             self._cond.notify()
+
+    @property
+    def queued(self) -> int:
+        """Ticks waiting for the encoder (pictures or audio only)."""
+        return len(self._queue)
 
     def request_keyframe(self) -> None:
         """Ask for a keyframe soon (any thread): at once, or 500 ms after the last one."""
@@ -145,45 +197,21 @@ class ProgramEncoder:
                 if self._stop:
                     return
                 tick, picture, samples = self._queue.popleft()
+                if picture is not None:
+                    self._queued_pictures -= 1
             try:
                 self._encode(tick, picture, samples)
             except Exception:
                 log.exception("program encode failed at tick %d", tick)
 
-    def _encode(self, tick: int, picture: np.ndarray, samples: np.ndarray) -> None:
+    def _encode(self, tick: int, picture: np.ndarray | None, samples: np.ndarray) -> None:
+        """Encode one tick: its picture (if it was not dropped) at pts ``tick``, its audio after the last."""
         t0 = time.perf_counter()
-        # Output timestamps count encoded frames, not ticks: a dropped tick
-        # must not leave a hole in a constant-frame-rate stream.
-        n = self.frames_encoded
-        vframe = planes_to_frame(picture)
-        vframe.pts = n
-        vframe.time_base = self._video.time_base
-        regular = n % self.fmt.fps == 0
-        forced = self._key_wanted and n - self._last_key >= self._min_key_gap
-        if regular or forced:
-            vframe.pict_type = av.video.frame.PictureType.I
-            self._last_key = n
-            self._key_wanted = False
-            if not regular:
-                self.forced_keyframes += 1
-        aframe = samples_to_frame(samples, self.fmt.sample_rate)
-        aframe.pts = n * len(samples)
-        aframe.time_base = Fraction(1, self.fmt.sample_rate)
-        video = [EncodedPacket.from_av("video", p) for p in self._video.encode(vframe)]
-        aac = [EncodedPacket.from_av("audio", p) for p in self._audio.encode(aframe)]
+        video = self._encode_video(tick, picture) if picture is not None else []
         with self._sinks_lock:
             sinks = list(self._sinks)
-        # The second audio encode runs only while a WebRTC viewer listens.
-        opus: list[EncodedPacket] = []
-        if self._opus_wanted(sinks):
-            if self._opus is None:
-                self._opus = _OpusEncoder(self.fmt.sample_rate, self.fmt.audio_bitrate, start_pts=n * len(samples))
-            opus = self._opus.encode(samples)
-            self.opus_packets += len(opus)
-        else:
-            self._opus = None
+        aac, opus = self._encode_audio(tick, samples, self._opus_wanted(sinks))
         self.encode_seconds += time.perf_counter() - t0
-        self.frames_encoded += 1
         if not video and not aac and not opus:
             return
         if self.started_format is None:
@@ -203,18 +231,65 @@ class ProgramEncoder:
             except Exception:
                 log.exception("output %s refused a packet", sink.name)
 
+    def _encode_video(self, tick: int, picture: np.ndarray) -> list[EncodedPacket]:
+        vframe = planes_to_frame(picture)
+        vframe.pts = tick
+        vframe.time_base = self._video.time_base
+        # Keyframes on the clock's time grid, not on a frame count: a dropped
+        # frame must not cost the CDN its 1 s GOP.
+        regular = tick >= self._next_regular_key
+        forced = self._key_wanted and tick - self._last_key >= self._min_key_gap
+        if regular or forced:
+            vframe.pict_type = av.video.frame.PictureType.I
+            self._last_key = tick
+            self._key_wanted = False
+            if regular:
+                self._next_regular_key = (tick // self.fmt.fps + 1) * self.fmt.fps
+            else:
+                self.forced_keyframes += 1
+        video = [EncodedPacket.from_av("video", p) for p in self._video.encode(vframe)]
+        self.frames_encoded += 1
+        self.meter.add(sum(len(p.data) for p in video), 1)
+        return video
+
+    def _encode_audio(
+        self, tick: int, samples: np.ndarray, opus_wanted: bool
+    ) -> tuple[list[EncodedPacket], list[EncodedPacket]]:
+        """AAC (and Opus while wanted) for one tick, after silence for any ticks missing before it."""
+        spt = self._samples_per_tick
+        ticks: list[tuple[int, np.ndarray]] = [(tick, samples)]
+        expected = self._next_audio_tick
+        if expected is not None:
+            if tick < expected:  # a tick from the past: never make audio go back
+                return [], []
+            missing = tick - expected
+            if missing * spt > self.MAX_SILENCE_FILL * self.fmt.sample_rate:
+                self.timeline_jumps += 1
+                self._opus = None  # restarts at the new pts
+                log.warning("program encoder: %.1f s without ticks; the timeline jumps", missing / self.fmt.fps)
+            elif missing:
+                self.silence_filled_ticks += missing
+                ticks = [(t, self._silence) for t in range(expected, tick)] + ticks
+        self._next_audio_tick = tick + 1
+        if not opus_wanted:
+            self._opus = None
+        elif self._opus is None:
+            self._opus = OpusEncoder(self.fmt.sample_rate, self.fmt.audio_bitrate, start_pts=ticks[0][0] * spt)
+        aac: list[EncodedPacket] = []
+        opus: list[EncodedPacket] = []
+        for t, chunk in ticks:
+            aframe = samples_to_frame(chunk, self.fmt.sample_rate)
+            aframe.pts = t * spt
+            aframe.time_base = Fraction(1, self.fmt.sample_rate)
+            aac += [EncodedPacket.from_av("audio", p) for p in self._audio.encode(aframe)]
+            if self._opus is not None:
+                opus += self._opus.encode(chunk)
+        self.opus_packets += len(opus)
+        return aac, opus
+
     def _start_sinks(self) -> None:
         extradata = self._audio.codec_context.extradata or b""
-        fmt = ProgramFormat(
-            width=self.fmt.width,
-            height=self.fmt.height,
-            fps=self.fmt.fps,
-            sample_rate=self.fmt.sample_rate,
-            channels=self.fmt.channels,
-            video_bitrate=self.fmt.video_bitrate,
-            audio_bitrate=self.fmt.audio_bitrate,
-            audio_extradata=bytes(extradata),
-        )
+        fmt = dataclasses.replace(self.fmt, audio_extradata=bytes(extradata), time_origin=self.time_origin)
         with self._sinks_lock:
             self.started_format = fmt
             for sink in self._sinks:
@@ -222,46 +297,3 @@ class ProgramEncoder:
                     sink.start(fmt)
                 except Exception:
                     log.exception("output %s failed to start", sink.name)
-
-
-class _OpusEncoder:
-    """Program audio as 20 ms Opus packets (48 kHz stereo), for WebRTC viewers.
-
-    Ticks carry ``sample_rate / fps`` samples (1600 at 30 fps); Opus takes 960
-    a frame, so a small FIFO regroups them.  Timestamps continue the program's
-    audio clock from where this encoder started.
-    """
-
-    FRAME = 960
-
-    def __init__(self, sample_rate: int, bit_rate: int, start_pts: int) -> None:
-        if sample_rate != 48000:
-            raise ValueError("Opus for WebRTC needs 48 kHz program audio")
-        ctx = av.CodecContext.create("libopus", "w")
-        assert isinstance(ctx, av.AudioCodecContext)
-        ctx.sample_rate = sample_rate
-        ctx.layout = "stereo"
-        ctx.format = "s16"
-        ctx.bit_rate = min(bit_rate, 128_000)
-        ctx.time_base = Fraction(1, sample_rate)
-        ctx.options = {"application": "audio", "frame_duration": "20"}
-        ctx.open()
-        self._ctx = ctx
-        self._fifo = np.zeros((0, 2), dtype=np.int16)
-        self._pts = start_pts
-
-    def encode(self, samples: np.ndarray) -> list[EncodedPacket]:
-        fifo = np.concatenate((self._fifo, samples)) if len(self._fifo) else samples
-        out: list[EncodedPacket] = []
-        at = 0
-        while len(fifo) - at >= self.FRAME:
-            chunk = np.ascontiguousarray(fifo[at : at + self.FRAME]).reshape(1, -1)
-            frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout="stereo")
-            frame.sample_rate = self._ctx.sample_rate
-            frame.pts = self._pts
-            frame.time_base = self._ctx.time_base
-            self._pts += self.FRAME
-            at += self.FRAME
-            out += [EncodedPacket.from_av("audio", p) for p in self._ctx.encode(frame)]
-        self._fifo = fifo[at:].copy() if at < len(fifo) else fifo[:0]
-        return out

@@ -342,7 +342,10 @@ class HlsOutput(Sink):
             # ...and never goes back, even when a restart comes sooner than the old media ran.
             last = listed[-1] if listed else None
             floor = (last.program_date_time or 0.0) + last.duration if last is not None else 0.0
-            self._anchor = (start, max(arrival, floor))
+            # Program packets carry the clock's own time (tick 0 at time_origin): the date is the
+            # wall time the frame was composed at, not when it got here (queues, encode).
+            wall = fmt.time_origin + float(start) if fmt.time_origin is not None else arrival
+            self._anchor = (start, max(wall, floor))
             self._counters = ContinuityCounters()
             self._last_audio_dts = None
         anchor_t, anchor_wall = self._anchor

@@ -137,7 +137,9 @@ class RecordingOutput(Sink):
         remux = Remux(self._fmt, str(path), "mp4", MP4_OPTIONS)
         remux.open(keyframe)
         self._remux = remux
-        self.files.append(RecordedFile(path, time.time()))
+        origin = self._fmt.time_origin  # the program clock's wall time of the opening keyframe, if known
+        started = origin + float(keyframe.pts * keyframe.time_base) if origin is not None else time.time()
+        self.files.append(RecordedFile(path, started))
         self.files_written += 1
         del self.files[:-50]  # status lists the recent ones; the directory has them all
         log.info("recording: writing %s", path)

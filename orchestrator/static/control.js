@@ -481,7 +481,10 @@
     const layout = (s.layout && s.layout.layout) || "single";
     $("pgm-name").textContent = s.panic ? "垫片 SLATE" : main ? studioName(studioById(main)) + (layout !== "single" ? ` · ${layout}` : "") : "垫片 SLATE";
     const mixer = s.mixer || {};
-    $("pgm-info").textContent = [mixer.fps ? `${mixer.fps} fps` : "", mixer.late_ticks ? `late ${mixer.late_ticks}` : ""].filter(Boolean).join(" · ");
+    // Frames really encoded (below the show's rate when the machine is overloaded), and what was dropped.
+    const outFps = mixer.output_fps ?? mixer.fps;
+    $("pgm-info").textContent = [outFps ? `${outFps} fps` : "", mixer.encoder_dropped ? `dropped ${mixer.encoder_dropped}` : "",
+      mixer.late_ticks ? `late ${mixer.late_ticks}` : ""].filter(Boolean).join(" · ");
     const pvw = studioById(s.preview);
     $("pvw-name").textContent = pvw ? studioName(pvw) : "—";
     $("pvw-info").textContent = pvw && pvw.stats ? healthText(pvw.stats) : "";

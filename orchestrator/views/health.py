@@ -13,7 +13,12 @@ async def healthz(request: web.Request) -> web.Response:
     healthy = True
     for show_id, runner in request.app[SHOWS].items():
         stats = runner.program.stats()
-        shows[show_id] = {"ticks": stats["ticks"], "fps": stats["fps"], "on_air": stats["on_air"]}
+        shows[show_id] = {
+            "ticks": stats["ticks"],
+            "fps": stats["fps"],
+            "output_fps": stats["output_fps"],
+            "on_air": stats["on_air"],
+        }
         healthy &= runner.program.running
     return web.json_response(
         {"status": "ok" if healthy else "degraded", "shows": shows}, status=200 if healthy else 503
@@ -58,6 +63,30 @@ async def metrics(request: web.Request) -> web.Response:
         [({"show": s}, st["late_ticks"]) for s, st in stats.items()],
     )
     metric(
+        "broadcast_program_skipped_ticks_total",
+        "counter",
+        "Ticks the clock skipped after a stall (their time passes with no frame).",
+        [({"show": s}, st["skipped_ticks"]) for s, st in stats.items()],
+    )
+    metric(
+        "broadcast_program_tick_lag_seconds",
+        "gauge",
+        "How late the last tick started after its due time.",
+        [({"show": r.show.id}, round(r.program.lag, 4)) for r in runners],
+    )
+    metric(
+        "broadcast_program_configured_fps",
+        "gauge",
+        "The show's frame rate: the program clock's ticks per second.",
+        [({"show": s}, st["configured_fps"]) for s, st in stats.items()],
+    )
+    metric(
+        "broadcast_program_output_fps",
+        "gauge",
+        "Frames per second actually encoded, last 5 s: below the configured rate when overloaded.",
+        [({"show": s}, st["output_fps"]) for s, st in stats.items()],
+    )
+    metric(
         "broadcast_encoder_frames_total",
         "counter",
         "Frames encoded by the show's one encoder.",
@@ -66,8 +95,20 @@ async def metrics(request: web.Request) -> web.Response:
     metric(
         "broadcast_encoder_dropped_total",
         "counter",
-        "Ticks dropped because the encoder fell behind.",
+        "Pictures dropped because the encoder fell behind (their audio is kept).",
         [({"show": s}, st["encoder_dropped"]) for s, st in stats.items()],
+    )
+    metric(
+        "broadcast_encoder_queue",
+        "gauge",
+        "Ticks waiting for the encoder.",
+        [({"show": s}, st["encoder_queue"]) for s, st in stats.items()],
+    )
+    metric(
+        "broadcast_program_audio_silence_filled_seconds_total",
+        "counter",
+        "Program audio filled with silence where the timeline had none (skipped ticks).",
+        [({"show": r.show.id}, r.program.encoder.silence_filled_ticks / r.program.fmt.fps) for r in runners],
     )
     metric(
         "broadcast_studio_online",

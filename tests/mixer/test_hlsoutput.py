@@ -177,6 +177,20 @@ def test_playlist_segments_and_decoded_program(tmp_path: Path, media: Media) -> 
     assert no_corrupt_packets(tmp_path / PLAYLIST_NAME) == 0
 
 
+def test_program_date_time_is_the_program_clocks_wall_time(tmp_path: Path, media: Media) -> None:
+    """With the clock's origin known, a segment's date is when its first frame was composed,
+    not when it reached the output (here: all at once, far faster than real time)."""
+    origin = 1_778_400_000.25  # 2026-05-10 08:00:00.25 UTC
+    fmt = dataclasses.replace(media.fmt, time_origin=origin)
+    skipped = [p for p in media.packets if not (p.kind == "video" and 30 <= p.pts < 36)]  # dropped frames
+    out = run_output(HlsOutput(tmp_path, 2.0, 10, queue_size=BIG), fmt, skipped)
+    playlist = parse_playlist((tmp_path / PLAYLIST_NAME).read_text())
+    starts = [0.0, 2.0, 4.0, 6.0]
+    assert [s.program_date_time for s in playlist.segments] == pytest.approx([origin + t for t in starts], abs=1e-3)
+    assert [s.duration for s in playlist.segments] == pytest.approx([2.0, 2.0, 2.0, 1.0], abs=1e-3)
+    assert out.errors == 0
+
+
 def test_window_deletes_old_segments_and_restart_continues(tmp_path: Path, media: Media) -> None:
     seen: list[str] = []
     stop = threading.Event()
