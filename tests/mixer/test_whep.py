@@ -61,6 +61,7 @@ class WhepClient:
         self.audio_samples = 0
         self.audio_rms: list[float] = []
         self.sizes: set[tuple[int, int]] = set()
+        self.means: list[tuple[float, float, float]] = []  # (arrival, mean luma, mean chroma)
         self._tasks: list[asyncio.Future[None]] = []
         self.pc.on("track", self._on_track)
 
@@ -78,6 +79,9 @@ class WhepClient:
                 self.sizes.add((frame.width, frame.height))
                 pts = float(frame.pts * Fraction(frame.time_base))
                 self.video.append((time.monotonic(), classify(frame), pts))
+                planes = frame.to_ndarray(format="yuv420p")
+                h = frame.height
+                self.means.append((time.monotonic(), planes[:h].mean(), planes[h:].mean()))
             elif isinstance(frame, av.AudioFrame):
                 self.audio_samples += frame.samples
                 pcm = frame.to_ndarray().astype(np.float64)
