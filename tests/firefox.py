@@ -17,8 +17,9 @@ the BiDi session is the websocket ``ws://127.0.0.1:PORT/session`` (aiohttp).
 The browser is ended by its PID (the process group it leads), never by name.
 
 Inside a loopback-only network namespace Firefox gathers no ICE candidate at
-all until the namespace has a default route: run tests with
-``ip route add default dev lo src 127.0.0.1`` (scripts/test.sh does).  It has
+all until the namespace has a default route (``ip route add default dev lo src
+127.0.0.1``): scripts/test.sh sets it up with scripts/loopback-net.sh, and
+:func:`ice_route` puts it back if a test took lo down and up meanwhile.  It has
 no OpenH264 here (a runtime download), so it sends and receives VP8 (or
 VP9/AV1), never H.264.
 """
@@ -88,8 +89,37 @@ class BiDiError(RuntimeError):
     """The browser answered a command with an error, or the page's JS threw."""
 
 
+LOOPBACK_NET = Path(__file__).resolve().parent.parent / "scripts" / "loopback-net.sh"
+
+
 def available() -> bool:
     return os.path.exists(BINARY)
+
+
+def _has_default_route() -> bool:
+    try:
+        rows = [line.split() for line in Path("/proc/net/route").read_text().splitlines()[1:]]
+    except OSError:
+        return False
+    return any(len(row) > 1 and row[1] == "00000000" for row in rows)
+
+
+def ice_route() -> bool:
+    """True when Firefox can gather ICE candidates here: there is a default route.
+
+    In a loopback-only namespace (only ``lo``, and we are root in it) a missing one is
+    added by scripts/loopback-net.sh; elsewhere (a real host) routes are never touched.
+    """
+    if _has_default_route():
+        return True
+    try:  # this namespace's interfaces (/sys/class/net may show the host's)
+        interfaces = [line.split(":")[0].strip() for line in Path("/proc/net/dev").read_text().splitlines()[2:]]
+    except OSError:
+        return False
+    if os.geteuid() != 0 or interfaces != ["lo"]:
+        return False
+    subprocess.run(["sh", str(LOOPBACK_NET)], check=False, capture_output=True, timeout=10)
+    return _has_default_route()
 
 
 def user_js(prefs: dict[str, bool | int | str]) -> str:
@@ -196,6 +226,8 @@ class Firefox:
         return self.proc.pid if self.proc else None
 
     async def start(self, timeout: float = 60) -> None:
+        if not ice_route():
+            raise RuntimeError("Firefox gathers no ICE candidate without a default route (scripts/loopback-net.sh)")
         self.profile = Path(tempfile.mkdtemp(prefix="firefox-test-"))
         (self.profile / "user.js").write_text(user_js(self.prefs))
         args = [

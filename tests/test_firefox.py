@@ -5,7 +5,7 @@ gets the show's shared VP8 encode (it used to get a 400), and as a host it sends
 VP8, which the server decodes and puts on program.  Firefox is driven over its
 own WebDriver BiDi (tests/firefox.py).  Inside a loopback-only namespace it
 gathers no ICE candidate unless the namespace has a default route
-(``ip route add default dev lo src 127.0.0.1``, as scripts/test.sh sets up).
+(``ip route add default dev lo src 127.0.0.1``: scripts/loopback-net.sh).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,23 +26,15 @@ from tests.mixer.test_whep import WhepClient, _wait
 from tests.mixer.test_whep_chromium import VIEWER_PAGE
 from tests.whipclient import AiortcPublisher
 
-
-def _has_default_route() -> bool:
-    try:
-        lines = Path("/proc/net/route").read_text().splitlines()[1:]
-    except OSError:
-        return False
-    return any(line.split()[1] == "00000000" for line in lines if len(line.split()) > 1)
-
-
 pytestmark = [
     pytest.mark.skipif(not firefox.available(), reason="firefox-esr is not installed (scripts/setup.sh)"),
     pytest.mark.skipif(
-        not _has_default_route(),
-        reason="Firefox gathers no ICE candidate without a default route: "
-        "ip route add default dev lo src 127.0.0.1 (scripts/test.sh)",
+        not firefox.ice_route(),
+        reason="Firefox gathers no ICE candidate without a default route: run in a namespace set up by "
+        "scripts/loopback-net.sh (scripts/test.sh does)",
     ),
 ]
+
 
 # The centre of the picture as the page's <video> shows it (a canvas read-back).
 CENTRE_RGB = """(() => {

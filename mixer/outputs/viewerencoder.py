@@ -118,6 +118,10 @@ class ViewerEncoder:
         self.forced_keyframes = 0
         self.keyframe_requests = 0
         self.decode_errors = 0
+        self.encode_errors = 0
+        self.timeline_jumps = 0  # input timestamps that went back (the program encoder restarted)
+        self._last_pts: int | None = None  # output, 90 kHz
+        self._pts_offset = 0
         self.bytes_out = 0
         self.busy_seconds = 0.0  # wall time spent decoding and encoding
 
@@ -168,7 +172,13 @@ class ViewerEncoder:
                         continue
                     synced = True
                     for frame in self._decode(decoder, packet):
-                        encoder = self._encode(encoder, frame)
+                        try:
+                            encoder = self._encode(encoder, frame)
+                        except av.error.FFmpegError:
+                            # One bad frame must not end the encode for every viewer: start afresh.
+                            log.warning("whep %s encode failed; reopening", self.codec.value, exc_info=True)
+                            self.encode_errors += 1
+                            encoder = None
                 self.busy_seconds += time.perf_counter() - t0
         except Exception:
             log.exception("whep %s encoder failed", self.codec.value)
@@ -202,7 +212,7 @@ class ViewerEncoder:
         if frame.pts is None or frame.time_base is None:
             return encoder
         out = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
-        out.pts = round(frame.pts * frame.time_base / RTP_CLOCK)
+        out.pts = self._output_pts(frame.pts, frame.time_base)
         out.time_base = RTP_CLOCK
         out.duration = round(RTP_CLOCK.denominator / self.fmt.fps)  # libvpx's rate control counts in durations
         now = time.monotonic()
@@ -226,6 +236,18 @@ class ViewerEncoder:
         self.frames_encoded += 1
         return encoder
 
+    def _output_pts(self, pts: int, time_base: Fraction) -> int:
+        """The input's time on the 90 kHz clock; if the input goes back in time (a new program
+        timeline), ours carries on one frame later, since encoders and receivers need it increasing."""
+        out = round(pts * time_base / RTP_CLOCK) + self._pts_offset
+        if self._last_pts is not None and out <= self._last_pts:
+            step = round(RTP_CLOCK.denominator / self.fmt.fps)
+            self._pts_offset += self._last_pts + step - out
+            out = self._last_pts + step
+            self.timeline_jumps += 1
+        self._last_pts = out
+        return out
+
     # --- status ---------------------------------------------------------------------
 
     def status(self) -> dict[str, object]:
@@ -239,6 +261,8 @@ class ViewerEncoder:
             "keyframe_requests": self.keyframe_requests,
             "dropped_packets": self._queue.dropped,
             "decode_errors": self.decode_errors,
+            "encode_errors": self.encode_errors,
+            "timeline_jumps": self.timeline_jumps,
             "bitrate_bps": round(self.bytes_out * 8 / uptime),
             "ms_per_frame": round(1000 * self.busy_seconds / max(1, self.frames_encoded), 2),
         }

@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import pytest
 
+from mixer.encodedpacket import EncodedPacket, ProgramFormat
+from mixer.outputs.viewerencoder import ViewerEncoder
 from mixer.outputs.webrtccodecs import ViewerCodec, choose_video, h264_level
 from orchestrator.app import create_app
 from orchestrator.appkeys import SHOWS
@@ -191,42 +195,44 @@ def test_choose_video_refusals_and_levels() -> None:
     assert h264_level(1280, 720, 60) == 32 and h264_level(1920, 1080, 30) == 40
 
 
-def test_vp8_encoder_follows_its_input_timestamps() -> None:
-    """The second encode keeps the program's timestamps (any time base), on the 90 kHz RTP clock."""
-    from fractions import Fraction
-
-    from mixer.encodedpacket import EncodedPacket, ProgramFormat
-    from mixer.outputs.viewerencoder import ViewerEncoder
-
-    fmt = ProgramFormat(width=320, height=180, fps=30, video_bitrate=300_000)
+def _h264_packets(pts_ms: list[int]) -> list[EncodedPacket]:
+    """A small H.264 stream in a millisecond time base with the given frame times."""
     source = av.CodecContext.create("libx264", "w")
     assert isinstance(source, av.VideoCodecContext)
     source.width, source.height, source.pix_fmt = 320, 180, "yuv420p"
-    source.time_base = Fraction(1, 1000)  # milliseconds, and an uneven cadence: frames lost to overload
+    source.time_base = Fraction(1, 1000)
     source.options = {"tune": "zerolatency", "bf": "0"}
     packets: list[EncodedPacket] = []
-    pts_ms = [0, 33, 67, 100, 200, 233, 267, 400, 433]
+    frames: list[av.VideoFrame | None] = []
     for n, ms in enumerate(pts_ms):
-        frame = av.VideoFrame.from_ndarray(
-            __import__("numpy").full((270, 320), (n * 20) % 255, "uint8"), format="yuv420p"
-        )
+        frame = av.VideoFrame.from_ndarray(np.full((270, 320), (n * 20) % 255, np.uint8), format="yuv420p")
         frame.pts, frame.time_base = ms, source.time_base
+        frames.append(frame)
+    for frame in [*frames, None]:
         for packet in source.encode(frame):
             packet.time_base = source.time_base
             packets.append(EncodedPacket.from_av("video", packet))
-    for packet in source.encode(None):
-        packet.time_base = source.time_base
-        packets.append(EncodedPacket.from_av("video", packet))
+    return packets
+
+
+def test_second_encode_keeps_the_input_timestamps_and_never_goes_back() -> None:
+    """The program's timestamps (any time base, any cadence) on the 90 kHz RTP clock; a program
+    timeline that restarts from 0 continues one frame on, never backwards."""
+    fmt = ProgramFormat(width=320, height=180, fps=30, video_bitrate=300_000)
+    first = [0, 33, 67, 100, 200, 233, 267, 400, 433]  # uneven: frames lost to overload
+    again = [0, 33, 67]
     out: list[EncodedPacket] = []
     encoder = ViewerEncoder(ViewerCodec.VP8, fmt, out.append, lambda: None)
     encoder.start()
-    for packet in packets:
+    for packet in _h264_packets(first) + _h264_packets(again):
         encoder.put(packet)
     deadline = time.monotonic() + 10
-    while len(out) < len(pts_ms) and time.monotonic() < deadline:
+    while len(out) < len(first) + len(again) and time.monotonic() < deadline:
         time.sleep(0.02)
     encoder.stop()
     assert encoder.join(5)
-    assert [p.pts for p in out] == [ms * 90 for ms in pts_ms]
-    assert out[0].keyframe and not any(p.keyframe for p in out[1:])
+    last = first[-1] * 90
+    assert [p.pts for p in out] == [ms * 90 for ms in first] + [last + 3000 + ms * 90 for ms in again]
+    assert encoder.timeline_jumps == 1
+    assert out[0].keyframe and not any(p.keyframe for p in out[1:])  # the program's keyframes are not ours
     assert all(p.time_base == Fraction(1, 90000) for p in out)
