@@ -57,6 +57,7 @@ def _vp8(fmt: ProgramFormat) -> av.VideoCodecContext:
     }
     # Up to the top quantizer: with 56 (aiortc's) a grainy picture overshot the rate by 40 %.
     ctx.qmin, ctx.qmax = 2, 63
+    ctx.thread_count = 1  # two made libvpx take more CPU, not less, on the 2-core box
     return ctx
 
 
@@ -75,6 +76,7 @@ def _h264_cb(fmt: ProgramFormat) -> av.VideoCodecContext:
         "maxrate": str(fmt.video_bitrate),
         "bufsize": str(fmt.video_bitrate),
     }
+    ctx.thread_count = 2  # sliced threads (zerolatency): one thread fell behind on a busy box
     return ctx
 
 
@@ -97,8 +99,6 @@ class ViewerEncoder:
         fmt: ProgramFormat,
         on_packet: Callable[[EncodedPacket], None],
         request_source_keyframe: Callable[[], None],
-        *,
-        threads: int = 1,  # two made libvpx take more CPU, not less, on the 2-core box
     ) -> None:
         if codec not in _FACTORIES:
             raise ValueError(f"no second encode for {codec.value}")
@@ -106,7 +106,6 @@ class ViewerEncoder:
         self.fmt = fmt
         self._on_packet = on_packet
         self._request_source_keyframe = request_source_keyframe
-        self._threads = threads
         self._queue = PacketQueue(max(4, round(self.QUEUE_SECONDS * fmt.fps)))
         self._thread = threading.Thread(target=self._run, name=f"whep-{codec.value}-encoder", daemon=True)
         self._key_wanted = True
@@ -206,7 +205,6 @@ class ViewerEncoder:
             encoder.framerate = Fraction(self.fmt.fps)
             encoder.bit_rate = self.fmt.video_bitrate
             encoder.gop_size = self.MAX_KEY_GAP * self.fmt.fps
-            encoder.thread_count = self._threads
             encoder.open()
             self._key_wanted = True
         if frame.pts is None or frame.time_base is None:

@@ -291,6 +291,7 @@ class WhepOutput(Sink):
             "errors": self.refused,
             **self.meter.summary(),
             "viewer_list": [v.stats() for v in viewers[:50]],
+            "second_encodes": len(self._encoders),
             "encodes": [e.status() for e in self._encoders.values()],
             "encodes_started": self.encodes_started,
         }

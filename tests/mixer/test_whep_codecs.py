@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import av
 import numpy as np
 import pytest
@@ -62,6 +63,8 @@ async def test_aiortc_own_offer_and_cb_only_offer_get_pictures(server: Server) -
             await viewer.start()
         await _wait(lambda: all(len(v.video) >= 60 for v in (vp8, cb)), 15, "both viewers decode video")
         _, state = await server.api("GET", "/api/shows/test-show")
+        async with aiohttp.ClientSession() as http, http.get(f"{server.url}/metrics") as res:
+            metrics = await res.text()
     finally:
         statuses = [await v.stop(server.url) for v in (vp8, cb)]
         await publisher.stop()
@@ -77,6 +80,9 @@ async def test_aiortc_own_offer_and_cb_only_offer_get_pictures(server: Server) -
     assert sorted(e["codec"] for e in whep["encodes"]) == ["h264-cb", "vp8"]
     assert {v["codec"] for v in whep["viewer_list"]} == {"vp8", "h264-cb"}
     assert all(e["frames_encoded"] > 30 and e["keyframes"] >= 1 for e in whep["encodes"])
+    assert re.search(r'^broadcast_output_second_encodes\{[^}]*output="whep"[^}]*\} 2$', metrics, re.M), [
+        line for line in metrics.splitlines() if "second_encodes" in line
+    ]
     await server.wait_for(lambda s: not s["outputs"]["whep"]["encodes"])
 
 
