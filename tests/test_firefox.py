@@ -106,12 +106,18 @@ async def test_firefox_hosts_from_the_join_page_and_goes_on_program(server: Serv
         state = await server.wait_for(lambda s: alpha(s).get("video_frames", 0) > 60, timeout=30)
         stats = alpha(state)
         assert "vp8" in str(stats.get("codec", "")).lower(), stats  # no OpenH264 here: Firefox sends VP8
+        print(f"\nfirefox host off air: {stats.get('resolution')} {stats.get('fps')} fps")
         try:
             await viewer.start()
             await _wait(lambda: len(viewer.video) >= 30, 15, "the program over WHEP")
             status, _ = await server.api("POST", "/api/shows/test-show/cut", json={"studio": "alpha"})
             assert status == 200
             await server.wait_for(lambda s: s["on_air"] == "alpha")
+            # On program the page asks for full quality (off air it sends 320x180 at 15 fps).
+            full = await server.wait_for(
+                lambda s: int(str(alpha(s).get("resolution") or "0x0").split("x")[1]) >= 360, timeout=20
+            )
+            print(f"firefox on program: {alpha(full).get('resolution')} {alpha(full).get('fps')} fps")
             cut_at = time.monotonic()
             frames = len(viewer.video)
             await _wait(lambda: len(viewer.video) >= frames + 60, 15, "program frames after the cut")
