@@ -16,6 +16,7 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 if [ "${WITH_BROWSER:-1}" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v firefox-esr >/dev/null 2>&1 || need+=(firefox-esr)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

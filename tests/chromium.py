@@ -24,7 +24,6 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -33,6 +32,8 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
+
+from tests.browser import end_process_group, poll
 
 BINARY = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -122,17 +123,9 @@ class Page:
 
     async def wait_for(self, expression: str, timeout: float = 15, interval: float = 0.05) -> Any:
         """Poll until ``expression`` is truthy; returns its value. TimeoutError names the expression."""
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while True:
-            with contextlib.suppress(DevToolsError):
-                last = await self.evaluate(expression)
-                if last:
-                    return last
-            if time.monotonic() > deadline:
-                tail = "\n".join(self.console[-15:])
-                raise TimeoutError(f"waited {timeout}s for {expression!r} (last {last!r}); console:\n{tail}")
-            await asyncio.sleep(interval)
+        return await poll(
+            self.evaluate, expression, self.console, timeout=timeout, interval=interval, errors=(DevToolsError,)
+        )
 
     async def navigate(self, url: str) -> None:
         await self.send("Page.navigate", url=url)
@@ -256,21 +249,8 @@ class Chromium:
 
     def kill(self, grace: float = 5) -> None:
         """End the browser by its PID (and its process group); SIGKILL after ``grace`` seconds."""
-        proc = self.proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        # Children that outlived the browser (same group): make sure they go too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        if self.proc is not None:
+            end_process_group(self.proc, grace)
         self.proc = None
 
     async def __aenter__(self) -> Chromium:

@@ -1,4 +1,4 @@
-"""What WHEP viewers are offered: the program's own H.264 High profile and Opus, honestly described.
+"""What WHEP viewers are offered: the program's own H.264 High, else a shared VP8 or Constrained Baseline encode.
 
 aiortc knows H.264 only as Constrained Baseline / Baseline (its own encoder's
 profiles) and negotiates the profile from its process-wide codec table.  The
@@ -13,10 +13,13 @@ receivers must decode a High profile stream (H.264 annex A.2):
   stream keeps both constraints (no B-frames, no interlace), though its SPS
   does not set the two constraint flags.
 
-Baseline and Main offers are refused, not downgraded.  Packetization-mode 1
-only: aiortc's packetizer sends single NAL, STAP-A and FU-A packets.  The
-answer keeps the offer's profile (RFC 6184 8.2.2) and names the encoder's real
-level from its SPS; Opus is marked stereo.
+A viewer that offers none of these (Firefox without OpenH264: VP8/VP9/AV1;
+aiortc and Safari-style offers: VP8 and Constrained Baseline) gets a second,
+shared encode of the program in a codec it offers (:func:`choose_video`):
+VP8, or H.264 Constrained Baseline (which Baseline receivers decode too).
+Packetization-mode 1 only: aiortc's packetizer sends single NAL, STAP-A and
+FU-A packets.  The answer keeps the offer's profile (RFC 6184 8.2.2) and names
+the real level of what is sent; Opus is marked stereo.
 
 The extra entries in aiortc's table are inert for WHIP ingest (the
 publisher's order picks the codec there).
@@ -24,17 +27,35 @@ publisher's order picks the codec there).
 
 from __future__ import annotations
 
+import enum
 import re
+from collections.abc import Collection
 
 import aiortc.rtp
 from aiortc.codecs import CODECS
+from aiortc.rtcpeerconnection import is_codec_compatible
 from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecCapability, RTCRtpCodecParameters
 from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.sdp import SessionDescription
 
 H264_HIGH = 100  # profile_idc of what the encoder makes
 # In preference order; level 3.1 (1f), the level Chromium offers.
 HIGH_FAMILY = ("64001f", "f4001f", "640c1f")
 DEFAULT_PROFILE_LEVEL_ID = "64001f"  # until the encoder's SPS tells the level
+# aiortc's own entries (Baseline, Constrained Baseline); a CB stream decodes on both.
+BASELINE_FAMILY = ("42e01f", "42001f")
+
+
+class ViewerCodec(enum.Enum):
+    """What a viewer's video is: the program's packets, or one of the shared second encodes."""
+
+    PROGRAM = "h264-high"
+    VP8 = "vp8"
+    H264_CB = "h264-cb"
+
+
+# A viewer able to take several gets the first of these (after one already running).
+_FALLBACK_ORDER = (ViewerCodec.VP8, ViewerCodec.H264_CB)
 
 
 def _parameters(profile_level_id: str) -> dict[str, int | str | None]:
@@ -81,19 +102,87 @@ def register_h264_high() -> None:
         video.append(rtx)
 
 
-def video_preferences() -> list[RTCRtpCodecCapability]:
-    """The High family in preference order, and RTX (NACKed packets resent on their own stream)."""
+def _h264(codecs: list[RTCRtpCodecParameters], family: tuple[str, ...]) -> list[RTCRtpCodecParameters]:
+    return [c for plid in family for c in codecs if c.mimeType == "video/H264" and c.parameters == _parameters(plid)]
+
+
+def _local_codecs(codec: ViewerCodec) -> list[RTCRtpCodecParameters]:
+    """aiortc's table entries that send ``codec``, in preference order."""
+    table = CODECS["video"]
+    if codec is ViewerCodec.PROGRAM:
+        return _h264(table, HIGH_FAMILY)
+    if codec is ViewerCodec.H264_CB:
+        return _h264(table, BASELINE_FAMILY)
+    return [c for c in table if c.mimeType.lower() == "video/vp8"]
+
+
+def video_preferences(codec: ViewerCodec = ViewerCodec.PROGRAM) -> list[RTCRtpCodecCapability]:
+    """The codec's entries in preference order, and RTX (NACKed packets resent on their own stream)."""
     register_h264_high()
+    wanted = [(c.mimeType, c.parameters) for c in _local_codecs(codec)]
     caps = RTCRtpSender.getCapabilities("video").codecs
-    family = [
-        c for plid in HIGH_FAMILY for c in caps if c.mimeType == "video/H264" and c.parameters == _parameters(plid)
-    ]
+    chosen = [c for key in wanted for c in caps if (c.mimeType, c.parameters) == key]
     rtx = [c for c in caps if c.mimeType.lower() == "video/rtx"]
-    return family + rtx
+    return chosen + rtx
+
+
+def offered_video_codecs(offer_sdp: str) -> list[RTCRtpCodecParameters]:
+    """The first video section's codecs; [] if the offer has none.  ValueError if it does not parse."""
+    for media in SessionDescription.parse(offer_sdp).media:
+        if media.kind == "video":
+            return list(media.rtp.codecs)
+    return []
+
+
+def choose_video(offer_sdp: str, running: Collection[ViewerCodec] = ()) -> ViewerCodec | None:
+    """What this viewer's video will be, by aiortc's own matching rules (so the answer agrees).
+
+    The program's packets when the offer can decode H.264 High; else a second encode the
+    offer takes, one already ``running`` first (never a second extra encode when one
+    will do), then VP8, then Constrained Baseline.  ``None`` when the offer has no video
+    section.  Raises ``LookupError`` (message for the client) when it offers none of
+    these, and ``ValueError`` when the SDP does not parse.
+    """
+    register_h264_high()
+    offered = offered_video_codecs(offer_sdp)
+    if not offered:
+        return None
+
+    def takes(codec: ViewerCodec) -> bool:
+        return any(is_codec_compatible(local, remote) for local in _local_codecs(codec) for remote in offered)
+
+    if takes(ViewerCodec.PROGRAM):
+        return ViewerCodec.PROGRAM
+    usable = [c for c in _FALLBACK_ORDER if takes(c)]
+    for codec in usable:
+        if codec in running:
+            return codec
+    if usable:
+        return usable[0]
+    names = sorted({c.mimeType.split("/")[-1] for c in offered if c.mimeType.lower() != "video/rtx"})
+    raise LookupError(
+        f"the offer's video codecs ({', '.join(names) or 'none'}) include none this endpoint sends: "
+        "H.264 High (profile-level-id 64xxxx, f4xxxx or 640cxx), VP8, or H.264 Constrained Baseline/Baseline "
+        "(42e0xx, 42xxxx), each with packetization-mode=1"
+    )
 
 
 def audio_preferences() -> list[RTCRtpCodecCapability]:
     return [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
+
+
+# H.264 Table A-1: (level_idc, MaxMBPS macroblocks/s, MaxFS macroblocks), in order.
+_LEVELS = ((30, 40_500, 1_620), (31, 108_000, 3_600), (32, 216_000, 5_120), (40, 245_760, 8_192),
+           (42, 522_240, 8_704), (50, 589_824, 22_080), (51, 983_040, 36_864))  # fmt: skip
+
+
+def h264_level(width: int, height: int, fps: int) -> int:
+    """The lowest level_idc (H.264 Table A-1) that holds ``width`` x ``height`` at ``fps``; at least 3.0."""
+    frame = ((width + 15) // 16) * ((height + 15) // 16)
+    for level, max_mbps, max_fs in _LEVELS:
+        if frame <= max_fs and frame * fps <= max_mbps:
+            return level
+    return _LEVELS[-1][0]
 
 
 def profile_level_id(sps: bytes) -> str:

@@ -1,15 +1,22 @@
-"""WHEP egress: the program to WebRTC viewers, from the shared encode, never re-encoded.
+"""WHEP egress: the program to WebRTC viewers, from shared encodes, never one per viewer.
+
+Viewers that decode H.264 High (Chromium, Safari) get the program's own
+packets.  The others (Firefox without OpenH264, aiortc, offers with only VP8 or
+Constrained Baseline) get a second encode in a codec they offer
+(:class:`ViewerEncoder`): one per codec, running only while such a viewer
+exists, shared by all of them (like the Opus encode).
 
 Threads: :meth:`WhepOutput.put` runs in the encoder thread and posts each
-packet to the event loop (one ``call_soon_threadsafe``); the fan-out to the
-viewers' tracks, and everything aiortc does, happens on the loop.  The encoder
-feeds this sink H.264 and *Opus* (``audio_codec``), and encodes Opus only while
-there is at least one viewer (``idle``).
+packet to the event loop (one ``call_soon_threadsafe``), and hands video to the
+second encodes' own queues; the fan-out to the viewers' tracks, and everything
+aiortc does, happens on the loop.  The encoder feeds this sink H.264 and *Opus*
+(``audio_codec``), and encodes Opus only while there is at least one viewer
+(``idle``).
 
 Keyframes: a new viewer, a viewer that fell behind, and every PLI/FIR go to
-``request_keyframe`` (the show's encoder), which forces at most one keyframe
-per 500 ms; between those, viewers wait for the next keyframe (at most the
-1 s GOP).
+the encoder of what that viewer gets (the show's, through
+``request_keyframe``, or its second encode), which forces at most one keyframe
+per 500 ms; between those, viewers wait for the next keyframe.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 from aiortc import RTCIceServer
 
@@ -26,8 +34,17 @@ from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.flvmuxer import NAL_SPS, nal_type, split_annexb
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.sink import Sink
-from mixer.outputs.webrtccodecs import DEFAULT_PROFILE_LEVEL_ID, H264_HIGH, profile_level_id, register_h264_high
-from mixer.outputs.whepviewer import OfferError, WhepViewer
+from mixer.outputs.viewerencoder import ViewerEncoder
+from mixer.outputs.webrtccodecs import (
+    DEFAULT_PROFILE_LEVEL_ID,
+    H264_HIGH,
+    ViewerCodec,
+    choose_video,
+    h264_level,
+    profile_level_id,
+    register_h264_high,
+)
+from mixer.outputs.whepviewer import OfferError, WhepViewer, check_offer
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +75,9 @@ class WhepOutput(Sink):
         self.queue_seconds = queue_seconds
         self.ice_servers = list(ice_servers or [])
         self._viewers: dict[str, WhepViewer] = {}
+        # Replaced, never changed in place: the encoder thread reads it without a lock.
+        self._encoders: dict[ViewerCodec, ViewerEncoder] = {}
+        self._program_viewers = 0  # viewers of the program's own video (read by the encoder thread)
         self._pending = 0
         self._closed = False
         self._fmt: ProgramFormat | None = None
@@ -66,6 +86,7 @@ class WhepOutput(Sink):
         self.viewers_total = 0
         self.refused = 0
         self.keyframe_requests = 0
+        self.encodes_started = 0  # second encodes, over the output's life
         self.started_at = time.time()
 
     # --- encoder thread ---------------------------------------------------------
@@ -76,6 +97,8 @@ class WhepOutput(Sink):
 
     def start(self, fmt: ProgramFormat) -> None:
         self._fmt = fmt
+        with contextlib.suppress(RuntimeError):  # viewers that came before the first packet
+            self.loop.call_soon_threadsafe(self._viewers_changed)
 
     def put(self, packet: EncodedPacket) -> None:
         video = packet.kind == "video"
@@ -84,8 +107,20 @@ class WhepOutput(Sink):
         if not self._viewers or self._closed:
             return
         self.meter.add(len(packet.data), int(video))
+        if video:
+            for encoder in self._encoders.values():
+                encoder.put(packet)
+            if not self._program_viewers:
+                return
         with contextlib.suppress(RuntimeError):  # loop closed: the server is going down
             self.loop.call_soon_threadsafe(self._deliver, packet)
+
+    def _post_encoded(self, codec: ViewerCodec, packet: EncodedPacket) -> None:
+        """A second encode's packet (its worker thread) to that codec's viewers."""
+        if self._closed:
+            return
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self._deliver_encoded, codec, packet)
 
     def _note_sps(self, packet: EncodedPacket) -> None:
         for nal in split_annexb(packet.data):
@@ -102,6 +137,7 @@ class WhepOutput(Sink):
         if self._closed:
             return
         self._closed = True
+        self._stop_encoders(list(self._encoders))
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -119,11 +155,29 @@ class WhepOutput(Sink):
     def _deliver(self, packet: EncodedPacket) -> None:
         audio = packet.kind == "audio"
         for viewer in list(self._viewers.values()):
-            viewer.push(packet, audio)
+            if audio or viewer.codec is ViewerCodec.PROGRAM:
+                viewer.push(packet, audio)
 
-    def request_keyframe(self) -> None:
+    def _deliver_encoded(self, codec: ViewerCodec, packet: EncodedPacket) -> None:
+        for viewer in list(self._viewers.values()):
+            if viewer.codec is codec:
+                viewer.push(packet, False)
+
+    def request_keyframe(self, codec: ViewerCodec | None = ViewerCodec.PROGRAM) -> None:
+        """A viewer of ``codec`` wants a keyframe: from the show's encoder or that codec's second encode."""
         self.keyframe_requests += 1
-        self._request_keyframe()
+        encoder = self._encoders.get(codec) if codec is not None else None
+        if encoder is not None:
+            encoder.request_keyframe()
+        elif codec is ViewerCodec.PROGRAM:
+            self._request_keyframe()
+
+    def _answer_profile_level_id(self, codec: ViewerCodec | None) -> str:
+        if codec is ViewerCodec.H264_CB:
+            fmt = self._fmt
+            level = h264_level(fmt.width, fmt.height, fmt.fps) if fmt else 31
+            return f"42e0{level:02x}"
+        return self.profile_level_id
 
     async def add_viewer(self, offer_sdp: str) -> WhepViewer:
         """Answer a viewer's offer; raises :class:`OfferError` or :class:`WhepFull`."""
@@ -132,18 +186,28 @@ class WhepOutput(Sink):
         if len(self._viewers) + self._pending >= self.max_viewers:
             self.refused += 1
             raise WhepFull(f"viewer limit reached ({self.max_viewers})")
+        try:
+            check_offer(offer_sdp)
+            codec = choose_video(offer_sdp, running=self._encoders)
+        except (OfferError, LookupError) as exc:
+            self.refused += 1
+            raise OfferError(str(exc)) from None
+        except Exception as exc:  # aiortc's SDP parser: ValueError, KeyError, ... on odd SDP
+            self.refused += 1
+            raise OfferError(f"cannot answer this SDP offer: {type(exc).__name__}: {exc}") from None
         fps = self._fmt.fps if self._fmt else 30
         viewer = WhepViewer(
             self.show_id,
-            self.request_keyframe,
+            lambda: self.request_keyframe(codec),
             self._viewer_closed,
             video_queue=max(2, round(self.queue_seconds * fps)),
             audio_queue=max(2, round(self.queue_seconds * 50)),  # Opus: 50 packets a second
+            codec=codec,
             ice_servers=self.ice_servers,
         )
         self._pending += 1
         try:
-            await viewer.accept(offer_sdp, self.profile_level_id)
+            await viewer.accept(offer_sdp, self._answer_profile_level_id(codec))
         except OfferError:
             self.refused += 1
             raise
@@ -154,6 +218,7 @@ class WhepOutput(Sink):
             raise WhepFull("this output is closed")
         self._viewers[viewer.id] = viewer
         self.viewers_total += 1
+        self._viewers_changed()
         return viewer
 
     def viewer(self, viewer_id: str) -> WhepViewer | None:
@@ -161,11 +226,44 @@ class WhepOutput(Sink):
 
     async def _viewer_closed(self, viewer: WhepViewer) -> None:
         self._viewers.pop(viewer.id, None)
+        self._viewers_changed()
+
+    def _viewers_changed(self) -> None:
+        """Start the second encodes that viewers need, stop those nobody watches any more."""
+        wanted = {v.codec for v in self._viewers.values()}
+        self._program_viewers = sum(1 for v in self._viewers.values() if v.codec is ViewerCodec.PROGRAM)
+        stale = [c for c in self._encoders if c not in wanted]
+        started: dict[ViewerCodec, ViewerEncoder] = {}
+        fmt = self._fmt
+        if not self._closed and fmt is not None:
+            for codec in wanted:
+                if codec is None or codec is ViewerCodec.PROGRAM or codec in self._encoders:
+                    continue
+                started[codec] = ViewerEncoder(codec, fmt, partial(self._post_encoded, codec), self._request_keyframe)
+                self.encodes_started += 1
+                log.info("whep %s: %s encode started for its viewers", self.show_id, codec.value)
+        if stale or started:
+            self._stop_encoders(stale, started)
+
+    def _stop_encoders(
+        self, codecs: list[ViewerCodec], started: dict[ViewerCodec, ViewerEncoder] | None = None
+    ) -> None:
+        encoders = dict(self._encoders)
+        for codec in codecs:
+            encoder = encoders.pop(codec, None)
+            if encoder is not None:
+                encoder.stop()
+                log.info("whep %s: %s encode stopped (no viewer left)", self.show_id, codec.value)
+        encoders.update(started or {})
+        self._encoders = encoders  # one assignment: the encoder thread sees the old or the new dict
+        for encoder in (started or {}).values():
+            encoder.start()
 
     async def aclose(self) -> None:
         self._closed = True
         for viewer in list(self._viewers.values()):
             await viewer.close()
+        self._stop_encoders(list(self._encoders))
 
     # --- status -------------------------------------------------------------------
 
@@ -193,4 +291,7 @@ class WhepOutput(Sink):
             "errors": self.refused,
             **self.meter.summary(),
             "viewer_list": [v.stats() for v in viewers[:50]],
+            "second_encodes": len(self._encoders),
+            "encodes": [e.status() for e in self._encoders.values()],
+            "encodes_started": self.encodes_started,
         }

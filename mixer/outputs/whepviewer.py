@@ -1,9 +1,13 @@
 """One WHEP viewer: an aiortc peer connection sending the shared program packets.
 
+The viewer's video is the program's own H.264 High packets, or those of a
+shared second encode (VP8 or Constrained Baseline) when it cannot decode High:
+the WHEP output picks (:func:`choose_video`) and tells it which.
+
 The viewer's keyframe requests (RTCP PLI and FIR) are handled by aiortc's
 sender, which would set a flag for its own encoder; with packets there is no
-such encoder, so the sender's hook is pointed at the show's encoder instead
-(rate-limited there).
+such encoder, so the sender's hook is pointed at the encoder of what this
+viewer gets instead (rate-limited there).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 
 from mixer.encodedpacket import EncodedPacket
 from mixer.outputs.packettrack import PacketTrack
-from mixer.outputs.webrtccodecs import audio_preferences, describe_answer, video_preferences
+from mixer.outputs.webrtccodecs import ViewerCodec, audio_preferences, describe_answer, video_preferences
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +56,13 @@ class WhepViewer:
         *,
         video_queue: int,
         audio_queue: int,
+        codec: ViewerCodec | None = ViewerCodec.PROGRAM,
         ice_servers: list[RTCIceServer] | None = None,
     ) -> None:
+        """``codec``: what this viewer's video is (None: the offer has no video section)."""
         self.id = secrets.token_urlsafe(12)
         self.show_id = show_id
+        self.codec = codec
         self.created = time.time()
         self.connected_at: float | None = None
         self._on_keyframe_request = on_keyframe_request
@@ -77,7 +84,7 @@ class WhepViewer:
         check_offer(offer_sdp)
         try:
             video = self.pc.addTransceiver(self.video, direction="sendonly")
-            video.setCodecPreferences(video_preferences())
+            video.setCodecPreferences(video_preferences(self.codec or ViewerCodec.PROGRAM))
             audio = self.pc.addTransceiver(self.audio, direction="sendonly")
             audio.setCodecPreferences(audio_preferences())
             # PLI/FIR arrive at the sender, which would flag its own (unused) encoder.
@@ -86,11 +93,8 @@ class WhepViewer:
                 await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             except Exception as exc:
                 if "video" in str(exc):
-                    raise OfferError(
-                        "the offer has no H.264 payload type that decodes High profile (profile-level-id 64xxxx, "
-                        "f4xxxx or 640cxx) with packetization-mode=1; this stream is H.264 High (one shared "
-                        "encode, never transcoded)"
-                    ) from None
+                    codec = self.codec.value if self.codec else "none"
+                    raise OfferError(f"the offer's video codecs do not match the chosen one ({codec}): {exc}") from None
                 raise
             await self.pc.setLocalDescription(await self.pc.createAnswer())
         except OfferError:
@@ -148,4 +152,5 @@ class WhepViewer:
             "skipped": self.video.skipped,
             "resyncs": self.video.resyncs,
             "keyframe_requests": self.keyframe_requests,
+            "codec": self.codec.value if self.codec else None,
         }

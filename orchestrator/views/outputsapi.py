@@ -128,4 +128,10 @@ def output_metrics(runners: Iterable[ShowRunner]) -> list[tuple[str, str, str, M
         ),
         ("broadcast_output_errors_total", "counter", "Errors of the output (refused offers for WHEP).", pick("errors")),
         ("broadcast_output_dropped_packets_total", "counter", "Packets the output dropped.", pick("dropped_packets")),
+        (
+            "broadcast_output_second_encodes",
+            "gauge",
+            "WHEP: extra encodes running (VP8, Constrained Baseline) for viewers without H.264 High.",
+            pick("second_encodes", None),
+        ),
     ]

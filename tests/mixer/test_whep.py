@@ -2,7 +2,8 @@
 
 Also: the keyframe rate limit in the encoder, a stalled viewer's bounded queue,
 the honest SDP answer (H.264 High at the encoder's level, Opus stereo), and
-the refusals (bad SDP, unknown show, send-only offer, no H.264 High, token).
+the refusals (bad SDP, unknown show, send-only offer, no video codec we send, token).
+Viewers that cannot decode High: test_whep_codecs.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import collections
 import gc
 import re
 import time
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import aiohttp
 import av
 import numpy as np
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
@@ -40,13 +42,18 @@ class WhepClient:
     """An aiortc WHEP viewer: POST a recvonly offer, decode what arrives, DELETE to leave.
 
     aiortc itself only knows H.264 Baseline; the viewer registers High (what the
-    stream is) like any WHEP client must offer what it can decode.
+    stream is) like any WHEP client must offer what it can decode.  ``video_codecs``
+    (mime type, profile-level-id or None) limits the offer to those, in that order:
+    e.g. ``AIORTC_OWN`` is what an unmodified aiortc offers.
     """
 
-    def __init__(self, url: str, token: str | None = None) -> None:
+    def __init__(
+        self, url: str, token: str | None = None, video_codecs: Sequence[tuple[str, str | None]] | None = None
+    ) -> None:
         register_h264_high()
         self.url = url
         self.token = token
+        self.video_codecs = video_codecs
         self.pc = RTCPeerConnection()
         self.location: str | None = None
         self.answer = ""
@@ -54,6 +61,7 @@ class WhepClient:
         self.audio_samples = 0
         self.audio_rms: list[float] = []
         self.sizes: set[tuple[int, int]] = set()
+        self.means: list[tuple[float, float, float]] = []  # (arrival, mean luma, mean chroma)
         self._tasks: list[asyncio.Future[None]] = []
         self.pc.on("track", self._on_track)
 
@@ -71,13 +79,25 @@ class WhepClient:
                 self.sizes.add((frame.width, frame.height))
                 pts = float(frame.pts * Fraction(frame.time_base))
                 self.video.append((time.monotonic(), classify(frame), pts))
+                planes = frame.to_ndarray(format="yuv420p")
+                h = frame.height
+                self.means.append((time.monotonic(), planes[:h].mean(), planes[h:].mean()))
             elif isinstance(frame, av.AudioFrame):
                 self.audio_samples += frame.samples
                 pcm = frame.to_ndarray().astype(np.float64)
                 self.audio_rms.append(float(np.sqrt(np.mean(pcm**2))))
 
     async def start(self, timeout: float = 10) -> None:
-        self.pc.addTransceiver("video", direction="recvonly")
+        video = self.pc.addTransceiver("video", direction="recvonly")
+        if self.video_codecs is not None:
+            caps = RTCRtpReceiver.getCapabilities("video").codecs
+            chosen = [
+                c
+                for mime, plid in self.video_codecs
+                for c in caps
+                if c.mimeType == mime and (plid is None or c.parameters.get("profile-level-id") == plid)
+            ]
+            video.setCodecPreferences(chosen + [c for c in caps if c.mimeType == "video/rtx"])
         self.pc.addTransceiver("audio", direction="recvonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
         headers = {"Content-Type": "application/sdp"}
@@ -119,6 +139,9 @@ async def _wait(predicate: Any, timeout: float, what: str) -> None:
 def _max_gap(times: list[float]) -> float:
     return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
 
+
+# What aiortc 1.16 offers out of the box (its own codec table), in its order.
+AIORTC_OWN = (("video/VP8", None), ("video/H264", "42001f"), ("video/H264", "42e01f"))
 
 # --- end to end ------------------------------------------------------------------------
 
@@ -193,7 +216,7 @@ async def _post(url: str, body: str, content_type: str = "application/sdp", **he
         return res.status, res.headers, await res.text()
 
 
-async def _offer(*, drop_high: bool = False, direction: str = "recvonly") -> str:
+async def _offer(*, direction: str = "recvonly") -> str:
     register_h264_high()
     pc = RTCPeerConnection()
     pc.addTransceiver("video", direction=direction)
@@ -201,12 +224,6 @@ async def _offer(*, drop_high: bool = False, direction: str = "recvonly") -> str
     await pc.setLocalDescription(await pc.createOffer())
     sdp = pc.localDescription.sdp
     await pc.close()
-    if drop_high:
-        high = re.findall(r"a=fmtp:(\d+) .*profile-level-id=(?:64|f4)", sdp)
-        for pt in high:
-            sdp = "\r\n".join(
-                line for line in sdp.split("\r\n") if not re.match(rf"a=(rtpmap|fmtp|rtcp-fb):{pt} ", line)
-            )
     return sdp
 
 
@@ -220,8 +237,9 @@ async def test_whep_refusals_and_cors(server: Server) -> None:
     assert status == 400 and "SDP" in text and headers["Access-Control-Allow-Origin"] == "*"
     status, _, text = await _post(url, await _offer(direction="sendonly"))
     assert status == 400 and "recvonly" in text
-    status, _, text = await _post(url, await _offer(drop_high=True))
-    assert status == 400 and "High" in text, text
+    # Video codecs we send none of (VP8 and H.264 renamed VP9): a 400 that lists what we send.
+    status, _, text = await _post(url, re.sub(r"(a=rtpmap:\d+ )(VP8|H264)/", r"\1VP9/", await _offer()))
+    assert status == 400 and "High" in text and "VP8" in text, text
 
     async with aiohttp.ClientSession() as http:
         async with http.options(url) as res:
@@ -234,7 +252,7 @@ async def test_whep_refusals_and_cors(server: Server) -> None:
         async with http.patch(f"{url}/nobody") as res:
             assert res.status == 405
     _, state = await server.api("GET", "/api/shows/test-show")
-    assert state["outputs"]["whep"]["refused"] == 3  # 'hello', the send-only offer, the one without High
+    assert state["outputs"]["whep"]["refused"] == 3  # 'hello', the send-only offer, the VP9-only one
     assert state["outputs"]["whep"]["viewers"] == 0
 
 
