@@ -27,6 +27,8 @@ def scene_of(show: Show, state: ShowState) -> Scene:
         muted=frozenset(state.muted),
         stale_after=show.fallback_after,
         backup=show.backup_studio or None,
+        fallback_policy=show.fallback_policy,
+        return_after=show.fallback_return_after,
         fit=show.fit,
         fill_rgb=parse_colour(show.fill_colour),
         av_sync_ms=show.av_sync_ms,

@@ -58,9 +58,10 @@ class Server:
         return self.tokens.mint(show, studio)
 
     async def api(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
-        async with aiohttp.ClientSession() as http, http.request(
-            method, self.url + path, headers=self.auth, **kw
-        ) as res:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, self.url + path, headers=self.auth, **kw) as res,
+        ):
             return res.status, await res.json(content_type=None)
 
     async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15) -> dict[str, Any]:

@@ -354,8 +354,18 @@
       pill.className = "pill slate";
       pill.replaceChildren(...bi("垫片", "SLATE"));
     }
-    if (s.fallback) pill.append(" · ", ...bi("备播", "FALLBACK"));
+    if (s.fallback) pill.append(" · ", ...bi("备播", "FALLBACK"), fallbackNote(s.fallback));
     $("panic-banner").hidden = !s.panic;
+  }
+
+  // What happens next after a fallback (mixer/fallback.py): the clock returns by itself, or the crew cuts.
+  function fallbackNote(f) {
+    if (f.policy === "auto") {
+      const steady = f.steady_s ? `, ${f.steady_s}/${f.returns_after_s} s` : "";
+      return ` (自动：稳定 ${f.returns_after_s} 秒后恢复 · auto: returns when steady${steady})`;
+    }
+    if (f.policy === "manual") return " (手动：请切回 · manual: cut back when ready)";
+    return "";
   }
 
   function renderSwitcher(s) {
