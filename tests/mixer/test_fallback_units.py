@@ -204,3 +204,19 @@ def test_a_video_only_studio_goes_on_air_silent() -> None:
     clock.tick(20)
     assert clock.colours()[-1] == "red" and clock.program.on_air == "v"
     assert np.abs(clock.audio()).max() == 0 and clock.events == []
+
+
+def test_the_studio_card_draws_the_photo_or_the_initial(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from PIL import Image
+
+    photo = Path(str(tmp_path)) / "face.png"
+    Image.new("RGB", (300, 200), (0, 200, 0)).save(photo)
+    with_photo = render_studio_card(W, H, "香港 Bravo", "Hong Kong", str(photo)).to_ndarray()
+    cx, cy = W // 2, int(H * 0.36)
+    assert all(abs(a - b) <= 4 for a, b in zip(yuv_at(with_photo, cx, cy), rgb_to_yuv((0, 200, 0)), strict=True))
+    missing = render_studio_card(W, H, "香港 Bravo", "Hong Kong", str(photo) + ".gone").to_ndarray()  # drawn anyway
+    y, _, _ = yuv_at(missing, cx - 30, cy)  # the accent circle beside the initial
+    assert abs(y - rgb_to_yuv((232, 150, 40))[0]) <= 4
+    assert with_photo.shape == (H * 3 // 2, W)

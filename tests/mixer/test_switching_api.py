@@ -124,9 +124,26 @@ def test_config_mixer_settings(tmp_path: Path) -> None:
         {"fallback_after": 0.0},
         {"backup_studio": "zulu"},
         {"transition_ms": 6000},
+        {"fallback_policy": "sometimes"},
+        {"fallback_return_after": 0.0},
     ):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             make_config(tmp_path, **bad)
+
+
+def test_config_studio_photo_is_checked_at_start(tmp_path: Path) -> None:
+    from PIL import Image
+
+    good = tmp_path / "face.png"
+    Image.new("RGB", (64, 48), (200, 120, 80)).save(good)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    studios = [{"id": "alpha", "name": "Alpha", "photo": str(good)}]
+    assert make_config(tmp_path, studios=studios).shows[0].studios[0].photo == str(good)
+    for bad in (tmp_path / "missing.png", notes):
+        studios = [{"id": "alpha", "name": "Alpha", "photo": str(bad)}]
+        with pytest.raises(ConfigError, match=r"studios\[0\]\.photo: .* is not a readable picture"):
+            make_config(tmp_path, studios=studios)
 
 
 @pytest.fixture
