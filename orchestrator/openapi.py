@@ -217,7 +217,12 @@ SCHEMAS: dict[str, Schema] = {
             "layout": ref("Layout"),
             "transition": obj({"kind": {"enum": list(TRANSITIONS)}, "duration_ms": INTEGER}, ["kind", "duration_ms"]),
             "panic": BOOLEAN,
-            "fallback": nullable({"type": "object", "description": "while on a fallback: {from, to, latched, policy (auto|manual), returns_after_s, steady_s}"}),
+            "fallback": nullable(
+                {
+                    "type": "object",
+                    "description": "while on a fallback: {from, to, latched, policy, returns_after_s, steady_s}",
+                }
+            ),
             "audio": ref("Audio"),
         },
         ["version", "program", "preview", "layout", "transition", "panic", "audio"],
