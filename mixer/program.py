@@ -125,6 +125,10 @@ class Program:
         feeds.pop(studio_id, None)
         self._feeds = feeds
 
+    def audio_only(self) -> dict[str, av.VideoFrame]:
+        """The studios attached as audio-only, with their cards."""
+        return {sid: card for sid, (card, _) in self._cards.items()}
+
     @property
     def fallback(self) -> dict[str, Any] | None:
         """{"from", "to", "latched", "policy", ...} while not showing the program's main studio."""

@@ -185,6 +185,7 @@ SCHEMAS: dict[str, Schema] = {
             "name_en": STRING,
             "place": STRING,
             "online": BOOLEAN,
+            "audio_only": {"type": "boolean", "description": "sends sound only: on air as its studio card"},
             "cue": nullable(ref("Cue")),
             "stats": nullable({"type": "object", "description": "what arrives from the studio (WHIP session)"}),
         },

@@ -63,7 +63,9 @@ class ShowRunner:
         self.recordings_dir = data_dir / "recordings" / show.id
         self.sessions: dict[str, WhipSession] = {}  # studio id -> live session
         # dict() copies atomically: the multiview thread must not iterate a dict the loop mutates.
-        self.multiview = Multiview(lambda: {sid: s.feed for sid, s in dict(self.sessions).items()})
+        self.multiview = Multiview(
+            lambda: {sid: s.feed for sid, s in dict(self.sessions).items()}, cards=self.program.audio_only
+        )
         self._lock = asyncio.Lock()
         self._publishing: dict[str, asyncio.Lock] = {}
         self.state = ShowState(show=show.id)  # the last state applied to the program
@@ -591,6 +593,7 @@ class ShowRunner:
     async def describe(self) -> dict[str, object]:
         state = self.state
         studios = []
+        audio_only = self.program.audio_only()
         for studio in self.show.studios:
             session = self.sessions.get(studio.id)
             studios.append(
@@ -600,6 +603,7 @@ class ShowRunner:
                     "name_en": studio.name_en,
                     "place": studio.place,
                     "online": studio.id in self.sessions,
+                    "audio_only": studio.id in self.sessions and studio.id in audio_only,
                     "cue": state.cues.get(studio.id),
                     "stats": session.stats() if session else None,
                 }

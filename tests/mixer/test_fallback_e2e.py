@@ -6,9 +6,11 @@ tones; the program is read as a CDN would (HTTP-FLV) and decoded."""
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import av
 import numpy as np
 import pytest
@@ -176,6 +178,10 @@ async def test_audio_only_studio_goes_on_air_with_its_card_and_sound_video_only_
         await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
         state = await server.wait_for(lambda s: s["on_air"] == "alpha", timeout=5)
         recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 8.0))
+        tile_url = f"{server.url}{API}/multiview/alpha.jpg"  # the crew's preview tile: the card too
+        async with aiohttp.ClientSession() as http, http.get(tile_url, headers=server.auth) as res:
+            assert res.status == 200, await res.text()
+            tile = next(iter(av.open(io.BytesIO(await res.read())).decode(video=0)))
         await asyncio.sleep(4.0)
         await server.api("POST", f"{API}/cut", json={"studio": "bravo"})
         flv = await recording
@@ -185,6 +191,9 @@ async def test_audio_only_studio_goes_on_air_with_its_card_and_sound_video_only_
         await phone.stop()
         await camera.stop()
     assert state["fallback"] is None and after["on_air"] == "bravo" and after["fallback"] is None
+    assert {s["id"]: s["audio_only"] for s in state["studios"]} == {"alpha": True, "bravo": False}
+    corner = tile.to_ndarray(format="rgb24")[5:20, 5:20].mean(axis=(0, 1))
+    assert np.abs(corner - np.array(BACKGROUND)).max() < 12, corner
     assert "program.fallback" not in [k for k, _ in events]
     got = await asyncio.to_thread(decode_program, flv)
     card = rgb_to_yuv(BACKGROUND)
