@@ -96,6 +96,8 @@ class Fallback:
                 return bus
             if w.was_live:
                 self._fall(w, scene, backup, now)
+        elif scene.fallback_policy == "manual" and w.policy == "auto":
+            w.policy = "manual"  # the crew switched to manual during an auto fallback: no return by itself
         elif w.policy == "auto" and self._steady_long_enough(w, main in steady, now):
             self._return(w, backup, now)
             self.view = None

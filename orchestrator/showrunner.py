@@ -549,6 +549,14 @@ class ShowRunner:
 
         return await self._change_mixer(change, actor, event)
 
+    async def set_fallback_policy(self, policy: str, actor: str) -> ShowState:
+        """``auto`` or ``manual`` from now on (mixer/fallback.py); overrides the config, survives restarts."""
+
+        def event(s: ShowState) -> Event:
+            return Event("program.fallback_policy", self.show.id, actor, {"policy": policy})
+
+        return await self._change_mixer(lambda s: dataclasses.replace(s, fallback_policy=policy), actor, event)
+
     def _clock_event(self, kind: str, detail: dict[str, Any]) -> None:
         """From the program clock (via call_soon_threadsafe): record it through the store."""
         if kind == "program.fallback":

@@ -220,3 +220,16 @@ def test_the_studio_card_draws_the_photo_or_the_initial(tmp_path: object) -> Non
     y, _, _ = yuv_at(missing, cx - 30, cy)  # the accent circle beside the initial
     assert abs(y - rgb_to_yuv((232, 150, 40))[0]) <= 4
     assert with_photo.shape == (H * 3 // 2, W)
+
+
+def test_switching_to_manual_during_an_auto_fallback_stops_the_return() -> None:
+    clock = Studios(program="a", stale_after=0.2, fallback_policy="auto", return_after=0.2)
+    clock.studio("a", "red", 440)
+    clock.tick(5)
+    clock.run(0.3, silent=("a",))
+    assert clock.kinds_of_events() == ["program.fallback"]
+    clock.set(fallback_policy="manual")  # the crew: "we decide"
+    clock.run(0.8)  # a is back and steady for four times return_after
+    assert clock.program.on_air is None and clock.kinds_of_events() == ["program.fallback"]
+    view = clock.program.fallback
+    assert view is not None and view["policy"] == "manual" and view["latched"]

@@ -12,6 +12,7 @@ import pytest
 
 from orchestrator.app import create_app
 from orchestrator.config import ConfigError
+from orchestrator.mixerstate import scene_of
 from orchestrator.store import ShowState
 from tests.conftest import Server, make_config
 from tests.redisserver import RedisServer
@@ -56,6 +57,9 @@ async def test_take_swaps_preview_and_program(server: Server) -> None:
         ("audio/alpha", {"gain_db": True}, 400, "gain_db"),
         ("audio/alpha", {"mute": 1}, 400, "mute"),
         ("audio/zulu", {"mute": True}, 404, "zulu"),
+        ("fallback-policy", {}, 400, "policy"),
+        ("fallback-policy", {"policy": "sometimes"}, 400, "policy"),
+        ("fallback-policy", {"policy": "auto", "after": 2}, 400, "unknown field"),
     ],
 )
 async def test_bad_requests_are_clear_4xx(
@@ -112,6 +116,24 @@ def test_show_state_round_trips_the_mixer_fields() -> None:
     )
     assert ShowState.from_json(state.to_json()) == state
     assert ShowState.from_json({"show": "s"}) == ShowState(show="s")  # older records still load
+
+
+def state_of(mixer: dict[str, Any]) -> dict[str, Any]:
+    return {"show": "test-show", "fallback_policy": mixer["fallback_policy"]}
+
+
+async def test_the_crew_sets_the_fallback_policy(server: Server) -> None:
+    _, state = await server.api("GET", API)
+    assert state["fallback_policy"] == "auto"  # the config's default
+    status, body = await server.api("POST", f"{API}/fallback-policy", json={"policy": "manual"})
+    assert status == 200 and body["fallback_policy"] == "manual", body
+    show = server.config.shows[0]
+    assert scene_of(show, ShowState.from_json(state_of(body))).fallback_policy == "manual"  # what the clock gets
+    assert scene_of(show, ShowState(show=show.id)).fallback_policy == "auto"
+    _, state = await server.api("GET", API)
+    assert state["fallback_policy"] == "manual"
+    _, events = await server.api("GET", f"{API}/events")
+    assert [e["detail"] for e in events["events"] if e["kind"] == "program.fallback_policy"] == [{"policy": "manual"}]
 
 
 def test_config_mixer_settings(tmp_path: Path) -> None:
