@@ -374,6 +374,7 @@
     if (s.layout && s.layout.corner && document.activeElement !== $("corner")) $("corner").value = s.layout.corner;
     $("btn-auto").disabled = $("btn-cut").disabled = !isDirector() || !s.preview;
     $("btn-panic").classList.toggle("active", !!s.panic);
+    if (s.fallback_policy && document.activeElement !== $("fallback-policy")) $("fallback-policy").value = s.fallback_policy;
   }
 
   // ---------------------------------------------------------------- multiview pictures
@@ -624,6 +625,9 @@
   $("btn-cut").addEventListener("click", () => take("cut"));
   $("btn-auto").addEventListener("click", () => take("auto"));
   $("btn-panic").addEventListener("click", () => panic(true));
+  $("fallback-policy").addEventListener("change", () => {
+    if (isDirector()) act("POST", `${API}/fallback-policy`, { policy: $("fallback-policy").value }, { what: "备播策略 Fallback policy" });
+  });
   $("unpanic").addEventListener("click", () => panic(false));
   for (const b of document.querySelectorAll("#layout-seg .seg-btn")) b.addEventListener("click", () => setLayout(b.dataset.layout));
   $("corner").addEventListener("change", () => { if (ctl.state && ctl.state.layout && ctl.state.layout.layout === "pip") setLayout("pip"); });
