@@ -233,3 +233,20 @@ def test_switching_to_manual_during_an_auto_fallback_stops_the_return() -> None:
     assert clock.program.on_air is None and clock.kinds_of_events() == ["program.fallback"]
     view = clock.program.fallback
     assert view is not None and view["policy"] == "manual" and view["latched"]
+
+
+def test_an_audio_only_studio_in_a_pip_inset_shows_its_card_in_the_box() -> None:
+    from mixer.layout import boxes
+
+    clock = Studios(program="v", layout="pip", layout_studios=("p",), corner="top-left", stale_after=0.5)
+    clock.studio("v", "red", 440, kinds=("video",))
+    clock.studio("p", "green", 1000, kinds=("audio",))
+    clock.program.attach_feed(clock.feeds["p"], render_studio_card(W, H, "电话 Phone-in", "Wuhan"))
+    clock.tick(15)
+    pic, samples = clock.out[-1]
+    inset = boxes("pip", W, H, "top-left")[1]
+    y, u, v = yuv_at(pic, inset.x + 6, inset.y + 6)
+    want = rgb_to_yuv(BACKGROUND)
+    assert all(abs(a - b) <= 4 for a, b in zip((y, u, v), want, strict=True)), ((y, u, v), want)
+    assert clock.colours()[-1] == "red"  # the main picture
+    assert np.abs(samples[:, 0]).max() > 5000  # the phone-in guest is heard
