@@ -6,7 +6,9 @@ tones; the program is read as a CDN would (HTTP-FLV) and decoded."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from mixer.planes import rgb_to_yuv
 from mixer.studiocard import BACKGROUND
 from orchestrator.app import create_app
+from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server, make_config
 from tests.flashbeep import record_flv
 from tests.mediacheck import assert_continuous, decode
@@ -206,3 +209,49 @@ async def test_audio_only_studio_goes_on_air_with_its_card_and_sound_video_only_
     assert len(green) >= 30
     quiet = got.audio_between(green[10].t, green[-1].t)
     assert len(quiet) and np.abs(quiet).max() < 100  # the video-only studio: silence
+
+
+async def test_an_ffmpeg_encoder_restart_on_air_keeps_the_studio_on_air(tmp_path: Path, aiohttp_server: Any) -> None:
+    """FFmpeg's WHIP muxer killed (no DELETE: its session lingers) and started again on the same link."""
+    # A new encoder process needs its start-up (Python, PyAV) plus ~1.1 s of WHIP set-up.
+    server = await start_server(tmp_path, aiohttp_server, fallback_after=6.0, fallback_policy="manual")
+    url, token = f"{server.url}/whip/test-show/alpha", server.token("alpha")
+    common: dict[str, Any] = {"width": 640, "height": 360, "bitrate": 800_000, "stderr": subprocess.DEVNULL}
+    first = spawn_studio(url, token, "alpha", pattern="red", **common)
+    second: subprocess.Popen[bytes] | None = None
+    seen: list[str | None] = []
+    stop = asyncio.Event()
+    try:
+        await frames_of(server, "alpha")
+        await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
+        await server.wait_for(lambda s: s["on_air"] == "alpha", timeout=5)
+        _, state = await server.api("GET", API)
+        old_session = next(s["stats"]["session"] for s in state["studios"] if s["id"] == "alpha")
+        recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 12.0))
+        watcher = asyncio.ensure_future(watch_on_air(server, seen, stop))
+        await asyncio.sleep(2.0)
+        first.kill()  # the encoder crashes
+        first.wait()
+        second = spawn_studio(url, token, "alpha", pattern="blue", **common)
+
+        def replaced(s: dict[str, Any]) -> bool:
+            stats = next(x["stats"] for x in s["studios"] if x["id"] == "alpha") or {}
+            return stats.get("session") not in (None, old_session) and stats.get("video_frames", 0) > 30
+
+        await server.wait_for(replaced, timeout=20)
+        flv = await recording
+        stop.set()
+        await watcher
+        events = await kinds(server)
+    finally:
+        stop.set()
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(10)
+    assert "program.fallback" not in [k for k, _ in events], events
+    assert set(seen) == {"alpha"}, seen
+    got = await asyncio.to_thread(decode, flv, "flv")
+    colours = [c for c, n in got.runs() if n >= 3]
+    assert colours[colours.index("red") :] == ["red", "blue"], got.runs()
