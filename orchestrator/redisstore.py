@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -119,6 +119,15 @@ class RedisStore(StateStore):
 
     # -- StateStore ----------------------------------------------------------------------------
 
+    async def _again(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, once more on a fresh connection if the pooled one turned out dead (Redis
+        restarted since it was last used). Only for idempotent calls: reads, SET, and the event
+        script (which skips an event already written)."""
+        try:
+            return await call()
+        except RedisConnectionError:
+            return await self._call(call())
+
     async def _call(self, awaitable: Awaitable[T]) -> T:
         try:
             return await awaitable
@@ -130,7 +139,7 @@ class RedisStore(StateStore):
         return ShowState.from_json(json.loads(raw)) if raw else ShowState(show=show)
 
     async def get(self, show: str) -> ShowState:
-        raw = await self._call(self._redis.get(self.state_key(show)))
+        raw = await self._call(self._again(lambda: self._redis.get(self.state_key(show))))
         return self._state(show, raw)
 
     async def commit(self, show: str, change: Change, known: ShowState | None = None) -> Commit:
@@ -141,6 +150,7 @@ class RedisStore(StateStore):
 
     async def _commit(self, show: str, change: Change, known: ShowState | None) -> Commit:
         key, channel = self.state_key(show), self.changes_channel(show)
+        fresh_tries = 1  # a pooled connection found dead before EXEC: nothing was sent, try a new one
         async with self._redis.pipeline(transaction=True) as pipe:
             for attempt in range(self.UPDATE_ATTEMPTS):
                 sent: tuple[Commit, str] | None = None
@@ -157,11 +167,19 @@ class RedisStore(StateStore):
                 except WatchError as e:
                     if isinstance(e.__context__, _UNAVAILABLE):
                         # redis-py reports a connection lost while watching as WatchError.
+                        if sent is None and isinstance(e.__context__, RedisConnectionError) and fresh_tries:
+                            fresh_tries -= 1
+                            await pipe.reset()
+                            continue
                         return await self._resolve(key, sent, e.__context__)
                     # Another node wrote first: re-read and re-apply. Jitter keeps two nodes
                     # from colliding in lockstep.
                     await asyncio.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
                 except _UNAVAILABLE as e:
+                    if sent is None and isinstance(e, RedisConnectionError) and fresh_tries:
+                        fresh_tries -= 1
+                        await pipe.reset()
+                        continue
                     return await self._resolve(key, sent, e)
         raise StoreUnavailable(f"update of {show!r} lost {self.UPDATE_ATTEMPTS} races in a row")
 
@@ -176,7 +194,7 @@ class RedisStore(StateStore):
             raise StoreUnavailable(f"redis: {exc}") from exc
         done, data = sent
         try:
-            raw = await self._redis.get(key)
+            raw = await self._again(lambda: self._redis.get(key))
         except _UNAVAILABLE as again:
             raise StoreUnavailable(f"redis: {exc} (whether the last write was stored is unknown: {again})") from exc
         if raw == data:
@@ -185,23 +203,25 @@ class RedisStore(StateStore):
 
     async def add_event(self, event: Event) -> None:
         args: list[str | int] = [_dumps(event.to_json()), self.EVENTS_KEPT, DEDUPE_WINDOW]
-        await self._call(self._add_event(keys=[self.events_key(event.show)], args=args))
+        await self._call(self._again(lambda: self._add_event(keys=[self.events_key(event.show)], args=args)))
 
     async def events(self, show: str, limit: int = 100) -> list[Event]:
         if limit <= 0:
             return []
-        raws: list[str | bytes] = await self._call(self._redis.lrange(self.events_key(show), -limit, -1))
+        key = self.events_key(show)
+        raws: list[str | bytes] = await self._call(self._again(lambda: self._redis.lrange(key, -limit, -1)))
         return [_event_from_json(json.loads(r)) for r in raws]
 
     def doc_key(self, show: str, name: str) -> str:
         return self._key(show, f"doc:{name}")
 
     async def get_doc(self, show: str, name: str) -> Any:
-        raw = await self._call(self._redis.get(self.doc_key(show, name)))
+        raw = await self._call(self._again(lambda: self._redis.get(self.doc_key(show, name))))
         return None if raw is None else json.loads(raw)
 
     async def put_doc(self, show: str, name: str, value: Any) -> None:
-        await self._call(self._redis.set(self.doc_key(show, name), json.dumps(value, ensure_ascii=False)))
+        data = json.dumps(value, ensure_ascii=False)
+        await self._call(self._again(lambda: self._redis.set(self.doc_key(show, name), data)))
 
     async def close(self) -> None:
         await self._redis.aclose()
