@@ -76,6 +76,10 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._queue)
 
+    def pending(self) -> list[Item]:
+        """What waits to be written, oldest first."""
+        return list(self._queue)
+
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
 

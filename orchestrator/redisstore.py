@@ -34,7 +34,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from orchestrator.store import DEDUPE_WINDOW, Change, Commit, Event, ShowState, StateStore, StoreUnavailable, next_state
+from orchestrator.store import (
+    DEDUPE_WINDOW,
+    Change,
+    Commit,
+    Event,
+    ShowState,
+    StateStore,
+    StoreOutcomeUnknown,
+    StoreUnavailable,
+    next_state,
+)
 
 T = TypeVar("T")
 
@@ -195,8 +205,8 @@ class RedisStore(StateStore):
         done, data = sent
         try:
             raw = await self._again(lambda: self._redis.get(key))
-        except _UNAVAILABLE as again:
-            raise StoreUnavailable(f"redis: {exc} (whether the last write was stored is unknown: {again})") from exc
+        except (StoreUnavailable, *_UNAVAILABLE) as again:
+            raise StoreOutcomeUnknown(f"redis: {exc}; whether the write was stored is unknown: {again}") from exc
         if raw == data:
             return done
         raise StoreUnavailable(f"redis: {exc} (the write was not stored)") from exc

@@ -32,7 +32,7 @@ from orchestrator import catalogue, mixerstate, productimport
 from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outbox import Fact, Outbox
-from orchestrator.store import Commit, Event, ShowState, StateStore, StoreUnavailable
+from orchestrator.store import Commit, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
 from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
 from rooms.whipsession import WhipOptions, WhipSession
@@ -209,7 +209,15 @@ class ShowRunner:
 
         await self.outbox.flush()  # what the media plane did first, in order
         async with self._lock:
-            done = await self.store.commit(self.show.id, recorded, self.state)
+            try:
+                done = await self.store.commit(self.show.id, recorded, self.state)
+            except StoreOutcomeUnknown as exc:
+                # Not "nothing changed": it may have been stored. If so, the change feed brings it
+                # on air when the store is back; the crew must look before repeating the command.
+                raise Unavailable(
+                    f"state store failed while storing the change, and it may or may not have been "
+                    f"stored: check the show's state before repeating it ({exc})"
+                ) from exc
             first = await self._committed(done)
             if then is not None:
                 await then(done.state)

@@ -149,6 +149,12 @@ class StoreUnavailable(Exception):
     """
 
 
+class StoreOutcomeUnknown(StoreUnavailable):
+    """The connection failed after a write was sent and the store could not be asked whether it
+    was stored. If it was, the new state shows up through ``get`` (and a watcher) once the
+    store is back."""
+
+
 class StateStore(abc.ABC):
     @abc.abstractmethod
     async def get(self, show: str) -> ShowState: ...
