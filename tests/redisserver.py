@@ -155,6 +155,14 @@ class RedisServer:
             proc.kill()
             proc.wait(timeout=5)
 
+    def kill(self) -> None:
+        """SIGKILL (by PID), as a crash or power cut: only what Redis had on disk survives."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+        self._paused = False
+
     def pause(self) -> None:
         """Freeze the server (SIGSTOP): TCP still connects, but no command is answered."""
         assert self._proc is not None and self.running
