@@ -126,6 +126,9 @@ class Outbox:
                     log.warning("show %s: %d store writes queued (%s); retrying", self.show, len(self._queue), exc)
                     self._wake.set()
                     return False
+                except Exception:  # not the store being away: retrying would block the queue forever
+                    log.exception("show %s: store write dropped: %r", self.show, item)
+                    self._queue.popleft()
             return True
 
     async def _commit_fact(self, fact: Fact) -> None:

@@ -30,8 +30,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import WatchError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from orchestrator.store import (
@@ -143,6 +143,10 @@ class RedisStore(StateStore):
             return await awaitable
         except _UNAVAILABLE as e:
             raise StoreUnavailable(f"redis: {e}") from e
+        except ResponseError as e:
+            # Redis refusing writes: OOM under noeviction, MISCONF after a failed snapshot,
+            # READONLY on a replica. The write did not happen (an EXEC is refused whole).
+            raise StoreUnavailable(f"redis refused: {e}") from e
 
     @staticmethod
     def _state(show: str, raw: str | bytes | None) -> ShowState:

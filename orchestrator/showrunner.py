@@ -229,7 +229,10 @@ class ShowRunner:
         if done.state.version > self.state.version:
             self._apply(done.state)
         if done.state.version == self.state.version:  # (the change feed may have applied it first)
-            await self._sync_outputs(done.state)
+            try:
+                await self._sync_outputs(done.state)
+            except Exception:  # stored is stored: an output that fails shows it in its status
+                log.exception("show %s: outputs not set as stored", self.show.id)
         if done.replaced is None:
             return []
         stale = done.replaced

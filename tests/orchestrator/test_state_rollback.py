@@ -85,6 +85,7 @@ async def test_redis_back_from_an_old_snapshot_is_repaired_without_a_command(
         await _ok(node, "POST", "/take", {"transition": "cut"})  # program bravo, preview alpha
         await _ok(node, "POST", "/studios/bravo/kick")
         await _ok(node, "POST", "/audio/bravo", {"mute": True})
+        await _ok(node, "PUT", "/rundown", {"studios": {"bravo": ["soup"]}})
         before = await stored.state()
         redis.stop()
         redis.start(snapshot=snapshot)
@@ -96,6 +97,8 @@ async def test_redis_back_from_an_old_snapshot_is_repaired_without_a_command(
                 await asyncio.sleep(0.1)
         repaired = await stored.state()
         assert same_show(repaired, before) and repaired.link_gens == {"bravo": 1}
+        # The documents beside the state (rundown, imported products) are written back too.
+        assert await stored.store.get_doc(SHOW, "rundown") == {"bravo": ["soup"]}
         # A preview from the crew now moves nothing on air.
         await _ok(node, "POST", "/preview", {"studio": "bravo"})
         assert node.runner.program.scene.program == "bravo"

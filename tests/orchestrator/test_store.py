@@ -17,7 +17,7 @@ import redis
 from orchestrator.memorystore import MemoryStore
 from orchestrator.redisstore import RedisStore
 from orchestrator.store import Event, ShowState, StoreUnavailable
-from tests.redisserver import RedisServer
+from tests.redisserver import RedisServer, command
 from tests.tcpfault import FaultProxy, parse_command
 
 Store = MemoryStore | RedisStore
@@ -394,5 +394,23 @@ async def test_connection_lost_during_exec_is_resolved_not_guessed(redis_server:
             assert proxy.fired.is_set()
             stored = await store.get(SHOW)
             assert stored.online == (("beijing", "hongkong") if forward else ("beijing",))
+        finally:
+            await store.close()
+
+
+async def test_redis_refusing_writes_is_unavailable_and_stores_nothing() -> None:
+    """Out of memory under noeviction (configs/redis.conf): a 503, never a silent eviction or a 500."""
+    with RedisServer() as server:
+        store = RedisStore(server.url)
+        try:
+            await store.update(SHOW, append("beijing"))
+            assert command(server.port, "CONFIG", "SET", "maxmemory", "1") == b"+OK"
+            with pytest.raises(StoreUnavailable, match="maxmemory"):
+                await store.update(SHOW, append("hongkong"))
+            with pytest.raises(StoreUnavailable, match="maxmemory"):
+                await store.add_event(Event("x", SHOW))
+            assert command(server.port, "CONFIG", "SET", "maxmemory", "0") == b"+OK"
+            assert await store.get(SHOW) == ShowState(SHOW, online=("beijing",), version=1)
+            assert await store.events(SHOW) == []
         finally:
             await store.close()
