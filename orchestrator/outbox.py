@@ -128,7 +128,8 @@ class Outbox:
                     return False
                 except Exception:  # not the store being away: retrying would block the queue forever
                     log.exception("show %s: store write dropped: %r", self.show, item)
-                    self._queue.popleft()
+                    if self._queue and self._queue[0] is item:
+                        self._queue.popleft()
             return True
 
     async def _commit_fact(self, fact: Fact) -> None:

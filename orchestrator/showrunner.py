@@ -219,20 +219,19 @@ class ShowRunner:
                     f"stored: check the show's state before repeating it ({exc})"
                 ) from exc
             first = await self._committed(done)
-            if then is not None:
-                await then(done.state)
+        if then is not None:
+            await then(done.state)
         await self.outbox.put(*first, *events(before[-1], done.state))
         return done.state
 
     async def _committed(self, done: Commit) -> list[Event]:
         """Apply a stored state; after a repaired rollback, the events to write before any other."""
-        if done.state.version > self.state.version:
+        if done.state.version > self.state.version:  # (the change feed may have applied a newer one)
             self._apply(done.state)
-        if done.state.version == self.state.version:  # (the change feed may have applied it first)
-            try:
-                await self._sync_outputs(done.state)
-            except Exception:  # stored is stored: an output that fails shows it in its status
-                log.exception("show %s: outputs not set as stored", self.show.id)
+        try:
+            await self._sync_outputs(self.state)
+        except Exception:  # stored is stored: an output that fails shows it in its status
+            log.exception("show %s: outputs not set as stored", self.show.id)
         if done.replaced is None:
             return []
         stale = done.replaced
@@ -319,7 +318,12 @@ class ShowRunner:
             return [Event("output.rtmp.added", self.show.id, actor, {"name": name, "url": redact(url)})]
 
         await self._command(change, events)
-        return egress.rtmp[name].status()
+        output = egress.rtmp.get(name)  # (gone already if another node removed it meanwhile)
+        return (
+            output.status()
+            if output
+            else {"name": name, "kind": "rtmp", "url": redact(url), "state": "removed", "up": False}
+        )
 
     async def remove_rtmp(self, name: str, actor: str) -> None:
         self._require_egress()

@@ -60,6 +60,15 @@ class _Rule:
         self.match, self.left, self.forward, self.then = match, nth, forward, then
 
 
+class _Pair:
+    """One client connection and its upstream; ``muted``: answers from Redis are dropped."""
+
+    def __init__(self, client: socket.socket, server: socket.socket) -> None:
+        self.client, self.server = client, server
+        self.muted = False
+        self.answered = threading.Event()  # Redis answered while muted
+
+
 class FaultProxy:
     def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
         self.upstream = (upstream_host, upstream_port)
@@ -146,10 +155,12 @@ class FaultProxy:
             server.settimeout(None)
             with self._lock:
                 self._conns |= {client, server}
-            threading.Thread(target=self._upstream, args=(client, server), daemon=True).start()
-            threading.Thread(target=self._downstream, args=(client, server), daemon=True).start()
+            pair = _Pair(client, server)
+            threading.Thread(target=self._upstream, args=(pair,), daemon=True).start()
+            threading.Thread(target=self._downstream, args=(pair,), daemon=True).start()
 
-    def _upstream(self, client: socket.socket, server: socket.socket) -> None:
+    def _upstream(self, pair: _Pair) -> None:
+        client, server = pair.client, pair.server
         buf = bytearray()
         try:
             while chunk := client.recv(65536):
@@ -161,11 +172,16 @@ class FaultProxy:
                     if verdict == "cut":
                         self._cut_all()
                         return
-                    server.sendall(bytes(buf[pos:end]))
-                    pos = end
                     if verdict == "cut-after":
+                        # Redis runs it, the client never hears: drop answers from now on, and
+                        # cut once Redis has answered (it has run the command by then).
+                        pair.muted = True
+                        server.sendall(bytes(buf[pos:end]))
+                        pair.answered.wait(5)
                         self._cut_all()
                         return
+                    server.sendall(bytes(buf[pos:end]))
+                    pos = end
                 del buf[:pos]
         except OSError:
             pass
@@ -188,9 +204,13 @@ class FaultProxy:
             self.fired.set()
             return "cut-after" if rule.forward else "cut"
 
-    def _downstream(self, client: socket.socket, server: socket.socket) -> None:
+    def _downstream(self, pair: _Pair) -> None:
+        client, server = pair.client, pair.server
         try:
             while chunk := server.recv(65536):
+                if pair.muted:
+                    pair.answered.set()
+                    continue
                 client.sendall(chunk)
         except OSError:
             pass
