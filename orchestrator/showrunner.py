@@ -32,6 +32,7 @@ from orchestrator import catalogue, mixerstate, productimport
 from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outbox import Fact, Outbox
+from orchestrator.outputwatch import POLL_S, OutputWatch
 from orchestrator.store import Commit, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
 from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
@@ -73,6 +74,7 @@ class ShowRunner:
         self._configured_rtmp: dict[str, str] = {d.name: d.url for d in show.outputs.rtmp}
         # Audit events and media-plane facts, written in order, retried while the store is away.
         self.outbox = Outbox(store, show.id, lambda: self.state, self._committed)
+        self._output_watch: asyncio.Future[None] | None = None
         self._follower: asyncio.Future[None] | None = None
         self._clock_tasks: set[asyncio.Future[None]] = set()  # fallbacks being recorded
         # Cards, lower third and logo: drawn over the program from what the state says is on air.
@@ -102,6 +104,7 @@ class ShowRunner:
         self._apply(state)
         await self._sync_outputs(state)
         self.outbox.start()
+        self._output_watch = asyncio.ensure_future(self._watch_outputs())
         loop = asyncio.get_running_loop()
         self.program.on_event = lambda kind, detail: loop.call_soon_threadsafe(self._clock_event, kind, detail)
         self.program.add_sink(self.multiview.monitor)
@@ -152,6 +155,15 @@ class ShowRunner:
                     log.error("show %s: RTMP destination %r not started: %s", self.show.id, name, exc)
         await self.egress.set_recording(self._recording_of(state))
 
+    async def _watch_outputs(self) -> None:
+        """Output failures and recoveries go to the audit trail (queued while the store is away)."""
+        watch = OutputWatch()
+        while True:
+            await asyncio.sleep(POLL_S)
+            if self.egress is not None:
+                for kind, detail in watch.changes(self.egress):
+                    self.outbox.put_nowait(Event(kind, self.show.id, "system", detail))
+
     async def _follow(self) -> None:
         """Apply changes another node made to this show (stores that can publish them)."""
         watch = getattr(self.store, "watch", None)
@@ -179,6 +191,8 @@ class ShowRunner:
             self._follower.cancel()
             # Bounded: closing a Redis subscription must not hold up the shutdown.
             await asyncio.wait({self._follower}, timeout=2)
+        if self._output_watch is not None:
+            self._output_watch.cancel()
         await self.outbox.stop()
         for session in list(self.sessions.values()):
             await session.close()

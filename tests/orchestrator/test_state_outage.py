@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 
 from orchestrator.outbox import Fact
 from orchestrator.store import Event
+from tests.mixer.test_rtmp import Listener
 from tests.orchestrator.faultnode import SHOW, Node, Stored, start_node
 from tests.redisserver import RedisServer
 from tests.tcpfault import FaultProxy
@@ -173,3 +175,34 @@ async def test_a_write_whose_fate_is_unknown_is_not_called_nothing_changed(
         while node.runner.program.scene.program != "bravo":
             await asyncio.sleep(0.05)
     assert node.runner.state == await stored.state()
+
+
+async def test_an_output_failing_during_an_outage_is_written_when_redis_is_back(
+    tmp_path: Path, aiohttp_server: Any, proxy: FaultProxy, stored: Stored
+) -> None:
+    node = await start_node(tmp_path, aiohttp_server, proxy.url, "n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cdn = Listener(port, tmp_path / "cdn.flv", seconds=120)  # a real RTMP server (FFmpeg's listener)
+    try:
+        await asyncio.sleep(0.5)  # its socket
+        url = f"rtmp://127.0.0.1:{port}/live/secret-key"
+        assert (await node.api("POST", API + "/outputs/rtmp", json={"name": "cdn", "url": url}))[0] == 201
+        async with asyncio.timeout(20):
+            while "output.up" not in await stored.kinds():
+                await asyncio.sleep(0.2)
+        proxy.refuse()
+        cdn.kill()  # the CDN goes away while Redis is away too
+        async with asyncio.timeout(15):
+            while not any(e.kind == "output.down" for e in _queued(node)):
+                await asyncio.sleep(0.1)
+        assert "output.down" not in await stored.kinds()
+        proxy.heal()
+        await node.drained()
+    finally:
+        cdn.kill()
+    downs = [e.detail for e in await stored.events() if e.kind == "output.down"]
+    assert len(downs) == 1 and downs[0]["name"] == "cdn" and downs[0]["error"], downs
+    assert "secret" not in str(downs)  # the stream key stays secret
+    assert await stored.events() == list(node.runner.outbox.written)
