@@ -1,12 +1,14 @@
 """Writes the store must get, in order, even when it is away at the moment they happen.
 
-Two kinds of item wait here, oldest first:
+Three kinds of item wait here, oldest first:
 
 - an :class:`~orchestrator.store.Event` for the audit trail (a command's record, written
   after the command's state is stored and on air: the command happened, so a failed event
   write is retried, never reported as "nothing changed");
 - a :class:`Fact`: something the media plane did on its own (a fallback, a studio joining or
-  leaving). Its state change is stored when the store answers, then its events, in order.
+  leaving). Its state change is stored when the store answers, then its events, in order;
+- a :class:`Check`: a command's write whose fate the store could not tell. Once the store
+  answers, if it holds exactly that state the command happened: applied, events written.
 
 One task writes the queue front to back; a failure leaves the item at the front and the
 writer retries with backoff (0.25 s doubling to 2 s), so nothing is lost or reordered
@@ -43,7 +45,15 @@ class Fact:
     events: Callable[[ShowState, ShowState], list[Event]] = field(default=_no_events)
 
 
-Item = Event | Fact
+@dataclass(frozen=True)
+class Check:
+    """A write that may have been stored: ``attempted``, and the events it would have made."""
+
+    attempted: ShowState
+    events: list[Event]
+
+
+Item = Event | Fact | Check
 
 
 class Outbox:
@@ -119,8 +129,10 @@ class Outbox:
                         await self.store.add_event(item)
                         self.written.append(item)
                         self._queue.popleft()
-                    else:
+                    elif isinstance(item, Fact):
                         await self._commit_fact(item)
+                    else:
+                        await self._check(item)
                 except StoreUnavailable as exc:
                     self.retries += 1
                     log.warning("show %s: %d store writes queued (%s); retrying", self.show, len(self._queue), exc)
@@ -150,6 +162,21 @@ class Outbox:
         self._queue.popleft()
         first = await self._committed(done)
         self._queue.extendleft(reversed([*first, *fact.events(before[-1], done.state)]))
+
+    async def _check(self, check: Check) -> None:
+        latest = await self.store.get(self.show)
+        self._queue.popleft()
+        if latest == check.attempted:  # stored: the command happened
+            first = await self._committed(Commit(latest))
+            self._queue.extendleft(reversed([*first, *check.events]))
+        elif latest.version > check.attempted.version:
+            log.error(
+                "show %s: cannot tell whether version %d was stored (store is at %d): events %s not written",
+                self.show,
+                check.attempted.version,
+                latest.version,
+                [e.kind for e in check.events],
+            )
 
     def replay_after(self, at: float) -> list[Event]:
         """Events this node wrote after time ``at``, oldest first (to write again after a rollback)."""

@@ -210,7 +210,8 @@ class RedisStore(StateStore):
         try:
             raw = await self._again(lambda: self._redis.get(key))
         except (StoreUnavailable, *_UNAVAILABLE) as again:
-            raise StoreOutcomeUnknown(f"redis: {exc}; whether the write was stored is unknown: {again}") from exc
+            message = f"redis: {exc}; whether the write was stored is unknown: {again}"
+            raise StoreOutcomeUnknown(message, done.state) from exc
         if raw == data:
             return done
         raise StoreUnavailable(f"redis: {exc} (the write was not stored)") from exc

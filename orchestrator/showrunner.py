@@ -31,7 +31,7 @@ from mixer.scene import LAYOUT_STUDIOS
 from orchestrator import catalogue, mixerstate, productimport
 from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
-from orchestrator.outbox import Fact, Outbox
+from orchestrator.outbox import Check, Fact, Outbox
 from orchestrator.outputwatch import POLL_S, OutputWatch
 from orchestrator.store import Commit, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
 from rooms.feedbuffer import FeedBuffer
@@ -226,11 +226,13 @@ class ShowRunner:
             try:
                 done = await self.store.commit(self.show.id, recorded, self.state)
             except StoreOutcomeUnknown as exc:
-                # Not "nothing changed": it may have been stored. If so, the change feed brings it
-                # on air when the store is back; the crew must look before repeating the command.
+                # Not "nothing changed": it may have been stored. If so, it goes on air and its
+                # events are written when the store is back; the crew must look before repeating it.
+                self.outbox.put_nowait(Check(exc.attempted, events(before[-1], exc.attempted)))
                 raise Unavailable(
                     f"state store failed while storing the change, and it may or may not have been "
-                    f"stored: check the show's state before repeating it ({exc})"
+                    f"stored: if it was, it goes on air when the store is back; check the show's state "
+                    f"before repeating it ({exc})"
                 ) from exc
             first = await self._committed(done)
         if then is not None:

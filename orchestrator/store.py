@@ -151,8 +151,12 @@ class StoreUnavailable(Exception):
 
 class StoreOutcomeUnknown(StoreUnavailable):
     """The connection failed after a write was sent and the store could not be asked whether it
-    was stored. If it was, the new state shows up through ``get`` (and a watcher) once the
-    store is back."""
+    was stored. If it was, ``attempted`` (the state written) shows up through ``get`` (and a
+    watcher) once the store is back."""
+
+    def __init__(self, message: str, attempted: ShowState) -> None:
+        super().__init__(message)
+        self.attempted = attempted
 
 
 class StateStore(abc.ABC):
