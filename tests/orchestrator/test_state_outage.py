@@ -163,7 +163,7 @@ async def test_a_write_whose_fate_is_unknown_is_not_called_nothing_changed(
     tmp_path: Path, aiohttp_server: Any, proxy: FaultProxy, stored: Stored
 ) -> None:
     """EXEC ran in Redis, its answer was lost, and Redis cannot be asked: the answer says so,
-    and when Redis is back this node puts the stored change on air (state and picture agree)."""
+    and when Redis is back this node puts the stored change on air and records it."""
     node = await start_node(tmp_path, aiohttp_server, proxy.url, "n")
     proxy.cut_at("EXEC", forward=True, then="refuse")
     status, answer = await node.api("POST", API + "/cut", json={"studio": "bravo"})
@@ -174,7 +174,10 @@ async def test_a_write_whose_fate_is_unknown_is_not_called_nothing_changed(
     async with asyncio.timeout(10):
         while node.runner.program.scene.program != "bravo":
             await asyncio.sleep(0.05)
+    await node.drained()
     assert node.runner.state == await stored.state()
+    # It happened, so it is in the audit trail too.
+    assert [e.detail["studio"] for e in await stored.events() if e.kind == "program.cut"] == ["bravo"]
 
 
 async def test_an_output_failing_during_an_outage_is_written_when_redis_is_back(
