@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from orchestrator.outbox import Fact
@@ -127,6 +128,8 @@ async def test_joins_leaves_and_a_fallback_during_an_outage_are_written_in_order
             while not any(e.kind == "program.fallback" for e in _queued(node)):
                 await asyncio.sleep(0.05)
         queued = [(e.kind, e.detail.get("studio")) for e in _queued(node)]
+        async with aiohttp.ClientSession() as http, http.get(f"{node.url}/metrics") as res:
+            assert f'broadcast_store_writes_pending{{show="{SHOW}"}} {len(node.runner.outbox)}' in await res.text()
         assert queued.index(("studio.joined", "bravo")) < queued.index(("studio.left", "alpha"))
         assert (await stored.state()).program == "alpha"  # not written yet: Redis is away
         proxy.heal()
