@@ -58,6 +58,7 @@ class ShowRunner:
         self.egress: Egress | None = None  # WHEP, RTMP push, recording (changed while live)
         self.recordings_dir = data_dir / "recordings" / show.id
         self.sessions: dict[str, WhipSession] = {}  # studio id -> live session
+        self.online: set[str] = set()  # studios whose session is connected (from connect to close)
         # dict() copies atomically: the multiview thread must not iterate a dict the loop mutates.
         self.multiview = Multiview(lambda: {sid: s.feed for sid, s in dict(self.sessions).items()})
         self._lock = asyncio.Lock()
@@ -178,12 +179,13 @@ class ShowRunner:
                 del self.sessions[studio_id]
                 await old.close()
             feed = FeedBuffer(studio_id)
-            session = WhipSession(self.show.id, studio_id, feed, self._session_closed, self.whip, client)
+            session = WhipSession(
+                self.show.id, studio_id, feed, self._session_closed, self.whip, client, self._session_connected
+            )
             await session.accept(offer_sdp)
             self.sessions[studio_id] = session
         self.program.attach_feed(feed)
-        self.changes.publish(self.state)
-        await self._presence(studio_id, True)
+        self.changes.publish(self.state)  # online once connected: see _session_connected
         return session
 
     # -- RTMP destinations -------------------------------------------------------
@@ -261,10 +263,20 @@ class ShowRunner:
             raise NotFound("no such WHIP session (it may have ended)")
         return session
 
+    async def _session_connected(self, session: WhipSession) -> None:
+        """A studio is online once its connection is up, not at the 201: an offer that never
+        connects (firewall, lost answer) is never shown online (WhipSession closes it)."""
+        if self.sessions.get(session.studio_id) is not session:
+            return
+        self.online.add(session.studio_id)
+        self.changes.publish(self.state)
+        await self._presence(session.studio_id, True)
+
     async def _session_closed(self, session: WhipSession) -> None:
         if self.sessions.get(session.studio_id) is not session:
             return  # replaced by a newer session: that one owns the studio now
         del self.sessions[session.studio_id]
+        self.online.discard(session.studio_id)
         self.program.detach_feed(session.studio_id)
         self.changes.publish(self.state)
         await self._presence(session.studio_id, False)
@@ -552,7 +564,7 @@ class ShowRunner:
                     "name": studio.name,
                     "name_en": studio.name_en,
                     "place": studio.place,
-                    "online": studio.id in self.sessions,
+                    "online": studio.id in self.online,
                     "cue": state.cues.get(studio.id),
                     "stats": session.stats() if session else None,
                 }

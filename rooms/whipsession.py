@@ -15,16 +15,24 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
-    RTCRtpReceiver,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.sdp import candidate_from_sdp
 
+from rooms import ice
+from rooms.compat import receiving_codecs
 from rooms.feedbuffer import FeedBuffer
 from rooms.ingeststats import IngestStats
-from rooms.sdp import SdpFrag, add_bitrate_hints, announce_public_address
+from rooms.sdp import (
+    OfferError,
+    SdpFrag,
+    add_bitrate_hints,
+    announce_public_address,
+    bundle_offer,
+    usable_candidate,
+    without_unusable_candidates,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +52,29 @@ def check_offer(sdp: str) -> None:
         raise SdpError("SDP offer has no audio or video media section")
 
 
+# Liveness (seconds). A studio is online from the moment its connection is up (ICE and
+# DTLS: "connected"), not at the 201, so an offer that never connects never shows online.
+# - CONNECT_TIMEOUT_S: an answered session that is not connected by then is closed (a host
+#   behind a firewall, a client that lost the answer); ICE set-up took ~0.1-1.1 s here.
+# - STALL_AFTER_S: no RTP for this long marks the session "stalled" (crew sees it; the
+#   program's own fallback_after, default 1 s, acts on missing frames meanwhile).
+# - MEDIA_TIMEOUT_S: no RTP at all (audio or video) for this long closes the session and
+#   the studio goes offline. A live publisher sends RTP every 20 ms (Opus; 400 ms at
+#   most with DTX) and 33 ms (30 fps video), so 3 s of nothing is a dead or cut-off host,
+#   not jitter; Wi-Fi roaming and 4G hand-overs (well under 1 s) are ridden out, and a
+#   host whose network is back after longer re-joins with a new session (the join page
+#   retries). aioice's own consent rule (6 checks x 5 s, inbound traffic counting as
+#   consent: rooms/ice.py) stays as the backstop for peers that send no RTP.
+CONNECT_TIMEOUT_S = 15.0
+STALL_AFTER_S = 1.0
+MEDIA_TIMEOUT_S = 3.0
+WATCH_INTERVAL_S = 0.25
+
+
 @dataclass(frozen=True)
 class WhipOptions:
-    """How the server answers: codec choice, ICE servers, address announcement, bitrate hints."""
+    """How the server answers: codec choice, ICE servers, address announcement, bitrate hints,
+    and how long a session may take to connect or go without media (seconds)."""
 
     video_codec: str = "h264"
     ice_servers: tuple[RTCIceServer, ...] = ()
@@ -54,15 +82,9 @@ class WhipOptions:
     start_kbps: int = 1500
     min_kbps: int = 600
     stats_interval: float = 1.0
-
-
-def _video_preferences(codec: str) -> list[RTCRtpCodecCapability]:
-    """Our codecs with ``codec`` first; the rest stay as fallbacks (FFmpeg sends H.264 only)."""
-    capabilities = RTCRtpReceiver.getCapabilities("video")
-    caps = capabilities.codecs if capabilities else []
-    first = [c for c in caps if c.mimeType.lower() == f"video/{codec}"]
-    rest = [c for c in caps if c not in first]
-    return first + rest
+    connect_timeout: float = CONNECT_TIMEOUT_S
+    stall_after: float = STALL_AFTER_S
+    media_timeout: float = MEDIA_TIMEOUT_S
 
 
 class WhipSession:
@@ -80,6 +102,7 @@ class WhipSession:
         on_closed: Callable[[WhipSession], Awaitable[None]],
         options: WhipOptions | None = None,
         client: str = "",
+        on_connected: Callable[[WhipSession], Awaitable[None]] | None = None,
     ) -> None:
         self.id = secrets.token_urlsafe(12)
         # The ICE session's entity-tag (RFC 9725 4.3.1); it would change on an ICE restart.
@@ -92,8 +115,14 @@ class WhipSession:
         self.created = time.time()
         self.answer = ""
         self._on_closed = on_closed
+        self._on_connected = on_connected
         self._tasks: set[asyncio.Future[None]] = set()
         self._closed = False
+        self._closing: asyncio.Future[None] | None = None
+        self._announcing: asyncio.Future[None] | None = None  # on_connected, finished before on_closed
+        self.connected = False  # ICE and DTLS were up (the studio counts as online from then)
+        self.stalled = False  # connected, but no RTP for stall_after seconds
+        self.end_reason = ""  # why the server ended it ("" while live or when the client did)
         self.video_frames = 0
         self.audio_frames = 0
         self.resolution: tuple[int, int] | None = None
@@ -104,7 +133,11 @@ class WhipSession:
 
     @property
     def state(self) -> str:
-        return "closed" if self._closed else self.pc.connectionState
+        """aiortc's connection state, "stalled" while connected without media, or "closed"."""
+        if self._closed:
+            return "closed"
+        state = self.pc.connectionState
+        return "stalled" if state == "connected" and self.stalled else state
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -112,14 +145,23 @@ class WhipSession:
         task.add_done_callback(self._tasks.discard)
 
     async def accept(self, offer_sdp: str) -> str:
+        """Apply the offer and return our answer (SDP); SdpError names why an offer cannot be.
+
+        Before aiortc sees it, the offer's bundled sections are completed and candidates our
+        ICE agent cannot use (mDNS names) are left out (rooms/sdp.py). aiortc fixes the codec
+        when it applies the offer: ``receiving_codecs`` puts ours first (else Chromium's first
+        choice, VP8, wins) and accepts every H.264 profile and mode we decode (rooms/compat.py).
+        """
         check_offer(offer_sdp)
         try:
-            if "\nm=video" in offer_sdp:
-                # aiortc fixes the codec when it applies the offer: the transceiver must exist,
-                # with our preference, before that (else Chromium's first choice, VP8, wins).
-                video = self.pc.addTransceiver("video", direction="recvonly")
-                video.setCodecPreferences(_video_preferences(self.options.video_codec))
-            await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            offer = without_unusable_candidates(bundle_offer(offer_sdp))
+        except OfferError as exc:
+            await self.close()
+            raise SdpError(str(exc)) from None
+        ice.track_inbound()
+        try:
+            with receiving_codecs(self.options.video_codec):
+                await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             # Receive only: make every transceiver recvonly before answering.
             for transceiver in self.pc.getTransceivers():
                 transceiver.direction = "recvonly"
@@ -135,7 +177,45 @@ class WhipSession:
             answer = announce_public_address(answer, self.options.public_address)
         self.answer = answer
         self._spawn(self._sample_stats())
+        self._spawn(self._watch())
         return answer
+
+    # -- liveness ------------------------------------------------------------------------
+    def _end(self, reason: str) -> None:
+        """Close from inside one of our own tasks (close() cancels and awaits them)."""
+        log.info("studio %s: session %s ended: %s", self.studio_id, self.id, reason)
+        self.end_reason = reason
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self.close())
+
+    def _ice_transports(self) -> list[object]:
+        return [t.receiver.transport.transport for t in self.pc.getTransceivers()]
+
+    async def _watch(self) -> None:
+        """Close a session that does not connect in time, or whose media stops (see the top)."""
+        opts = self.options
+        started = time.monotonic()
+        while self.pc.connectionState != "connected":
+            if time.monotonic() - started > opts.connect_timeout:
+                self._end(f"not connected within {opts.connect_timeout:g} s ({self.pc.connectionState})")
+                return
+            await asyncio.sleep(WATCH_INTERVAL_S)
+        connected_at = time.monotonic()
+        self.connected = True
+        if self._on_connected is not None:
+            # Its own task: a close meanwhile must not cut the "online" record in half.
+            self._announcing = asyncio.ensure_future(self._on_connected(self))
+        while not self._closed:
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            last = ice.last_media_arrival(self._ice_transports())
+            silence = time.monotonic() - max(last or connected_at, connected_at)
+            if silence >= opts.media_timeout:
+                self._end(f"no media for {silence:.1f} s")
+                return
+            stalled = silence >= opts.stall_after
+            if stalled != self.stalled:
+                self.stalled = stalled
+                log.info("studio %s: %s", self.studio_id, "media stalled" if stalled else "media back")
 
     # -- trickle ICE (RFC 9725 4.3.2) ----------------------------------------------------
     def remote_ufrag(self) -> str | None:
@@ -148,7 +228,9 @@ class WhipSession:
         """Add the fragment's candidates; returns how many were taken.
 
         New credentials mean the client restarts ICE, which aiortc cannot do.
-        Candidates we cannot use (TCP, unresolvable) are dropped silently, as the RFC asks.
+        Candidates we cannot use (TCP, mDNS names, malformed) are dropped silently, as
+        RFC 9725 4.3.2 allows. End-of-candidates is passed on only once some candidate is
+        known: before that aioice would give up, while peer-reflexive discovery still works.
         """
         current = self.remote_ufrag()
         if frag.ufrag is not None and current is not None and frag.ufrag != current:
@@ -160,21 +242,19 @@ class WhipSession:
         bundle_mid = transceivers[0].mid
         added = 0
         for _mid, line in frag.candidates:
+            if not usable_candidate(line):
+                continue
             try:
                 candidate = candidate_from_sdp(line.split(":", 1)[1])
-            except (AssertionError, ValueError, IndexError):
-                continue
-            if candidate.protocol.lower() != "udp":
-                continue
-            candidate.sdpMid = bundle_mid
-            try:
+                candidate.sdpMid = bundle_mid
                 await self.pc.addIceCandidate(candidate)
-            except ValueError:  # after end-of-candidates
+            except (AssertionError, ValueError, IndexError, TypeError):  # malformed, or after end-of-candidates
                 continue
             added += 1
-        if frag.end_of_candidates:
+        transport = transceivers[0].receiver.transport.transport
+        if frag.end_of_candidates and transport.getRemoteCandidates():
             with contextlib.suppress(ValueError):
-                await transceivers[0].receiver.transport.transport.addRemoteCandidate(None)
+                await transport.addRemoteCandidate(None)
         return added
 
     # -- media -------------------------------------------------------------------------
@@ -246,6 +326,9 @@ class WhipSession:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.feed.clear()
+        if self._announcing is not None:
+            with contextlib.suppress(Exception):
+                await self._announcing
         await self._on_closed(self)
 
     def stats(self) -> dict[str, object]:
