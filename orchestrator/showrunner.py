@@ -58,7 +58,7 @@ class ShowRunner:
         self.egress: Egress | None = None  # WHEP, RTMP push, recording (changed while live)
         self.recordings_dir = data_dir / "recordings" / show.id
         self.sessions: dict[str, WhipSession] = {}  # studio id -> live session
-        self.online: set[str] = set()  # studios whose session is connected (from connect to close)
+        self.online: set[str] = set()  # studios whose session is connected and receiving media
         # dict() copies atomically: the multiview thread must not iterate a dict the loop mutates.
         self.multiview = Multiview(lambda: {sid: s.feed for sid, s in dict(self.sessions).items()})
         self._lock = asyncio.Lock()
@@ -180,12 +180,12 @@ class ShowRunner:
                 await old.close()
             feed = FeedBuffer(studio_id)
             session = WhipSession(
-                self.show.id, studio_id, feed, self._session_closed, self.whip, client, self._session_connected
+                self.show.id, studio_id, feed, self._session_closed, self.whip, client, self._session_presence
             )
             await session.accept(offer_sdp)
             self.sessions[studio_id] = session
         self.program.attach_feed(feed)
-        self.changes.publish(self.state)  # online once connected: see _session_connected
+        self.changes.publish(self.state)  # online once connected: see _session_presence
         return session
 
     # -- RTMP destinations -------------------------------------------------------
@@ -263,23 +263,28 @@ class ShowRunner:
             raise NotFound("no such WHIP session (it may have ended)")
         return session
 
-    async def _session_connected(self, session: WhipSession) -> None:
-        """A studio is online once its connection is up, not at the 201: an offer that never
-        connects (firewall, lost answer) is never shown online (WhipSession closes it)."""
+    async def _session_presence(self, session: WhipSession, online: bool) -> None:
+        """A studio is online while its session is connected and its media arrives (not from
+        the 201: see rooms/whipsession.py); recorded as studio.joined / studio.left."""
         if self.sessions.get(session.studio_id) is not session:
             return
-        self.online.add(session.studio_id)
+        if online:
+            self.online.add(session.studio_id)
+        else:
+            self.online.discard(session.studio_id)
         self.changes.publish(self.state)
-        await self._presence(session.studio_id, True)
+        await self._presence(session.studio_id, online)
 
     async def _session_closed(self, session: WhipSession) -> None:
         if self.sessions.get(session.studio_id) is not session:
             return  # replaced by a newer session: that one owns the studio now
         del self.sessions[session.studio_id]
+        was_online = session.studio_id in self.online
         self.online.discard(session.studio_id)
         self.program.detach_feed(session.studio_id)
         self.changes.publish(self.state)
-        await self._presence(session.studio_id, False)
+        if was_online:  # one studio.left: not again for a studio already offline, or never online
+            await self._presence(session.studio_id, False)
 
     async def _presence(self, studio_id: str, online: bool) -> None:
         """Record a studio coming or going; best effort, since media must not wait on the store."""

@@ -52,22 +52,28 @@ def check_offer(sdp: str) -> None:
         raise SdpError("SDP offer has no audio or video media section")
 
 
-# Liveness (seconds). A studio is online from the moment its connection is up (ICE and
-# DTLS: "connected"), not at the 201, so an offer that never connects never shows online.
+# Liveness (seconds). A studio is online while its connection is up (ICE and DTLS:
+# "connected") and its media arrives; not from the 201, so an offer that never connects
+# never shows online, and not while nothing arrives, so a dead host is not shown online.
 # - CONNECT_TIMEOUT_S: an answered session that is not connected by then is closed (a host
 #   behind a firewall, a client that lost the answer); ICE set-up took ~0.1-1.1 s here.
-# - STALL_AFTER_S: no RTP for this long marks the session "stalled" (crew sees it; the
-#   program's own fallback_after, default 1 s, acts on missing frames meanwhile).
-# - MEDIA_TIMEOUT_S: no RTP at all (audio or video) for this long closes the session and
-#   the studio goes offline. A live publisher sends RTP every 20 ms (Opus; 400 ms at
-#   most with DTX) and 33 ms (30 fps video), so 3 s of nothing is a dead or cut-off host,
-#   not jitter; Wi-Fi roaming and 4G hand-overs (well under 1 s) are ridden out, and a
-#   host whose network is back after longer re-joins with a new session (the join page
-#   retries). aioice's own consent rule (6 checks x 5 s, inbound traffic counting as
-#   consent: rooms/ice.py) stays as the backstop for peers that send no RTP.
+# - STALL_AFTER_S: no RTP for this long marks the session "stalled" (the crew sees it; the
+#   program's own fallback_after, default 1 s, acts on the missing frames meanwhile).
+# - MEDIA_TIMEOUT_S: no RTP at all (audio or video) for this long and the studio is
+#   offline (studio.left). A live publisher sends RTP every 20 ms (Opus; every 400 ms at
+#   the least with DTX) and every 33 ms (30 fps video): 3 s of nothing is a dead or cut-off
+#   host, not jitter; Wi-Fi roaming and 4G hand-overs (well under 1 s) pass unnoticed.
+# - SILENT_CLOSE_S: the session itself is kept this long without media, so a host whose
+#   network comes back (an outage, a tunnel) is online again at its first packet, with no
+#   new session: publishers that never re-join by themselves (OBS, FFmpeg, aiortc) survive
+#   outages up to this long. 30 s is RFC 7675's consent expiry. The join page does not
+#   wait: disconnected for 3 s, it re-joins with a new session, which replaces this one.
+# aioice's consent rule (6 checks x 5 s, inbound traffic counting as consent: rooms/ice.py)
+# still ends a connection whose peer neither answers nor sends.
 CONNECT_TIMEOUT_S = 15.0
 STALL_AFTER_S = 1.0
 MEDIA_TIMEOUT_S = 3.0
+SILENT_CLOSE_S = 30.0
 WATCH_INTERVAL_S = 0.25
 
 
@@ -85,6 +91,7 @@ class WhipOptions:
     connect_timeout: float = CONNECT_TIMEOUT_S
     stall_after: float = STALL_AFTER_S
     media_timeout: float = MEDIA_TIMEOUT_S
+    silent_close: float = SILENT_CLOSE_S
 
 
 class WhipSession:
@@ -102,7 +109,7 @@ class WhipSession:
         on_closed: Callable[[WhipSession], Awaitable[None]],
         options: WhipOptions | None = None,
         client: str = "",
-        on_connected: Callable[[WhipSession], Awaitable[None]] | None = None,
+        on_presence: Callable[[WhipSession, bool], Awaitable[None]] | None = None,
     ) -> None:
         self.id = secrets.token_urlsafe(12)
         # The ICE session's entity-tag (RFC 9725 4.3.1); it would change on an ICE restart.
@@ -115,12 +122,13 @@ class WhipSession:
         self.created = time.time()
         self.answer = ""
         self._on_closed = on_closed
-        self._on_connected = on_connected
+        self._on_presence = on_presence
         self._tasks: set[asyncio.Future[None]] = set()
         self._closed = False
         self._closing: asyncio.Future[None] | None = None
-        self._announcing: asyncio.Future[None] | None = None  # on_connected, finished before on_closed
-        self.connected = False  # ICE and DTLS were up (the studio counts as online from then)
+        self._announcing: asyncio.Future[None] | None = None  # the last on_presence call, in order
+        self.connected = False  # ICE and DTLS were up
+        self.online = False  # connected and media arriving (see the top of this module)
         self.stalled = False  # connected, but no RTP for stall_after seconds
         self.end_reason = ""  # why the server ended it ("" while live or when the client did)
         self.video_frames = 0
@@ -202,20 +210,38 @@ class WhipSession:
             await asyncio.sleep(WATCH_INTERVAL_S)
         connected_at = time.monotonic()
         self.connected = True
-        if self._on_connected is not None:
-            # Its own task: a close meanwhile must not cut the "online" record in half.
-            self._announcing = asyncio.ensure_future(self._on_connected(self))
+        self._announce(True)
         while not self._closed:
             await asyncio.sleep(WATCH_INTERVAL_S)
             last = ice.last_media_arrival(self._ice_transports())
             silence = time.monotonic() - max(last or connected_at, connected_at)
-            if silence >= opts.media_timeout:
+            if silence >= opts.silent_close:
                 self._end(f"no media for {silence:.1f} s")
                 return
             stalled = silence >= opts.stall_after
             if stalled != self.stalled:
                 self.stalled = stalled
                 log.info("studio %s: %s", self.studio_id, "media stalled" if stalled else "media back")
+            online = silence < opts.media_timeout
+            if online != self.online:
+                log.info("studio %s: %s", self.studio_id, "media back: online" if online else "no media: offline")
+                self._announce(online)
+
+    def _announce(self, online: bool) -> None:
+        """Tell the owner the studio is (no longer) online; in order, each in its own task,
+        so a close meanwhile cannot cut a record in half (close waits for the last one)."""
+        self.online = online
+        if self._on_presence is None:
+            return
+        previous, on_presence = self._announcing, self._on_presence
+
+        async def announce() -> None:
+            if previous is not None:
+                with contextlib.suppress(Exception):
+                    await previous
+            await on_presence(self, online)
+
+        self._announcing = asyncio.ensure_future(announce())
 
     # -- trickle ICE (RFC 9725 4.3.2) ----------------------------------------------------
     def remote_ufrag(self) -> str | None:
@@ -311,6 +337,7 @@ class WhipSession:
         if self._closed:
             return
         self._closed = True
+        self.online = False
         for task in list(self._tasks):
             task.cancel()
         self._stop_decoders()

@@ -19,6 +19,7 @@ from aiortc import RTCSessionDescription
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
 
+from rooms.sdp import OfferError, bundle_offer, usable_candidate, without_unusable_candidates
 from rooms.syntheticstudio import spawn_studio
 from tests import sdpshapes
 from tests.conftest import Server
@@ -292,3 +293,43 @@ async def test_trickle_patch_never_fails_on_candidates_it_cannot_use(server: Ser
         assert studio["online"]
     finally:
         await pub.stop()
+
+
+# -- the text edits on their own --------------------------------------------------------------------
+_SECTION = "m={kind} {port} UDP/TLS/RTP/SAVPF 96\r\na=mid:{mid}\r\na=rtcp-mux\r\n"
+_TRANSPORT = "a=ice-ufrag:u\r\na=ice-pwd:p\r\na=fingerprint:sha-256 AA\r\na=setup:actpass\r\n"
+
+
+def test_bundle_offer_completes_bundled_sections_and_refuses_unbundled_media() -> None:
+    head = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    audio = _SECTION.format(kind="audio", port=9, mid="a") + _TRANSPORT
+    video = _SECTION.format(kind="video", port=0, mid="v") + "a=bundle-only\r\n"
+    done = bundle_offer(head + "a=group:BUNDLE a v\r\n" + audio + video)
+    video_part = done.split("m=video", 1)[1]
+    assert all(x in video_part for x in ("a=ice-ufrag:u", "a=ice-pwd:p", "a=fingerprint:sha-256 AA", "a=setup:actpass"))
+    # Session-level transport is aiortc's own business: nothing is copied then.
+    session_level = bundle_offer(head + _TRANSPORT + "a=group:BUNDLE a v\r\n" + audio.replace(_TRANSPORT, "") + video)
+    assert session_level.count("a=ice-ufrag:") == 1
+    with pytest.raises(OfferError, match="names no BUNDLE group"):
+        bundle_offer(head + audio + video.replace("m=video 0", "m=video 9"))
+    with pytest.raises(OfferError, match=r"leaves video \(mid v\) out of its BUNDLE group"):
+        bundle_offer(head + "a=group:BUNDLE a\r\n" + audio + video.replace("m=video 0", "m=video 9"))
+    # One section, or a rejected second one (port 0, not bundle-only): one transport anyway.
+    assert bundle_offer(head + audio) == head + audio
+    rejected = _SECTION.format(kind="video", port=0, mid="v")
+    assert bundle_offer(head + audio + rejected) == head + audio + rejected
+
+
+def test_unusable_candidates_are_left_out() -> None:
+    host = "a=candidate:1 1 udp 2130706431 192.0.2.7 50000 typ host"
+    mdns = "a=candidate:2 1 udp 2130706431 0f1e2d3c-aaaa-bbbb-cccc-0123456789ab.local 50001 typ host"
+    tcp = "a=candidate:3 1 tcp 1518280447 192.0.2.7 9 typ host tcptype active"
+    assert usable_candidate(host) and usable_candidate(host[2:])
+    assert not usable_candidate(mdns) and not usable_candidate(tcp) and not usable_candidate("a=candidate:x")
+    assert not usable_candidate("a=candidate:1 1 udp 1 studio.example.org 5 typ host")
+    section = "m=audio 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n"
+    mixed = without_unusable_candidates(f"v=0\r\n{section}{host}\r\n{mdns}\r\na=end-of-candidates\r\n")
+    assert host in mixed and mdns not in mixed and "a=end-of-candidates" in mixed
+    # Nothing usable left: no end-of-candidates either, so ICE waits for the host's own checks.
+    only_mdns = without_unusable_candidates(f"v=0\r\n{section}{mdns}\r\n{tcp}\r\na=end-of-candidates\r\n")
+    assert "a=candidate" not in only_mdns and "a=end-of-candidates" not in only_mdns
