@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import BenchServer, stop_processes  # noqa: E402
+from bench.harness import BenchServer, stop_processes  # noqa: E402, I001 (harness.py: on main)
 from rooms.syntheticstudio import spawn_studio  # noqa: E402
 
 

@@ -191,9 +191,12 @@ def bundle_offer(sdp: str) -> str:
             "offer a=group:BUNDLE with every m= section (bundle-policy max-bundle or balanced)"
         )
     by_mid = {_mid(m): m for m in media}
-    tagged = next((by_mid[mid] for mid in bundled if mid in by_mid), None)
-    if tagged is None:
+    unknown = [mid for mid in bundled if mid not in by_mid]
+    if unknown:  # aiortc would bundle onto a transport that does not exist, and never connect
+        raise OfferError(f"offer's BUNDLE group names mid {', '.join(unknown)}, which no m= section in use has")
+    if not bundled:
         return sdp
+    tagged = by_mid[bundled[0]]
     for section in media:
         if section is tagged or _mid(section) not in bundled:
             continue

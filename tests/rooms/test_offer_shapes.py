@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import random
 import re
 import subprocess
 from collections.abc import Callable
@@ -333,3 +334,47 @@ def test_unusable_candidates_are_left_out() -> None:
     # Nothing usable left: no end-of-candidates either, so ICE waits for the host's own checks.
     only_mdns = without_unusable_candidates(f"v=0\r\n{section}{mdns}\r\n{tcp}\r\na=end-of-candidates\r\n")
     assert "a=candidate" not in only_mdns and "a=end-of-candidates" not in only_mdns
+
+
+def test_bundle_group_naming_a_missing_section_is_refused() -> None:
+    head = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    audio = _SECTION.format(kind="audio", port=9, mid="a") + _TRANSPORT
+    with pytest.raises(OfferError, match="names mid v, which no m= section"):
+        bundle_offer(head + "a=group:BUNDLE v a\r\n" + audio)
+
+
+async def test_mangled_offers_are_answered_or_refused_never_crash(server: Server) -> None:
+    """Seeded mutations of real offers in every shape above: 201 or a 4xx with a reason."""
+    pub = _publisher(server)
+    await pub.pc.setLocalDescription(await pub.pc.createOffer())
+    base = pub.pc.localDescription.sdp
+    await pub.pc.close()
+    shapes = [sdpshapes.bundle_only, sdpshapes.no_bundle, sdpshapes.mdns_only, sdpshapes.video_tagged, str]
+    rnd = random.Random(9725)
+    statuses: dict[int, int] = {}
+    for _ in range(60):
+        lines = rnd.choice(shapes)(base).splitlines()
+        for _ in range(rnd.randint(1, 4)):
+            i = rnd.randrange(len(lines))
+            cut = rnd.random()
+            if cut < 0.3:
+                del lines[i]
+            elif cut < 0.6:
+                lines[i] = lines[i][: rnd.randrange(len(lines[i]) + 1)]
+            elif cut < 0.8:
+                lines.insert(i, rnd.choice(lines))
+            else:
+                lines[i] = lines[i].replace(rnd.choice("0123456789"), rnd.choice(["", "x", "99999", ":", " "]))
+        status, text, location = await sdpshapes.post_offer(server, "alpha", "\r\n".join(lines) + "\r\n")
+        statuses[status] = statuses.get(status, 0) + 1
+        assert status in (201, 400), (status, text)
+        if status == 400:
+            assert text.strip(), "a refusal names its reason"
+    assert statuses.get(201) and statuses.get(400), statuses
+    # The server is fine afterwards: an honest publisher connects.
+    good = _publisher(server)
+    try:
+        await good.start()
+        assert (await _frames(server, video=10))["online"]
+    finally:
+        await good.stop()
