@@ -8,10 +8,13 @@ import pytest
 from rooms import ice
 from rooms.compat import PINNED_CODEC_NEGOTIATION, h264_receivable, source_hash
 
-# aioice functions rooms/ice.py wraps or replaces (its consent and inbound-traffic patches).
+# aioice functions rooms/ice.py wraps or replaces: inbound traffic noted and counted as
+# consent, consent checks, host addresses offered, the UDP port range (binds inside gathering).
 PINNED_AIOICE = {
     "Connection.data_received": (ice._original_data_received, "5631b17fab717d6b"),
     "Connection.query_consent": (ice._original_query_consent, "fe49173a650a378a"),
+    "get_host_addresses": (ice._original, "d4a54f9a68c39ff1"),
+    "Connection.get_component_candidates": (ice._original_gather, "118597a9fcb703f9"),
 }
 
 
