@@ -53,10 +53,11 @@ def check_offer(sdp: str) -> None:
 
 
 # Liveness (seconds). A studio is online while its connection is up (ICE and DTLS:
-# "connected") and its media arrives; not from the 201, so an offer that never connects
-# never shows online, and not while nothing arrives, so a dead host is not shown online.
-# - CONNECT_TIMEOUT_S: an answered session that is not connected by then is closed (a host
-#   behind a firewall, a client that lost the answer); ICE set-up took ~0.1-1.1 s here.
+# "connected") and its media arrives: from its first RTP packet, not from the 201, so an
+# offer that never connects (or connects and sends nothing) never shows online, and not
+# while nothing arrives, so a dead host is not shown online.
+# - CONNECT_TIMEOUT_S: an answered session with no media by then is closed (a host behind a
+#   firewall, a client that lost the answer); ICE + DTLS + first packet took ~0.1-1.1 s here.
 # - STALL_AFTER_S: no RTP for this long marks the session "stalled" (the crew sees it; the
 #   program's own fallback_after, default 1 s, acts on the missing frames meanwhile).
 # - MEDIA_TIMEOUT_S: no RTP at all (audio or video) for this long and the studio is
@@ -127,7 +128,7 @@ class WhipSession:
         self._closed = False
         self._closing: asyncio.Future[None] | None = None
         self._announcing: asyncio.Future[None] | None = None  # the last on_presence call, in order
-        self.connected = False  # ICE and DTLS were up
+        self.connected = False  # ICE and DTLS up (as the watch last saw it)
         self.online = False  # connected and media arriving (see the top of this module)
         self.stalled = False  # connected, but no RTP for stall_after seconds
         self.end_reason = ""  # why the server ended it ("" while live or when the client did)
@@ -200,21 +201,23 @@ class WhipSession:
         return [t.receiver.transport.transport for t in self.pc.getTransceivers()]
 
     async def _watch(self) -> None:
-        """Close a session that does not connect in time, or whose media stops (see the top)."""
+        """Close a session whose media does not start in time, or stops (see the top)."""
         opts = self.options
         started = time.monotonic()
-        while self.pc.connectionState != "connected":
+        while True:  # connected, and the first RTP packet in: online
+            self.connected = self.pc.connectionState == "connected"
+            if self.connected and ice.last_media_arrival(self._ice_transports()) is not None:
+                break
             if time.monotonic() - started > opts.connect_timeout:
-                self._end(f"not connected within {opts.connect_timeout:g} s ({self.pc.connectionState})")
+                how = "no media" if self.connected else f"not connected ({self.pc.connectionState})"
+                self._end(f"{how} {opts.connect_timeout:g} s after the answer")
                 return
-            await asyncio.sleep(WATCH_INTERVAL_S)
-        connected_at = time.monotonic()
-        self.connected = True
+            await asyncio.sleep(WATCH_INTERVAL_S / 5)  # online within ~50 ms of the first packet
         self._announce(True)
         while not self._closed:
             await asyncio.sleep(WATCH_INTERVAL_S)
-            last = ice.last_media_arrival(self._ice_transports())
-            silence = time.monotonic() - max(last or connected_at, connected_at)
+            last = ice.last_media_arrival(self._ice_transports()) or started
+            silence = time.monotonic() - last
             if silence >= opts.silent_close:
                 self._end(f"no media for {silence:.1f} s")
                 return
