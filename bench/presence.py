@@ -7,7 +7,7 @@ laptop gone dark) and reads the control API every 50 ms until the studio is offl
 
     unshare -n sh -c 'ip link set lo up; .venv/bin/python bench/presence.py --runs 10'
 
-The figure is bounded below by the media timeout (rooms/whipsession.py MEDIA_TIMEOUT_S,
+The figure is bounded below by the media timeout (rooms/liveness.py MEDIA_TIMEOUT_S,
 3 s) plus the watch interval (0.25 s); the rest is the API poll and a loaded machine.
 """
 

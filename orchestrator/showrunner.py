@@ -265,7 +265,7 @@ class ShowRunner:
 
     async def _session_presence(self, session: WhipSession, online: bool) -> None:
         """A studio is online while its session is connected and its media arrives (not from
-        the 201: see rooms/whipsession.py); recorded as studio.joined / studio.left."""
+        the 201: see rooms/liveness.py); recorded as studio.joined / studio.left."""
         if self.sessions.get(session.studio_id) is not session:
             return
         if online:

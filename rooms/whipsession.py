@@ -20,10 +20,10 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
-from rooms import ice
 from rooms.compat import receiving_codecs
 from rooms.feedbuffer import FeedBuffer
 from rooms.ingeststats import IngestStats
+from rooms.liveness import Liveness, LivenessOptions
 from rooms.sdp import (
     OfferError,
     SdpFrag,
@@ -52,36 +52,10 @@ def check_offer(sdp: str) -> None:
         raise SdpError("SDP offer has no audio or video media section")
 
 
-# Liveness (seconds). A studio is online while its connection is up (ICE and DTLS:
-# "connected") and its media arrives: from its first RTP packet, not from the 201, so an
-# offer that never connects (or connects and sends nothing) never shows online, and not
-# while nothing arrives, so a dead host is not shown online.
-# - CONNECT_TIMEOUT_S: an answered session with no media by then is closed (a host behind a
-#   firewall, a client that lost the answer); ICE + DTLS + first packet took ~0.1-1.1 s here.
-# - STALL_AFTER_S: no RTP for this long marks the session "stalled" (the crew sees it; the
-#   program's own fallback_after, default 1 s, acts on the missing frames meanwhile).
-# - MEDIA_TIMEOUT_S: no RTP at all (audio or video) for this long and the studio is
-#   offline (studio.left). A live publisher sends RTP every 20 ms (Opus; every 400 ms at
-#   the least with DTX) and every 33 ms (30 fps video): 3 s of nothing is a dead or cut-off
-#   host, not jitter; Wi-Fi roaming and 4G hand-overs (well under 1 s) pass unnoticed.
-# - SILENT_CLOSE_S: the session itself is kept this long without media, so a host whose
-#   network comes back (an outage, a tunnel) is online again at its first packet, with no
-#   new session: publishers that never re-join by themselves (OBS, FFmpeg, aiortc) survive
-#   outages up to this long. 30 s is RFC 7675's consent expiry. The join page does not
-#   wait: disconnected for 3 s, it re-joins with a new session, which replaces this one.
-# aioice's consent rule (6 checks x 5 s, inbound traffic counting as consent: rooms/ice.py)
-# still ends a connection whose peer neither answers nor sends.
-CONNECT_TIMEOUT_S = 15.0
-STALL_AFTER_S = 1.0
-MEDIA_TIMEOUT_S = 3.0
-SILENT_CLOSE_S = 30.0
-WATCH_INTERVAL_S = 0.25
-
-
 @dataclass(frozen=True)
 class WhipOptions:
     """How the server answers: codec choice, ICE servers, address announcement, bitrate hints,
-    and how long a session may take to connect or go without media (seconds)."""
+    and how long a session may take to start its media or go without (rooms/liveness.py)."""
 
     video_codec: str = "h264"
     ice_servers: tuple[RTCIceServer, ...] = ()
@@ -89,10 +63,7 @@ class WhipOptions:
     start_kbps: int = 1500
     min_kbps: int = 600
     stats_interval: float = 1.0
-    connect_timeout: float = CONNECT_TIMEOUT_S
-    stall_after: float = STALL_AFTER_S
-    media_timeout: float = MEDIA_TIMEOUT_S
-    silent_close: float = SILENT_CLOSE_S
+    liveness: LivenessOptions = LivenessOptions()
 
 
 class WhipSession:
@@ -126,12 +97,15 @@ class WhipSession:
         self._on_presence = on_presence
         self._tasks: set[asyncio.Future[None]] = set()
         self._closed = False
-        self._closing: asyncio.Future[None] | None = None
-        self._announcing: asyncio.Future[None] | None = None  # the last on_presence call, in order
-        self.connected = False  # ICE and DTLS up (as the watch last saw it)
-        self.online = False  # connected and media arriving (see the top of this module)
-        self.stalled = False  # connected, but no RTP for stall_after seconds
-        self.end_reason = ""  # why the server ended it ("" while live or when the client did)
+        self._closing: asyncio.Future[None] | None = None  # a close the liveness watch asked for
+        # Online while connected and receiving media; closed when that does not start or stops.
+        self.liveness = Liveness(
+            self.pc,
+            self.options.liveness,
+            (lambda online: on_presence(self, online)) if on_presence is not None else None,
+            self._end,
+            f"studio {studio_id} session {self.id}",
+        )
         self.video_frames = 0
         self.audio_frames = 0
         self.resolution: tuple[int, int] | None = None
@@ -146,7 +120,7 @@ class WhipSession:
         if self._closed:
             return "closed"
         state = self.pc.connectionState
-        return "stalled" if state == "connected" and self.stalled else state
+        return "stalled" if state == "connected" and self.liveness.stalled else state
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -167,7 +141,6 @@ class WhipSession:
         except OfferError as exc:
             await self.close()
             raise SdpError(str(exc)) from None
-        ice.track_inbound()
         try:
             with receiving_codecs(self.options.video_codec):
                 await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
@@ -186,65 +159,13 @@ class WhipSession:
             answer = announce_public_address(answer, self.options.public_address)
         self.answer = answer
         self._spawn(self._sample_stats())
-        self._spawn(self._watch())
+        self._spawn(self.liveness.run())
         return answer
 
-    # -- liveness ------------------------------------------------------------------------
     def _end(self, reason: str) -> None:
-        """Close from inside one of our own tasks (close() cancels and awaits them)."""
-        log.info("studio %s: session %s ended: %s", self.studio_id, self.id, reason)
-        self.end_reason = reason
+        """The liveness watch gives up: close in a task of its own (close() cancels the watch)."""
         if self._closing is None:
             self._closing = asyncio.ensure_future(self.close())
-
-    def _ice_transports(self) -> list[object]:
-        return [t.receiver.transport.transport for t in self.pc.getTransceivers()]
-
-    async def _watch(self) -> None:
-        """Close a session whose media does not start in time, or stops (see the top)."""
-        opts = self.options
-        started = time.monotonic()
-        while True:  # connected, and the first RTP packet in: online
-            self.connected = self.pc.connectionState == "connected"
-            if self.connected and ice.last_media_arrival(self._ice_transports()) is not None:
-                break
-            if time.monotonic() - started > opts.connect_timeout:
-                how = "no media" if self.connected else f"not connected ({self.pc.connectionState})"
-                self._end(f"{how} {opts.connect_timeout:g} s after the answer")
-                return
-            await asyncio.sleep(WATCH_INTERVAL_S / 5)  # online within ~50 ms of the first packet
-        self._announce(True)
-        while not self._closed:
-            await asyncio.sleep(WATCH_INTERVAL_S)
-            last = ice.last_media_arrival(self._ice_transports()) or started
-            silence = time.monotonic() - last
-            if silence >= opts.silent_close:
-                self._end(f"no media for {silence:.1f} s")
-                return
-            stalled = silence >= opts.stall_after
-            if stalled != self.stalled:
-                self.stalled = stalled
-                log.info("studio %s: %s", self.studio_id, "media stalled" if stalled else "media back")
-            online = silence < opts.media_timeout
-            if online != self.online:
-                log.info("studio %s: %s", self.studio_id, "media back: online" if online else "no media: offline")
-                self._announce(online)
-
-    def _announce(self, online: bool) -> None:
-        """Tell the owner the studio is (no longer) online; in order, each in its own task,
-        so a close meanwhile cannot cut a record in half (close waits for the last one)."""
-        self.online = online
-        if self._on_presence is None:
-            return
-        previous, on_presence = self._announcing, self._on_presence
-
-        async def announce() -> None:
-            if previous is not None:
-                with contextlib.suppress(Exception):
-                    await previous
-            await on_presence(self, online)
-
-        self._announcing = asyncio.ensure_future(announce())
 
     # -- trickle ICE (RFC 9725 4.3.2) ----------------------------------------------------
     def remote_ufrag(self) -> str | None:
@@ -340,7 +261,6 @@ class WhipSession:
         if self._closed:
             return
         self._closed = True
-        self.online = False
         for task in list(self._tasks):
             task.cancel()
         self._stop_decoders()
@@ -356,9 +276,7 @@ class WhipSession:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.feed.clear()
-        if self._announcing is not None:
-            with contextlib.suppress(Exception):
-                await self._announcing
+        await self.liveness.settled()  # a studio.joined still being written goes first
         await self._on_closed(self)
 
     def stats(self) -> dict[str, object]:

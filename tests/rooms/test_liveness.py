@@ -19,8 +19,8 @@ import pytest
 
 from orchestrator.app import create_app
 from orchestrator.appkeys import SHOWS
+from rooms.liveness import MEDIA_TIMEOUT_S, LivenessOptions
 from rooms.syntheticstudio import spawn_studio
-from rooms.whipsession import MEDIA_TIMEOUT_S
 from tests import sdpshapes
 from tests.conftest import Server, make_config
 from tests.whipclient import ColourTrack, ToneTrack, TrackPublisher
@@ -35,7 +35,7 @@ async def fast(tmp_path: Path, aiohttp_server: Any) -> Server:
     config = make_config(tmp_path)
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
     for runner in srv.app[SHOWS].values():
-        runner.whip = dataclasses.replace(runner.whip, connect_timeout=2.0, silent_close=8.0)
+        runner.whip = dataclasses.replace(runner.whip, liveness=LivenessOptions(connect_timeout=2.0, silent_close=8.0))
     return Server(str(srv.make_url("")).rstrip("/"), config)
 
 
