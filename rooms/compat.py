@@ -1,0 +1,256 @@
+"""Patches of aiortc's and aioice's internals: one section per patch, each pinned.
+
+Every patched upstream function is named in a ``PINNED_*`` table with the SHA-256
+(first 16 hex digits) of ``inspect.getsource`` of the installed version;
+tests/rooms/test_compat.py fails loudly when an upgrade changes one of them, so
+the patch gets re-read against the new code instead of silently misbehaving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import struct
+import time
+from typing import Any
+
+import aiortc.codecs
+import aiortc.jitterbuffer
+import aiortc.rtcpeerconnection
+import aiortc.rtcrtpreceiver
+from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver
+from aiortc.rtp import RTCP_PSFB_FIR, RtcpPsfbPacket, RtpPacket
+
+from rooms.framebuffer import RETRY_FACTOR, FrameBuffer
+
+
+def source_hash(obj: Any) -> str:
+    """First 16 hex digits of the SHA-256 of an object's source code."""
+    return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()[:16]
+
+
+# =====================================================================================
+# aiortc receive path
+# =====================================================================================
+# aiortc 1.16's video receiver (rtcrtpreceiver.py, jitterbuffer.py):
+# * its JitterBuffer(capacity=512) releases a frame only when every earlier packet is
+#   in, so one packet NACK cannot repair holds the video for seconds, and it then
+#   hands the decoder frames whose references are gone (broken pictures);
+# * it asks for a keyframe (PLI) only when that buffer overflows or the decoder fails,
+#   with no rate limit, and never with FIR;
+# * NackGenerator NACKs a missing packet again only when a *new* gap appears;
+# * getStats() files every SSRC of a receiver under one id, so the RTX stream's
+#   counters (no loss) replace the video's: packetsLost read 0 under 5 % loss.
+# ``ReceivePath`` fixes those on one receiver: the video jitter buffer becomes
+# rooms.framebuffer.FrameBuffer, missing packets are NACKed again after a repair
+# round trip, keyframe requests are rate-limited (PLI, FIR where negotiated), and
+# loss/jitter are read per media SSRC. Everything else stays aiortc's.
+
+PINNED_RECEIVE_PATH: dict[str, tuple[Any, str]] = {
+    # what we wrap or replace, and the internals we read (names, call order)
+    "RTCRtpReceiver.__init__": (RTCRtpReceiver.__init__, "3e3b7b5cefbaac6f"),
+    "RTCRtpReceiver._handle_rtp_packet": (RTCRtpReceiver._handle_rtp_packet, "4e54983d021a6336"),
+    "RTCRtpReceiver._send_rtcp_pli": (RTCRtpReceiver._send_rtcp_pli, "ae74c43d50f6eb7b"),
+    "RTCRtpReceiver._send_rtcp_nack": (RTCRtpReceiver._send_rtcp_nack, "5735e597c91b5cf6"),
+    "RTCRtpReceiver._send_rtcp": (RTCRtpReceiver._send_rtcp, "9f0bc9f6a8ddb289"),
+    "NackGenerator": (NackGenerator, "4e89418b046d6ffc"),
+    "StreamStatistics": (aiortc.rtcrtpreceiver.StreamStatistics, "9cd41a1293758a29"),
+    "decoder_worker": (aiortc.rtcrtpreceiver.decoder_worker, "d500d4e567d6846c"),
+    "JitterBuffer.add": (aiortc.jitterbuffer.JitterBuffer.add, "c6cd693611aa3eb4"),
+    "find_common_codecs": (aiortc.rtcpeerconnection.find_common_codecs, "2415d76d0aa2c211"),
+    "init_codecs": (aiortc.codecs.init_codecs, "fa2bb865311166b3"),
+}
+
+KEYFRAME_REQUEST_INTERVAL = 0.4  # s: at most one PLI/FIR per 400 ms (an IDR costs 5-10 inter frames of bits)
+MAX_NACKS_PER_PACKET = 3
+FIR = RTCRtcpFeedback(type="ccm", parameter="fir")
+
+
+def negotiate_fir() -> None:
+    """Let answers keep ``a=rtcp-fb:* ccm fir`` (RFC 5104) for video; idempotent.
+
+    aiortc answers only the feedback in its own codec table, which lacks FIR.
+    aiortc senders already answer FIR like PLI.
+    """
+    for codec in aiortc.codecs.CODECS["video"]:
+        if not aiortc.codecs.is_rtx(codec) and FIR not in codec.rtcpFeedback:
+            codec.rtcpFeedback.append(FIR)
+
+
+class RetryingNackGenerator(NackGenerator):
+    """aiortc's NACK generator that asks again for what is still missing after a repair round trip.
+
+    A retransmission can be lost too; aiortc asks again only when a new gap shows up.
+    Each packet is asked for at most ``MAX_NACKS_PER_PACKET`` times, and never once
+    the frame buffer has moved past it.
+    """
+
+    def __init__(self, buffer: FrameBuffer, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self._buffer = buffer
+        self._clock = clock
+        self._last_sent = 0.0
+        self._tries: dict[int, int] = {}
+        self._first_nack: dict[int, float] = {}  # seq -> when first asked for: the repair round trip
+
+    def add(self, packet: RtpPacket) -> bool:
+        asked = self._first_nack.pop(packet.sequence_number, None)
+        if asked is not None:
+            self._buffer.note_repair(self._clock() - asked)
+        missed = super().add(packet)
+        for seq in [s for s in self.missing if self._buffer.passed(s)]:
+            self.missing.discard(seq)
+        for seq in [s for s in self._tries if s not in self.missing]:
+            del self._tries[seq]
+            self._first_nack.pop(seq, None)
+        if not self.missing:
+            return False
+        now = self._clock()
+        retry = max(RETRY_FACTOR * self._buffer.repair_delay, 0.03)
+        if not missed and now - self._last_sent < retry:
+            return False
+        for seq in list(self.missing):
+            self._tries[seq] = self._tries.get(seq, 0) + 1
+            self._first_nack.setdefault(seq, now)
+            if self._tries[seq] > MAX_NACKS_PER_PACKET:
+                self.missing.discard(seq)
+        self._last_sent = now
+        return bool(self.missing)
+
+
+class ReceivePath:
+    """Our receive path on one aiortc video receiver; ``counters()`` for the studio's stats.
+
+    Install before the receiver starts (``RTCPeerConnection``'s ``track`` event is in
+    time: RTP flows only after ICE and DTLS). Audio receivers keep aiortc's path and
+    only get per-SSRC loss counting.
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver, kind: str) -> None:
+        self.receiver = receiver
+        self.kind = kind
+        self.nacks_sent = 0  # RTCP NACK packets
+        self.nacked_packets = 0  # sequence numbers asked for (with repeats)
+        self.plis_sent = 0
+        self.firs_sent = 0
+        self.keyframe_requests_suppressed = 0  # asked for within the rate limit
+        self._fir_seq = 0
+        self._last_request = -KEYFRAME_REQUEST_INTERVAL
+        self._unanswered = 0  # requests since the last keyframe
+        self._keyframes_seen = 0
+        r: Any = receiver
+        self.buffer: FrameBuffer | None = None
+        if kind == "video":
+            codecs: dict[int, RTCRtpCodecParameters] = r._RTCRtpReceiver__codecs
+            self.buffer = FrameBuffer(codecs.get, r._RTCRtpReceiver__decoder_error)
+            r._RTCRtpReceiver__jitter_buffer = self.buffer
+            r._RTCRtpReceiver__nack_generator = RetryingNackGenerator(self.buffer)
+            self._handle = receiver._handle_rtp_packet
+            self._pli = receiver._send_rtcp_pli
+            self._nack = receiver._send_rtcp_nack
+            r._handle_rtp_packet = self._handle_rtp_packet
+            r._send_rtcp_pli = self._request_keyframe
+            r._send_rtcp_nack = self._send_nack
+
+    # -- patched methods -----------------------------------------------------------------
+    async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        await self._handle(packet, arrival_time_ms)
+        # aiortc takes one frame per packet; frames made ready by the same packet follow.
+        assert self.buffer is not None
+        r: Any = self.receiver
+        while (frame := self.buffer.pop_ready()) is not None:
+            if r._RTCRtpReceiver__decoder_thread is None:
+                continue
+            frame.timestamp = r._RTCRtpReceiver__timestamp_mapper.map(frame.timestamp)
+            r._RTCRtpReceiver__decoder_queue.put((frame.codec, frame))
+
+    async def _send_nack(self, media_ssrc: int, lost: list[int]) -> None:
+        if lost:
+            self.nacks_sent += 1
+            self.nacked_packets += len(lost)
+            await self._nack(media_ssrc, lost)
+
+    async def _request_keyframe(self, media_ssrc: int) -> None:
+        """PLI (RFC 4585 6.3.1), or FIR (RFC 5104 4.3.1) where negotiated and PLI is not or goes unanswered."""
+        now = time.monotonic()
+        if self.buffer is not None and self.buffer.keyframes != self._keyframes_seen:
+            self._keyframes_seen = self.buffer.keyframes
+            self._unanswered = 0
+        if now - self._last_request < KEYFRAME_REQUEST_INTERVAL:
+            self.keyframe_requests_suppressed += 1
+            return
+        self._last_request = now
+        pli, fir = self._feedback()
+        r: Any = self.receiver
+        rtcp_ssrc = r._RTCRtpReceiver__rtcp_ssrc
+        if fir and rtcp_ssrc is not None and (not pli or self._unanswered >= 2):
+            self._fir_seq = (self._fir_seq + 1) & 0xFF
+            # FCI: SSRC of the media sender, command sequence number, 24 reserved bits.
+            packet = RtcpPsfbPacket(
+                fmt=RTCP_PSFB_FIR, ssrc=rtcp_ssrc, media_ssrc=0, fci=struct.pack("!LB3x", media_ssrc, self._fir_seq)
+            )
+            await self.receiver._send_rtcp(packet)
+            self.firs_sent += 1
+        else:
+            await self._pli(media_ssrc)
+            self.plis_sent += 1
+        self._unanswered += 1
+
+    # -- reading -------------------------------------------------------------------------
+    def _feedback(self) -> tuple[bool, bool]:
+        """(PLI negotiated, FIR negotiated) for this receiver's video codecs."""
+        codecs: dict[int, RTCRtpCodecParameters] = getattr(self.receiver, "_RTCRtpReceiver__codecs", {})
+        feedback = [f for c in codecs.values() if not aiortc.codecs.is_rtx(c) for f in c.rtcpFeedback]
+        pli = any(f.type == "nack" and f.parameter == "pli" for f in feedback)
+        return pli, FIR in feedback
+
+    def rtp_counts(self) -> tuple[int, int, float | None]:
+        """(packets expected, packets received, jitter in ms) of the media SSRCs, cumulative.
+
+        RTX streams (RFC 4588) are left out: their packets are repairs, not media.
+        Loss = expected - received, as RFC 3550 6.4.1 counts it.
+        """
+        r: Any = self.receiver
+        rtx: dict[int, int] = getattr(r, "_RTCRtpReceiver__rtx_ssrc", {})
+        streams: dict[int, Any] = getattr(r, "_RTCRtpReceiver__remote_streams", {})
+        expected = received = 0
+        jitter: float | None = None
+        for ssrc, stream in list(streams.items()):
+            if ssrc in rtx or stream.max_seq is None:
+                continue
+            expected += stream.packets_expected
+            received += stream.packets_received
+            jitter = stream.jitter / stream._clockrate * 1000
+        return expected, received, jitter
+
+    def counters(self) -> dict[str, int]:
+        out = {
+            "nacks_sent": self.nacks_sent,
+            "nacked_packets": self.nacked_packets,
+            "plis_sent": self.plis_sent,
+            "firs_sent": self.firs_sent,
+            "keyframe_requests_suppressed": self.keyframe_requests_suppressed,
+        }
+        if self.buffer is not None:
+            b = self.buffer
+            out |= {
+                "frames_received": b.frames_complete,
+                "frames_dropped": b.frames_dropped,
+                "frames_incomplete": b.frames_incomplete,
+                "keyframes_received": b.keyframes,
+                "gaps_skipped": b.gaps_skipped,
+                "packets_repaired": b.repaired,
+            }
+        return out
+
+
+def install_receive_path(receiver: RTCRtpReceiver, kind: str) -> ReceivePath:
+    """Put our receive path on ``receiver`` (once); returns it."""
+    existing = getattr(receiver, "_broadcast_receive_path", None)
+    if isinstance(existing, ReceivePath):
+        return existing
+    negotiate_fir()
+    path = ReceivePath(receiver, kind)
+    receiver._broadcast_receive_path = path  # type: ignore[attr-defined]
+    return path
