@@ -81,3 +81,59 @@ class AiortcPublisher(TrackPublisher):
 
     def __init__(self, base_url: str, show: str, studio: str, token: str, colour: str, hz: float = 660) -> None:
         super().__init__(base_url, show, studio, token, ColourTrack(colour), ToneTrack(hz))
+
+
+# -- a moving picture whose every decoded frame can be checked ------------------------
+# Luma only (chroma flat grey): a smooth pattern that scrolls PATTERN_SPEED px a frame,
+# under a band of 16 black/white blocks that spell the frame number. A decoder fed an
+# inter frame whose reference is missing shows the wrong content somewhere: checking a
+# decoded frame against the picture its number names finds it.
+PATTERN_BAND = 24  # rows of the number band
+PATTERN_SPEED = 6
+
+
+def pattern_luma(n: int, width: int, height: int) -> np.ndarray:
+    """The luma plane (uint8, height x width) of frame ``n``."""
+    x = np.arange(width, dtype=np.float32)
+    y = np.arange(height, dtype=np.float32)[:, None]
+    wave = np.sin(2 * np.pi * (x + PATTERN_SPEED * n) / 160) * np.cos(2 * np.pi * (y + 2 * n) / 120)
+    luma = (128 + 80 * wave).astype(np.uint8)
+    block = width // 16
+    for bit in range(16):
+        luma[:PATTERN_BAND, bit * block : (bit + 1) * block] = 235 if (n >> bit) & 1 else 16
+    return luma
+
+
+def pattern_number(luma: np.ndarray) -> int:
+    """The frame number a decoded luma plane spells."""
+    block = luma.shape[1] // 16
+    band = luma[4 : PATTERN_BAND - 4]
+    return sum(1 << bit for bit in range(16) if band[:, bit * block + 4 : (bit + 1) * block - 4].mean() > 128)
+
+
+def pattern_error(luma: np.ndarray) -> float:
+    """Worst mean absolute difference of a 32x32 tile from the picture the frame's number names."""
+    n = pattern_number(luma)
+    height, width = luma.shape
+    diff = np.abs(luma.astype(np.int16) - pattern_luma(n, width, height).astype(np.int16))[PATTERN_BAND:]
+    rows, cols = diff.shape[0] // 32, width // 32
+    tiles = diff[: rows * 32, : cols * 32].reshape(rows, 32, cols, 32).mean(axis=(1, 3))
+    return float(tiles.max())
+
+
+class PatternTrack(VideoStreamTrack):
+    """The checkable moving picture at 30 fps."""
+
+    def __init__(self, width: int = 640, height: int = 360) -> None:
+        super().__init__()
+        self.width, self.height = width, height
+        self._n = 0
+        self._chroma = np.full((height // 2, width), 128, dtype=np.uint8)
+
+    async def recv(self) -> av.VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        yuv = np.concatenate([pattern_luma(self._n, self.width, self.height), self._chroma])
+        self._n = (self._n + 1) & 0xFFFF
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        frame.pts, frame.time_base = pts, time_base
+        return frame
