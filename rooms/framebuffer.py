@@ -59,6 +59,27 @@ def is_keyframe(codec_name: str, data: bytes) -> bool:
     return True
 
 
+def starts_frame(codec_name: str, packet: RtpPacket) -> bool:
+    """Whether a packet is, by its own payload, the first of a frame (the packet before may be lost).
+
+    H.264 (aiortc depayloads to Annex B): the first NAL unit is an access unit delimiter
+    or an SPS (nothing of the picture precedes them, H.264 7.4.1.2.3), or a non-IDR slice
+    with ``first_mb_in_slice`` 0 (its ue(v) code is a single 1 bit; an IDR slice is not
+    enough: the picture's SPS and PPS may be in the packet before). VP8: the payload
+    descriptor's S bit with partition index 0 (RFC 7741 4.2).
+    """
+    name = codec_name.upper()
+    if name == "H264":
+        data: bytes = getattr(packet, "_data", b"")
+        if len(data) < 6 or not data.startswith(b"\x00\x00\x00\x01"):
+            return False
+        nal_type = data[4] & 0x1F
+        return nal_type in (7, 9) or (nal_type == 1 and bool(data[5] & 0x80))
+    if name == "VP8":
+        return len(packet.payload) > 0 and packet.payload[0] & 0x17 == 0x10
+    return False
+
+
 class EncodedFrame(JitterFrame):
     """A whole frame for aiortc's decoder thread, with the codec its packets named."""
 
@@ -130,8 +151,8 @@ class FrameBuffer:
         if self._ssrc != packet.ssrc:
             self._reset(packet.ssrc)
         ext = self._extend(packet.sequence_number)
-        if self._head is None:
-            self._head = ext
+        if self._head is None or (ext < self._head and not self._head_known):
+            self._head = ext  # (at the start, reordered packets may come before the first one seen)
         if ext < self._head:
             self.packets_late += 1
         elif ext not in self._packets:
@@ -148,7 +169,7 @@ class FrameBuffer:
             # The decoder lost its references: nothing until a keyframe (aiortc clears the flag).
             self.waiting_for_keyframe = True
         self._drain(now, bool(packet.marker))
-        return self.waiting_for_keyframe or self._giving_up(now), self.pop_ready()
+        return self._wants_keyframe(now), self.pop_ready()
 
     def pop_ready(self) -> EncodedFrame | None:
         return self._ready.popleft() if self._ready else None
@@ -188,12 +209,14 @@ class FrameBuffer:
 
     def _starts_frame(self, seq: int) -> bool:
         """Whether ``seq`` is known to be a frame's first packet (its predecessor ended one)."""
+        packet = self._packets.get(seq)
+        if packet is None:
+            return False
         prev = self._packets.get(seq - 1)
-        return (
-            prev is not None
-            and seq in self._packets
-            and (bool(prev.marker) or prev.timestamp != self._packets[seq].timestamp)
-        )
+        if prev is not None:
+            return bool(prev.marker) or prev.timestamp != packet.timestamp
+        codec = self._codec_of(packet.payload_type)
+        return codec is not None and starts_frame(codec.name, packet)
 
     def _frame_at(self, start: int) -> int | None:
         """Last sequence number of the whole frame starting at ``start``, or None if not whole yet."""
@@ -216,6 +239,12 @@ class FrameBuffer:
         if not self._head_known:
             return self._started
         return min(self._missing_since.values(), default=None)
+
+    def _wants_keyframe(self, now: float) -> bool:
+        if self.waiting_for_keyframe:
+            # At the start the sender's first keyframe is usually on its way: ask only if it is late.
+            return self.frames_complete > 0 or now - self._started > self.wait
+        return self._giving_up(now)
 
     def _giving_up(self, now: float) -> bool:
         """The gap at the head is about one round trip from being given up on."""
