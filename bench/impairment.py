@@ -25,20 +25,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import queue
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import av
-import numpy as np
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,12 +45,11 @@ from orchestrator.appkeys import SHOWS  # noqa: E402
 from orchestrator.config import Config, ConfigError, parse  # noqa: E402
 from orchestrator.links import tokens_for  # noqa: E402
 from tests.netimpair import NetImpair, Profile  # noqa: E402
-from tests.whipclient import PatternTrack, ToneTrack, TrackPublisher, pattern_error  # noqa: E402
+from tests.whipclient import PatternChecker, PatternTrack, ToneTrack, TrackPublisher  # noqa: E402
 
 OPERATOR = "bench-operator-token"
 SHOW = "bench"
 STUDIO = "hongkong"
-BROKEN = 8.0  # pattern_error above this: a broken picture (clean decodes measure 0.3-1.5)
 
 
 def make_config(data_dir: Path, policy: bool) -> tuple[Config, str]:
@@ -88,37 +83,18 @@ def make_config(data_dir: Path, policy: bool) -> tuple[Config, str]:
 
 
 class FrameLog:
-    """Times of the studio's decoded frames, and a sampled check of their pictures (in a thread)."""
+    """Times of the studio's decoded frames; a sample of their pictures checked (tests/whipclient.py)."""
 
     def __init__(self, check_every: int) -> None:
         self.times: list[float] = []
-        self.checked = 0
-        self.broken = 0
-        self.worst = 0.0
-        self._every = check_every
-        self._queue: queue.Queue[av.VideoFrame | None] = queue.Queue(maxsize=8)
-        self._thread = threading.Thread(target=self._check, name="bench-check", daemon=True)
-        self._thread.start()
+        self.checker = PatternChecker(check_every)
 
     def push(self, frame: av.VideoFrame) -> None:
         self.times.append(time.monotonic())
-        if self._every and len(self.times) % self._every == 0:
-            with contextlib.suppress(queue.Full):  # the check is a sample: never hold up the receive loop
-                self._queue.put_nowait(frame)
-
-    def _check(self) -> None:
-        while (frame := self._queue.get()) is not None:
-            plane = frame.planes[0]
-            luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
-            error = pattern_error(luma)
-            self.checked += 1
-            self.worst = max(self.worst, error)
-            if error > BROKEN:
-                self.broken += 1
+        self.checker.push(frame)
 
     def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join(5)
+        self.checker.stop()
 
 
 def fps_windows(times: list[float], start: float, end: float) -> list[int]:
@@ -277,9 +253,9 @@ async def scenario(
                 "keyframes": delta("keyframes_received"),
                 "frames_dropped": delta("frames_dropped"),
                 "gaps_skipped": delta("gaps_skipped"),
-                "checked_frames": log.checked,
-                "broken_frames": log.broken,
-                "worst_pattern_error": round(log.worst, 1),
+                "checked_frames": log.checker.checked,
+                "broken_frames": log.checker.broken,
+                "worst_pattern_error": round(log.checker.worst, 1),
                 "pdt_drift_s": [round(min(drifts), 2), round(max(drifts), 2)] if drifts else None,
                 "late_ticks": show.program.stats().get("late_ticks"),
             }

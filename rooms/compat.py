@@ -64,6 +64,7 @@ PINNED_RECEIVE_PATH: dict[str, tuple[Any, str]] = {
 
 KEYFRAME_REQUEST_INTERVAL = 0.4  # s: at most one PLI/FIR per 400 ms (an IDR costs 5-10 inter frames of bits)
 MAX_NACKS_PER_PACKET = 3
+REORDER_S = 0.015  # a gap younger than this is probably reordering (packets 1-3 ms apart, jitter)
 FIR = RTCRtcpFeedback(type="ccm", parameter="fir")
 
 
@@ -79,11 +80,13 @@ def negotiate_fir() -> None:
 
 
 class RetryingNackGenerator(NackGenerator):
-    """aiortc's NACK generator that asks again for what is still missing after a repair round trip.
+    """aiortc's NACK generator (RFC 4585 6.2.1), a little more patient and more persistent.
 
-    A retransmission can be lost too; aiortc asks again only when a new gap shows up.
-    Each packet is asked for at most ``MAX_NACKS_PER_PACKET`` times, and never once
-    the frame buffer has moved past it.
+    * A new gap is NACKed once it is ``REORDER_S`` old (aiortc NACKs at once): with
+      jitter most gaps are packets overtaken by the next ones, not lost.
+    * What is still missing is asked for again after ``RETRY_FACTOR`` measured repair
+      round trips (aiortc asks again only when a new gap shows up), at most
+      ``MAX_NACKS_PER_PACKET`` times each, and never once the frame buffer has moved past it.
     """
 
     def __init__(self, buffer: FrameBuffer, clock: Any = time.monotonic) -> None:
@@ -91,30 +94,37 @@ class RetryingNackGenerator(NackGenerator):
         self._buffer = buffer
         self._clock = clock
         self._last_sent = 0.0
-        self._tries: dict[int, int] = {}
-        self._first_nack: dict[int, float] = {}  # seq -> when first asked for: the repair round trip
+        self._noticed: dict[int, float] = {}  # missing, not asked for yet: since when
+        self._tries: dict[int, int] = {}  # asked for: how often
+        self._first_nack: dict[int, float] = {}  # asked for: when first (the repair round trip)
 
     def add(self, packet: RtpPacket) -> bool:
-        asked = self._first_nack.pop(packet.sequence_number, None)
-        if asked is not None:
-            self._buffer.note_repair(self._clock() - asked)
-        missed = super().add(packet)
-        for seq in [s for s in self.missing if self._buffer.passed(s)]:
-            self.missing.discard(seq)
-        for seq in [s for s in self._tries if s not in self.missing]:
-            del self._tries[seq]
-            self._first_nack.pop(seq, None)
-        if not self.missing:
-            return False
         now = self._clock()
+        seq = packet.sequence_number
+        asked = self._first_nack.pop(seq, None)
+        if asked is not None:
+            self._buffer.note_repair(now - asked)
+        super().add(packet)
+        for lost in [s for s in self.missing if self._buffer.passed(s)]:
+            self.missing.discard(lost)
+        for table in (self._noticed, self._tries, self._first_nack):
+            for gone in [s for s in table if s not in self.missing]:
+                del table[gone]
+        for lost in self.missing:
+            if lost not in self._tries:
+                self._noticed.setdefault(lost, now)
         retry = max(RETRY_FACTOR * self._buffer.repair_delay, 0.03)
-        if not missed and now - self._last_sent < retry:
+        due = any(now - t >= REORDER_S for t in self._noticed.values()) or (
+            bool(self._tries) and now - self._last_sent >= retry
+        )
+        if not due:
             return False
-        for seq in list(self.missing):
-            self._tries[seq] = self._tries.get(seq, 0) + 1
-            self._first_nack.setdefault(seq, now)
-            if self._tries[seq] > MAX_NACKS_PER_PACKET:
-                self.missing.discard(seq)
+        for lost in list(self.missing):  # aiortc sends all of ``missing``
+            self._noticed.pop(lost, None)
+            self._tries[lost] = self._tries.get(lost, 0) + 1
+            self._first_nack.setdefault(lost, now)
+            if self._tries[lost] > MAX_NACKS_PER_PACKET:
+                self.missing.discard(lost)
         self._last_sent = now
         return bool(self.missing)
 

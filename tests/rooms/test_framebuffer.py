@@ -140,9 +140,7 @@ def test_a_whole_keyframe_behind_a_gap_ends_the_wait_at_once() -> None:
     rx = Receiver(codec)
     # Everything arrives at once (a burst after a stall): no time passes for the gap to expire.
     rx.feed([(1.0, s.packet) for s in sent if s is not lost])
-    assert rx.pictures == list(range(11)) + list(range(12, 20)) or rx.pictures == list(range(11)) + list(
-        range(12, 19)
-    )
+    assert rx.pictures == list(range(11)) + list(range(12, 20)) or rx.pictures == list(range(11)) + list(range(12, 19))
     assert rx.worst < 8
 
 
