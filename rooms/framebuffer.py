@@ -35,6 +35,7 @@ from aiortc.rtp import RtpPacket
 
 NACK_ROUNDS = 3  # the first NACK and two more (compat.RetryingNackGenerator asks again after RETRY_FACTOR round trips)
 RETRY_FACTOR = 1.2
+PAUSE_S = 0.1  # no packet for this long (video sends several per 33 ms frame): a pause, not waiting
 MAX_HELD_PACKETS = 4096  # ~3 s of 720p: beyond this the oldest frames are dropped whatever happens
 
 
@@ -117,6 +118,7 @@ class FrameBuffer:
         self._head_known = False  # True when _head is known to start a frame
         self._highest: int | None = None
         self._started = 0.0  # when the first packet of this stream arrived
+        self._last_add: float | None = None
         self._missing_since: dict[int, float] = {}  # ext seq -> when its absence was seen
         self._ready: collections.deque[EncodedFrame] = collections.deque()
         self._repairs: collections.deque[float] = collections.deque(maxlen=64)  # NACK -> packet, s
@@ -148,6 +150,13 @@ class FrameBuffer:
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         now = self._clock()
+        if self._last_add is not None and now - self._last_add > PAUSE_S:
+            # Nothing arrived for a while: our event loop was starved, or the network paused.
+            # Either way no repair could arrive then: that time does not count against a gap.
+            pause = now - self._last_add
+            self._missing_since = {seq: t + pause for seq, t in self._missing_since.items()}
+            self._started += pause
+        self._last_add = now
         if self._ssrc != packet.ssrc:
             self._reset(packet.ssrc)
         ext = self._extend(packet.sequence_number)
@@ -296,6 +305,7 @@ class FrameBuffer:
             self._skip_to(target)
 
     def _release(self, start: int, end: int) -> None:
+        self._keyframe_at.pop(start, None)
         packets = [self._packets.pop(seq) for seq in range(start, end + 1)]
         data = b"".join(p._data for p in packets)  # type: ignore[attr-defined]
         codec = self._codec_of(packets[0].payload_type)
