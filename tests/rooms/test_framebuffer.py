@@ -14,7 +14,8 @@ from aiortc.codecs import CODECS, depayload, get_decoder, get_encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
-from rooms.framebuffer import FrameBuffer, is_keyframe
+from rooms.framebuffer import FrameBuffer
+from rooms.framecodec import is_keyframe
 from tests.whipclient import pattern_error, pattern_luma, pattern_number
 
 WIDTH, HEIGHT = 320, 180
