@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -97,6 +98,27 @@ class FrameLog:
         self.checker.stop()
 
 
+class TimedPattern(PatternTrack):
+    """The publisher's picture, with the time each frame was made (to tell a sender stall from a network one)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        super().__init__(width, height)
+        self.times: list[float] = []
+
+    async def recv(self) -> av.VideoFrame:
+        frame = await super().recv()
+        self.times.append(time.monotonic())
+        return frame
+
+
+async def loop_lag(samples: list[float], stop: asyncio.Event) -> None:
+    """How late a 50 ms sleep wakes up: the event loop's starvation."""
+    while not stop.is_set():
+        t = time.monotonic()
+        await asyncio.sleep(0.05)
+        samples.append(time.monotonic() - t - 0.05)
+
+
 def fps_windows(times: list[float], start: float, end: float) -> list[int]:
     counts = [0] * max(int(end - start), 1)
     for t in times:
@@ -111,6 +133,17 @@ def gaps(times: list[float], start: float, end: float) -> list[float]:
     inside = [t for t in times if start <= t <= end]
     edges = [start, *inside, end]
     return [b - a for a, b in zip(edges, edges[1:], strict=False)]
+
+
+def long_gaps(times: list[float], start: float, end: float, over: float) -> list[tuple[float, float]]:
+    inside = [t for t in times if start <= t <= end]
+    edges = [start, *inside, end]
+    return [(a, b) for a, b in zip(edges, edges[1:], strict=False) if b - a > over]
+
+
+def stalled(sent: list[float], a: float, b: float) -> bool:
+    """The publisher made fewer than half its frames between ``a`` and ``b``: not the network's doing."""
+    return sum(1 for t in sent if a <= t <= b) < 0.5 * 30 * (b - a)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -156,7 +189,10 @@ async def scenario(
         base = f"http://127.0.0.1:{port}"
         show = app[SHOWS][SHOW]
         token = tokens_for(config).mint(SHOW, STUDIO)
-        publisher = TrackPublisher(base, SHOW, STUDIO, token, PatternTrack(640, 360), ToneTrack(440))
+        picture = TimedPattern(640, 360)
+        publisher = TrackPublisher(base, SHOW, STUDIO, token, picture, ToneTrack(440))
+        lags: list[float] = []
+        stop_lag = asyncio.Event()
         auth = {"Authorization": f"Bearer {OPERATOR}"}
         log = FrameLog(check_every)
         impair = NetImpair(seed)
@@ -194,6 +230,8 @@ async def scenario(
                 profile = Profile(loss=loss, delay_ms=delay_ms, jitter_ms=jitter_ms)
                 impair.up.profile = impair.down.profile = profile
                 before = dict(session.stats())
+                lag_task = asyncio.ensure_future(loop_lag(lags, stop_lag))
+                load_before, cpu_before = os.getloadavg()[0], time.process_time()
                 start = time.monotonic()
                 end = start + seconds
                 off_program = 0.0
@@ -220,7 +258,11 @@ async def scenario(
                         asyncio.ensure_future(read_pdt(http, f"{base}/live/{SHOW}/index.m3u8", drifts))
                     await asyncio.sleep(step)
                 after = dict(session.stats())
+                stop_lag.set()
+                await lag_task
+                cpu = (time.process_time() - cpu_before) / (time.monotonic() - start)
             windows = fps_windows(log.times, start, end)
+            sent = fps_windows(picture.times, start, end)
             if outage_at is not None and outage_end is not None:
                 # fps and freezes outside the outage (and its first 5 s of recovery)
                 quiet = [c for i, c in enumerate(windows) if not (outage_at - start - 1 <= i < outage_end - start + 5)]
@@ -258,6 +300,16 @@ async def scenario(
                 "worst_pattern_error": round(log.checker.worst, 1),
                 "pdt_drift_s": [round(min(drifts), 2), round(max(drifts), 2)] if drifts else None,
                 "late_ticks": show.program.stats().get("late_ticks"),
+                # What the machine was doing: the publisher's own frame rate (same process), how
+                # late the event loop woke, this process's CPU and the machine's load.
+                "sent_fps_p5": percentile([float(c) for c in sent], 5),
+                "sent_fps_min": min(sent) if sent else 0,
+                "freezes_500ms_sender_stalled": sum(
+                    1 for a, b in long_gaps(log.times, start, end, 0.5) if stalled(picture.times, a, b)
+                ),
+                "loop_lag_ms_p99_max": [round(1000 * percentile(lags, 99)), round(1000 * max(lags, default=0))],
+                "process_cores": round(cpu, 2),
+                "loadavg_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
             }
         finally:
             log.stop()

@@ -38,6 +38,7 @@ from rooms.framecodec import is_keyframe, starts_frame
 NACK_ROUNDS = 3  # the first NACK and two more (compat.RetryingNackGenerator asks again after RETRY_FACTOR round trips)
 RETRY_FACTOR = 1.2
 PAUSE_S = 0.1  # no packet for this long (video sends several per 33 ms frame): a pause, not waiting
+PAUSE_CREDIT = 0.5  # s: pauses extend a gap's wait by at most this much (else a trickle never gives up)
 MAX_HELD_PACKETS = 4096  # ~3 s of 720p: beyond this the oldest frames are dropped whatever happens
 
 
@@ -77,9 +78,11 @@ class FrameBuffer:
         self._head: int | None = None  # extended sequence number of the next frame's first packet
         self._head_known = False  # True when _head is known to start a frame
         self._highest: int | None = None
-        self._started = 0.0  # when the first packet of this stream arrived
+        self._started = 0.0  # when the first packet of this stream arrived (plus pauses since)
+        self._first_seen = 0.0
         self._last_add: float | None = None
-        self._missing_since: dict[int, float] = {}  # ext seq -> when its absence was seen
+        # ext seq -> (when its absence was seen, plus pauses since; when it was seen)
+        self._missing_since: dict[int, tuple[float, float]] = {}
         self._ready: collections.deque[EncodedFrame] = collections.deque()
         self._repairs: collections.deque[float] = collections.deque(maxlen=64)  # NACK -> packet, s
         self.repair_delay = 0.1  # 90th percentile of _repairs (until measured: a typical WAN round trip)
@@ -114,8 +117,10 @@ class FrameBuffer:
             # Nothing arrived for a while: our event loop was starved, or the network paused.
             # Either way no repair could arrive then: that time does not count against a gap.
             pause = now - self._last_add
-            self._missing_since = {seq: t + pause for seq, t in self._missing_since.items()}
-            self._started += pause
+            self._missing_since = {
+                seq: (min(t + pause, seen + PAUSE_CREDIT), seen) for seq, (t, seen) in self._missing_since.items()
+            }
+            self._started = min(self._started + pause, self._first_seen + PAUSE_CREDIT)
         self._last_add = now
         if self._ssrc != packet.ssrc:
             self._reset(packet.ssrc)
@@ -132,7 +137,7 @@ class FrameBuffer:
             assert self._highest is not None
             if ext > self._highest:
                 for seq in range(self._highest + 1, ext):
-                    self._missing_since[seq] = now
+                    self._missing_since[seq] = (now, now)
                 self._highest = ext
         if self._decoder_error is not None and self._decoder_error.is_set():
             # The decoder lost its references: nothing until a keyframe (aiortc clears the flag).
@@ -160,7 +165,7 @@ class FrameBuffer:
         self._missing_since.clear()
         self._head = self._highest = None
         self._head_known = False
-        self._started = self._clock()
+        self._started = self._first_seen = self._clock()
         self.waiting_for_keyframe = True
 
     def _extend(self, seq: int) -> int:
@@ -207,7 +212,7 @@ class FrameBuffer:
     def _gap_since(self) -> float | None:
         if not self._head_known:
             return self._started
-        return min(self._missing_since.values(), default=None)
+        return min((t for t, _ in self._missing_since.values()), default=None)
 
     def _wants_keyframe(self, now: float) -> bool:
         if self.waiting_for_keyframe:

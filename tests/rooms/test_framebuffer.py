@@ -154,3 +154,25 @@ def test_keyframe_detection() -> None:
             by_frame[s.frame] = by_frame.get(s.frame, b"") + s.packet._data  # type: ignore[attr-defined]
         assert [is_keyframe(codec.name, by_frame[n]) for n in range(3)] == [True, False, True]
     assert not is_keyframe("H264", b"")
+
+
+def test_a_trickle_after_a_loss_still_gives_up_in_bounded_time() -> None:
+    """Pauses (a starved loop, a stalled sender) extend a gap's wait, but only so far."""
+    from rooms.framebuffer import PAUSE_CREDIT
+
+    codec = _codec("H264")
+    sent = _stream(codec, 30, keyframes=(25,))
+    lost = next(s for s in sent if s.frame == 5)
+    rx = Receiver(codec)
+    # From frame 5 on, one frame every 150 ms: every arrival looks like a pause.
+    timed = [
+        (s.at if s.frame < 5 else 5 * FRAME_S + (s.frame - 5) * 0.15 + (s.at - s.frame * FRAME_S), s.packet)
+        for s in sent
+        if s is not lost
+    ]
+    rx.feed(timed)
+    assert rx.buffer.gaps_skipped == 1
+    asked = rx.wanted_keyframe_at
+    assert asked and min(asked) <= 5 * FRAME_S + rx.buffer.max_wait + PAUSE_CREDIT + 0.15
+    assert rx.pictures == list(range(5)) + list(range(25, 30))
+    assert rx.worst < 8
