@@ -318,6 +318,19 @@ async def scenario(
         return result
 
 
+def use_aiortc_receive_path() -> None:
+    """Leave aiortc's receive path as it is; only count (loss per SSRC) as ours does."""
+    import rooms.whipsession
+    from rooms.compat import ReceivePath
+
+    def counting_only(receiver: Any, kind: str) -> ReceivePath:
+        path = ReceivePath(receiver, "audio")  # the audio mode replaces nothing
+        path.kind = kind
+        return path
+
+    rooms.whipsession.install_receive_path = counting_only  # type: ignore[assignment]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=300, help="measured time per loss rate (default 300)")
@@ -329,7 +342,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("--check-every", type=int, default=3, help="check every Nth decoded picture (0: none)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--aiortc-receive-path", action="store_true", help="baseline: aiortc's own jitter buffer, NACK and PLI"
+    )
     args = parser.parse_args()
+    if args.aiortc_receive_path:
+        use_aiortc_receive_path()
     results = []
     runs = [(f"loss {x}%", float(x) / 100, 0.0) for x in args.losses.split(",") if x]
     if args.outage:

@@ -84,19 +84,24 @@ class RetryingNackGenerator(NackGenerator):
 
     * A new gap is NACKed once it is ``REORDER_S`` old (aiortc NACKs at once): with
       jitter most gaps are packets overtaken by the next ones, not lost.
-    * What is still missing is asked for again after ``RETRY_FACTOR`` measured repair
-      round trips (aiortc asks again only when a new gap shows up), at most
-      ``MAX_NACKS_PER_PACKET`` times each, and never once the frame buffer has moved past it.
+    * A packet still missing is asked for again ``RETRY_FACTOR`` measured repair round
+      trips after its own last NACK (aiortc asks again only when a new gap shows up, and
+      then for everything at once), at most ``MAX_NACKS_PER_PACKET`` times, and never
+      once the frame buffer has moved past it.
+
+    aiortc sends ``missing`` whenever ``add`` returns True, so between calls it holds
+    only the packets due now; the others wait in ``_held``.
     """
 
     def __init__(self, buffer: FrameBuffer, clock: Any = time.monotonic) -> None:
         super().__init__()
         self._buffer = buffer
         self._clock = clock
-        self._last_sent = 0.0
-        self._noticed: dict[int, float] = {}  # missing, not asked for yet: since when
-        self._tries: dict[int, int] = {}  # asked for: how often
-        self._first_nack: dict[int, float] = {}  # asked for: when first (the repair round trip)
+        self._held: set[int] = set()  # missing, not due yet
+        self._noticed: dict[int, float] = {}  # seq -> when its absence was seen
+        self._tries: dict[int, int] = {}  # seq -> NACKs sent for it
+        self._last_nack: dict[int, float] = {}
+        self._first_nack: dict[int, float] = {}  # seq -> first NACK (for the repair round trip)
 
     def add(self, packet: RtpPacket) -> bool:
         now = self._clock()
@@ -104,29 +109,29 @@ class RetryingNackGenerator(NackGenerator):
         asked = self._first_nack.pop(seq, None)
         if asked is not None:
             self._buffer.note_repair(now - asked)
+        self.missing |= self._held
+        self._held = set()
         super().add(packet)
         for lost in [s for s in self.missing if self._buffer.passed(s)]:
             self.missing.discard(lost)
-        for table in (self._noticed, self._tries, self._first_nack):
+        for table in (self._noticed, self._tries, self._last_nack, self._first_nack):
             for gone in [s for s in table if s not in self.missing]:
                 del table[gone]
+        retry = max(RETRY_FACTOR * self._buffer.repair_delay, 0.03)
+        due: set[int] = set()
         for lost in self.missing:
             if lost not in self._tries:
-                self._noticed.setdefault(lost, now)
-        retry = max(RETRY_FACTOR * self._buffer.repair_delay, 0.03)
-        due = any(now - t >= REORDER_S for t in self._noticed.values()) or (
-            bool(self._tries) and now - self._last_sent >= retry
-        )
-        if not due:
-            return False
-        for lost in list(self.missing):  # aiortc sends all of ``missing``
-            self._noticed.pop(lost, None)
+                if now - self._noticed.setdefault(lost, now) >= REORDER_S:
+                    due.add(lost)
+            elif self._tries[lost] < MAX_NACKS_PER_PACKET and now - self._last_nack[lost] >= retry:
+                due.add(lost)
+        self._held = {s for s in self.missing - due if self._tries.get(s, 0) < MAX_NACKS_PER_PACKET}
+        self.missing = due
+        for lost in due:
             self._tries[lost] = self._tries.get(lost, 0) + 1
+            self._last_nack[lost] = now
             self._first_nack.setdefault(lost, now)
-            if self._tries[lost] > MAX_NACKS_PER_PACKET:
-                self.missing.discard(lost)
-        self._last_sent = now
-        return bool(self.missing)
+        return bool(due)
 
 
 class ReceivePath:
