@@ -46,6 +46,10 @@ def source_hash(obj: Any) -> str:
 # rooms.framebuffer.FrameBuffer, missing packets are NACKed again after a repair
 # round trip, keyframe requests are rate-limited (PLI, FIR where negotiated), and
 # loss/jitter are read per media SSRC. Everything else stays aiortc's.
+# Not replaced: aiortc's audio buffer (capacity 16, prefetch 4) also holds the sound
+# behind a lost packet until 16 packets (320 ms) pile up. Releasing audio at once was
+# tried: lip sync (tests/mixer/test_audio_lipsync.py) moved by ~50 ms and varied by
+# +-70 ms under load, so it needs the mixer's A/V offset reworked with it.
 
 PINNED_RECEIVE_PATH: dict[str, tuple[Any, str]] = {
     # what we wrap or replace, and the internals we read (names, call order)
