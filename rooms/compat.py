@@ -106,12 +106,17 @@ class RetryingNackGenerator(NackGenerator):
         self._tries: dict[int, int] = {}  # seq -> NACKs sent for it
         self._last_nack: dict[int, float] = {}
         self._first_nack: dict[int, float] = {}  # seq -> first NACK (for the repair round trip)
+        # Set by ReceivePath for each packet: it came as a retransmission (RTX, RFC 4588), or
+        # None when the sender has no RTX (then any late arrival counts as a repair).
+        self.retransmission: bool | None = None
 
     def add(self, packet: RtpPacket) -> bool:
         now = self._clock()
         seq = packet.sequence_number
         asked = self._first_nack.pop(seq, None)
-        if asked is not None:
+        if asked is not None and self.retransmission is not False:
+            # Only real repairs time the round trip: an overtaken original arriving just after
+            # its NACK would make it look far shorter than it is (and gaps be given up too soon).
             self._buffer.note_repair(now - asked)
         self.missing |= self._held
         self._held = set()
@@ -164,7 +169,8 @@ class ReceivePath:
             codecs: dict[int, RTCRtpCodecParameters] = r._RTCRtpReceiver__codecs
             self.buffer = FrameBuffer(codecs.get, r._RTCRtpReceiver__decoder_error)
             r._RTCRtpReceiver__jitter_buffer = self.buffer
-            r._RTCRtpReceiver__nack_generator = RetryingNackGenerator(self.buffer)
+            self._nack_generator = RetryingNackGenerator(self.buffer)
+            r._RTCRtpReceiver__nack_generator = self._nack_generator
             self._handle = receiver._handle_rtp_packet
             self._pli = receiver._send_rtcp_pli
             self._nack = receiver._send_rtcp_nack
@@ -174,6 +180,8 @@ class ReceivePath:
 
     # -- patched methods -----------------------------------------------------------------
     async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        rtx: dict[int, int] = getattr(self.receiver, "_RTCRtpReceiver__rtx_ssrc", {})
+        self._nack_generator.retransmission = (packet.ssrc in rtx) if rtx else None
         await self._handle(packet, arrival_time_ms)
         # aiortc takes one frame per packet; frames made ready by the same packet follow.
         assert self.buffer is not None
