@@ -168,7 +168,7 @@ async def test_an_outage_freezes_on_the_last_good_picture_and_a_keyframe_request
         await asyncio.sleep(2)
         before = studio.stats()
         impair.up.outage = True  # the studio's uplink drops: the publisher keeps sending into the void
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(3.0)  # more packets than aiortc's sender keeps for retransmission (128)
         impair.up.outage = False
         back = time.monotonic()
         await studio.watch(4)
@@ -176,8 +176,8 @@ async def test_an_outage_freezes_on_the_last_good_picture_and_a_keyframe_request
 
     # The freeze is counted, with its length.
     assert after["freezes"] >= before["freezes"] + 1, after
-    assert after["longest_freeze_ms"] >= 1200, after
-    assert after["freeze_ms"] - before["freeze_ms"] >= 1200, after
+    assert after["longest_freeze_ms"] >= 2500, after
+    assert after["freeze_ms"] - before["freeze_ms"] >= 2500, after
     # More was lost than NACK could repair (aiortc's sender keeps 128 packets): the stream
     # restarted on a keyframe (asked for, unless aiortc's encoder sent one by itself on a
     # bitrate change), and the picture moved again soon after the network did.
