@@ -68,7 +68,7 @@ PINNED_RECEIVE_PATH: dict[str, tuple[Any, str]] = {
 
 KEYFRAME_REQUEST_INTERVAL = 0.4  # s: at most one PLI/FIR per 400 ms (an IDR costs 5-10 inter frames of bits)
 MAX_NACKS_PER_PACKET = 3
-REORDER_S = 0.015  # a gap younger than this is probably reordering (packets 1-3 ms apart, jitter)
+REORDER_S = 0.005  # a gap younger than this is probably reordering (packets 1-3 ms apart)
 FIR = RTCRtcpFeedback(type="ccm", parameter="fir")
 
 
@@ -126,7 +126,7 @@ class RetryingNackGenerator(NackGenerator):
         for table in (self._noticed, self._tries, self._last_nack, self._first_nack):
             for gone in [s for s in table if s not in self.missing]:
                 del table[gone]
-        retry = max(RETRY_FACTOR * self._buffer.repair_delay, 0.03)
+        retry = max(RETRY_FACTOR * self._buffer.repair_median, 0.03)
         due: set[int] = set()
         for lost in self.missing:
             if lost not in self._tries:

@@ -86,6 +86,7 @@ class FrameBuffer:
         self._ready: collections.deque[EncodedFrame] = collections.deque()
         self._repairs: collections.deque[float] = collections.deque(maxlen=64)  # NACK -> packet, s
         self.repair_delay = 0.1  # 90th percentile of _repairs (until measured: a typical WAN round trip)
+        self.repair_median = 0.08
         self.waiting_for_keyframe = True
         # counters
         self.frames_complete = 0  # whole frames received
@@ -110,6 +111,7 @@ class FrameBuffer:
         self._repairs.append(seconds)
         ordered = sorted(self._repairs)
         self.repair_delay = ordered[int(0.9 * (len(ordered) - 1))]
+        self.repair_median = ordered[(len(ordered) - 1) // 2]
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         now = self._clock()
