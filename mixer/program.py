@@ -214,9 +214,10 @@ class Program:
         pictures = self._pictures(now, scene, live)
         out = self._buffer()
         self._draw(pictures, out)
+        layers, cues = self.graphics.take()  # cues are stamped with this frame, the first to draw the layers
         if not scene.panic:  # the safe slate is clean: a wrong price card may be why we panicked
-            self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now)
-        self.encoder.submit(self._tick_index, out, samples)
+            self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now, layers)
+        self.encoder.submit(self._tick_index, out, samples, cues)
         self.compose_seconds += time.perf_counter() - t0
 
     def _poll(self, feeds: dict[str, FeedBuffer]) -> None:

@@ -284,6 +284,8 @@ SCHEMAS: dict[str, Schema] = {
             "audio": ref("Audio"),
             "mixer": {"type": "object", "description": "program clock and encoder statistics"},
             "outputs": ref("Outputs"),
+            # Broadcast delay per delayed output: delay_s, behind_s (seconds behind live), dumps.
+            "delays": {"type": "object", "additionalProperties": {"type": "object"}},
         },
         ["show", "title", "program", "preview", "version", "studios", "cards", "panic", "audio", "outputs"],
         description="Everything the control page shows about a show.",
@@ -746,6 +748,17 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body=ON_OFF,
         body_required=True,
         response=ref("Recording"),
+    ),
+    ("POST", "/api/shows/{show}/dump"): Op(
+        "Dump: the delayed outputs' held, not yet aired seconds become the slate",
+        "Each delayed output (config `outputs.delay_s`, `outputs.rtmp[].delay_s`) replaces what it holds "
+        "with the slate, same timestamps, delay unchanged; live video follows from its next keyframe. "
+        "Logged as `broadcast.dumped` with who and when. 409 when no output is delayed.",
+        response=obj(
+            {"dumped": {"type": "object", "additionalProperties": INTEGER}, "delays": {"type": "object"}},
+            ["dumped", "delays"],
+        ),
+        errors=(409,),
     ),
     # -- outside /api: listed with their media types, never fuzzed -------------------------------
     ("GET", "/healthz"): Op(

@@ -18,16 +18,19 @@ from typing import Any
 from mixer.encodedpacket import ProgramFormat
 from mixer.graphics.director import GraphicsDirector
 from mixer.multiview import Multiview
+from mixer.outputs.delays import Delays
 from mixer.outputs.egress import Egress
 from mixer.outputs.flvoutput import FlvOutput
 from mixer.outputs.hlsoutput import HlsOutput
 from mixer.outputs.rtmpoutput import redact
+from mixer.outputs.slateclip import SlateClip
 from mixer.program import Program
 from mixer.scene import LAYOUT_STUDIOS
 from orchestrator import catalogue, mixerstate, productimport
 from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.store import Event, ShowState, StateStore, StoreUnavailable
+from orchestrator.webhook import Webhook
 from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
 from rooms.whipsession import WhipOptions, WhipSession
@@ -56,6 +59,9 @@ class ShowRunner:
         self.hls: HlsOutput | None = None
         self.flv: FlvOutput | None = None
         self.egress: Egress | None = None  # WHEP, RTMP push, recording (changed while live)
+        self.delays = Delays(self.program.encoder.request_keyframe)  # broadcast delay (延播) per output
+        self.webhook: Webhook | None = None
+        self._webhook_task: asyncio.Task[None] | None = None
         self.recordings_dir = data_dir / "recordings" / show.id
         self.sessions: dict[str, WhipSession] = {}  # studio id -> live session
         # dict() copies atomically: the multiview thread must not iterate a dict the loop mutates.
@@ -70,16 +76,26 @@ class ShowRunner:
 
     # -- life cycle ----------------------------------------------------------
     async def start(self) -> None:
+        out = self.show.outputs
+        if out.delay_s > 0 or any(d.delay_s > 0 for d in out.rtmp):
+            # What a dump puts on the delayed outputs: encoded once, in a thread (~0.2 s of CPU).
+            slate = self.program.compositor.compose_slate()
+            self.delays.set_slate(await asyncio.to_thread(SlateClip.encode, self.program.fmt, slate))
         if self.show.outputs.hls:
             self.hls = HlsOutput(
                 self.hls_dir,
                 segment_seconds=self.show.outputs.hls_segment_seconds,
                 window=self.show.outputs.hls_window,
             )
-            self.program.add_sink(self.hls)
+            self.program.add_sink(self.delays.wrap(self.hls, out.delay_s))
         if self.show.outputs.flv:
             self.flv = FlvOutput(asyncio.get_running_loop())
-            self.program.add_sink(self.flv)
+            self.program.add_sink(self.delays.wrap(self.flv, out.delay_s))
+        if self.show.webhook_url:
+            loop = asyncio.get_running_loop()
+            self.webhook = Webhook(self.show.id, self.show.webhook_url, self.show.webhook_secret, loop)
+            self.program.add_sink(self.delays.wrap(self.webhook, out.delay_s))
+            self._webhook_task = asyncio.ensure_future(self.webhook.run())
         await self._start_egress()
         await self._load_catalogue()
         # Sessions did not survive whatever stopped us: nobody is online yet.
@@ -108,15 +124,17 @@ class ShowRunner:
             rotate_seconds=out.recording_rotate_seconds,
             rtmp_backoff=(out.rtmp_backoff_min, out.rtmp_backoff_max),
             ice_servers=list(self.whip.ice_servers),
+            delay=self.delays.wrap,
+            whep_delay_s=out.delay_s,
         )
         # Destinations added or removed through the API outlive a restart (stored list).
         saved = None
         with contextlib.suppress(StoreUnavailable):
             saved = await self.store.get_doc(self.show.id, "rtmp")
-        targets = saved if isinstance(saved, list) else [{"name": d.name, "url": d.url} for d in out.rtmp]
+        targets = saved if isinstance(saved, list) else [dataclasses.asdict(d) for d in out.rtmp]
         for dest in targets:
             try:
-                self.egress.add_rtmp(str(dest["name"]), str(dest["url"]))
+                self.egress.add_rtmp(str(dest["name"]), str(dest["url"]), float(dest.get("delay_s", 0.0)))
             except (KeyError, ValueError, TypeError) as exc:
                 log.error("show %s: RTMP destination %r not started: %s", self.show.id, dest, exc)
         if out.recording:
@@ -146,6 +164,9 @@ class ShowRunner:
         if self.egress is not None:
             await self.egress.close()
         await asyncio.get_running_loop().run_in_executor(None, self.program.stop)
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            await asyncio.wait({self._webhook_task}, timeout=2)
         await self.graphics.close()
         self.multiview.stop()
 
@@ -187,10 +208,10 @@ class ShowRunner:
         return session
 
     # -- RTMP destinations -------------------------------------------------------
-    async def add_rtmp(self, name: str, url: str, actor: str) -> dict[str, Any]:
+    async def add_rtmp(self, name: str, url: str, actor: str, delay_s: float = 0.0) -> dict[str, Any]:
         egress = self._require_egress()
         try:
-            output = egress.add_rtmp(name, url)
+            output = egress.add_rtmp(name, url, delay_s)
         except KeyError:
             raise Conflict(f"destination {name!r} exists; DELETE it first") from None
         except ValueError as exc:
@@ -202,6 +223,7 @@ class ShowRunner:
     async def remove_rtmp(self, name: str, actor: str) -> None:
         if not await self._require_egress().remove_rtmp(name):
             raise NotFound(f"no RTMP destination {name!r}")
+        self.delays.forget(f"rtmp:{name}")
         await self._save_rtmp()
         await self.audit("output.rtmp.removed", actor, {"name": name})
 
@@ -219,7 +241,11 @@ class ShowRunner:
         return self.egress
 
     async def _save_rtmp(self) -> None:
-        targets = [{"name": o.name, "url": o.url} for o in self._require_egress().rtmp.values()]
+        lines = self.delays.lines
+        targets = [
+            {"name": o.name, "url": o.url, "delay_s": line.delay_s if (line := lines.get(f"rtmp:{o.name}")) else 0.0}
+            for o in self._require_egress().rtmp.values()
+        ]
         try:
             await self.store.put_doc(self.show.id, "rtmp", targets)
         except StoreUnavailable as exc:
@@ -231,6 +257,14 @@ class ShowRunner:
             await self.store.add_event(Event(kind, self.show.id, actor, detail))
         except StoreUnavailable as exc:
             log.warning("show %s: event %s not recorded: %s", self.show.id, kind, exc)
+
+    async def dump(self, actor: str) -> dict[str, Any]:
+        """Replace what every delayed output holds, not yet aired, with the slate (mixer/outputs/delayline.py)."""
+        dumped = self.delays.dump()
+        if not dumped:
+            raise Conflict("no output of this show is delayed: nothing to dump")
+        await self.audit("broadcast.dumped", actor, {"outputs": dumped, "at": time.time()})
+        return {"dumped": dumped, "delays": self.delays.status()}
 
     def link_generation(self, studio_id: str) -> int:
         return self.state.link_gens.get(studio_id, 0)
@@ -564,6 +598,8 @@ class ShowRunner:
             outputs["flv"] = {"url": f"/live/{self.show.id}.flv", **self.flv.status()}
         if self.egress is not None:
             outputs.update(self.egress.status())
+        if self.webhook is not None:
+            outputs["webhook"] = self.webhook.status()
         return {
             "show": self.show.id,
             "title": self.show.title,
@@ -577,6 +613,7 @@ class ShowRunner:
             **self.mixer_view(),
             "mixer": self.program.stats(),
             "outputs": outputs,
+            "delays": self.delays.status(),  # per delayed output: delay_s, behind_s (seconds behind live)
         }
 
 

@@ -6,6 +6,7 @@
     DELETE /api/shows/{show}/outputs/rtmp/{name}
     GET    /api/shows/{show}/recording
     POST   /api/shows/{show}/recording               {"on": true | false}
+    POST   /api/shows/{show}/dump                    the delayed outputs' held seconds -> the slate
 
 Changes go to the audit trail (best effort: media never waits on the store).
 Also here: the per-output rows of ``/metrics``.
@@ -74,6 +75,12 @@ async def set_recording(request: web.Request) -> web.Response:
     if not isinstance(on, bool):
         raise BadRequest("body needs 'on': true or false")
     return web.json_response(await show_runner(request).set_recording(on, actor))
+
+
+async def dump(request: web.Request) -> web.Response:
+    """Dump (broadcast delay): what the delayed outputs hold, not yet aired, becomes the slate."""
+    actor = operator_name(request)
+    return web.json_response(await show_runner(request).dump(actor))
 
 
 # --- /metrics -----------------------------------------------------------------------------
