@@ -202,6 +202,9 @@ class Program:
 
     def _tick(self, now: float | None = None) -> None:
         t0 = time.perf_counter()
+        # Graphics first, then the time they are drawn at: layers that came with cues are never
+        # drawn at a time before they arrived (invisible), so the cue's frame is the first to draw them.
+        layers, cues = self.graphics.take()
         now = time.monotonic() if now is None else now
         scene, feeds = self._scene, self._feeds
         self.compositor.configure(scene.fit, scene.fill_rgb)
@@ -214,7 +217,6 @@ class Program:
         pictures = self._pictures(now, scene, live)
         out = self._buffer()
         self._draw(pictures, out)
-        layers, cues = self.graphics.take()  # cues are stamped with this frame, the first to draw the layers
         if not scene.panic:  # the safe slate is clean: a wrong price card may be why we panicked
             self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now, layers)
         self.encoder.submit(self._tick_index, out, samples, cues)
