@@ -728,6 +728,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                     "pattern": f"^({'|'.join(SCHEMES)})://[^/\\s]+/[^/\\s]+/[^\\s]+$",
                     "examples": ["rtmp://live.example.org/app/stream-key"],
                 },
+                "delay_s": {"type": "number", "minimum": 0, "maximum": 60, "default": 0},
             },
             ["name", "url"],
         ),

@@ -50,10 +50,12 @@ async def add_rtmp(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     body = await json_body(request)
-    name, url = body.get("name"), body.get("url")
+    name, url, delay = body.get("name"), body.get("url"), body.get("delay_s", 0)
     if not isinstance(name, str) or not isinstance(url, str):
         raise BadRequest("body needs 'name' and 'url' strings")
-    return web.json_response(await runner.add_rtmp(name, url, actor), status=201)
+    if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay <= 60:
+        raise BadRequest("'delay_s' must be a number of seconds from 0 to 60")
+    return web.json_response(await runner.add_rtmp(name, url, actor, float(delay)), status=201)
 
 
 async def remove_rtmp(request: web.Request) -> web.Response:

@@ -167,3 +167,40 @@ def test_card_cues_name_the_event_and_the_product() -> None:
 def test_bad_delay_or_webhook_config_is_one_readable_error(tmp_path: Path, show: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         make_config(tmp_path, **show)
+
+
+def test_the_rtmp_mux_carries_cues_as_on_cue_point_script_tags(tmp_path: Path) -> None:
+    """RTMP push is FFmpeg's FLV muxer (mixer/outputs/remux.py): the same mux into a file."""
+    from mixer.outputs.remux import Remux
+    from mixer.timedmetadata import stamp
+
+    fmt = ProgramFormat(160, 96, 30, audio_extradata=b"\x11\x90", time_origin=1_800_000_000.0)
+    encoder = ProgramEncoder(fmt, threads=1)
+    inner = Collect()
+    encoder.add_sink(inner)
+    silence = np.zeros((fmt.samples_per_tick, 2), np.int16)
+    try:
+        for tick in range(30, 90):
+            encoder._encode(tick, _picture(100), silence)
+    finally:
+        encoder.stop()
+    packets = [p for _, p in inner.got]
+    started = encoder.started_format
+    assert started is not None
+    cue = stamp({"event": "card.shown", "product": {"id": "soup"}}, 45, 0, started)
+    path = tmp_path / "push.flv"
+    remux = Remux(started, str(path), "flv", cues=True)
+    first_key = next(p for p in packets if p.kind == "video" and p.keyframe)
+    remux.open(first_key)
+    for p in packets:
+        if p.kind == "video" and p.pts == 45:
+            remux.write(cue)
+        remux.write(p)
+    remux.close()
+    data = path.read_bytes()
+    at = data.index(b"onCuePoint")
+    tag = at - 3 - 11
+    assert data[tag] == 18
+    ts = int.from_bytes(data[tag + 4 : tag + 7], "big")
+    assert ts == round((45 - first_key.pts) * 1000 / 30)  # the frame's time from the stream's start
+    assert b'"event":"card.shown"' in data[at : at + 400]
