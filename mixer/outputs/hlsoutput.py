@@ -73,7 +73,9 @@ SEGMENT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,95}\.ts")
 _POLL_SECONDS = 0.1  # worker batch interval: adds <= 0.1 s to a 2 s segment's publication
 # FFmpeg CLI default (muxdelay 0.7 s): PCR runs 0.7 s ahead of DTS and all
 # timestamps get +1.4 s, so AAC priming (pts -1024) can never go negative.
-_MUX_OPTIONS = {"max_delay": "700000", "avoid_negative_ts": "disabled"}
+# The timed ID3 stream is sparse: without a small max_interleave_delta FFmpeg's interleaver would
+# hold the whole segment in memory until it closes (it waits for a packet of every stream).
+_MUX_OPTIONS = {"max_delay": "700000", "avoid_negative_ts": "disabled", "max_interleave_delta": "50000"}
 
 
 # --- the output ---------------------------------------------------------------------

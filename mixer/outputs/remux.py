@@ -26,6 +26,7 @@ from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.flvmuxer import NAL_AUD, NAL_FILLER, FlvMuxer, amf0_cue_point, nal_type, split_annexb
 
 _DROP = frozenset({NAL_AUD, NAL_FILLER})  # meaningless outside Annex B
+INTERLEAVE_DELTA = "50000"  # microseconds a mux with a (sparse) data stream may hold packets back
 
 
 def annexb_to_avcc(data: bytes) -> bytes:
@@ -67,6 +68,10 @@ class Remux:
         self.target = target
         self.container_format = container_format
         self.container_options = dict(container_options or {})
+        if self.cues:
+            # A sparse data stream makes FFmpeg's interleaver hold every packet until each stream
+            # has one, i.e. up to max_interleave_delta (10 s by default): keep it to 50 ms.
+            self.container_options.setdefault("max_interleave_delta", INTERLEAVE_DELTA)
         self._container: Any = None
         self._video: Any = None
         self._audio: Any = None
