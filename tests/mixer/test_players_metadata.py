@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,10 @@ async def test_hls_js_and_mpegts_js_read_the_cues(server: Server, aiohttp_server
             assert status == 200, body
             await asyncio.sleep(1.5)
             assert (await server.api("DELETE", f"{BASE}/cards/main"))[0] == 200
-            done = "window.got.flv.length >= 2 && window.got.id3.length >= 2 && Object.keys(window.got.dateranges).length >= 2"
+            done = (
+                "window.got.flv.length >= 2 && window.got.id3.length >= 2"
+                " && Object.keys(window.got.dateranges).length >= 2"
+            )
             try:
                 await page.wait_for(done, timeout=30)
             finally:
@@ -102,7 +106,5 @@ async def test_hls_js_and_mpegts_js_read_the_cues(server: Server, aiohttp_server
     assert shown["id"] == got["flv"][-2]["cue"]["id"]
     ranges = got["dateranges"]
     assert ranges[shown["id"]]["event"] == "card.shown" and ranges[shown["id"]]["cls"] == "broadcast.cue"
-    from datetime import datetime
-
     pdt = datetime.fromisoformat(shown["program_date_time"].replace("Z", "+00:00")).timestamp()
     assert abs(ranges[shown["id"]]["start"] / 1000 - pdt) < 0.002
