@@ -58,6 +58,7 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("POST", SHOW + "/layout"): SWITCH,
     ("POST", SHOW + "/panic"): SWITCH,
     ("POST", SHOW + "/unpanic"): SWITCH,
+    ("POST", SHOW + "/fallback-policy"): SWITCH,
     ("POST", SHOW + "/audio/{studio}"): SWITCH,
     ("POST", SHOW + "/outputs/rtmp"): SWITCH,
     ("DELETE", SHOW + "/outputs/rtmp/{name}"): SWITCH,

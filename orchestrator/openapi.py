@@ -119,6 +119,14 @@ SCHEMAS: dict[str, Schema] = {
                 "additionalProperties": INTEGER,
                 "description": "studio id -> join link generation (raised by kick and reissue)",
             },
+            "rtmp": nullable(
+                {
+                    "type": "object",
+                    "additionalProperties": STRING,
+                    "description": "RTMP destination name -> URL (stream key hidden); null: as configured",
+                }
+            ),
+            "recording": nullable({**BOOLEAN, "description": "recording on; null: as configured"}),
         },
         ["show", "program", "preview", "version", "layout", "panic"],
         description="The show's stored state, as the store keeps it.",
@@ -192,6 +200,7 @@ SCHEMAS: dict[str, Schema] = {
             "name_en": STRING,
             "place": STRING,
             "online": BOOLEAN,
+            "audio_only": {"type": "boolean", "description": "sends sound only: on air as its studio card"},
             "cue": nullable(ref("Cue")),
             "stats": nullable({"type": "object", "description": "what arrives from the studio (WHIP session)"}),
         },
@@ -224,7 +233,13 @@ SCHEMAS: dict[str, Schema] = {
             "layout": ref("Layout"),
             "transition": obj({"kind": {"enum": list(TRANSITIONS)}, "duration_ms": INTEGER}, ["kind", "duration_ms"]),
             "panic": BOOLEAN,
-            "fallback": nullable({"type": "object", "description": "{from, to, latched} while on a fallback"}),
+            "fallback": nullable(
+                {
+                    "type": "object",
+                    "description": "while on a fallback: {from, to, latched, policy, returns_after_s, steady_s}",
+                }
+            ),
+            "fallback_policy": {"enum": ["auto", "manual"]},
             "audio": ref("Audio"),
         },
         ["version", "program", "preview", "layout", "transition", "panic", "audio"],
@@ -541,6 +556,16 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/unpanic"): Op(
         "Lift panic: back to the program bus",
         body=obj({}, closed=True),
+        response=ref("Mixer"),
+        errors=(503,),
+    ),
+    ("POST", "/api/shows/{show}/fallback-policy"): Op(
+        "What the program does after a fallback, from now on",
+        "`auto`: back to the studio once it has delivered steadily (`fallback_return_after`, doubled per"
+        " return within a minute); `manual`: stay on the backup or slate until the crew cuts. Overrides"
+        " the config's `fallback_policy`; stored. Logged as `program.fallback_policy`.",
+        body=obj({"policy": {"enum": ["auto", "manual"]}}, ["policy"], closed=True),
+        body_required=True,
         response=ref("Mixer"),
         errors=(503,),
     ),

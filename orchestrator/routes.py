@@ -58,6 +58,7 @@ routes = [
     web.post("/api/shows/{show}/layout", mixerapi.layout),
     web.post("/api/shows/{show}/panic", mixerapi.panic),
     web.post("/api/shows/{show}/unpanic", mixerapi.unpanic),
+    web.post("/api/shows/{show}/fallback-policy", mixerapi.fallback_policy),
     web.post("/api/shows/{show}/audio/{studio}", mixerapi.audio),
     web.get("/api/shows/{show}/audio", mixerapi.meters),
     web.get("/api/shows/{show}/products", cardsapi.list_products),

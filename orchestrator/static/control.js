@@ -360,8 +360,18 @@
       pill.className = "pill slate";
       pill.replaceChildren(...bi("垫片", "SLATE"));
     }
-    if (s.fallback) pill.append(" · ", ...bi("备播", "FALLBACK"));
+    if (s.fallback) pill.append(" · ", ...bi("备播", "FALLBACK"), fallbackNote(s.fallback));
     $("panic-banner").hidden = !s.panic;
+  }
+
+  // What happens next after a fallback (mixer/fallback.py): the clock returns by itself, or the crew cuts.
+  function fallbackNote(f) {
+    if (f.policy === "auto") {
+      const steady = f.steady_s ? `, ${f.steady_s}/${f.returns_after_s} s` : "";
+      return ` (自动：稳定 ${f.returns_after_s} 秒后恢复 · auto: returns when steady${steady})`;
+    }
+    if (f.policy === "manual") return " (手动：请切回 · manual: cut back when ready)";
+    return "";
   }
 
   function renderSwitcher(s) {
@@ -370,6 +380,7 @@
     if (s.layout && s.layout.corner && document.activeElement !== $("corner")) $("corner").value = s.layout.corner;
     $("btn-auto").disabled = $("btn-cut").disabled = !isDirector() || !s.preview;
     $("btn-panic").classList.toggle("active", !!s.panic);
+    if (s.fallback_policy && document.activeElement !== $("fallback-policy")) $("fallback-policy").value = s.fallback_policy;
   }
 
   // ---------------------------------------------------------------- multiview pictures
@@ -623,6 +634,9 @@
   $("btn-cut").addEventListener("click", () => take("cut"));
   $("btn-auto").addEventListener("click", () => take("auto"));
   $("btn-panic").addEventListener("click", () => panic(true));
+  $("fallback-policy").addEventListener("change", () => {
+    if (isDirector()) act("POST", `${API}/fallback-policy`, { policy: $("fallback-policy").value }, { what: "备播策略 Fallback policy" });
+  });
   $("unpanic").addEventListener("click", () => panic(false));
   for (const b of document.querySelectorAll("#layout-seg .seg-btn")) b.addEventListener("click", () => setLayout(b.dataset.layout));
   $("corner").addEventListener("change", () => { if (ctl.state && ctl.state.layout && ctl.state.layout.layout === "pip") setLayout("pip"); });
