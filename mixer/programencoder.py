@@ -83,6 +83,7 @@ class ProgramEncoder:
         self._opus: OpusEncoder | None = None
         self.opus_packets = 0
         self.cues_sent = 0  # timed metadata packets
+        self._held_cues: list[dict[str, Any]] = []
         self.frames_encoded = 0
         self.frames_dropped = 0  # pictures the encoder had no time for (their ticks' audio was kept)
         self.audio_ticks_dropped = 0  # ticks lost whole from an overflowing backlog (filled with silence)
@@ -225,7 +226,11 @@ class ProgramEncoder:
         aac, opus = self._encode_audio(tick, samples, self._opus_wanted(sinks))
         self.encode_seconds += time.perf_counter() - t0
         if not video and not aac and not opus:
+            if cues:  # nothing out yet (encoder priming): the cues go with the next packets
+                self._held_cues += cues
             return
+        if self._held_cues:
+            cues, self._held_cues = self._held_cues + (cues or []), []
         if self.started_format is None:
             # The AAC AudioSpecificConfig exists only once the encoder is open.
             self._start_sinks()

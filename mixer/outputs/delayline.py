@@ -75,7 +75,9 @@ class DelayLine(Sink):
 
     @property
     def idle(self) -> bool:
-        return self.inner.idle and not self._held
+        # As idle as the output now (WHEP with no viewer: no Opus encode); what is held
+        # without Opus reaches a viewer who joins within the delay as video only.
+        return self.inner.idle
 
     def start(self, fmt: ProgramFormat) -> None:
         self._fps = fmt.fps
