@@ -158,6 +158,16 @@ class ShowRunner:
             saved = await self.store.get_doc(self.show.id, "rtmp")
         if isinstance(saved, list):
             self._configured_rtmp = {str(d.get("name")): str(d.get("url")) for d in saved if isinstance(d, dict)}
+        # Delays of destinations added through the API (a delayed push must stay delayed after a restart).
+        delays = None
+        with contextlib.suppress(StoreUnavailable):
+            delays = await self.store.get_doc(self.show.id, "rtmp_delays")
+        if isinstance(delays, dict):
+            for name, seconds in delays.items():
+                if isinstance(seconds, int | float) and 0 <= seconds <= 60:
+                    self.rtmp_delays.setdefault(str(name), float(seconds))
+        if any(v > 0 for v in self.rtmp_delays.values()):
+            await self._ensure_slate()
 
     def _rtmp_of(self, state: ShowState) -> dict[str, str]:
         return self._configured_rtmp if state.rtmp is None else state.rtmp
@@ -381,14 +391,18 @@ class ShowRunner:
     # -- RTMP destinations and recording (stored state, like the rest) -----------------
     async def add_rtmp(self, name: str, url: str, actor: str, delay_s: float = 0.0) -> dict[str, Any]:
         egress = self._require_egress()
-        self.rtmp_delays[name] = delay_s
-        if delay_s > 0:
-            await self._ensure_slate()
         if not NAME_RE.match(name):
             raise BadRequest(f"destination name {name!r} must be lowercase letters, digits, '-' or '_'")
         problem = check_rtmp_url(url)
         if problem is not None:
             raise BadRequest(f"RTMP URL {problem}")
+        self.rtmp_delays[name] = delay_s
+        if delay_s > 0:
+            await self._ensure_slate()
+        try:
+            await self.store.put_doc(self.show.id, "rtmp_delays", self.rtmp_delays)
+        except StoreUnavailable as exc:
+            log.warning("show %s: RTMP delays not saved (%s): after a restart %s is undelayed", self.show.id, exc, name)
 
         def change(s: ShowState) -> ShowState:
             current = self._rtmp_of(s)
