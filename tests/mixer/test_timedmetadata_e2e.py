@@ -212,7 +212,7 @@ async def test_card_cues_are_in_every_output_at_the_frame_and_signed_on_the_webh
     full = float(signal.max())
     assert full > 60
     appear = first_change(signal, reference, True, full)
-    on = int(np.flatnonzero(signal > 0.97 * full)[0])
+    on = appear + int(np.flatnonzero(signal[appear:] > 0.97 * full)[0])
     leave = first_change(signal, on, False, full)
     # Within one frame (33 ms) of the picture change.
     assert abs(pts[appear] - shown_ms) <= 34, (pts[appear], shown_ms)
