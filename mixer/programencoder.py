@@ -248,6 +248,8 @@ class ProgramEncoder:
                 if data and getattr(sink, "accepts_data", False):
                     for packet in data:
                         sink.put(packet)
+                if not getattr(sink, "wants_media", True):
+                    continue
                 for packet in video:
                     sink.put(packet)
                 for packet in audio:

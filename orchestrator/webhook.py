@@ -64,6 +64,7 @@ def verify(secret: str, header: str, body: bytes, tolerance: float = 300.0, now:
 class Webhook(Sink):
     name = "webhook"
     accepts_data = True
+    wants_media = False
 
     def __init__(
         self,

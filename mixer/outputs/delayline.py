@@ -57,6 +57,7 @@ class DelayLine(Sink):
         self.name = inner.name
         self.audio_codec = inner.audio_codec  # type: ignore[misc]  # the encode the inner sink needs
         self.accepts_data = inner.accepts_data  # type: ignore[misc]
+        self.wants_media = inner.wants_media  # type: ignore[misc]  # the webhook's line holds cues only
         self.delay_s = check_delay(delay_s)
         self.slate = slate
         self.on_need_keyframe = on_need_keyframe
