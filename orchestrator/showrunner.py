@@ -458,7 +458,8 @@ class ShowRunner:
 
     async def dump(self, actor: str) -> dict[str, Any]:
         """Replace what every delayed output holds, not yet aired, with the slate (mixer/outputs/delayline.py)."""
-        dumped = self.delays.dump()
+        origin = self.program.encoder.time_origin
+        dumped = self.delays.dump(time.time() - origin if origin is not None else None)
         if not dumped:
             raise Conflict("no output of this show is delayed: nothing to dump")
         await self.audit("broadcast.dumped", actor, {"outputs": dumped, "at": time.time()})

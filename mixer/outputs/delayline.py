@@ -57,7 +57,6 @@ class DelayLine(Sink):
         self.name = inner.name
         self.audio_codec = inner.audio_codec  # type: ignore[misc]  # the encode the inner sink needs
         self.accepts_data = inner.accepts_data  # type: ignore[misc]
-        self.wants_media = inner.wants_media  # type: ignore[misc]  # the webhook's line holds cues only
         self.delay_s = check_delay(delay_s)
         self.slate = slate
         self.on_need_keyframe = on_need_keyframe
@@ -66,6 +65,8 @@ class DelayLine(Sink):
         self._held_bytes = 0
         self._lock = threading.Lock()  # put (encoder thread) against dump/status (event loop)
         self._slating = False  # after a dump: live video is slate until its next keyframe
+        self._slate_until: float | None = None  # program seconds: packets of frames made before are slate too
+        self._media = inner.wants_media  # False: hold cues only (the webhook)
         self._slate_index = 0
         self._last_aired: float | None = None  # arrival time of the packet aired last
         self._closed = False
@@ -89,19 +90,20 @@ class DelayLine(Sink):
         with self._lock:
             if self._closed:
                 return
-            if self._slating:
-                slated = self._after_dump(packet)
-                if slated is None:
-                    return
-                packet = slated
-            if self.delay_s <= 0 and not self._held:
-                due: list[EncodedPacket] = [packet]
+            held: EncodedPacket | None = packet
+            if packet.kind != "data" and not self._media:
+                held = None  # not for this output, but its arrival still moves the line on
+            elif self._slating:
+                held = self._after_dump(packet)
+            if held is not None and self.delay_s <= 0 and not self._held:
+                due = [held]
                 self._last_aired = now
             else:
-                self._held.append((now + self.delay_s, packet))
-                self._held_bytes += len(packet.data)
+                if held is not None:
+                    self._held.append((now + self.delay_s, held))
+                    self._held_bytes += len(held.data)
                 due = self._take_due(now)
-        for item in due:
+        for item in due:  # the inner put only queues: never blocks
             self.inner.put(item)
 
     def _take_due(self, now: float) -> list[EncodedPacket]:
@@ -117,14 +119,18 @@ class DelayLine(Sink):
         """A new delay for packets from now on (0-60 s); ValueError outside that range."""
         self.delay_s = check_delay(delay_s)
 
-    def dump(self) -> int:
+    def dump(self, until: float | None = None) -> int:
         """Replace every held packet with the slate (see the module doc); the number replaced.
 
-        Without a slate clip (not made yet) the held packets are dropped instead and the
-        output resumes at the next live keyframe.
+        ``until`` (program clock seconds, the dump's moment): packets of frames made before
+        it that are still on their way (the encoder's queue, up to 8 frames) are slate too
+        when they arrive.  Without a slate clip (not made yet) the held packets are dropped
+        instead and the output resumes at the next live keyframe.
         """
         with self._lock:
             held = list(self._held)
+            if until is not None:
+                self._slate_until = until
             if not held:
                 return 0
             self._slate_index = 0
@@ -162,6 +168,11 @@ class DelayLine(Sink):
         return replace(packet, data=silence)
 
     def _after_dump(self, packet: EncodedPacket) -> EncodedPacket | None:
+        until = self._slate_until
+        if until is not None:
+            if packet.pts * packet.time_base <= until:  # made before the dump: slate, or dropped (a cue)
+                return None if packet.kind == "data" else self._slated(packet)
+            self._slate_until = None
         if packet.kind != "video":
             return packet
         if packet.keyframe:
@@ -185,11 +196,14 @@ class DelayLine(Sink):
             last = self._last_aired
             if last is None and held:  # nothing aired yet: behind by what the oldest packet waited
                 last = self._held[0][0] - self.delay_s
+        behind = round(now - last, 2) if last is not None and held else 0.0
+        if not self._media:  # cues only (the webhook): often nothing held, always this far behind
+            behind = self.delay_s
         return {
             **self.inner.status(),
             "delay_s": self.delay_s,
             # How far behind the live program this output is right now (what the crew sees).
-            "behind_s": round(now - last, 2) if last is not None and held else 0.0,
+            "behind_s": behind,
             "held_seconds": round(span, 2),
             "held_packets": held,
             "held_bytes": self._held_bytes,

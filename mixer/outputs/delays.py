@@ -36,9 +36,12 @@ class Delays:
         for line in self.lines.values():
             line.slate = slate
 
-    def dump(self) -> dict[str, int]:
-        """Dump every delayed output; packets replaced by the slate, per output."""
-        return {key: line.dump() for key, line in list(self.lines.items())}
+    def dump(self, until: float | None = None) -> dict[str, int]:
+        """Dump every delayed output; packets replaced by the slate, per output.
+
+        ``until``: the program clock's time now (see :meth:`DelayLine.dump`).
+        """
+        return {key: line.dump(until) for key, line in list(self.lines.items())}
 
     def status(self) -> dict[str, dict[str, object]]:
         """Per delayed output: its delay and how far behind the live program it is now."""

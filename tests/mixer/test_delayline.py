@@ -88,12 +88,14 @@ def test_packets_leave_after_the_delay_and_dump_turns_the_held_ones_into_the_sla
         aired = max(p.pts for _, p in inner.got if p.kind == "video")
         assert aired == 119 - 60  # exactly 2 s behind
         assert line.status()["behind_s"] == pytest.approx(2.0, abs=0.05)
-        replaced = line.dump()
+        # The dump at tick 126's time: ticks 120-125 (still the mistake) were in the encoder's
+        # queue, not in the line yet; they are slate when they arrive.
+        replaced = line.dump(until=126 / 30)
         assert replaced > 60 and keyframes_asked
         for tick in range(120, 240):  # live goes on (bright again); its keyframe comes at tick 120
             clock[0] = tick / 30
             inner.now = clock[0]
-            encoder._encode(tick, _picture(200), silence)
+            encoder._encode(tick, _picture(90 if tick < 126 else 200), silence)
     finally:
         encoder.stop()
     packets = [p for _, p in inner.got]
@@ -103,7 +105,9 @@ def test_packets_leave_after_the_delay_and_dump_turns_the_held_ones_into_the_sla
     # The held seconds (ticks 60-119, which held the mistake from 90) are the slate, not the mistake.
     assert all(abs(lumas[t] - 16) < 4 for t in range(60, 120)), [round(lumas[t]) for t in range(60, 120)]
     assert not any(abs(v - 90) < 10 for v in lumas.values()), "the mistake aired"
-    assert all(abs(lumas[t] - 200) < 4 for t in range(120, 180)), "live again after the dump"
+    assert all(abs(lumas[t] - 16) < 4 for t in range(120, 127)), [round(lumas[t]) for t in range(118, 130)]
+    # Live again from the first keyframe after the dump's moment (the next second's, tick 150).
+    assert all(abs(lumas[t] - 200) < 4 for t in range(150, 180)), [round(lumas[t]) for t in range(120, 180)]
     # Timestamps continue: every tick is there once, in order.
     assert [t for t, _ in frames] == list(range(180))
     cues = [json.loads(p.data) for p in packets if p.kind == "data"]
