@@ -112,6 +112,7 @@ def _output_rows(runners: Iterable[ShowRunner]) -> list[tuple[dict[str, str], di
 
 def output_metrics(runners: Iterable[ShowRunner]) -> list[tuple[str, str, str, MetricRows]]:
     """(name, type, help, rows) for the outputs' Prometheus metrics."""
+    runners = list(runners)
     rows = _output_rows(runners)
 
     def pick(key: str, default: object = 0) -> MetricRows:
@@ -123,7 +124,25 @@ def output_metrics(runners: Iterable[ShowRunner]) -> list[tuple[str, str, str, M
             out.append((labels, int(value) if isinstance(value, bool) else value))
         return out
 
+    delays = [
+        ({"show": runner.show.id, "output": key}, line)
+        for runner in runners
+        for key, line in runner.delays.status().items()
+    ]
+
+    def delay(key: str) -> MetricRows:
+        return [(labels, status[key]) for labels, status in delays]
+
     return [
+        ("broadcast_output_delay_seconds", "gauge", "Broadcast delay set for the output.", delay("delay_s")),
+        (
+            "broadcast_output_behind_seconds",
+            "gauge",
+            "How far the output is behind the live program.",
+            delay("behind_s"),
+        ),
+        ("broadcast_output_delay_held_bytes", "gauge", "Bytes the output's delay holds.", delay("held_bytes")),
+        ("broadcast_output_dumps_total", "counter", "Dumps of the output's delay.", delay("dumps")),
         ("broadcast_output_up", "gauge", "1 while the output delivers (RTMP live, file open).", pick("up")),
         ("broadcast_output_bitrate_bps", "gauge", "Bitrate going into the output, last 5 s.", pick("bitrate_bps")),
         ("broadcast_output_fps", "gauge", "Video frames per second going into the output, last 5 s.", pick("fps")),

@@ -102,6 +102,8 @@ async def test_a_cut_reaches_the_delayed_output_after_the_delay(
         assert (await server.api("POST", f"{BASE}/cut", json={"studio": "bravo"}))[0] == 200
         after = time.time()
         _, state = await server.api("GET", f"{BASE}")
+        async with aiohttp.ClientSession() as http, http.get(f"{server.url}/metrics") as res:
+            metrics = await res.text()
         card_at = time.time()
         assert (await server.api("POST", f"{BASE}/cards", json={"product": "soup", "slot": "main"}))[0] == 200
         await asyncio.sleep(delay + 1.5)
@@ -117,6 +119,8 @@ async def test_a_cut_reaches_the_delayed_output_after_the_delay(
     for row in delays.values():
         assert row["delay_s"] == delay
         assert delay - 0.2 <= row["behind_s"] <= delay + 0.5, delays
+    assert 'broadcast_output_delay_seconds{show="test-show",output="flv"} 2.0' in metrics
+    assert 'broadcast_output_behind_seconds{show="test-show",output="hls"}' in metrics
     frames = await asyncio.to_thread(reader.video)
     red = [at for _, at, colour in frames if colour == "red"]
     assert red, "the cut never reached the output"
