@@ -775,6 +775,19 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body_required=True,
         response=ref("Recording"),
     ),
+    ("POST", "/api/shows/{show}/delay"): Op(
+        "Set one output's broadcast delay while live (0-60 s)",
+        "`output`: `hls`, `flv`, `whep`, `webhook` or `rtmp:{name}`. A longer delay holds the output still "
+        "for the added seconds; a shorter one plays the held part out faster. Stored (outlasts a restart); "
+        "logged as `broadcast.delay_changed`.",
+        body=obj(
+            {"output": STRING, "delay_s": {"type": "number", "minimum": 0, "maximum": 60}},
+            ["output", "delay_s"],
+            closed=True,
+        ),
+        body_required=True,
+        response=obj({"output": STRING, "delay_s": NUMBER, "previous_s": NUMBER, "delays": {"type": "object"}}),
+    ),
     ("POST", "/api/shows/{show}/dump"): Op(
         "Dump: the delayed outputs' held, not yet aired seconds become the slate",
         "Each delayed output (config `outputs.delay_s`, `outputs.rtmp[].delay_s`) replaces what it holds "

@@ -86,6 +86,8 @@ class ShowRunner:
         self._configured_rtmp: dict[str, str] = {d.name: d.url for d in show.outputs.rtmp}
         # Broadcast delay per RTMP destination: from the config, or the API call that added it (this node).
         self.rtmp_delays: dict[str, float] = {d.name: d.delay_s for d in show.outputs.rtmp}
+        # ... and of the other outputs: the config's, or what the crew set while live (stored).
+        self.pull_delays = dict.fromkeys(("hls", "flv", "whep", "webhook"), show.outputs.delay_s)
         # Audit events and media-plane facts, written in order, retried while the store is away.
         self.outbox = Outbox(store, show.id, lambda: self.state, self._committed)
         self._output_watch: asyncio.Future[None] | None = None
@@ -99,7 +101,15 @@ class ShowRunner:
     # -- life cycle ----------------------------------------------------------
     async def start(self) -> None:
         out = self.show.outputs
-        if out.delay_s > 0 or any(d.delay_s > 0 for d in out.rtmp):
+        # Delays set while live outlast a restart (a delayed output must not come back undelayed).
+        saved_delays = None
+        with contextlib.suppress(StoreUnavailable):
+            saved_delays = await self.store.get_doc(self.show.id, "delays")
+        if isinstance(saved_delays, dict):
+            self.pull_delays.update(
+                {k: float(v) for k, v in saved_delays.items() if k in self.pull_delays and isinstance(v, int | float)}
+            )
+        if any(v > 0 for v in self.pull_delays.values()) or any(d.delay_s > 0 for d in out.rtmp):
             await self._ensure_slate()
         if self.show.outputs.hls:
             self.hls = HlsOutput(
@@ -107,14 +117,14 @@ class ShowRunner:
                 segment_seconds=self.show.outputs.hls_segment_seconds,
                 window=self.show.outputs.hls_window,
             )
-            self.program.add_sink(self.delays.wrap(self.hls, out.delay_s))
+            self.program.add_sink(self.delays.wrap(self.hls, self.pull_delays["hls"]))
         if self.show.outputs.flv:
             self.flv = FlvOutput(asyncio.get_running_loop())
-            self.program.add_sink(self.delays.wrap(self.flv, out.delay_s))
+            self.program.add_sink(self.delays.wrap(self.flv, self.pull_delays["flv"]))
         if self.show.webhook_url:
             loop = asyncio.get_running_loop()
             self.webhook = Webhook(self.show.id, self.show.webhook_url, self.show.webhook_secret, loop)
-            self.program.add_sink(self.delays.wrap(self.webhook, out.delay_s))
+            self.program.add_sink(self.delays.wrap(self.webhook, self.pull_delays["webhook"]))
             self._webhook_task = asyncio.ensure_future(self.webhook.run())
         await self._start_egress()
         await self._load_catalogue()
@@ -149,7 +159,7 @@ class ShowRunner:
             rtmp_backoff=(out.rtmp_backoff_min, out.rtmp_backoff_max),
             ice_servers=list(self.whip.ice_servers),
             delay=self.delays.wrap,
-            whep_delay_s=out.delay_s,
+            whep_delay_s=self.pull_delays["whep"],
         )
         # RTMP and recording follow the stored state (see _sync_outputs). Before they were part
         # of it, API-set destinations were kept in an "rtmp" document: still honoured.
@@ -455,6 +465,36 @@ class ShowRunner:
         """An audit event that must not fail the command it records (the change happened):
         queued and retried in order while the store is away."""
         await self.outbox.put(Event(kind, self.show.id, actor, detail))
+
+    async def set_delay(self, output: str, delay_s: float, actor: str) -> dict[str, Any]:
+        """Change one output's broadcast delay while live (``rtmp:{name}`` for a push); stored, audited.
+
+        A longer delay holds that output still for the added seconds; a shorter one plays the
+        held part out faster than real time (mixer/outputs/delayline.py).
+        """
+        if output not in self.delays.lines:
+            raise NotFound(f"no output {output!r}; outputs: {', '.join(sorted(self.delays.lines))}")
+        if delay_s > 0:
+            await self._ensure_slate()
+        try:
+            old = self.delays.set(output, delay_s)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        if output.startswith("rtmp:"):
+            self.rtmp_delays[output.removeprefix("rtmp:")] = delay_s
+            docs = [("rtmp_delays", dict(self.rtmp_delays))]
+        else:
+            self.pull_delays[output] = delay_s
+            docs = [("delays", dict(self.pull_delays))]
+        for name, value in docs:
+            try:
+                await self.store.put_doc(self.show.id, name, value)
+            except StoreUnavailable as exc:
+                log.warning(
+                    "show %s: delay of %s not saved (%s): a restart goes back to %s", self.show.id, output, exc, old
+                )
+        await self.audit("broadcast.delay_changed", actor, {"output": output, "from": old, "to": delay_s})
+        return {"output": output, "delay_s": delay_s, "previous_s": old, "delays": self.delays.status()}
 
     async def dump(self, actor: str) -> dict[str, Any]:
         """Replace what every delayed output holds, not yet aired, with the slate (mixer/outputs/delayline.py)."""

@@ -21,12 +21,21 @@ class Delays:
         self.lines: dict[str, DelayLine] = {}
 
     def wrap(self, sink: Sink, delay_s: float, key: str = "") -> Sink:
-        """``sink`` behind a delay line (kept under ``key``, default its name) when ``delay_s`` > 0."""
-        if delay_s <= 0:
-            return sink
+        """``sink`` behind a delay line kept under ``key`` (default its name).
+
+        Every output gets one, so the delay can be set while live (:meth:`set`); at 0 s a
+        packet goes straight through (one lock, no copy).
+        """
         line = DelayLine(sink, delay_s, slate=self.slate, on_need_keyframe=self.on_need_keyframe)
         self.lines[key or sink.name] = line
         return line
+
+    def set(self, key: str, delay_s: float) -> float:
+        """Set one output's delay; the old value.  KeyError: no such output; ValueError: not 0-60 s."""
+        line = self.lines[key]
+        old = line.delay_s
+        line.set_delay(delay_s)
+        return old
 
     def forget(self, key: str) -> None:
         self.lines.pop(key, None)
@@ -37,16 +46,19 @@ class Delays:
             line.slate = slate
 
     def dump(self, until: float | None = None) -> dict[str, int]:
-        """Dump every delayed output; packets replaced by the slate, per output.
+        """Dump every delayed output; packets replaced by the slate, per output that held any.
 
         ``until``: the program clock's time now (see :meth:`DelayLine.dump`).
         """
-        return {key: line.dump(until) for key, line in list(self.lines.items())}
+        dumped = {key: line.dump(until) for key, line in list(self.lines.items()) if line.delay_s > 0}
+        return {key: n for key, n in dumped.items() if n}
 
     def status(self) -> dict[str, dict[str, object]]:
         """Per delayed output: its delay and how far behind the live program it is now."""
         out: dict[str, dict[str, object]] = {}
         for key, line in list(self.lines.items()):
             s = line.status()
+            if not line.delay_s and not s["held_packets"]:
+                continue  # not delayed (and nothing left from an earlier delay)
             out[key] = {k: s[k] for k in ("delay_s", "behind_s", "held_seconds", "held_bytes", "dumps", "last_dump")}
         return out

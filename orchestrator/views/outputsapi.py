@@ -6,6 +6,7 @@
     DELETE /api/shows/{show}/outputs/rtmp/{name}
     GET    /api/shows/{show}/recording
     POST   /api/shows/{show}/recording               {"on": true | false}
+    POST   /api/shows/{show}/delay                   {"output": "hls", "delay_s": 10} (0-60)
     POST   /api/shows/{show}/dump                    the delayed outputs' held seconds -> the slate
 
 Changes go to the audit trail (best effort: media never waits on the store).
@@ -77,6 +78,18 @@ async def set_recording(request: web.Request) -> web.Response:
     if not isinstance(on, bool):
         raise BadRequest("body needs 'on': true or false")
     return web.json_response(await show_runner(request).set_recording(on, actor))
+
+
+async def set_delay(request: web.Request) -> web.Response:
+    """One output's broadcast delay, while live: ``{"output": "hls", "delay_s": 10}``."""
+    actor = operator_name(request)
+    body = await json_body(request)
+    output, delay = body.get("output"), body.get("delay_s")
+    if not isinstance(output, str) or not output:
+        raise BadRequest("body needs 'output': hls, flv, whep, webhook or rtmp:{name}")
+    if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay <= 60:
+        raise BadRequest("'delay_s' must be a number of seconds from 0 to 60")
+    return web.json_response(await show_runner(request).set_delay(output, float(delay), actor))
 
 
 async def dump(request: web.Request) -> web.Response:

@@ -192,7 +192,24 @@ async def test_dump_puts_the_slate_where_the_mistake_would_have_aired(
     assert len(dumps) == 1 and dumps[0]["actor"], dumps
 
 
-async def test_dump_without_a_delayed_output_is_a_clear_409(server: Server) -> None:
+async def test_a_delay_set_while_live_and_a_clear_409_without_one(server: Server) -> None:
     status, body = await server.api("POST", f"{BASE}/dump")
     assert status == 409, body
     assert "delayed" in body["error"]
+    _, state = await server.api("GET", BASE)
+    assert state["delays"] == {}  # nothing delayed: the page shows no delay panel
+    status, body = await server.api("POST", f"{BASE}/delay", json={"output": "flv", "delay_s": 1.5})
+    assert status == 200, body
+    assert body["previous_s"] == 0 and body["delay_s"] == 1.5
+    await asyncio.sleep(2.5)
+    _, state = await server.api("GET", BASE)
+    assert list(state["delays"]) == ["flv"], state["delays"]
+    assert 1.3 <= state["delays"]["flv"]["behind_s"] <= 2.0, state["delays"]
+    status, body = await server.api("POST", f"{BASE}/dump")
+    assert status == 200 and body["dumped"]["flv"] > 0, body
+    for bad, code in (({"output": "nope", "delay_s": 1}, 404), ({"output": "hls", "delay_s": 61}, 400)):
+        status, body = await server.api("POST", f"{BASE}/delay", json=bad)
+        assert status == code, body
+    _, events = await server.api("GET", f"{BASE}/events")
+    changed = [e for e in events["events"] if e["kind"] == "broadcast.delay_changed"]
+    assert changed and changed[0]["detail"] == {"output": "flv", "from": 0.0, "to": 1.5}
