@@ -105,6 +105,7 @@ class Program:
         self._tick_index = 0  # the clock's tick number (skipped ticks counted): the output pts
         self.compose_seconds = 0.0
         self.on_air: str | None = None  # main studio of what the last tick showed (None = slate)
+        self._panicked = False  # panic as of the last tick (a change is a timed metadata cue)
         self.started_at = 0.0
 
     # -- control plane side (event loop) -------------------------------------
@@ -241,6 +242,9 @@ class Program:
         self._draw(pictures, out)
         if not scene.panic:  # the safe slate is clean: a wrong price card may be why we panicked
             self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now, layers)
+        if scene.panic != self._panicked:  # players hide their own product cards with ours
+            self._panicked = scene.panic
+            cues = [*cues, {"event": "broadcast.panic", "on": scene.panic}]
         self.encoder.submit(self._tick_index, out, samples, cues)
         self.compose_seconds += time.perf_counter() - t0
 

@@ -1,7 +1,8 @@
 """Timed metadata: what a commerce platform needs to know, at the frame where it happens.
 
 A **cue** is one event about a product card in the picture (``card.shown``,
-``card.hidden``, ``price.changed``, ``stock.changed``, ``countdown.started``, and
+``card.hidden``, ``price.changed``, ``stock.changed``, ``countdown.started``,
+``broadcast.panic`` (``on``: the program went to the clean slate, or back) and
 ``broadcast.dumped`` when a delayed output replaced its buffer with the slate).  The
 graphics director finds them by comparing what is on air before and after a change
 (:func:`card_cues`: the card contents already carry the live overrides, so the catalogue
@@ -32,7 +33,15 @@ from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.graphics.card import CardContent
 from mixer.outputs.hlsplaylist import format_date_time
 
-EVENTS = ("card.shown", "card.hidden", "price.changed", "stock.changed", "countdown.started", "broadcast.dumped")
+EVENTS = (
+    "card.shown",
+    "card.hidden",
+    "price.changed",
+    "stock.changed",
+    "countdown.started",
+    "broadcast.panic",  # {"on": true|false}: the slate without graphics, from this frame
+    "broadcast.dumped",
+)
 
 
 @dataclass(frozen=True, slots=True)

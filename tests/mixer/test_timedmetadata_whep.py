@@ -3,6 +3,7 @@ card cue as a JSON message, alongside the program's video (which shows the card)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -32,13 +33,17 @@ async def test_a_whep_viewer_gets_card_cues_on_its_data_channel(server: Server) 
         status, body = await server.api("PATCH", f"{BASE}/products/soup", json={"stock": 7})
         assert status == 200, body
         assert (await server.api("DELETE", f"{BASE}/cards/main"))[0] == 200
-        await _wait(lambda: len(messages) >= 3, 10, "three cues")
+        assert (await server.api("POST", f"{BASE}/panic"))[0] == 200
+        await asyncio.sleep(0.5)  # (a panic lifted within one frame never reaches the picture)
+        assert (await server.api("POST", f"{BASE}/unpanic"))[0] == 200
+        await _wait(lambda: len(messages) >= 5, 10, f"five cues: {messages}")
         _, state = await server.api("GET", f"{BASE}")
     finally:
         await viewer.stop(server.url)
         await publisher.stop()
     events = [m["event"] for _, m in messages]
-    assert events == ["card.shown", "stock.changed", "card.hidden"], messages
+    assert events == ["card.shown", "stock.changed", "card.hidden", "broadcast.panic", "broadcast.panic"], messages
+    assert [m["on"] for _, m in messages[3:]] == [True, False]
     shown, stock = messages[0][1], messages[1][1]
     assert shown["product"]["id"] == "soup" and shown["product"]["price"] == 39.9
     assert stock["product"]["stock"] == 7 and stock["previous"]["stock"] is None
