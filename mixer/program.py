@@ -105,6 +105,7 @@ class Program:
         self._tick_index = 0  # the clock's tick number (skipped ticks counted): the output pts
         self.compose_seconds = 0.0
         self.on_air: str | None = None  # main studio of what the last tick showed (None = slate)
+        self._panicked = False  # panic as of the last tick (a change is a timed metadata cue)
         self.started_at = 0.0
 
     # -- control plane side (event loop) -------------------------------------
@@ -224,6 +225,9 @@ class Program:
 
     def _tick(self, now: float | None = None) -> None:
         t0 = time.perf_counter()
+        # Graphics first, then the time they are drawn at: layers that came with cues are never
+        # drawn at a time before they arrived (invisible), so the cue's frame is the first to draw them.
+        layers, cues = self.graphics.take()
         now = time.monotonic() if now is None else now
         scene, feeds, cards = self._scene, self._feeds, self._cards
         self.compositor.configure(scene.fit, scene.fill_rgb)
@@ -237,8 +241,11 @@ class Program:
         out = self._buffer()
         self._draw(pictures, out)
         if not scene.panic:  # the safe slate is clean: a wrong price card may be why we panicked
-            self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now)
-        self.encoder.submit(self._tick_index, out, samples)
+            self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now, layers)
+        if scene.panic != self._panicked:  # players hide their own product cards with ours
+            self._panicked = scene.panic
+            cues = [*cues, {"event": "broadcast.panic", "on": scene.panic}]
+        self.encoder.submit(self._tick_index, out, samples, cues)
         self.compose_seconds += time.perf_counter() - t0
 
     def _poll(self, feeds: dict[str, FeedBuffer], cards: dict[str, Picture], now: float, stale: float) -> set[str]:

@@ -63,6 +63,9 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("POST", SHOW + "/outputs/rtmp"): SWITCH,
     ("DELETE", SHOW + "/outputs/rtmp/{name}"): SWITCH,
     ("POST", SHOW + "/recording"): SWITCH,
+    # Dump throws away what the delayed outputs were about to air: directors only (SWITCH).
+    ("POST", SHOW + "/dump"): SWITCH,
+    ("POST", SHOW + "/delay"): SWITCH,
 }
 
 PUBLIC_API = frozenset({("GET", "/api/openapi.json"), ("POST", "/api/login"), ("POST", "/api/logout")})

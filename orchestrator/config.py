@@ -57,6 +57,7 @@ class RtmpDestination:
 
     name: str
     url: str
+    delay_s: float = 0.0  # broadcast delay of this push (0-60 s), mixer/outputs/delayline.py
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class Outputs:
     rtmp_backoff_max: float = 30.0
     recording: bool = False  # record from the start (the API starts and stops it too)
     recording_rotate_seconds: float = 600.0  # a new file after this long
+    # Broadcast delay (0-60 s) of the pull outputs (HLS, HTTP-FLV, WHEP) and the webhook;
+    # applied after the one encode (mixer/outputs/delayline.py). The recording stays live.
+    delay_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,9 @@ class Show:
     fallback_return_after: float = 2.0  # auto: seconds of steady delivery before the studio returns
     transition_ms: int = 500  # default duration of a take's fade/wipe/slide
     av_sync_ms: int = 50  # studios' audio arrives this much after their video (tests/mixer/test_audio_lipsync.py)
+    # Commerce back-ends get each timed metadata cue here, signed (orchestrator/webhook.py).
+    webhook_url: str = ""
+    webhook_secret: str = ""
 
     def studio(self, studio_id: str) -> Studio | None:
         return next((s for s in self.studios if s.id == studio_id), None)
@@ -314,6 +321,18 @@ def validate(config: Config) -> Config:
         _check("\0" not in show.logo_image, src, f"{key}.logo_image", "must not contain a NUL character")
         _check(2 <= show.outputs.hls_window <= 100, src, f"{key}.outputs.hls_window", "must be 2-100")
         _check_outputs(show.outputs, src, f"{key}.outputs")
+        _check(
+            not show.webhook_url or show.webhook_url.startswith(("http://", "https://")),
+            src,
+            f"{key}.webhook_url",
+            "must be an http:// or https:// URL",
+        )
+        _check(
+            not show.webhook_url or len(show.webhook_secret) >= 16,
+            src,
+            f"{key}.webhook_secret",
+            "needs at least 16 characters when webhook_url is set (it signs every delivery)",
+        )
     _validate_mixer(config)
     return config
 
@@ -445,6 +464,7 @@ def _check_outputs(out: Outputs, src: str, key: str) -> None:
         f"{key}.rtmp_backoff_min",
         "need 0.1 <= rtmp_backoff_min <= rtmp_backoff_max <= 600",
     )
+    _check(0 <= out.delay_s <= 60, src, f"{key}.delay_s", "must be 0-60 seconds")
     names: set[str] = set()
     for i, dest in enumerate(out.rtmp):
         dkey = f"{key}.rtmp[{i}]"
@@ -458,6 +478,7 @@ def _check_outputs(out: Outputs, src: str, key: str) -> None:
         names.add(dest.name)
         problem = check_rtmp_url(dest.url)
         _check(problem is None, src, f"{dkey}.url", str(problem))
+        _check(0 <= dest.delay_s <= 60, src, f"{dkey}.delay_s", "must be 0-60 seconds")
 
 
 def parse(data: dict[str, Any], source: str = "<memory>") -> Config:

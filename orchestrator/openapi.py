@@ -299,6 +299,8 @@ SCHEMAS: dict[str, Schema] = {
             "audio": ref("Audio"),
             "mixer": {"type": "object", "description": "program clock and encoder statistics"},
             "outputs": ref("Outputs"),
+            # Broadcast delay per delayed output: delay_s, behind_s (seconds behind live), dumps.
+            "delays": {"type": "object", "additionalProperties": {"type": "object"}},
         },
         ["show", "title", "program", "preview", "version", "studios", "cards", "panic", "audio", "outputs"],
         description="Everything the control page shows about a show.",
@@ -751,6 +753,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                     "pattern": f"^({'|'.join(SCHEMES)})://[^/\\s]+/[^/\\s]+/[^\\s]+$",
                     "examples": ["rtmp://live.example.org/app/stream-key"],
                 },
+                "delay_s": {"type": "number", "minimum": 0, "maximum": 60, "default": 0},
             },
             ["name", "url"],
         ),
@@ -771,6 +774,30 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body=ON_OFF,
         body_required=True,
         response=ref("Recording"),
+    ),
+    ("POST", "/api/shows/{show}/delay"): Op(
+        "Set one output's broadcast delay while live (0-60 s)",
+        "`output`: `hls`, `flv`, `whep`, `webhook` or `rtmp:{name}`. A longer delay holds the output still "
+        "for the added seconds; a shorter one plays the held part out faster. Stored (outlasts a restart); "
+        "logged as `broadcast.delay_changed`.",
+        body=obj(
+            {"output": STRING, "delay_s": {"type": "number", "minimum": 0, "maximum": 60}},
+            ["output", "delay_s"],
+            closed=True,
+        ),
+        body_required=True,
+        response=obj({"output": STRING, "delay_s": NUMBER, "previous_s": NUMBER, "delays": {"type": "object"}}),
+    ),
+    ("POST", "/api/shows/{show}/dump"): Op(
+        "Dump: the delayed outputs' held, not yet aired seconds become the slate",
+        "Each delayed output (config `outputs.delay_s`, `outputs.rtmp[].delay_s`) replaces what it holds "
+        "with the slate, same timestamps, delay unchanged; live video follows from its next keyframe. "
+        "Logged as `broadcast.dumped` with who and when. 409 when no output is delayed.",
+        response=obj(
+            {"dumped": {"type": "object", "additionalProperties": INTEGER}, "delays": {"type": "object"}},
+            ["dumped", "delays"],
+        ),
+        errors=(409,),
     ),
     # -- outside /api: listed with their media types, never fuzzed -------------------------------
     ("GET", "/healthz"): Op(

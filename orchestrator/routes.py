@@ -82,4 +82,6 @@ routes = [
     web.delete("/api/shows/{show}/outputs/rtmp/{name}", outputsapi.remove_rtmp),
     web.get("/api/shows/{show}/recording", outputsapi.get_recording),
     web.post("/api/shows/{show}/recording", outputsapi.set_recording),
+    web.post("/api/shows/{show}/delay", outputsapi.set_delay),
+    web.post("/api/shows/{show}/dump", outputsapi.dump),
 ]

@@ -24,10 +24,12 @@ import av
 from mixer.encodedpacket import ProgramFormat
 from mixer.graphics.director import GraphicsDirector
 from mixer.multiview import Multiview
+from mixer.outputs.delays import Delays
 from mixer.outputs.egress import Egress
 from mixer.outputs.flvoutput import FlvOutput
 from mixer.outputs.hlsoutput import HlsOutput
 from mixer.outputs.rtmpoutput import NAME_RE, check_rtmp_url, redact
+from mixer.outputs.slateclip import SlateClip
 from mixer.program import Program
 from mixer.scene import LAYOUT_STUDIOS
 from mixer.studiocard import render_studio_card
@@ -37,6 +39,7 @@ from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outbox import Check, Fact, Outbox
 from orchestrator.outputwatch import POLL_S, OutputWatch
 from orchestrator.store import Commit, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
+from orchestrator.webhook import Webhook
 from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
 from rooms.mediakinds import sent_kinds
@@ -66,6 +69,9 @@ class ShowRunner:
         self.hls: HlsOutput | None = None
         self.flv: FlvOutput | None = None
         self.egress: Egress | None = None  # WHEP, RTMP push, recording (changed while live)
+        self.delays = Delays(self.program.encoder.request_keyframe)  # broadcast delay (延播) per output
+        self.webhook: Webhook | None = None
+        self._webhook_task: asyncio.Task[None] | None = None
         self.recordings_dir = data_dir / "recordings" / show.id
         self.sessions: dict[str, WhipSession] = {}  # studio id -> live session
         self.online: set[str] = set()  # studios whose session is connected and receiving media
@@ -79,6 +85,10 @@ class ShowRunner:
         self._loaded = False  # the stored state has been read (start, or the follower later)
         # RTMP destinations until the crew changes them: the config's (or a list saved by an older version).
         self._configured_rtmp: dict[str, str] = {d.name: d.url for d in show.outputs.rtmp}
+        # Broadcast delay per RTMP destination: from the config, or the API call that added it (this node).
+        self.rtmp_delays: dict[str, float] = {d.name: d.delay_s for d in show.outputs.rtmp}
+        # ... and of the other outputs: the config's, or what the crew set while live (stored).
+        self.pull_delays = dict.fromkeys(("hls", "flv", "whep", "webhook"), show.outputs.delay_s)
         # Audit events and media-plane facts, written in order, retried while the store is away.
         self.outbox = Outbox(store, show.id, lambda: self.state, self._committed)
         self._output_watch: asyncio.Future[None] | None = None
@@ -91,16 +101,32 @@ class ShowRunner:
 
     # -- life cycle ----------------------------------------------------------
     async def start(self) -> None:
+        out = self.show.outputs
+        # Delays set while live outlast a restart (a delayed output must not come back undelayed).
+        saved_delays = None
+        with contextlib.suppress(StoreUnavailable):
+            saved_delays = await self.store.get_doc(self.show.id, "delays")
+        if isinstance(saved_delays, dict):
+            self.pull_delays.update(
+                {k: float(v) for k, v in saved_delays.items() if k in self.pull_delays and isinstance(v, int | float)}
+            )
+        if any(v > 0 for v in self.pull_delays.values()) or any(d.delay_s > 0 for d in out.rtmp):
+            await self._ensure_slate()
         if self.show.outputs.hls:
             self.hls = HlsOutput(
                 self.hls_dir,
                 segment_seconds=self.show.outputs.hls_segment_seconds,
                 window=self.show.outputs.hls_window,
             )
-            self.program.add_sink(self.hls)
+            self.program.add_sink(self.delays.wrap(self.hls, self.pull_delays["hls"]))
         if self.show.outputs.flv:
             self.flv = FlvOutput(asyncio.get_running_loop())
-            self.program.add_sink(self.flv)
+            self.program.add_sink(self.delays.wrap(self.flv, self.pull_delays["flv"]))
+        if self.show.webhook_url:
+            loop = asyncio.get_running_loop()
+            self.webhook = Webhook(self.show.id, self.show.webhook_url, self.show.webhook_secret, loop)
+            self.program.add_sink(self.delays.wrap(self.webhook, self.pull_delays["webhook"]))
+            self._webhook_task = asyncio.ensure_future(self.webhook.run())
         await self._start_egress()
         await self._load_catalogue()
         # Sessions did not survive whatever stopped us: nobody is online yet.
@@ -133,6 +159,8 @@ class ShowRunner:
             rotate_seconds=out.recording_rotate_seconds,
             rtmp_backoff=(out.rtmp_backoff_min, out.rtmp_backoff_max),
             ice_servers=list(self.whip.ice_servers),
+            delay=self.delays.wrap,
+            whep_delay_s=self.pull_delays["whep"],
         )
         # RTMP and recording follow the stored state (see _sync_outputs). Before they were part
         # of it, API-set destinations were kept in an "rtmp" document: still honoured.
@@ -141,6 +169,16 @@ class ShowRunner:
             saved = await self.store.get_doc(self.show.id, "rtmp")
         if isinstance(saved, list):
             self._configured_rtmp = {str(d.get("name")): str(d.get("url")) for d in saved if isinstance(d, dict)}
+        # Delays of destinations added through the API (a delayed push must stay delayed after a restart).
+        delays = None
+        with contextlib.suppress(StoreUnavailable):
+            delays = await self.store.get_doc(self.show.id, "rtmp_delays")
+        if isinstance(delays, dict):
+            for name, seconds in delays.items():
+                if isinstance(seconds, int | float) and 0 <= seconds <= 60:
+                    self.rtmp_delays.setdefault(str(name), float(seconds))
+        if any(v > 0 for v in self.rtmp_delays.values()):
+            await self._ensure_slate()
 
     def _rtmp_of(self, state: ShowState) -> dict[str, str]:
         return self._configured_rtmp if state.rtmp is None else state.rtmp
@@ -156,10 +194,11 @@ class ShowRunner:
         for name, output in list(self.egress.rtmp.items()):
             if wanted.get(name) != output.url:
                 await self.egress.remove_rtmp(name)
+                self.delays.forget(f"rtmp:{name}")
         for name, url in wanted.items():
             if name not in self.egress.rtmp:
                 try:
-                    self.egress.add_rtmp(name, url)
+                    self.egress.add_rtmp(name, url, self.rtmp_delays.get(name, 0.0))
                 except (KeyError, ValueError) as exc:
                     log.error("show %s: RTMP destination %r not started: %s", self.show.id, name, exc)
         await self.egress.set_recording(self._recording_of(state))
@@ -172,6 +211,12 @@ class ShowRunner:
             if self.egress is not None:
                 for kind, detail in watch.changes(self.egress):
                     self.outbox.put_nowait(Event(kind, self.show.id, "system", detail))
+
+    async def _ensure_slate(self) -> None:
+        """What a dump puts on the delayed outputs: encoded once, in a thread (~0.2 s of CPU)."""
+        if self.delays.slate is None:
+            slate = self.program.compositor.compose_slate()
+            self.delays.set_slate(await asyncio.to_thread(SlateClip.encode, self.program.fmt, slate))
 
     async def _follow(self) -> None:
         """Apply changes another node made to this show (stores that can publish them)."""
@@ -210,6 +255,9 @@ class ShowRunner:
         if self.egress is not None:
             await self.egress.close()
         await asyncio.get_running_loop().run_in_executor(None, self.program.stop)
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            await asyncio.wait({self._webhook_task}, timeout=2)
         await self.graphics.close()
         self.multiview.stop()
 
@@ -353,13 +401,20 @@ class ShowRunner:
         return card
 
     # -- RTMP destinations and recording (stored state, like the rest) -----------------
-    async def add_rtmp(self, name: str, url: str, actor: str) -> dict[str, Any]:
+    async def add_rtmp(self, name: str, url: str, actor: str, delay_s: float = 0.0) -> dict[str, Any]:
         egress = self._require_egress()
         if not NAME_RE.match(name):
             raise BadRequest(f"destination name {name!r} must be lowercase letters, digits, '-' or '_'")
         problem = check_rtmp_url(url)
         if problem is not None:
             raise BadRequest(f"RTMP URL {problem}")
+        self.rtmp_delays[name] = delay_s
+        if delay_s > 0:
+            await self._ensure_slate()
+        try:
+            await self.store.put_doc(self.show.id, "rtmp_delays", self.rtmp_delays)
+        except StoreUnavailable as exc:
+            log.warning("show %s: RTMP delays not saved (%s): after a restart %s is undelayed", self.show.id, exc, name)
 
         def change(s: ShowState) -> ShowState:
             current = self._rtmp_of(s)
@@ -412,6 +467,45 @@ class ShowRunner:
         """An audit event that must not fail the command it records (the change happened):
         queued and retried in order while the store is away."""
         await self.outbox.put(Event(kind, self.show.id, actor, detail))
+
+    async def set_delay(self, output: str, delay_s: float, actor: str) -> dict[str, Any]:
+        """Change one output's broadcast delay while live (``rtmp:{name}`` for a push); stored, audited.
+
+        A longer delay holds that output still for the added seconds; a shorter one plays the
+        held part out faster than real time (mixer/outputs/delayline.py).
+        """
+        if output not in self.delays.lines:
+            raise NotFound(f"no output {output!r}; outputs: {', '.join(sorted(self.delays.lines))}")
+        if delay_s > 0:
+            await self._ensure_slate()
+        try:
+            old = self.delays.set(output, delay_s)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        if output.startswith("rtmp:"):
+            self.rtmp_delays[output.removeprefix("rtmp:")] = delay_s
+            docs = [("rtmp_delays", dict(self.rtmp_delays))]
+        else:
+            self.pull_delays[output] = delay_s
+            docs = [("delays", dict(self.pull_delays))]
+        for name, value in docs:
+            try:
+                await self.store.put_doc(self.show.id, name, value)
+            except StoreUnavailable as exc:
+                log.warning(
+                    "show %s: delay of %s not saved (%s): a restart goes back to %s", self.show.id, output, exc, old
+                )
+        await self.audit("broadcast.delay_changed", actor, {"output": output, "from": old, "to": delay_s})
+        return {"output": output, "delay_s": delay_s, "previous_s": old, "delays": self.delays.status()}
+
+    async def dump(self, actor: str) -> dict[str, Any]:
+        """Replace what every delayed output holds, not yet aired, with the slate (mixer/outputs/delayline.py)."""
+        origin = self.program.encoder.time_origin
+        dumped = self.delays.dump(time.time() - origin if origin is not None else None)
+        if not dumped:
+            raise Conflict("no output of this show is delayed: nothing to dump")
+        await self.audit("broadcast.dumped", actor, {"outputs": dumped, "at": time.time()})
+        return {"dumped": dumped, "delays": self.delays.status()}
 
     def link_generation(self, studio_id: str) -> int:
         return self.state.link_gens.get(studio_id, 0)
@@ -756,6 +850,8 @@ class ShowRunner:
             outputs["flv"] = {"url": f"/live/{self.show.id}.flv", **self.flv.status()}
         if self.egress is not None:
             outputs.update(self.egress.status())
+        if self.webhook is not None:
+            outputs["webhook"] = self.webhook.status()
         return {
             "show": self.show.id,
             "title": self.show.title,
@@ -769,6 +865,7 @@ class ShowRunner:
             **self.mixer_view(),
             "mixer": self.program.stats(),
             "outputs": outputs,
+            "delays": self.delays.status(),  # per delayed output: delay_s, behind_s (seconds behind live)
         }
 
 

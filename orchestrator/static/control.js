@@ -334,6 +334,7 @@
     renderStudiosTab(s);
     renderCues(s);
     renderOutputs(s.outputs || {});
+    renderDelays(s.delays || {}, s.outputs || {});
     renderSwitcher(s);
     if (s.rundown && typeof s.rundown === "object") setRundown(s.rundown.studios || s.rundown);
     // The product list shows which products are on air.
@@ -1215,6 +1216,36 @@
     $("rec-state").className = "badge " + (recOn ? "poor" : "");
     $("rec-state").textContent = rec ? (recOn ? `● 录制中 REC ${rec.uptime_s ? mmss(rec.uptime_s) : ""}` + (rec.files_written ? ` · ${rec.files_written} 文件 files` : "") : "未录制 off") : "—";
   }
+
+  // How far behind live each delayed output is (GET /api/shows/{show} "delays"), and the dump.
+  let delayOutputs = "";
+  function renderDelays(delays, outs) {
+    const keys = Object.keys(delays);
+    const choices = ["hls", "flv", "whep"].filter((k) => outs[k]).concat(outs.webhook ? ["webhook"] : [], (outs.rtmp || []).map((d) => `rtmp:${d.name}`));
+    if (choices.join() !== delayOutputs) {
+      delayOutputs = choices.join();
+      $("delay-output").replaceChildren(...choices.map((k) => h("option", { value: k }, k)));
+    }
+    $("dump-btn").disabled = !keys.length || !isDirector();
+    $("delay-list").replaceChildren(...(keys.length ? [] : [h("div", { class: "empty" }, ...bi("无延播", "No output is delayed"))]),...keys.map((k) => {
+      const d = delays[k];
+      return h("div", { class: "out-row", dataset: { delay: k } },
+        h("span", { class: "kind" }, k),
+        h("span", null, `延播 delay ${d.delay_s} s`),
+        h("span", { class: "behind" }, `落后直播 behind live ${Number(d.behind_s).toFixed(1)} s`, d.dumps ? ` · ${d.dumps} 次清除 dumps` : ""));
+    }));
+  }
+  $("delay-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const output = $("delay-output").value;
+    const seconds = Number($("delay-seconds").value);
+    act("POST", `${API}/delay`, { output, delay_s: seconds }, { what: "延播 Delay", done: `${output}: 延播 delay ${seconds} s` });
+  });
+  $("dump-btn").addEventListener("click", async (e) => {
+    const button = e.currentTarget;
+    const ok = await confirmDialog("清除延播 Dump", h("div", null, "尚未播出的延播内容将换成垫片。Everything the delayed outputs have not aired yet becomes the slate."), bi("清除", "Dump"));
+    if (ok) await act("POST", `${API}/dump`, undefined, { what: "Dump", button, done: "已清除 Dumped" });
+  });
 
   $("rec-toggle").addEventListener("click", (e) => {
     const on = !$("rec-toggle").dataset.on;

@@ -20,7 +20,7 @@ from mixer.layout import boxes
 from orchestrator.app import create_app
 from tests.conftest import Server, make_config
 from tests.flashbeep import Gate, TrackPublisher, record_flv
-from tests.mediacheck import assert_continuous, decode
+from tests.mediacheck import assert_continuous, decode, without_cue_points
 from tests.whipclient import AiortcPublisher, ColourTrack, ToneTrack
 
 W, H = 640, 360
@@ -68,7 +68,7 @@ class Program:
 def decode_program(data: bytes) -> Program:
     out = Program()
     chunks: list[np.ndarray] = []
-    container = av.open(io.BytesIO(data), format="flv")
+    container = av.open(io.BytesIO(without_cue_points(data)), format="flv")
     for frame in container.decode(container.streams.video[0], container.streams.audio[0]):
         assert frame.pts is not None and frame.time_base is not None
         t = float(frame.pts * Fraction(frame.time_base))
