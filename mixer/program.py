@@ -13,6 +13,11 @@ Switching (the clock's rules, decided here so they hold within one frame):
   new one over ``transition_ms`` (a whole number of frames). A take during a
   transition finishes the running one at once and starts from its end.
 - Panic: the slate, without graphics, and silence from the next frame, until unpanic.
+- Fade to black (``ftb``): a black picture and silence, reached like any take
+  (a fade when the take asks for one); graphics stay off while black.
+- T-bar (``tbar`` between 0 and 1, no transition running): the program shows a
+  mix of its bus and the preview bus at that position; the control plane takes
+  the preview as a cut when the bar reaches the end.
 - Fallback: if the program's main studio has been live on air and then sends
   no new frame for ``stale_after`` seconds, the program shows the backup studio
   (if live) or the slate, and reports ``program.fallback`` to the control plane.
@@ -41,7 +46,7 @@ from mixer.graphics.overlaystack import OverlayStack
 from mixer.outputs.sink import Sink
 from mixer.planes import packed
 from mixer.programencoder import ProgramEncoder
-from mixer.scene import SLATE, Bus, Scene
+from mixer.scene import BLACK, SLATE, Bus, Scene
 from mixer.transition import Blender, Transition
 from mixer.videodelay import StudioVideo
 from rooms.feedbuffer import FeedBuffer
@@ -154,7 +159,9 @@ class Program:
             "on_air": self.on_air,
             "on_air_studios": list(shown.studios),
             "layout": shown.layout,
-            "transition": {"kind": transition.kind, "progress": round(transition.progress, 2)} if transition else None,
+            "transition": {"kind": transition.kind, "progress": round(transition.progress, 2)}
+            if transition
+            else ({"kind": "tbar", "progress": round(self._scene.tbar, 2)} if 0 < self._scene.tbar < 1 else None),
             "fallback": self.fallback,
             # dict() copies atomically: the clock thread adds and removes studios.
             "video_delay_ms": {sid: round(1000 * v.delay, 1) for sid, v in dict(self._videos).items()},
@@ -214,7 +221,7 @@ class Program:
         pictures = self._pictures(now, scene, live)
         out = self._buffer()
         self._draw(pictures, out)
-        if not scene.panic:  # the safe slate is clean: a wrong price card may be why we panicked
+        if not scene.panic and not scene.ftb:  # the safe slate is clean: a wrong price card may be why we panicked
             self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now)
         self.encoder.submit(self._tick_index, out, samples)
         self.compose_seconds += time.perf_counter() - t0
@@ -233,6 +240,8 @@ class Program:
         """The bus that should be on air now: panic, the program bus, or its fallback."""
         if scene.panic:
             return SLATE
+        if scene.ftb:
+            return BLACK
         bus = scene.program_bus()
         main = bus.main
         if main is None:
@@ -284,6 +293,13 @@ class Program:
 
     def _draw(self, pictures: dict[str, Picture], out: np.ndarray) -> None:
         transition = self._transition
+        scene = self._scene
+        if transition is None and 0 < scene.tbar < 1 and not scene.panic:  # the T-bar part-way
+            a = self.compositor.compose(self._shown, pictures, 0)
+            b = self.compositor.compose(scene.preview_bus(), pictures, 1)
+            self.blender.draw("fade", a, b, scene.tbar, out)
+            self.on_air = self._shown.main
+            return
         if transition is None:
             np.copyto(out, self.compositor.compose(self._shown, pictures, 0))
             self.on_air = self._shown.main

@@ -24,7 +24,7 @@ from mixer.outputs.hlsoutput import HlsOutput
 from mixer.outputs.rtmpoutput import redact
 from mixer.program import Program
 from mixer.scene import LAYOUT_STUDIOS
-from orchestrator import catalogue, mixerstate, productimport
+from orchestrator import alarms, catalogue, mixerstate, productimport
 from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.store import Event, ShowState, StateStore, StoreUnavailable
@@ -67,6 +67,9 @@ class ShowRunner:
         self._clock_tasks: set[asyncio.Future[None]] = set()  # fallbacks being recorded
         # Cards, lower third and logo: drawn over the program from what the state says is on air.
         self.graphics = GraphicsDirector(self.program.graphics, show.width, show.height)
+        self.alarms = alarms.Alarms()  # rules in orchestrator/alarms.py
+        self._alarm_watch: asyncio.Future[None] | None = None
+        self._behind_since: float | None = None
 
     # -- life cycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -95,6 +98,7 @@ class ShowRunner:
         self.program.start()
         self.multiview.start()
         self._follower = asyncio.ensure_future(self._follow())
+        self._alarm_watch = asyncio.ensure_future(self._watch_alarms())
 
     async def _start_egress(self) -> None:
         out = self.show.outputs
@@ -137,6 +141,8 @@ class ShowRunner:
             await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
+        if self._alarm_watch is not None:
+            self._alarm_watch.cancel()
         if self._follower is not None:
             self._follower.cancel()
             # Bounded: closing a Redis subscription must not hold up the shutdown.
@@ -298,7 +304,7 @@ class ShowRunner:
         if studio_id is not None:
             self._check_studio(studio_id)
         async with self._lock:
-            state = await self.store.update(self.show.id, lambda s: dataclasses.replace(s, preview=studio_id))
+            state = await self.store.update(self.show.id, lambda s: mixerstate.on_preview(s, studio_id))
             self._apply(state)
         await self.store.add_event(Event("preview.set", self.show.id, actor, {"studio": studio_id}))
         return state
@@ -444,7 +450,7 @@ class ShowRunner:
         def change(s: ShowState) -> ShowState:
             if s.preview is None:
                 raise Conflict("nothing on preview to take")
-            return mixerstate.on_program(s, s.preview, transition, ms, preview=s.program)
+            return mixerstate.take(s, transition, ms)
 
         def event(s: ShowState) -> Event:
             detail = {"from": s.program, "to": s.preview, "transition": transition, "duration_ms": ms}
@@ -461,30 +467,27 @@ class ShowRunner:
         duration_ms: int | None,
         actor: str,
     ) -> ShowState:
-        """The program's layout; ``studios`` main first (default: program, then preview)."""
+        """Build a layout on preview; ``studios`` main first (default: preview, then program).
+
+        Nothing goes to air until a take (:meth:`take`).
+        """
         for studio_id in studios or ():
             self._check_studio(studio_id)
-        ms = self.show.transition_ms if duration_ms is None else duration_ms
         need = LAYOUT_STUDIOS[layout]
 
         def change(s: ShowState) -> ShowState:
-            wanted = list(studios) if studios else [s.program, s.preview][:need]
+            wanted = list(studios) if studios else [s.preview, s.program][:need]
             chosen = [x for x in wanted if x is not None]
             if len(chosen) != need or len(set(chosen)) != need:
                 raise BadRequest(
                     f"layout {layout!r} needs {need} different studio(s), got {wanted}"
                     " (give 'studios', or put studios on program and preview)"
                 )
-            return dataclasses.replace(
-                mixerstate.on_program(s, chosen[0], transition, ms),
-                layout=layout,
-                layout_studios=tuple(chosen[1:]),
-                corner=corner or s.corner,
-            )
+            return mixerstate.preview_layout(s, layout, chosen, corner)
 
         def event(s: ShowState) -> Event:
-            detail = {"layout": layout, "studios": studios, "corner": corner, "transition": transition}
-            return Event("program.layout", self.show.id, actor, detail)
+            detail = {"layout": layout, "studios": studios, "corner": corner}
+            return Event("preview.layout", self.show.id, actor, detail)
 
         return await self._change_mixer(change, actor, event)
 
@@ -495,6 +498,23 @@ class ShowRunner:
             return Event("program.panic", self.show.id, actor, {"on": on, "program": s.program})
 
         return await self._change_mixer(lambda s: dataclasses.replace(s, panic=on), actor, event)
+
+    async def fade_to_black(self, on: bool, duration_ms: int | None, actor: str) -> ShowState:
+        """Fade the program to black and silence (on) or back up (off) over ``duration_ms``."""
+        ms = self.show.transition_ms if duration_ms is None else duration_ms
+
+        def event(s: ShowState) -> Event:
+            return Event("program.ftb", self.show.id, actor, {"on": on, "duration_ms": ms, "program": s.program})
+
+        kind = "fade" if ms else "cut"
+        return await self._change_mixer(lambda s: mixerstate.fade_to_black(s, on, kind, ms), actor, event)
+
+    async def set_tbar(self, position: float, actor: str) -> ShowState:
+        """The T-bar at ``position`` (0-1); reaching 1 takes the preview to air (as a cut)."""
+        if position >= 1.0:
+            state = await self.take("cut", 0, actor)
+            return state
+        return await self._change_mixer(lambda s: dataclasses.replace(s, tbar=position), actor, lambda s: None)
 
     async def set_audio(self, studio_id: str, gain_db: float | None, mute: bool | None, actor: str) -> ShowState:
         self._check_studio(studio_id)
@@ -517,6 +537,8 @@ class ShowRunner:
     def _clock_event(self, kind: str, detail: dict[str, Any]) -> None:
         """From the program clock (via call_soon_threadsafe): record it through the store."""
         if kind == "program.fallback":
+            found = alarms.fallback_condition(self.show, detail["from"], detail.get("to"), time.time())
+            self._raised([self.alarms.raise_now(found, time.time())])
             task = asyncio.ensure_future(self._fallen_back(detail["from"], detail["to"]))
             self._clock_tasks.add(task)
             task.add_done_callback(self._clock_tasks.discard)
@@ -537,6 +559,55 @@ class ShowRunner:
         except StoreUnavailable as exc:
             log.warning("show %s: fallback from %s not recorded: %s", self.show.id, failed, exc)
 
+    # -- alarms (rules: orchestrator/alarms.py) ------------------------------------
+    def signals(self) -> list[alarms.Signal]:
+        now, wall = time.monotonic(), time.time()
+        out = []
+        for studio in self.show.studios:
+            session = self.sessions.get(studio.id)
+            _, seq, at = session.feed.latest_video() if session else (None, 0, 0.0)
+            age = now - at if seq else None
+            out.append(alarms.Signal(studio.id, session is not None, age, wall - age if age is not None else None))
+        return out
+
+    async def _watch_alarms(self) -> None:
+        while True:
+            await asyncio.sleep(alarms.CHECK_EVERY_S)
+            try:
+                self._check_alarms()
+            except Exception:
+                log.exception("show %s: alarm check failed", self.show.id)
+
+    def _check_alarms(self) -> None:
+        now, state, stats = time.time(), self.state, self.program.stats()
+        behind = alarms.is_behind(stats)
+        self._behind_since = (self._behind_since or now) if behind else None
+        signals = self.signals()
+        live = [s.studio for s in signals if s.session and s.frame_age_s is not None and s.frame_age_s < 1.0]
+        in_use = {x for x in (state.program, *state.layout_studios, state.preview) if x}
+        outputs = self.egress.status() if self.egress is not None else {}
+        found = alarms.conditions(self.show, signals, in_use, live, stats, outputs, self._behind_since, now)
+        before = [(a["id"], a["active"]) for a in self.alarms.view()]
+        raised = self.alarms.update(found, now)
+        self._raised(raised)
+        if not raised and before != [(a["id"], a["active"]) for a in self.alarms.view()]:
+            self.changes.publish(self.state)  # a cleared alarm: the pages show it at once
+
+    def _raised(self, raised: list[alarms.Alarm]) -> None:
+        for alarm in raised:
+            detail = {"alarm": alarm.id, "cause": alarm.cause, "fix": alarm.fix}
+            task = asyncio.ensure_future(self.audit("alarm.raised", "system", detail))
+            self._clock_tasks.add(task)
+            task.add_done_callback(self._clock_tasks.discard)
+        if raised:
+            self.changes.publish(self.state)
+
+    async def acknowledge_alarm(self, alarm_id: str, actor: str) -> dict[str, Any]:
+        alarm = self.alarms.acknowledge(alarm_id, actor, time.time())
+        await self.audit("alarm.acknowledged", actor, {"alarm": alarm.id, "cause": alarm.cause})
+        self.changes.publish(self.state)
+        return alarm.to_json()
+
     def mixer_view(self) -> dict[str, object]:
         return mixerstate.mixer_view(self.show, self.state, self.program)
 
@@ -544,8 +615,10 @@ class ShowRunner:
     async def describe(self) -> dict[str, object]:
         state = self.state
         studios = []
+        signals = {s.studio: s for s in self.signals()}
         for studio in self.show.studios:
             session = self.sessions.get(studio.id)
+            age = signals[studio.id].frame_age_s
             studios.append(
                 {
                     "id": studio.id,
@@ -553,6 +626,11 @@ class ShowRunner:
                     "name_en": studio.name_en,
                     "place": studio.place,
                     "online": studio.id in self.sessions,
+                    # "ok", "none" (session up, no frame for NO_SIGNAL_AFTER_S) or "offline"
+                    "signal": "offline"
+                    if session is None
+                    else ("ok" if age is not None and age <= alarms.NO_SIGNAL_AFTER_S else "none"),
+                    "frame_age_s": round(age, 1) if age is not None else None,
                     "cue": state.cues.get(studio.id),
                     "stats": session.stats() if session else None,
                 }
@@ -577,6 +655,8 @@ class ShowRunner:
             **self.mixer_view(),
             "mixer": self.program.stats(),
             "outputs": outputs,
+            "alarms": self.alarms.view(),
+            "timezone": self.show.timezone,
         }
 
 

@@ -38,6 +38,12 @@ class ShowState:
     transition: str = "cut"
     transition_ms: int = 0
     panic: bool = False
+    # The preview bus: preview is its main studio, these the others (built there, taken to air).
+    preview_layout: str = "single"
+    preview_studios: tuple[str, ...] = ()
+    preview_corner: str = "bottom-right"
+    ftb: bool = False  # faded to black (a take with a fade runs it)
+    tbar: float = 0.0  # manual transition position 0-1 from program to preview
     gains_db: dict[str, float] = field(default_factory=dict)
     muted: tuple[str, ...] = ()
     # studio id -> generation of its join link; reissue/kick bump it and older tokens stop working
@@ -66,6 +72,11 @@ class ShowState:
             transition=str(data.get("transition") or "cut"),
             transition_ms=int(data.get("transition_ms", 0)),
             panic=bool(data.get("panic", False)),
+            preview_layout=str(data.get("preview_layout") or "single"),
+            preview_studios=tuple(data.get("preview_studios") or ()),
+            preview_corner=str(data.get("preview_corner") or "bottom-right"),
+            ftb=bool(data.get("ftb", False)),
+            tbar=float(data.get("tbar", 0.0)),
             gains_db={str(k): float(v) for k, v in (data.get("gains_db") or {}).items()},
             muted=tuple(data.get("muted") or ()),
             link_gens={str(k): int(v) for k, v in (data.get("link_gens") or {}).items()},
