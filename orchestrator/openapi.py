@@ -484,7 +484,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("GET", "/api/shows/{show}/events.csv"): Op(
         "The audit trail as CSV (UTF-8 with BOM, for spreadsheets)",
-        "Columns: time_utc, kind, actor, studio, product, slot, price, on_air_s, detail.",
+        "Columns: time (ISO 8601 in the show's `timezone`), kind, actor, studio, product, slot, price, "
+        "on_air_s, detail.",
         response=STRING,
         media="text/csv",
         errors=(503,),
