@@ -575,6 +575,7 @@ class ShowRunner:
             await asyncio.sleep(alarms.CHECK_EVERY_S)
             try:
                 self._check_alarms()
+                await self._end_countdowns()
             except Exception:
                 log.exception("show %s: alarm check failed", self.show.id)
 
@@ -607,6 +608,29 @@ class ShowRunner:
         await self.audit("alarm.acknowledged", actor, {"alarm": alarm.id, "cause": alarm.cause})
         self.changes.publish(self.state)
         return alarm.to_json()
+
+    def monitor_view(self) -> dict[str, object]:
+        """The program monitor (MJPEG of the encoded output): its rate and how far behind it is.
+
+        ``delay_ms``: measured from the frame's tick to its JPEG, plus half the stream's poll period.
+        """
+        mv = self.multiview
+        delay = mv.program_delay
+        return {
+            "fps": round(1 / mv.period, 1),
+            "width": mv.width,
+            "height": mv.height,
+            "delay_ms": round(1000 * (delay + mv.period / 2)) if delay is not None else None,
+        }
+
+    async def _end_countdowns(self) -> None:
+        """A flash sale that has ended leaves the air: a card saying 00:00 with its price would mislead."""
+        now = time.time()
+        for slot, card in list(self.state.cards.items()):
+            until = card.get("countdown_until")
+            if until is not None and now >= float(until):
+                with contextlib.suppress(NotFound, StoreUnavailable):
+                    await self.hide_card(slot, "system:countdown")
 
     def mixer_view(self) -> dict[str, object]:
         return mixerstate.mixer_view(self.show, self.state, self.program)
@@ -656,6 +680,7 @@ class ShowRunner:
             "mixer": self.program.stats(),
             "outputs": outputs,
             "alarms": self.alarms.view(),
+            "monitor": self.monitor_view(),
             "timezone": self.show.timezone,
         }
 
