@@ -22,6 +22,7 @@ import pytest
 
 from bench import harness
 from bench.harness import BenchServer
+from rooms.ice import offer_host_addresses
 from tests import chromium
 from tests.chromium import Chromium, Page
 from tests.conftest import OPERATOR, Server
@@ -193,6 +194,15 @@ def test_sigterm_with_a_control_page_connected_stops_within_10_s(tmp_path: Path)
                 await page.wait_for("window.controlPage && !document.getElementById('signin').hidden", timeout=15)
                 await sign_in(page, token=harness.OPERATOR)
                 await page.wait_for("document.getElementById('pgm-img').classList.contains('has-frame')", timeout=15)
+                # Studios on air and on preview, their tiles refreshing: a page in the middle of a show.
+                pubs = [AiortcPublisher(srv.url, "bench", f"s{i}", srv.token(f"s{i}"), "red") for i in range(2)]
+                for pub in pubs:
+                    await pub.start()
+                await page.wait_for("controlPage.state.studios.every(s => s.signal === 'ok')", timeout=20)
+                await page.evaluate("document.querySelector('.tile[data-studio=s0]').click()")
+                await page.wait_for("controlPage.state.preview === 's0'")
+                await page.evaluate("document.getElementById('btn-cut').click()")
+                await page.wait_for("controlPage.frames.s0 > 2 && controlPage.frames.s1 > 2", timeout=15)
                 assert srv.proc is not None
                 t0 = time.monotonic()
                 srv.proc.send_signal(signal.SIGTERM)
@@ -200,7 +210,13 @@ def test_sigterm_with_a_control_page_connected_stops_within_10_s(tmp_path: Path)
                     await asyncio.sleep(0.1)
                 took = time.monotonic() - t0
                 print(f"stopped {took:.2f} s after SIGTERM, exit code {srv.proc.returncode}")
+                for pub in pubs:
+                    await pub.stop()
                 return took
 
-    took = asyncio.run(run())
+    offer_host_addresses(["127.0.0.1"])  # our publishers' ICE: aioice leaves loopback out
+    try:
+        took = asyncio.run(run())
+    finally:
+        offer_host_addresses([])
     assert took < 10, took
