@@ -143,6 +143,7 @@ class Signal:
     session: bool  # a WHIP session is open
     frame_age_s: float | None  # seconds since its last video frame; None: none yet
     last_frame_at: float | None  # unix time of the last frame
+    seen: bool = True  # has had a session since the server started (a studio never joined is not "lost")
 
 
 def fallback_condition(show: Show, failed: str, to: str | None, now: float) -> Condition:
@@ -172,7 +173,7 @@ def conditions(
     found = []
     for s in signals:
         lost = s.session and (s.frame_age_s is None or s.frame_age_s > NO_SIGNAL_AFTER_S)
-        gone = not s.session and s.studio in in_use
+        gone = not s.session and s.seen and s.studio in in_use
         if not (lost or gone):
             continue
         name = studio_name(show, s.studio)

@@ -70,6 +70,7 @@ class ShowRunner:
         self.alarms = alarms.Alarms()  # rules in orchestrator/alarms.py
         self._alarm_watch: asyncio.Future[None] | None = None
         self._behind_since: float | None = None
+        self._ever_live: set[str] = set()  # studios that have had a session: only these can be "lost"
 
     # -- life cycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -567,7 +568,10 @@ class ShowRunner:
             session = self.sessions.get(studio.id)
             _, seq, at = session.feed.latest_video() if session else (None, 0, 0.0)
             age = now - at if seq else None
-            out.append(alarms.Signal(studio.id, session is not None, age, wall - age if age is not None else None))
+            if session is not None:
+                self._ever_live.add(studio.id)
+            last = wall - age if age is not None else None
+            out.append(alarms.Signal(studio.id, session is not None, age, last, studio.id in self._ever_live))
         return out
 
     async def _watch_alarms(self) -> None:
