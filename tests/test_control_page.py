@@ -427,6 +427,7 @@ async def test_control_page_catalogue_rundown_and_producer(
     await click(page, "[data-tab=studios]")
     await page.wait_for("document.querySelectorAll('#studio-table .scard').length === 2")
     assert await page.evaluate("document.querySelectorAll('#studio-table .link, #studio-table .kick').length") == 0
+    await click(page, "[data-tab=products]")
 
     # Import 1,200 products of 400 enterprises from a CSV file through the file picker.
     rows = io.StringIO()
