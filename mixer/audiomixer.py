@@ -16,6 +16,7 @@ through a limiter so the program never clips.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping, Set
 
 import av
@@ -172,6 +173,7 @@ class AudioMixer:
         self._gains_db: Mapping[str, float] = {}
         self._muted: Set[str] = frozenset()
         self._readings: dict[str, object] = {}
+        self._heard: dict[str, float] = {}  # studio -> monotonic time audio last arrived (kept across sessions)
 
     @property
     def cut_samples(self) -> int:
@@ -192,8 +194,9 @@ class AudioMixer:
     def set_levels(self, gains_db: Mapping[str, float], muted: Set[str]) -> None:
         self._gains_db, self._muted = gains_db, muted
 
-    def mix(self, feeds: Mapping[str, FeedBuffer]) -> np.ndarray:
-        """Samples (n, 2) int16 for one tick."""
+    def mix(self, feeds: Mapping[str, FeedBuffer], now: float | None = None) -> np.ndarray:
+        """Samples (n, 2) int16 for one tick; ``now`` (monotonic) stamps the studios heard."""
+        now = time.monotonic() if now is None else now
         n = self.samples_per_tick
         acc = self._acc
         acc.fill(0.0)
@@ -204,7 +207,10 @@ class AudioMixer:
                 ch = self._channels[studio_id] = _Channel(self.sample_rate, n)
                 ch.target = 1.0 if studio_id in self._on_air else 0.0
                 ch.rate = 1.0 / self.cut_samples
-            ch.audio.feed(feed.take_audio())
+            frames = feed.take_audio()
+            if frames:
+                self._heard[studio_id] = now
+            ch.audio.feed(frames)
             block = ch.audio.take(n)
             ch.meter.update(block)
             gain_db = self._gains_db.get(studio_id, 0.0)
@@ -227,6 +233,14 @@ class AudioMixer:
             "studios": readings,
         }
         return out
+
+    def heard(self, studio_id: str) -> float:
+        """Monotonic time the studio's audio last arrived (0.0: never)."""
+        return self._heard.get(studio_id, 0.0)
+
+    def forget(self, studio_id: str) -> None:
+        """The studio has gone for good (the program no longer keeps it)."""
+        self._heard.pop(studio_id, None)
 
     def latency(self, studio_id: str) -> float:
         ch = self._channels.get(studio_id)

@@ -106,15 +106,17 @@ class Multiview:
         fps: float = 5.0,
         width: int = 320,
         height: int = 180,
+        cards: Callable[[], dict[str, av.VideoFrame]] | None = None,
     ) -> None:
         self._feeds = feeds
+        self._cards = cards or dict  # audio-only studios: their card is their preview
         self.period = 1.0 / fps
         self.width, self.height = width, height
         self.monitor = ProgramMonitor()
         self._decoder = av.CodecContext.create("h264", "r")
         self._decoder.thread_count = 1
         self._jpegs: dict[str, _Jpeg] = {}
-        self._seen: dict[str, int] = {}
+        self._seen: dict[str, object] = {}  # studio -> the frame's sequence number, or the card shown
         self._snapshots: dict[str, Snapshot] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="multiview", daemon=True)
@@ -155,10 +157,14 @@ class Multiview:
         self._snapshots[source] = Snapshot(data, (old.seq + 1) if old else 1, time.time())
 
     def _refresh(self) -> None:
-        feeds = self._feeds()
+        feeds, cards = self._feeds(), self._cards()
         for studio_id, feed in feeds.items():
             frame, seq, _ = feed.latest_video()
-            if frame is not None and self._seen.get(studio_id) != seq:
+            card = cards.get(studio_id)
+            if frame is None and card is not None and self._seen.get(studio_id) is not card:
+                self._seen[studio_id] = card
+                self._publish(studio_id, card)
+            elif frame is not None and self._seen.get(studio_id) != seq:
                 self._seen[studio_id] = seq
                 self._publish(studio_id, frame)
         for gone in set(self._snapshots) - set(feeds) - {PROGRAM}:

@@ -18,14 +18,19 @@ Switching (the clock's rules, decided here so they hold within one frame):
 - T-bar (``tbar`` between 0 and 1, no transition running): the program shows a
   mix of its bus and the preview bus at that position; the control plane takes
   the preview as a cut when the bar reaches the end.
-- Fallback: if the program's main studio has been live on air and then sends
-  no new frame for ``stale_after`` seconds, the program shows the backup studio
-  (if live) or the slate, and reports ``program.fallback`` to the control plane.
-  The fallback is latched: when the studio comes back, the program does NOT
-  return to it by itself (a studio that just reconnected may still be unstable
-  or not ready, and flapping on air is worse than staying on the backup); the
-  control plane records the fallback as the new program, and the operator
-  takes the studio back when it is ready.
+- Fallback (``mixer/fallback.py``): if the program's main studio has been live
+  on air and then sends nothing for ``stale_after`` seconds, the program shows
+  the backup studio (if live) or the slate, reports ``program.fallback``, and
+  then follows the show's policy: ``manual`` (latched until the crew cuts) or
+  ``auto`` (back to the studio once it has delivered steadily, reported as
+  ``program.returned``).
+
+A studio is live while its frames arrive (audio frames for an audio-only
+studio, which shows its card). Studios are kept by id, not by session: a new
+session of the same studio (``attach_feed`` with a new feed) keeps the
+studio's last frames, audio channel and fallback watch, and a studio whose
+feed is detached keeps its last frames until they are stale, so a session
+replaced within ``stale_after`` never makes the program fall back.
 """
 
 from __future__ import annotations
@@ -37,18 +42,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import av
 import numpy as np
 
 from mixer.audiomixer import AudioMixer
 from mixer.compositor import Compositor, Picture
 from mixer.encodedpacket import ProgramFormat
+from mixer.fallback import STEADY_GAP, Fallback
 from mixer.graphics.overlaystack import OverlayStack
 from mixer.outputs.sink import Sink
 from mixer.planes import packed
 from mixer.programencoder import ProgramEncoder
 from mixer.scene import BLACK, SLATE, Bus, Scene
 from mixer.transition import Blender, Transition
-from mixer.videodelay import StudioVideo
+from mixer.videodelay import StudioVideo, new_token
 from rooms.feedbuffer import FeedBuffer
 
 __all__ = ["Program", "Scene"]
@@ -84,6 +91,7 @@ class Program:
         self.graphics = OverlayStack()
         self._scene = Scene()
         self._feeds: dict[str, FeedBuffer] = {}
+        self._cards: dict[str, Picture] = {}  # audio-only studios' pictures (studio id -> card)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="program-clock", daemon=True)
         self._out = [packed(fmt.width, fmt.height) for _ in range(self.OUT_BUFFERS)]
@@ -93,11 +101,7 @@ class Program:
         self._shown: Bus = SLATE
         self._transition: Transition | None = None
         self._take_seq: int | None = None
-        # Fallback bookkeeping, per (take, main studio).
-        self._watch: tuple[int, str] | None = None
-        self._main_was_live = False
-        self._latched: str | None = None
-        self.fallback: dict[str, Any] | None = None  # {"from", "to", "latched"} while not showing the main studio
+        self._fallback = Fallback(self._report)
         self.on_event: EventSink | None = None  # called from the clock thread; must be thread-safe
         self.ticks = 0
         self.late_ticks = 0
@@ -116,15 +120,33 @@ class Program:
     def scene(self) -> Scene:
         return self._scene
 
-    def attach_feed(self, feed: FeedBuffer) -> None:
-        feeds = dict(self._feeds)
-        feeds[feed.studio_id] = feed
-        self._feeds = feeds
+    def attach_feed(self, feed: FeedBuffer, card: av.VideoFrame | None = None) -> None:
+        """A studio's (new) session feeds ``feed``; ``card`` given: it sends audio only, show the card.
+
+        A new feed for a studio already here keeps the studio's last frames and its place on air.
+        """
+        cards = dict(self._cards)
+        if card is not None:
+            cards[feed.studio_id] = (card, new_token())
+        else:
+            cards.pop(feed.studio_id, None)
+        self._cards = cards
+        self._feeds = {**self._feeds, feed.studio_id: feed}
 
     def detach_feed(self, studio_id: str) -> None:
+        """The studio's session ended: its last frames stay until stale (a new session may follow)."""
         feeds = dict(self._feeds)
         feeds.pop(studio_id, None)
         self._feeds = feeds
+
+    def audio_only(self) -> dict[str, av.VideoFrame]:
+        """The studios attached as audio-only, with their cards."""
+        return {sid: card for sid, (card, _) in self._cards.items()}
+
+    @property
+    def fallback(self) -> dict[str, Any] | None:
+        """{"from", "to", "latched", "policy", ...} while not showing the program's main studio."""
+        return self._fallback.view
 
     def add_sink(self, sink: Sink) -> None:
         self.encoder.add_sink(sink)
@@ -210,15 +232,16 @@ class Program:
     def _tick(self, now: float | None = None) -> None:
         t0 = time.perf_counter()
         now = time.monotonic() if now is None else now
-        scene, feeds = self._scene, self._feeds
+        scene, feeds, cards = self._scene, self._feeds, self._cards
         self.compositor.configure(scene.fit, scene.fill_rgb)
-        self._poll(feeds)
-        live = {sid for sid, video in self._videos.items() if video.fresh(now, scene.stale_after)}
-        self._switch(scene, self._target(scene, live))
+        live = self._poll(feeds, cards, now, scene.stale_after)
+        steady = self._live(cards, now, min(scene.stale_after, STEADY_GAP)) & live
+        target = self._fallback.target(scene, live, steady, now)  # watched whatever is shown
+        self._switch(scene, BLACK if scene.ftb and not scene.panic else target)
         self.audio.set_levels(scene.gains_db, scene.muted)
-        samples = self.audio.mix(feeds)
+        samples = self.audio.mix(feeds, now)
         # After the audio: the video delay follows each studio's audio buffer depth.
-        pictures = self._pictures(now, scene, live)
+        pictures = self._pictures(now, scene, live, cards)
         out = self._buffer()
         self._draw(pictures, out)
         if not scene.panic and not scene.ftb:  # the safe slate is clean: a wrong price card may be why we panicked
@@ -226,41 +249,29 @@ class Program:
         self.encoder.submit(self._tick_index, out, samples)
         self.compose_seconds += time.perf_counter() - t0
 
-    def _poll(self, feeds: dict[str, FeedBuffer]) -> None:
+    def _poll(self, feeds: dict[str, FeedBuffer], cards: dict[str, Picture], now: float, stale: float) -> set[str]:
+        """Take each studio's newest frame; returns the studios live now (delivered within ``stale``)."""
         for studio_id, feed in feeds.items():
             video = self._videos.get(studio_id)
-            if video is None or video.feed is not feed:  # new, or re-joined with a new session
+            if video is None:
                 video = self._videos[studio_id] = StudioVideo(feed)
+            elif video.feed is not feed:  # a new session of the same studio: same slot, same last frames
+                video.rebind(feed)
             video.poll()
-        for gone in set(self._videos) - set(feeds):
+        live = self._live(cards, now, stale)
+        for gone in set(self._videos) - set(feeds) - live:  # left, and its last frames are stale
             del self._videos[gone]
+            self.audio.forget(gone)
             self.compositor.forget(gone)
+        return live
 
-    def _target(self, scene: Scene, live: set[str]) -> Bus:
-        """The bus that should be on air now: panic, the program bus, or its fallback."""
-        if scene.panic:
-            return SLATE
-        if scene.ftb:
-            return BLACK
-        bus = scene.program_bus()
-        main = bus.main
-        if main is None:
-            self.fallback = None
-            return SLATE
-        if self._watch != (scene.take_seq, main):
-            self._watch, self._main_was_live, self._latched = (scene.take_seq, main), False, None
-        backup = scene.backup if scene.backup and scene.backup != main and scene.backup in live else None
-        if self._latched is None:
-            if main in live:
-                self._main_was_live = True
-                self.fallback = None
-                return bus
-            if self._main_was_live:
-                # It was on air and stopped: fall back and hold it (see the module doc).
-                self._latched = main
-                self._report("program.fallback", {"from": main, "to": backup})
-        self.fallback = {"from": main, "to": backup, "latched": self._latched is not None}
-        return Bus("single", (backup,)) if backup else SLATE
+    def _live(self, cards: dict[str, Picture], now: float, within: float) -> set[str]:
+        """Studios whose frames arrived within ``within`` seconds: audio ones for audio-only studios."""
+        return {
+            sid
+            for sid, video in self._videos.items()
+            if (now - self.audio.heard(sid) <= within if sid in cards else video.fresh(now, within))
+        }
 
     def _switch(self, scene: Scene, target: Bus) -> None:
         """Start a cut or a transition when the wanted bus differs from what is on air."""
@@ -281,12 +292,13 @@ class Program:
             ramp = self.audio.panic_samples if scene.panic else self.audio.cut_samples
             self.audio.set_on_air(target.studios, ramp)
 
-    def _pictures(self, now: float, scene: Scene, live: set[str]) -> dict[str, Picture]:
+    def _pictures(self, now: float, scene: Scene, live: set[str], cards: dict[str, Picture]) -> dict[str, Picture]:
         pictures: dict[str, Picture] = {}
         base = scene.av_sync_ms / 1000
         for studio_id, video in self._videos.items():
             delay = min(MAX_VIDEO_DELAY, max(0.0, base + self.audio.latency(studio_id)))
             picture = video.pick(now, delay)  # for every studio: keeps each one's frame list short
+            picture = cards.get(studio_id, picture)
             if picture is not None and studio_id in live:
                 pictures[studio_id] = picture
         return pictures

@@ -64,6 +64,8 @@ class Scene:
     # Show settings (from the config).
     stale_after: float = 1.0  # seconds without a new frame before the program falls back
     backup: str | None = None  # shown instead of a failed program studio, if it is live
+    fallback_policy: str = "auto"  # "auto" or "manual" (mixer/fallback.py)
+    return_after: float = 2.0  # auto: seconds of steady delivery before the studio returns
     fit: str = "fit"
     fill_rgb: tuple[int, int, int] = (0, 0, 0)
     av_sync_ms: int = 50  # how much later a studio's audio reaches us than its video

@@ -21,6 +21,11 @@ from rooms.feedbuffer import FeedBuffer
 _tokens = itertools.count(1)  # unique per frame, across feeds: compositor cache keys
 
 
+def new_token() -> int:
+    """A compositor cache key no other picture has."""
+    return next(_tokens)
+
+
 class StudioVideo:
     MAX_FRAMES = 32  # > 0.5 s at 60 fps: more delay than that is a configuration error
 
@@ -31,16 +36,22 @@ class StudioVideo:
         self.last_arrival = 0.0  # monotonic time the newest frame arrived (0: none yet)
         self.delay = 0.0  # what the last pick aimed for, seconds
 
+    def rebind(self, feed: FeedBuffer) -> None:
+        """The studio's new session feeds ``feed``: keep the frames we have (they age out as usual)."""
+        self.feed, self._seq = feed, -1
+
     def poll(self) -> None:
-        """Take the feed's newest frame if it is new (cheap: a lock and a reference)."""
+        """Take the feed's newest frame if it is new (cheap: a lock and a reference).
+
+        A cleared or not yet started feed changes nothing: the last frames stay until they are
+        stale (the program's fallback decides), so a session replaced in time is seamless.
+        """
         frame, seq, arrived = self.feed.latest_video()
         if frame is None:
-            if self._frames:  # the feed was cleared: the studio went away
-                self._frames.clear()
             return
         if seq != self._seq:
             self._seq = seq
-            self._frames.append((arrived, next(_tokens), frame))
+            self._frames.append((arrived, new_token(), frame))
             self.last_arrival = arrived
 
     def fresh(self, now: float, stale_after: float) -> bool:

@@ -63,6 +63,7 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("GET", SHOW + "/alarms"): READ,
     # Whoever watches the show may say they have seen an alarm (it is audited by name).
     ("POST", SHOW + "/alarms/{alarm}/ack"): GRAPHICS,
+    ("POST", SHOW + "/fallback-policy"): SWITCH,
     ("POST", SHOW + "/audio/{studio}"): SWITCH,
     ("POST", SHOW + "/outputs/rtmp"): SWITCH,
     ("DELETE", SHOW + "/outputs/rtmp/{name}"): SWITCH,

@@ -49,6 +49,7 @@ class Studio:
     place: str = ""
     name_en: str = ""
     host: str = ""
+    photo: str = ""  # picture file shown on the studio's card when it sends audio only
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ class Show:
     fill_colour: str = "#000000"  # the sides in "fit" mode
     fallback_after: float = 1.0  # seconds without a frame from the program studio before the fallback
     backup_studio: str = ""  # shown on a fallback if it is live (else the slate)
+    fallback_policy: str = "auto"  # after a fallback: "auto" (return when steady) or "manual" (mixer/fallback.py)
+    fallback_return_after: float = 2.0  # auto: seconds of steady delivery before the studio returns
     transition_ms: int = 500  # default duration of a take's fade/wipe/slide
     av_sync_ms: int = 50  # studios' audio arrives this much after their video (tests/mixer/test_audio_lipsync.py)
     timezone: str = "Asia/Shanghai"  # IANA zone for times shown to the crew (alarms, event CSV)
@@ -391,6 +394,7 @@ def _apply_orientation(config: Config) -> Config:
 
 def _validate_mixer(config: Config) -> None:
     """Switching, layout and fallback settings of each show."""
+    from mixer.fallback import POLICIES
     from mixer.planes import parse_colour
     from mixer.scene import FIT_MODES, MAX_TRANSITION_MS
 
@@ -416,8 +420,24 @@ def _validate_mixer(config: Config) -> None:
             f"{key}.backup_studio",
             f"{show.backup_studio!r} is not a studio of this show",
         )
+        _check(show.fallback_policy in POLICIES, src, f"{key}.fallback_policy", 'must be "auto" or "manual"')
+        _check(0.2 <= show.fallback_return_after <= 30, src, f"{key}.fallback_return_after", "must be 0.2-30 seconds")
+        for j, studio in enumerate(show.studios):
+            _check_photo(studio.photo, src, f"{key}.studios[{j}].photo")
         _check(0 <= show.transition_ms <= MAX_TRANSITION_MS, src, f"{key}.transition_ms", "must be 0-5000")
         _check(0 <= show.av_sync_ms <= 300, src, f"{key}.av_sync_ms", "must be 0-300")
+
+
+def _check_photo(path: str, src: str, key: str) -> None:
+    """A studio's photo must be a picture file we can read (drawn later, when it sends audio only)."""
+    from mixer.studiocard import load_photo
+
+    if not path:
+        return
+    try:
+        load_photo(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{src}: {key}: {path!r} is not a readable picture ({exc})") from None
 
 
 def _check_outputs(out: Outputs, src: str, key: str) -> None:

@@ -32,6 +32,8 @@ def scene_of(show: Show, state: ShowState) -> Scene:
         muted=frozenset(state.muted),
         stale_after=show.fallback_after,
         backup=show.backup_studio or None,
+        fallback_policy=state.fallback_policy or show.fallback_policy,
+        return_after=show.fallback_return_after,
         fit=show.fit,
         fill_rgb=parse_colour(show.fill_colour),
         av_sync_ms=show.av_sync_ms,
@@ -121,5 +123,6 @@ def mixer_view(show: Show, state: ShowState, program: Program) -> dict[str, obje
         "ftb": state.ftb,
         "tbar": state.tbar,
         "fallback": program.fallback,
+        "fallback_policy": state.fallback_policy or show.fallback_policy,
         "audio": {"program": meters.get("program"), "studios": audio},
     }

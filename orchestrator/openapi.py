@@ -192,6 +192,7 @@ SCHEMAS: dict[str, Schema] = {
             "name_en": STRING,
             "place": STRING,
             "online": BOOLEAN,
+            "audio_only": {"type": "boolean", "description": "sends sound only: on air as its studio card"},
             "cue": nullable(ref("Cue")),
             "stats": nullable({"type": "object", "description": "what arrives from the studio (WHIP session)"}),
         },
@@ -227,7 +228,13 @@ SCHEMAS: dict[str, Schema] = {
             "tbar": NUMBER,
             "transition": obj({"kind": {"enum": list(TRANSITIONS)}, "duration_ms": INTEGER}, ["kind", "duration_ms"]),
             "panic": BOOLEAN,
-            "fallback": nullable({"type": "object", "description": "{from, to, latched} while on a fallback"}),
+            "fallback": nullable(
+                {
+                    "type": "object",
+                    "description": "while on a fallback: {from, to, latched, policy, returns_after_s, steady_s}",
+                }
+            ),
+            "fallback_policy": {"enum": ["auto", "manual"]},
             "audio": ref("Audio"),
         },
         ["version", "program", "preview", "layout", "transition", "panic", "audio"],
@@ -590,6 +597,16 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body=obj({}),
         response=ref("Alarm"),
         errors=(404,),
+    ),
+    ("POST", "/api/shows/{show}/fallback-policy"): Op(
+        "What the program does after a fallback, from now on",
+        "`auto`: back to the studio once it has delivered steadily (`fallback_return_after`, doubled per"
+        " return within a minute); `manual`: stay on the backup or slate until the crew cuts. Overrides"
+        " the config's `fallback_policy`; stored. Logged as `program.fallback_policy`.",
+        body=obj({"policy": {"enum": ["auto", "manual"]}}, ["policy"], closed=True),
+        body_required=True,
+        response=ref("Mixer"),
+        errors=(503,),
     ),
     ("POST", "/api/shows/{show}/audio/{studio}"): Op(
         "Set a studio's gain and/or mute",

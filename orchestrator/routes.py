@@ -63,6 +63,7 @@ routes = [
     web.post("/api/shows/{show}/tbar", mixerapi.tbar),
     web.get("/api/shows/{show}/alarms", alarmsapi.list_alarms),
     web.post("/api/shows/{show}/alarms/{alarm}/ack", alarmsapi.acknowledge),
+    web.post("/api/shows/{show}/fallback-policy", mixerapi.fallback_policy),
     web.post("/api/shows/{show}/audio/{studio}", mixerapi.audio),
     web.get("/api/shows/{show}/audio", mixerapi.meters),
     web.get("/api/shows/{show}/products", cardsapi.list_products),

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import av
+
 from mixer.encodedpacket import ProgramFormat
 from mixer.graphics.director import GraphicsDirector
 from mixer.multiview import Multiview
@@ -24,12 +26,14 @@ from mixer.outputs.hlsoutput import HlsOutput
 from mixer.outputs.rtmpoutput import redact
 from mixer.program import Program
 from mixer.scene import LAYOUT_STUDIOS
+from mixer.studiocard import render_studio_card
 from orchestrator import alarms, catalogue, mixerstate, productimport
 from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.store import Event, ShowState, StateStore, StoreUnavailable
 from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
+from rooms.mediakinds import sent_kinds
 from rooms.whipsession import WhipOptions, WhipSession
 
 log = logging.getLogger(__name__)
@@ -59,12 +63,16 @@ class ShowRunner:
         self.recordings_dir = data_dir / "recordings" / show.id
         self.sessions: dict[str, WhipSession] = {}  # studio id -> live session
         # dict() copies atomically: the multiview thread must not iterate a dict the loop mutates.
-        self.multiview = Multiview(lambda: {sid: s.feed for sid, s in dict(self.sessions).items()})
+        self.multiview = Multiview(
+            lambda: {sid: s.feed for sid, s in dict(self.sessions).items()}, cards=self.program.audio_only
+        )
         self._lock = asyncio.Lock()
         self._publishing: dict[str, asyncio.Lock] = {}
         self.state = ShowState(show=show.id)  # the last state applied to the program
         self._follower: asyncio.Future[None] | None = None
         self._clock_tasks: set[asyncio.Future[None]] = set()  # fallbacks being recorded
+        self._retiring: set[asyncio.Future[None]] = set()  # replaced sessions being closed
+        self._cards: dict[str, av.VideoFrame] = {}  # audio-only studios' pictures, drawn once
         # Cards, lower third and logo: drawn over the program from what the state says is on air.
         self.graphics = GraphicsDirector(self.program.graphics, show.width, show.height)
         self.alarms = alarms.Alarms()  # rules in orchestrator/alarms.py
@@ -150,6 +158,8 @@ class ShowRunner:
             await asyncio.wait({self._follower}, timeout=2)
         for session in list(self.sessions.values()):
             await session.close()
+        if self._retiring:
+            await asyncio.wait(set(self._retiring), timeout=WhipSession.CLOSE_TIMEOUT_S + 1)
         if self.egress is not None:
             await self.egress.close()
         await asyncio.get_running_loop().run_in_executor(None, self.program.stop)
@@ -168,7 +178,13 @@ class ShowRunner:
 
     # -- studios -------------------------------------------------------------
     async def publish(self, studio_id: str, offer_sdp: str, client: str = "", reconnect: bool = False) -> WhipSession:
-        """Start a studio's WHIP session; a second join replaces the first.
+        """Start a studio's WHIP session; a second join replaces the first, make-before-break.
+
+        The new session is answered first, then takes the studio's place in the program (which
+        keeps the studio's last frames and its place on air, see mixer/program.py), and only
+        then is the old one closed: a replacement (encoder restart, page reload) that delivers
+        within ``fallback_after`` never makes the program fall back. An offer we cannot answer
+        (SdpError) leaves the old session on air.
 
         A page's automatic reconnect (``reconnect``) must not take the studio back from
         another page that joined since: that would make two tabs replace each other forever.
@@ -180,18 +196,37 @@ class ShowRunner:
             old = self.sessions.get(studio_id)
             if reconnect and old is not None and old.client and old.client != client and old.state != "failed":
                 raise Conflict("this studio was taken over by another device or tab")
-            if old is not None:
-                # Unregister first: hosts see one change (old -> new session), never "no session".
-                del self.sessions[studio_id]
-                await old.close()
             feed = FeedBuffer(studio_id)
             session = WhipSession(self.show.id, studio_id, feed, self._session_closed, self.whip, client)
             await session.accept(offer_sdp)
+            card = None if "video" in sent_kinds(offer_sdp) else await self._studio_card(studio_id)
+            # Registered before the old one closes: hosts see one change (old -> new), never "no session".
             self.sessions[studio_id] = session
-        self.program.attach_feed(feed)
+            self.program.attach_feed(feed, card)
+            if old is not None:
+                self._retire(old)
         self.changes.publish(self.state)
         await self._presence(studio_id, True)
         return session
+
+    def _retire(self, old: WhipSession) -> None:
+        """Close a replaced session in the background: the new one's answer must not wait for it."""
+        task = asyncio.ensure_future(old.close())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _studio_card(self, studio_id: str) -> av.VideoFrame:
+        """The picture of an audio-only studio (drawn once, off the event loop)."""
+        card = self._cards.get(studio_id)
+        if card is None:
+            studio = self.show.studio(studio_id)
+            assert studio is not None
+            place = " · ".join(x for x in (studio.place, studio.name_en) if x)
+            card = await asyncio.to_thread(
+                render_studio_card, self.show.width, self.show.height, studio.name, place, studio.photo
+            )
+            self._cards[studio_id] = card
+        return card
 
     # -- RTMP destinations -------------------------------------------------------
     async def add_rtmp(self, name: str, url: str, actor: str) -> dict[str, Any]:
@@ -535,17 +570,39 @@ class ShowRunner:
 
         return await self._change_mixer(change, actor, event)
 
+    async def set_fallback_policy(self, policy: str, actor: str) -> ShowState:
+        """``auto`` or ``manual`` from now on (mixer/fallback.py); overrides the config, survives restarts."""
+
+        def event(s: ShowState) -> Event:
+            return Event("program.fallback_policy", self.show.id, actor, {"policy": policy})
+
+        return await self._change_mixer(lambda s: dataclasses.replace(s, fallback_policy=policy), actor, event)
+
     def _clock_event(self, kind: str, detail: dict[str, Any]) -> None:
         """From the program clock (via call_soon_threadsafe): record it through the store."""
         if kind == "program.fallback":
             found = alarms.fallback_condition(self.show, detail["from"], detail.get("to"), time.time())
             self._raised([self.alarms.raise_now(found, time.time())])
-            task = asyncio.ensure_future(self._fallen_back(detail["from"], detail["to"]))
-            self._clock_tasks.add(task)
-            task.add_done_callback(self._clock_tasks.discard)
+            job = self._fallen_back(detail)
+        elif kind == "program.returned":
+            job = self.audit("program.returned", "system", detail)
+        else:
+            return
+        task = asyncio.ensure_future(job)
+        self._clock_tasks.add(task)
+        task.add_done_callback(self._clock_tasks.discard)
 
-    async def _fallen_back(self, failed: str, to: str | None) -> None:
-        """The program studio failed on air: the fallback becomes the program (it is latched)."""
+    async def _fallen_back(self, detail: dict[str, Any]) -> None:
+        """The program studio failed on air (policy in mixer/fallback.py).
+
+        ``manual``: the fallback becomes the stored program (latched, on every node and after a
+        restart). ``auto``: the stored program stays (the clock returns to it by itself); only
+        the event is recorded.
+        """
+        failed, to = detail["from"], detail["to"]
+        if detail.get("policy") != "manual":
+            await self.audit("program.fallback", "system", detail)
+            return
 
         def change(s: ShowState) -> ShowState:
             if s.program != failed:
@@ -553,7 +610,7 @@ class ShowRunner:
             return dataclasses.replace(s, program=to, layout="single", layout_studios=())
 
         def event(s: ShowState) -> Event:
-            return Event("program.fallback", self.show.id, "system", {"from": failed, "to": to})
+            return Event("program.fallback", self.show.id, "system", detail)
 
         try:
             await self._change_mixer(change, "system", event)
@@ -563,10 +620,14 @@ class ShowRunner:
     # -- alarms (rules: orchestrator/alarms.py) ------------------------------------
     def signals(self) -> list[alarms.Signal]:
         now, wall = time.monotonic(), time.time()
+        audio_only = self.program.audio_only()
         out = []
         for studio in self.show.studios:
             session = self.sessions.get(studio.id)
             _, seq, at = session.feed.latest_video() if session else (None, 0, 0.0)
+            if session is not None and studio.id in audio_only:  # no picture by design: its sound is its signal
+                at = self.program.audio.heard(studio.id)
+                seq = 1 if at else 0
             age = now - at if seq else None
             if session is not None:
                 self._ever_live.add(studio.id)
@@ -644,6 +705,7 @@ class ShowRunner:
         state = self.state
         studios = []
         signals = {s.studio: s for s in self.signals()}
+        audio_only = self.program.audio_only()
         for studio in self.show.studios:
             session = self.sessions.get(studio.id)
             age = signals[studio.id].frame_age_s
@@ -654,11 +716,12 @@ class ShowRunner:
                     "name_en": studio.name_en,
                     "place": studio.place,
                     "online": studio.id in self.sessions,
-                    # "ok", "none" (session up, no frame for NO_SIGNAL_AFTER_S) or "offline"
+                    # "ok", "none" (session up, nothing for NO_SIGNAL_AFTER_S) or "offline"
                     "signal": "offline"
                     if session is None
                     else ("ok" if age is not None and age <= alarms.NO_SIGNAL_AFTER_S else "none"),
                     "frame_age_s": round(age, 1) if age is not None else None,
+                    "audio_only": studio.id in self.sessions and studio.id in audio_only,
                     "cue": state.cues.get(studio.id),
                     "stats": session.stats() if session else None,
                 }

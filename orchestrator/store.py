@@ -46,6 +46,7 @@ class ShowState:
     tbar: float = 0.0  # manual transition position 0-1 from program to preview
     gains_db: dict[str, float] = field(default_factory=dict)
     muted: tuple[str, ...] = ()
+    fallback_policy: str = ""  # "auto"/"manual" set by the crew; "" = the show's config (mixer/fallback.py)
     # studio id -> generation of its join link; reissue/kick bump it and older tokens stop working
     link_gens: dict[str, int] = field(default_factory=dict)
 
@@ -79,6 +80,7 @@ class ShowState:
             tbar=float(data.get("tbar", 0.0)),
             gains_db={str(k): float(v) for k, v in (data.get("gains_db") or {}).items()},
             muted=tuple(data.get("muted") or ()),
+            fallback_policy=str(data.get("fallback_policy") or ""),
             link_gens={str(k): int(v) for k, v in (data.get("link_gens") or {}).items()},
         )
 

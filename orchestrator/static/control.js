@@ -379,7 +379,7 @@
       pill.className = "pill slate";
       pill.replaceChildren(...bi("垫片", "SLATE"));
     }
-    if (s.fallback) pill.append(" · ", ...bi("备播", "FALLBACK"));
+    if (s.fallback) pill.append(" · ", ...bi("备播", "FALLBACK"), fallbackNote(s.fallback));
     $("panic-banner").hidden = !s.panic;
     // Overload: the real output rate, late ticks and encoder drops; red when behind.
     const out = $("out-rate");
@@ -391,6 +391,16 @@
     out.className = "pill " + (behind ? "bad" : dropping ? "warn" : "ok");
     out.textContent = fps != null ? `OUT ${Number(fps).toFixed(1)}/${want} fps · late ${m.late_ticks ?? 0} · drop ${m.encoder_dropped ?? 0}` : "OUT —";
     out.title = behind ? "编码跟不上 Encoder behind: output below the configured frame rate" : "Program output: encoded fps / configured, late ticks, encoder drops";
+  }
+
+  // What happens next after a fallback (mixer/fallback.py): the clock returns by itself, or the crew cuts.
+  function fallbackNote(f) {
+    if (f.policy === "auto") {
+      const steady = f.steady_s ? `, ${f.steady_s}/${f.returns_after_s} s` : "";
+      return ` (自动：稳定 ${f.returns_after_s} 秒后恢复 · auto: returns when steady${steady})`;
+    }
+    if (f.policy === "manual") return " (手动：请切回 · manual: cut back when ready)";
+    return "";
   }
 
   function renderSwitcher(s) {
@@ -407,6 +417,7 @@
     bar.querySelector(".bar").style.width = (tr ? Math.round(tr.progress * 100) : 0) + "%";
     bar.title = tr ? `${tr.kind} ${Math.round(tr.progress * 100)}%` : "Transition progress";
     if (!tbarHeld && document.activeElement !== $("tbar")) $("tbar").value = Math.round((s.tbar || 0) * 100);
+    if (s.fallback_policy && document.activeElement !== $("fallback-policy")) $("fallback-policy").value = s.fallback_policy;
   }
 
   // ---------------------------------------------------------------- multiview pictures
@@ -752,6 +763,10 @@
   $("btn-auto").addEventListener("click", () => take("auto"));
   $("btn-panic").addEventListener("click", () => panic(true));
   $("btn-ftb").addEventListener("click", () => fadeToBlack());
+  $("fallback-policy").addEventListener("change", () => {
+    if (isDirector()) act("POST", `${API}/fallback-policy`, { policy: $("fallback-policy").value }, { what: "备播策略 Fallback policy" });
+    $("fallback-policy").blur(); // chosen: the switching keys work again
+  });
   $("unpanic").addEventListener("click", () => panic(false));
   for (const b of document.querySelectorAll("#layout-seg .seg-btn")) b.addEventListener("click", () => setLayout(b.dataset.layout));
   $("corner").addEventListener("change", () => { if (ctl.state && ctl.state.preview_layout && ctl.state.preview_layout.layout === "pip") setLayout("pip"); });

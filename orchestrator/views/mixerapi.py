@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from mixer.fallback import POLICIES
 from mixer.scene import CORNERS, GAIN_DB_MAX, GAIN_DB_MIN, LAYOUTS, MAX_TRANSITION_MS, TRANSITIONS
 from orchestrator.errors import BadRequest
 from orchestrator.showrunner import ShowRunner
@@ -96,6 +97,18 @@ async def unpanic(request: web.Request) -> web.Response:
     runner = show_runner(request)
     _fields(await json_body(request), set())
     return _view(runner, await runner.set_panic(False, actor))
+
+
+async def fallback_policy(request: web.Request) -> web.Response:
+    """``{"policy": "auto|manual"}``: what the program does after a fallback, from now on."""
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
+    _fields(body, {"policy"})
+    policy = _choice(body, "policy", POLICIES, None)
+    if policy is None:
+        raise BadRequest(f"body needs 'policy' ({', '.join(POLICIES)})")
+    return _view(runner, await runner.set_fallback_policy(policy, actor))
 
 
 async def audio(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ import pytest
 
 from orchestrator.app import create_app
 from orchestrator.config import ConfigError
+from orchestrator.mixerstate import scene_of
 from orchestrator.store import ShowState
 from tests.conftest import Server, make_config
 from tests.redisserver import RedisServer
@@ -56,6 +57,9 @@ async def test_take_swaps_preview_and_program(server: Server) -> None:
         ("audio/alpha", {"gain_db": True}, 400, "gain_db"),
         ("audio/alpha", {"mute": 1}, 400, "mute"),
         ("audio/zulu", {"mute": True}, 404, "zulu"),
+        ("fallback-policy", {}, 400, "policy"),
+        ("fallback-policy", {"policy": "sometimes"}, 400, "policy"),
+        ("fallback-policy", {"policy": "auto", "after": 2}, 400, "unknown field"),
     ],
 )
 async def test_bad_requests_are_clear_4xx(
@@ -120,6 +124,24 @@ def test_show_state_round_trips_the_mixer_fields() -> None:
     assert ShowState.from_json({"show": "s"}) == ShowState(show="s")  # older records still load
 
 
+def state_of(mixer: dict[str, Any]) -> dict[str, Any]:
+    return {"show": "test-show", "fallback_policy": mixer["fallback_policy"]}
+
+
+async def test_the_crew_sets_the_fallback_policy(server: Server) -> None:
+    _, state = await server.api("GET", API)
+    assert state["fallback_policy"] == "auto"  # the config's default
+    status, body = await server.api("POST", f"{API}/fallback-policy", json={"policy": "manual"})
+    assert status == 200 and body["fallback_policy"] == "manual", body
+    show = server.config.shows[0]
+    assert scene_of(show, ShowState.from_json(state_of(body))).fallback_policy == "manual"  # what the clock gets
+    assert scene_of(show, ShowState(show=show.id)).fallback_policy == "auto"
+    _, state = await server.api("GET", API)
+    assert state["fallback_policy"] == "manual"
+    _, events = await server.api("GET", f"{API}/events")
+    assert [e["detail"] for e in events["events"] if e["kind"] == "program.fallback_policy"] == [{"policy": "manual"}]
+
+
 def test_config_mixer_settings(tmp_path: Path) -> None:
     show = make_config(tmp_path, orientation="portrait", width=1280, height=720, backup_studio="bravo").shows[0]
     assert (show.width, show.height, show.backup_studio) == (720, 1280, "bravo")
@@ -130,9 +152,26 @@ def test_config_mixer_settings(tmp_path: Path) -> None:
         {"fallback_after": 0.0},
         {"backup_studio": "zulu"},
         {"transition_ms": 6000},
+        {"fallback_policy": "sometimes"},
+        {"fallback_return_after": 0.0},
     ):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             make_config(tmp_path, **bad)
+
+
+def test_config_studio_photo_is_checked_at_start(tmp_path: Path) -> None:
+    from PIL import Image
+
+    good = tmp_path / "face.png"
+    Image.new("RGB", (64, 48), (200, 120, 80)).save(good)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    studios = [{"id": "alpha", "name": "Alpha", "photo": str(good)}]
+    assert make_config(tmp_path, studios=studios).shows[0].studios[0].photo == str(good)
+    for bad in (tmp_path / "missing.png", notes):
+        studios = [{"id": "alpha", "name": "Alpha", "photo": str(bad)}]
+        with pytest.raises(ConfigError, match=r"studios\[0\]\.photo: .* is not a readable picture"):
+            make_config(tmp_path, studios=studios)
 
 
 @pytest.fixture

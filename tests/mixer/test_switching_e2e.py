@@ -185,7 +185,7 @@ async def test_take_fade_layouts_and_panic(server: Server) -> None:
 
 @pytest.fixture
 async def backup_server(tmp_path: Path, aiohttp_server: Any) -> Server:
-    config = make_config(tmp_path, backup_studio="bravo", fallback_after=1.0)
+    config = make_config(tmp_path, backup_studio="bravo", fallback_after=1.0, fallback_policy="manual")
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
     return Server(str(srv.make_url("")).rstrip("/"), config)
 
@@ -227,7 +227,10 @@ async def test_fallback_to_backup_then_slate_and_no_return_by_itself(backup_serv
         if alpha2 is not None:
             await alpha2.stop()
     fallbacks = [e["detail"] for e in events["events"] if e["kind"] == "program.fallback"]
-    assert fallbacks == [{"from": "alpha", "to": "bravo"}, {"from": "bravo", "to": None}]
+    assert fallbacks == [
+        {"from": "alpha", "to": "bravo", "policy": "manual"},
+        {"from": "bravo", "to": None, "policy": "manual"},
+    ]
     got = await asyncio.to_thread(decode_program, flv)
     seen = [c for c, n in runs([s["centre"] if s["corner"] != "slate" else "slate" for s in got.shots]) if n >= 10]
     assert seen[:3] == ["red", "green", "slate"], runs([s["centre"] for s in got.shots])

@@ -232,7 +232,7 @@ def test_fade_runs_over_its_frames_with_blended_colours() -> None:
 
 
 def test_panic_then_fallback_is_latched_and_reported() -> None:
-    clock = Clock(program="a", backup="b", stale_after=0.2)
+    clock = Clock(program="a", backup="b", stale_after=0.2, fallback_policy="manual")
     clock.studio("a", "red", 440)
     clock.studio("b", "green", 1000)
     clock.tick(5)
@@ -246,7 +246,7 @@ def test_panic_then_fallback_is_latched_and_reported() -> None:
     time.sleep(0.25)  # a stops sending for longer than stale_after
     clock.tick(3, silent=("a",))
     assert clock.colours()[-1] == "green"
-    assert clock.events == [("program.fallback", {"from": "a", "to": "b"})]
+    assert clock.events == [("program.fallback", {"from": "a", "to": "b", "policy": "manual"})]
     clock.tick(3)  # a is back: the program stays on the backup until an operator acts
     assert clock.colours()[-1] == "green"
     clock.set(take_seq=1)  # the operator takes a again
