@@ -581,9 +581,12 @@ class ShowRunner:
     def _clock_event(self, kind: str, detail: dict[str, Any]) -> None:
         """From the program clock (via call_soon_threadsafe): record it through the store."""
         if kind == "program.fallback":
-            found = alarms.fallback_condition(self.show, detail["from"], detail.get("to"), time.time())
-            self._raised([self.alarms.raise_now(found, time.time())])
             job = self._fallen_back(detail)
+            try:
+                found = alarms.fallback_condition(self.show, detail["from"], detail.get("to"), time.time())
+                self._raised([self.alarms.raise_now(found, time.time())])
+            except Exception:  # the alarm must never cost the fallback's own bookkeeping
+                log.exception("show %s: fallback alarm not raised", self.show.id)
         elif kind == "program.returned":
             job = self.audit("program.returned", "system", detail)
         else:
