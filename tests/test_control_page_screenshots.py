@@ -181,7 +181,11 @@ async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
             await page.screenshot(IMAGES / "control-card.png")
             # A studio dies (its process killed, no goodbye): NO SIGNAL and an alarm with the fix.
             procs[2].kill()
-            await page.wait_for("document.querySelector('#alarms .alarm') !== null", timeout=15)
+            await page.wait_for(
+                "document.querySelector(\"#alarms .alarm[data-alarm='studio.no_signal:wuhan-hannan']\") !== null"
+                " && document.querySelector('.tile[data-studio=wuhan-hannan] .badge.nosignal') !== null",
+                timeout=20,
+            )
             await asyncio.sleep(1.5)
             await page.screenshot(IMAGES / "control-alarm.png")
             await page.evaluate("document.getElementById('help-btn').click()")

@@ -67,7 +67,19 @@
   const bi = (zh, en) => [zh + " ", h("span", { class: "en" }, en)];
   const yuan = (v) => (v == null || v === "" ? "—" : "¥" + Number(v).toFixed(2));
   const pad = (n) => String(n).padStart(2, "0");
-  const hms = (t) => { const d = new Date(t * 1000); return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`; };
+  /** Times in the show's time zone (config shows[].timezone), like the alarms and the CSV. */
+  let zoneFormat = null;
+  let zoneName = "";
+  function timeFormat() {
+    const zone = (ctl.state && ctl.state.timezone) || "";
+    if (zone !== zoneName || !zoneFormat) {
+      zoneName = zone;
+      try { zoneFormat = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", ...(zone ? { timeZone: zone } : {}) }); }
+      catch (_) { zoneFormat = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }); }
+    }
+    return zoneFormat;
+  }
+  const hms = (t) => timeFormat().format(new Date(t * 1000));
   const mmss = (s) => `${pad(Math.floor(s / 60))}:${pad(Math.floor(s % 60))}`;
   const studioName = (s) => (s ? s.name || s.name_en || s.id : "—");
   const studioById = (id) => (ctl.state && (ctl.state.studios || []).find((s) => s.id === id)) || null;
@@ -788,7 +800,8 @@
     ctl.keysArmed = armed;
     $("kbd-state").dataset.set = "1";
     $("kbd-state").className = "pill " + (armed ? "kbd-on" : "kbd-off");
-    $("kbd-state").replaceChildren("⌨ ", ...(armed ? bi("快捷键", "KEYS ON") : bi("输入中", "KEYS OFF · typing · Esc = PANIC")));
+    const dialog = $("confirm").open || $("help").open;
+    $("kbd-state").replaceChildren("⌨ ", ...(armed ? bi("快捷键", "KEYS ON") : dialog ? bi("对话框", "KEYS OFF · dialog · Esc = PANIC") : bi("输入中", "KEYS OFF · typing · Esc = PANIC")));
   }
   document.addEventListener("focusin", setKeysArmed);
   document.addEventListener("focusout", () => setTimeout(setKeysArmed, 0));
@@ -885,8 +898,11 @@
   function fixButton(a) {
     const s = ctl.state;
     const failed = a.id.split(":")[1];
-    const live = (s.studios || []).find((x) => x.id !== failed && signalOf(x) === "ok");
-    if (!live || !isDirector()) return null;
+    // Only when the failed studio is in use, and only a live studio not on air already.
+    if (!isDirector() || !(airStudios(s).has(failed) || programStudios(s).has(failed) || previewStudios(s).has(failed))) return null;
+    const onAir = airStudios(s);
+    const live = (s.studios || []).find((x) => x.id !== failed && signalOf(x) === "ok" && !onAir.has(x.id));
+    if (!live) return null;
     return h("button", { class: "btn small", title: "Put it on preview, then CUT", onclick: () => setPreview(live.id) }, ...bi("预览", "Preview"), " " + studioName(live));
   }
   async function ackAlarm(id, button) {
@@ -1579,8 +1595,8 @@
     });
   }
   function tick() {
-    const d = new Date();
-    $("clock").textContent = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    $("clock").textContent = hms(Date.now() / 1000);
+    $("clock").title = zoneName ? `${zoneName} (the show's time zone)` : "";
     tickCountdowns();
     pollState();
   }
