@@ -392,5 +392,23 @@ def graphics_view(show: Show, state: ShowState, now: float) -> dict[str, Any]:
     }
 
 
+def product_view(show: Show, state: ShowState, product_id: str) -> dict[str, Any] | None:
+    """One product as buyers see it now (catalogue + live overrides), for a host's cue.
+
+    ``{"id", "name", "name_en", "enterprise", "price", "was_price", "promo", "stock", "on_air"}``;
+    ``was_price`` only when above the live price (as on the card). None for an unknown product.
+    """
+    product = next((p for p in show.products if p.id == product_id), None)
+    if product is None:
+        return None
+    live = live_product(product, state)
+    view = {k: v for k, v in live.to_json(on_air_slots(state, product.id)).items() if k in PRODUCT_VIEW_KEYS}
+    view["was_price"] = _was_price(live)
+    return view
+
+
+PRODUCT_VIEW_KEYS = ("id", "name", "name_en", "enterprise", "price", "was_price", "promo", "stock", "on_air")
+
+
 def products_view(show: Show, state: ShowState) -> list[dict[str, Any]]:
     return [live_product(p, state).to_json(on_air_slots(state, p.id)) for p in show.products]

@@ -358,7 +358,10 @@ class ShowRunner:
         async with self._lock:
             state = await self.store.update(self.show.id, change)
             self._apply(state)
-        await self.store.add_event(Event("cue.set", self.show.id, actor, {"studio": studio_id, **cue}))
+        # The price the host was shown (the live one), in the audit trail too.
+        shown = catalogue.product_view(self.show, state, product_id) if product_id else None
+        price = {"price": shown["price"]} if shown else {}
+        await self.store.add_event(Event("cue.set", self.show.id, actor, {"studio": studio_id, **cue, **price}))
         return state
 
     # -- graphics: cards, lower third, logo (rules in orchestrator/catalogue.py) --
@@ -589,6 +592,7 @@ class ShowRunner:
                 log.exception("show %s: fallback alarm not raised", self.show.id)
         elif kind == "program.returned":
             job = self.audit("program.returned", "system", detail)
+            self.changes.publish(self.state)  # the hosts' tallies follow the clock (auto policy)
         else:
             return
         task = asyncio.ensure_future(job)

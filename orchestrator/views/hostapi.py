@@ -32,19 +32,6 @@ MAX_MESSAGE = 500  # characters in a cue message: it has to fit on a phone
 PANIC, BLACK = "panic", "black"  # tallies beyond rooms.hostchannel's: the whole program is off air
 
 
-def _product(runner: ShowRunner, state: ShowState, product_id: str | None) -> dict[str, Any] | None:
-    """The product as it is live (catalogue + the crew's overrides): the price buyers see."""
-    product = next((p for p in runner.show.products if p.id == product_id), None)
-    if product is None:
-        return None
-    live = catalogue.live_product(product, state).to_json(catalogue.on_air_slots(state, product.id))
-    keys = ("id", "name", "name_en", "enterprise", "price", "was_price", "promo", "stock", "on_air")
-    view = {k: live[k] for k in keys}
-    if view["was_price"] is not None and catalogue.cents(view["was_price"]) <= catalogue.cents(view["price"]):
-        view["was_price"] = None  # a struck-through price at or below the live one would mislead
-    return view
-
-
 def host_tally(runner: ShowRunner, studio_id: str, state: ShowState) -> str:
     """What is really on air for this studio: panic and black first, then its place on either bus.
 
@@ -76,12 +63,13 @@ def host_state(runner: ShowRunner, studio_id: str, state: ShowState) -> dict[str
     cue = state.cues.get(studio_id)
     session = runner.sessions.get(studio_id)
     when = "now" if tally_state == PROGRAM else "next"
+    product = catalogue.product_view(runner.show, state, str(cue.get("product"))) if cue else None
     return {
         "type": "state",
         "tally": tally_state,
         "quality": wanted_quality(PREVIEW if tally_state in (PANIC, BLACK) else tally_state),
         "low": LOW_QUALITY,
-        "cue": {**cue, "product": _product(runner, state, cue.get("product")), "when": when} if cue else None,
+        "cue": {**cue, "product": product, "when": when} if cue else None,
         "session": {"id": session.id, "client": session.client} if session else None,
     }
 

@@ -87,6 +87,9 @@ async def test_host_sees_the_live_price_and_an_honest_tally(server: Server) -> N
         await server.api("POST", f"{SHOW}/studios/bravo/cue", json={"product": "soup", "message": ""})
         msg = await _until(ws, lambda m: m["cue"] is not None)
         assert msg["cue"]["product"]["price"] == 29.9 and msg["cue"]["when"] == "next"
+        assert msg["cue"]["product"]["was_price"] == 59.9  # still above the live price: struck through
+        _, events = await server.api("GET", f"{SHOW}/events")
+        assert [e["detail"]["price"] for e in events["events"] if e["kind"] == "cue.set"] == [29.9]  # audit: live
         # The inset of a picture in picture is on air: the host's tally says so ...
         await server.api("POST", f"{SHOW}/cut", json={"studio": "alpha"})
         await server.api("POST", f"{SHOW}/layout", json={"layout": "pip", "studios": ["alpha", "bravo"]})
