@@ -90,7 +90,7 @@ async def test_live_price_reaches_the_host_and_panic_turns_the_tally_off(server:
         assert "next" in await host.evaluate("document.getElementById('cue-label').textContent")
         # The message field let go of the focus: "1" is a switching key again, not text.
         await press(page, "1")
-        await server.wait_for(lambda s: s["preview"] == "alpha")
+        await page.wait_for("controlPage.state.preview === 'alpha'")
         message = "document.querySelector('#cue-list [data-studio=alpha] input[maxlength]').value"
         assert await page.evaluate(message) == ""  # sent and cleared; "1" did not type into it
         await press(page, " ")
@@ -104,6 +104,8 @@ async def test_live_price_reaches_the_host_and_panic_turns_the_tally_off(server:
         assert await page.evaluate("document.activeElement.id") == "product-search"
         assert "KEYS OFF" in await page.evaluate("document.getElementById('kbd-state').textContent")
         await press(page, "Escape")
+        # The program monitor's old picture is covered until the slate can have reached it.
+        await page.wait_for("!document.getElementById('pgm-cover').hidden", timeout=5)
         await server.wait_for(lambda s: s["panic"] is True, timeout=5)
         await host.wait_for("hostPage.tally === 'panic'")
         assert "OFF AIR" in await host.evaluate("document.getElementById('banner-big').textContent")
@@ -134,12 +136,13 @@ async def test_preview_layout_waits_for_the_take_and_a_dead_studio_raises_an_ala
             await sign_in(page, token=OPERATOR)
             await page.wait_for("controlPage.state.studios.every(s => s.signal === 'ok')", timeout=20)
             await press(page, "1")
+            await page.wait_for("controlPage.state.preview === 'alpha'")
             await press(page, " ")
             await server.wait_for(lambda s: s["mixer"]["on_air_studios"] == ["alpha"])
 
             # A picture in picture built on preview: 2 on preview, Shift+1 as the inset, W for PiP.
             await press(page, "2")
-            await server.wait_for(lambda s: s["preview"] == "bravo")
+            await page.wait_for("controlPage.state.preview === 'bravo'")
             await page.send(
                 "Input.dispatchKeyEvent", type="keyDown", key="!", code="Digit1", modifiers=8, windowsVirtualKeyCode=49
             )
@@ -157,6 +160,40 @@ async def test_preview_layout_waits_for_the_take_and_a_dead_studio_raises_an_ala
             state = await server.wait_for(lambda s: s["mixer"]["on_air_studios"] == ["bravo", "alpha"])
             assert state["mixer"]["layout"] == "pip"
             await page.wait_for("document.querySelector('.tile[data-studio=alpha]').classList.contains('program')")
+
+            # Lower third and logo from the page.
+            await click(page, "#logo-toggle")
+            await server.wait_for(lambda s: s["logo"] is True)
+            await page.evaluate("document.getElementById('lt-studio').value = 'bravo'")
+            await click(page, "#lt-show")
+            await server.wait_for(lambda s: (s["lower_third"] or {}).get("studio") == "bravo")
+
+            # A click on a fader does not jump the gain; a drag moves it by the distance dragged.
+            await click(page, "[data-tab=audio]")
+            fader = "#audio-strips [data-studio=alpha] input[type=range]"
+            box = await page.evaluate(
+                f"(() => {{ const r = document.querySelector('{fader}').getBoundingClientRect();"
+                " return [r.left, r.top + r.height / 2, r.width]; })()"
+            )
+            x, y, width = box
+            for kind in ("mousePressed", "mouseReleased"):  # far left of the thumb (which sits at 0 dB)
+                await page.send(
+                    "Input.dispatchMouseEvent", type=kind, x=x + width * 0.2, y=y, button="left", clickCount=1
+                )
+            await asyncio.sleep(0.6)
+            assert (await server.api("GET", SHOW))[1]["audio"]["studios"]["alpha"]["gain_db"] == 0.0
+            await page.send(
+                "Input.dispatchMouseEvent", type="mousePressed", x=x + width * 0.5, y=y, button="left", clickCount=1
+            )
+            for step in range(1, 6):  # 10 % of the width to the left: -7.2 dB
+                await page.send(
+                    "Input.dispatchMouseEvent", type="mouseMoved", x=x + width * (0.5 - step * 0.02), y=y, button="left"
+                )
+            await page.send(
+                "Input.dispatchMouseEvent", type="mouseReleased", x=x + width * 0.4, y=y, button="left", clickCount=1
+            )
+            state = await server.wait_for(lambda s: s["audio"]["studios"]["alpha"]["gain_db"] != 0.0)
+            assert -8.0 <= state["audio"]["studios"]["alpha"]["gain_db"] <= -6.5, state["audio"]["studios"]["alpha"]
 
             # alpha's media stops (no DELETE, as when its publisher dies): NO SIGNAL and an alarm.
             t0 = time.monotonic()
