@@ -109,6 +109,7 @@ async def test_live_price_reaches_the_host_and_panic_turns_the_tally_off(server:
         await server.wait_for(lambda s: s["panic"] is True, timeout=5)
         await host.wait_for("hostPage.tally === 'panic'")
         assert "OFF AIR" in await host.evaluate("document.getElementById('banner-big').textContent")
+        await host.screenshot(Path(__file__).resolve().parent / "artifacts" / "join-panic.png")
         # While typing, the digits typed into the box and did not switch.
         await press(page, "2")
         await asyncio.sleep(0.5)
