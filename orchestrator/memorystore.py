@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
+import itertools
 import json
 from typing import Any
 
-from orchestrator.store import Change, Event, ShowState, StateStore
+from orchestrator.store import DEDUPE_WINDOW, Change, Commit, Event, ShowState, StateStore, next_state
 
 
 class MemoryStore(StateStore):
@@ -23,15 +23,16 @@ class MemoryStore(StateStore):
     async def get(self, show: str) -> ShowState:
         return self._states.get(show) or ShowState(show=show)
 
-    async def update(self, show: str, change: Change) -> ShowState:
+    async def commit(self, show: str, change: Change, known: ShowState | None = None) -> Commit:
         async with self._lock:
-            old = self._states.get(show) or ShowState(show=show)
-            new = dataclasses.replace(change(old), version=old.version + 1)
-            self._states[show] = new
-            return new
+            done = next_state(self._states.get(show) or ShowState(show=show), change, known)
+            self._states[show] = done.state
+            return done
 
     async def add_event(self, event: Event) -> None:
-        self._events.setdefault(event.show, collections.deque(maxlen=self.EVENTS_KEPT)).append(event)
+        kept = self._events.setdefault(event.show, collections.deque(maxlen=self.EVENTS_KEPT))
+        if not any(e == event for e in itertools.islice(reversed(kept), DEDUPE_WINDOW)):
+            kept.append(event)
 
     async def events(self, show: str, limit: int = 100) -> list[Event]:
         kept = self._events.get(show, ())

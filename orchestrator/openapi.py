@@ -119,6 +119,14 @@ SCHEMAS: dict[str, Schema] = {
                 "additionalProperties": INTEGER,
                 "description": "studio id -> join link generation (raised by kick and reissue)",
             },
+            "rtmp": nullable(
+                {
+                    "type": "object",
+                    "additionalProperties": STRING,
+                    "description": "RTMP destination name -> URL (stream key hidden); null: as configured",
+                }
+            ),
+            "recording": nullable({**BOOLEAN, "description": "recording on; null: as configured"}),
         },
         ["show", "program", "preview", "version", "layout", "panic"],
         description="The show's stored state, as the store keeps it.",

@@ -9,27 +9,42 @@ Keys (``{prefix}`` defaults to ``broadcast``):
 Behaves like :class:`orchestrator.memorystore.MemoryStore`; in addition every
 Redis failure (refused, reset, timed out) surfaces as :class:`StoreUnavailable`
 within one socket timeout (two if Redis hangs in the middle of a commit), never as a hang.
+
+Writes are compare-and-set: the state under WATCH/MULTI (a rollback found inside it is
+repaired, see :func:`orchestrator.store.next_state`), events through a Lua script that
+skips an event already among the newest (a retried write). A connection lost while EXEC
+was in flight is resolved by reading the state back: stored means done, not stored means
+not done; only when even that read fails is the outcome unknown (StoreUnavailable).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import random
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import WatchError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from orchestrator.store import Change, Event, ShowState, StateStore, StoreUnavailable
+from orchestrator.store import (
+    DEDUPE_WINDOW,
+    Change,
+    Commit,
+    Event,
+    ShowState,
+    StateStore,
+    StoreOutcomeUnknown,
+    StoreUnavailable,
+    next_state,
+)
 
 T = TypeVar("T")
 
@@ -39,6 +54,19 @@ _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 def _dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+# KEYS[1] events list; ARGV: event JSON, cap, dedupe window. Atomic, so the list never
+# exceeds the cap even for a moment, and a retried write of the same event is a no-op.
+_ADD_EVENT = """
+local recent = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[3]), -1)
+for _, e in ipairs(recent) do
+  if e == ARGV[1] then return 0 end
+end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+return 1
+"""
 
 
 def _event_from_json(data: dict[str, Any]) -> Event:
@@ -82,6 +110,8 @@ class RedisStore(StateStore):
             protocol=2,
         )
         self._locks: dict[str, asyncio.Lock] = {}
+        # EVALSHA, loading the script again after a Redis restart (NOSCRIPT).
+        self._add_event = self._redis.register_script(_ADD_EVENT)
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -99,74 +129,114 @@ class RedisStore(StateStore):
 
     # -- StateStore ----------------------------------------------------------------------------
 
+    async def _again(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, once more on a fresh connection if the pooled one turned out dead (Redis
+        restarted since it was last used). Only for idempotent calls: reads, SET, and the event
+        script (which skips an event already written)."""
+        try:
+            return await call()
+        except RedisConnectionError:
+            return await self._call(call())
+
     async def _call(self, awaitable: Awaitable[T]) -> T:
         try:
             return await awaitable
         except _UNAVAILABLE as e:
             raise StoreUnavailable(f"redis: {e}") from e
+        except ResponseError as e:
+            # Redis refusing writes: OOM under noeviction, MISCONF after a failed snapshot,
+            # READONLY on a replica. The write did not happen (an EXEC is refused whole).
+            raise StoreUnavailable(f"redis refused: {e}") from e
 
     @staticmethod
     def _state(show: str, raw: str | bytes | None) -> ShowState:
         return ShowState.from_json(json.loads(raw)) if raw else ShowState(show=show)
 
     async def get(self, show: str) -> ShowState:
-        raw = await self._call(self._redis.get(self.state_key(show)))
+        raw = await self._call(self._again(lambda: self._redis.get(self.state_key(show))))
         return self._state(show, raw)
 
-    async def update(self, show: str, change: Change) -> ShowState:
+    async def commit(self, show: str, change: Change, known: ShowState | None = None) -> Commit:
         # Updates from this node queue locally: WATCH then only has to arbitrate between nodes.
         lock = self._locks.setdefault(show, asyncio.Lock())
         async with lock:
-            return await self._call(self._update(show, change))
+            return await self._call(self._commit(show, change, known))
 
-    async def _update(self, show: str, change: Change) -> ShowState:
+    async def _commit(self, show: str, change: Change, known: ShowState | None) -> Commit:
         key, channel = self.state_key(show), self.changes_channel(show)
+        fresh_tries = 1  # a pooled connection found dead before EXEC: nothing was sent, try a new one
         async with self._redis.pipeline(transaction=True) as pipe:
             for attempt in range(self.UPDATE_ATTEMPTS):
+                sent: tuple[Commit, str] | None = None
                 try:
                     await pipe.watch(key)
-                    old = self._state(show, await pipe.get(key))
-                    new = dataclasses.replace(change(old), version=old.version + 1)
-                    data = _dumps(new.to_json())
+                    done = next_state(self._state(show, await pipe.get(key)), change, known)
+                    data = _dumps(done.state.to_json())
                     pipe.multi()
                     pipe.set(key, data)
                     pipe.publish(channel, data)
+                    sent = (done, data)
                     await pipe.execute()
-                    return new
+                    return done
                 except WatchError as e:
                     if isinstance(e.__context__, _UNAVAILABLE):
-                        # redis-py reports a connection lost while watching as WatchError. If it
-                        # broke during EXEC the write may have committed: re-applying `change`
-                        # could apply it twice, so report the outage instead of retrying.
-                        raise StoreUnavailable(f"redis: {e.__context__}") from e
+                        # redis-py reports a connection lost while watching as WatchError.
+                        if sent is None and isinstance(e.__context__, RedisConnectionError) and fresh_tries:
+                            fresh_tries -= 1
+                            await pipe.reset()
+                            continue
+                        return await self._resolve(key, sent, e.__context__)
                     # Another node wrote first: re-read and re-apply. Jitter keeps two nodes
                     # from colliding in lockstep.
                     await asyncio.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
+                except _UNAVAILABLE as e:
+                    if sent is None and isinstance(e, RedisConnectionError) and fresh_tries:
+                        fresh_tries -= 1
+                        await pipe.reset()
+                        continue
+                    return await self._resolve(key, sent, e)
         raise StoreUnavailable(f"update of {show!r} lost {self.UPDATE_ATTEMPTS} races in a row")
 
+    async def _resolve(self, key: str, sent: tuple[Commit, str] | None, exc: BaseException) -> Commit:
+        """The connection failed; if EXEC was sent, find out whether it committed.
+
+        Re-applying the change could apply it twice, and answering "not stored" for a change
+        that was stored would lie; so read the state back over a fresh connection: our exact
+        JSON there means done. A timeout is not retried (a frozen server would double the wait).
+        """
+        if sent is None or isinstance(exc, RedisTimeoutError):
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        done, data = sent
+        try:
+            raw = await self._again(lambda: self._redis.get(key))
+        except (StoreUnavailable, *_UNAVAILABLE) as again:
+            message = f"redis: {exc}; whether the write was stored is unknown: {again}"
+            raise StoreOutcomeUnknown(message, done.state) from exc
+        if raw == data:
+            return done
+        raise StoreUnavailable(f"redis: {exc} (the write was not stored)") from exc
+
     async def add_event(self, event: Event) -> None:
-        key = self.events_key(event.show)
-        # MULTI so the list never exceeds the cap, even for a moment.
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, _dumps(event.to_json()))
-            pipe.ltrim(key, -self.EVENTS_KEPT, -1)
-            await self._call(pipe.execute())
+        args: list[str | int] = [_dumps(event.to_json()), self.EVENTS_KEPT, DEDUPE_WINDOW]
+        await self._call(self._again(lambda: self._add_event(keys=[self.events_key(event.show)], args=args)))
 
     async def events(self, show: str, limit: int = 100) -> list[Event]:
         if limit <= 0:
             return []
-        raws: list[str | bytes] = await self._call(self._redis.lrange(self.events_key(show), -limit, -1))
+        key = self.events_key(show)
+        raws: list[str | bytes] = await self._call(self._again(lambda: self._redis.lrange(key, -limit, -1)))
         return [_event_from_json(json.loads(r)) for r in raws]
 
     def doc_key(self, show: str, name: str) -> str:
         return self._key(show, f"doc:{name}")
 
     async def get_doc(self, show: str, name: str) -> Any:
-        raw = await self._call(self._redis.get(self.doc_key(show, name)))
+        raw = await self._call(self._again(lambda: self._redis.get(self.doc_key(show, name))))
         return None if raw is None else json.loads(raw)
 
     async def put_doc(self, show: str, name: str, value: Any) -> None:
-        await self._call(self._redis.set(self.doc_key(show, name), json.dumps(value, ensure_ascii=False)))
+        data = json.dumps(value, ensure_ascii=False)
+        await self._call(self._again(lambda: self._redis.set(self.doc_key(show, name), data)))
 
     async def close(self) -> None:
         await self._redis.aclose()

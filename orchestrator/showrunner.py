@@ -1,7 +1,11 @@
 """One show live on this node: its studios' sessions, its program and outputs.
 
-Commands arrive here from the HTTP edge; each goes through the state store
-first and is then applied to the media plane as a new Scene.
+Commands arrive here from the HTTP edge and take one path (:meth:`ShowRunner._command`):
+load the state, change it, store it (compare-and-set against what this node knows, so a
+store that went backwards is repaired instead of obeyed), apply it to the media plane,
+then record the audit events through the :class:`~orchestrator.outbox.Outbox` (queued
+and retried if the store fails now: the command has happened). A command that fails
+before its state is stored changed nothing (4xx, or 503 when the store is away).
 """
 
 from __future__ import annotations
@@ -23,14 +27,16 @@ from mixer.multiview import Multiview
 from mixer.outputs.egress import Egress
 from mixer.outputs.flvoutput import FlvOutput
 from mixer.outputs.hlsoutput import HlsOutput
-from mixer.outputs.rtmpoutput import redact
+from mixer.outputs.rtmpoutput import NAME_RE, check_rtmp_url, redact
 from mixer.program import Program
 from mixer.scene import LAYOUT_STUDIOS
 from mixer.studiocard import render_studio_card
 from orchestrator import alarms, catalogue, mixerstate, productimport
 from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
-from orchestrator.store import Event, ShowState, StateStore, StoreUnavailable
+from orchestrator.outbox import Check, Fact, Outbox
+from orchestrator.outputwatch import POLL_S, OutputWatch
+from orchestrator.store import Commit, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
 from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
 from rooms.mediakinds import sent_kinds
@@ -69,6 +75,12 @@ class ShowRunner:
         self._lock = asyncio.Lock()
         self._publishing: dict[str, asyncio.Lock] = {}
         self.state = ShowState(show=show.id)  # the last state applied to the program
+        self._loaded = False  # the stored state has been read (start, or the follower later)
+        # RTMP destinations until the crew changes them: the config's (or a list saved by an older version).
+        self._configured_rtmp: dict[str, str] = {d.name: d.url for d in show.outputs.rtmp}
+        # Audit events and media-plane facts, written in order, retried while the store is away.
+        self.outbox = Outbox(store, show.id, lambda: self.state, self._committed)
+        self._output_watch: asyncio.Future[None] | None = None
         self._follower: asyncio.Future[None] | None = None
         self._clock_tasks: set[asyncio.Future[None]] = set()  # fallbacks being recorded
         self._retiring: set[asyncio.Future[None]] = set()  # replaced sessions being closed
@@ -97,10 +109,14 @@ class ShowRunner:
         # Sessions did not survive whatever stopped us: nobody is online yet.
         try:
             state = await self.store.update(self.show.id, lambda s: dataclasses.replace(s, online=()))
+            self._loaded = True
         except StoreUnavailable as exc:
             log.error("show %s: state store unavailable at start (%s); starting on the slate", self.show.id, exc)
             state = ShowState(show=self.show.id)
         self._apply(state)
+        await self._sync_outputs(state)
+        self.outbox.start()
+        self._output_watch = asyncio.ensure_future(self._watch_outputs())
         loop = asyncio.get_running_loop()
         self.program.on_event = lambda kind, detail: loop.call_soon_threadsafe(self._clock_event, kind, detail)
         self.program.add_sink(self.multiview.monitor)
@@ -122,18 +138,44 @@ class ShowRunner:
             rtmp_backoff=(out.rtmp_backoff_min, out.rtmp_backoff_max),
             ice_servers=list(self.whip.ice_servers),
         )
-        # Destinations added or removed through the API outlive a restart (stored list).
+        # RTMP and recording follow the stored state (see _sync_outputs). Before they were part
+        # of it, API-set destinations were kept in an "rtmp" document: still honoured.
         saved = None
         with contextlib.suppress(StoreUnavailable):
             saved = await self.store.get_doc(self.show.id, "rtmp")
-        targets = saved if isinstance(saved, list) else [{"name": d.name, "url": d.url} for d in out.rtmp]
-        for dest in targets:
-            try:
-                self.egress.add_rtmp(str(dest["name"]), str(dest["url"]))
-            except (KeyError, ValueError, TypeError) as exc:
-                log.error("show %s: RTMP destination %r not started: %s", self.show.id, dest, exc)
-        if out.recording:
-            await self.egress.set_recording(True)
+        if isinstance(saved, list):
+            self._configured_rtmp = {str(d.get("name")): str(d.get("url")) for d in saved if isinstance(d, dict)}
+
+    def _rtmp_of(self, state: ShowState) -> dict[str, str]:
+        return self._configured_rtmp if state.rtmp is None else state.rtmp
+
+    def _recording_of(self, state: ShowState) -> bool:
+        return self.show.outputs.recording if state.recording is None else state.recording
+
+    async def _sync_outputs(self, state: ShowState) -> None:
+        """Make the RTMP pushes and the recording what ``state`` says (after it is stored)."""
+        if self.egress is None:
+            return
+        wanted = self._rtmp_of(state)
+        for name, output in list(self.egress.rtmp.items()):
+            if wanted.get(name) != output.url:
+                await self.egress.remove_rtmp(name)
+        for name, url in wanted.items():
+            if name not in self.egress.rtmp:
+                try:
+                    self.egress.add_rtmp(name, url)
+                except (KeyError, ValueError) as exc:
+                    log.error("show %s: RTMP destination %r not started: %s", self.show.id, name, exc)
+        await self.egress.set_recording(self._recording_of(state))
+
+    async def _watch_outputs(self) -> None:
+        """Output failures and recoveries go to the audit trail (queued while the store is away)."""
+        watch = OutputWatch()
+        while True:
+            await asyncio.sleep(POLL_S)
+            if self.egress is not None:
+                for kind, detail in watch.changes(self.egress):
+                    self.outbox.put_nowait(Event(kind, self.show.id, "system", detail))
 
     async def _follow(self) -> None:
         """Apply changes another node made to this show (stores that can publish them)."""
@@ -145,6 +187,14 @@ class ShowRunner:
                 async for state in watch(self.show.id):
                     if state.version > self.state.version:
                         self._apply(state)
+                        if not self._loaded:  # the store was away at start: outputs as stored
+                            self._loaded = True
+                            await self._sync_outputs(state)
+                    elif state.version < self.state.version:
+                        # Redis came back older (empty, or an old snapshot): put our state back now,
+                        # through the outbox so it stays in order with facts queued meanwhile.
+                        self.outbox.put_nowait(Fact(lambda s: s))
+                    self.outbox.kick()
             except StoreUnavailable as exc:
                 log.warning("show %s: lost the state store's change feed (%s); retrying", self.show.id, exc)
             await asyncio.sleep(1.0)
@@ -156,6 +206,9 @@ class ShowRunner:
             self._follower.cancel()
             # Bounded: closing a Redis subscription must not hold up the shutdown.
             await asyncio.wait({self._follower}, timeout=2)
+        if self._output_watch is not None:
+            self._output_watch.cancel()
+        await self.outbox.stop()
         for session in list(self.sessions.values()):
             await session.close()
         if self._retiring:
@@ -165,6 +218,82 @@ class ShowRunner:
         await asyncio.get_running_loop().run_in_executor(None, self.program.stop)
         await self.graphics.close()
         self.multiview.stop()
+
+    # -- the one command path ----------------------------------------------------
+    async def _command(
+        self,
+        change: Callable[[ShowState], ShowState],
+        events: Callable[[ShowState, ShowState], list[Event]],
+        then: Callable[[ShowState], Any] | None = None,
+    ) -> ShowState:
+        """Store ``change``, apply it, run ``then`` (more media-plane work), record ``events``.
+
+        ``events(before, after)`` builds the audit lines from the state the change really
+        applied to. Raises what ``change`` raises or :class:`StoreUnavailable` (503) before
+        anything is stored or applied; after the store write nothing can fail the command.
+        """
+        before: list[ShowState] = []
+
+        def recorded(s: ShowState) -> ShowState:
+            before.append(s)  # the state the change really applied to (a store may retry)
+            return change(s)
+
+        await self.outbox.flush()  # what the media plane did first, in order
+        async with self._lock:
+            try:
+                done = await self.store.commit(self.show.id, recorded, self.state)
+            except StoreOutcomeUnknown as exc:
+                # Not "nothing changed": it may have been stored. If so, it goes on air and its
+                # events are written when the store is back; the crew must look before repeating it.
+                self.outbox.put_nowait(Check(exc.attempted, events(before[-1], exc.attempted)))
+                raise Unavailable(
+                    f"state store failed while storing the change, and it may or may not have been "
+                    f"stored: if it was, it goes on air when the store is back; check the show's state "
+                    f"before repeating it ({exc})"
+                ) from exc
+            first = await self._committed(done)
+        if then is not None:
+            await then(done.state)
+        await self.outbox.put(*first, *events(before[-1], done.state))
+        return done.state
+
+    async def _committed(self, done: Commit) -> list[Event]:
+        """Apply a stored state; after a repaired rollback, the events to write before any other."""
+        if done.state.version > self.state.version:  # (the change feed may have applied a newer one)
+            self._apply(done.state)
+        try:
+            await self._sync_outputs(self.state)
+        except Exception:  # stored is stored: an output that fails shows it in its status
+            log.exception("show %s: outputs not set as stored", self.show.id)
+        if done.replaced is None:
+            return []
+        stale = done.replaced
+        log.error(
+            "show %s: STATE STORE WENT BACKWARDS (stored version %d, this node had %d); "
+            "restored this node's state as version %d instead of applying the stale one",
+            self.show.id,
+            stale.version,
+            done.state.version - 1,
+            done.state.version,
+        )
+        await self._save_docs()
+        newest = 0.0
+        with contextlib.suppress(StoreUnavailable):
+            recent = await self.store.events(self.show.id, 1)
+            newest = recent[-1].at if recent else 0.0
+        detail = {"found_version": stale.version, "restored_version": done.state.version - 1}
+        return [*self.outbox.replay_after(newest), Event("state.restored", self.show.id, "system", detail)]
+
+    async def _save_docs(self) -> None:
+        """Imported products and the rundown, written again after the store lost them."""
+        extra = [productimport.product_to_row(p) for p in self.show.products if p not in self.config_show.products]
+        try:
+            if extra:
+                await self.store.put_doc(self.show.id, "catalogue", extra)
+            if self.rundown:
+                await self.store.put_doc(self.show.id, "rundown", self.rundown)
+        except StoreUnavailable as exc:
+            log.error("show %s: catalogue/rundown not restored to the store: %s", self.show.id, exc)
 
     def _apply(self, state: ShowState) -> None:
         self.state = state
@@ -228,31 +357,55 @@ class ShowRunner:
             self._cards[studio_id] = card
         return card
 
-    # -- RTMP destinations -------------------------------------------------------
+    # -- RTMP destinations and recording (stored state, like the rest) -----------------
     async def add_rtmp(self, name: str, url: str, actor: str) -> dict[str, Any]:
         egress = self._require_egress()
-        try:
-            output = egress.add_rtmp(name, url)
-        except KeyError:
-            raise Conflict(f"destination {name!r} exists; DELETE it first") from None
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-        await self._save_rtmp()
-        await self.audit("output.rtmp.added", actor, {"name": name, "url": redact(url)})
-        return output.status()
+        if not NAME_RE.match(name):
+            raise BadRequest(f"destination name {name!r} must be lowercase letters, digits, '-' or '_'")
+        problem = check_rtmp_url(url)
+        if problem is not None:
+            raise BadRequest(f"RTMP URL {problem}")
+
+        def change(s: ShowState) -> ShowState:
+            current = self._rtmp_of(s)
+            if name in current:
+                raise Conflict(f"destination {name!r} exists; DELETE it first")
+            return dataclasses.replace(s, rtmp={**current, name: url})
+
+        def events(old: ShowState, new: ShowState) -> list[Event]:
+            return [Event("output.rtmp.added", self.show.id, actor, {"name": name, "url": redact(url)})]
+
+        await self._command(change, events)
+        output = egress.rtmp.get(name)  # (gone already if another node removed it meanwhile)
+        return (
+            output.status()
+            if output
+            else {"name": name, "kind": "rtmp", "url": redact(url), "state": "removed", "up": False}
+        )
 
     async def remove_rtmp(self, name: str, actor: str) -> None:
-        if not await self._require_egress().remove_rtmp(name):
-            raise NotFound(f"no RTMP destination {name!r}")
-        await self._save_rtmp()
-        await self.audit("output.rtmp.removed", actor, {"name": name})
+        self._require_egress()
+
+        def change(s: ShowState) -> ShowState:
+            current = self._rtmp_of(s)
+            if name not in current:
+                raise NotFound(f"no RTMP destination {name!r}")
+            return dataclasses.replace(s, rtmp={k: v for k, v in current.items() if k != name})
+
+        def events(old: ShowState, new: ShowState) -> list[Event]:
+            return [Event("output.rtmp.removed", self.show.id, actor, {"name": name})]
+
+        await self._command(change, events)
 
     async def set_recording(self, on: bool, actor: str) -> dict[str, Any]:
         egress = self._require_egress()
-        was = egress.recording is not None
-        await egress.set_recording(on)
-        if on != was:
-            await self.audit("recording.started" if on else "recording.stopped", actor, {})
+
+        def events(old: ShowState, new: ShowState) -> list[Event]:
+            if self._recording_of(old) == on:
+                return []
+            return [Event("recording.started" if on else "recording.stopped", self.show.id, actor, {})]
+
+        await self._command(lambda s: dataclasses.replace(s, recording=on), events)
         return egress.recording_status()
 
     def _require_egress(self) -> Egress:
@@ -260,19 +413,10 @@ class ShowRunner:
             raise Unavailable("outputs are not running")
         return self.egress
 
-    async def _save_rtmp(self) -> None:
-        targets = [{"name": o.name, "url": o.url} for o in self._require_egress().rtmp.values()]
-        try:
-            await self.store.put_doc(self.show.id, "rtmp", targets)
-        except StoreUnavailable as exc:
-            log.warning("show %s: RTMP destinations not saved (%s): a restart would lose the change", self.show.id, exc)
-
     async def audit(self, kind: str, actor: str, detail: dict[str, Any]) -> None:
-        """An audit event that must not fail the command it records (the change happened)."""
-        try:
-            await self.store.add_event(Event(kind, self.show.id, actor, detail))
-        except StoreUnavailable as exc:
-            log.warning("show %s: event %s not recorded: %s", self.show.id, kind, exc)
+        """An audit event that must not fail the command it records (the change happened):
+        queued and retried in order while the store is away."""
+        await self.outbox.put(Event(kind, self.show.id, actor, detail))
 
     def link_generation(self, studio_id: str) -> int:
         return self.state.link_gens.get(studio_id, 0)
@@ -288,14 +432,16 @@ class ShowRunner:
             gens = {**s.link_gens, studio_id: s.link_gens.get(studio_id, 0) + 1}
             return dataclasses.replace(s, link_gens=gens)
 
-        async with self._lock:
-            state = await self.store.update(self.show.id, change)
-            self._apply(state)
-        session = self.sessions.get(studio_id)
-        if session is not None:
-            await session.close()
-        await self.store.add_event(Event(kind, self.show.id, actor, {"studio": studio_id}))
-        return self.link_generation(studio_id)
+        async def end_session(state: ShowState) -> None:
+            session = self.sessions.get(studio_id)
+            if session is not None:
+                await session.close()
+
+        def events(old: ShowState, new: ShowState) -> list[Event]:
+            return [Event(kind, self.show.id, actor, {"studio": studio_id})]
+
+        state = await self._command(change, events, end_session)
+        return state.link_gens.get(studio_id, 0)
 
     def session(self, studio_id: str, session_id: str) -> WhipSession:
         session = self.sessions.get(studio_id)
@@ -318,32 +464,23 @@ class ShowRunner:
             others = set(s.online) - {studio_id}
             return dataclasses.replace(s, online=tuple(sorted(others | ({studio_id} if online else set()))))
 
-        try:
-            await self.store.update(self.show.id, change)
-            kind = "studio.joined" if online else "studio.left"
-            await self.store.add_event(Event(kind, self.show.id, f"studio:{studio_id}", {"studio": studio_id}))
-        except StoreUnavailable as exc:
-            log.warning("show %s: could not record studio %s online=%s: %s", self.show.id, studio_id, online, exc)
+        kind = "studio.joined" if online else "studio.left"
+        event = Event(kind, self.show.id, f"studio:{studio_id}", {"studio": studio_id})
+        await self.outbox.put(Fact(change, lambda old, new: [event]))  # queued if the store is away
 
     # -- commands ------------------------------------------------------------
     async def cut(self, studio_id: str | None, actor: str) -> ShowState:
         """Put a studio (or None: the slate) on program at the next tick."""
         if studio_id is not None:
             self._check_studio(studio_id)
-        async with self._lock:
-            state = await self.store.update(self.show.id, lambda s: mixerstate.on_program(s, studio_id, "cut", 0))
-            self._apply(state)
-        await self.store.add_event(Event("program.cut", self.show.id, actor, {"studio": studio_id}))
-        return state
+        event = Event("program.cut", self.show.id, actor, {"studio": studio_id})
+        return await self._command(lambda s: mixerstate.on_program(s, studio_id, "cut", 0), lambda o, n: [event])
 
     async def set_preview(self, studio_id: str | None, actor: str) -> ShowState:
         if studio_id is not None:
             self._check_studio(studio_id)
-        async with self._lock:
-            state = await self.store.update(self.show.id, lambda s: mixerstate.on_preview(s, studio_id))
-            self._apply(state)
-        await self.store.add_event(Event("preview.set", self.show.id, actor, {"studio": studio_id}))
-        return state
+        event = Event("preview.set", self.show.id, actor, {"studio": studio_id})
+        return await self._command(lambda s: mixerstate.on_preview(s, studio_id), lambda o, n: [event])
 
     async def set_cue(self, studio_id: str, product_id: str | None, message: str, actor: str) -> ShowState:
         """What the studio's host should present now: a product and/or a note from the crew."""
@@ -355,29 +492,22 @@ class ShowRunner:
         def change(s: ShowState) -> ShowState:
             return dataclasses.replace(s, cues={**s.cues, studio_id: cue})
 
-        async with self._lock:
-            state = await self.store.update(self.show.id, change)
-            self._apply(state)
-        # The price the host was shown (the live one), in the audit trail too.
-        shown = catalogue.product_view(self.show, state, product_id) if product_id else None
-        price = {"price": shown["price"]} if shown else {}
-        await self.store.add_event(Event("cue.set", self.show.id, actor, {"studio": studio_id, **cue, **price}))
-        return state
+        def events(old: ShowState, new: ShowState) -> list[Event]:
+            # The price the host was shown (the live one), in the audit trail too.
+            shown = catalogue.product_view(self.show, new, product_id) if product_id else None
+            price = {"price": shown["price"]} if shown else {}
+            return [Event("cue.set", self.show.id, actor, {"studio": studio_id, **cue, **price})]
+
+        return await self._command(change, events)
 
     # -- graphics: cards, lower third, logo (rules in orchestrator/catalogue.py) --
     async def _change_graphics(self, change: Callable[[ShowState], ShowState], actor: str) -> ShowState:
         """Store ``change``, apply it, record what went on or off air, and wait until it is drawn."""
-        before: list[ShowState] = []
 
-        def recorded(s: ShowState) -> ShowState:
-            before.append(s)  # the state the change really applied to (a store may retry)
-            return change(s)
+        def events(old: ShowState, new: ShowState) -> list[Event]:
+            return catalogue.events_between(self.show, old, new, actor, time.time())
 
-        async with self._lock:
-            state = await self.store.update(self.show.id, recorded)
-            self._apply(state)
-        for event in catalogue.events_between(self.show, before[-1], state, actor, time.time()):
-            await self.store.add_event(event)
+        state = await self._command(change, events)
         await self.graphics.settle()
         return state
 
@@ -401,9 +531,7 @@ class ShowRunner:
         extra = [p for p in merged if p not in self.config_show.products]
         await self.store.put_doc(self.show.id, "catalogue", [productimport.product_to_row(p) for p in extra])
         self.show = dataclasses.replace(self.show, products=merged)
-        await self.store.add_event(
-            Event("catalogue.imported", self.show.id, actor, {"products": len(products), "total": len(merged)})
-        )
+        await self.audit("catalogue.imported", actor, {"products": len(products), "total": len(merged)})
         self.changes.publish(self.state)
         return len(merged)
 
@@ -413,7 +541,7 @@ class ShowRunner:
         )
         await self.store.put_doc(self.show.id, "rundown", rundown)
         self.rundown = rundown
-        await self.store.add_event(Event("rundown.set", self.show.id, actor, {"studios": sorted(rundown)}))
+        await self.audit("rundown.set", actor, {"studios": sorted(rundown)})
         self.changes.publish(self.state)
         return rundown
 
@@ -468,19 +596,12 @@ class ShowRunner:
         self, change: Callable[[ShowState], ShowState], actor: str, event: Callable[[ShowState], Event | None]
     ) -> ShowState:
         """Store ``change`` and apply it; ``event`` builds the audit line from the state it replaced."""
-        before: list[ShowState] = []
 
-        def recorded(s: ShowState) -> ShowState:
-            before.append(s)  # the state the change really applied to (a store may retry)
-            return change(s)
+        def events(old: ShowState, new: ShowState) -> list[Event]:
+            line = event(old)
+            return [] if line is None else [line]
 
-        async with self._lock:
-            state = await self.store.update(self.show.id, recorded)
-            self._apply(state)
-        line = event(before[-1])
-        if line is not None:
-            await self.store.add_event(line)
-        return state
+        return await self._command(change, events)
 
     async def take(self, transition: str, duration_ms: int | None, actor: str) -> ShowState:
         """Preview to program with a transition; the old program goes to preview (a swap)."""
@@ -619,10 +740,7 @@ class ShowRunner:
         def event(s: ShowState) -> Event:
             return Event("program.fallback", self.show.id, "system", detail)
 
-        try:
-            await self._change_mixer(change, "system", event)
-        except StoreUnavailable as exc:
-            log.warning("show %s: fallback from %s not recorded: %s", self.show.id, failed, exc)
+        await self.outbox.put(Fact(change, lambda old, new: [event(old)]))  # queued if the store is away
 
     # -- alarms (rules: orchestrator/alarms.py) ------------------------------------
     def signals(self) -> list[alarms.Signal]:

@@ -2,15 +2,26 @@
 
 Every command reads and writes through :class:`StateStore`; the media plane
 only ever sees the result (a :class:`mixer.program.Scene`).
+
+Every write is a compare-and-set on ``version``, and a store never goes backwards
+unnoticed: a writer passes the last state it knows (``known``); if the stored state is
+older (a lower version, or gone: Redis restarted empty or from an old snapshot), the
+known state is put back first and the change applied on top of it
+(:attr:`Commit.replaced` then holds the stale state found, for the caller to log and audit).
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from mixer.outputs.rtmpoutput import redact
+
+Change = Callable[["ShowState"], "ShowState"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,10 @@ class ShowState:
     fallback_policy: str = ""  # "auto"/"manual" set by the crew; "" = the show's config (mixer/fallback.py)
     # studio id -> generation of its join link; reissue/kick bump it and older tokens stop working
     link_gens: dict[str, int] = field(default_factory=dict)
+    # Outputs the crew changed live; None = as the config says (never changed through the API).
+    # rtmp: destination name -> URL (with its stream key: never put this in an API answer as is).
+    rtmp: dict[str, str] | None = None
+    recording: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,7 +97,43 @@ class ShowState:
             muted=tuple(data.get("muted") or ()),
             fallback_policy=str(data.get("fallback_policy") or ""),
             link_gens={str(k): int(v) for k, v in (data.get("link_gens") or {}).items()},
+            rtmp=None if data.get("rtmp") is None else {str(k): str(v) for k, v in data["rtmp"].items()},
+            recording=None if data.get("recording") is None else bool(data["recording"]),
         )
+
+    def view_json(self) -> dict[str, Any]:
+        """:meth:`to_json` for API answers: RTMP stream keys hidden."""
+        data = self.to_json()
+        if self.rtmp is not None:
+            data["rtmp"] = {name: redact(url) for name, url in self.rtmp.items()}
+        return data
+
+
+def restored(known: ShowState, stale: ShowState) -> ShowState:
+    """``known`` put back over an older stored ``stale`` state: link generations never go down,
+    so a join link revoked in either is still refused."""
+    gens = dict(known.link_gens)
+    for studio, gen in stale.link_gens.items():
+        gens[studio] = max(gen, gens.get(studio, 0))
+    return dataclasses.replace(known, link_gens=gens)
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What :meth:`StateStore.commit` stored: ``state``; ``replaced`` is the stale stored state
+    that was found older than the writer's known one and overwritten (None normally)."""
+
+    state: ShowState
+    replaced: ShowState | None = None
+
+
+def next_state(stored: ShowState, change: Change, known: ShowState | None) -> Commit:
+    """The compare-and-set rule every store applies inside its atomic update."""
+    base, replaced = stored, None
+    if known is not None and known.version > stored.version:
+        base, replaced = restored(known, stored), stored
+    new = dataclasses.replace(change(base), version=base.version + 1)
+    return Commit(new, replaced)
 
 
 @dataclass(frozen=True)
@@ -99,7 +150,8 @@ class Event:
         return asdict(self)
 
 
-Change = Callable[[ShowState], ShowState]
+# How many of the newest events a new one is compared with, so a retried write is not doubled.
+DEDUPE_WINDOW = 32
 
 
 class StoreUnavailable(Exception):
@@ -110,16 +162,37 @@ class StoreUnavailable(Exception):
     """
 
 
+class StoreOutcomeUnknown(StoreUnavailable):
+    """The connection failed after a write was sent and the store could not be asked whether it
+    was stored. If it was, ``attempted`` (the state written) shows up through ``get`` (and a
+    watcher) once the store is back."""
+
+    def __init__(self, message: str, attempted: ShowState) -> None:
+        super().__init__(message)
+        self.attempted = attempted
+
+
 class StateStore(abc.ABC):
     @abc.abstractmethod
     async def get(self, show: str) -> ShowState: ...
 
     @abc.abstractmethod
+    async def commit(self, show: str, change: Change, known: ShowState | None = None) -> Commit:
+        """Apply ``change`` atomically (compare-and-set on ``version``) against the latest state.
+
+        ``known`` is the newest state the caller has seen: a stored state older than it is a
+        rollback, and ``known`` is restored before ``change`` applies (see :func:`next_state`).
+        Raises whatever ``change`` raises (nothing stored) or :class:`StoreUnavailable`.
+        """
+
     async def update(self, show: str, change: Change) -> ShowState:
         """Apply ``change`` atomically against the latest state; returns the new state."""
+        return (await self.commit(show, change)).state
 
     @abc.abstractmethod
-    async def add_event(self, event: Event) -> None: ...
+    async def add_event(self, event: Event) -> None:
+        """Append to the show's audit trail. Writing the same event (equal ``to_json``) again
+        right after it is a no-op, so a write retried after a lost answer is not doubled."""
 
     @abc.abstractmethod
     async def events(self, show: str, limit: int = 100) -> list[Event]:

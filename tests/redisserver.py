@@ -6,8 +6,13 @@
         server.start()   # ... and comes back on the same port, empty
         server.pause()   # Redis hangs (SIGSTOP): connections open but nothing answers
         server.resume()
+        old = server.snapshot()  # SAVE: the dump.rdb bytes as of now
+        server.stop(); server.start(snapshot=old)   # back from an old snapshot
 
-It listens on 127.0.0.1 only, keeps nothing on disk and is always stopped by its own PID.
+    RedisServer(persistent=True)  # the project's configs/redis.conf (AOF, fsync every second)
+
+It listens on 127.0.0.1 only, keeps nothing on disk unless ``persistent`` (its own temporary
+directory), and is always stopped by its own PID.
 """
 
 from __future__ import annotations
@@ -23,12 +28,27 @@ from pathlib import Path
 from types import TracebackType
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+PROJECT_CONF = Path(__file__).resolve().parent.parent / "configs" / "redis.conf"
 
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def command(port: int, *args: str, timeout: float = 5.0) -> bytes:
+    """One Redis command over a raw socket; the first line of the answer."""
+    wire = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(wire.encode())
+        answer = b""
+        while not answer.endswith(b"\r\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        return answer.strip()
 
 
 def ping(port: int, timeout: float = 0.2) -> bool:
@@ -42,7 +62,8 @@ def ping(port: int, timeout: float = 0.2) -> bool:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None, start_timeout: float = 5.0) -> None:
+    def __init__(self, port: int | None = None, start_timeout: float = 5.0, *, persistent: bool = False) -> None:
+        self.persistent = persistent
         self._own_port = port is None
         self._started_once = False
         self.port = port or free_port()
@@ -63,9 +84,14 @@ class RedisServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> RedisServer:
+    def start(self, snapshot: bytes | None = None) -> RedisServer:
+        """Start (again, on the same port). ``snapshot``: begin from these dump.rdb bytes
+        (see :meth:`snapshot`) instead of from nothing (or, if persistent, from what it kept)."""
         if self.running:
             return self
+        if snapshot is not None:
+            self.wipe()
+            (self._dir / "dump.rdb").write_bytes(snapshot)
         # A port we picked ourselves may have been taken since; a restart must keep its port.
         attempts = 3 if self._own_port and not self._started_once else 1
         for attempt in range(attempts):
@@ -78,12 +104,12 @@ class RedisServer:
         raise AssertionError("unreachable")
 
     def _start(self) -> RedisServer:
+        durability = [str(PROJECT_CONF)] if self.persistent else ["--save", "", "--appendonly", "no"]
         args = [
             REDIS_SERVER,
+            *durability,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
             "--dir", str(self._dir),
             "--daemonize", "no",
             "--logfile", str(self._dir / "redis.log"),
@@ -100,8 +126,22 @@ class RedisServer:
         self._started_once = True
         return self
 
+    def snapshot(self) -> bytes:
+        """SAVE now and return the dump.rdb bytes (to start from later: an old snapshot)."""
+        answer = command(self.port, "SAVE")
+        if answer != b"+OK":
+            raise RuntimeError(f"SAVE failed: {answer!r}")
+        return (self._dir / "dump.rdb").read_bytes()
+
+    def wipe(self) -> None:
+        """Forget what is on disk (while stopped): the next start is empty."""
+        assert not self.running
+        (self._dir / "dump.rdb").unlink(missing_ok=True)
+        shutil.rmtree(self._dir / "appendonlydir", ignore_errors=True)
+
     def stop(self) -> None:
-        """Stop the server (by PID): clients now get 'connection refused'. Data is lost."""
+        """Stop the server (by PID): clients now get 'connection refused'. Unless persistent,
+        the data is lost (a snapshot taken earlier stays on disk: :meth:`wipe` it)."""
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
@@ -114,6 +154,14 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+    def kill(self) -> None:
+        """SIGKILL (by PID), as a crash or power cut: only what Redis had on disk survives."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+        self._paused = False
 
     def pause(self) -> None:
         """Freeze the server (SIGSTOP): TCP still connects, but no command is answered."""

@@ -30,7 +30,7 @@ async def cut(request: web.Request) -> web.Response:
     if "studio" not in body:
         raise BadRequest("body needs 'studio' (a studio id, or null for the slate)")
     state = await runner.cut(studio_or_none(body["studio"]), actor)
-    return web.json_response(state.to_json())
+    return web.json_response(state.view_json())
 
 
 async def preview(request: web.Request) -> web.Response:
@@ -40,7 +40,7 @@ async def preview(request: web.Request) -> web.Response:
     if "studio" not in body:
         raise BadRequest("body needs 'studio' (a studio id, or null)")
     state = await runner.set_preview(studio_or_none(body["studio"]), actor)
-    return web.json_response(state.to_json())
+    return web.json_response(state.view_json())
 
 
 async def events(request: web.Request) -> web.Response:

@@ -132,6 +132,11 @@ async def metrics(request: web.Request) -> web.Response:
     metric("broadcast_flv_readers", "gauge", "Connected HTTP-FLV readers.", flv_rows)
     for name, kind, help_text, rows in output_metrics(runners):
         metric(name, kind, help_text, rows)
+    # The state store's outbox (orchestrator/outbox.py): above 0 for long means Redis is away.
+    pending: list[tuple[dict[str, str], object]] = [({"show": r.show.id}, len(r.outbox)) for r in runners]
+    metric("broadcast_store_writes_pending", "gauge", "Audit events and facts waiting for the state store.", pending)
+    retries: list[tuple[dict[str, str], object]] = [({"show": r.show.id}, r.outbox.retries) for r in runners]
+    metric("broadcast_store_write_retries_total", "counter", "Failed state store write attempts (retried).", retries)
     return web.Response(
         text="\n".join(out) + "\n",
         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},

@@ -17,7 +17,8 @@ import redis
 from orchestrator.memorystore import MemoryStore
 from orchestrator.redisstore import RedisStore
 from orchestrator.store import Event, ShowState, StoreUnavailable
-from tests.redisserver import RedisServer
+from tests.redisserver import RedisServer, command
+from tests.tcpfault import FaultProxy, parse_command
 
 Store = MemoryStore | RedisStore
 # Opens one more "server node" on the same backend. For memory every node is the same
@@ -155,6 +156,59 @@ async def test_a_restarted_node_sees_the_state(open_node: OpenNode) -> None:
     assert await second.get(SHOW) == state
     assert [(e.kind, e.detail) for e in await second.events(SHOW)] == [("program.cut", {"studio": "beijing"})]
     assert (await second.update(SHOW, append("hongkong"))).version == 2
+
+
+async def test_a_store_older_than_the_writer_is_restored_not_obeyed(open_node: OpenNode) -> None:
+    store = open_node()
+    for change in (append("beijing"), lambda s: dataclasses.replace(s, program="beijing", link_gens={"wuhan": 2})):
+        known = await store.update(SHOW, change)
+    assert known.version == 2
+    # The store loses data (Redis restarted from an old snapshot): version 1, or the show gone.
+    older = ShowState(SHOW, online=("beijing",), program="hongkong", version=1, link_gens={"wuhan": 1, "hk": 3})
+    for stale in (older, None):
+        await _force(store, stale)
+        done = await store.commit(SHOW, lambda s: dataclasses.replace(s, preview="wuhan"), known)
+        # The change applies on top of what the writer knew, never on the stale state...
+        assert done.state.program == "beijing" and done.state.preview == "wuhan"
+        assert done.state.version == known.version + 1
+        # ...the writer learns what it replaced, and no join link generation goes backwards.
+        assert done.replaced == (older if stale else ShowState(SHOW))
+        assert done.state.link_gens == ({"wuhan": 2, "hk": 3} if stale else {"wuhan": 2})
+        assert await store.get(SHOW) == done.state
+    # A writer that knows less than the store is an ordinary writer: nothing replaced.
+    done = await store.commit(SHOW, append("hongkong"), ShowState(SHOW, version=1))
+    assert done.replaced is None and done.state.preview == "wuhan"
+
+
+async def _force(store: Store, state: ShowState | None) -> None:
+    """Make the stored state ``state`` (None: gone) behind the store's back, as a data loss would."""
+    if isinstance(store, MemoryStore):
+        store._states.pop(SHOW, None)
+        if state is not None:
+            store._states[SHOW] = state
+        return
+    client = redis.asyncio.Redis.from_url(_url(store))
+    try:
+        if state is None:
+            await client.delete(store.state_key(SHOW))
+        else:
+            await client.set(store.state_key(SHOW), json.dumps(state.to_json()))
+    finally:
+        await client.aclose()
+
+
+def _url(store: RedisStore) -> str:
+    kw = store._redis.connection_pool.connection_kwargs
+    return f"redis://{kw['host']}:{kw['port']}/{kw.get('db', 0)}"
+
+
+async def test_the_same_event_written_twice_is_kept_once(open_node: OpenNode) -> None:
+    store = open_node()
+    event = Event("program.cut", SHOW, "operator", {"studio": "beijing"}, at=1000.0)
+    await store.add_event(event)
+    await store.add_event(event)  # a retry after the answer to the first write was lost
+    await store.add_event(Event("program.cut", SHOW, "operator", {"studio": "beijing"}, at=1001.0))
+    assert [e.at for e in await store.events(SHOW)] == [1000.0, 1001.0]
 
 
 # -- Redis only ---------------------------------------------------------------------------
@@ -311,3 +365,52 @@ async def test_redis_freezing_mid_update_is_reported_not_reapplied(
     # Whether Redis ran the orphaned commit when it woke up or not, the change was not applied twice.
     assert calls == 1
     assert await store.get(SHOW) in (ShowState(SHOW), ShowState(SHOW, program="beijing", version=1))
+
+
+def test_proxy_parses_commands_split_anywhere() -> None:
+    wire = b"*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n*1\r\n$4\r\nEXEC\r\nPING\r\n"
+    assert parse_command(wire) == ([b"GET", b"key:1"], 24)
+    assert parse_command(wire, 24) == ([b"EXEC"], 38)
+    assert parse_command(wire, 38) == ([b"PING"], len(wire))
+    for cut in range(1, 24):
+        assert parse_command(wire[:cut]) is None
+
+
+@pytest.mark.parametrize("forward", [False, True])
+async def test_connection_lost_during_exec_is_resolved_not_guessed(redis_server: RedisServer, forward: bool) -> None:
+    """EXEC cut before Redis sees it: not stored, StoreUnavailable. EXEC run but its answer lost:
+    stored, and the writer is told so (a 503 there would be a lie)."""
+    with FaultProxy(redis_server.port) as proxy:
+        store = RedisStore(proxy.url, prefix=f"test-{uuid.uuid4().hex[:10]}")
+        try:
+            await store.update(SHOW, append("beijing"))
+            proxy.cut_at("EXEC", forward=forward)
+            if forward:
+                done = await store.commit(SHOW, append("hongkong"))
+                assert done.state.online == ("beijing", "hongkong")
+            else:
+                with pytest.raises(StoreUnavailable, match="not stored"):
+                    await store.commit(SHOW, append("hongkong"))
+            assert proxy.fired.is_set()
+            stored = await store.get(SHOW)
+            assert stored.online == (("beijing", "hongkong") if forward else ("beijing",))
+        finally:
+            await store.close()
+
+
+async def test_redis_refusing_writes_is_unavailable_and_stores_nothing() -> None:
+    """Out of memory under noeviction (configs/redis.conf): a 503, never a silent eviction or a 500."""
+    with RedisServer() as server:
+        store = RedisStore(server.url)
+        try:
+            await store.update(SHOW, append("beijing"))
+            assert command(server.port, "CONFIG", "SET", "maxmemory", "1") == b"+OK"
+            with pytest.raises(StoreUnavailable, match="maxmemory"):
+                await store.update(SHOW, append("hongkong"))
+            with pytest.raises(StoreUnavailable, match="maxmemory"):
+                await store.add_event(Event("x", SHOW))
+            assert command(server.port, "CONFIG", "SET", "maxmemory", "0") == b"+OK"
+            assert await store.get(SHOW) == ShowState(SHOW, online=("beijing",), version=1)
+            assert await store.events(SHOW) == []
+        finally:
+            await store.close()
