@@ -700,15 +700,17 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         errors=(409, 503),
     ),
     ("POST", "/api/shows/{show}/cards"): Op(
-        "Put a product card on air",
+        "Put a product card on air (now, or with the next take)",
         "A live price that differs from the catalogue needs `confirm_price: true` (else 409). "
-        "Logged as `card.shown` with the price on air.",
+        "Logged as `card.shown` with the price on air. `preview: true` builds it on preview instead: "
+        "it goes on air with the next take (`preview_cards` in the show state; `preview.card`).",
         body=obj(
             {
                 "product": {"type": "string", "minLength": 1},
                 "slot": {"enum": list(SLOTS), "default": "main"},
                 "countdown_s": nullable({"type": "integer", "minimum": 1, "maximum": catalogue.MAX_COUNTDOWN_S}),
                 "confirm_price": {"type": "boolean", "default": False},
+                "preview": {"type": "boolean", "default": False},
             },
             ["product"],
             closed=True,
@@ -719,7 +721,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("DELETE", "/api/shows/{show}/cards/{slot}"): Op(
         "Take a card off air",
-        "404 when the slot is empty. Logged as `card.hidden` with its time on air.",
+        "404 when the slot is empty. Logged as `card.hidden` with its time on air. "
+        "`?bus=preview` removes a card waiting on preview instead.",
         response=ref("Graphics"),
         errors=(503,),
     ),

@@ -546,10 +546,29 @@ class ShowRunner:
         return rundown
 
     async def show_card(
-        self, slot: str, product_id: str, actor: str, *, countdown_s: int | None = None, confirm_price: bool = False
+        self,
+        slot: str,
+        product_id: str,
+        actor: str,
+        *,
+        countdown_s: int | None = None,
+        confirm_price: bool = False,
+        preview: bool = False,
     ) -> dict[str, Any]:
+        """On air now, or (``preview``) with the next take."""
         catalogue.check_slot(slot)
         catalogue.find_product(self.show, product_id)
+
+        def on_preview(s: ShowState) -> ShowState:
+            return catalogue.put_preview_card(
+                self.show, s, slot, product_id, countdown_s=countdown_s, confirm_price=confirm_price, actor=actor
+            )
+
+        if preview:
+            event = Event("preview.card", self.show.id, actor, {"slot": slot, "product": product_id})
+            state = await self._command(on_preview, lambda o, n: [event])
+            pending = catalogue.graphics_view(self.show, state, time.time())["preview_cards"]
+            return next(c for c in pending if c["slot"] == slot)
 
         def change(s: ShowState) -> ShowState:
             return catalogue.put_card(
@@ -566,8 +585,11 @@ class ShowRunner:
         state = await self._change_graphics(change, actor)
         return catalogue.card_view(self.show, state, slot, time.time())
 
-    async def hide_card(self, slot: str, actor: str) -> ShowState:
+    async def hide_card(self, slot: str, actor: str, preview: bool = False) -> ShowState:
         catalogue.check_slot(slot)
+        if preview:
+            event = Event("preview.card_removed", self.show.id, actor, {"slot": slot})
+            return await self._command(lambda s: catalogue.drop_preview_card(s, slot), lambda o, n: [event])
         return await self._change_graphics(lambda s: catalogue.drop_card(s, slot), actor)
 
     async def update_product(self, product_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
@@ -607,16 +629,19 @@ class ShowRunner:
         """Preview to program with a transition; the old program goes to preview (a swap)."""
         ms = self.show.transition_ms if duration_ms is None else duration_ms
 
+        now = time.time()
+
         def change(s: ShowState) -> ShowState:
             if s.preview is None:
                 raise Conflict("nothing on preview to take")
-            return mixerstate.take(s, transition, ms)
+            return catalogue.take_preview_cards(self.show, mixerstate.take(s, transition, ms), now)
 
-        def event(s: ShowState) -> Event:
-            detail = {"from": s.program, "to": s.preview, "transition": transition, "duration_ms": ms}
-            return Event("program.take", self.show.id, actor, detail)
+        def events(old: ShowState, new: ShowState) -> list[Event]:
+            detail = {"from": old.program, "to": old.preview, "transition": transition, "duration_ms": ms}
+            take = Event("program.take", self.show.id, actor, detail)
+            return [take, *catalogue.events_between(self.show, old, new, actor, now)]  # cards taken with it
 
-        return await self._change_mixer(change, actor, event)
+        return await self._command(change, events)
 
     async def set_layout(
         self,

@@ -53,6 +53,8 @@ class ShowState:
     preview_layout: str = "single"
     preview_studios: tuple[str, ...] = ()
     preview_corner: str = "bottom-right"
+    # Cards built on preview: slot -> {"product", "countdown_s", "actor"}; on air with the next take.
+    preview_cards: dict[str, dict[str, Any]] = field(default_factory=dict)
     ftb: bool = False  # faded to black (a take with a fade runs it)
     tbar: float = 0.0  # manual transition position 0-1 from program to preview
     gains_db: dict[str, float] = field(default_factory=dict)
@@ -91,6 +93,7 @@ class ShowState:
             preview_layout=str(data.get("preview_layout") or "single"),
             preview_studios=tuple(data.get("preview_studios") or ()),
             preview_corner=str(data.get("preview_corner") or "bottom-right"),
+            preview_cards={str(k): dict(v) for k, v in (data.get("preview_cards") or {}).items()},
             ftb=bool(data.get("ftb", False)),
             tbar=float(data.get("tbar", 0.0)),
             gains_db={str(k): float(v) for k, v in (data.get("gains_db") or {}).items()},

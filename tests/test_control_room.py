@@ -162,6 +162,23 @@ async def test_preview_layout_waits_for_the_take_and_a_dead_studio_raises_an_ala
             assert state["mixer"]["layout"] == "pip"
             await page.wait_for("document.querySelector('.tile[data-studio=alpha]').classList.contains('program')")
 
+            # A card built on preview goes on air with the take, not before.
+            await click(page, ".prow[data-product=soup]")
+            await page.wait_for("!document.getElementById('product-editor').hidden")
+            await click(page, "#ed-next")
+            await click(page, "#ed-card")
+            state = await server.wait_for(lambda s: [c["product"] for c in s["preview_cards"]] == ["soup"])
+            assert state["cards"] == []
+            await page.wait_for("!document.getElementById('pvw-cards').hidden")
+            await press(page, " ")
+            state = await server.wait_for(lambda s: [c["product"] for c in s["cards"]] == ["soup"])
+            assert state["preview_cards"] == []
+            await page.wait_for(
+                "document.querySelector('#cards-list [data-product=soup]') !== null"
+                " && document.getElementById('pvw-cards').hidden"
+            )
+            await asyncio.sleep(0.3)  # the panel has its new height: the buttons below stay put
+
             # Lower third and logo from the page.
             await click(page, "#logo-toggle")
             await server.wait_for(lambda s: s["logo"] is True)

@@ -345,6 +345,7 @@
     renderMonitors(s);
     renderTiles(s);
     renderCards(s);
+    renderPreviewCards(s);
     renderAudio(s.audio);
     renderStudiosTab(s);
     renderCues(s);
@@ -993,6 +994,22 @@
       }));
     }
   }
+  /** Cards built on preview: shown on the preview monitor and here, on air with the next take. */
+  let previewCardsShown = "";
+  function renderPreviewCards(s) {
+    const pending = s.preview_cards || [];
+    const key = JSON.stringify(pending);
+    $("pvw-cards").hidden = !pending.length;
+    if (key === previewCardsShown) return;
+    previewCardsShown = key;
+    $("pvw-cards").textContent = pending.map((c) => `＋ ${c.slot}: ${c.name} ${yuan(c.price)}`).join("  ");
+    $("preview-cards").replaceChildren(...pending.map((c) => h("div", { class: "card-row-onair pending", dataset: { slot: c.slot, product: c.product } },
+      h("span", { class: "slot" }, "PVW " + c.slot),
+      h("span", { class: "nm", title: c.product }, c.name),
+      h("span", null, h("span", { class: "price" }, yuan(c.price))),
+      h("span", { class: "muted small" }, ...bi("随下次切换", "with next take")),
+      h("button", { class: "btn small", onclick: (e) => act("DELETE", `${API}/cards/${c.slot}?bus=preview`, undefined, { what: "预览卡片 Preview card", button: e.currentTarget }) }, ...bi("移除", "Remove")))));
+  }
   function tickCountdowns() {
     for (const node of document.querySelectorAll(".countdown[data-slot]")) {
       const until = countdowns.get(node.dataset.slot);
@@ -1009,6 +1026,8 @@
   async function showCard(productId, slot, countdown, button) {
     const body = { product: productId, slot };
     if (countdown) body.countdown_s = countdown;
+    const next = $("ed-next").checked && button === $("ed-card");
+    if (next) body.preview = true; // built on preview: on air with the next take
     let r = await act("POST", `${API}/cards`, body, { what: "上屏 Show card", button, handle: [409] });
     if (r.status === 409) {
       const p = ctl.productById.get(productId) || {};
@@ -1016,7 +1035,7 @@
       if (!ok) return r;
       r = await act("POST", `${API}/cards`, { ...body, confirm_price: true }, { what: "上屏 Show card", button });
     }
-    if (r.ok) toast(`已上屏 On air: ${productName(productId)} (${slot})`, "ok", 2200);
+    if (r.ok) toast(next ? `已加到预览 On preview, with the next take: ${productName(productId)} (${slot})` : `已上屏 On air: ${productName(productId)} (${slot})`, "ok", 2200);
     return r;
   }
 

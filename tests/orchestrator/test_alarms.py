@@ -144,3 +144,31 @@ async def test_alarm_api_acknowledges_and_audits(server: Server) -> None:
     assert body == {"alarms": []}
     status, body = await server.api("POST", f"{SHOW}/alarms/studio.no_signal:alpha/ack", json={})
     assert status == 404 and "no alarm" in body["error"]
+
+
+async def test_a_card_built_on_preview_goes_on_air_with_the_take(server: Server) -> None:
+    await server.api("POST", f"{SHOW}/cut", json={"studio": "alpha"})
+    await server.api("POST", f"{SHOW}/preview", json={"studio": "bravo"})
+    status, body = await server.api("POST", f"{SHOW}/cards", json={"product": "soup", "preview": True})
+    assert status == 200 and body["card"]["product"] == "soup" and body["card"]["price"] == 39.9
+    _, state = await server.api("GET", SHOW)
+    assert state["cards"] == [] and [c["product"] for c in state["preview_cards"]] == ["soup"]  # not on air yet
+    # A live price change of a card waiting on preview needs the confirmation, as on air.
+    status, body = await server.api("PATCH", f"{SHOW}/products/soup", json={"price": 29.9})
+    assert status == 409, body
+    await server.api("PATCH", f"{SHOW}/products/soup", json={"price": 29.9, "confirm_price": True})
+    _, body = await server.api("POST", f"{SHOW}/take", json={"transition": "cut"})
+    _, state = await server.api("GET", SHOW)
+    assert state["program"] == "bravo" and state["preview_cards"] == []
+    assert [(c["product"], c["price"]) for c in state["cards"]] == [("soup", 29.9)]
+    _, events = await server.api("GET", f"{SHOW}/events")
+    kinds = [e["kind"] for e in events["events"]]
+    assert kinds.index("program.take") < kinds.index("card.shown"), kinds
+    # Removing one from preview before the take: DELETE ?bus=preview.
+    await server.api(
+        "POST", f"{SHOW}/cards", json={"product": "soup", "slot": "tag1", "preview": True, "confirm_price": True}
+    )
+    status, _ = await server.api("DELETE", f"{SHOW}/cards/tag1?bus=preview")
+    assert status == 200
+    _, state = await server.api("GET", SHOW)
+    assert state["preview_cards"] == [] and [c["slot"] for c in state["cards"]] == ["main"]
