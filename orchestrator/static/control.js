@@ -802,7 +802,7 @@
     $("kbd-state").dataset.set = "1";
     $("kbd-state").className = "pill " + (armed ? "kbd-on" : "kbd-off");
     const dialog = $("confirm").open || $("help").open;
-    $("kbd-state").replaceChildren("⌨ ", ...(armed ? bi("快捷键", "KEYS ON") : dialog ? bi("对话框", "KEYS OFF · dialog · Esc = PANIC") : bi("输入中", "KEYS OFF · typing · Esc = PANIC")));
+    $("kbd-state").replaceChildren("⌨ ", ...(armed ? bi("快捷键", "KEYS ON") : dialog ? bi("对话框", "KEYS OFF · dialog · Esc = cancel, again = PANIC") : bi("输入中", "KEYS OFF · typing · Esc = PANIC")));
   }
   document.addEventListener("focusin", setKeysArmed);
   document.addEventListener("focusout", () => setTimeout(setKeysArmed, 0));
@@ -810,7 +810,9 @@
   document.addEventListener("keydown", (e) => {
     if (!ctl.me || $("app").hidden || e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.key === "Escape") {
-      // Panic first, whatever has the focus (a dialog open is cancelled by the browser as well).
+      // In a dialog Esc cancels it (the universal meaning: a reflex must not put the slate on
+      // air); a second Esc is PANIC. Everywhere else, typing included, Esc is PANIC.
+      if ($("confirm").open || $("help").open) return;
       e.preventDefault();
       if (!e.repeat) panic(true);
       return;
