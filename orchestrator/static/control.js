@@ -847,6 +847,7 @@
   $("help-btn").addEventListener("click", showHelp);
   $("help-close").addEventListener("click", () => { $("help").close(); setKeysArmed(); });
   $("help").addEventListener("close", setKeysArmed);
+  $("confirm").addEventListener("close", () => setTimeout(setKeysArmed, 0));
   document.addEventListener("keyup", (e) => { if ((e.key === " " || e.key === "Enter") && !typing(e.target)) e.preventDefault(); });
 
   // ---------------------------------------------------------------- alarms
