@@ -75,6 +75,14 @@ async def test_live_price_reaches_the_host_and_panic_turns_the_tally_off(server:
         await page.wait_for("document.getElementById('confirm').open")
         dialog = await page.evaluate("document.getElementById('confirm-body').textContent")
         assert "confirm_price" not in dialog and "Buyers will see ¥29.90" in dialog, dialog  # words, not API text
+        # Esc in a dialog cancels the dialog (nothing changes), it does not panic.
+        await press(page, "Escape")
+        await page.wait_for("!document.getElementById('confirm').open")
+        await asyncio.sleep(0.5)
+        _, state = await server.api("GET", SHOW)
+        assert state["panic"] is False and state["cards"][0]["price"] == 39.9
+        await click(page, "#ed-save")
+        await page.wait_for("document.getElementById('confirm').open")
         await click(page, "#confirm-ok")
         await server.wait_for(lambda s: bool(s["cards"]) and s["cards"][0]["price"] == 29.9)
 
