@@ -21,7 +21,7 @@ from orchestrator.routes import routes
 from orchestrator.sessions import Sessions
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
-from orchestrator.views import hostapi
+from orchestrator.views import control, hostapi
 from rooms.ice import count_traffic_as_consent, offer_host_addresses, use_port_range
 from rooms.whipsession import WhipOptions
 
@@ -93,4 +93,5 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_shows_ctx)
     app.add_routes(routes)
     hostapi.setup(app)
+    control.setup(app)
     return app

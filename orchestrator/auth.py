@@ -58,6 +58,11 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("POST", SHOW + "/layout"): SWITCH,
     ("POST", SHOW + "/panic"): SWITCH,
     ("POST", SHOW + "/unpanic"): SWITCH,
+    ("POST", SHOW + "/ftb"): SWITCH,
+    ("POST", SHOW + "/tbar"): SWITCH,
+    ("GET", SHOW + "/alarms"): READ,
+    # Whoever watches the show may say they have seen an alarm (it is audited by name).
+    ("POST", SHOW + "/alarms/{alarm}/ack"): GRAPHICS,
     ("POST", SHOW + "/fallback-policy"): SWITCH,
     ("POST", SHOW + "/audio/{studio}"): SWITCH,
     ("POST", SHOW + "/outputs/rtmp"): SWITCH,

@@ -14,6 +14,7 @@ import reprlib
 import tomllib
 import types
 import typing
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -108,6 +109,7 @@ class Show:
     # Commerce back-ends get each timed metadata cue here, signed (orchestrator/webhook.py).
     webhook_url: str = ""
     webhook_secret: str = ""
+    timezone: str = "Asia/Shanghai"  # IANA zone for times shown to the crew (alarms, event CSV)
 
     def studio(self, studio_id: str) -> Studio | None:
         return next((s for s in self.studios if s.id == studio_id), None)
@@ -250,6 +252,14 @@ def _convert(hint: Any, value: Any, key: str, src: str) -> Any:
             raise ConfigError(f"{src}: {key}: expected a string, got {_SHORT.repr(value)}")
         return value
     raise ConfigError(f"{src}: {key}: unsupported value")  # pragma: no cover
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _check(cond: bool, src: str, key: str, what: str) -> None:
@@ -422,6 +432,7 @@ def _validate_mixer(config: Config) -> None:
         except ValueError:
             raise ConfigError(f"{src}: {key}.fill_colour: {show.fill_colour!r} must be #rrggbb") from None
         _check(0.2 <= show.fallback_after <= 30, src, f"{key}.fallback_after", "must be 0.2-30 seconds")
+        _check(_known_zone(show.timezone), src, f"{key}.timezone", "must be an IANA time zone like Asia/Shanghai")
         _check(
             not show.backup_studio or show.studio(show.backup_studio) is not None,
             src,

@@ -231,6 +231,9 @@ SCHEMAS: dict[str, Schema] = {
             "program": nullable(STRING),
             "preview": nullable(STRING),
             "layout": ref("Layout"),
+            "preview_layout": ref("Layout"),
+            "ftb": BOOLEAN,
+            "tbar": NUMBER,
             "transition": obj({"kind": {"enum": list(TRANSITIONS)}, "duration_ms": INTEGER}, ["kind", "duration_ms"]),
             "panic": BOOLEAN,
             "fallback": nullable(
@@ -304,6 +307,22 @@ SCHEMAS: dict[str, Schema] = {
         },
         ["show", "title", "program", "preview", "version", "studios", "cards", "panic", "audio", "outputs"],
         description="Everything the control page shows about a show.",
+    ),
+    "Alarm": obj(
+        {
+            "id": {"type": "string", "description": "kind:subject, e.g. studio.no_signal:hongkong"},
+            "key": STRING,
+            "kind": {"enum": ["studio.no_signal", "program.fallback", "output.failed", "encoder.behind"]},
+            "cause": STRING,
+            "fix": STRING,
+            "raised_at": NUMBER,
+            "active": BOOLEAN,
+            "cleared_at": nullable(NUMBER),
+            "acked_by": nullable(STRING),
+            "acked_at": nullable(NUMBER),
+        },
+        ["id", "kind", "cause", "fix", "raised_at", "active"],
+        description="Something the crew must see; stays until acknowledged.",
     ),
     "Event": obj(
         {
@@ -482,7 +501,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("GET", "/api/shows/{show}/events.csv"): Op(
         "The audit trail as CSV (UTF-8 with BOM, for spreadsheets)",
-        "Columns: time_utc, kind, actor, studio, product, slot, price, on_air_s, detail.",
+        "Columns: time (ISO 8601 in the show's `timezone`), kind, actor, studio, product, slot, price, "
+        "on_air_s, detail.",
         response=STRING,
         media="text/csv",
         errors=(503,),
@@ -528,9 +548,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         errors=(409, 503),
     ),
     ("POST", "/api/shows/{show}/layout"): Op(
-        "Set the program layout",
-        "`studios` main first (default: program, then preview); `single` needs 1 studio, `pip` and "
-        "`side-by-side` need 2 different ones. Logged as `program.layout`.",
+        "Build a layout on preview",
+        "`studios` main first (default: preview, then program); `single` needs 1 studio, `pip` and "
+        "`side-by-side` need 2 different ones. Nothing goes to air until a take. Logged as `preview.layout`.",
         body=obj(
             {
                 "layout": {"enum": list(LAYOUTS)},
@@ -558,6 +578,35 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body=obj({}, closed=True),
         response=ref("Mixer"),
         errors=(503,),
+    ),
+    ("POST", "/api/shows/{show}/ftb"): Op(
+        "Fade to black (and back)",
+        '`{"on": true}` fades the program to black and silence over `duration_ms` (default: the show\'s); '
+        '`{"on": false}` fades back up. Logged as `program.ftb`.',
+        body=obj({"on": {"type": "boolean", "default": True}, "duration_ms": DURATION_MS}, closed=True),
+        response=ref("Mixer"),
+        errors=(503,),
+    ),
+    ("POST", "/api/shows/{show}/tbar"): Op(
+        "Move the T-bar",
+        "`position` 0 (program) to 1 (preview): the program shows the mix of both; at 1 the preview is "
+        "taken (as `program.take`). 409 at 1 when nothing is on preview.",
+        body=obj({"position": {"type": "number", "minimum": 0, "maximum": 1}}, ["position"], closed=True),
+        body_required=True,
+        response=ref("Mixer"),
+        errors=(409, 503),
+    ),
+    ("GET", "/api/shows/{show}/alarms"): Op(
+        "The show's alarms",
+        "Newest first; each stays until acknowledged (`active` false: its condition has cleared).",
+        response=obj({"alarms": {"type": "array", "items": ref("Alarm")}}, ["alarms"]),
+    ),
+    ("POST", "/api/shows/{show}/alarms/{alarm}/ack"): Op(
+        "Acknowledge an alarm",
+        "Logged as `alarm.acknowledged`. 404 for an unknown alarm (or one already gone).",
+        body=obj({}),
+        response=ref("Alarm"),
+        errors=(404,),
     ),
     ("POST", "/api/shows/{show}/fallback-policy"): Op(
         "What the program does after a fallback, from now on",
@@ -653,15 +702,17 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         errors=(409, 503),
     ),
     ("POST", "/api/shows/{show}/cards"): Op(
-        "Put a product card on air",
+        "Put a product card on air (now, or with the next take)",
         "A live price that differs from the catalogue needs `confirm_price: true` (else 409). "
-        "Logged as `card.shown` with the price on air.",
+        "Logged as `card.shown` with the price on air. `preview: true` builds it on preview instead: "
+        "it goes on air with the next take (`preview_cards` in the show state; `preview.card`).",
         body=obj(
             {
                 "product": {"type": "string", "minLength": 1},
                 "slot": {"enum": list(SLOTS), "default": "main"},
                 "countdown_s": nullable({"type": "integer", "minimum": 1, "maximum": catalogue.MAX_COUNTDOWN_S}),
                 "confirm_price": {"type": "boolean", "default": False},
+                "preview": {"type": "boolean", "default": False},
             },
             ["product"],
             closed=True,
@@ -672,7 +723,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("DELETE", "/api/shows/{show}/cards/{slot}"): Op(
         "Take a card off air",
-        "404 when the slot is empty. Logged as `card.hidden` with its time on air.",
+        "404 when the slot is empty. Logged as `card.hidden` with its time on air. "
+        "`?bus=preview` removes a card waiting on preview instead.",
         response=ref("Graphics"),
         errors=(503,),
     ),

@@ -33,7 +33,7 @@ from mixer.outputs.slateclip import SlateClip
 from mixer.program import Program
 from mixer.scene import LAYOUT_STUDIOS
 from mixer.studiocard import render_studio_card
-from orchestrator import catalogue, mixerstate, productimport
+from orchestrator import alarms, catalogue, mixerstate, productimport
 from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outbox import Check, Fact, Outbox
@@ -98,6 +98,10 @@ class ShowRunner:
         self._cards: dict[str, av.VideoFrame] = {}  # audio-only studios' pictures, drawn once
         # Cards, lower third and logo: drawn over the program from what the state says is on air.
         self.graphics = GraphicsDirector(self.program.graphics, show.width, show.height)
+        self.alarms = alarms.Alarms()  # rules in orchestrator/alarms.py
+        self._alarm_watch: asyncio.Future[None] | None = None
+        self._behind_since: float | None = None
+        self._ever_live: set[str] = set()  # studios that have had a session: only these can be "lost"
 
     # -- life cycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -146,6 +150,7 @@ class ShowRunner:
         self.program.start()
         self.multiview.start()
         self._follower = asyncio.ensure_future(self._follow())
+        self._alarm_watch = asyncio.ensure_future(self._watch_alarms())
 
     async def _start_egress(self) -> None:
         out = self.show.outputs
@@ -241,6 +246,8 @@ class ShowRunner:
             await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
+        if self._alarm_watch is not None:
+            self._alarm_watch.cancel()
         if self._follower is not None:
             self._follower.cancel()
             # Bounded: closing a Redis subscription must not hold up the shutdown.
@@ -584,7 +591,7 @@ class ShowRunner:
         if studio_id is not None:
             self._check_studio(studio_id)
         event = Event("preview.set", self.show.id, actor, {"studio": studio_id})
-        return await self._command(lambda s: dataclasses.replace(s, preview=studio_id), lambda o, n: [event])
+        return await self._command(lambda s: mixerstate.on_preview(s, studio_id), lambda o, n: [event])
 
     async def set_cue(self, studio_id: str, product_id: str | None, message: str, actor: str) -> ShowState:
         """What the studio's host should present now: a product and/or a note from the crew."""
@@ -596,8 +603,13 @@ class ShowRunner:
         def change(s: ShowState) -> ShowState:
             return dataclasses.replace(s, cues={**s.cues, studio_id: cue})
 
-        event = Event("cue.set", self.show.id, actor, {"studio": studio_id, **cue})
-        return await self._command(change, lambda o, n: [event])
+        def events(old: ShowState, new: ShowState) -> list[Event]:
+            # The price the host was shown (the live one), in the audit trail too.
+            shown = catalogue.product_view(self.show, new, product_id) if product_id else None
+            price = {"price": shown["price"]} if shown else {}
+            return [Event("cue.set", self.show.id, actor, {"studio": studio_id, **cue, **price})]
+
+        return await self._command(change, events)
 
     # -- graphics: cards, lower third, logo (rules in orchestrator/catalogue.py) --
     async def _change_graphics(self, change: Callable[[ShowState], ShowState], actor: str) -> ShowState:
@@ -645,10 +657,29 @@ class ShowRunner:
         return rundown
 
     async def show_card(
-        self, slot: str, product_id: str, actor: str, *, countdown_s: int | None = None, confirm_price: bool = False
+        self,
+        slot: str,
+        product_id: str,
+        actor: str,
+        *,
+        countdown_s: int | None = None,
+        confirm_price: bool = False,
+        preview: bool = False,
     ) -> dict[str, Any]:
+        """On air now, or (``preview``) with the next take."""
         catalogue.check_slot(slot)
         catalogue.find_product(self.show, product_id)
+
+        def on_preview(s: ShowState) -> ShowState:
+            return catalogue.put_preview_card(
+                self.show, s, slot, product_id, countdown_s=countdown_s, confirm_price=confirm_price, actor=actor
+            )
+
+        if preview:
+            event = Event("preview.card", self.show.id, actor, {"slot": slot, "product": product_id})
+            state = await self._command(on_preview, lambda o, n: [event])
+            pending = catalogue.graphics_view(self.show, state, time.time())["preview_cards"]
+            return next(c for c in pending if c["slot"] == slot)
 
         def change(s: ShowState) -> ShowState:
             return catalogue.put_card(
@@ -665,8 +696,11 @@ class ShowRunner:
         state = await self._change_graphics(change, actor)
         return catalogue.card_view(self.show, state, slot, time.time())
 
-    async def hide_card(self, slot: str, actor: str) -> ShowState:
+    async def hide_card(self, slot: str, actor: str, preview: bool = False) -> ShowState:
         catalogue.check_slot(slot)
+        if preview:
+            event = Event("preview.card_removed", self.show.id, actor, {"slot": slot})
+            return await self._command(lambda s: catalogue.drop_preview_card(s, slot), lambda o, n: [event])
         return await self._change_graphics(lambda s: catalogue.drop_card(s, slot), actor)
 
     async def update_product(self, product_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
@@ -706,16 +740,19 @@ class ShowRunner:
         """Preview to program with a transition; the old program goes to preview (a swap)."""
         ms = self.show.transition_ms if duration_ms is None else duration_ms
 
+        now = time.time()
+
         def change(s: ShowState) -> ShowState:
             if s.preview is None:
                 raise Conflict("nothing on preview to take")
-            return mixerstate.on_program(s, s.preview, transition, ms, preview=s.program)
+            return catalogue.take_preview_cards(self.show, mixerstate.take(s, transition, ms), now)
 
-        def event(s: ShowState) -> Event:
-            detail = {"from": s.program, "to": s.preview, "transition": transition, "duration_ms": ms}
-            return Event("program.take", self.show.id, actor, detail)
+        def events(old: ShowState, new: ShowState) -> list[Event]:
+            detail = {"from": old.program, "to": old.preview, "transition": transition, "duration_ms": ms}
+            take = Event("program.take", self.show.id, actor, detail)
+            return [take, *catalogue.events_between(self.show, old, new, actor, now)]  # cards taken with it
 
-        return await self._change_mixer(change, actor, event)
+        return await self._command(change, events)
 
     async def set_layout(
         self,
@@ -726,30 +763,27 @@ class ShowRunner:
         duration_ms: int | None,
         actor: str,
     ) -> ShowState:
-        """The program's layout; ``studios`` main first (default: program, then preview)."""
+        """Build a layout on preview; ``studios`` main first (default: preview, then program).
+
+        Nothing goes to air until a take (:meth:`take`).
+        """
         for studio_id in studios or ():
             self._check_studio(studio_id)
-        ms = self.show.transition_ms if duration_ms is None else duration_ms
         need = LAYOUT_STUDIOS[layout]
 
         def change(s: ShowState) -> ShowState:
-            wanted = list(studios) if studios else [s.program, s.preview][:need]
+            wanted = list(studios) if studios else [s.preview, s.program][:need]
             chosen = [x for x in wanted if x is not None]
             if len(chosen) != need or len(set(chosen)) != need:
                 raise BadRequest(
                     f"layout {layout!r} needs {need} different studio(s), got {wanted}"
                     " (give 'studios', or put studios on program and preview)"
                 )
-            return dataclasses.replace(
-                mixerstate.on_program(s, chosen[0], transition, ms),
-                layout=layout,
-                layout_studios=tuple(chosen[1:]),
-                corner=corner or s.corner,
-            )
+            return mixerstate.preview_layout(s, layout, chosen, corner)
 
         def event(s: ShowState) -> Event:
-            detail = {"layout": layout, "studios": studios, "corner": corner, "transition": transition}
-            return Event("program.layout", self.show.id, actor, detail)
+            detail = {"layout": layout, "studios": studios, "corner": corner}
+            return Event("preview.layout", self.show.id, actor, detail)
 
         return await self._change_mixer(change, actor, event)
 
@@ -760,6 +794,23 @@ class ShowRunner:
             return Event("program.panic", self.show.id, actor, {"on": on, "program": s.program})
 
         return await self._change_mixer(lambda s: dataclasses.replace(s, panic=on), actor, event)
+
+    async def fade_to_black(self, on: bool, duration_ms: int | None, actor: str) -> ShowState:
+        """Fade the program to black and silence (on) or back up (off) over ``duration_ms``."""
+        ms = self.show.transition_ms if duration_ms is None else duration_ms
+
+        def event(s: ShowState) -> Event:
+            return Event("program.ftb", self.show.id, actor, {"on": on, "duration_ms": ms, "program": s.program})
+
+        kind = "fade" if ms else "cut"
+        return await self._change_mixer(lambda s: mixerstate.fade_to_black(s, on, kind, ms), actor, event)
+
+    async def set_tbar(self, position: float, actor: str) -> ShowState:
+        """The T-bar at ``position`` (0-1); reaching 1 takes the preview to air (as a cut)."""
+        if position >= 1.0:
+            state = await self.take("cut", 0, actor)
+            return state
+        return await self._change_mixer(lambda s: dataclasses.replace(s, tbar=position), actor, lambda s: None)
 
     async def set_audio(self, studio_id: str, gain_db: float | None, mute: bool | None, actor: str) -> ShowState:
         self._check_studio(studio_id)
@@ -791,8 +842,14 @@ class ShowRunner:
         """From the program clock (via call_soon_threadsafe): record it through the store."""
         if kind == "program.fallback":
             job = self._fallen_back(detail)
+            try:
+                found = alarms.fallback_condition(self.show, detail["from"], detail.get("to"), time.time())
+                self._raised([self.alarms.raise_now(found, time.time())])
+            except Exception:  # the alarm must never cost the fallback's own bookkeeping
+                log.exception("show %s: fallback alarm not raised", self.show.id)
         elif kind == "program.returned":
             job = self.audit("program.returned", "system", detail)
+            self.changes.publish(self.state)  # the hosts' tallies follow the clock (auto policy)
         else:
             return
         task = asyncio.ensure_future(job)
@@ -821,6 +878,86 @@ class ShowRunner:
 
         await self.outbox.put(Fact(change, lambda old, new: [event(old)]))  # queued if the store is away
 
+    # -- alarms (rules: orchestrator/alarms.py) ------------------------------------
+    def signals(self) -> list[alarms.Signal]:
+        now, wall = time.monotonic(), time.time()
+        audio_only = self.program.audio_only()
+        out = []
+        for studio in self.show.studios:
+            session = self.sessions.get(studio.id)
+            _, seq, at = session.feed.latest_video() if session else (None, 0, 0.0)
+            if session is not None and studio.id in audio_only:  # no picture by design: its sound is its signal
+                at = self.program.audio.heard(studio.id)
+                seq = 1 if at else 0
+            age = now - at if seq else None
+            if session is not None:
+                self._ever_live.add(studio.id)
+            last = wall - age if age is not None else None
+            out.append(alarms.Signal(studio.id, session is not None, age, last, studio.id in self._ever_live))
+        return out
+
+    async def _watch_alarms(self) -> None:
+        while True:
+            await asyncio.sleep(alarms.CHECK_EVERY_S)
+            try:
+                self._check_alarms()
+                await self._end_countdowns()
+            except Exception:
+                log.exception("show %s: alarm check failed", self.show.id)
+
+    def _check_alarms(self) -> None:
+        now, state, stats = time.time(), self.state, self.program.stats()
+        behind = alarms.is_behind(stats)
+        self._behind_since = (self._behind_since or now) if behind else None
+        signals = self.signals()
+        live = [s.studio for s in signals if s.session and s.frame_age_s is not None and s.frame_age_s < 1.0]
+        in_use = {x for x in (state.program, *state.layout_studios, state.preview) if x}
+        outputs = self.egress.status() if self.egress is not None else {}
+        found = alarms.conditions(self.show, signals, in_use, live, stats, outputs, self._behind_since, now)
+        before = [(a["id"], a["active"]) for a in self.alarms.view()]
+        raised = self.alarms.update(found, now)
+        self._raised(raised)
+        if not raised and before != [(a["id"], a["active"]) for a in self.alarms.view()]:
+            self.changes.publish(self.state)  # a cleared alarm: the pages show it at once
+
+    def _raised(self, raised: list[alarms.Alarm]) -> None:
+        for alarm in raised:
+            detail = {"alarm": alarm.id, "cause": alarm.cause, "fix": alarm.fix}
+            task = asyncio.ensure_future(self.audit("alarm.raised", "system", detail))
+            self._clock_tasks.add(task)
+            task.add_done_callback(self._clock_tasks.discard)
+        if raised:
+            self.changes.publish(self.state)
+
+    async def acknowledge_alarm(self, alarm_id: str, actor: str) -> dict[str, Any]:
+        alarm = self.alarms.acknowledge(alarm_id, actor, time.time())
+        await self.audit("alarm.acknowledged", actor, {"alarm": alarm.id, "cause": alarm.cause})
+        self.changes.publish(self.state)
+        return alarm.to_json()
+
+    def monitor_view(self) -> dict[str, object]:
+        """The program monitor (MJPEG of the encoded output): its rate and how far behind it is.
+
+        ``delay_ms``: measured from the frame's tick to its JPEG, plus half the stream's poll period.
+        """
+        mv = self.multiview
+        delay = mv.program_delay
+        return {
+            "fps": round(1 / mv.period, 1),
+            "width": mv.width,
+            "height": mv.height,
+            "delay_ms": round(1000 * (delay + mv.period / 2)) if delay is not None else None,
+        }
+
+    async def _end_countdowns(self) -> None:
+        """A flash sale that has ended leaves the air: a card saying 00:00 with its price would mislead."""
+        now = time.time()
+        for slot, card in list(self.state.cards.items()):
+            until = card.get("countdown_until")
+            if until is not None and now >= float(until):
+                with contextlib.suppress(NotFound, StoreUnavailable):
+                    await self.hide_card(slot, "system:countdown")
+
     def mixer_view(self) -> dict[str, object]:
         return mixerstate.mixer_view(self.show, self.state, self.program)
 
@@ -828,9 +965,11 @@ class ShowRunner:
     async def describe(self) -> dict[str, object]:
         state = self.state
         studios = []
+        signals = {s.studio: s for s in self.signals()}
         audio_only = self.program.audio_only()
         for studio in self.show.studios:
             session = self.sessions.get(studio.id)
+            age = signals[studio.id].frame_age_s
             studios.append(
                 {
                     "id": studio.id,
@@ -838,6 +977,11 @@ class ShowRunner:
                     "name_en": studio.name_en,
                     "place": studio.place,
                     "online": studio.id in self.online,
+                    # "ok", "none" (session up, nothing for NO_SIGNAL_AFTER_S) or "offline"
+                    "signal": "offline"
+                    if session is None
+                    else ("ok" if age is not None and age <= alarms.NO_SIGNAL_AFTER_S else "none"),
+                    "frame_age_s": round(age, 1) if age is not None else None,
                     "audio_only": studio.id in self.sessions and studio.id in audio_only,
                     "cue": state.cues.get(studio.id),
                     "stats": session.stats() if session else None,
@@ -866,6 +1010,9 @@ class ShowRunner:
             "mixer": self.program.stats(),
             "outputs": outputs,
             "delays": self.delays.status(),  # per delayed output: delay_s, behind_s (seconds behind live)
+            "alarms": self.alarms.view(),
+            "monitor": self.monitor_view(),
+            "timezone": self.show.timezone,
         }
 
 

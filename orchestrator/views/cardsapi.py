@@ -37,7 +37,7 @@ async def show_card(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     body = await json_body(request)
-    unknown = sorted(set(body) - {"product", "slot", "countdown_s", "confirm_price"})
+    unknown = sorted(set(body) - {"product", "slot", "countdown_s", "confirm_price", "preview"})
     if unknown:
         raise BadRequest(f"unknown field {unknown[0]!r}")
     product = body.get("product")
@@ -52,14 +52,24 @@ async def show_card(request: web.Request) -> web.Response:
         actor,
         countdown_s=catalogue.check_countdown(body.get("countdown_s")),
         confirm_price=catalogue.check_confirm(body.get("confirm_price", False)),
+        preview=_preview(body.get("preview", False)),
     )
     return web.json_response({"card": card})
+
+
+def _preview(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest("'preview' must be true (on air with the next take) or false (now)")
+    return value
 
 
 async def hide_card(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    state = await runner.hide_card(catalogue.check_slot(request.match_info["slot"]), actor)
+    bus = request.query.get("bus", "program")
+    if bus not in ("program", "preview"):
+        raise BadRequest("'bus' must be program or preview")
+    state = await runner.hide_card(catalogue.check_slot(request.match_info["slot"]), actor, preview=bus == "preview")
     return web.json_response(_graphics(runner, state))
 
 

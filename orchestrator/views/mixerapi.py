@@ -139,3 +139,32 @@ async def meters(request: web.Request) -> web.Response:
     operator_name(request)
     runner = show_runner(request)
     return web.json_response(runner.mixer_view()["audio"])
+
+
+async def ftb(request: web.Request) -> web.Response:
+    """``{"on": true, "duration_ms": 500}``: fade the program to black and silence (false: back up)."""
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
+    _fields(body, {"on", "duration_ms"})
+    on = body.get("on", True)
+    if not isinstance(on, bool):
+        raise BadRequest("'on' must be true or false")
+    return _view(runner, await runner.fade_to_black(on, _duration(body), actor))
+
+
+async def tbar(request: web.Request) -> web.Response:
+    """``{"position": 0.4}``: the T-bar, 0 (program) to 1 (preview; the take happens there)."""
+    actor = operator_name(request)
+    runner = show_runner(request)
+    body = await json_body(request)
+    _fields(body, {"position"})
+    position = body.get("position")
+    if (
+        isinstance(position, bool)
+        or not isinstance(position, (int, float))
+        or not 0 <= position <= 1  # first: math.isfinite overflows on a huge integer
+        or not math.isfinite(position)
+    ):
+        raise BadRequest(f"'position' must be a number 0-1; got {position!r}")
+    return _view(runner, await runner.set_tbar(float(position), actor))

@@ -137,9 +137,14 @@ async def test_take_fade_layouts_and_panic(server: Server) -> None:
         status, body = await server.api("POST", f"{API}/take", json={"transition": "fade", "duration_ms": 1000})
         assert status == 200 and (body["program"], body["preview"]) == ("bravo", "alpha")
         await asyncio.sleep(2.5)
-        await server.api("POST", f"{API}/layout", json={"layout": "pip", "corner": "top-left"})
+        # Layouts are built on preview and taken to air.
+        await server.api(
+            "POST", f"{API}/layout", json={"layout": "pip", "studios": ["bravo", "alpha"], "corner": "top-left"}
+        )
+        await server.api("POST", f"{API}/take", json={})
         await asyncio.sleep(2.0)
         await server.api("POST", f"{API}/layout", json={"layout": "side-by-side", "studios": ["alpha", "bravo"]})
+        await server.api("POST", f"{API}/take", json={})
         await asyncio.sleep(2.0)
         await server.api("POST", f"{API}/panic")
         await asyncio.sleep(1.5)
