@@ -233,6 +233,9 @@ async def test_fallback_to_backup_then_slate_and_no_return_by_itself(backup_serv
     ]
     got = await asyncio.to_thread(decode_program, flv)
     seen = [c for c, n in runs([s["centre"] if s["corner"] != "slate" else "slate" for s in got.shots]) if n >= 10]
+    # The reader may open on the GOP cached before the cut (the slate): the story starts at red.
+    while seen and seen[0] == "slate":
+        seen.pop(0)
     assert seen[:3] == ["red", "green", "slate"], runs([s["centre"] for s in got.shots])
     assert seen[-1] == "red"
     # The freeze showed for at most fallback_after (+ a frame or two) before the backup.
