@@ -95,7 +95,9 @@ async def test_one_shared_vp8_encode_that_stops_with_its_last_viewer(tmp_path: P
     viewers = [WhepClient(f"{base}/whep/test-show", video_codecs=(("video/VP8", None),)) for _ in range(2)]
     safari = WhepClient(f"{base}/whep/test-show", video_codecs=SAFARI_STYLE)
     try:
-        assert _open_encoders(earlier) == {"libx264": 1, "aac": 1}
+        # The program's encoders open in the encoder thread with its first frames: wait for them.
+        program_encoders = {"libx264": 1, "aac": 1}
+        await _wait(lambda: _open_encoders(earlier) == program_encoders, 15, "the program's encoders open")
         for viewer in [*viewers, safari]:
             await viewer.start()
         await _wait(lambda: all(len(v.video) >= 10 for v in [*viewers, safari]), 15, "viewers decode video")
