@@ -11,7 +11,8 @@ from pathlib import Path
 from aiohttp import web
 from aiortc import RTCIceServer
 
-from orchestrator.appkeys import CONFIG, OPERATORS, SESSIONS, SHOWS, STORE, THROTTLE, TOKENS
+from orchestrator import openapi
+from orchestrator.appkeys import CONFIG, OPENAPI, OPERATORS, SESSIONS, SHOWS, STORE, THROTTLE, TOKENS
 from orchestrator.config import Config, ConfigError, Show
 from orchestrator.links import operators_for, tokens_for
 from orchestrator.loginthrottle import LoginThrottle
@@ -92,5 +93,6 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_shows_ctx)
     app.add_routes(routes)
+    app[OPENAPI] = openapi.document(routes)
     hostapi.setup(app)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from orchestrator.config import Config
@@ -19,3 +21,5 @@ SHOWS = web.AppKey("shows", dict[str, ShowRunner])
 OPERATORS = web.AppKey("operators", Operators)
 SESSIONS = web.AppKey("sessions", Sessions)
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+# The OpenAPI document, built once by the app factory (orchestrator/openapi.py) and served by views/docs.py.
+OPENAPI = web.AppKey("openapi", dict[str, Any])

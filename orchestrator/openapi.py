@@ -19,16 +19,19 @@ from importlib import metadata
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from mixer.graphics.director import SLOTS
 from mixer.multiview import PROGRAM
-from mixer.outputs.rtmpoutput import NAME_RE, SCHEMES
 from mixer.scene import CORNERS, GAIN_DB_MAX, GAIN_DB_MIN, LAYOUTS, MAX_TRANSITION_MS, TRANSITIONS
-from orchestrator import catalogue, productimport
+from orchestrator import bodies, catalogue, productimport
 from orchestrator.auth import roles_for
-from orchestrator.config import ID_RE
+from orchestrator.config import Product
+from orchestrator.fields import ID_RE
+from orchestrator.routes import routes as ROUTES
 from orchestrator.sessions import COOKIE, CSRF_HEADER
-from orchestrator.views.hostapi import MAX_MESSAGE
 
 Schema = dict[str, Any]
 
@@ -58,6 +61,33 @@ def obj(properties: dict[str, Schema], required: Iterable[str] = (), closed: boo
     return schema
 
 
+class _OpenApiJsonSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema, with ``X | None`` as ``type: [x, "null"]`` where it can be (flat ranges)."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        inner = self.generate_inner(schema["schema"])
+        if isinstance(inner.get("type"), str) and "$ref" not in inner:
+            return {**inner, "type": [inner["type"], "null"]}
+        return {"anyOf": [inner, {"type": "null"}]}
+
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+GENERATED: dict[str, Schema] = {}  # components the models refer to ($defs), filled as schemas are made
+
+
+def model_schema(model: type[BaseModel] | Any) -> Schema:
+    """The JSON Schema of a model (a BaseModel, or any type pydantic knows), inline, for a request body.
+
+    What the model refers to goes to the document's components (:data:`GENERATED`).
+    """
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        schema = model.model_json_schema(ref_template=REF_TEMPLATE, schema_generator=_OpenApiJsonSchema)
+    else:
+        schema = TypeAdapter(model).json_schema(ref_template=REF_TEMPLATE, schema_generator=_OpenApiJsonSchema)
+    GENERATED.update(schema.pop("$defs", {}))
+    return schema
+
+
 STRING: Schema = {"type": "string"}
 NUMBER: Schema = {"type": "number"}
 INTEGER: Schema = {"type": "integer"}
@@ -80,6 +110,10 @@ DURATION_MS: Schema = nullable(
 # -- components --------------------------------------------------------------------------------------
 
 SCHEMAS: dict[str, Schema] = {
+    "ProductRow": {
+        **model_schema(Product),
+        "description": "One catalogue row of an import (CSV columns have the same names).",
+    },
     "Error": obj({"error": STRING}, ["error"], description="Every 4xx/5xx answer of the API."),
     "Operator": obj(
         {
@@ -175,23 +209,6 @@ SCHEMAS: dict[str, Schema] = {
         },
         ["id", "name", "enterprise", "price", "catalogue_price", "overridden", "on_air"],
         description="A product with the crew's live values (price, stock, sold, promo) applied.",
-    ),
-    "ProductRow": obj(
-        {
-            "id": {**ID, "maxLength": 64},
-            "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": ONE_LINE},
-            "name_en": {"type": "string", "maxLength": 200, "pattern": ONE_LINE},
-            "enterprise": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": ONE_LINE},
-            "price": {"type": "number", "minimum": 0, "maximum": productimport.MAX_PRICE},
-            "was_price": nullable({"type": "number", "minimum": 0, "maximum": productimport.MAX_PRICE}),
-            "promo": {"type": "string", "maxLength": 16, "pattern": ONE_LINE},
-            "stock": nullable({"type": "integer", "minimum": 0, "maximum": productimport.MAX_PRICE}),
-            "buy_url": {"type": "string", "maxLength": 500, "pattern": ONE_LINE},
-            "image": {"type": "string", "maxLength": 500, "pattern": ONE_LINE},
-        },
-        ["id", "name", "enterprise", "price"],
-        closed=True,
-        description="One catalogue row of an import (CSV columns have the same names).",
     ),
     "StudioView": obj(
         {
@@ -418,12 +435,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/login"): Op(
         "Sign in: sets the session cookie",
         f"With an operator token or a name and password. Sets `{COOKIE}` (HttpOnly, SameSite=Strict, 12 h).",
-        body={
-            "anyOf": [
-                obj({"token": {"type": "string", "minLength": 1}}, ["token"]),
-                obj({"name": STRING, "password": STRING}, ["name", "password"]),
-            ]
-        },
+        body=model_schema(bodies.LoginBody),
         body_required=True,
         response=ref("Operator"),
         errors=(401, 403, 429),
@@ -459,7 +471,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/cut"): Op(
         "Cut a studio (or the slate) to program",
         "Hard cut at the next frame; `studio: null` puts the slate on air. Logged as `program.cut`.",
-        body=obj({"studio": STUDIO_OR_NULL}, ["studio"]),
+        body=model_schema(bodies.ProgramBody),
         body_required=True,
         response=ref("ShowState"),
         errors=(503,),
@@ -467,7 +479,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/preview"): Op(
         "Cue a studio on preview (or clear it with null)",
         "The studio gets the PREVIEW tally and full ingest quality at once. Logged as `preview.set`.",
-        body=obj({"studio": STUDIO_OR_NULL}, ["studio"]),
+        body=model_schema(bodies.ProgramBody),
         body_required=True,
         response=ref("ShowState"),
         errors=(503,),
@@ -521,7 +533,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/take"): Op(
         "Take preview to program with a transition",
         "Preview and program swap. 409 when nothing is on preview. Logged as `program.take`.",
-        body=obj({"transition": TRANSITION, "duration_ms": DURATION_MS}, closed=True),
+        body=model_schema(bodies.TakeBody),
         response=ref("Mixer"),
         errors=(409, 503),
     ),
@@ -529,17 +541,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Set the program layout",
         "`studios` main first (default: program, then preview); `single` needs 1 studio, `pip` and "
         "`side-by-side` need 2 different ones. Logged as `program.layout`.",
-        body=obj(
-            {
-                "layout": {"enum": list(LAYOUTS)},
-                "studios": nullable({"type": "array", "items": {"type": "string", "minLength": 1}, "maxItems": 2}),
-                "corner": nullable({"enum": list(CORNERS), "description": "where the pip inset goes"}),
-                "transition": TRANSITION,
-                "duration_ms": DURATION_MS,
-            },
-            ["layout"],
-            closed=True,
-        ),
+        body=model_schema(bodies.LayoutBody),
         body_required=True,
         response=ref("Mixer"),
         errors=(503,),
@@ -547,13 +549,13 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/panic"): Op(
         "Panic: the safe slate and silence from the next frame",
         '`{"on": false}` (or POST /unpanic) goes back to the program bus. Logged as `program.panic`.',
-        body=obj({"on": {"type": "boolean", "default": True}}, closed=True),
+        body=model_schema(bodies.PanicBody),
         response=ref("Mixer"),
         errors=(503,),
     ),
     ("POST", "/api/shows/{show}/unpanic"): Op(
         "Lift panic: back to the program bus",
-        body=obj({}, closed=True),
+        body=model_schema(bodies.EmptyBody),
         response=ref("Mixer"),
         errors=(503,),
     ),
@@ -562,7 +564,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "`auto`: back to the studio once it has delivered steadily (`fallback_return_after`, doubled per"
         " return within a minute); `manual`: stay on the backup or slate until the crew cuts. Overrides"
         " the config's `fallback_policy`; stored. Logged as `program.fallback_policy`.",
-        body=obj({"policy": {"enum": ["auto", "manual"]}}, ["policy"], closed=True),
+        body=model_schema(bodies.FallbackPolicyBody),
         body_required=True,
         response=ref("Mixer"),
         errors=(503,),
@@ -570,14 +572,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/audio/{studio}"): Op(
         "Set a studio's gain and/or mute",
         f"`gain_db` {GAIN_DB_MIN:g} to {GAIN_DB_MAX:+g} dB. Logged as `audio.set`.",
-        body=obj(
-            {
-                "gain_db": nullable({"type": "number", "minimum": GAIN_DB_MIN, "maximum": GAIN_DB_MAX}),
-                "mute": nullable(BOOLEAN),
-            },
-            closed=True,
-            minProperties=1,
-        ),
+        body=model_schema(bodies.AudioBody),
         body_required=True,
         response=ref("Mixer"),
         errors=(503,),
@@ -614,15 +609,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("PUT", "/api/shows/{show}/rundown"): Op(
         "Replace the running order",
         "Known studios and products only, no product twice per studio. Logged as `rundown.set`.",
-        body=obj(
-            {
-                "studios": {
-                    "type": "object",
-                    "additionalProperties": {"type": "array", "items": STRING, "uniqueItems": True},
-                }
-            },
-            ["studios"],
-        ),
+        body=model_schema(bodies.RundownBody),
         body_required=True,
         response=obj(
             {"studios": {"type": "object", "additionalProperties": {"type": "array", "items": STRING}}},
@@ -635,17 +622,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "null puts a field back to the catalogue value. A changed price of a product on air needs "
         f"`confirm_price: true` (else 409); a price over {catalogue.MAX_PRICE_FACTOR}x the catalogue price "
         "is refused as a typo. Logged as `product.updated` (and `card.price_changed`).",
-        body=obj(
-            {
-                "price": nullable({"type": "number", "minimum": 0, "maximum": catalogue.MAX_PRICE}),
-                "stock": NOT_NEGATIVE_COUNT,
-                "sold": NOT_NEGATIVE_COUNT,
-                "promo": nullable({"type": "string", "maxLength": catalogue.MAX_PROMO_CHARS, "pattern": ONE_LINE}),
-                "confirm_price": {"type": "boolean", "default": False},
-            },
-            closed=True,
-            minProperties=1,
-        ),
+        body=model_schema(bodies.ProductPatch),
         body_required=True,
         response=obj({"product": ref("Product")}, ["product"]),
         errors=(409, 503),
@@ -654,16 +631,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Put a product card on air",
         "A live price that differs from the catalogue needs `confirm_price: true` (else 409). "
         "Logged as `card.shown` with the price on air.",
-        body=obj(
-            {
-                "product": {"type": "string", "minLength": 1},
-                "slot": {"enum": list(SLOTS), "default": "main"},
-                "countdown_s": nullable({"type": "integer", "minimum": 1, "maximum": catalogue.MAX_COUNTDOWN_S}),
-                "confirm_price": {"type": "boolean", "default": False},
-            },
-            ["product"],
-            closed=True,
-        ),
+        body=model_schema(bodies.CardBody),
         body_required=True,
         response=obj({"card": ref("Card")}, ["card"]),
         errors=(409, 503),
@@ -676,13 +644,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("POST", "/api/shows/{show}/lower-third"): Op(
         "Show a studio's lower third (host name and place)",
-        body=obj(
-            {
-                "studio": {"type": "string", "minLength": 1},
-                "text": nullable({"type": "string", "maxLength": catalogue.MAX_LOWER_THIRD_CHARS, "pattern": ONE_LINE}),
-            },
-            ["studio"],
-        ),
+        body=model_schema(bodies.LowerThirdBody),
         body_required=True,
         response=ref("Graphics"),
         errors=(503,),
@@ -692,7 +654,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("POST", "/api/shows/{show}/logo"): Op(
         "Show or hide the show logo",
-        body=ON_OFF,
+        body=model_schema(bodies.OnOffBody),
         body_required=True,
         response=ref("Graphics"),
         errors=(503,),
@@ -701,12 +663,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/studios/{studio}/cue"): Op(
         "Cue a studio's host: a product and/or a note",
         "Shown on the host's page at once. Logged as `cue.set`.",
-        body=obj(
-            {
-                "product": nullable({"type": "string", "minLength": 1}),
-                "message": {"type": "string", "maxLength": MAX_MESSAGE, "default": ""},
-            },
-        ),
+        body=model_schema(bodies.CueBody),
         response=obj({"studio": STRING, "cue": ref("Cue"), "version": INTEGER}, ["studio", "cue", "version"]),
         errors=(503,),
     ),
@@ -743,17 +700,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/outputs/rtmp"): Op(
         "Add an RTMP push destination",
         "Starts pushing the program at once (reconnecting with backoff). Logged as `output.rtmp.added`.",
-        body=obj(
-            {
-                "name": {"type": "string", "pattern": NAME_RE.pattern},
-                "url": {
-                    "type": "string",
-                    "pattern": f"^({'|'.join(SCHEMES)})://[^/\\s]+/[^/\\s]+/[^\\s]+$",
-                    "examples": ["rtmp://live.example.org/app/stream-key"],
-                },
-            },
-            ["name", "url"],
-        ),
+        body=model_schema(bodies.RtmpBody),
         body_required=True,
         response=ref("RtmpDestination"),
         status=201,
@@ -768,7 +715,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/recording"): Op(
         "Start or stop recording the program",
         "Idempotent. Logged as `recording.started` / `recording.stopped`.",
-        body=ON_OFF,
+        body=model_schema(bodies.OnOffBody),
         body_required=True,
         response=ref("Recording"),
     ),
@@ -932,11 +879,7 @@ TAGS = {
 
 
 def _route_table(routes: Iterable[web.RouteDef] | None) -> list[web.RouteDef]:
-    if routes is None:
-        from orchestrator.routes import routes as table  # here: routes imports the view that serves us
-
-        routes = table
-    return [r for r in routes if isinstance(r, web.RouteDef)]
+    return [r for r in (ROUTES if routes is None else routes) if isinstance(r, web.RouteDef)]
 
 
 def _template(path: str) -> str:
@@ -1102,5 +1045,5 @@ def document(routes: Iterable[web.RouteDef] | None = None) -> Schema:
         "tags": [{"name": name} for name in sorted({*TAGS.values(), "health", "hosts", "WHIP", "WHEP", "pull"})],
         "security": OPERATOR_SECURITY,
         "paths": paths,
-        "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
+        "components": {"schemas": {**GENERATED, **SCHEMAS}, "securitySchemes": SECURITY_SCHEMES},
     }

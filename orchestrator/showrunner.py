@@ -32,6 +32,7 @@ from mixer.program import Program
 from mixer.scene import LAYOUT_STUDIOS
 from mixer.studiocard import render_studio_card
 from orchestrator import catalogue, mixerstate, productimport
+from orchestrator.bodies import ProductPatch
 from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outbox import Check, Fact, Outbox
@@ -523,9 +524,9 @@ class ShowRunner:
         self.changes.publish(self.state)
         return len(merged)
 
-    async def set_rundown(self, body: Any, actor: str) -> dict[str, list[str]]:
+    async def set_rundown(self, studios: dict[str, list[str]], actor: str) -> dict[str, list[str]]:
         rundown = productimport.check_rundown(
-            body, {s.id for s in self.show.studios}, {p.id for p in self.show.products}
+            studios, {s.id for s in self.show.studios}, {p.id for p in self.show.products}
         )
         await self.store.put_doc(self.show.id, "rundown", rundown)
         self.rundown = rundown
@@ -558,10 +559,10 @@ class ShowRunner:
         catalogue.check_slot(slot)
         return await self._change_graphics(lambda s: catalogue.drop_card(s, slot), actor)
 
-    async def update_product(self, product_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
+    async def update_product(self, product_id: str, patch: ProductPatch, actor: str) -> dict[str, Any]:
         product = catalogue.find_product(self.show, product_id)
-        changes = catalogue.check_patch(product, body)
-        confirm = catalogue.check_confirm(body.get("confirm_price", False))
+        changes = catalogue.check_patch(product, patch)
+        confirm = patch.confirm_price
 
         def change(s: ShowState) -> ShowState:
             return catalogue.patch_product(self.show, s, product_id, changes, confirm_price=confirm)
@@ -753,11 +754,3 @@ class ShowRunner:
             "mixer": self.program.stats(),
             "outputs": outputs,
         }
-
-
-def studio_or_none(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise BadRequest("'studio' must be a studio id string or null")
-    return value

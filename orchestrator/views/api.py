@@ -6,10 +6,11 @@ from aiohttp import web
 
 from orchestrator.appkeys import CONFIG, SHOWS, STORE
 from orchestrator.auth import operator
+from orchestrator.bodies import ProgramBody
 from orchestrator.errors import BadRequest
 from orchestrator.links import join_links
-from orchestrator.showrunner import ShowRunner, studio_or_none
-from orchestrator.views.common import json_body, operator_name, show_runner
+from orchestrator.showrunner import ShowRunner
+from orchestrator.views.common import body, operator_name, show_runner
 
 
 async def list_shows(request: web.Request) -> web.Response:
@@ -26,20 +27,14 @@ async def get_show(request: web.Request) -> web.Response:
 async def cut(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    if "studio" not in body:
-        raise BadRequest("body needs 'studio' (a studio id, or null for the slate)")
-    state = await runner.cut(studio_or_none(body["studio"]), actor)
+    state = await runner.cut((await body(request, ProgramBody)).studio, actor)
     return web.json_response(state.view_json())
 
 
 async def preview(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    if "studio" not in body:
-        raise BadRequest("body needs 'studio' (a studio id, or null)")
-    state = await runner.set_preview(studio_or_none(body["studio"]), actor)
+    state = await runner.set_preview((await body(request, ProgramBody)).studio, actor)
     return web.json_response(state.view_json())
 
 

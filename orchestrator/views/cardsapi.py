@@ -6,16 +6,17 @@ Thin like the rest of the API: parse, authorise, call the show; the rules live i
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 from aiohttp import web
 
 from orchestrator import catalogue
-from orchestrator.errors import BadRequest
+from orchestrator.bodies import CardBody, LowerThirdBody, OnOffBody, ProductPatch
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
-from orchestrator.views.common import json_body, operator_name, show_runner
+from orchestrator.views.common import body, operator_name, show_runner
 
 
 def _graphics(runner: ShowRunner, state: ShowState) -> dict[str, Any]:
@@ -36,22 +37,13 @@ async def list_products(request: web.Request) -> web.Response:
 async def show_card(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    unknown = sorted(set(body) - {"product", "slot", "countdown_s", "confirm_price"})
-    if unknown:
-        raise BadRequest(f"unknown field {unknown[0]!r}")
-    product = body.get("product")
-    if not isinstance(product, str) or not product:
-        raise BadRequest("body needs 'product' (a product id)")
-    slot = body.get("slot", "main")
-    if not isinstance(slot, str) or slot not in catalogue.SLOTS:
-        raise BadRequest(f"'slot' must be one of {', '.join(catalogue.SLOTS)}")
+    asked = await body(request, CardBody)
     card = await runner.show_card(
-        slot,
-        product,
+        asked.slot,
+        asked.product,
         actor,
-        countdown_s=catalogue.check_countdown(body.get("countdown_s")),
-        confirm_price=catalogue.check_confirm(body.get("confirm_price", False)),
+        countdown_s=None if asked.countdown_s is None else math.ceil(asked.countdown_s),
+        confirm_price=asked.confirm_price,
     )
     return web.json_response({"card": card})
 
@@ -66,20 +58,16 @@ async def hide_card(request: web.Request) -> web.Response:
 async def update_product(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    product = await runner.update_product(request.match_info["product"], body, actor)
+    patch = await body(request, ProductPatch)
+    product = await runner.update_product(request.match_info["product"], patch, actor)
     return web.json_response({"product": product})
 
 
 async def show_lower_third(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    studio = body.get("studio")
-    if not isinstance(studio, str) or not studio:
-        raise BadRequest("body needs 'studio' (a studio id)")
-    text = catalogue.check_lower_third_text(body.get("text"))
-    state = await runner.show_lower_third(studio, text, actor)
+    asked = await body(request, LowerThirdBody)
+    state = await runner.show_lower_third(asked.studio, asked.text or "", actor)
     return web.json_response(_graphics(runner, state))
 
 
@@ -93,9 +81,5 @@ async def hide_lower_third(request: web.Request) -> web.Response:
 async def set_logo(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    on = body.get("on")
-    if not isinstance(on, bool):
-        raise BadRequest("body needs 'on': true or false")
-    state = await runner.set_logo(on, actor)
+    state = await runner.set_logo((await body(request, OnOffBody)).on, actor)
     return web.json_response(_graphics(runner, state))

@@ -17,15 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
-from orchestrator.errors import BadRequest
+from orchestrator.bodies import CueBody
 from orchestrator.joingrant import verify_join
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
-from orchestrator.views.common import json_body, operator_name, show_runner
+from orchestrator.views.common import body, operator_name, show_runner
 from rooms.hostchannel import LOW_QUALITY, tally, wanted_quality
 
 STATS_EVERY = 2.0  # seconds between stats pushes to a host page
-MAX_MESSAGE = 500  # characters in a cue message: it has to fit on a phone
 
 
 def _product(runner: ShowRunner, product_id: str | None) -> dict[str, Any] | None:
@@ -127,15 +126,9 @@ async def cue(request: web.Request) -> web.Response:
     """``POST /api/shows/{show}/studios/{studio}/cue`` {"product": id or null, "message": text}."""
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    product = body.get("product")
-    message = body.get("message", "")
-    if product is not None and (not isinstance(product, str) or not product):
-        raise BadRequest("'product' must be a product id string or null")
-    if not isinstance(message, str) or len(message) > MAX_MESSAGE:
-        raise BadRequest(f"'message' must be text of at most {MAX_MESSAGE} characters")
+    asked = await body(request, CueBody)
     studio_id = request.match_info["studio"]
-    state = await runner.set_cue(studio_id, product, message.strip(), actor)
+    state = await runner.set_cue(studio_id, asked.product, asked.message.strip(), actor)
     return web.json_response({"studio": studio_id, "cue": state.cues[studio_id], "version": state.version})
 
 

@@ -20,9 +20,10 @@ from typing import Any
 from aiohttp import web
 
 from mixer.outputs.egress import Egress
-from orchestrator.errors import BadRequest, NotFound
+from orchestrator.bodies import OnOffBody, RtmpBody
+from orchestrator.errors import NotFound
 from orchestrator.showrunner import ShowRunner
-from orchestrator.views.common import json_body, operator_name, show_runner
+from orchestrator.views.common import body, operator_name, show_runner
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,8 @@ async def list_rtmp(request: web.Request) -> web.Response:
 async def add_rtmp(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    name, url = body.get("name"), body.get("url")
-    if not isinstance(name, str) or not isinstance(url, str):
-        raise BadRequest("body needs 'name' and 'url' strings")
-    return web.json_response(await runner.add_rtmp(name, url, actor), status=201)
+    asked = await body(request, RtmpBody)
+    return web.json_response(await runner.add_rtmp(asked.name, asked.url, actor), status=201)
 
 
 async def remove_rtmp(request: web.Request) -> web.Response:
@@ -69,10 +67,7 @@ async def get_recording(request: web.Request) -> web.Response:
 
 async def set_recording(request: web.Request) -> web.Response:
     actor = operator_name(request)
-    body = await json_body(request)
-    on = body.get("on")
-    if not isinstance(on, bool):
-        raise BadRequest("body needs 'on': true or false")
+    on = (await body(request, OnOffBody)).on
     return web.json_response(await show_runner(request).set_recording(on, actor))
 
 
