@@ -87,7 +87,8 @@ class InRange:
 
     def check(self, value: float) -> float:
         if not self.lo <= value <= self.hi:
-            raise ValueError(f"{value!r} is out of range (must be between {self.lo:g} and {self.hi:g})")
+            below_zero = "must not be negative: " if value < 0 <= self.lo else "must be "
+            raise ValueError(f"{value!r} is out of range ({below_zero}between {self.lo:g} and {self.hi:g})")
         return value
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
@@ -173,10 +174,10 @@ _WORDS = {
 }
 
 
-def _problem(error: Any) -> str:
+def _problem(error: Any, unknown: str) -> str:
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
     if kind in ("extra_forbidden", "unexpected_keyword_argument"):
-        return "unknown key"
+        return unknown
     if kind in ("missing", "missing_keyword_argument"):
         return "missing required key"
     if kind in _WORDS:
@@ -197,13 +198,16 @@ def _problem(error: Any) -> str:
     return str(error["msg"])
 
 
-def problems(exc: ValidationError) -> Iterator[tuple[str, str]]:
-    """Each error as ``(key, problem)``: ``("shows[0].fps", "expected an integer, got 'x'")``."""
+def problems(exc: ValidationError, unknown: str = "unknown key") -> Iterator[tuple[str, str]]:
+    """Each error as ``(key, problem)``: ``("shows[0].fps", "expected an integer, got 'x'")``.
+
+    ``unknown`` is what a key the model does not know is called (a config's key, a body's field).
+    """
     for error in exc.errors(include_url=False):
-        yield where(error["loc"]), _problem(error)
+        yield where(error["loc"]), _problem(error, unknown)
 
 
 def first_problem(exc: ValidationError) -> str:
     """The first error as one line, ``'key': problem`` (or just the problem for the whole body)."""
-    key, problem = next(problems(exc), ("", "invalid"))
+    key, problem = next(problems(exc, "unknown field"), ("", "invalid"))
     return f"'{key}': {problem}" if key else problem

@@ -1,13 +1,17 @@
 """The operator API as an OpenAPI 3.1 document, built from the route table itself.
 
 Every route of :mod:`orchestrator.routes` goes into the document; what each one
-takes and returns comes from :data:`OPERATIONS`, a hand-written table keyed by
-``(METHOD, path)``. The limits are the handlers' own constants, so the document
-cannot drift from the checks. :func:`undocumented` names every ``/api`` route the
+takes and returns comes from :data:`OPERATIONS`, keyed by ``(METHOD, path)``. Request
+bodies (and the import's ``ProductRow``) are the JSON Schema of the very models the views
+validate with (:mod:`orchestrator.bodies`, :class:`orchestrator.config.Product`), via
+:func:`model_schema`, so the document cannot drift from the checks; answers are still
+described by hand in :data:`SCHEMAS` (the fuzz test checks the server keeps to them).
+:func:`undocumented` names every ``/api`` route the
 table misses (the test suite fails on any), :func:`stale` every entry whose route
 is gone. Roles are derived from :mod:`orchestrator.auth` the way it decides them.
 
-Served at ``GET /api/openapi.json`` (no credentials needed).
+Served at ``GET /api/openapi.json`` (no credentials needed): the app factory builds it once
+and ``views/docs.py`` serves it, so no view imports this module (which imports the route table).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pydantic_core import core_schema
 
 from mixer.graphics.director import SLOTS
 from mixer.multiview import PROGRAM
-from mixer.scene import CORNERS, GAIN_DB_MAX, GAIN_DB_MIN, LAYOUTS, MAX_TRANSITION_MS, TRANSITIONS
+from mixer.scene import CORNERS, GAIN_DB_MAX, GAIN_DB_MIN, LAYOUTS, TRANSITIONS
 from orchestrator import bodies, catalogue, productimport
 from orchestrator.auth import roles_for
 from orchestrator.config import Product
@@ -93,18 +97,7 @@ NUMBER: Schema = {"type": "number"}
 INTEGER: Schema = {"type": "integer"}
 BOOLEAN: Schema = {"type": "boolean"}
 ID: Schema = {"type": "string", "pattern": ID_RE.pattern}
-STUDIO_OR_NULL: Schema = nullable({"type": "string", "minLength": 1, "description": "a studio id; null: the slate"})
-TRANSITION: Schema = {"enum": list(TRANSITIONS), "default": "cut"}
-# What the graphics can draw: one line, no control characters (orchestrator.catalogue.is_one_line).
 ONE_LINE = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
-DURATION_MS: Schema = nullable(
-    {
-        "type": "integer",
-        "minimum": 0,
-        "maximum": MAX_TRANSITION_MS,
-        "description": "transition length; null or absent: the show's default (shows[].transition_ms)",
-    }
-)
 
 
 # -- components --------------------------------------------------------------------------------------
@@ -410,7 +403,6 @@ def _json(schema: Schema, description: str = "") -> Schema:
     return {"description": description or "OK", "content": {JSON: {"schema": schema}}}
 
 
-ON_OFF = obj({"on": BOOLEAN}, ["on"])
 IMPORT_JSON = {
     "anyOf": [
         {"type": "array", "items": ref("ProductRow"), "minItems": 1, "maxItems": productimport.MAX_PRODUCTS},
@@ -420,7 +412,6 @@ IMPORT_JSON = {
         ),
     ]
 }
-NOT_NEGATIVE_COUNT = nullable({"type": "integer", "minimum": 0, "maximum": catalogue.MAX_COUNT})
 
 OPERATIONS: dict[tuple[str, str], Op] = {
     # -- this document ---------------------------------------------------------------------------

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from typing import Any
 
 from aiohttp import web
+from pydantic import TypeAdapter, ValidationError
 
 from orchestrator.bodies import CueBody
+from orchestrator.fields import Number
 from orchestrator.joingrant import verify_join
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
@@ -84,16 +85,19 @@ async def _push(ws: web.WebSocketResponse, runner: ShowRunner, studio_id: str) -
         runner.changes.unsubscribe(queue)
 
 
+CLIENT_STATS = ("rtt_ms", "loss_pct", "kbps", "fps", "width", "height")  # what the host page measures
+_NUMBER: TypeAdapter[float] = TypeAdapter(Number)
+
+
 def _take_client_stats(runner: ShowRunner, studio_id: str, client: str, data: dict[str, Any]) -> None:
     """The page's own measurements (only the browser knows the round-trip time)."""
     session = runner.sessions.get(studio_id)
     if session is None or (client and session.client and session.client != client):
         return
     numbers = {}
-    for key in ("rtt_ms", "loss_pct", "kbps", "fps", "width", "height"):
-        value = data.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            numbers[key] = float(value)
+    for key in CLIENT_STATS:
+        with contextlib.suppress(ValidationError):  # a value the page could not measure is left out
+            numbers[key] = _NUMBER.validate_python(data.get(key))
     session.client_stats = numbers
 
 

@@ -81,7 +81,7 @@ def test_max_price_is_defined_once() -> None:
         ("PATCH", "/products/soup", {"price": 5e7}, "'price': 50000000.0 is out of range"),
         ("PATCH", "/products/soup", {"promo": "a\nb"}, "'promo': must be one line"),
         ("PATCH", "/products/soup", {"stock": True}, "'stock': expected an integer"),
-        ("PATCH", "/products/soup", {"colour": "red"}, "'colour': unknown key"),
+        ("PATCH", "/products/soup", {"colour": "red"}, "'colour': unknown field"),
         ("POST", "/audio/alpha", {"gain_db": 10**30}, "'gain_db': must be a finite number"),
         ("POST", "/audio/alpha", {}, "gain_db"),
         ("POST", "/take", {"transition": "spin"}, "'transition': must be one of cut, fade, wipe, slide"),
