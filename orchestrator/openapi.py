@@ -36,6 +36,7 @@ from orchestrator.config import Product
 from orchestrator.fields import ID_RE
 from orchestrator.routes import routes as ROUTES
 from orchestrator.sessions import COOKIE, CSRF_HEADER
+from orchestrator.store import Event, ShowState
 
 Schema = dict[str, Any]
 
@@ -92,6 +93,15 @@ def model_schema(model: type[BaseModel] | Any) -> Schema:
     return schema
 
 
+def response_schema(model: Any) -> Schema:
+    """The JSON Schema of what the server sends for ``model`` (a dataclass or model): every field."""
+    schema = TypeAdapter(model).json_schema(
+        mode="serialization", ref_template=REF_TEMPLATE, schema_generator=_OpenApiJsonSchema
+    )
+    GENERATED.update(schema.pop("$defs", {}))
+    return schema
+
+
 STRING: Schema = {"type": "string"}
 NUMBER: Schema = {"type": "number"}
 INTEGER: Schema = {"type": "integer"}
@@ -120,44 +130,7 @@ SCHEMAS: dict[str, Schema] = {
         {"product": nullable(STRING), "message": STRING, "at": {"type": "number", "description": "unix time"}},
         ["product", "message", "at"],
     ),
-    "ShowState": obj(
-        {
-            "show": STRING,
-            "program": nullable(STRING),
-            "preview": nullable(STRING),
-            "online": {"type": "array", "items": STRING},
-            "version": INTEGER,
-            "cues": {"type": "object", "additionalProperties": ref("Cue")},
-            "cards": {"type": "object", "additionalProperties": {"type": "object"}},
-            "product_overrides": {"type": "object", "additionalProperties": {"type": "object"}},
-            "lower_third": nullable({"type": "object"}),
-            "logo": BOOLEAN,
-            "layout": {"enum": list(LAYOUTS)},
-            "layout_studios": {"type": "array", "items": STRING},
-            "corner": {"enum": list(CORNERS)},
-            "take_seq": INTEGER,
-            "transition": {"enum": list(TRANSITIONS)},
-            "transition_ms": INTEGER,
-            "panic": BOOLEAN,
-            "gains_db": {"type": "object", "additionalProperties": NUMBER},
-            "muted": {"type": "array", "items": STRING},
-            "link_gens": {
-                "type": "object",
-                "additionalProperties": INTEGER,
-                "description": "studio id -> join link generation (raised by kick and reissue)",
-            },
-            "rtmp": nullable(
-                {
-                    "type": "object",
-                    "additionalProperties": STRING,
-                    "description": "RTMP destination name -> URL (stream key hidden); null: as configured",
-                }
-            ),
-            "recording": nullable({**BOOLEAN, "description": "recording on; null: as configured"}),
-        },
-        ["show", "program", "preview", "version", "layout", "panic"],
-        description="The show's stored state, as the store keeps it.",
-    ),
+    "ShowState": {**response_schema(ShowState), "description": "The show's stored state, as the store keeps it."},
     "Card": obj(
         {
             "slot": {"enum": list(SLOTS)},
@@ -313,16 +286,7 @@ SCHEMAS: dict[str, Schema] = {
         ["show", "title", "program", "preview", "version", "studios", "cards", "panic", "audio", "outputs"],
         description="Everything the control page shows about a show.",
     ),
-    "Event": obj(
-        {
-            "kind": {"type": "string", "examples": ["program.cut", "card.shown", "audio.set"]},
-            "show": STRING,
-            "actor": STRING,
-            "detail": {"type": "object"},
-            "at": {"type": "number", "description": "unix time"},
-        },
-        ["kind", "show", "actor", "detail", "at"],
-    ),
+    "Event": response_schema(Event),
     "JoinLink": obj(
         {
             "show": STRING,

@@ -17,15 +17,27 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field
 
 from mixer.outputs.rtmpoutput import redact
+from mixer.scene import CORNERS, LAYOUTS, TRANSITIONS
+from orchestrator.fields import OneOf
+
+# The OpenAPI document takes ShowState's and Event's schemas from these dataclasses
+# (orchestrator/openapi.py): every field is always in an answer, so every field is required there.
+SCHEMA = ConfigDict(json_schema_serialization_defaults_required=True)
 
 Change = Callable[["ShowState"], "ShowState"]
 
 
 @dataclass(frozen=True)
 class ShowState:
+    """The show's stored state, as the store keeps it (``to_json``: the stored and API form)."""
+
+    __pydantic_config__ = SCHEMA
+
     show: str
     program: str | None = None
     preview: str | None = None
@@ -42,22 +54,27 @@ class ShowState:
     logo: bool = False
     # The mixer (mixer/scene.py): the program's layout (program = its main studio, layout_studios
     # the others), the last take's transition (a new take_seq runs it), panic, per-studio audio.
-    layout: str = "single"
+    layout: Annotated[str, OneOf(LAYOUTS)] = "single"
     layout_studios: tuple[str, ...] = ()
-    corner: str = "bottom-right"
+    corner: Annotated[str, OneOf(CORNERS)] = "bottom-right"
     take_seq: int = 0
-    transition: str = "cut"
-    transition_ms: int = 0
+    transition: Annotated[str, OneOf(TRANSITIONS)] = "cut"
+    transition_ms: int = 0  # milliseconds
     panic: bool = False
     gains_db: dict[str, float] = field(default_factory=dict)
     muted: tuple[str, ...] = ()
     fallback_policy: str = ""  # "auto"/"manual" set by the crew; "" = the show's config (mixer/fallback.py)
     # studio id -> generation of its join link; reissue/kick bump it and older tokens stop working
-    link_gens: dict[str, int] = field(default_factory=dict)
+    link_gens: Annotated[
+        dict[str, int], Field(description="studio id -> join link generation (raised by kick and reissue)")
+    ] = field(default_factory=dict)
     # Outputs the crew changed live; None = as the config says (never changed through the API).
     # rtmp: destination name -> URL (with its stream key: never put this in an API answer as is).
-    rtmp: dict[str, str] | None = None
-    recording: bool | None = None
+    rtmp: Annotated[
+        dict[str, str] | None,
+        Field(description="RTMP destination name -> URL (stream key hidden in answers); null: as configured"),
+    ] = None
+    recording: Annotated[bool | None, Field(description="recording on; null: as configured")] = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,11 +146,13 @@ def next_state(stored: ShowState, change: Change, known: ShowState | None) -> Co
 class Event:
     """One line of the audit trail: what happened, to what, who did it."""
 
-    kind: str
+    __pydantic_config__ = SCHEMA
+
+    kind: Annotated[str, Field(examples=["program.cut", "card.shown", "audio.set"])]
     show: str
     actor: str = "system"
     detail: dict[str, Any] = field(default_factory=dict)
-    at: float = field(default_factory=time.time)
+    at: Annotated[float, Field(description="unix time, seconds")] = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
