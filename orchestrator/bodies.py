@@ -16,22 +16,22 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from mixer.fallback import POLICIES
 from mixer.graphics.director import SLOTS
 from mixer.outputs.rtmpoutput import NAME_RE, SCHEMES
-from mixer.scene import CORNERS, GAIN_DB_MAX, GAIN_DB_MIN, LAYOUTS, MAX_TRANSITION_MS, TRANSITIONS
+from mixer.scene import CORNERS, GAIN_DB_MAX, GAIN_DB_MIN, LAYOUTS, TRANSITIONS
 from orchestrator.fields import (
     MAX_PROMO_CHARS,
     Count,
+    FallbackPolicy,
     Flag,
     InRange,
-    Integer,
     NonEmpty,
     Number,
     OneLine,
     OneOf,
     Price,
     Text,
+    TransitionMs,
 )
 
 MAX_MESSAGE = 500  # characters in a cue message: it has to fit on a phone
@@ -47,9 +47,7 @@ def _null_is(default: str) -> BeforeValidator:
 
 Transition = Annotated[Text, OneOf(TRANSITIONS), _null_is("cut"), Field(description="how the picture changes")]
 DurationMs = Annotated[
-    Integer,
-    InRange(0, MAX_TRANSITION_MS, "milliseconds"),
-    Field(description="transition length; null or absent: the show's default (shows[].transition_ms)"),
+    TransitionMs, Field(description="transition length; null or absent: the show's default (shows[].transition_ms)")
 ]
 StudioId = Annotated[NonEmpty, Field(description="a studio id of the show")]
 ProductId = Annotated[NonEmpty, Field(description="a product id of the show")]
@@ -95,7 +93,7 @@ class EmptyBody(Closed):
 
 
 class FallbackPolicyBody(Closed):
-    policy: Annotated[Text, OneOf(POLICIES)]
+    policy: FallbackPolicy
 
 
 class AudioBody(Closed):

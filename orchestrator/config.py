@@ -16,20 +16,24 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
+from mixer.scene import FIT_MODES
 from orchestrator.fields import (
     ID_RE,
     MAX_PROMO_CHARS,
     MAX_TEXT_CHARS,
     MAX_URL_CHARS,
     Count,
+    FallbackPolicy,
     Flag,
     Id,
     InRange,
     Integer,
     Number,
     OneLine,
+    OneOf,
     Price,
     Text,
+    TransitionMs,
     problems,
 )
 from orchestrator.passwords import hash_problem
@@ -38,6 +42,9 @@ __all__ = ["ID_RE", "Config", "ConfigError", "Product", "Show", "Studio", "load"
 
 # Every table refuses keys it does not know; scalars are strict (no "30" for 30, no true for 1).
 STRICT = ConfigDict(extra="forbid")
+
+
+VIDEO_CODECS = ("h264", "vp8")
 
 
 class ConfigError(Exception):
@@ -83,9 +90,9 @@ class Outputs:
     hls: Flag = True
     flv: Flag = True
     hls_segment_seconds: Annotated[Number, InRange(1, 30, "seconds")] = 2.0
-    hls_window: Integer = 6  # segments in the playlist
+    hls_window: Annotated[Integer, InRange(2, 100, "segments in the playlist")] = 6
     whep: Flag = True  # WebRTC viewers at /whep/{show}
-    whep_max_viewers: Integer = 500
+    whep_max_viewers: Annotated[Integer, InRange(1, 10_000)] = 500
     whep_viewer_token: Text = ""  # set: viewers must send it as Bearer token
     rtmp: tuple[RtmpDestination, ...] = ()  # pushed from the start; more can be added live
     rtmp_backoff_min: Number = 1.0  # seconds before the first reconnect, doubling up to the max
@@ -107,19 +114,23 @@ class Show:
     products: tuple[Product, ...] = ()
     outputs: Outputs = dataclasses.field(default_factory=Outputs)
     slate_text: Text = "Back soon · 马上回来"
-    video_codec: Text = ""  # what studios send: "h264" or "vp8"; empty = server.video_codec
-    logo_text: Text = ""  # the logo in the top corner (POST .../logo); empty = the title
+    video_codec: Annotated[Text, OneOf(("", *VIDEO_CODECS))] = ""  # what studios send; empty: server.video_codec
+    logo_text: Annotated[Text, Field(max_length=40)] = ""  # the logo in the top corner; empty = the title
     logo_image: Text = ""  # a picture file for the logo instead of the text
     # The mixer (mixer/program.py). Portrait swaps width/height if needed: 1280x720 -> 720x1280.
-    orientation: Text = "landscape"  # or "portrait" (9:16 for phones)
-    fit: Text = "fit"  # studio pictures in their box: "fit" (coloured sides), "crop" (fill), "blur" (blurred sides)
+    orientation: Annotated[Text, OneOf(("landscape", "portrait"))] = "landscape"  # portrait: 9:16 for phones
+    # Studio pictures in their box: "fit" (coloured sides), "crop" (fill), "blur" (blurred sides).
+    fit: Annotated[Text, OneOf(FIT_MODES)] = "fit"
     fill_colour: Text = "#000000"  # the sides in "fit" mode
-    fallback_after: Number = 1.0  # seconds without a frame from the program studio before the fallback
+    # Without a frame from the program studio this long, the fallback goes on air.
+    fallback_after: Annotated[Number, InRange(0.2, 30, "seconds")] = 1.0
     backup_studio: Text = ""  # shown on a fallback if it is live (else the slate)
-    fallback_policy: Text = "auto"  # after a fallback: "auto" (return when steady) or "manual" (mixer/fallback.py)
-    fallback_return_after: Number = 2.0  # auto: seconds of steady delivery before the studio returns
-    transition_ms: Integer = 500  # default duration of a take's fade/wipe/slide, milliseconds
-    av_sync_ms: Integer = 50  # studios' audio arrives this much after their video (tests/mixer/test_audio_lipsync.py)
+    fallback_policy: FallbackPolicy = "auto"  # after a fallback: "auto" (return when steady) or "manual"
+    # auto: steady delivery this long before the studio returns.
+    fallback_return_after: Annotated[Number, InRange(0.2, 30, "seconds")] = 2.0
+    transition_ms: TransitionMs = 500  # default duration of a take's fade/wipe/slide
+    # Studios' audio arrives this much after their video (tests/mixer/test_audio_lipsync.py).
+    av_sync_ms: Annotated[Integer, InRange(0, 300, "milliseconds")] = 50
 
     def studio(self, studio_id: str) -> Studio | None:
         return next((s for s in self.studios if s.id == studio_id), None)
@@ -132,9 +143,6 @@ class IceServer:
     urls: Text
     username: Text = ""
     credential: Text = ""
-
-
-VIDEO_CODECS = ("h264", "vp8")
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -165,7 +173,7 @@ class Server:
     redis_url: Text = ""
     data_dir: Text = "var"
     max_body_bytes: Annotated[Integer, InRange(4096, 2**30, "bytes")] = 64 * 1024
-    video_codec: Text = "h264"  # preferred studio codec: H.264 decodes in half the time of VP8
+    video_codec: Annotated[Text, OneOf(VIDEO_CODECS)] = "h264"  # H.264 decodes in half the time of VP8
     ice_servers: tuple[IceServer, ...] = ()
     ice_public_address: Text = ""  # 1:1 NAT: the public IP that maps to our host address
     ice_port_min: Integer = 0  # UDP ports for media; 0/0 = any port the OS picks
@@ -279,9 +287,7 @@ def validate(config: Config) -> Config:
             pkey = f"{key}.products[{j}]"
             _check(product.id not in pids, src, f"{pkey}.id", f"duplicate product {product.id!r}")
             pids.add(product.id)
-        _check(len(show.logo_text) <= 40, src, f"{key}.logo_text", "must be at most 40 characters")
         _check("\0" not in show.logo_image, src, f"{key}.logo_image", "must not contain a NUL character")
-        _check(2 <= show.outputs.hls_window <= 100, src, f"{key}.outputs.hls_window", "must be 2-100")
         _check_outputs(show.outputs, src, f"{key}.outputs")
     _validate_mixer(config)
     return config
@@ -290,11 +296,6 @@ def validate(config: Config) -> Config:
 def _validate_media(config: Config) -> None:
     """WHIP media settings: codec, ICE servers and addresses, ports, bitrate hints, TLS."""
     src, srv = config.source, config.server
-    _check(srv.video_codec in VIDEO_CODECS, src, "server.video_codec", 'must be "h264" or "vp8"')
-    for i, show in enumerate(config.shows):
-        _check(
-            show.video_codec in ("", *VIDEO_CODECS), src, f"shows[{i}].video_codec", 'must be "h264", "vp8" or empty'
-        )
     from aiortc.rtcicetransport import parse_stun_turn_uri
 
     for i, ice in enumerate(srv.ice_servers):
@@ -353,37 +354,23 @@ def _apply_orientation(config: Config) -> Config:
 
 def _validate_mixer(config: Config) -> None:
     """Switching, layout and fallback settings of each show."""
-    from mixer.fallback import POLICIES
     from mixer.planes import parse_colour
-    from mixer.scene import FIT_MODES, MAX_TRANSITION_MS
 
     src = config.source
     for i, show in enumerate(config.shows):
         key = f"shows[{i}]"
-        _check(
-            show.orientation in ("landscape", "portrait"),
-            src,
-            f"{key}.orientation",
-            'must be "landscape" or "portrait"',
-        )
-        _check(show.fit in FIT_MODES, src, f"{key}.fit", f"must be one of {', '.join(FIT_MODES)}")
         try:
             parse_colour(show.fill_colour)
         except ValueError:
             raise ConfigError(f"{src}: {key}.fill_colour: {show.fill_colour!r} must be #rrggbb") from None
-        _check(0.2 <= show.fallback_after <= 30, src, f"{key}.fallback_after", "must be 0.2-30 seconds")
         _check(
             not show.backup_studio or show.studio(show.backup_studio) is not None,
             src,
             f"{key}.backup_studio",
             f"{show.backup_studio!r} is not a studio of this show",
         )
-        _check(show.fallback_policy in POLICIES, src, f"{key}.fallback_policy", 'must be "auto" or "manual"')
-        _check(0.2 <= show.fallback_return_after <= 30, src, f"{key}.fallback_return_after", "must be 0.2-30 seconds")
         for j, studio in enumerate(show.studios):
             _check_photo(studio.photo, src, f"{key}.studios[{j}].photo")
-        _check(0 <= show.transition_ms <= MAX_TRANSITION_MS, src, f"{key}.transition_ms", "must be 0-5000")
-        _check(0 <= show.av_sync_ms <= 300, src, f"{key}.av_sync_ms", "must be 0-300")
 
 
 def _check_photo(path: str, src: str, key: str) -> None:
@@ -401,7 +388,6 @@ def _check_photo(path: str, src: str, key: str) -> None:
 def _check_outputs(out: Outputs, src: str, key: str) -> None:
     from mixer.outputs.rtmpoutput import NAME_RE, check_rtmp_url
 
-    _check(1 <= out.whep_max_viewers <= 10_000, src, f"{key}.whep_max_viewers", "must be 1-10000")
     _check(
         not out.whep_viewer_token or len(out.whep_viewer_token) >= 8,
         src,

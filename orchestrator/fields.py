@@ -31,6 +31,9 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from mixer.fallback import POLICIES
+from mixer.scene import MAX_TRANSITION_MS
+
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_NUMBER = 1e15  # any float beyond this is a typo, and ints beyond 2**53 lose digits as floats
 MAX_PRICE = 10_000_000.0  # yuan; anything above is a typo whatever the product
@@ -146,6 +149,11 @@ NonEmpty = Annotated[StrictStr, Field(min_length=1)]
 Id = Annotated[StrictStr, AfterValidator(_id)]
 Price = Annotated[Number, InRange(0, MAX_PRICE, "yuan")]
 Count = Annotated[Integer, InRange(0, MAX_COUNT)]
+
+
+# Media settings shared by the config (shows[]) and the API's bodies.
+TransitionMs = Annotated[Integer, InRange(0, MAX_TRANSITION_MS, "milliseconds")]
+FallbackPolicy = Annotated[Text, OneOf(POLICIES)]
 
 
 def where(loc: Sequence[int | str]) -> str:
