@@ -174,6 +174,16 @@ class LoginBody(Open):
     password: Text | None = None
 
 
+class EventsQuery(Open):
+    """``GET .../events?limit=``: query strings are text, so numbers are parsed (not strict)."""
+
+    limit: Annotated[int, InRange(1, 10_000, "events, newest"), Field(strict=False)] = 100
+
+
+class ProductsQuery(Open):
+    q: Annotated[str, Field(description="search in id, names and enterprise")] = ""
+
+
 class RundownBody(Open):
     studios: Annotated[
         dict[str, Annotated[list[Text], Field(json_schema_extra={"uniqueItems": True})]],

@@ -93,6 +93,12 @@ def model_schema(model: type[BaseModel] | Any) -> Schema:
     return schema
 
 
+def query_schemas(model: type[BaseModel]) -> dict[str, Schema]:
+    """Each query parameter's schema, from the model the view reads the query string with."""
+    properties: dict[str, Schema] = model_schema(model).get("properties", {})
+    return {name: {k: v for k, v in schema.items() if k != "title"} for name, schema in properties.items()}
+
+
 def response_schema(model: Any) -> Schema:
     """The JSON Schema of what the server sends for ``model`` (a dataclass or model): every field."""
     schema = TypeAdapter(model).json_schema(
@@ -107,7 +113,6 @@ NUMBER: Schema = {"type": "number"}
 INTEGER: Schema = {"type": "integer"}
 BOOLEAN: Schema = {"type": "boolean"}
 ID: Schema = {"type": "string", "pattern": ID_RE.pattern}
-ONE_LINE = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
 
 
 # -- components --------------------------------------------------------------------------------------
@@ -441,7 +446,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("GET", "/api/shows/{show}/events"): Op(
         "The audit trail, newest last",
-        query={"limit": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 100}},
+        query=query_schemas(bodies.EventsQuery),
         response=obj({"events": {"type": "array", "items": ref("Event")}}, ["events"]),
         errors=(503,),
     ),
@@ -539,7 +544,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     # -- products, cards, graphics -------------------------------------------------------------
     ("GET", "/api/shows/{show}/products"): Op(
         "The catalogue with live values",
-        query={"q": {"type": "string", "description": "search in id, names and enterprise"}},
+        query=query_schemas(bodies.ProductsQuery),
         response=obj({"products": {"type": "array", "items": ref("Product")}}, ["products"]),
     ),
     ("POST", "/api/shows/{show}/products/import"): Op(

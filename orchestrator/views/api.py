@@ -6,11 +6,10 @@ from aiohttp import web
 
 from orchestrator.appkeys import CONFIG, SHOWS, STORE
 from orchestrator.auth import operator
-from orchestrator.bodies import ProgramBody
-from orchestrator.errors import BadRequest
+from orchestrator.bodies import EventsQuery, ProgramBody
 from orchestrator.links import join_links
 from orchestrator.showrunner import ShowRunner
-from orchestrator.views.common import body, operator_name, show_runner
+from orchestrator.views.common import body, operator_name, query, show_runner
 
 
 async def list_shows(request: web.Request) -> web.Response:
@@ -41,12 +40,7 @@ async def preview(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.Response:
     operator_name(request)
     runner = show_runner(request)
-    try:
-        limit = int(request.query.get("limit", "100"))
-    except ValueError:
-        raise BadRequest("limit must be an integer") from None
-    if not 1 <= limit <= 10_000:
-        raise BadRequest("limit must be 1-10000")
+    limit = query(request, EventsQuery).limit
     found = await request.app[STORE].events(runner.show.id, limit)
     return web.json_response({"events": [e.to_json() for e in found]})
 

@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp import web
 
 from orchestrator import catalogue
-from orchestrator.bodies import CardBody, LowerThirdBody, OnOffBody, ProductPatch
+from orchestrator.bodies import CardBody, LowerThirdBody, OnOffBody, ProductPatch, ProductsQuery
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
-from orchestrator.views.common import body, operator_name, show_runner
+from orchestrator.views.common import body, operator_name, query, show_runner
 
 
 def _graphics(runner: ShowRunner, state: ShowState) -> dict[str, Any]:
@@ -27,10 +27,10 @@ async def list_products(request: web.Request) -> web.Response:
     """The catalogue with live values; ?q= searches id, names and enterprise."""
     operator_name(request)
     products = show_runner(request).products()
-    query = request.query.get("q", "").strip().lower()
-    if query:
+    wanted = query(request, ProductsQuery).q.strip().lower()
+    if wanted:
         fields = ("id", "name", "name_en", "enterprise")
-        products = [p for p in products if any(query in str(p.get(f, "")).lower() for f in fields)]
+        products = [p for p in products if any(wanted in str(p.get(f, "")).lower() for f in fields)]
     return web.json_response({"products": products})
 
 

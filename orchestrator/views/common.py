@@ -40,6 +40,14 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def query(request: web.Request, model: type[M]) -> M:
+    """The query string as ``model``; BadRequest names the first bad parameter."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise BadRequest(first_problem(exc)) from None
+
+
 async def body(request: web.Request, model: type[M]) -> M:
     """The JSON body as ``model`` (an empty body is ``{}``); BadRequest names the first bad field.
 
