@@ -36,7 +36,7 @@ from orchestrator.config import Product
 from orchestrator.fields import ID_RE
 from orchestrator.routes import routes as ROUTES
 from orchestrator.sessions import COOKIE, CSRF_HEADER
-from orchestrator.store import Event, ShowState
+from orchestrator.store import Cue, Event, ShowState
 
 Schema = dict[str, Any]
 
@@ -131,10 +131,7 @@ SCHEMAS: dict[str, Schema] = {
         },
         ["name", "role"],
     ),
-    "Cue": obj(
-        {"product": nullable(STRING), "message": STRING, "at": {"type": "number", "description": "unix time"}},
-        ["product", "message", "at"],
-    ),
+    "Cue": response_schema(Cue),
     "ShowState": {**response_schema(ShowState), "description": "The show's stored state, as the store keeps it."},
     "Card": obj(
         {

@@ -37,7 +37,7 @@ from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outbox import Check, Fact, Outbox
 from orchestrator.outputwatch import POLL_S, OutputWatch
-from orchestrator.store import Commit, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
+from orchestrator.store import Commit, Cue, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
 from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
 from rooms.mediakinds import sent_kinds
@@ -481,7 +481,7 @@ class ShowRunner:
         self._check_studio(studio_id)
         if product_id is not None and not any(p.id == product_id for p in self.show.products):
             raise NotFound(f"show {self.show.id!r} has no product {product_id!r}")
-        cue = {"product": product_id, "message": message, "at": time.time()}
+        cue = Cue(product=product_id, message=message, at=time.time())
 
         def change(s: ShowState) -> ShowState:
             return dataclasses.replace(s, cues={**s.cues, studio_id: cue})

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from mixer.outputs.rtmpoutput import redact
 from mixer.scene import CORNERS, LAYOUTS, TRANSITIONS
@@ -30,6 +31,18 @@ from orchestrator.fields import OneOf
 SCHEMA = ConfigDict(json_schema_serialization_defaults_required=True)
 
 Change = Callable[["ShowState"], "ShowState"]
+
+
+class Cue(TypedDict):
+    """The crew's cue for a studio's host (a value of :attr:`ShowState.cues`)."""
+
+    product: str | None  # a product id of the show
+    message: str
+    at: Annotated[float, Field(description="unix time, seconds")]
+
+
+def _cue(data: dict[str, Any]) -> Cue:
+    return Cue(product=data.get("product"), message=str(data.get("message", "")), at=float(data.get("at", 0)))
 
 
 @dataclass(frozen=True)
@@ -44,7 +57,7 @@ class ShowState:
     online: tuple[str, ...] = ()
     version: int = 0
     # studio id -> the crew's cue for its host: {"product": id or None, "message": str, "at": unix time}
-    cues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cues: dict[str, Cue] = field(default_factory=dict)
     # Graphics on air (orchestrator/catalogue.py): slot -> {"product", "price", "was_price",
     # "shown_at", "countdown_until", "actor"}; product id -> live overrides {"price", "stock", "sold", "promo"};
     # the lower third {"studio", "text"} or None; the show logo on or off.
@@ -87,7 +100,10 @@ class ShowState:
             preview=data.get("preview"),
             online=tuple(data.get("online", ())),
             version=int(data.get("version", 0)),
-            cues={str(k): dict(v) for k, v in (data.get("cues") or {}).items()},
+            cues={
+                str(k): Cue(product=v.get("product"), message=str(v.get("message", "")), at=float(v.get("at", 0)))
+                for k, v in (data.get("cues") or {}).items()
+            },
             cards={str(k): dict(v) for k, v in (data.get("cards") or {}).items()},
             product_overrides={str(k): dict(v) for k, v in (data.get("product_overrides") or {}).items()},
             lower_third=dict(data["lower_third"]) if data.get("lower_third") else None,
