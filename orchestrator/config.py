@@ -40,8 +40,9 @@ from orchestrator.passwords import hash_problem
 
 __all__ = ["ID_RE", "Config", "ConfigError", "Product", "Show", "Studio", "load", "parse"]
 
-# Every table refuses keys it does not know; scalars are strict (no "30" for 30, no true for 1).
-STRICT = ConfigDict(extra="forbid")
+# Every table refuses keys it does not know, and no float may be inf or nan. Scalars are strict
+# (no "30" for 30, no true for 1) through their field types: Integer, Number, Text, Flag.
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 VIDEO_CODECS = ("h264", "vp8")
