@@ -8,6 +8,7 @@ and a request body's bad field is a 400 naming it, never a 500.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from typing import Any
@@ -117,3 +118,22 @@ async def test_a_body_that_is_not_json_is_a_400(server: Server) -> None:
     url = server.url + "/api/shows/test-show/cut"
     async with aiohttp.ClientSession() as http, http.post(url, data=b"{", headers=headers) as res:
         assert res.status == 400 and "not valid JSON" in (await res.json())["error"]
+
+
+def test_the_document_takes_request_bodies_from_the_models() -> None:
+    from orchestrator import bodies, openapi
+    from orchestrator.store import ShowState
+
+    paths = openapi.document()["paths"]
+    for method, path, model in [
+        ("post", "/api/shows/{show}/take", bodies.TakeBody),
+        ("patch", "/api/shows/{show}/products/{product}", bodies.ProductPatch),
+        ("post", "/api/shows/{show}/cards", bodies.CardBody),
+        ("put", "/api/shows/{show}/rundown", bodies.RundownBody),
+    ]:
+        schema = paths[path][method]["requestBody"]["content"]["application/json"]["schema"]
+        assert schema == openapi.model_schema(model), path
+    price = openapi.model_schema(bodies.ProductPatch)["properties"]["price"]
+    assert (price["minimum"], price["maximum"], price["type"]) == (0, MAX_PRICE, ["number", "null"])
+    shown = openapi.document()["components"]["schemas"]["ShowState"]
+    assert set(shown["required"]) == {f.name for f in dataclasses.fields(ShowState)}
