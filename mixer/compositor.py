@@ -33,6 +33,9 @@ class Compositor:
         self._slate = render_slate(width, height, slate_title, slate_text)
         self._scratch = [packed(width, height) for _ in range(self.SLOTS)]
         self._fitted: dict[tuple[str, int, int], FittedPicture] = {}
+        self._black = packed(width, height)
+        for plane, value in zip(packed_planes(self._black), BLACK, strict=True):
+            plane[:] = value
         self._slate_boxes: dict[tuple[int, int], np.ndarray] = {}
         self.fit_mode = "fit"
         self.fill_yuv: Yuv = BLACK
@@ -56,6 +59,8 @@ class Compositor:
 
         Studios missing from ``pictures`` (not live) show the slate in their box.
         """
+        if bus.layout == "black":
+            return self._black
         if bus.is_slate:
             return self._slate
         layout = boxes(bus.layout, self.width, self.height, bus.corner)

@@ -8,7 +8,9 @@ from typing import Literal
 
 import av
 
-Kind = Literal["video", "audio"]
+# "data": timed metadata (a UTF-8 JSON cue, see mixer/timedmetadata.py), stamped with the
+# program clock pts of the frame it belongs to; only sinks with ``accepts_data`` get it.
+Kind = Literal["video", "audio", "data"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,9 +70,10 @@ class ProgramMonitor(Sink):
         self._queue: collections.deque[EncodedPacket] = collections.deque(maxlen=120)
         self._lock = threading.Lock()
         self._need_key = True
+        self.fmt: ProgramFormat | None = None
 
     def start(self, fmt: ProgramFormat) -> None:
-        pass
+        self.fmt = fmt  # its time_origin dates the packets (the monitor's delay)
 
     def put(self, packet: EncodedPacket) -> None:
         if packet.kind != "video":
@@ -120,6 +121,9 @@ class Multiview:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="multiview", daemon=True)
         self.cpu_seconds = 0.0
+        # Seconds from the program clock composing a frame to the monitor's JPEG of it (the
+        # encoder's queue and latency plus this thread's wait); the page shows it.
+        self.program_delay: float | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -168,11 +172,15 @@ class Multiview:
             del self._snapshots[gone]
             self._seen.pop(gone, None)
         last: av.VideoFrame | None = None
+        last_pts = 0
         for packet in self.monitor.take():
             try:
                 for frame in self._decoder.decode(packet.to_av()):
-                    last = frame
+                    last, last_pts = frame, packet.pts
             except av.error.FFmpegError:
                 log.debug("program monitor could not decode a packet")
         if last is not None:
             self._publish(PROGRAM, last)
+            fmt = self.monitor.fmt
+            if fmt is not None and fmt.time_origin is not None:
+                self.program_delay = time.time() - (fmt.time_origin + last_pts / fmt.fps)

@@ -13,6 +13,11 @@ Switching (the clock's rules, decided here so they hold within one frame):
   new one over ``transition_ms`` (a whole number of frames). A take during a
   transition finishes the running one at once and starts from its end.
 - Panic: the slate, without graphics, and silence from the next frame, until unpanic.
+- Fade to black (``ftb``): a black picture and silence, reached like any take
+  (a fade when the take asks for one); graphics stay off while black.
+- T-bar (``tbar`` between 0 and 1, no transition running): the program shows a
+  mix of its bus and the preview bus at that position; the control plane takes
+  the preview as a cut when the bar reaches the end.
 - Fallback (``mixer/fallback.py``): if the program's main studio has been live
   on air and then sends nothing for ``stale_after`` seconds, the program shows
   the backup studio (if live) or the slate, reports ``program.fallback``, and
@@ -48,7 +53,7 @@ from mixer.graphics.overlaystack import OverlayStack
 from mixer.outputs.sink import Sink
 from mixer.planes import packed
 from mixer.programencoder import ProgramEncoder
-from mixer.scene import SLATE, Bus, Scene
+from mixer.scene import BLACK, SLATE, Bus, Scene
 from mixer.transition import Blender, Transition
 from mixer.videodelay import StudioVideo, new_token
 from rooms.feedbuffer import FeedBuffer
@@ -105,6 +110,7 @@ class Program:
         self._tick_index = 0  # the clock's tick number (skipped ticks counted): the output pts
         self.compose_seconds = 0.0
         self.on_air: str | None = None  # main studio of what the last tick showed (None = slate)
+        self._panicked = False  # panic as of the last tick (a change is a timed metadata cue)
         self.started_at = 0.0
 
     # -- control plane side (event loop) -------------------------------------
@@ -176,7 +182,9 @@ class Program:
             "on_air": self.on_air,
             "on_air_studios": list(shown.studios),
             "layout": shown.layout,
-            "transition": {"kind": transition.kind, "progress": round(transition.progress, 2)} if transition else None,
+            "transition": {"kind": transition.kind, "progress": round(transition.progress, 2)}
+            if transition
+            else ({"kind": "tbar", "progress": round(self._scene.tbar, 2)} if 0 < self._scene.tbar < 1 else None),
             "fallback": self.fallback,
             # dict() copies atomically: the clock thread adds and removes studios.
             "video_delay_ms": {sid: round(1000 * v.delay, 1) for sid, v in dict(self._videos).items()},
@@ -224,21 +232,28 @@ class Program:
 
     def _tick(self, now: float | None = None) -> None:
         t0 = time.perf_counter()
+        # Graphics first, then the time they are drawn at: layers that came with cues are never
+        # drawn at a time before they arrived (invisible), so the cue's frame is the first to draw them.
+        layers, cues = self.graphics.take()
         now = time.monotonic() if now is None else now
         scene, feeds, cards = self._scene, self._feeds, self._cards
         self.compositor.configure(scene.fit, scene.fill_rgb)
         live = self._poll(feeds, cards, now, scene.stale_after)
         steady = self._live(cards, now, min(scene.stale_after, STEADY_GAP)) & live
-        self._switch(scene, self._fallback.target(scene, live, steady, now))
+        target = self._fallback.target(scene, live, steady, now)  # watched whatever is shown
+        self._switch(scene, BLACK if scene.ftb and not scene.panic else target)
         self.audio.set_levels(scene.gains_db, scene.muted)
         samples = self.audio.mix(feeds, now)
         # After the audio: the video delay follows each studio's audio buffer depth.
         pictures = self._pictures(now, scene, live, cards)
         out = self._buffer()
         self._draw(pictures, out)
-        if not scene.panic:  # the safe slate is clean: a wrong price card may be why we panicked
-            self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now)
-        self.encoder.submit(self._tick_index, out, samples)
+        if not scene.panic and not scene.ftb:  # the safe slate is clean: a wrong price card may be why we panicked
+            self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now, layers)
+        if scene.panic != self._panicked:  # players hide their own product cards with ours
+            self._panicked = scene.panic
+            cues = [*cues, {"event": "broadcast.panic", "on": scene.panic}]
+        self.encoder.submit(self._tick_index, out, samples, cues)
         self.compose_seconds += time.perf_counter() - t0
 
     def _poll(self, feeds: dict[str, FeedBuffer], cards: dict[str, Picture], now: float, stale: float) -> set[str]:
@@ -297,6 +312,13 @@ class Program:
 
     def _draw(self, pictures: dict[str, Picture], out: np.ndarray) -> None:
         transition = self._transition
+        scene = self._scene
+        if transition is None and 0 < scene.tbar < 1 and not scene.panic:  # the T-bar part-way
+            a = self.compositor.compose(self._shown, pictures, 0)
+            b = self.compositor.compose(scene.preview_bus(), pictures, 1)
+            self.blender.draw("fade", a, b, scene.tbar, out)
+            self.on_air = self._shown.main
+            return
         if transition is None:
             np.copyto(out, self.compositor.compose(self._shown, pictures, 0))
             self.on_air = self._shown.main

@@ -37,6 +37,7 @@ from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.opusencoder import OpusEncoder
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.sink import Sink
+from mixer.timedmetadata import stamp
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class ProgramEncoder:
         self.forced_keyframes = 0
         self._opus: OpusEncoder | None = None
         self.opus_packets = 0
+        self.cues_sent = 0  # timed metadata packets
+        self._held_cues: list[dict[str, Any]] = []
         self.frames_encoded = 0
         self.frames_dropped = 0  # pictures the encoder had no time for (their ticks' audio was kept)
         self.audio_ticks_dropped = 0  # ticks lost whole from an overflowing backlog (filled with silence)
@@ -152,11 +155,14 @@ class ProgramEncoder:
                 log.debug("closing the encoder's holder container", exc_info=True)
             self._video = self._audio = self._opus = None  # type: ignore[assignment]
 
-    def submit(self, tick: int, picture: np.ndarray, samples: np.ndarray) -> None:
+    def submit(
+        self, tick: int, picture: np.ndarray, samples: np.ndarray, cues: list[dict[str, Any]] | None = None
+    ) -> None:
         """Queue one tick of the program clock (its thread); O(1), never waits for the encoder.
 
         ``tick`` is the clock's tick index (skipped ticks counted), ``picture``
-        packed I420, ``samples`` (samples_per_tick, 2) int16.
+        packed I420, ``samples`` (samples_per_tick, 2) int16, ``cues`` timed
+        metadata that belongs to this frame (kept if the picture is dropped).
         """
         with self._cond:
             queue = self._queue
@@ -166,11 +172,13 @@ class ProgramEncoder:
                 self.frames_dropped += 1
             if len(queue) >= self._max_ticks:
                 oldest = queue.popleft()
+                if oldest[3] and queue:  # a cue is never lost with its tick: the next one carries it
+                    queue[0][3] = oldest[3] + (queue[0][3] or [])
                 self.audio_ticks_dropped += 1
                 if oldest[1] is not None:
                     self._queued_pictures -= 1
                     self.frames_dropped += 1
-            queue.append([tick, picture, samples])
+            queue.append([tick, picture, samples, cues])
             self._queued_pictures += 1
             self._cond.notify()
 
@@ -196,16 +204,21 @@ class ProgramEncoder:
                     self._cond.wait()
                 if self._stop:
                     return
-                tick, picture, samples = self._queue.popleft()
+                tick, picture, samples, cues = self._queue.popleft()
                 if picture is not None:
                     self._queued_pictures -= 1
             try:
-                self._encode(tick, picture, samples)
+                self._encode(tick, picture, samples, cues)
             except Exception:
                 log.exception("program encode failed at tick %d", tick)
 
-    def _encode(self, tick: int, picture: np.ndarray | None, samples: np.ndarray) -> None:
-        """Encode one tick: its picture (if it was not dropped) at pts ``tick``, its audio after the last."""
+    def _encode(
+        self, tick: int, picture: np.ndarray | None, samples: np.ndarray, cues: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Encode one tick: its picture (if it was not dropped) at pts ``tick``, its audio after the last.
+
+        Its cues go out first, as ``data`` packets with the same pts, to the sinks that take them.
+        """
         t0 = time.perf_counter()
         video = self._encode_video(tick, picture) if picture is not None else []
         with self._sinks_lock:
@@ -213,7 +226,11 @@ class ProgramEncoder:
         aac, opus = self._encode_audio(tick, samples, self._opus_wanted(sinks))
         self.encode_seconds += time.perf_counter() - t0
         if not video and not aac and not opus:
+            if cues:  # nothing out yet (encoder priming): the cues go with the next packets
+                self._held_cues += cues
             return
+        if self._held_cues:
+            cues, self._held_cues = self._held_cues + (cues or []), []
         if self.started_format is None:
             # The AAC AudioSpecificConfig exists only once the encoder is open.
             self._start_sinks()
@@ -221,9 +238,18 @@ class ProgramEncoder:
             self.bytes_out += len(packet.data)
         for packet in aac:
             self.bytes_out += len(packet.data)
+        fmt = self.started_format
+        assert fmt is not None
+        data = [stamp(cue, tick, i, fmt) for i, cue in enumerate(cues)] if cues else []
+        self.cues_sent += len(data)
         for sink in sinks:
             audio = opus if getattr(sink, "audio_codec", "aac") == "opus" else aac
             try:
+                if data and getattr(sink, "accepts_data", False):
+                    for packet in data:
+                        sink.put(packet)
+                if not getattr(sink, "wants_media", True):
+                    continue
                 for packet in video:
                     sink.put(packet)
                 for packet in audio:

@@ -36,6 +36,7 @@ class Bus:
 
 
 SLATE = Bus()
+BLACK = Bus(layout="black")  # fade to black: a black picture and silence
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,12 @@ class Scene:
     layout_studios: tuple[str, ...] = ()  # the other studios of the layout (pip inset, second half)
     corner: str = "bottom-right"
     panic: bool = False
+    # The preview bus (built there, then taken): preview is its main studio.
+    preview_layout: str = "single"
+    preview_studios: tuple[str, ...] = ()
+    preview_corner: str = "bottom-right"
+    ftb: bool = False  # faded to black (taking it with a fade runs the fade)
+    tbar: float = 0.0  # a manual transition in progress: 0-1 of the way from program to preview
     # A take/cut increments take_seq; the clock runs `transition` when it sees a new one.
     take_seq: int = 0
     transition: str = "cut"
@@ -67,3 +74,8 @@ class Scene:
         if self.program is None:
             return SLATE
         return Bus(self.layout, (self.program, *self.layout_studios), self.corner)
+
+    def preview_bus(self) -> Bus:
+        if self.preview is None:
+            return SLATE
+        return Bus(self.preview_layout, (self.preview, *self.preview_studios), self.preview_corner)

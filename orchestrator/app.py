@@ -22,7 +22,7 @@ from orchestrator.routes import routes
 from orchestrator.sessions import Sessions
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
-from orchestrator.views import hostapi
+from orchestrator.views import control, hostapi
 from rooms.ice import count_traffic_as_consent, offer_host_addresses, use_port_range
 from rooms.whipsession import WhipOptions
 
@@ -95,4 +95,5 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(routes)
     app[OPENAPI] = openapi.document(routes)
     hostapi.setup(app)
+    control.setup(app)
     return app

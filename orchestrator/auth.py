@@ -58,11 +58,19 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("POST", SHOW + "/layout"): SWITCH,
     ("POST", SHOW + "/panic"): SWITCH,
     ("POST", SHOW + "/unpanic"): SWITCH,
+    ("POST", SHOW + "/ftb"): SWITCH,
+    ("POST", SHOW + "/tbar"): SWITCH,
+    ("GET", SHOW + "/alarms"): READ,
+    # Whoever watches the show may say they have seen an alarm (it is audited by name).
+    ("POST", SHOW + "/alarms/{alarm}/ack"): GRAPHICS,
     ("POST", SHOW + "/fallback-policy"): SWITCH,
     ("POST", SHOW + "/audio/{studio}"): SWITCH,
     ("POST", SHOW + "/outputs/rtmp"): SWITCH,
     ("DELETE", SHOW + "/outputs/rtmp/{name}"): SWITCH,
     ("POST", SHOW + "/recording"): SWITCH,
+    # Dump throws away what the delayed outputs were about to air: directors only (SWITCH).
+    ("POST", SHOW + "/dump"): SWITCH,
+    ("POST", SHOW + "/delay"): SWITCH,
 }
 
 PUBLIC_API = frozenset({("GET", "/api/openapi.json"), ("POST", "/api/login"), ("POST", "/api/logout")})

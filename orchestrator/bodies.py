@@ -88,6 +88,17 @@ class PanicBody(Closed):
     on: Flag = True
 
 
+class FtbBody(Closed):
+    """Fade to black (``on``) or back up, over ``duration_ms`` (default: the show's)."""
+
+    on: Flag = True
+    duration_ms: DurationMs | None = None
+
+
+class TbarBody(Closed):
+    position: Annotated[Number, InRange(0, 1, "0: program, 1: preview (the take happens there)")]
+
+
 class EmptyBody(Closed):
     pass
 
@@ -117,6 +128,7 @@ class CardBody(Closed):
     slot: Annotated[Text, OneOf(SLOTS)] = "main"
     countdown_s: Annotated[Number, InRange(1, MAX_COUNTDOWN_S, "seconds, rounded up")] | None = None
     confirm_price: Flag = False
+    preview: Annotated[Flag, Field(description="true: built on preview, on air with the next take")] = False
 
 
 class ProductPatch(Closed):
@@ -155,6 +167,14 @@ class RtmpBody(Open):
             }
         ),
     ]
+    delay_s: Annotated[Number, InRange(0, 60, "seconds of broadcast delay")] = 0.0
+
+
+class DelayBody(Open):
+    """One output's broadcast delay, while live."""
+
+    output: Annotated[NonEmpty, Field(description="hls, flv, whep, webhook or rtmp:{name}")]
+    delay_s: Annotated[Number, InRange(0, 60, "seconds")]
 
 
 class CueBody(Open):

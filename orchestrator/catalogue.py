@@ -163,6 +163,47 @@ def put_card(
     return dataclasses.replace(state, cards={**state.cards, slot: entry})
 
 
+def put_preview_card(
+    show: Show,
+    state: ShowState,
+    slot: str,
+    product_id: str,
+    *,
+    countdown_s: int | None,
+    confirm_price: bool,
+    actor: str,
+) -> ShowState:
+    """A card built on preview: it goes on air with the next take (:func:`take_preview_cards`)."""
+    live = live_product(find_product(show, product_id), state)
+    if live.price_differs and not confirm_price:
+        raise _price_conflict(live)
+    entry = {"product": product_id, "countdown_s": countdown_s, "actor": actor}
+    return dataclasses.replace(state, preview_cards={**state.preview_cards, slot: entry})
+
+
+def drop_preview_card(state: ShowState, slot: str) -> ShowState:
+    if slot not in state.preview_cards:
+        raise NotFound(f"no card on preview in slot {slot!r}")
+    return dataclasses.replace(state, preview_cards={k: v for k, v in state.preview_cards.items() if k != slot})
+
+
+def take_preview_cards(show: Show, state: ShowState, now: float) -> ShowState:
+    """The take: cards built on preview go on air at their live price (confirmed when it changed)."""
+    for slot, entry in state.preview_cards.items():
+        if any(p.id == entry.get("product") for p in show.products):
+            state = put_card(
+                show,
+                state,
+                slot,
+                str(entry["product"]),
+                countdown_s=entry.get("countdown_s"),
+                confirm_price=True,  # checked when it was built, and on every price change since
+                actor=str(entry.get("actor") or "system"),
+                now=now,
+            )
+    return dataclasses.replace(state, preview_cards={})
+
+
 def drop_card(state: ShowState, slot: str) -> ShowState:
     if slot not in state.cards:
         raise NotFound(f"no card on air in slot {slot!r}")
@@ -185,8 +226,9 @@ def patch_product(
     new = dataclasses.replace(state, product_overrides=all_overrides)
     live = live_product(product, new)
     showing = on_air_slots(state, product_id)
-    if showing and live.price_differs and "price" in changes and not confirm_price:
-        # Editing the price of a card on air changes what buyers see right now.
+    pending = [slot for slot, e in state.preview_cards.items() if e.get("product") == product_id]
+    if (showing or pending) and live.price_differs and "price" in changes and not confirm_price:
+        # Editing the price of a card on air (or about to be) changes what buyers see.
         raise _price_conflict(live)
     if showing:
         cards = dict(new.cards)
@@ -324,11 +366,35 @@ def card_view(show: Show, state: ShowState, slot: str, now: float) -> dict[str, 
 def graphics_view(show: Show, state: ShowState, now: float) -> dict[str, Any]:
     """The ``cards``, ``lower_third`` and ``logo`` keys of a show's description."""
     known = {p.id for p in show.products}
+    pending = [
+        {"slot": s, "product": e["product"], "name": find_product(show, e["product"]).name,
+         "price": live_product(find_product(show, e["product"]), state).price, "countdown_s": e.get("countdown_s")}
+        for s, e in state.preview_cards.items() if e.get("product") in known
+    ]  # fmt: skip
     return {
+        "preview_cards": pending,
         "cards": [card_view(show, state, s, now) for s in SLOTS if (state.cards.get(s) or {}).get("product") in known],
         "lower_third": state.lower_third,
         "logo": state.logo,
     }
+
+
+def product_view(show: Show, state: ShowState, product_id: str) -> dict[str, Any] | None:
+    """One product as buyers see it now (catalogue + live overrides), for a host's cue.
+
+    ``{"id", "name", "name_en", "enterprise", "price", "was_price", "promo", "stock", "on_air"}``;
+    ``was_price`` only when above the live price (as on the card). None for an unknown product.
+    """
+    product = next((p for p in show.products if p.id == product_id), None)
+    if product is None:
+        return None
+    live = live_product(product, state)
+    view = {k: v for k, v in live.to_json(on_air_slots(state, product.id)).items() if k in PRODUCT_VIEW_KEYS}
+    view["was_price"] = _was_price(live)
+    return view
+
+
+PRODUCT_VIEW_KEYS = ("id", "name", "name_en", "enterprise", "price", "was_price", "promo", "stock", "on_air")
 
 
 def products_view(show: Show, state: ShowState) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ import dataclasses
 import ipaddress
 import tomllib
 import typing
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -84,6 +85,7 @@ class RtmpDestination:
 
     name: Text
     url: Text
+    delay_s: Annotated[Number, InRange(0, 60, "seconds")] = 0.0  # broadcast delay of this push (delayline)
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -100,6 +102,9 @@ class Outputs:
     rtmp_backoff_max: Number = 30.0  # seconds
     recording: Flag = False  # record from the start (the API starts and stops it too)
     recording_rotate_seconds: Annotated[Number, InRange(1, 86_400, "seconds")] = 600.0  # a new file after this long
+    # Broadcast delay of the pull outputs (HLS, HTTP-FLV, WHEP) and the webhook; applied after
+    # the one encode (mixer/outputs/delayline.py). The recording stays live.
+    delay_s: Annotated[Number, InRange(0, 60, "seconds")] = 0.0
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -132,6 +137,10 @@ class Show:
     transition_ms: TransitionMs = 500  # default duration of a take's fade/wipe/slide
     # Studios' audio arrives this much after their video (tests/mixer/test_audio_lipsync.py).
     av_sync_ms: Annotated[Integer, InRange(0, 300, "milliseconds")] = 50
+    # Commerce back-ends get each timed metadata cue here, signed (orchestrator/webhook.py).
+    webhook_url: Text = ""
+    webhook_secret: Text = ""
+    timezone: Text = "Asia/Shanghai"  # IANA zone for times shown to the crew (alarms, event CSV)
 
     def studio(self, studio_id: str) -> Studio | None:
         return next((s for s in self.studios if s.id == studio_id), None)
@@ -225,6 +234,14 @@ def _one_line(exc: ValidationError, src: str) -> ConfigError:
     return ConfigError(f"{src}: {key or 'top level'}: {problem}")
 
 
+def _known_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def _check(cond: bool, src: str, key: str, what: str) -> None:
     if not cond:
         raise ConfigError(f"{src}: {key}: {what}")
@@ -290,6 +307,18 @@ def validate(config: Config) -> Config:
             pids.add(product.id)
         _check("\0" not in show.logo_image, src, f"{key}.logo_image", "must not contain a NUL character")
         _check_outputs(show.outputs, src, f"{key}.outputs")
+        _check(
+            not show.webhook_url or show.webhook_url.startswith(("http://", "https://")),
+            src,
+            f"{key}.webhook_url",
+            "must be an http:// or https:// URL",
+        )
+        _check(
+            not show.webhook_url or len(show.webhook_secret) >= 16,
+            src,
+            f"{key}.webhook_secret",
+            "needs at least 16 characters when webhook_url is set (it signs every delivery)",
+        )
     _validate_mixer(config)
     return config
 
@@ -364,6 +393,7 @@ def _validate_mixer(config: Config) -> None:
             parse_colour(show.fill_colour)
         except ValueError:
             raise ConfigError(f"{src}: {key}.fill_colour: {show.fill_colour!r} must be #rrggbb") from None
+        _check(_known_zone(show.timezone), src, f"{key}.timezone", "must be an IANA time zone like Asia/Shanghai")
         _check(
             not show.backup_studio or show.studio(show.backup_studio) is not None,
             src,
@@ -401,6 +431,7 @@ def _check_outputs(out: Outputs, src: str, key: str) -> None:
         f"{key}.rtmp_backoff_min",
         "need 0.1 <= rtmp_backoff_min <= rtmp_backoff_max <= 600",
     )
+    _check(0 <= out.delay_s <= 60, src, f"{key}.delay_s", "must be 0-60 seconds")
     names: set[str] = set()
     for i, dest in enumerate(out.rtmp):
         dkey = f"{key}.rtmp[{i}]"
@@ -414,6 +445,7 @@ def _check_outputs(out: Outputs, src: str, key: str) -> None:
         names.add(dest.name)
         problem = check_rtmp_url(dest.url)
         _check(problem is None, src, f"{dkey}.url", str(problem))
+        _check(0 <= dest.delay_s <= 60, src, f"{dkey}.delay_s", "must be 0-60 seconds")
 
 
 def parse(data: dict[str, Any], source: str = "<memory>") -> Config:

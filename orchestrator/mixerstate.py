@@ -20,6 +20,11 @@ def scene_of(show: Show, state: ShowState) -> Scene:
         layout_studios=state.layout_studios,
         corner=state.corner,
         panic=state.panic,
+        preview_layout=state.preview_layout,
+        preview_studios=state.preview_studios,
+        preview_corner=state.preview_corner,
+        ftb=state.ftb,
+        tbar=state.tbar,
         take_seq=state.take_seq,
         transition=state.transition,
         transition_ms=state.transition_ms,
@@ -55,6 +60,49 @@ def on_program(s: ShowState, studio: str | None, transition: str, ms: int, **cha
     )
 
 
+def take(s: ShowState, transition: str, ms: int) -> ShowState:
+    """The preview bus (its whole layout) goes to air; the old program bus comes back to preview."""
+    return dataclasses.replace(
+        s,
+        program=s.preview,
+        layout=s.preview_layout if s.preview else "single",
+        layout_studios=s.preview_studios if s.preview else (),
+        corner=s.preview_corner,
+        preview=s.program,
+        preview_layout=s.layout if s.program else "single",
+        preview_studios=s.layout_studios if s.program else (),
+        preview_corner=s.corner,
+        take_seq=s.take_seq + 1,
+        transition=transition,
+        transition_ms=ms,
+        tbar=0.0,
+    )
+
+
+def on_preview(s: ShowState, studio: str | None) -> ShowState:
+    """``studio`` alone on preview (a single-studio look), replacing what was built there."""
+    return dataclasses.replace(s, preview=studio, preview_layout="single", preview_studios=())
+
+
+def preview_layout(s: ShowState, layout: str, studios: list[str], corner: str | None) -> ShowState:
+    """A layout built on preview (main studio first); nothing goes to air until a take."""
+    return dataclasses.replace(
+        s,
+        preview=studios[0],
+        preview_layout=layout,
+        preview_studios=tuple(studios[1:]),
+        preview_corner=corner or s.preview_corner,
+    )
+
+
+def fade_to_black(s: ShowState, on: bool, transition: str, ms: int) -> ShowState:
+    return dataclasses.replace(s, ftb=on, take_seq=s.take_seq + 1, transition=transition, transition_ms=ms)
+
+
+def bus_view(layout: str, main: str | None, others: tuple[str, ...], corner: str) -> dict[str, object]:
+    return {"layout": layout, "studios": [main, *others] if main else [], "corner": corner}
+
+
 def mixer_view(show: Show, state: ShowState, program: Program) -> dict[str, object]:
     """Layout, panic and audio (settings and meters) for the show's API view."""
     meters: dict[str, Any] = dict(program.audio.meters())
@@ -68,13 +116,12 @@ def mixer_view(show: Show, state: ShowState, program: Program) -> dict[str, obje
         for studio in show.studios
     }
     return {
-        "layout": {
-            "layout": state.layout,
-            "studios": [state.program, *state.layout_studios] if state.program else [],
-            "corner": state.corner,
-        },
+        "layout": bus_view(state.layout, state.program, state.layout_studios, state.corner),
+        "preview_layout": bus_view(state.preview_layout, state.preview, state.preview_studios, state.preview_corner),
         "transition": {"kind": state.transition, "duration_ms": state.transition_ms},
         "panic": state.panic,
+        "ftb": state.ftb,
+        "tbar": state.tbar,
         "fallback": program.fallback,
         "fallback_policy": state.fallback_policy or show.fallback_policy,
         "audio": {"program": meters.get("program"), "studios": audio},

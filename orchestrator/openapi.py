@@ -216,6 +216,9 @@ SCHEMAS: dict[str, Schema] = {
             "program": nullable(STRING),
             "preview": nullable(STRING),
             "layout": ref("Layout"),
+            "preview_layout": ref("Layout"),
+            "ftb": BOOLEAN,
+            "tbar": NUMBER,
             "transition": obj({"kind": {"enum": list(TRANSITIONS)}, "duration_ms": INTEGER}, ["kind", "duration_ms"]),
             "panic": BOOLEAN,
             "fallback": nullable(
@@ -284,9 +287,27 @@ SCHEMAS: dict[str, Schema] = {
             "audio": ref("Audio"),
             "mixer": {"type": "object", "description": "program clock and encoder statistics"},
             "outputs": ref("Outputs"),
+            # Broadcast delay per delayed output: delay_s, behind_s (seconds behind live), dumps.
+            "delays": {"type": "object", "additionalProperties": {"type": "object"}},
         },
         ["show", "title", "program", "preview", "version", "studios", "cards", "panic", "audio", "outputs"],
         description="Everything the control page shows about a show.",
+    ),
+    "Alarm": obj(
+        {
+            "id": {"type": "string", "description": "kind:subject, e.g. studio.no_signal:hongkong"},
+            "key": STRING,
+            "kind": {"enum": ["studio.no_signal", "program.fallback", "output.failed", "encoder.behind"]},
+            "cause": STRING,
+            "fix": STRING,
+            "raised_at": NUMBER,
+            "active": BOOLEAN,
+            "cleared_at": nullable(NUMBER),
+            "acked_by": nullable(STRING),
+            "acked_at": nullable(NUMBER),
+        },
+        ["id", "kind", "cause", "fix", "raised_at", "active"],
+        description="Something the crew must see; stays until acknowledged.",
     ),
     "Event": response_schema(Event),
     "JoinLink": obj(
@@ -449,7 +470,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("GET", "/api/shows/{show}/events.csv"): Op(
         "The audit trail as CSV (UTF-8 with BOM, for spreadsheets)",
-        "Columns: time_utc, kind, actor, studio, product, slot, price, on_air_s, detail.",
+        "Columns: time (ISO 8601 in the show's `timezone`), kind, actor, studio, product, slot, price, "
+        "on_air_s, detail.",
         response=STRING,
         media="text/csv",
         errors=(503,),
@@ -495,9 +517,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         errors=(409, 503),
     ),
     ("POST", "/api/shows/{show}/layout"): Op(
-        "Set the program layout",
-        "`studios` main first (default: program, then preview); `single` needs 1 studio, `pip` and "
-        "`side-by-side` need 2 different ones. Logged as `program.layout`.",
+        "Build a layout on preview",
+        "`studios` main first (default: preview, then program); `single` needs 1 studio, `pip` and "
+        "`side-by-side` need 2 different ones. Nothing goes to air until a take. Logged as `preview.layout`.",
         body=model_schema(bodies.LayoutBody),
         body_required=True,
         response=ref("Mixer"),
@@ -515,6 +537,35 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body=model_schema(bodies.EmptyBody),
         response=ref("Mixer"),
         errors=(503,),
+    ),
+    ("POST", "/api/shows/{show}/ftb"): Op(
+        "Fade to black (and back)",
+        '`{"on": true}` fades the program to black and silence over `duration_ms` (default: the show\'s); '
+        '`{"on": false}` fades back up. Logged as `program.ftb`.',
+        body=model_schema(bodies.FtbBody),
+        response=ref("Mixer"),
+        errors=(503,),
+    ),
+    ("POST", "/api/shows/{show}/tbar"): Op(
+        "Move the T-bar",
+        "`position` 0 (program) to 1 (preview): the program shows the mix of both; at 1 the preview is "
+        "taken (as `program.take`). 409 at 1 when nothing is on preview.",
+        body=model_schema(bodies.TbarBody),
+        body_required=True,
+        response=ref("Mixer"),
+        errors=(409, 503),
+    ),
+    ("GET", "/api/shows/{show}/alarms"): Op(
+        "The show's alarms",
+        "Newest first; each stays until acknowledged (`active` false: its condition has cleared).",
+        response=obj({"alarms": {"type": "array", "items": ref("Alarm")}}, ["alarms"]),
+    ),
+    ("POST", "/api/shows/{show}/alarms/{alarm}/ack"): Op(
+        "Acknowledge an alarm",
+        "Logged as `alarm.acknowledged`. 404 for an unknown alarm (or one already gone).",
+        body=obj({}),
+        response=ref("Alarm"),
+        errors=(404,),
     ),
     ("POST", "/api/shows/{show}/fallback-policy"): Op(
         "What the program does after a fallback, from now on",
@@ -585,9 +636,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         errors=(409, 503),
     ),
     ("POST", "/api/shows/{show}/cards"): Op(
-        "Put a product card on air",
+        "Put a product card on air (now, or with the next take)",
         "A live price that differs from the catalogue needs `confirm_price: true` (else 409). "
-        "Logged as `card.shown` with the price on air.",
+        "Logged as `card.shown` with the price on air. `preview: true` builds it on preview instead: "
+        "it goes on air with the next take (`preview_cards` in the show state; `preview.card`).",
         body=model_schema(bodies.CardBody),
         body_required=True,
         response=obj({"card": ref("Card")}, ["card"]),
@@ -595,7 +647,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("DELETE", "/api/shows/{show}/cards/{slot}"): Op(
         "Take a card off air",
-        "404 when the slot is empty. Logged as `card.hidden` with its time on air.",
+        "404 when the slot is empty. Logged as `card.hidden` with its time on air. "
+        "`?bus=preview` removes a card waiting on preview instead.",
         response=ref("Graphics"),
         errors=(503,),
     ),
@@ -675,6 +728,30 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body=model_schema(bodies.OnOffBody),
         body_required=True,
         response=ref("Recording"),
+    ),
+    ("POST", "/api/shows/{show}/delay"): Op(
+        "Set one output's broadcast delay while live (0-60 s)",
+        "`output`: `hls`, `flv`, `whep`, `webhook` or `rtmp:{name}`. A longer delay holds the output still "
+        "for the added seconds; a shorter one plays the held part out faster. Stored (outlasts a restart); "
+        "logged as `broadcast.delay_changed`.",
+        body=obj(
+            {"output": STRING, "delay_s": {"type": "number", "minimum": 0, "maximum": 60}},
+            ["output", "delay_s"],
+            closed=True,
+        ),
+        body_required=True,
+        response=obj({"output": STRING, "delay_s": NUMBER, "previous_s": NUMBER, "delays": {"type": "object"}}),
+    ),
+    ("POST", "/api/shows/{show}/dump"): Op(
+        "Dump: the delayed outputs' held, not yet aired seconds become the slate",
+        "Each delayed output (config `outputs.delay_s`, `outputs.rtmp[].delay_s`) replaces what it holds "
+        "with the slate, same timestamps, delay unchanged; live video follows from its next keyframe. "
+        "Logged as `broadcast.dumped` with who and when. 409 when no output is delayed.",
+        response=obj(
+            {"dumped": {"type": "object", "additionalProperties": INTEGER}, "delays": {"type": "object"}},
+            ["dumped", "delays"],
+        ),
+        errors=(409,),
     ),
     # -- outside /api: listed with their media types, never fuzzed -------------------------------
     ("GET", "/healthz"): Op(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from orchestrator.views import (
+    alarmsapi,
     api,
     cardsapi,
     catalogueapi,
@@ -58,6 +59,10 @@ routes = [
     web.post("/api/shows/{show}/layout", mixerapi.layout),
     web.post("/api/shows/{show}/panic", mixerapi.panic),
     web.post("/api/shows/{show}/unpanic", mixerapi.unpanic),
+    web.post("/api/shows/{show}/ftb", mixerapi.ftb),
+    web.post("/api/shows/{show}/tbar", mixerapi.tbar),
+    web.get("/api/shows/{show}/alarms", alarmsapi.list_alarms),
+    web.post("/api/shows/{show}/alarms/{alarm}/ack", alarmsapi.acknowledge),
     web.post("/api/shows/{show}/fallback-policy", mixerapi.fallback_policy),
     web.post("/api/shows/{show}/audio/{studio}", mixerapi.audio),
     web.get("/api/shows/{show}/audio", mixerapi.meters),
@@ -82,4 +87,6 @@ routes = [
     web.delete("/api/shows/{show}/outputs/rtmp/{name}", outputsapi.remove_rtmp),
     web.get("/api/shows/{show}/recording", outputsapi.get_recording),
     web.post("/api/shows/{show}/recording", outputsapi.set_recording),
+    web.post("/api/shows/{show}/delay", outputsapi.set_delay),
+    web.post("/api/shows/{show}/dump", outputsapi.dump),
 ]

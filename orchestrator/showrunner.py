@@ -24,20 +24,23 @@ import av
 from mixer.encodedpacket import ProgramFormat
 from mixer.graphics.director import GraphicsDirector
 from mixer.multiview import Multiview
+from mixer.outputs.delays import Delays
 from mixer.outputs.egress import Egress
 from mixer.outputs.flvoutput import FlvOutput
 from mixer.outputs.hlsoutput import HlsOutput
 from mixer.outputs.rtmpoutput import NAME_RE, check_rtmp_url, redact
+from mixer.outputs.slateclip import SlateClip
 from mixer.program import Program
 from mixer.scene import LAYOUT_STUDIOS
 from mixer.studiocard import render_studio_card
-from orchestrator import catalogue, mixerstate, productimport
+from orchestrator import alarms, catalogue, mixerstate, productimport
 from orchestrator.bodies import ProductPatch
 from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outbox import Check, Fact, Outbox
 from orchestrator.outputwatch import POLL_S, OutputWatch
 from orchestrator.store import Commit, Cue, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
+from orchestrator.webhook import Webhook
 from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
 from rooms.mediakinds import sent_kinds
@@ -67,6 +70,9 @@ class ShowRunner:
         self.hls: HlsOutput | None = None
         self.flv: FlvOutput | None = None
         self.egress: Egress | None = None  # WHEP, RTMP push, recording (changed while live)
+        self.delays = Delays(self.program.encoder.request_keyframe)  # broadcast delay (延播) per output
+        self.webhook: Webhook | None = None
+        self._webhook_task: asyncio.Task[None] | None = None
         self.recordings_dir = data_dir / "recordings" / show.id
         self.sessions: dict[str, WhipSession] = {}  # studio id -> live session
         self.online: set[str] = set()  # studios whose session is connected and receiving media
@@ -80,6 +86,10 @@ class ShowRunner:
         self._loaded = False  # the stored state has been read (start, or the follower later)
         # RTMP destinations until the crew changes them: the config's (or a list saved by an older version).
         self._configured_rtmp: dict[str, str] = {d.name: d.url for d in show.outputs.rtmp}
+        # Broadcast delay per RTMP destination: from the config, or the API call that added it (this node).
+        self.rtmp_delays: dict[str, float] = {d.name: d.delay_s for d in show.outputs.rtmp}
+        # ... and of the other outputs: the config's, or what the crew set while live (stored).
+        self.pull_delays = dict.fromkeys(("hls", "flv", "whep", "webhook"), show.outputs.delay_s)
         # Audit events and media-plane facts, written in order, retried while the store is away.
         self.outbox = Outbox(store, show.id, lambda: self.state, self._committed)
         self._output_watch: asyncio.Future[None] | None = None
@@ -89,19 +99,39 @@ class ShowRunner:
         self._cards: dict[str, av.VideoFrame] = {}  # audio-only studios' pictures, drawn once
         # Cards, lower third and logo: drawn over the program from what the state says is on air.
         self.graphics = GraphicsDirector(self.program.graphics, show.width, show.height)
+        self.alarms = alarms.Alarms()  # rules in orchestrator/alarms.py
+        self._alarm_watch: asyncio.Future[None] | None = None
+        self._behind_since: float | None = None
+        self._ever_live: set[str] = set()  # studios that have had a session: only these can be "lost"
 
     # -- life cycle ----------------------------------------------------------
     async def start(self) -> None:
+        out = self.show.outputs
+        # Delays set while live outlast a restart (a delayed output must not come back undelayed).
+        saved_delays = None
+        with contextlib.suppress(StoreUnavailable):
+            saved_delays = await self.store.get_doc(self.show.id, "delays")
+        if isinstance(saved_delays, dict):
+            self.pull_delays.update(
+                {k: float(v) for k, v in saved_delays.items() if k in self.pull_delays and isinstance(v, int | float)}
+            )
+        if any(v > 0 for v in self.pull_delays.values()) or any(d.delay_s > 0 for d in out.rtmp):
+            await self._ensure_slate()
         if self.show.outputs.hls:
             self.hls = HlsOutput(
                 self.hls_dir,
                 segment_seconds=self.show.outputs.hls_segment_seconds,
                 window=self.show.outputs.hls_window,
             )
-            self.program.add_sink(self.hls)
+            self.program.add_sink(self.delays.wrap(self.hls, self.pull_delays["hls"]))
         if self.show.outputs.flv:
             self.flv = FlvOutput(asyncio.get_running_loop())
-            self.program.add_sink(self.flv)
+            self.program.add_sink(self.delays.wrap(self.flv, self.pull_delays["flv"]))
+        if self.show.webhook_url:
+            loop = asyncio.get_running_loop()
+            self.webhook = Webhook(self.show.id, self.show.webhook_url, self.show.webhook_secret, loop)
+            self.program.add_sink(self.delays.wrap(self.webhook, self.pull_delays["webhook"]))
+            self._webhook_task = asyncio.ensure_future(self.webhook.run())
         await self._start_egress()
         await self._load_catalogue()
         # Sessions did not survive whatever stopped us: nobody is online yet.
@@ -121,6 +151,7 @@ class ShowRunner:
         self.program.start()
         self.multiview.start()
         self._follower = asyncio.ensure_future(self._follow())
+        self._alarm_watch = asyncio.ensure_future(self._watch_alarms())
 
     async def _start_egress(self) -> None:
         out = self.show.outputs
@@ -134,6 +165,8 @@ class ShowRunner:
             rotate_seconds=out.recording_rotate_seconds,
             rtmp_backoff=(out.rtmp_backoff_min, out.rtmp_backoff_max),
             ice_servers=list(self.whip.ice_servers),
+            delay=self.delays.wrap,
+            whep_delay_s=self.pull_delays["whep"],
         )
         # RTMP and recording follow the stored state (see _sync_outputs). Before they were part
         # of it, API-set destinations were kept in an "rtmp" document: still honoured.
@@ -142,6 +175,16 @@ class ShowRunner:
             saved = await self.store.get_doc(self.show.id, "rtmp")
         if isinstance(saved, list):
             self._configured_rtmp = {str(d.get("name")): str(d.get("url")) for d in saved if isinstance(d, dict)}
+        # Delays of destinations added through the API (a delayed push must stay delayed after a restart).
+        delays = None
+        with contextlib.suppress(StoreUnavailable):
+            delays = await self.store.get_doc(self.show.id, "rtmp_delays")
+        if isinstance(delays, dict):
+            for name, seconds in delays.items():
+                if isinstance(seconds, int | float) and 0 <= seconds <= 60:
+                    self.rtmp_delays.setdefault(str(name), float(seconds))
+        if any(v > 0 for v in self.rtmp_delays.values()):
+            await self._ensure_slate()
 
     def _rtmp_of(self, state: ShowState) -> dict[str, str]:
         return self._configured_rtmp if state.rtmp is None else state.rtmp
@@ -157,10 +200,11 @@ class ShowRunner:
         for name, output in list(self.egress.rtmp.items()):
             if wanted.get(name) != output.url:
                 await self.egress.remove_rtmp(name)
+                self.delays.forget(f"rtmp:{name}")
         for name, url in wanted.items():
             if name not in self.egress.rtmp:
                 try:
-                    self.egress.add_rtmp(name, url)
+                    self.egress.add_rtmp(name, url, self.rtmp_delays.get(name, 0.0))
                 except (KeyError, ValueError) as exc:
                     log.error("show %s: RTMP destination %r not started: %s", self.show.id, name, exc)
         await self.egress.set_recording(self._recording_of(state))
@@ -173,6 +217,12 @@ class ShowRunner:
             if self.egress is not None:
                 for kind, detail in watch.changes(self.egress):
                     self.outbox.put_nowait(Event(kind, self.show.id, "system", detail))
+
+    async def _ensure_slate(self) -> None:
+        """What a dump puts on the delayed outputs: encoded once, in a thread (~0.2 s of CPU)."""
+        if self.delays.slate is None:
+            slate = self.program.compositor.compose_slate()
+            self.delays.set_slate(await asyncio.to_thread(SlateClip.encode, self.program.fmt, slate))
 
     async def _follow(self) -> None:
         """Apply changes another node made to this show (stores that can publish them)."""
@@ -197,6 +247,8 @@ class ShowRunner:
             await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
+        if self._alarm_watch is not None:
+            self._alarm_watch.cancel()
         if self._follower is not None:
             self._follower.cancel()
             # Bounded: closing a Redis subscription must not hold up the shutdown.
@@ -211,6 +263,9 @@ class ShowRunner:
         if self.egress is not None:
             await self.egress.close()
         await asyncio.get_running_loop().run_in_executor(None, self.program.stop)
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            await asyncio.wait({self._webhook_task}, timeout=2)
         await self.graphics.close()
         self.multiview.stop()
 
@@ -354,13 +409,20 @@ class ShowRunner:
         return card
 
     # -- RTMP destinations and recording (stored state, like the rest) -----------------
-    async def add_rtmp(self, name: str, url: str, actor: str) -> dict[str, Any]:
+    async def add_rtmp(self, name: str, url: str, actor: str, delay_s: float = 0.0) -> dict[str, Any]:
         egress = self._require_egress()
         if not NAME_RE.match(name):
             raise BadRequest(f"destination name {name!r} must be lowercase letters, digits, '-' or '_'")
         problem = check_rtmp_url(url)
         if problem is not None:
             raise BadRequest(f"RTMP URL {problem}")
+        self.rtmp_delays[name] = delay_s
+        if delay_s > 0:
+            await self._ensure_slate()
+        try:
+            await self.store.put_doc(self.show.id, "rtmp_delays", self.rtmp_delays)
+        except StoreUnavailable as exc:
+            log.warning("show %s: RTMP delays not saved (%s): after a restart %s is undelayed", self.show.id, exc, name)
 
         def change(s: ShowState) -> ShowState:
             current = self._rtmp_of(s)
@@ -413,6 +475,45 @@ class ShowRunner:
         """An audit event that must not fail the command it records (the change happened):
         queued and retried in order while the store is away."""
         await self.outbox.put(Event(kind, self.show.id, actor, detail))
+
+    async def set_delay(self, output: str, delay_s: float, actor: str) -> dict[str, Any]:
+        """Change one output's broadcast delay while live (``rtmp:{name}`` for a push); stored, audited.
+
+        A longer delay holds that output still for the added seconds; a shorter one plays the
+        held part out faster than real time (mixer/outputs/delayline.py).
+        """
+        if output not in self.delays.lines:
+            raise NotFound(f"no output {output!r}; outputs: {', '.join(sorted(self.delays.lines))}")
+        if delay_s > 0:
+            await self._ensure_slate()
+        try:
+            old = self.delays.set(output, delay_s)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        if output.startswith("rtmp:"):
+            self.rtmp_delays[output.removeprefix("rtmp:")] = delay_s
+            docs = [("rtmp_delays", dict(self.rtmp_delays))]
+        else:
+            self.pull_delays[output] = delay_s
+            docs = [("delays", dict(self.pull_delays))]
+        for name, value in docs:
+            try:
+                await self.store.put_doc(self.show.id, name, value)
+            except StoreUnavailable as exc:
+                log.warning(
+                    "show %s: delay of %s not saved (%s): a restart goes back to %s", self.show.id, output, exc, old
+                )
+        await self.audit("broadcast.delay_changed", actor, {"output": output, "from": old, "to": delay_s})
+        return {"output": output, "delay_s": delay_s, "previous_s": old, "delays": self.delays.status()}
+
+    async def dump(self, actor: str) -> dict[str, Any]:
+        """Replace what every delayed output holds, not yet aired, with the slate (mixer/outputs/delayline.py)."""
+        origin = self.program.encoder.time_origin
+        dumped = self.delays.dump(time.time() - origin if origin is not None else None)
+        if not dumped:
+            raise Conflict("no output of this show is delayed: nothing to dump")
+        await self.audit("broadcast.dumped", actor, {"outputs": dumped, "at": time.time()})
+        return {"dumped": dumped, "delays": self.delays.status()}
 
     def link_generation(self, studio_id: str) -> int:
         return self.state.link_gens.get(studio_id, 0)
@@ -491,7 +592,7 @@ class ShowRunner:
         if studio_id is not None:
             self._check_studio(studio_id)
         event = Event("preview.set", self.show.id, actor, {"studio": studio_id})
-        return await self._command(lambda s: dataclasses.replace(s, preview=studio_id), lambda o, n: [event])
+        return await self._command(lambda s: mixerstate.on_preview(s, studio_id), lambda o, n: [event])
 
     async def set_cue(self, studio_id: str, product_id: str | None, message: str, actor: str) -> ShowState:
         """What the studio's host should present now: a product and/or a note from the crew."""
@@ -503,8 +604,13 @@ class ShowRunner:
         def change(s: ShowState) -> ShowState:
             return dataclasses.replace(s, cues={**s.cues, studio_id: cue})
 
-        event = Event("cue.set", self.show.id, actor, {"studio": studio_id, **cue})
-        return await self._command(change, lambda o, n: [event])
+        def events(old: ShowState, new: ShowState) -> list[Event]:
+            # The price the host was shown (the live one), in the audit trail too.
+            shown = catalogue.product_view(self.show, new, product_id) if product_id else None
+            price = {"price": shown["price"]} if shown else {}
+            return [Event("cue.set", self.show.id, actor, {"studio": studio_id, **cue, **price})]
+
+        return await self._command(change, events)
 
     # -- graphics: cards, lower third, logo (rules in orchestrator/catalogue.py) --
     async def _change_graphics(self, change: Callable[[ShowState], ShowState], actor: str) -> ShowState:
@@ -552,10 +658,29 @@ class ShowRunner:
         return rundown
 
     async def show_card(
-        self, slot: str, product_id: str, actor: str, *, countdown_s: int | None = None, confirm_price: bool = False
+        self,
+        slot: str,
+        product_id: str,
+        actor: str,
+        *,
+        countdown_s: int | None = None,
+        confirm_price: bool = False,
+        preview: bool = False,
     ) -> dict[str, Any]:
+        """On air now, or (``preview``) with the next take."""
         catalogue.check_slot(slot)
         catalogue.find_product(self.show, product_id)
+
+        def on_preview(s: ShowState) -> ShowState:
+            return catalogue.put_preview_card(
+                self.show, s, slot, product_id, countdown_s=countdown_s, confirm_price=confirm_price, actor=actor
+            )
+
+        if preview:
+            event = Event("preview.card", self.show.id, actor, {"slot": slot, "product": product_id})
+            state = await self._command(on_preview, lambda o, n: [event])
+            pending = catalogue.graphics_view(self.show, state, time.time())["preview_cards"]
+            return next(c for c in pending if c["slot"] == slot)
 
         def change(s: ShowState) -> ShowState:
             return catalogue.put_card(
@@ -572,8 +697,11 @@ class ShowRunner:
         state = await self._change_graphics(change, actor)
         return catalogue.card_view(self.show, state, slot, time.time())
 
-    async def hide_card(self, slot: str, actor: str) -> ShowState:
+    async def hide_card(self, slot: str, actor: str, preview: bool = False) -> ShowState:
         catalogue.check_slot(slot)
+        if preview:
+            event = Event("preview.card_removed", self.show.id, actor, {"slot": slot})
+            return await self._command(lambda s: catalogue.drop_preview_card(s, slot), lambda o, n: [event])
         return await self._change_graphics(lambda s: catalogue.drop_card(s, slot), actor)
 
     async def update_product(self, product_id: str, patch: ProductPatch, actor: str) -> dict[str, Any]:
@@ -613,16 +741,19 @@ class ShowRunner:
         """Preview to program with a transition; the old program goes to preview (a swap)."""
         ms = self.show.transition_ms if duration_ms is None else duration_ms
 
+        now = time.time()
+
         def change(s: ShowState) -> ShowState:
             if s.preview is None:
                 raise Conflict("nothing on preview to take")
-            return mixerstate.on_program(s, s.preview, transition, ms, preview=s.program)
+            return catalogue.take_preview_cards(self.show, mixerstate.take(s, transition, ms), now)
 
-        def event(s: ShowState) -> Event:
-            detail = {"from": s.program, "to": s.preview, "transition": transition, "duration_ms": ms}
-            return Event("program.take", self.show.id, actor, detail)
+        def events(old: ShowState, new: ShowState) -> list[Event]:
+            detail = {"from": old.program, "to": old.preview, "transition": transition, "duration_ms": ms}
+            take = Event("program.take", self.show.id, actor, detail)
+            return [take, *catalogue.events_between(self.show, old, new, actor, now)]  # cards taken with it
 
-        return await self._change_mixer(change, actor, event)
+        return await self._command(change, events)
 
     async def set_layout(
         self,
@@ -633,30 +764,27 @@ class ShowRunner:
         duration_ms: int | None,
         actor: str,
     ) -> ShowState:
-        """The program's layout; ``studios`` main first (default: program, then preview)."""
+        """Build a layout on preview; ``studios`` main first (default: preview, then program).
+
+        Nothing goes to air until a take (:meth:`take`).
+        """
         for studio_id in studios or ():
             self._check_studio(studio_id)
-        ms = self.show.transition_ms if duration_ms is None else duration_ms
         need = LAYOUT_STUDIOS[layout]
 
         def change(s: ShowState) -> ShowState:
-            wanted = list(studios) if studios else [s.program, s.preview][:need]
+            wanted = list(studios) if studios else [s.preview, s.program][:need]
             chosen = [x for x in wanted if x is not None]
             if len(chosen) != need or len(set(chosen)) != need:
                 raise BadRequest(
                     f"layout {layout!r} needs {need} different studio(s), got {wanted}"
                     " (give 'studios', or put studios on program and preview)"
                 )
-            return dataclasses.replace(
-                mixerstate.on_program(s, chosen[0], transition, ms),
-                layout=layout,
-                layout_studios=tuple(chosen[1:]),
-                corner=corner or s.corner,
-            )
+            return mixerstate.preview_layout(s, layout, chosen, corner)
 
         def event(s: ShowState) -> Event:
-            detail = {"layout": layout, "studios": studios, "corner": corner, "transition": transition}
-            return Event("program.layout", self.show.id, actor, detail)
+            detail = {"layout": layout, "studios": studios, "corner": corner}
+            return Event("preview.layout", self.show.id, actor, detail)
 
         return await self._change_mixer(change, actor, event)
 
@@ -667,6 +795,23 @@ class ShowRunner:
             return Event("program.panic", self.show.id, actor, {"on": on, "program": s.program})
 
         return await self._change_mixer(lambda s: dataclasses.replace(s, panic=on), actor, event)
+
+    async def fade_to_black(self, on: bool, duration_ms: int | None, actor: str) -> ShowState:
+        """Fade the program to black and silence (on) or back up (off) over ``duration_ms``."""
+        ms = self.show.transition_ms if duration_ms is None else duration_ms
+
+        def event(s: ShowState) -> Event:
+            return Event("program.ftb", self.show.id, actor, {"on": on, "duration_ms": ms, "program": s.program})
+
+        kind = "fade" if ms else "cut"
+        return await self._change_mixer(lambda s: mixerstate.fade_to_black(s, on, kind, ms), actor, event)
+
+    async def set_tbar(self, position: float, actor: str) -> ShowState:
+        """The T-bar at ``position`` (0-1); reaching 1 takes the preview to air (as a cut)."""
+        if position >= 1.0:
+            state = await self.take("cut", 0, actor)
+            return state
+        return await self._change_mixer(lambda s: dataclasses.replace(s, tbar=position), actor, lambda s: None)
 
     async def set_audio(self, studio_id: str, gain_db: float | None, mute: bool | None, actor: str) -> ShowState:
         self._check_studio(studio_id)
@@ -698,8 +843,14 @@ class ShowRunner:
         """From the program clock (via call_soon_threadsafe): record it through the store."""
         if kind == "program.fallback":
             job = self._fallen_back(detail)
+            try:
+                found = alarms.fallback_condition(self.show, detail["from"], detail.get("to"), time.time())
+                self._raised([self.alarms.raise_now(found, time.time())])
+            except Exception:  # the alarm must never cost the fallback's own bookkeeping
+                log.exception("show %s: fallback alarm not raised", self.show.id)
         elif kind == "program.returned":
             job = self.audit("program.returned", "system", detail)
+            self.changes.publish(self.state)  # the hosts' tallies follow the clock (auto policy)
         else:
             return
         task = asyncio.ensure_future(job)
@@ -728,6 +879,86 @@ class ShowRunner:
 
         await self.outbox.put(Fact(change, lambda old, new: [event(old)]))  # queued if the store is away
 
+    # -- alarms (rules: orchestrator/alarms.py) ------------------------------------
+    def signals(self) -> list[alarms.Signal]:
+        now, wall = time.monotonic(), time.time()
+        audio_only = self.program.audio_only()
+        out = []
+        for studio in self.show.studios:
+            session = self.sessions.get(studio.id)
+            _, seq, at = session.feed.latest_video() if session else (None, 0, 0.0)
+            if session is not None and studio.id in audio_only:  # no picture by design: its sound is its signal
+                at = self.program.audio.heard(studio.id)
+                seq = 1 if at else 0
+            age = now - at if seq else None
+            if session is not None:
+                self._ever_live.add(studio.id)
+            last = wall - age if age is not None else None
+            out.append(alarms.Signal(studio.id, session is not None, age, last, studio.id in self._ever_live))
+        return out
+
+    async def _watch_alarms(self) -> None:
+        while True:
+            await asyncio.sleep(alarms.CHECK_EVERY_S)
+            try:
+                self._check_alarms()
+                await self._end_countdowns()
+            except Exception:
+                log.exception("show %s: alarm check failed", self.show.id)
+
+    def _check_alarms(self) -> None:
+        now, state, stats = time.time(), self.state, self.program.stats()
+        behind = alarms.is_behind(stats)
+        self._behind_since = (self._behind_since or now) if behind else None
+        signals = self.signals()
+        live = [s.studio for s in signals if s.session and s.frame_age_s is not None and s.frame_age_s < 1.0]
+        in_use = {x for x in (state.program, *state.layout_studios, state.preview) if x}
+        outputs = self.egress.status() if self.egress is not None else {}
+        found = alarms.conditions(self.show, signals, in_use, live, stats, outputs, self._behind_since, now)
+        before = [(a["id"], a["active"]) for a in self.alarms.view()]
+        raised = self.alarms.update(found, now)
+        self._raised(raised)
+        if not raised and before != [(a["id"], a["active"]) for a in self.alarms.view()]:
+            self.changes.publish(self.state)  # a cleared alarm: the pages show it at once
+
+    def _raised(self, raised: list[alarms.Alarm]) -> None:
+        for alarm in raised:
+            detail = {"alarm": alarm.id, "cause": alarm.cause, "fix": alarm.fix}
+            task = asyncio.ensure_future(self.audit("alarm.raised", "system", detail))
+            self._clock_tasks.add(task)
+            task.add_done_callback(self._clock_tasks.discard)
+        if raised:
+            self.changes.publish(self.state)
+
+    async def acknowledge_alarm(self, alarm_id: str, actor: str) -> dict[str, Any]:
+        alarm = self.alarms.acknowledge(alarm_id, actor, time.time())
+        await self.audit("alarm.acknowledged", actor, {"alarm": alarm.id, "cause": alarm.cause})
+        self.changes.publish(self.state)
+        return alarm.to_json()
+
+    def monitor_view(self) -> dict[str, object]:
+        """The program monitor (MJPEG of the encoded output): its rate and how far behind it is.
+
+        ``delay_ms``: measured from the frame's tick to its JPEG, plus half the stream's poll period.
+        """
+        mv = self.multiview
+        delay = mv.program_delay
+        return {
+            "fps": round(1 / mv.period, 1),
+            "width": mv.width,
+            "height": mv.height,
+            "delay_ms": round(1000 * (delay + mv.period / 2)) if delay is not None else None,
+        }
+
+    async def _end_countdowns(self) -> None:
+        """A flash sale that has ended leaves the air: a card saying 00:00 with its price would mislead."""
+        now = time.time()
+        for slot, card in list(self.state.cards.items()):
+            until = card.get("countdown_until")
+            if until is not None and now >= float(until):
+                with contextlib.suppress(NotFound, StoreUnavailable):
+                    await self.hide_card(slot, "system:countdown")
+
     def mixer_view(self) -> dict[str, object]:
         return mixerstate.mixer_view(self.show, self.state, self.program)
 
@@ -735,9 +966,11 @@ class ShowRunner:
     async def describe(self) -> dict[str, object]:
         state = self.state
         studios = []
+        signals = {s.studio: s for s in self.signals()}
         audio_only = self.program.audio_only()
         for studio in self.show.studios:
             session = self.sessions.get(studio.id)
+            age = signals[studio.id].frame_age_s
             studios.append(
                 {
                     "id": studio.id,
@@ -745,6 +978,11 @@ class ShowRunner:
                     "name_en": studio.name_en,
                     "place": studio.place,
                     "online": studio.id in self.online,
+                    # "ok", "none" (session up, nothing for NO_SIGNAL_AFTER_S) or "offline"
+                    "signal": "offline"
+                    if session is None
+                    else ("ok" if age is not None and age <= alarms.NO_SIGNAL_AFTER_S else "none"),
+                    "frame_age_s": round(age, 1) if age is not None else None,
                     "audio_only": studio.id in self.sessions and studio.id in audio_only,
                     "cue": state.cues.get(studio.id),
                     "stats": session.stats() if session else None,
@@ -757,6 +995,8 @@ class ShowRunner:
             outputs["flv"] = {"url": f"/live/{self.show.id}.flv", **self.flv.status()}
         if self.egress is not None:
             outputs.update(self.egress.status())
+        if self.webhook is not None:
+            outputs["webhook"] = self.webhook.status()
         return {
             "show": self.show.id,
             "title": self.show.title,
@@ -770,4 +1010,8 @@ class ShowRunner:
             **self.mixer_view(),
             "mixer": self.program.stats(),
             "outputs": outputs,
+            "delays": self.delays.status(),  # per delayed output: delay_s, behind_s (seconds behind live)
+            "alarms": self.alarms.view(),
+            "monitor": self.monitor_view(),
+            "timezone": self.show.timezone,
         }

@@ -74,6 +74,14 @@ class ShowState:
     transition: Annotated[str, OneOf(TRANSITIONS)] = "cut"
     transition_ms: int = 0  # milliseconds
     panic: bool = False
+    # The preview bus: preview is its main studio, these the others (built there, taken to air).
+    preview_layout: str = "single"
+    preview_studios: tuple[str, ...] = ()
+    preview_corner: str = "bottom-right"
+    # Cards built on preview: slot -> {"product", "countdown_s", "actor"}; on air with the next take.
+    preview_cards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ftb: bool = False  # faded to black (a take with a fade runs it)
+    tbar: float = 0.0  # manual transition position 0-1 from program to preview
     gains_db: dict[str, float] = field(default_factory=dict)
     muted: tuple[str, ...] = ()
     fallback_policy: str = ""  # "auto"/"manual" set by the crew; "" = the show's config (mixer/fallback.py)
@@ -115,6 +123,12 @@ class ShowState:
             transition=str(data.get("transition") or "cut"),
             transition_ms=int(data.get("transition_ms", 0)),
             panic=bool(data.get("panic", False)),
+            preview_layout=str(data.get("preview_layout") or "single"),
+            preview_studios=tuple(data.get("preview_studios") or ()),
+            preview_corner=str(data.get("preview_corner") or "bottom-right"),
+            preview_cards={str(k): dict(v) for k, v in (data.get("preview_cards") or {}).items()},
+            ftb=bool(data.get("ftb", False)),
+            tbar=float(data.get("tbar", 0.0)),
             gains_db={str(k): float(v) for k, v in (data.get("gains_db") or {}).items()},
             muted=tuple(data.get("muted") or ()),
             fallback_policy=str(data.get("fallback_policy") or ""),

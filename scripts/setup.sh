@@ -34,4 +34,8 @@ if ! .venv/bin/python -m pip install -q -e '.[test]' >.venv/install.log 2>&1; th
   cat .venv/install.log >&2
   exit 1
 fi
+# The web players the tests run in Chromium (hls.js, mpegts.js), pinned in tests/players.
+if [ "${WITH_BROWSER:-1}" = 1 ] && command -v npm >/dev/null 2>&1 && [ ! -d tests/players/node_modules/hls.js ]; then
+  npm install --prefix tests/players --no-audit --no-fund --ignore-scripts --silent
+fi
 echo "setup: ready (.venv)"

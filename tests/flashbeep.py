@@ -24,6 +24,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
+from tests.mediacheck import without_cue_points
 from tests.whipclient import TrackPublisher
 
 RATE = 48000
@@ -113,7 +114,7 @@ def measure_flash_beep(data: bytes, fmt: str = "flv") -> AvOffsets:
     """Flash onsets (luma jumps) and beep onsets (after >= 0.3 s of quiet) in a decoded program."""
     import io
 
-    container = av.open(io.BytesIO(data), format=fmt)
+    container = av.open(io.BytesIO(without_cue_points(data) if fmt == "flv" else data), format=fmt)
     flashes: list[float] = []
     beeps: list[float] = []
     bright_before = False

@@ -49,7 +49,28 @@ class Decoded:
         return {round(b - a, 3) for a, b in zip(self.video_pts, self.video_pts[1:], strict=False)}
 
 
+def without_cue_points(flv: bytes) -> bytes:
+    """The FLV without its mid-stream script tags (the onCuePoint timed metadata).
+
+    FFmpeg's FLV demuxer makes a new data stream when the first one arrives; players and the
+    ffmpeg CLI take that in their stride, but PyAV's demux raises IndexError on a stream that
+    appeared after ``av.open``.  The header's onMetaData (timestamp 0) stays.
+    """
+    out = bytearray(flv[:13])
+    pos = 13
+    while pos + 11 <= len(flv):
+        size = int.from_bytes(flv[pos + 1 : pos + 4], "big")
+        end = pos + 11 + size + 4
+        ts = int.from_bytes(flv[pos + 4 : pos + 7], "big") | (flv[pos + 7] << 24)
+        if not (flv[pos] == 18 and ts != 0):
+            out += flv[pos:end]
+        pos = end
+    return bytes(out)
+
+
 def decode(source: str | bytes, fmt: str | None = None) -> Decoded:
+    if fmt == "flv" and isinstance(source, bytes):
+        source = without_cue_points(source)
     container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source, format=fmt)
     out = Decoded()
     streams = [s for s in (container.streams.video[:1] + container.streams.audio[:1])]

@@ -248,13 +248,24 @@ async def test_control_page_runs_the_show(server: Server, browser: Chromium) -> 
         await server.wait_for(lambda s: not s["cards"])
         await page.wait_for("document.querySelector('#cards-list [data-product]') === null")
 
-        # Layout: picture-in-picture of program (main) and preview (inset), then back to single.
+        # Layout: picture-in-picture built on preview (preview main, program inset), taken with
+        # space; then single again, also through preview.
         await click(page, "[data-layout=pip]")
-        state = await server.wait_for(lambda s: s["layout"]["layout"] == "pip")
-        assert state["layout"]["studios"] == ["alpha", "bravo"]
+        state = await server.wait_for(lambda s: s["preview_layout"]["layout"] == "pip")
+        assert state["preview_layout"]["studios"] == ["bravo", "alpha"] and state["layout"]["layout"] == "single"
         await page.wait_for("document.querySelector('[data-layout=pip]').classList.contains('active')")
-        await page.wait_for("document.querySelector('.tile[data-studio=bravo]').classList.contains('program')")
+        await page.wait_for("!document.getElementById('pvw-img2').hidden")
+        await press(page, " ")
+        state = await server.wait_for(lambda s: s["layout"]["layout"] == "pip")
+        assert state["layout"]["studios"] == ["bravo", "alpha"]
+        # Both studios of the layout are on air: both tiles say so (the inset too).
+        await page.wait_for(
+            "['alpha', 'bravo'].every(id => document.querySelector(`.tile[data-studio=${id}]`)"
+            ".classList.contains('program'))"
+        )
         await click(page, "[data-layout=single]")
+        await server.wait_for(lambda s: s["preview_layout"]["layout"] == "single" and s["preview"] == "alpha")
+        await press(page, " ")
         await server.wait_for(lambda s: s["layout"]["layout"] == "single" and s["program"] == "alpha")
 
         # Audio: mute bravo, pull alpha's fader down; the meters come from the server.
@@ -335,7 +346,7 @@ async def test_control_page_runs_the_show(server: Server, browser: Chromium) -> 
             "card.shown",
             "product.updated",
             "cue.set",
-            "program.layout",
+            "preview.layout",
             "audio.set",
             "output.rtmp.added",
             "output.rtmp.removed",
@@ -412,6 +423,11 @@ async def test_control_page_catalogue_rundown_and_producer(
     await asyncio.sleep(0.5)
     state = await state_of(server)
     assert state["preview"] is None and state["panic"] is False
+    # Join links are a director's (or the links role's) business: a producer's page shows none.
+    await click(page, "[data-tab=studios]")
+    await page.wait_for("document.querySelectorAll('#studio-table .scard').length === 2")
+    assert await page.evaluate("document.querySelectorAll('#studio-table .link, #studio-table .kick').length") == 0
+    await click(page, "[data-tab=products]")
 
     # Import 1,200 products of 400 enterprises from a CSV file through the file picker.
     rows = io.StringIO()

@@ -156,6 +156,9 @@ async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
                 f"{api}/studios/beijing/cue",
                 json={"product": "wangji-chicken-soup", "message": "介绍礼盒装，提醒买二赠一"},
             )
+            # The next look built on preview: Hong Kong with Beijing inset (not on air until taken).
+            pip = {"layout": "pip", "studios": ["hongkong", "beijing"], "corner": "top-right"}
+            await server.api("POST", f"{api}/layout", json=pip)
             await asyncio.sleep(4)
             await page.screenshot(IMAGES / "control-live.png")
 
@@ -176,6 +179,19 @@ async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
             await click(page, "[data-tab=rundown]")
             await asyncio.sleep(3)
             await page.screenshot(IMAGES / "control-card.png")
+            # A studio dies (its process killed, no goodbye): NO SIGNAL and an alarm with the fix.
+            procs[2].kill()
+            await page.wait_for(
+                "document.querySelector(\"#alarms .alarm[data-alarm='studio.no_signal:wuhan-hannan']\") !== null"
+                " && document.querySelector('.tile[data-studio=wuhan-hannan] .badge.nosignal') !== null",
+                timeout=20,
+            )
+            await asyncio.sleep(1.5)
+            await page.screenshot(IMAGES / "control-alarm.png")
+            await page.evaluate("document.getElementById('help-btn').click()")
+            await asyncio.sleep(0.5)
+            await page.screenshot(IMAGES / "control-keys.png")
+            await page.evaluate("document.getElementById('help-close').click()")
             await page.set_viewport(1920, 1080)
             await click(page, "[data-tab=audio]")
             await asyncio.sleep(2)

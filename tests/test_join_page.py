@@ -141,7 +141,14 @@ async def test_join_tally_cue_and_quality(join_server: JoinServer, browser: Chro
         metrics = await res.text()
     assert 'broadcast_studio_fps{show="test-show",studio="alpha"}' in metrics
 
-    # Leave: the studio goes offline, nothing stays behind.
+    # Leave asks first (a mis-tap would drop the studio off air): cancelled, the host stays on.
+    await page.evaluate("window.asked = []; window.confirm = (q) => { asked.push(q); return false; }")
+    await page.evaluate("document.getElementById('leave').click()")
+    assert "Leave the show?" in (await page.evaluate("asked[0]"))
+    await asyncio.sleep(1.0)
+    assert server.studio((await server.api("GET", "/api/shows/test-show"))[1], "alpha")["online"]
+    # Confirmed: the studio goes offline, nothing stays behind.
+    await page.evaluate("window.confirm = () => true")
     await page.evaluate("document.getElementById('leave').click()")
     await server.wait_for(lambda s: not server.studio(s, "alpha")["online"])
 

@@ -13,8 +13,9 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from mixer.graphics.blend import Sprite, sprite_from_rgba
 from mixer.graphics.card import CardContent, render_card
@@ -26,6 +27,7 @@ from mixer.graphics.lowerthird import LowerThirdContent, render_lower_third
 from mixer.graphics.motion import DURATION, Motion
 from mixer.graphics.overlaystack import Layer, OverlayStack
 from mixer.graphics.rendered import Rendered
+from mixer.timedmetadata import CardOnAirData, card_cues
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ class GraphicsDirector:
         self._active: dict[str, GraphicLayer] = {}
         self._leaving: list[GraphicLayer] = []
         self._wanted: GraphicsScene | None = None
+        self._cards: dict[str, CardOnAirData] = {}  # slot -> card, as last applied (for the cues)
         self._lock = asyncio.Lock()
         self._task: asyncio.Future[None] | None = None
         self._prune_handle: asyncio.TimerHandle | None = None
@@ -127,7 +130,8 @@ class GraphicsDirector:
         return (-distance, 0) if key == "lower_third" else (distance, 0)
 
     # -- applying (event loop) ---------------------------------------------------------
-    def apply(self, placed: dict[str, Placed]) -> None:
+    def apply(self, placed: dict[str, Placed], cues: list[dict[str, Any]] | None = None) -> None:
+        """Put ``placed`` on air; ``cues`` (timed metadata) go to the clock with the new layers."""
         now = self._clock()
         for key in KEYS:
             want, layer = placed.get(key), self._active.get(key)
@@ -142,16 +146,16 @@ class GraphicsDirector:
                 self._active[key] = GraphicLayer(key, want, Motion(now, self._slide(key, want.sprite), self.duration))
             else:
                 layer.update(want)
-        self._publish(now)
+        self._publish(now, cues or ())
 
-    def _publish(self, now: float) -> None:
+    def _publish(self, now: float, cues: Iterable[dict[str, Any]] = ()) -> None:
         self._leaving = [layer for layer in self._leaving if not layer.motion.done(now)]
         layers: list[Layer] = []
         for key in KEYS:
             layers.extend(layer for layer in self._leaving if layer.key == key)
             if key in self._active:
                 layers.append(self._active[key])
-        self.stack.set_layers(tuple(layers))
+        self.stack.set_layers(tuple(layers), cues)
 
     def _prune(self) -> None:
         self._prune_handle = None
@@ -168,7 +172,9 @@ class GraphicsDirector:
             except Exception:
                 log.exception("graphics could not be rendered; what was on air stays")
                 raise
-            self.apply(placed)
+            cards = {card.slot: CardOnAirData(card.content, card.countdown_until) for card in scene.cards}
+            cues, self._cards = card_cues(self._cards, cards), cards
+            self.apply(placed, cues)
             if self._leaving:
                 # Drop the layers that finished leaving, so the stack does not grow.
                 if self._prune_handle is not None:

@@ -7,8 +7,10 @@ swap); the program clock thread blends whatever tuple it sees each tick.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from typing import Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -29,6 +31,10 @@ class OverlayStack:
 
     def __init__(self) -> None:
         self._layers: tuple[Layer, ...] = ()
+        # Timed metadata cues that came with the layers (mixer/timedmetadata.py): taken by the
+        # clock on the tick that first sees those layers, so each cue is stamped with its frame.
+        self._cues: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
         self.errors = 0
         self._last_error_log = float("-inf")
 
@@ -36,11 +42,21 @@ class OverlayStack:
     def layers(self) -> tuple[Layer, ...]:
         return self._layers
 
-    def set_layers(self, layers: tuple[Layer, ...]) -> None:
-        self._layers = layers
+    def set_layers(self, layers: tuple[Layer, ...], cues: Iterable[dict[str, Any]] = ()) -> None:
+        with self._lock:  # layers and their cues together: the clock sees both or neither
+            self._layers = layers
+            self._cues.extend(cues)
 
-    def blend_into(self, canvas: np.ndarray, width: int, height: int, now: float) -> None:
-        for layer in self._layers:
+    def take(self) -> tuple[tuple[Layer, ...], list[dict[str, Any]]]:
+        """The layers to draw this tick and the cues that arrived with them (clock thread)."""
+        with self._lock:
+            cues, self._cues = self._cues, []
+            return self._layers, cues
+
+    def blend_into(
+        self, canvas: np.ndarray, width: int, height: int, now: float, layers: tuple[Layer, ...] | None = None
+    ) -> None:
+        for layer in self._layers if layers is None else layers:
             try:
                 layer.blend(canvas, width, height, now)
             except Exception:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from aiortc import RTCIceServer
 
 from mixer.outputs.recordingoutput import RecordingOutput
 from mixer.outputs.rtmpoutput import NAME_RE, RtmpOutput
+from mixer.outputs.sink import Sink
 from mixer.outputs.whepoutput import WhepOutput
 from mixer.programencoder import ProgramEncoder
 
@@ -36,6 +38,8 @@ class Egress:
         rotate_seconds: float = 600.0,
         rtmp_backoff: tuple[float, float] = (1.0, 30.0),
         ice_servers: list[RTCIceServer] | None = None,
+        delay: Callable[[Sink, float, str], Sink] | None = None,
+        whep_delay_s: float = 0.0,
     ) -> None:
         self.show_id = show_id
         self.encoder = encoder
@@ -43,12 +47,16 @@ class Egress:
         self.recordings_dir = recordings_dir
         self.rotate_seconds = rotate_seconds
         self.rtmp_backoff = rtmp_backoff
+        # Puts an output behind a broadcast delay (mixer/outputs/delays.py); what was added, by name.
+        self._delay = delay or (lambda sink, _seconds, _key: sink)
+        self._added: dict[str, Sink] = {}
         self.whep: WhepOutput | None = None
         if whep:
             self.whep = WhepOutput(
                 loop, show_id, encoder.request_keyframe, max_viewers=whep_max_viewers, ice_servers=ice_servers
             )
-            encoder.add_sink(self.whep)
+            self._added["whep"] = self._delay(self.whep, whep_delay_s, "whep")
+            encoder.add_sink(self._added["whep"])
         self.rtmp: dict[str, RtmpOutput] = {}
         self.recording: RecordingOutput | None = None
         self._last_recording: RecordingOutput | None = None  # its files stay listed after a stop
@@ -56,23 +64,25 @@ class Egress:
 
     # --- RTMP -------------------------------------------------------------------
 
-    def add_rtmp(self, name: str, url: str) -> RtmpOutput:
-        """Start pushing to a destination; ValueError for a bad name/URL, KeyError if the name is taken."""
+    def add_rtmp(self, name: str, url: str, delay_s: float = 0.0) -> RtmpOutput:
+        """Start pushing to a destination; ValueError for a bad name/URL/delay, KeyError if the name is taken."""
         if not NAME_RE.match(name):
             raise ValueError(f"destination name {name!r} must be lowercase letters, digits, '-' or '_'")
         if name in self.rtmp:
             raise KeyError(name)
         low, high = self.rtmp_backoff
         output = RtmpOutput(name, url, backoff_min=low, backoff_max=high)
+        added = self._delay(output, delay_s, f"rtmp:{name}")
         self.rtmp[name] = output
-        self.encoder.add_sink(output)
+        self._added[f"rtmp:{name}"] = added
+        self.encoder.add_sink(added)
         return output
 
     async def remove_rtmp(self, name: str) -> bool:
         output = self.rtmp.pop(name, None)
         if output is None:
             return False
-        self.encoder.remove_sink(output)
+        self.encoder.remove_sink(self._added.pop(f"rtmp:{name}", output))
         await self.loop.run_in_executor(None, output.close)
         return True
 
@@ -95,7 +105,7 @@ class Egress:
 
     async def close(self) -> None:
         if self.whep is not None:
-            self.encoder.remove_sink(self.whep)
+            self.encoder.remove_sink(self._added.pop("whep", self.whep))
             await self.whep.aclose()
         for name in list(self.rtmp):
             await self.remove_rtmp(name)

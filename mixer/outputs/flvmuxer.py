@@ -12,6 +12,7 @@ Layout written (Adobe FLV spec v10.1, annex E):
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -146,6 +147,10 @@ def _amf_string(text: str) -> bytes:
 
 
 def _amf_value(value: object) -> bytes:
+    if value is None:
+        return b"\x05"
+    if isinstance(value, dict):  # an anonymous object: key/value pairs, then the end marker
+        return b"\x03" + b"".join(_amf_string(str(k)) + _amf_value(v) for k, v in value.items()) + b"\x00\x00\x09"
     if isinstance(value, bool):  # before int: bool is an int
         return bytes([1, int(value)])
     if isinstance(value, int | float):
@@ -163,6 +168,20 @@ def amf0_metadata(fields: dict[str, object]) -> bytes:
         out += _amf_string(key) + _amf_value(value)
     out += b"\x00\x00\x09"  # object end marker
     return bytes(out)
+
+
+CUE_POINT = "onCuePoint"
+
+
+def amf0_cue_point(event: str, seconds: float, payload: str) -> bytes:
+    """Body of the script tag that carries a timed metadata cue (mixer/timedmetadata.py).
+
+    ``onCuePoint`` with the shape Flash event cue points had (``name``, ``time``,
+    ``type: "event"``, ``parameters``); the cue itself is JSON text in
+    ``parameters.json``, so readers need no AMF object mapping of their own.
+    """
+    cue = {"name": event, "time": seconds, "type": "event", "parameters": {"json": payload}}
+    return b"\x02" + _amf_string(CUE_POINT) + _amf_value(cue)
 
 
 # --- tags ----------------------------------------------------------------------
@@ -212,7 +231,7 @@ class FlvMuxer:
         self.header: bytes | None = None  # set by the first keyframe
         self._avc_config: bytes | None = None
         self._asc = fmt.audio_extradata or audio_specific_config(fmt.sample_rate, fmt.channels)
-        self._last_ts = {"video": 0, "audio": 0}
+        self._last_ts = {"video": 0, "audio": 0, "data": 0}
         self._drop = {NAL_AUD, NAL_FILLER}
         if not keep_parameter_sets:
             self._drop |= {NAL_SPS, NAL_PPS}
@@ -249,6 +268,14 @@ class FlvMuxer:
     def mux(self, packet: EncodedPacket) -> list[FlvTag]:
         """Tags for one packet: none before the first keyframe, an extra
         sequence-header tag when the SPS/PPS change."""
+        if packet.kind == "data":
+            if self.header is None:
+                return []
+            ts = self._timestamp(packet)
+            text = packet.data.decode()
+            event = str(json.loads(text).get("event", "cue"))
+            cue = amf0_cue_point(event, ts / 1000, text)
+            return [FlvTag(tag(TAG_SCRIPT, ts, (cue,)), "data", ts, False)]
         if packet.kind == "audio":
             if self.header is None:
                 return []  # a stream must open on a video keyframe

@@ -125,6 +125,7 @@ class FlvOutput(Sink):
     """HTTP-FLV sink with a GOP cache; serve it with :func:`stream_flv`."""
 
     name = "flv"
+    accepts_data = True  # cues become onCuePoint script tags (mixer/outputs/flvmuxer.py)
 
     def __init__(
         self,

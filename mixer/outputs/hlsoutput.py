@@ -35,6 +35,7 @@ output muxes, writes files and deletes old segments.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import re
@@ -52,7 +53,8 @@ from aiohttp import web
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.adts import adts_framer, is_adts
-from mixer.outputs.hlsplaylist import Playlist, PlaylistSegment, parse_playlist, write_atomically
+from mixer.outputs.hlsplaylist import DateRange, Playlist, PlaylistSegment, parse_playlist, write_atomically
+from mixer.outputs.id3 import id3_tag
 from mixer.outputs.packetqueue import PacketQueue
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.sink import Sink
@@ -71,7 +73,9 @@ SEGMENT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,95}\.ts")
 _POLL_SECONDS = 0.1  # worker batch interval: adds <= 0.1 s to a 2 s segment's publication
 # FFmpeg CLI default (muxdelay 0.7 s): PCR runs 0.7 s ahead of DTS and all
 # timestamps get +1.4 s, so AAC priming (pts -1024) can never go negative.
-_MUX_OPTIONS = {"max_delay": "700000", "avoid_negative_ts": "disabled"}
+# The timed ID3 stream is sparse: without a small max_interleave_delta FFmpeg's interleaver would
+# hold the whole segment in memory until it closes (it waits for a packet of every stream).
+_MUX_OPTIONS = {"max_delay": "700000", "avoid_negative_ts": "disabled", "max_interleave_delta": "50000"}
 
 
 # --- the output ---------------------------------------------------------------------
@@ -85,6 +89,7 @@ class _OpenSegment:
     container: av.container.OutputContainer
     video: av.stream.Stream
     audio: av.stream.Stream
+    data: av.stream.Stream  # timed ID3 (stream_type 0x15): timed metadata cues
     start: Fraction  # pts of the opening keyframe, seconds
     program_date_time: float
     discontinuity: bool
@@ -102,6 +107,8 @@ class HlsOutput(Sink):
     """
 
     name = "hls"
+    accepts_data = True
+    DATERANGE_CLASS = "broadcast.cue"
 
     def __init__(
         self,
@@ -145,6 +152,7 @@ class HlsOutput(Sink):
         self.errors = 0
         self.last_error: str | None = None
         self.skipped_packets = 0  # before the first keyframe / after an error
+        self.cues_written = 0  # timed metadata (ID3 + EXT-X-DATERANGE)
         self.meter = RateMeter()  # what went into segments
         self._cpu_seconds = 0.0
         self._closed = False
@@ -197,6 +205,7 @@ class HlsOutput(Sink):
             "target_duration": playlist.target_duration,
             "dropped_packets": self._queue.dropped,
             "skipped_packets": self.skipped_packets,
+            "cues_written": self.cues_written,
             "queue_depth": len(self._queue),
             "bytes_written": self.bytes_written,
             "errors": self.errors,
@@ -276,6 +285,8 @@ class HlsOutput(Sink):
         try:
             if packet.kind == "video":
                 self._handle_video(packet, arrival)
+            elif packet.kind == "data":
+                self._handle_data(packet)
             else:
                 self._handle_audio(packet)
         except Exception as exc:
@@ -329,6 +340,28 @@ class HlsOutput(Sink):
         current.container.mux(packet.to_av(current.audio))
         self.meter.add(len(packet.data))
 
+    def _handle_data(self, packet: EncodedPacket) -> None:
+        """A cue: an ID3 PES in the segment at its frame's pts, and an EXT-X-DATERANGE at its date."""
+        current, anchor = self._current, self._anchor
+        if current is None or anchor is None:
+            self.skipped_packets += 1
+            return
+        text = packet.data.decode()
+        current.container.mux(replace(packet, data=id3_tag(text)).to_av(current.data))
+        t = packet.pts * packet.time_base
+        try:
+            cue = json.loads(text)
+        except ValueError:
+            cue = {}
+        attributes = [("X-PAYLOAD", "0x" + packet.data.hex())]
+        for name, value in (("X-EVENT", cue.get("event")), ("X-PRODUCT", (cue.get("product") or {}).get("id"))):
+            if isinstance(value, str) and value:
+                attributes.insert(0, (name, '"' + re.sub(r'["\r\n]', "", value) + '"'))
+        ident = str(cue.get("id") or f"pts{packet.pts}")
+        start = anchor[1] + float(t - anchor[0])
+        self._playlist.dateranges.append(DateRange(ident, start, self.DATERANGE_CLASS, tuple(attributes)))
+        self.cues_written += 1
+
     def _half_frame(self) -> Fraction:
         fps = self._fmt.fps if self._fmt is not None and self._fmt.fps > 0 else 30
         return Fraction(1, 2 * fps)
@@ -359,6 +392,8 @@ class HlsOutput(Sink):
             video.time_base = fmt.video_time_base
             audio = container.add_mux_stream("aac", rate=fmt.sample_rate)
             audio.time_base = fmt.audio_time_base
+            data = container.add_mux_stream("timed_id3")
+            data.time_base = fmt.video_time_base
         except Exception:
             file.close()
             _unlink(file.path)
@@ -370,6 +405,7 @@ class HlsOutput(Sink):
             container=container,
             video=video,
             audio=audio,
+            data=data,
             start=start,
             program_date_time=anchor_wall + float(start - anchor_t),
             discontinuity=discontinuity,
@@ -406,6 +442,9 @@ class HlsOutput(Sink):
             if gone.discontinuity:
                 playlist.discontinuity_sequence += 1
             self._expired.append(gone.name)
+        first = playlist.segments[0].program_date_time
+        if first is not None:  # a date range leaves with the segment it falls in
+            playlist.dateranges = [d for d in playlist.dateranges if d.start >= first]
         self.segments_written += 1
         self.bytes_written += current.file.size
         try:

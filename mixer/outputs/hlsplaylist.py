@@ -17,6 +17,28 @@ class PlaylistSegment:
     discontinuity: bool = False  # an EXT-X-DISCONTINUITY precedes this segment
 
 
+@dataclass(frozen=True, slots=True)
+class DateRange:
+    """An instantaneous ``EXT-X-DATERANGE`` (RFC 8216 4.3.2.7): a timed metadata cue on the playlist's clock.
+
+    ``attributes`` are client attributes (``X-...``) already rendered as RFC 8216
+    4.2 values (a quoted string or a 0x hexadecimal sequence).
+    """
+
+    id: str
+    start: float  # UNIX seconds (the frame's program date time)
+    cls: str = ""
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    def render(self) -> str:
+        parts = [f'ID="{self.id}"']
+        if self.cls:
+            parts.append(f'CLASS="{self.cls}"')
+        parts.append(f'START-DATE="{format_date_time(self.start)}"')
+        parts += [f"{name}={value}" for name, value in self.attributes]
+        return "#EXT-X-DATERANGE:" + ",".join(parts)
+
+
 @dataclass(slots=True)
 class Playlist:
     """A live media playlist: a sliding window of segments (RFC 8216 section 4.3)."""
@@ -26,6 +48,8 @@ class Playlist:
     discontinuity_sequence: int = 0
     segments: list[PlaylistSegment] = field(default_factory=list)
     ended: bool = False
+    # Shown while the segment they fall in is listed (RFC 8216 6.2.1); needs PROGRAM-DATE-TIME.
+    dateranges: list[DateRange] = field(default_factory=list)
 
     @property
     def next_sequence(self) -> int:
@@ -40,6 +64,7 @@ class Playlist:
             f"#EXT-X-DISCONTINUITY-SEQUENCE:{self.discontinuity_sequence}",
             "#EXT-X-INDEPENDENT-SEGMENTS",
         ]
+        lines += [daterange.render() for daterange in self.dateranges]
         for seg in self.segments:
             if seg.discontinuity:
                 lines.append("#EXT-X-DISCONTINUITY")

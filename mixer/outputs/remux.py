@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from fractions import Fraction
 from typing import Any
 
 import av
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
-from mixer.outputs.flvmuxer import NAL_AUD, NAL_FILLER, FlvMuxer, nal_type, split_annexb
+from mixer.outputs.flvmuxer import NAL_AUD, NAL_FILLER, FlvMuxer, amf0_cue_point, nal_type, split_annexb
 
 _DROP = frozenset({NAL_AUD, NAL_FILLER})  # meaningless outside Annex B
+INTERLEAVE_DELTA = "50000"  # microseconds a mux with a (sparse) data stream may hold packets back
 
 
 def annexb_to_avcc(data: bytes) -> bytes:
@@ -56,11 +58,20 @@ class Remux:
         target: str,
         container_format: str,
         container_options: dict[str, str] | None = None,
+        *,
+        cues: bool = False,
     ) -> None:
+        """``cues``: carry timed metadata (``data`` packets) as ``onCuePoint`` script tags (FLV only)."""
         self.fmt = fmt
+        self.cues = cues and container_format == "flv"
+        self._data: Any = None
         self.target = target
         self.container_format = container_format
         self.container_options = dict(container_options or {})
+        if self.cues:
+            # A sparse data stream makes FFmpeg's interleaver hold every packet until each stream
+            # has one, i.e. up to max_interleave_delta (10 s by default): keep it to 50 ms.
+            self.container_options.setdefault("max_interleave_delta", INTERLEAVE_DELTA)
         self._container: Any = None
         self._video: Any = None
         self._audio: Any = None
@@ -90,6 +101,9 @@ class Remux:
                 self._audio.codec_context.sample_rate = self.fmt.sample_rate
                 self._video.time_base = self.fmt.video_time_base
                 self._audio.time_base = self.fmt.audio_time_base
+                if self.cues:  # FFmpeg's flv muxer writes a codec-less data stream's packets as script tags
+                    self._data = container.add_data_stream()
+                    self._data.time_base = Fraction(1, 1000)
             except Exception:
                 container.close()
                 raise
@@ -105,6 +119,8 @@ class Remux:
         """Mux one packet; returns the payload bytes written (0 if it had to be skipped)."""
         container = self._container
         assert container is not None, "open() first"
+        if packet.kind == "data":
+            return self._write_cue(packet)
         if packet.kind == "video":
             data = annexb_to_avcc(packet.data)
             out = av.Packet(data)
@@ -134,6 +150,24 @@ class Remux:
             container.mux(out)
         self.bytes_written += len(data)
         return len(data)
+
+    def _write_cue(self, packet: EncodedPacket) -> int:
+        if self._data is None:
+            return 0
+        ms = round(
+            (Fraction(packet.pts) * packet.time_base - Fraction(self._video_origin) * self.fmt.video_time_base) * 1000
+        )
+        if ms < 0:
+            return 0
+        text = packet.data.decode()
+        body = amf0_cue_point(str(json.loads(text).get("event", "cue")), ms / 1000, text)
+        out = av.Packet(body)
+        out.pts = out.dts = ms
+        out.time_base = Fraction(1, 1000)
+        out.stream = self._data
+        self._container.mux(out)
+        self.bytes_written += len(body)
+        return len(body)
 
     def close(self) -> None:
         """Write the trailer and close; errors are swallowed (the target may be gone)."""

@@ -80,6 +80,7 @@ class RtmpOutput(Sink):
     """One push destination; ``put`` never blocks, everything else happens in its thread."""
 
     audio_codec = "aac"
+    accepts_data = True  # timed metadata: onCuePoint script tags (mixer/outputs/remux.py)
 
     def __init__(
         self,
@@ -171,7 +172,7 @@ class RtmpOutput(Sink):
         fmt = self._fmt
         assert fmt is not None
         self._queue.take_all(timeout=0)  # a backlog from before is stale: live means now
-        remux = Remux(fmt, self.url, "flv", {"flvflags": "no_duration_filesize"})
+        remux = Remux(fmt, self.url, "flv", {"flvflags": "no_duration_filesize"}, cues=True)
         try:
             while not self._stop.is_set():
                 for packet, _ in self._queue.take_all(timeout=0.5):

@@ -19,6 +19,10 @@ class Sink(abc.ABC):
     name: str = "sink"
     # Which audio encode the sink is fed: AAC (HLS, FLV, RTMP, MP4) or Opus (WebRTC).
     audio_codec: ClassVar[Literal["aac", "opus"]] = "aac"
+    # Whether the sink is fed ``data`` packets (timed metadata, mixer/timedmetadata.py) too.
+    accepts_data: ClassVar[bool] = False
+    # False for a sink that only wants the cues (the webhook): no video or audio is sent to it.
+    wants_media: ClassVar[bool] = True
 
     @property
     def idle(self) -> bool:

@@ -56,6 +56,7 @@ class WhepFull(Exception):
 class WhepOutput(Sink):
     name = "whep"
     audio_codec = "opus"
+    accepts_data = True  # cues go to each viewer's data channel (mixer/outputs/whepviewer.py)
 
     def __init__(
         self,
@@ -153,6 +154,10 @@ class WhepOutput(Sink):
     # --- event loop -----------------------------------------------------------
 
     def _deliver(self, packet: EncodedPacket) -> None:
+        if packet.kind == "data":  # a timed metadata cue: on each viewer's data channel
+            for viewer in list(self._viewers.values()):
+                viewer.send_cue(packet)
+            return
         audio = packet.kind == "audio"
         for viewer in list(self._viewers.values()):
             if audio or viewer.codec is ViewerCodec.PROGRAM:

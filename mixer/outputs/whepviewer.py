@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from mixer.encodedpacket import EncodedPacket
 from mixer.outputs.packettrack import PacketTrack
@@ -75,6 +75,11 @@ class WhepViewer:
         self._closed = False
         self._watchdog: asyncio.Task[None] | None = None
         self.pc.on("connectionstatechange", self._on_state)
+        # Timed metadata: the viewer opens a data channel in its offer (any label, an
+        # m=application section); every cue is sent on it as one JSON text message.
+        self.channels: list[RTCDataChannel] = []
+        self.cues_sent = 0
+        self.pc.on("datachannel", self.channels.append)
 
     @property
     def state(self) -> str:
@@ -113,6 +118,13 @@ class WhepViewer:
 
     def push(self, packet: EncodedPacket, audio: bool) -> None:
         (self.audio if audio else self.video).push(packet)
+
+    def send_cue(self, packet: EncodedPacket) -> None:
+        """A timed metadata cue (``data`` packet) to the viewer's data channels that are open."""
+        for channel in self.channels:
+            if channel.readyState == "open":
+                channel.send(packet.data.decode())
+                self.cues_sent += 1
 
     async def _connect_watchdog(self) -> None:
         await asyncio.sleep(CONNECT_TIMEOUT)
@@ -153,4 +165,5 @@ class WhepViewer:
             "resyncs": self.video.resyncs,
             "keyframe_requests": self.keyframe_requests,
             "codec": self.codec.value if self.codec else None,
+            "cues_sent": self.cues_sent,
         }

@@ -39,6 +39,9 @@
     toasts: [],
     frames: {}, // source -> frames shown
     errors: [], // [status, path] of failed calls, newest last
+    keysArmed: true, // switching keys work (off while a text field has the focus)
+    beeps: 0, // alarm beeps played
+    pgmLabel: "", // what the program monitor's label says (follows the picture, not the command)
   };
   window.controlPage = ctl;
 
@@ -64,7 +67,19 @@
   const bi = (zh, en) => [zh + " ", h("span", { class: "en" }, en)];
   const yuan = (v) => (v == null || v === "" ? "—" : "¥" + Number(v).toFixed(2));
   const pad = (n) => String(n).padStart(2, "0");
-  const hms = (t) => { const d = new Date(t * 1000); return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`; };
+  /** Times in the show's time zone (config shows[].timezone), like the alarms and the CSV. */
+  let zoneFormat = null;
+  let zoneName = "";
+  function timeFormat() {
+    const zone = (ctl.state && ctl.state.timezone) || "";
+    if (zone !== zoneName || !zoneFormat) {
+      zoneName = zone;
+      try { zoneFormat = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", ...(zone ? { timeZone: zone } : {}) }); }
+      catch (_) { zoneFormat = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }); }
+    }
+    return zoneFormat;
+  }
+  const hms = (t) => timeFormat().format(new Date(t * 1000));
   const mmss = (s) => `${pad(Math.floor(s / 60))}:${pad(Math.floor(s % 60))}`;
   const studioName = (s) => (s ? s.name || s.name_en || s.id : "—");
   const studioById = (id) => (ctl.state && (ctl.state.studios || []).find((s) => s.id === id)) || null;
@@ -330,11 +345,15 @@
     renderMonitors(s);
     renderTiles(s);
     renderCards(s);
+    renderPreviewCards(s);
     renderAudio(s.audio);
     renderStudiosTab(s);
     renderCues(s);
     renderOutputs(s.outputs || {});
+    renderDelays(s.delays || {}, s.outputs || {});
     renderSwitcher(s);
+    renderAlarms(s.alarms || []);
+    renderGraphicsControls(s);
     if (s.rundown && typeof s.rundown === "object") setRundown(s.rundown.studios || s.rundown);
     // The product list shows which products are on air.
     if (prev && prev.version !== s.version && cardsKey(prev) !== cardsKey(s)) reloadProducts();
@@ -345,22 +364,47 @@
     const l = (s.layout && s.layout.studios) || [];
     return new Set(l.length ? l : s.program ? [s.program] : []);
   }
+  /** What the program clock really shows now (its own report): panic, black, fallback, a layout. */
+  function airStudios(s) {
+    const m = s.mixer || {};
+    if (s.panic || s.ftb) return new Set();
+    if (Array.isArray(m.on_air_studios)) return new Set(m.on_air_studios);
+    return programStudios(s);
+  }
+  function previewStudios(s) {
+    const l = (s.preview_layout && s.preview_layout.studios) || [];
+    return new Set(l.length ? l : s.preview ? [s.preview] : []);
+  }
 
   function renderHeader(s) {
     const pill = $("air-status");
-    const onAir = s.on_air !== undefined ? s.on_air : s.program;
+    const onAir = [...airStudios(s)];
+    const m = s.mixer || {};
     if (s.panic) {
+      pill.className = "pill panic";
+      pill.replaceChildren(...bi("紧急垫片", "PANIC · SLATE"));
+    } else if (s.ftb) {
       pill.className = "pill slate";
-      pill.replaceChildren(...bi("垫片", "SLATE · PANIC"));
-    } else if (onAir) {
+      pill.replaceChildren(...bi("黑场", "FADED TO BLACK"));
+    } else if (onAir.length) {
       pill.className = "pill live";
-      pill.replaceChildren(...bi("直播中", "ON AIR"), " · " + studioName(studioById(onAir)));
+      pill.replaceChildren(...bi("直播中", "ON AIR"), " · " + onAir.map((id) => studioName(studioById(id))).join(" + "));
     } else {
       pill.className = "pill slate";
       pill.replaceChildren(...bi("垫片", "SLATE"));
     }
     if (s.fallback) pill.append(" · ", ...bi("备播", "FALLBACK"), fallbackNote(s.fallback));
     $("panic-banner").hidden = !s.panic;
+    // Overload: the real output rate, late ticks and encoder drops; red when behind.
+    const out = $("out-rate");
+    const fps = m.output_fps, want = m.configured_fps;
+    const behind = fps != null && want && (m.uptime_s || 0) > 3 && fps < 0.9 * want;
+    const delta = (k) => (ctl.lastMixer && m[k] != null ? m[k] - (ctl.lastMixer[k] || 0) : 0);
+    const dropping = delta("encoder_dropped") > 0 || delta("late_ticks") > 0;
+    ctl.lastMixer = { encoder_dropped: m.encoder_dropped, late_ticks: m.late_ticks };
+    out.className = "pill " + (behind ? "bad" : dropping ? "warn" : "ok");
+    out.textContent = fps != null ? `OUT ${Number(fps).toFixed(1)}/${want} fps · late ${m.late_ticks ?? 0} · drop ${m.encoder_dropped ?? 0}` : "OUT —";
+    out.title = behind ? "编码跟不上 Encoder behind: output below the configured frame rate" : "Program output: encoded fps / configured, late ticks, encoder drops";
   }
 
   // What happens next after a fallback (mixer/fallback.py): the clock returns by itself, or the crew cuts.
@@ -374,11 +418,19 @@
   }
 
   function renderSwitcher(s) {
-    const layout = (s.layout && s.layout.layout) || "single";
+    const layout = (s.preview_layout && s.preview_layout.layout) || "single";
     for (const b of document.querySelectorAll("#layout-seg .seg-btn")) b.classList.toggle("active", b.dataset.layout === layout);
-    if (s.layout && s.layout.corner && document.activeElement !== $("corner")) $("corner").value = s.layout.corner;
+    if (s.preview_layout && s.preview_layout.corner && document.activeElement !== $("corner")) $("corner").value = s.preview_layout.corner;
     $("btn-auto").disabled = $("btn-cut").disabled = !isDirector() || !s.preview;
+    $("tbar").disabled = !isDirector() || !s.preview;
     $("btn-panic").classList.toggle("active", !!s.panic);
+    $("btn-ftb").classList.toggle("active", !!s.ftb);
+    const tr = (s.mixer || {}).transition;
+    const bar = $("tr-progress");
+    bar.classList.toggle("running", !!tr);
+    bar.querySelector(".bar").style.width = (tr ? Math.round(tr.progress * 100) : 0) + "%";
+    bar.title = tr ? `${tr.kind} ${Math.round(tr.progress * 100)}%` : "Transition progress";
+    if (!tbarHeld && document.activeElement !== $("tbar")) $("tbar").value = Math.round((s.tbar || 0) * 100);
     if (s.fallback_policy && document.activeElement !== $("fallback-policy")) $("fallback-policy").value = s.fallback_policy;
   }
 
@@ -485,21 +537,63 @@
     return { watch, unwatch, startProgram, restartProgram, stopAll, pgm };
   })();
 
+  /* The program monitor is the encoded output, about a second behind the clock. Its label and
+   * cover follow the picture: each label is shown once the monitor's measured delay has passed,
+   * and a panic covers the old picture until the slate has had time to reach the monitor. */
+  const pgmLabels = []; // [{at (ms), text}] oldest first
+  let pgmCoverUntil = 0;
+  let prevPanic = false;
+  const monitorDelayMs = (s) => { const d = s && s.monitor && s.monitor.delay_ms; return d != null ? Math.max(0, d) : 1000; };
+  function airLabel(s) {
+    if (s.panic) return "垫片 SLATE · PANIC";
+    if (s.ftb) return "黑场 BLACK";
+    const m = s.mixer || {};
+    const ids = [...airStudios(s)];
+    const names = ids.map((id) => studioName(studioById(id))).join(" + ") || "垫片 SLATE";
+    const layout = m.layout && m.layout !== "single" && ids.length > 1 ? ` · ${m.layout}` : "";
+    const tr = m.transition;
+    return tr && tr.kind !== "tbar" ? `→ ${names}${layout} (${tr.kind})` : names + layout;
+  }
+  function renderPgmLabel() {
+    const s = ctl.state;
+    if (!s) return;
+    const due = Date.now() - monitorDelayMs(s);
+    while (pgmLabels.length > 1 && pgmLabels[1].at <= due) pgmLabels.shift();
+    const text = pgmLabels.length ? pgmLabels[0].text : "—";
+    if (text !== ctl.pgmLabel) { ctl.pgmLabel = text; $("pgm-name").textContent = text; }
+    const covered = Date.now() < pgmCoverUntil;
+    $("pgm-cover").hidden = !covered;
+  }
+  setInterval(renderPgmLabel, 100);
+
   function renderMonitors(s) {
     const pgmImg = $("pgm-img");
     if (!frames.pgm.img) frames.startProgram(pgmImg);
-    const main = (s.layout && s.layout.studios && s.layout.studios[0]) || s.program;
-    const layout = (s.layout && s.layout.layout) || "single";
-    $("pgm-name").textContent = s.panic ? "垫片 SLATE" : main ? studioName(studioById(main)) + (layout !== "single" ? ` · ${layout}` : "") : "垫片 SLATE";
-    const mixer = s.mixer || {};
-    // Frames really encoded (below the show's rate when the machine is overloaded), and what was dropped.
-    const outFps = mixer.output_fps ?? mixer.fps;
-    $("pgm-info").textContent = [outFps ? `${outFps} fps` : "", mixer.encoder_dropped ? `dropped ${mixer.encoder_dropped}` : "",
-      mixer.late_ticks ? `late ${mixer.late_ticks}` : ""].filter(Boolean).join(" · ");
-    const pvw = studioById(s.preview);
-    $("pvw-name").textContent = pvw ? studioName(pvw) : "—";
+    const label = airLabel(s);
+    if (!pgmLabels.length || pgmLabels[pgmLabels.length - 1].text !== label) pgmLabels.push({ at: Date.now(), text: label });
+    if (pgmLabels.length > 50) pgmLabels.shift();
+    if (s.panic && !prevPanic) {
+      pgmCoverUntil = Date.now() + monitorDelayMs(s) + 400;
+      $("pgm-cover").replaceChildren(h("div", null, ...bi("紧急垫片已播出", "PANIC: slate on air")), h("div", { class: "small" }, ...bi("监视器追赶中", "monitor catching up")));
+    }
+    if (!s.panic) pgmCoverUntil = 0;
+    prevPanic = !!s.panic;
+    renderPgmLabel();
+    const mon = s.monitor || {};
+    $("pgm-info").textContent = mon.delay_ms != null ? `监视 monitor ≈${(mon.delay_ms / 1000).toFixed(1)} s behind · ${mon.fps} fps` : "";
+    $("pgm-info").title = "The program monitor shows the encoded output; it is this far behind what goes out.";
+    // The preview monitor shows the look built on preview: its layout from the studios' pictures.
+    const pl = s.preview_layout || { layout: "single", studios: s.preview ? [s.preview] : [] };
+    const [mainId, secondId] = pl.studios || [];
+    const pvw = studioById(mainId || s.preview);
+    const second = secondId ? studioById(secondId) : null;
+    const screen = $("pvw-screen");
+    screen.className = "screen" + (second ? (pl.layout === "pip" ? " pip " + (pl.corner || "bottom-right") : " sbs") : "");
+    $("pvw-name").textContent = pvw ? studioName(pvw) + (second ? ` + ${studioName(second)} · ${pl.layout}` : "") : "—";
     $("pvw-info").textContent = pvw && pvw.stats ? healthText(pvw.stats) : "";
     frames.watch($("pvw-img"), pvw && pvw.online ? pvw.id : null);
+    $("pvw-img2").hidden = !second;
+    frames.watch($("pvw-img2"), second && second.online ? second.id : null);
     $("pvw-ph").replaceChildren(h("div", null, ...(pvw ? (pvw.online ? bi("等待画面", "Waiting for picture") : bi("直播间离线", "Studio offline")) : bi("无预览", "Nothing on preview"))));
   }
 
@@ -551,27 +645,33 @@
     return parts.join(" · ");
   }
 
+  /** "ok", "none" (connected, no picture for a second) or "offline": a frozen picture is not a live one. */
+  const signalOf = (st) => st.signal || (st.online ? "ok" : "offline");
   function renderTiles(s) {
-    const onPgm = programStudios(s);
+    const onAir = airStudios(s);
+    const onPvw = previewStudios(s);
     for (const st of s.studios || []) {
       const t = tiles.get(st.id);
       if (!t) continue;
-      const pgm = onPgm.has(st.id);
-      const pvw = s.preview === st.id;
+      const pgm = onAir.has(st.id);
+      const pvw = onPvw.has(st.id);
+      const signal = signalOf(st);
       t.root.classList.toggle("program", pgm);
-      t.root.classList.toggle("preview", pvw);
+      t.root.classList.toggle("preview", pvw && !pgm);
       t.root.classList.toggle("offline", !st.online);
+      t.root.classList.toggle("nosignal", signal === "none");
       t.tally.className = "tally " + (pgm ? "pgm" : pvw ? "pvw" : "");
       t.tally.textContent = pgm ? "PGM" : pvw ? "PVW" : "";
-      t.online.className = "badge " + (st.online ? "online" : "offline");
-      t.online.textContent = st.online ? "在线 ONLINE" : "离线 OFFLINE";
-      t.health.hidden = !st.online || !st.stats;
+      t.online.className = "badge " + (signal === "ok" ? "online" : signal === "none" ? "nosignal" : "offline");
+      t.online.textContent = signal === "ok" ? "在线 ONLINE" : signal === "none" ? `无信号 NO SIGNAL${st.frame_age_s != null ? ` ${Math.round(st.frame_age_s)}s` : ""}` : "离线 OFFLINE";
+      t.health.hidden = signal !== "ok" || !st.stats;
       if (st.stats) {
         t.health.className = "badge " + healthOf(st.stats);
         t.health.textContent = healthText(st.stats) || "—";
       }
-      frames.watch(t.img, st.online ? st.id : null);
-      t.ph.replaceChildren(h("div", null, ...(st.online ? bi("等待画面", "Waiting for picture") : bi("离线", "Offline"))));
+      // No signal: drop the last (frozen) picture rather than show it as if live.
+      frames.watch(t.img, signal === "ok" ? st.id : null);
+      t.ph.replaceChildren(h("div", null, ...(signal === "none" ? bi("无信号", "NO SIGNAL") : st.online ? bi("等待画面", "Waiting for picture") : bi("离线", "Offline"))));
     }
   }
 
@@ -615,57 +715,227 @@
     if (!isDirector()) return;
     await act("POST", `${API}/${on ? "panic" : "unpanic"}`, {}, { what: on ? "紧急 PANIC" : "恢复 Back from slate", button: on ? $("btn-panic") : $("unpanic") });
   }
-  async function setLayout(layout) {
+  /** Build a layout on PREVIEW (nothing goes to air until CUT, AUTO or the T-bar): the preview
+   * studio is the main picture; the second is the one chosen with Shift+number, else the program's. */
+  async function setLayout(layout, second) {
     if (!isDirector() || !ctl.state) return;
     const s = ctl.state;
+    const pl = s.preview_layout || {};
+    const main = s.preview || s.program;
     const body = { layout };
+    if (!main) return toast("先选预览画面 Put a studio on preview first", "error");
     if (layout !== "single") {
-      const main = (s.layout && s.layout.studios && s.layout.studios[0]) || s.program;
-      const other = s.preview && s.preview !== main ? s.preview : (s.layout && s.layout.studios || [])[1];
-      if (!main || !other) return toast("需要节目和预览两个画面 Needs a program and a different preview studio", "error");
+      const other = second || (pl.studios || [])[1] || (s.program !== main ? s.program : null);
+      if (!other || other === main) return toast("需要两个不同的直播间：按 Shift+数字选第二个 Needs a second studio: Shift+number picks it", "error");
       body.studios = [main, other];
       if (layout === "pip") body.corner = $("corner").value;
-    } else if (s.program) {
-      body.studios = [(s.layout && s.layout.studios && s.layout.studios[0]) || s.program];
+    } else {
+      body.studios = [main];
     }
-    await act("POST", `${API}/layout`, body, { what: "版式 Layout" });
+    await act("POST", `${API}/layout`, body, { what: "预览版式 Preview layout" });
   }
+  function setSecond(studio) {
+    const s = ctl.state;
+    if (!s) return;
+    const layout = s.preview_layout && s.preview_layout.layout !== "single" ? s.preview_layout.layout : "pip";
+    setLayout(layout, studio);
+  }
+  /** Fade to black goes on air: confirmed going down, not coming back up. */
+  async function fadeToBlack() {
+    if (!isDirector() || !ctl.state) return;
+    const on = !ctl.state.ftb;
+    if (on) {
+      const ok = await confirmDialog("黑场 Fade to black", [h("p", null, "节目将渐隐为黑场并静音。"), h("p", { class: "muted" }, "The program fades to black and silence until you fade back up.")], bi("渐隐", "Fade to black"));
+      if (!ok) return;
+    }
+    await act("POST", `${API}/ftb`, { on, duration_ms: durationMs() }, { what: "黑场 FTB", button: $("btn-ftb") });
+  }
+  // The T-bar: the program mixes into preview as it moves; the end takes the preview to air.
+  let tbarHeld = false;
+  let tbarSent = 0;
+  const sendTbar = async (position) => {
+    tbarSent = position;
+    await act("POST", `${API}/tbar`, { position }, { what: "T-bar" });
+  };
+  const tbarMove = (() => {
+    let timer = 0, pending = null;
+    return (pos) => {
+      pending = pos;
+      if (timer) return;
+      timer = setTimeout(() => { timer = 0; if (pending !== tbarSent) sendTbar(pending); }, 80);
+    };
+  })();
+  $("tbar").addEventListener("pointerdown", () => { tbarHeld = true; });
+  $("tbar").addEventListener("input", () => tbarMove(Number($("tbar").value) / 100));
+  $("tbar").addEventListener("change", async () => {
+    tbarHeld = false;
+    const pos = Number($("tbar").value) / 100;
+    if (pos >= 1) { await sendTbar(1); $("tbar").value = 0; } else await sendTbar(pos);
+    $("tbar").blur();
+  });
   $("btn-cut").addEventListener("click", () => take("cut"));
   $("btn-auto").addEventListener("click", () => take("auto"));
   $("btn-panic").addEventListener("click", () => panic(true));
+  $("btn-ftb").addEventListener("click", () => fadeToBlack());
   $("fallback-policy").addEventListener("change", () => {
     if (isDirector()) act("POST", `${API}/fallback-policy`, { policy: $("fallback-policy").value }, { what: "备播策略 Fallback policy" });
+    $("fallback-policy").blur(); // chosen: the switching keys work again
   });
   $("unpanic").addEventListener("click", () => panic(false));
   for (const b of document.querySelectorAll("#layout-seg .seg-btn")) b.addEventListener("click", () => setLayout(b.dataset.layout));
-  $("corner").addEventListener("change", () => { if (ctl.state && ctl.state.layout && ctl.state.layout.layout === "pip") setLayout("pip"); });
+  $("corner").addEventListener("change", () => { if (ctl.state && ctl.state.preview_layout && ctl.state.preview_layout.layout === "pip") setLayout("pip"); });
 
   // A clicked button must not keep the focus: Space and Enter are the CUT and AUTO keys.
   document.addEventListener("click", (e) => { const b = e.target.closest("button"); if (b && !b.closest("form")) b.blur(); });
 
+  /* Global shortcuts. Esc (PANIC) is armed everywhere, even while typing or in a dialog. The
+   * switching keys never type into a field: while a text field has the focus they are off, and
+   * the header says so (KEYS OFF); they come back when the field loses the focus. */
   function typing(target) {
     if (!target || !target.closest) return false;
-    return !!target.closest("input, textarea, select, [contenteditable], dialog[open]");
+    if (target.matches && target.matches("input[type=range], input[type=checkbox], input[type=radio], input[type=file]")) return false;
+    return !!target.closest("input, textarea, select, [contenteditable]");
   }
+  function setKeysArmed() {
+    const armed = !typing(document.activeElement) && !$("confirm").open && !$("help").open;
+    if (armed === ctl.keysArmed && $("kbd-state").dataset.set) return;
+    ctl.keysArmed = armed;
+    $("kbd-state").dataset.set = "1";
+    $("kbd-state").className = "pill " + (armed ? "kbd-on" : "kbd-off");
+    const dialog = $("confirm").open || $("help").open;
+    $("kbd-state").replaceChildren("⌨ ", ...(armed ? bi("快捷键", "KEYS ON") : dialog ? bi("对话框", "KEYS OFF · dialog · Esc = cancel, again = PANIC") : bi("输入中", "KEYS OFF · typing · Esc = PANIC")));
+  }
+  document.addEventListener("focusin", setKeysArmed);
+  document.addEventListener("focusout", () => setTimeout(setKeysArmed, 0));
+  const digit = (e) => (/^Digit[1-9]$/.test(e.code) ? Number(e.code.slice(5)) : /^[1-9]$/.test(e.key) ? Number(e.key) : 0);
   document.addEventListener("keydown", (e) => {
     if (!ctl.me || $("app").hidden || e.ctrlKey || e.metaKey || e.altKey) return;
-    if ($("confirm").open || typing(e.target)) return;
+    if (e.key === "Escape") {
+      // In a dialog Esc cancels it (the universal meaning: a reflex must not put the slate on
+      // air); a second Esc is PANIC. Everywhere else, typing included, Esc is PANIC.
+      if ($("confirm").open || $("help").open) return;
+      e.preventDefault();
+      if (!e.repeat) panic(true);
+      return;
+    }
+    if ($("confirm").open || $("help").open || typing(e.target)) return;
     const key = e.key;
-    if (/^[1-9]$/.test(key)) {
-      const studio = (ctl.state && ctl.state.studios || [])[Number(key) - 1];
-      if (studio) { e.preventDefault(); if (!e.repeat) setPreview(studio.id); }
+    const n = digit(e);
+    if (n) {
+      const studio = (ctl.state && ctl.state.studios || [])[n - 1];
+      if (studio) { e.preventDefault(); if (!e.repeat) (e.shiftKey ? setSecond(studio.id) : setPreview(studio.id)); }
     } else if (key === " " || e.code === "Space") {
       e.preventDefault();
       if (!e.repeat) take("cut");
     } else if (key === "Enter") {
       e.preventDefault();
       if (!e.repeat) take("auto");
-    } else if (key === "Escape") {
+    } else if (key === "?" || (e.code === "Slash" && e.shiftKey)) {
       e.preventDefault();
-      if (!e.repeat) panic(true);
+      showHelp();
+    } else if (e.code === "KeyB") {
+      e.preventDefault();
+      if (!e.repeat) fadeToBlack();
+    } else if (e.code === "KeyQ" || e.code === "KeyW" || e.code === "KeyE") {
+      e.preventDefault();
+      if (!e.repeat) setLayout({ KeyQ: "single", KeyW: "pip", KeyE: "side-by-side" }[e.code]);
+    } else if (e.code === "KeyA") {
+      e.preventDefault();
+      if (!e.repeat) ackAll();
     }
   });
+  function showHelp() { if (!$("help").open) $("help").showModal(); setKeysArmed(); }
+  $("help-btn").addEventListener("click", showHelp);
+  $("help-close").addEventListener("click", () => { $("help").close(); setKeysArmed(); });
+  $("help").addEventListener("close", setKeysArmed);
+  $("confirm").addEventListener("close", () => setTimeout(setKeysArmed, 0));
   document.addEventListener("keyup", (e) => { if ((e.key === " " || e.key === "Enter") && !typing(e.target)) e.preventDefault(); });
+
+  // ---------------------------------------------------------------- alarms
+  /* The server keeps the show's alarms (orchestrator/alarms.py), so every operator sees the same
+   * list. Each stays on screen until someone acknowledges it; while any is unacknowledged the page
+   * beeps every 2 s (WebAudio; browsers allow sound only after the first click or key press). */
+  let audioCtx = null;
+  let alarmsShown = "";
+  const unlockAudio = () => {
+    if (!audioCtx && window.AudioContext) { try { audioCtx = new AudioContext(); } catch (_) { audioCtx = null; } }
+    if (audioCtx && audioCtx.state === "suspended") audioCtx.resume().catch(() => {});
+  };
+  document.addEventListener("pointerdown", unlockAudio, true);
+  document.addEventListener("keydown", unlockAudio, true);
+  function beep() {
+    ctl.beeps += 1;
+    if (!audioCtx || audioCtx.state !== "running") return;
+    const t = audioCtx.currentTime;
+    for (const [i, f] of [[0, 880], [1, 660]]) {
+      const osc = audioCtx.createOscillator();
+      const gain = audioCtx.createGain();
+      osc.frequency.value = f;
+      gain.gain.setValueAtTime(0.0001, t + i * 0.18);
+      gain.gain.exponentialRampToValueAtTime(0.25, t + i * 0.18 + 0.01);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + i * 0.18 + 0.16);
+      osc.connect(gain).connect(audioCtx.destination);
+      osc.start(t + i * 0.18);
+      osc.stop(t + i * 0.18 + 0.17);
+    }
+  }
+  setInterval(() => { if (ctl.me && (ctl.state && ctl.state.alarms || []).some((a) => !a.acked_by)) beep(); }, 2000);
+  function renderAlarms(alarms) {
+    const box = $("alarms");
+    const open = alarms.filter((a) => !a.acked_by || a.active);
+    const key = JSON.stringify(open.map((a) => [a.key, a.cause, a.fix, a.active, a.acked_by]));
+    if (key === alarmsShown) return;
+    const fresh = open.some((a) => !a.acked_by && !alarmsShown.includes(JSON.stringify(a.key)));
+    alarmsShown = key;
+    box.hidden = !open.length;
+    document.body.classList.toggle("alarmed", open.some((a) => !a.acked_by));
+    box.replaceChildren(...open.map((a) => h("div", { class: "alarm" + (a.acked_by ? " acked" : "") + (a.active ? " active" : " cleared"), dataset: { alarm: a.id, kind: a.kind } },
+      h("span", { class: "a-icon" }, a.acked_by ? "✓" : "⚠"),
+      h("span", { class: "a-time mono" }, hms(a.raised_at)),
+      h("span", { class: "a-cause" }, a.cause),
+      h("span", { class: "a-fix" }, "→ " + a.fix),
+      h("span", { class: "a-state muted small" }, a.active ? (a.acked_by ? `已确认 seen by ${a.acked_by}, still active` : "") : `已恢复 cleared ${a.cleared_at ? hms(a.cleared_at) : ""}`),
+      a.kind === "studio.no_signal" || a.kind === "program.fallback" ? fixButton(a) : null,
+      a.acked_by ? null : h("button", { class: "btn small ack", onclick: (e) => ackAlarm(a.id, e.currentTarget) }, ...bi("确认", "Acknowledge"), h("kbd", null, "A")))));
+    if (fresh) beep();
+  }
+  /** The fix at hand: put a live studio on preview (taking it is the operator's call). */
+  function fixButton(a) {
+    const s = ctl.state;
+    const failed = a.id.split(":")[1];
+    // Only when the failed studio is in use, and only a live studio not on air already.
+    if (!isDirector() || !(airStudios(s).has(failed) || programStudios(s).has(failed) || previewStudios(s).has(failed))) return null;
+    const onAir = airStudios(s);
+    const live = (s.studios || []).find((x) => x.id !== failed && signalOf(x) === "ok" && !onAir.has(x.id));
+    if (!live) return null;
+    return h("button", { class: "btn small", title: "Put it on preview, then CUT", onclick: () => setPreview(live.id) }, ...bi("预览", "Preview"), " " + studioName(live));
+  }
+  async function ackAlarm(id, button) {
+    await act("POST", `${API}/alarms/${encodeURIComponent(id)}/ack`, {}, { what: "确认报警 Acknowledge", button, handle: [404] });
+  }
+  function ackAll() {
+    for (const a of (ctl.state && ctl.state.alarms) || []) if (!a.acked_by) ackAlarm(a.id);
+  }
+
+  // ---------------------------------------------------------------- lower third and logo
+  function renderGraphicsControls(s) {
+    const sel = $("lt-studio");
+    const ids = (s.studios || []).map((x) => x.id).join(",");
+    if (sel.dataset.ids !== ids) {
+      sel.dataset.ids = ids;
+      const keep = sel.value;
+      sel.replaceChildren(...(s.studios || []).map((x) => h("option", { value: x.id }, studioName(x))));
+      if (keep) sel.value = keep;
+    }
+    if (document.activeElement !== sel && s.lower_third) sel.value = s.lower_third.studio;
+    $("lt-hide").disabled = !s.lower_third;
+    $("lt-show").classList.toggle("active", !!s.lower_third);
+    $("logo-toggle").classList.toggle("active", !!s.logo);
+    $("logo-toggle").replaceChildren(...(s.logo ? bi("台标下屏", "Logo off") : bi("台标上屏", "Logo on")));
+  }
+  $("lt-show").addEventListener("click", (e) => act("POST", `${API}/lower-third`, { studio: $("lt-studio").value, text: $("lt-text").value.trim() }, { what: "字幕条 Lower third", button: e.currentTarget }));
+  $("lt-hide").addEventListener("click", (e) => act("DELETE", `${API}/lower-third`, undefined, { what: "字幕条 Lower third", button: e.currentTarget }));
+  $("logo-toggle").addEventListener("click", (e) => act("POST", `${API}/logo`, { on: !(ctl.state && ctl.state.logo) }, { what: "台标 Logo", button: e.currentTarget }));
 
   // ---------------------------------------------------------------- confirm dialog
   function confirmDialog(title, body, okLabel) {
@@ -688,9 +958,12 @@
       $("confirm-cancel").focus();
     });
   }
-  function priceConfirm(product, live, catalogue, message) {
+  /** The server's refusal (409) explained in the crew's words; the raw API text is not for them. */
+  function priceConfirm(product, live, catalogue) {
     return confirmDialog("价格与目录不同 Price differs from the catalogue", [
-      h("div", null, h("b", null, product), message ? h("div", { class: "muted small" }, message) : null),
+      h("div", null, h("b", null, product)),
+      h("div", { class: "muted small" }, `将在直播中显示 ${yuan(live)}，而目录价为 ${yuan(catalogue)}。请核对后确认。`),
+      h("div", { class: "muted small" }, `Buyers will see ${yuan(live)} on air; the catalogue says ${yuan(catalogue)}. Check it, then confirm.`),
       h("div", { class: "price-compare" },
         h("div", null, h("div", { class: "muted" }, ...bi("目录价", "Catalogue")), h("div", { class: "big" }, yuan(catalogue))),
         h("div", { class: "new" }, h("div", { class: "muted" }, ...bi("将播出的价格", "Price going on air")), h("div", { class: "big" }, yuan(live)))),
@@ -725,10 +998,30 @@
       }));
     }
   }
+  /** Cards built on preview: shown on the preview monitor and here, on air with the next take. */
+  let previewCardsShown = "";
+  function renderPreviewCards(s) {
+    const pending = s.preview_cards || [];
+    const key = JSON.stringify(pending);
+    $("pvw-cards").hidden = !pending.length;
+    if (key === previewCardsShown) return;
+    previewCardsShown = key;
+    $("pvw-cards").textContent = pending.map((c) => `＋ ${c.slot}: ${c.name} ${yuan(c.price)}`).join("  ");
+    $("preview-cards").replaceChildren(...pending.map((c) => h("div", { class: "card-row-onair pending", dataset: { slot: c.slot, product: c.product } },
+      h("span", { class: "slot" }, "PVW " + c.slot),
+      h("span", { class: "nm", title: c.product }, c.name),
+      h("span", null, h("span", { class: "price" }, yuan(c.price))),
+      h("span", { class: "muted small" }, ...bi("随下次切换", "with next take")),
+      h("button", { class: "btn small", onclick: (e) => act("DELETE", `${API}/cards/${c.slot}?bus=preview`, undefined, { what: "预览卡片 Preview card", button: e.currentTarget }) }, ...bi("移除", "Remove")))));
+  }
   function tickCountdowns() {
     for (const node of document.querySelectorAll(".countdown[data-slot]")) {
       const until = countdowns.get(node.dataset.slot);
-      if (until) node.textContent = mmss(Math.max(0, Math.ceil((until - Date.now()) / 1000)));
+      if (!until) continue;
+      const left = Math.ceil((until - Date.now()) / 1000);
+      // At 00:00 the server takes the card off air (the sale is over); until then say so here.
+      node.textContent = left > 0 ? mmss(left) : "结束 ended";
+      node.classList.toggle("ended", left <= 0);
     }
   }
   async function hideCard(slot, button) {
@@ -737,14 +1030,16 @@
   async function showCard(productId, slot, countdown, button) {
     const body = { product: productId, slot };
     if (countdown) body.countdown_s = countdown;
+    const next = $("ed-next").checked && button === $("ed-card");
+    if (next) body.preview = true; // built on preview: on air with the next take
     let r = await act("POST", `${API}/cards`, body, { what: "上屏 Show card", button, handle: [409] });
     if (r.status === 409) {
       const p = ctl.productById.get(productId) || {};
-      const ok = await priceConfirm(p.name || productId, p.price, p.catalogue_price, r.data && r.data.error);
+      const ok = await priceConfirm(p.name || productId, p.price, p.catalogue_price);
       if (!ok) return r;
       r = await act("POST", `${API}/cards`, { ...body, confirm_price: true }, { what: "上屏 Show card", button });
     }
-    if (r.ok) toast(`已上屏 On air: ${productName(productId)} (${slot})`, "ok", 2200);
+    if (r.ok) toast(next ? `已加到预览 On preview, with the next take: ${productName(productId)} (${slot})` : `已上屏 On air: ${productName(productId)} (${slot})`, "ok", 2200);
     return r;
   }
 
@@ -829,7 +1124,7 @@
     const path = `${API}/products/${encodeURIComponent(p.id)}`;
     let r = await act("PATCH", path, body, { what: "修改商品 Edit product", button: e.currentTarget, handle: [400, 409] });
     if (r.status === 409) {
-      const ok = await priceConfirm(p.name, body.price ?? p.price, p.catalogue_price, r.data && r.data.error);
+      const ok = await priceConfirm(p.name, body.price ?? p.price, p.catalogue_price);
       if (!ok) return;
       r = await act("PATCH", path, { ...body, confirm_price: true }, { what: "修改商品 Edit product", handle: [400] });
     }
@@ -970,7 +1265,8 @@
         const r = await sendCue(s.id, product.value.trim() || null, message.value, send);
         if (r && r.ok) message.value = "";
       });
-      message.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); send.click(); } });
+      // Sent with Enter: the field lets go of the focus, so the next number key switches, not types.
+      message.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); message.blur(); send.click(); } });
       next.addEventListener("click", () => {
         const list = ctl.rundown[s.id] || [];
         const cur = ctl.state && studioById(s.id) && (studioById(s.id).cue || {}).product;
@@ -990,15 +1286,19 @@
     }));
   }
   function renderCues(s) {
-    const onPgm = programStudios(s);
+    const onPgm = airStudios(s);
+    const onPvw = previewStudios(s);
     for (const st of s.studios || []) {
       const v = cueViews.get(st.id);
       if (!v) continue;
       const cue = st.cue;
       v.current.hidden = !cue || (!cue.product && !cue.message);
-      if (cue) v.current.textContent = `当前提示 Current cue${cue.at ? " " + hms(cue.at) : ""}: ` + [cue.product ? productName(cue.product) : "", cue.message || ""].filter(Boolean).join(" — ");
-      v.tally.replaceChildren(onPgm.has(st.id) ? h("span", { class: "tally pgm" }, "PGM") : s.preview === st.id ? h("span", { class: "tally pvw" }, "PVW") : "",
-        h("span", { class: "badge " + (st.online ? "online" : "offline") }, st.online ? "ONLINE" : "OFFLINE"));
+      // The host reads "present now" only while on air, else "you're next" (join page, hostapi.py).
+      const when = onPgm.has(st.id) ? "现在介绍 now" : "下一个 next";
+      if (cue) v.current.textContent = `当前提示 Current cue (${when})${cue.at ? " " + hms(cue.at) : ""}: ` + [cue.product ? productName(cue.product) : "", cue.message || ""].filter(Boolean).join(" — ");
+      const signal = signalOf(st);
+      v.tally.replaceChildren(onPgm.has(st.id) ? h("span", { class: "tally pgm" }, "PGM") : onPvw.has(st.id) ? h("span", { class: "tally pvw" }, "PVW") : "",
+        h("span", { class: "badge " + (signal === "ok" ? "online" : signal === "none" ? "nosignal" : "offline") }, signal === "ok" ? "ONLINE" : signal === "none" ? "NO SIGNAL" : "OFFLINE"));
     }
   }
   async function sendCue(studio, product, message, button) {
@@ -1028,14 +1328,41 @@
         gainSend.set(s.id, setTimeout(() => setAudio(s.id, { gain_db: gain }), 120));
       });
       fader.addEventListener("dblclick", () => { fader.value = "0"; fader.dispatchEvent(new Event("input")); });
+      relativeDrag(fader);
       mute.addEventListener("click", () => setAudio(s.id, { mute: !mute.classList.contains("on") }));
       const root = h("div", { class: "scard", dataset: { studio: s.id } },
-        h("div", { class: "strip" }, h("span", { class: "nm" }, studioName(s)), fader, db, mute),
+        h("div", { class: "strip" }, h("span", { class: "nm" }, studioName(s)), h("div", { class: "fader-box" }, fader, dbScale()), db, mute),
         meter, h("div", { class: "row" }, reading));
       if (!isDirector()) { fader.disabled = true; mute.disabled = true; }
       audioViews.set(s.id, { root, fader, db, mute, meter, reading });
       return root;
     }));
+  }
+  /** A fader moves by how far it is dragged, from where it is: a click never jumps the gain. */
+  function relativeDrag(fader) {
+    let start = null;
+    fader.addEventListener("pointerdown", (e) => {
+      if (fader.disabled || e.button !== 0) return;
+      e.preventDefault();
+      fader.focus();
+      fader.setPointerCapture(e.pointerId);
+      start = { x: e.clientX, value: Number(fader.value) };
+    });
+    fader.addEventListener("pointermove", (e) => {
+      if (!start) return;
+      const min = Number(fader.min), max = Number(fader.max);
+      const v = start.value + ((e.clientX - start.x) / Math.max(1, fader.clientWidth)) * (max - min);
+      const stepped = Math.round(Math.max(min, Math.min(max, v)) * 2) / 2;
+      if (stepped !== Number(fader.value)) { fader.value = String(stepped); fader.dispatchEvent(new Event("input")); }
+    });
+    const end = (e) => { if (start) { start = null; if (fader.hasPointerCapture(e.pointerId)) fader.releasePointerCapture(e.pointerId); } };
+    fader.addEventListener("pointerup", end);
+    fader.addEventListener("pointercancel", end);
+  }
+  /** dB marks under a fader (-60 to +12 dB, linear in dB like the fader). */
+  function dbScale() {
+    return h("div", { class: "db-scale" }, ...[-60, -40, -20, -10, 0, 6, 12].map((d) =>
+      h("span", { style: `left:${((d + 60) / 72) * 100}%` }, d > 0 ? "+" + d : String(d))));
   }
   async function setAudio(studio, body) {
     if (!isDirector()) return;
@@ -1098,12 +1425,14 @@
       const qr = h("button", { class: "btn small qr", title: "二维码 QR code", onclick: (e) => showQr(s.id, e.currentTarget) }, "QR");
       const kick = h("button", { class: "btn small danger kick", "data-role": "director", onclick: (e) => kickStudio(s.id, e.currentTarget) }, ...bi("踢出", "Kick"));
       const reissue = h("button", { class: "btn small reissue", "data-role": "director", onclick: (e) => reissueLink(s.id, e.currentTarget) }, ...bi("重发链接", "Reissue link"));
-      if (!handlesLinks()) { kick.disabled = copy.disabled = qr.disabled = reissue.disabled = true; }
+      // A join link puts its holder on air: only directors and the links role see them (the server
+      // refuses the rest anyway), so a producer's page does not show them at all.
+      const links = handlesLinks();
       const root = h("div", { class: "scard", dataset: { studio: s.id } },
         h("div", { class: "scard-head" }, h("b", null, studioName(s)), h("span", { class: "muted small" }, [s.name_en, s.place].filter(Boolean).join(" · ")), h("span", { class: "right" }, state)),
         kv,
-        h("div", { class: "row" }, link, copy, qr),
-        h("div", { class: "row" }, kick, reissue));
+        links ? h("div", { class: "row" }, link, copy, qr) : null,
+        links ? h("div", { class: "row" }, kick, reissue) : null);
       studioViews.set(s.id, { root, state, kv, link });
       return root;
     }));
@@ -1216,6 +1545,36 @@
     $("rec-state").textContent = rec ? (recOn ? `● 录制中 REC ${rec.uptime_s ? mmss(rec.uptime_s) : ""}` + (rec.files_written ? ` · ${rec.files_written} 文件 files` : "") : "未录制 off") : "—";
   }
 
+  // How far behind live each delayed output is (GET /api/shows/{show} "delays"), and the dump.
+  let delayOutputs = "";
+  function renderDelays(delays, outs) {
+    const keys = Object.keys(delays);
+    const choices = ["hls", "flv", "whep"].filter((k) => outs[k]).concat(outs.webhook ? ["webhook"] : [], (outs.rtmp || []).map((d) => `rtmp:${d.name}`));
+    if (choices.join() !== delayOutputs) {
+      delayOutputs = choices.join();
+      $("delay-output").replaceChildren(...choices.map((k) => h("option", { value: k }, k)));
+    }
+    $("dump-btn").disabled = !keys.length || !isDirector();
+    $("delay-list").replaceChildren(...(keys.length ? [] : [h("div", { class: "empty" }, ...bi("无延播", "No output is delayed"))]),...keys.map((k) => {
+      const d = delays[k];
+      return h("div", { class: "out-row", dataset: { delay: k } },
+        h("span", { class: "kind" }, k),
+        h("span", null, `延播 delay ${d.delay_s} s`),
+        h("span", { class: "behind" }, `落后直播 behind live ${Number(d.behind_s).toFixed(1)} s`, d.dumps ? ` · ${d.dumps} 次清除 dumps` : ""));
+    }));
+  }
+  $("delay-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const output = $("delay-output").value;
+    const seconds = Number($("delay-seconds").value);
+    act("POST", `${API}/delay`, { output, delay_s: seconds }, { what: "延播 Delay", done: `${output}: 延播 delay ${seconds} s` });
+  });
+  $("dump-btn").addEventListener("click", async (e) => {
+    const button = e.currentTarget;
+    const ok = await confirmDialog("清除延播 Dump", h("div", null, "尚未播出的延播内容将换成垫片。Everything the delayed outputs have not aired yet becomes the slate."), bi("清除", "Dump"));
+    if (ok) await act("POST", `${API}/dump`, undefined, { what: "Dump", button, done: "已清除 Dumped" });
+  });
+
   $("rec-toggle").addEventListener("click", (e) => {
     const on = !$("rec-toggle").dataset.on;
     act("POST", `${API}/recording`, { on }, { what: "录制 Recording", button: e.currentTarget, done: on ? "开始录制 Recording started" : "停止录制 Recording stopped" });
@@ -1289,8 +1648,8 @@
     });
   }
   function tick() {
-    const d = new Date();
-    $("clock").textContent = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    $("clock").textContent = hms(Date.now() / 1000);
+    $("clock").title = zoneName ? `${zoneName} (the show's time zone)` : "";
     tickCountdowns();
     pollState();
   }
@@ -1298,6 +1657,7 @@
   setInterval(pollAudio, 250);
   document.addEventListener("visibilitychange", () => { if (!document.hidden && ctl.me && !ctl.ws && !ctl.bearer) connectWs(); });
   setConn();
+  setKeysArmed();
   tick();
   boot();
 })();

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from orchestrator import catalogue
 from orchestrator.bodies import CardBody, LowerThirdBody, OnOffBody, ProductPatch, ProductsQuery
+from orchestrator.errors import BadRequest
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
 from orchestrator.views.common import body, operator_name, query, show_runner
@@ -44,6 +45,7 @@ async def show_card(request: web.Request) -> web.Response:
         actor,
         countdown_s=None if asked.countdown_s is None else math.ceil(asked.countdown_s),
         confirm_price=asked.confirm_price,
+        preview=asked.preview,
     )
     return web.json_response({"card": card})
 
@@ -51,7 +53,10 @@ async def show_card(request: web.Request) -> web.Response:
 async def hide_card(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    state = await runner.hide_card(catalogue.check_slot(request.match_info["slot"]), actor)
+    bus = request.query.get("bus", "program")
+    if bus not in ("program", "preview"):
+        raise BadRequest("'bus' must be program or preview")
+    state = await runner.hide_card(catalogue.check_slot(request.match_info["slot"]), actor, preview=bus == "preview")
     return web.json_response(_graphics(runner, state))
 
 

@@ -9,6 +9,7 @@ import datetime
 import io
 import json
 import logging
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ async def live_state(request: web.Request) -> web.WebSocketResponse:
         raise Forbidden("WebSocket from another origin refused")
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
+    request.app[CONTROL_SOCKETS].add(ws)
     changes = runner.changes.subscribe()
     store = request.app[STORE]
     last_event_at = 0.0
@@ -74,6 +76,7 @@ async def live_state(request: web.Request) -> web.WebSocketResponse:
     except (ConnectionResetError, RuntimeError):
         pass  # the page went away mid-send
     finally:
+        request.app[CONTROL_SOCKETS].discard(ws)
         runner.changes.unsubscribe(changes)
         reader.cancel()
         await ws.close()
@@ -87,8 +90,9 @@ async def _drain(ws: web.WebSocketResponse) -> None:
             return
 
 
-def _iso(at: float) -> str:
-    return datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="milliseconds")
+def _iso(at: float, zone: datetime.tzinfo) -> str:
+    """ISO 8601 with the zone's offset (``2026-05-10T12:01:05.123+08:00``)."""
+    return datetime.datetime.fromtimestamp(at, zone).isoformat(timespec="milliseconds")
 
 
 async def events_csv(request: web.Request) -> web.Response:
@@ -98,11 +102,12 @@ async def events_csv(request: web.Request) -> web.Response:
     events = await request.app[STORE].events(runner.show.id, 10_000)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["time_utc", "kind", "actor", "studio", "product", "slot", "price", "on_air_s", "detail"])
+    zone = zoneinfo.ZoneInfo(runner.show.timezone)
+    writer.writerow(["time", "kind", "actor", "studio", "product", "slot", "price", "on_air_s", "detail"])
     for e in events:
         d: dict[str, Any] = e.detail
         writer.writerow(
-            [_iso(e.at), e.kind, e.actor, d.get("studio", ""), d.get("product", ""), d.get("slot", ""),
+            [_iso(e.at, zone), e.kind, e.actor, d.get("studio", ""), d.get("product", ""), d.get("slot", ""),
              d.get("price", ""), d.get("on_air_s", ""), json.dumps(d, ensure_ascii=False)]
         )  # fmt: skip
     name = f"{runner.show.id}-events.csv"
@@ -144,8 +149,9 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     seq = 0
+    closing = request.app[CLOSING]
     try:
-        while True:
+        while not closing.is_set():
             shot = runner.multiview.snapshot(source)
             if shot is not None and shot.seq != seq:
                 seq = shot.seq
@@ -155,3 +161,23 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
     except ConnectionResetError:
         pass  # the page closed the stream
     return response
+
+
+CONTROL_SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("control_sockets")
+CLOSING: web.AppKey[asyncio.Event] = web.AppKey("control_closing")
+
+
+def setup(app: web.Application) -> None:
+    """On shutdown, end the control pages' sockets and MJPEG streams instead of waiting for the pages.
+
+    Without this aiohttp waits for every open handler (its shutdown timeout, 60 s) before stopping.
+    """
+    app[CONTROL_SOCKETS] = set()
+    app[CLOSING] = asyncio.Event()
+
+    async def close_all(app: web.Application) -> None:
+        app[CLOSING].set()
+        for ws in [*app[CONTROL_SOCKETS]]:
+            await ws.close(code=1001, message=b"server shutting down")
+
+    app.on_shutdown.append(close_all)

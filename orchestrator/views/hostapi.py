@@ -17,43 +17,59 @@ from typing import Any
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
+from orchestrator import catalogue
 from orchestrator.bodies import CueBody
 from orchestrator.fields import Number
 from orchestrator.joingrant import verify_join
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
 from orchestrator.views.common import body, operator_name, show_runner
-from rooms.hostchannel import LOW_QUALITY, tally, wanted_quality
+from rooms.hostchannel import LOW_QUALITY, OFF, PREVIEW, PROGRAM, wanted_quality
 
 STATS_EVERY = 2.0  # seconds between stats pushes to a host page
 
 
-def _product(runner: ShowRunner, product_id: str | None) -> dict[str, Any] | None:
-    product = next((p for p in runner.show.products if p.id == product_id), None)
-    if product is None:
-        return None
-    return {
-        "id": product.id,
-        "name": product.name,
-        "name_en": product.name_en,
-        "enterprise": product.enterprise,
-        "price": product.price,
-        "was_price": product.was_price,
-        "promo": product.promo,
-    }
+PANIC, BLACK = "panic", "black"  # tallies beyond rooms.hostchannel's: the whole program is off air
+
+
+def host_tally(runner: ShowRunner, studio_id: str, state: ShowState) -> str:
+    """What is really on air for this studio: panic and black first, then its place on either bus.
+
+    A studio in any place of the program's layout (the inset of a pip, half of side by side)
+    is on air; a program studio the clock has fallen back from is not.
+    """
+    if state.panic:
+        return PANIC
+    if state.ftb:
+        return BLACK
+    fallback = runner.program.fallback
+    if fallback is not None and fallback.get("from") == studio_id:
+        return OFF
+    if fallback is not None and fallback.get("to") == studio_id:
+        return PROGRAM
+    if state.program is not None and studio_id in (state.program, *state.layout_studios):
+        return PROGRAM
+    if state.preview is not None and studio_id in (state.preview, *state.preview_studios):
+        return PREVIEW
+    return OFF
 
 
 def host_state(runner: ShowRunner, studio_id: str, state: ShowState) -> dict[str, Any]:
-    """Everything the host page shows, from one show state."""
-    tally_state = tally(state.program, state.preview, studio_id)
+    """Everything the host page shows, from one show state.
+
+    ``cue.when`` is ``now`` while the studio is on air, else ``next``: the label the host reads.
+    """
+    tally_state = host_tally(runner, studio_id, state)
     cue = state.cues.get(studio_id)
     session = runner.sessions.get(studio_id)
+    when = "now" if tally_state == PROGRAM else "next"
+    product = catalogue.product_view(runner.show, state, str(cue.get("product"))) if cue else None
     return {
         "type": "state",
         "tally": tally_state,
-        "quality": wanted_quality(tally_state),
+        "quality": wanted_quality(PREVIEW if tally_state in (PANIC, BLACK) else tally_state),
         "low": LOW_QUALITY,
-        "cue": {**cue, "product": _product(runner, cue.get("product"))} if cue else None,
+        "cue": {**cue, "product": product, "when": when} if cue else None,
         "session": {"id": session.id, "client": session.client} if session else None,
     }
 
@@ -72,7 +88,7 @@ async def _push(ws: web.WebSocketResponse, runner: ShowRunner, studio_id: str) -
             try:
                 state = await asyncio.wait_for(queue.get(), max(next_stats - time.monotonic(), 0.01))
             except TimeoutError:
-                state = None
+                state = runner.state  # re-check: a fallback in the clock changes the tally too
             if state is not None:
                 message = host_state(runner, studio_id, state)
                 if message != last:

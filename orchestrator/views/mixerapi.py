@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from orchestrator.bodies import AudioBody, EmptyBody, FallbackPolicyBody, LayoutBody, PanicBody, TakeBody
+from orchestrator.bodies import (
+    AudioBody,
+    EmptyBody,
+    FallbackPolicyBody,
+    FtbBody,
+    LayoutBody,
+    PanicBody,
+    TakeBody,
+    TbarBody,
+)
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
 from orchestrator.views.common import body, operator_name, show_runner
@@ -77,3 +86,19 @@ async def meters(request: web.Request) -> web.Response:
     operator_name(request)
     runner = show_runner(request)
     return web.json_response(runner.mixer_view()["audio"])
+
+
+async def ftb(request: web.Request) -> web.Response:
+    """``{"on": true, "duration_ms": 500}``: fade the program to black and silence (false: back up)."""
+    actor = operator_name(request)
+    runner = show_runner(request)
+    asked = await body(request, FtbBody)
+    return _view(runner, await runner.fade_to_black(asked.on, asked.duration_ms, actor))
+
+
+async def tbar(request: web.Request) -> web.Response:
+    """``{"position": 0.4}``: the T-bar, 0 (program) to 1 (preview; the take happens there)."""
+    actor = operator_name(request)
+    runner = show_runner(request)
+    position = (await body(request, TbarBody)).position
+    return _view(runner, await runner.set_tbar(position, actor))

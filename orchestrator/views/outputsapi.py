@@ -6,6 +6,8 @@
     DELETE /api/shows/{show}/outputs/rtmp/{name}
     GET    /api/shows/{show}/recording
     POST   /api/shows/{show}/recording               {"on": true | false}
+    POST   /api/shows/{show}/delay                   {"output": "hls", "delay_s": 10} (0-60)
+    POST   /api/shows/{show}/dump                    the delayed outputs' held seconds -> the slate
 
 Changes go to the audit trail (best effort: media never waits on the store).
 Also here: the per-output rows of ``/metrics``.
@@ -20,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from mixer.outputs.egress import Egress
-from orchestrator.bodies import OnOffBody, RtmpBody
+from orchestrator.bodies import DelayBody, OnOffBody, RtmpBody
 from orchestrator.errors import NotFound
 from orchestrator.showrunner import ShowRunner
 from orchestrator.views.common import body, operator_name, show_runner
@@ -50,7 +52,7 @@ async def add_rtmp(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     asked = await body(request, RtmpBody)
-    return web.json_response(await runner.add_rtmp(asked.name, asked.url, actor), status=201)
+    return web.json_response(await runner.add_rtmp(asked.name, asked.url, actor, asked.delay_s), status=201)
 
 
 async def remove_rtmp(request: web.Request) -> web.Response:
@@ -69,6 +71,19 @@ async def set_recording(request: web.Request) -> web.Response:
     actor = operator_name(request)
     on = (await body(request, OnOffBody)).on
     return web.json_response(await show_runner(request).set_recording(on, actor))
+
+
+async def set_delay(request: web.Request) -> web.Response:
+    """One output's broadcast delay, while live: ``{"output": "hls", "delay_s": 10}``."""
+    actor = operator_name(request)
+    asked = await body(request, DelayBody)
+    return web.json_response(await show_runner(request).set_delay(asked.output, asked.delay_s, actor))
+
+
+async def dump(request: web.Request) -> web.Response:
+    """Dump (broadcast delay): what the delayed outputs hold, not yet aired, becomes the slate."""
+    actor = operator_name(request)
+    return web.json_response(await show_runner(request).dump(actor))
 
 
 # --- /metrics -----------------------------------------------------------------------------
@@ -98,6 +113,7 @@ def _output_rows(runners: Iterable[ShowRunner]) -> list[tuple[dict[str, str], di
 
 def output_metrics(runners: Iterable[ShowRunner]) -> list[tuple[str, str, str, MetricRows]]:
     """(name, type, help, rows) for the outputs' Prometheus metrics."""
+    runners = list(runners)
     rows = _output_rows(runners)
 
     def pick(key: str, default: object = 0) -> MetricRows:
@@ -109,7 +125,25 @@ def output_metrics(runners: Iterable[ShowRunner]) -> list[tuple[str, str, str, M
             out.append((labels, int(value) if isinstance(value, bool) else value))
         return out
 
+    delays = [
+        ({"show": runner.show.id, "output": key}, line)
+        for runner in runners
+        for key, line in runner.delays.status().items()
+    ]
+
+    def delay(key: str) -> MetricRows:
+        return [(labels, status[key]) for labels, status in delays]
+
     return [
+        ("broadcast_output_delay_seconds", "gauge", "Broadcast delay set for the output.", delay("delay_s")),
+        (
+            "broadcast_output_behind_seconds",
+            "gauge",
+            "How far the output is behind the live program.",
+            delay("behind_s"),
+        ),
+        ("broadcast_output_delay_held_bytes", "gauge", "Bytes the output's delay holds.", delay("held_bytes")),
+        ("broadcast_output_dumps_total", "counter", "Dumps of the output's delay.", delay("dumps")),
         ("broadcast_output_up", "gauge", "1 while the output delivers (RTMP live, file open).", pick("up")),
         ("broadcast_output_bitrate_bps", "gauge", "Bitrate going into the output, last 5 s.", pick("bitrate_bps")),
         ("broadcast_output_fps", "gauge", "Video frames per second going into the output, last 5 s.", pick("fps")),

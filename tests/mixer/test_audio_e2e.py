@@ -13,6 +13,7 @@ import numpy as np
 
 from tests.conftest import Server
 from tests.flashbeep import record_flv
+from tests.mediacheck import without_cue_points
 from tests.whipclient import AiortcPublisher
 
 API = "/api/shows/test-show"
@@ -21,7 +22,7 @@ BLOCK = 2400  # 50 ms
 
 def decode_audio(data: bytes) -> np.ndarray:
     """The program's first channel, int16 scale."""
-    container = av.open(io.BytesIO(data), format="flv")
+    container = av.open(io.BytesIO(without_cue_points(data)), format="flv")
     chunks = [frame.to_ndarray()[0] * 32768 for frame in container.decode(container.streams.audio[0])]
     container.close()
     return np.concatenate(chunks)

@@ -18,7 +18,7 @@ from mixer.graphics.overlaystack import OverlayStack
 from orchestrator import catalogue
 from orchestrator.store import ShowState
 from tests.conftest import Server
-from tests.mediacheck import assert_continuous, decode
+from tests.mediacheck import assert_continuous, decode, without_cue_points
 from tests.whipclient import AiortcPublisher
 
 W, H = 640, 360
@@ -35,7 +35,7 @@ async def _read_flv(url: str, sink: bytearray, stop: asyncio.Event) -> None:
 
 
 def _frames(flv: bytes) -> list[np.ndarray]:
-    with av.open(io.BytesIO(flv), format="flv") as container:
+    with av.open(io.BytesIO(without_cue_points(flv)), format="flv") as container:
         return [f.to_ndarray(format="yuv420p") for f in container.decode(video=0)]
 
 

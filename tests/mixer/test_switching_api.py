@@ -79,15 +79,21 @@ async def test_operator_token_is_required(server: Server) -> None:
 async def test_layout_panic_and_audio_state(server: Server) -> None:
     await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
     await server.api("POST", f"{API}/preview", json={"studio": "bravo"})
-    # No studios: program then preview.
+    # No studios: preview then program. A layout is built on preview: the program is untouched.
     status, body = await server.api("POST", f"{API}/layout", json={"layout": "pip", "corner": "top-left"})
-    assert status == 200 and body["layout"] == {"layout": "pip", "studios": ["alpha", "bravo"], "corner": "top-left"}
+    pip = {"layout": "pip", "studios": ["bravo", "alpha"], "corner": "top-left"}
+    assert status == 200 and body["preview_layout"] == pip, body
+    assert body["layout"] == {"layout": "single", "studios": ["alpha"], "corner": "bottom-right"}
+    # The take puts the whole look on air; the old program comes back to preview.
+    _, body = await server.api("POST", f"{API}/take", json={"transition": "cut"})
+    assert body["layout"] == pip and body["preview_layout"]["studios"] == ["alpha"]
     # Cutting to the inset studio swaps it with the main one.
-    _, body = await server.api("POST", f"{API}/cut", json={"studio": "bravo"})
+    _, body = await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
     _, state = await server.api("GET", API)
-    assert state["layout"]["studios"] == ["bravo", "alpha"]
-    _, body = await server.api("POST", f"{API}/layout", json={"layout": "single"})
-    assert body["layout"]["studios"] == ["bravo"]
+    assert state["layout"]["studios"] == ["alpha", "bravo"]
+    _, body = await server.api("POST", f"{API}/layout", json={"layout": "single", "studios": ["alpha"]})
+    _, body = await server.api("POST", f"{API}/take", json={})
+    assert body["layout"]["studios"] == ["alpha"]
     _, body = await server.api("POST", f"{API}/audio/alpha", json={"gain_db": -6.5, "mute": True})
     assert body["audio"]["studios"]["alpha"]["gain_db"] == -6.5 and body["audio"]["studios"]["alpha"]["mute"]
     _, body = await server.api("POST", f"{API}/audio/alpha", json={"mute": False})
@@ -185,6 +191,7 @@ async def test_mixer_state_survives_a_restart(tmp_path: Path, redis: RedisServer
 
     a = await node("a")
     await a.api("POST", f"{API}/layout", json={"layout": "side-by-side", "studios": ["bravo", "alpha"]})
+    await a.api("POST", f"{API}/take", json={})
     await a.api("POST", f"{API}/audio/bravo", json={"gain_db": 3.0, "mute": True})
     await a.api("POST", f"{API}/panic", json={"on": True})
     b = await node("b")

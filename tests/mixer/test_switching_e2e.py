@@ -20,7 +20,7 @@ from mixer.layout import boxes
 from orchestrator.app import create_app
 from tests.conftest import Server, make_config
 from tests.flashbeep import Gate, TrackPublisher, record_flv
-from tests.mediacheck import assert_continuous, decode
+from tests.mediacheck import assert_continuous, decode, without_cue_points
 from tests.whipclient import AiortcPublisher, ColourTrack, ToneTrack
 
 W, H = 640, 360
@@ -68,7 +68,7 @@ class Program:
 def decode_program(data: bytes) -> Program:
     out = Program()
     chunks: list[np.ndarray] = []
-    container = av.open(io.BytesIO(data), format="flv")
+    container = av.open(io.BytesIO(without_cue_points(data)), format="flv")
     for frame in container.decode(container.streams.video[0], container.streams.audio[0]):
         assert frame.pts is not None and frame.time_base is not None
         t = float(frame.pts * Fraction(frame.time_base))
@@ -137,9 +137,14 @@ async def test_take_fade_layouts_and_panic(server: Server) -> None:
         status, body = await server.api("POST", f"{API}/take", json={"transition": "fade", "duration_ms": 1000})
         assert status == 200 and (body["program"], body["preview"]) == ("bravo", "alpha")
         await asyncio.sleep(2.5)
-        await server.api("POST", f"{API}/layout", json={"layout": "pip", "corner": "top-left"})
+        # Layouts are built on preview and taken to air.
+        await server.api(
+            "POST", f"{API}/layout", json={"layout": "pip", "studios": ["bravo", "alpha"], "corner": "top-left"}
+        )
+        await server.api("POST", f"{API}/take", json={})
         await asyncio.sleep(2.0)
         await server.api("POST", f"{API}/layout", json={"layout": "side-by-side", "studios": ["alpha", "bravo"]})
+        await server.api("POST", f"{API}/take", json={})
         await asyncio.sleep(2.0)
         await server.api("POST", f"{API}/panic")
         await asyncio.sleep(1.5)
@@ -228,6 +233,9 @@ async def test_fallback_to_backup_then_slate_and_no_return_by_itself(backup_serv
     ]
     got = await asyncio.to_thread(decode_program, flv)
     seen = [c for c, n in runs([s["centre"] if s["corner"] != "slate" else "slate" for s in got.shots]) if n >= 10]
+    # The reader may open on the GOP cached before the cut (the slate): the story starts at red.
+    while seen and seen[0] == "slate":
+        seen.pop(0)
     assert seen[:3] == ["red", "green", "slate"], runs([s["centre"] for s in got.shots])
     assert seen[-1] == "red"
     # The freeze showed for at most fallback_after (+ a frame or two) before the backup.

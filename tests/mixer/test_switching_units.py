@@ -160,7 +160,9 @@ class Clock:
     def __init__(self, **scene: Any) -> None:
         self.program = Program(ProgramFormat(W, H, 30), "t", "s")
         self.out: list[tuple[np.ndarray, np.ndarray]] = []
-        self.program.encoder.submit = lambda tick, pic, samples: self.out.append((pic.copy(), samples.copy()))  # type: ignore[method-assign]
+        self.program.encoder.submit = lambda tick, pic, samples, cues=None: self.out.append(
+            (pic.copy(), samples.copy())
+        )  # type: ignore[method-assign]
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.program.on_event = lambda kind, detail: self.events.append((kind, detail))
         self.feeds: dict[str, FeedBuffer] = {}

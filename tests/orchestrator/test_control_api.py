@@ -124,6 +124,8 @@ async def test_events_export_as_csv(crew: Server) -> None:
     shown = [r for r in rows if r["kind"] == "card.shown"]
     assert shown and shown[0]["product"] == "soup" and shown[0]["price"] == "39.9"
     assert [r for r in rows if r["kind"] == "card.hidden"][0]["on_air_s"] != ""
+    # Times in the show's zone (default Asia/Shanghai), with the offset so nobody has to guess.
+    assert all(r["time"].endswith("+08:00") for r in rows), rows[0]["time"]
 
 
 async def test_multiview_previews_a_live_studio_and_the_program(crew: Server) -> None:

@@ -1,0 +1,22 @@
+"""The show's alarms (rules in orchestrator/alarms.py): list and acknowledge."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from orchestrator.views.common import json_body, operator_name, show_runner
+
+
+async def list_alarms(request: web.Request) -> web.Response:
+    """``{"alarms": [...]}``, newest first; the same list is in the show's state view."""
+    operator_name(request)
+    runner = show_runner(request)
+    return web.json_response({"alarms": runner.alarms.view()})
+
+
+async def acknowledge(request: web.Request) -> web.Response:
+    """Someone has seen the alarm: it stops beeping, and goes once its condition clears. Audited."""
+    actor = operator_name(request)
+    runner = show_runner(request)
+    await json_body(request)
+    return web.json_response(await runner.acknowledge_alarm(request.match_info["alarm"], actor))
