@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from orchestrator.cluster import Cluster
 from orchestrator.config import Config
 from orchestrator.loginthrottle import LoginThrottle
 from orchestrator.operators import Operators
@@ -19,3 +20,4 @@ SHOWS = web.AppKey("shows", dict[str, ShowRunner])
 OPERATORS = web.AppKey("operators", Operators)
 SESSIONS = web.AppKey("sessions", Sessions)
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+CLUSTER = web.AppKey("cluster", Cluster)  # only with redis_url: the nodes and who runs which show

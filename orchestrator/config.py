@@ -155,6 +155,13 @@ class Server:
     ingest_min_kbps: int = 600
     tls_cert: str = ""  # PEM files: both set = serve HTTPS (needed for cameras on any host but localhost)
     tls_key: str = ""
+    # A cluster (orchestrator/cluster.py; needs redis_url): each show runs on one node. Off: every
+    # node runs every show. This node's id, the URL other nodes redirect to for the shows it runs,
+    # and how long a show's lease lasts without renewal (longer than a Redis fail-over).
+    cluster: bool = False
+    node_id: str = ""  # empty: hostname-port
+    public_url: str = ""  # empty: http(s)://listen_host:listen_port
+    lease_seconds: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,7 @@ class Config:
 RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("Server", "link_ttl_hours"): (0.1, 8760),  # six minutes to a year
     ("Server", "max_body_bytes"): (4096, 2**30),
+    ("Server", "lease_seconds"): (1, 60),  # a take-over waits this long after a node dies
     ("Outputs", "hls_segment_seconds"): (1, 30),
     ("Outputs", "recording_rotate_seconds"): (1, 86_400),
     ("Product", "price"): (0, 1e7),  # yuan: the API's limits (catalogue.MAX_PRICE, MAX_COUNT)
@@ -280,6 +288,18 @@ def validate(config: Config) -> Config:
         except ValueError:
             raise ConfigError(f"{src}: server.ice_hosts[{i}]: {host!r} is not an IP address") from None
     _validate_media(config)
+    _check(
+        not srv.node_id or bool(ID_RE.match(srv.node_id)),
+        src,
+        "server.node_id",
+        "must be lowercase letters, digits, '-'",
+    )
+    _check(
+        not srv.public_url or srv.public_url.startswith(("http://", "https://")),
+        src,
+        "server.public_url",
+        "must start with http:// or https://",
+    )
     problem = redis_url_problem(srv.redis_url) if srv.redis_url else None
     _check(problem is None, src, "server.redis_url", str(problem))
     for name in ("data_dir", "tls_cert", "tls_key"):

@@ -1,0 +1,47 @@
+"""Any node answers: a request for a show another node runs is sent there.
+
+A path naming a show (``{show}``, or a join token's show for ``/join/{token}`` and
+``/host/{token}/ws``) that this node does not run gets ``307 Temporary Redirect`` to the same
+path on the owner's ``public_url``: method and body are kept (RFC 9110 15.4.8), which WHIP
+allows for its POST (RFC 9725 4.5), and browsers, FFmpeg and HLS players follow it. While no
+node runs the show (a take-over in progress) the answer is ``503`` with ``Retry-After: 1``.
+
+WebSockets cannot follow a redirect, so the pages that open them (control page, join page) are
+themselves redirected to the owner and open their sockets there. Only with a cluster
+(``server.cluster``); otherwise every node runs every show and this does nothing.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from orchestrator.appkeys import CLUSTER, CONFIG, SHOWS, TOKENS
+from orchestrator.errors import Unavailable
+from rooms.jointoken import TokenError
+
+
+def _show_of(request: web.Request) -> str | None:
+    info = request.match_info
+    if "show" in info:
+        return info["show"]
+    if "token" in info:
+        try:
+            return request.app[TOKENS].verify(info["token"]).show
+        except TokenError:
+            return None  # the view refuses it with its own message
+    return None
+
+
+@web.middleware
+async def owner_redirect(request: web.Request, handler: Handler) -> web.StreamResponse:
+    cluster = request.app.get(CLUSTER)
+    show = _show_of(request) if cluster is not None else None
+    if cluster is None or show is None or show in request.app[SHOWS] or request.app[CONFIG].show(show) is None:
+        return await handler(request)
+    url = cluster.owner_url(show)
+    if url is None:
+        raise Unavailable(f"show {show!r} is moving between nodes; retry in a second", {"Retry-After": "1"})
+    return web.Response(
+        status=307, headers={"Location": url + request.path_qs, "Cache-Control": "no-store"}, text=f"see {url}\n"
+    )
