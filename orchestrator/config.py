@@ -510,6 +510,14 @@ def redis_url_problem(url: str) -> str | None:
     """Why ``url`` cannot reach Redis (scheme, host, port 1-65535, database number), or None."""
     from urllib.parse import urlsplit
 
+    from orchestrator.sentinelurl import SCHEME, parse_sentinel_url
+
+    if url.startswith(SCHEME):
+        try:
+            parse_sentinel_url(url)
+        except ValueError as exc:
+            return str(exc)
+        return None
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -518,7 +526,7 @@ def redis_url_problem(url: str) -> str | None:
     if parts.scheme == "unix":
         return None if parts.path else "unix:// needs a socket path"
     if parts.scheme not in ("redis", "rediss"):
-        return "must start with redis://, rediss:// or unix://"
+        return "must start with redis://, rediss://, unix:// or redis+sentinel://"
     if port is not None and not 1 <= port <= 65535:
         return f"port {port} must be 1-65535"
     db = parts.path.strip("/")

@@ -33,12 +33,14 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 
+from orchestrator.sentinelurl import SCHEME, parse_sentinel_url
 from orchestrator.store import (
     DEDUPE_WINDOW,
     Change,
@@ -87,6 +89,20 @@ def _event_from_json(data: dict[str, Any]) -> Event:
     )
 
 
+def _client(url: str, **options: Any) -> aioredis.Redis:
+    """A client for a plain URL, or for the master a set of sentinels names (a fail-over is followed:
+    new connections ask the sentinels again; see orchestrator/sentinelurl.py)."""
+    if not url.startswith(SCHEME):
+        return aioredis.Redis.from_url(url, **options)
+    target = parse_sentinel_url(url)
+    timeouts = {
+        "socket_timeout": options["socket_timeout"],
+        "socket_connect_timeout": options["socket_connect_timeout"],
+    }
+    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs={**timeouts, "protocol": 2}, **timeouts)
+    return sentinel.master_for(target.service, db=target.db, **options)
+
+
 class RedisStore(StateStore):
     EVENTS_KEPT = 10_000
     # Conflicts only come from other nodes (one node serialises its own updates), so a few
@@ -99,7 +115,7 @@ class RedisStore(StateStore):
     def __init__(self, url: str, prefix: str = "broadcast", *, timeout: float = 1.0) -> None:
         self.prefix = prefix
         # from_url validates the URL (scheme, port) here and raises ValueError; it does not connect.
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+        self._redis: aioredis.Redis = _client(
             url,
             decode_responses=True,
             socket_timeout=timeout,
