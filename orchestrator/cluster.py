@@ -11,8 +11,9 @@ Two tasks per node:
   anyway (fencing tokens, :mod:`orchestrator.showlease`).
 - **place** (every ``lease/6`` s): heartbeat with this node's load
   (:mod:`orchestrator.noderegistry`), then for a show with no owner: the operator's move
-  target if alive, else the node with most headroom takes it; any node takes it once it has
-  stayed unowned for a whole lease (the chosen node is not acting). One show per round, and
+  target if alive, else the node with most headroom (among nodes that beat within half a lease)
+  takes it; any node takes it once it has stayed unowned for two leases (the chosen node is not
+  acting). One show per round, and
   none in the first lease after start-up (so nodes started together all register first and
   the shows spread).
 
@@ -83,7 +84,7 @@ class Cluster:
         self._last_owner: dict[str, str] = {}  # show -> the last node seen running it (for the audit)
         self._cpu = CpuMeter()
         self._tasks: list[asyncio.Future[None]] = []
-        self._stopping: set[asyncio.Future[None]] = set()
+        self._stopping: set[asyncio.Future[None]] = set()  # shows starting or stopping in the background
         self._started = 0.0
 
     # -- life cycle --------------------------------------------------------------------------
@@ -96,12 +97,14 @@ class Cluster:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._stopping:  # shows still starting: let them finish, then stop them with the rest
+            await asyncio.wait(set(self._stopping), timeout=30)
         for show in list(self.held):
             held = self.held.pop(show)
             runner = self.runners.pop(show, None)
             if runner is not None:
                 await runner.stop()
-            with contextlib.suppress(*_FAILURES):
+            with contextlib.suppress(*_FAILURES, TimeoutError):
                 await asyncio.wait_for(self.leases.release(held), 2)
         if self._stopping:
             await asyncio.wait(set(self._stopping), timeout=10)
@@ -190,7 +193,7 @@ class Cluster:
                 self._unowned_since.pop(show, None)
                 continue
             since = self._unowned_since.setdefault(show, now)
-            if self._chosen(show, await self.leases.move_target(show)) or now - since >= self.ttl:
+            if self._chosen(show, await self.leases.move_target(show)) or now - since >= 2 * self.ttl:
                 await self._take(show)
                 return  # one per round: the next round sees this node's new load
 
@@ -203,7 +206,10 @@ class Cluster:
             budget = n.cores - SHOW_CORES * len(n.shows)
             return NodeInfo(n.id, n.public_url, min(n.cpu_headroom, budget), n.cores, n.shows, n.studios, n.at)
 
-        best = most_headroom([effective(n) for n in self.nodes.values()])
+        # A node whose last beat is older than half a lease is dying or busy: not a candidate
+        # (its registry entry outlives its leases by up to one beat). Wall clocks: NTP-synced nodes.
+        fresh = [n for n in self.nodes.values() if n.id == self.node or time.time() - n.at < self.ttl / 2]
+        best = most_headroom([effective(n) for n in fresh])
         return best is not None and best.id == self.node
 
     async def _take(self, show: str) -> None:
@@ -216,13 +222,20 @@ class Cluster:
         self._unowned_since.pop(show, None)
         with contextlib.suppress(*_FAILURES):
             await self.leases.clear_move(show)
+        # Started beside the loop: heartbeats and placement go on while the show starts.
+        task = asyncio.ensure_future(self._start(show, held, previous))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def _start(self, show: str, held: Held, previous: str | None) -> None:
         started = time.monotonic()
         runner = self.make_runner(show)
         try:
             await runner.start()
         except Exception:
             log.exception("cluster %s: show %s failed to start", self.node, show)
-            self.held.pop(show, None)
+            if self.held.get(show) is held:
+                self.held.pop(show, None)
             await runner.stop()
             with contextlib.suppress(*_FAILURES):
                 await self.leases.release(held)
