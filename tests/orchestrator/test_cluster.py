@@ -163,3 +163,27 @@ async def test_fencing_refuses_the_writes_of_a_node_whose_lease_was_taken(redis_
     finally:
         await a.close()
         await b.close()
+
+
+async def test_an_operator_moves_a_show_to_another_node(tmp_path: Path) -> None:
+    with RedisServer() as redis:
+        nodes = ClusterNodes(tmp_path, redis.url, shows=1)
+        try:
+            await nodes.start(2)
+            show = nodes.shows[0]
+            source = nodes.index((await nodes.wait_owned())[show])
+            target = nodes.node_id(1 - source)
+            status, body = await nodes.call(source, "POST", f"/api/shows/{show}/move", {"node": "nowhere"})
+            assert status == 400, body
+            status, body = await nodes.call(source, "POST", f"/api/shows/{show}/move", {"node": target})
+            assert (status, body) == (202, {"show": show, "from": nodes.node_id(source), "to": target})
+            async with asyncio.timeout(20):
+                while (await nodes.owners(source)).get(show) != target:
+                    await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
+            assert (await _exactly_one_owner(nodes))[show] == 1 - source
+            _, events = await nodes.call(1 - source, "GET", f"/api/shows/{show}/events?limit=500")
+            kinds = [e["kind"] for e in events["events"] if e["kind"].startswith("cluster.")]
+            assert kinds[-3:] == ["cluster.move_requested", "cluster.moving", "cluster.placed"], kinds
+        finally:
+            nodes.close()
