@@ -44,7 +44,8 @@ from orchestrator.store import Event, StoreUnavailable
 log = logging.getLogger(__name__)
 
 # What one 720p30 show costs in cores, so a node that just took a show does not look idle
-# until its CPU meter catches up (measured: bench/program_load.py, docs/BENCHMARKS.md).
+# until its CPU meter catches up: 0.49 cores measured with 4 studios, 0.65 with 8
+# (bench/program_load.py, docs/BENCHMARKS.md), rounded up for studios joining later.
 SHOW_CORES = 0.8
 _FAILURES = (RedisError, OSError, StoreUnavailable)
 
