@@ -33,6 +33,7 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
+from mixer.outputs.hlsoutput import HlsOutput
 from mixer.outputs.sink import Sink
 from orchestrator.config import Config
 from orchestrator.noderegistry import CpuMeter, NodeInfo, NodeRegistry, most_headroom
@@ -151,7 +152,14 @@ class Cluster:
         if runner is None:
             return
         log.warning("cluster %s: show %s stopped here: %s", self.node, show, why)
+        self._retire(runner)
+
+    def _retire(self, runner: ShowRunner) -> None:
+        """Detach every output now (no more HLS, FLV, WHEP, RTMP, recording), stop the rest later."""
         sinks = runner.program.encoder.detach_all()
+        for sink in sinks:
+            if isinstance(sink, HlsOutput):
+                sink.abandon()  # its last segment must not overwrite the new owner's playlist
         task = asyncio.ensure_future(self._finish(runner, sinks))
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
@@ -242,7 +250,7 @@ class Cluster:
                 await self.leases.release(held)
             return
         if self.held.get(show) is not held:  # lost while starting
-            self._lose_runner(runner)
+            self._retire(runner)
             return
         self.runners[show] = runner
         log.info(
@@ -257,12 +265,6 @@ class Cluster:
             detail["previous"] = previous  # a take-over (or a planned move) from that node
         with contextlib.suppress(*_FAILURES):
             await self.store.add_event(Event("cluster.placed", show, "system", detail))
-
-    def _lose_runner(self, runner: ShowRunner) -> None:
-        sinks = runner.program.encoder.detach_all()
-        task = asyncio.ensure_future(self._finish(runner, sinks))
-        self._stopping.add(task)
-        task.add_done_callback(self._stopping.discard)
 
     async def _hand_over(self, show: str, target: str) -> None:
         """A planned move: stop here, release the lease; ``target`` takes it in its next round."""

@@ -111,15 +111,32 @@ async def test_a_paused_node_that_wakes_after_its_lease_neither_writes_nor_airs(
             show = nodes.shows[0]
             paused = nodes.index(owners[show])
             other = 1 - paused
+            playlist = tmp_path / "data" / "live" / show / "index.m3u8"
+            async with asyncio.timeout(20):
+                while not playlist.exists() or not parse_playlist(playlist.read_text()).segments:
+                    await asyncio.sleep(0.2)
             nodes.pause(paused)  # SIGSTOP: its sockets stay open, it believes it still owns the show
             await nodes.wait_owned(via=other, timeout=20, but=nodes.node_id(paused))
             assert await nodes.running(other) == {show}
+            # The new owner's HLS is on air in the shared directory.
+            async with asyncio.timeout(20):
+                while not any(s.discontinuity for s in parse_playlist(playlist.read_text()).segments):
+                    await asyncio.sleep(0.2)
             nodes.resume(paused)
-            # Awake, it finds its lease expired and stops the show's outputs at once.
+            # Awake, it finds its lease expired and stops the show's outputs at once: the playlist
+            # in the shared directory never goes back to what the paused node had.
+            seen = parse_playlist(playlist.read_text()).next_sequence
             async with asyncio.timeout(10):
                 while show in await nodes.running(paused):
-                    await asyncio.sleep(0.05)
-            await asyncio.sleep(1)
+                    now = parse_playlist(playlist.read_text()).next_sequence
+                    assert now >= seen, "the paused node wrote its stale playlist"
+                    seen = now
+                    await asyncio.sleep(0.02)
+            for _ in range(150):  # the paused node closes its outputs within seconds
+                now = parse_playlist(playlist.read_text()).next_sequence
+                assert now >= seen, "the paused node wrote its stale playlist"
+                seen = now
+                await asyncio.sleep(0.05)
             await _exactly_one_owner(nodes)
             status, location = await nodes.call(paused, "GET", f"/api/shows/{show}", redirects=False)
             assert (status, location) == (307, nodes.urls[other] + f"/api/shows/{show}")
