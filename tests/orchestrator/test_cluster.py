@@ -66,6 +66,9 @@ async def test_shows_spread_redirect_and_survive_a_killed_node(tmp_path: Path) -
             assert status == 307
             status, body = await nodes.call(owner, "POST", location.removeprefix(nodes.urls[owner]), {"on": True})
             assert status == 200, body
+            rtmp = {"name": "cdn-a", "url": "rtmp://127.0.0.1:9/live/key"}  # nothing listens: it retries
+            status, body = await nodes.call(owner, "POST", f"/api/shows/{show}/outputs/rtmp", rtmp)
+            assert status in (200, 201), body
             status, metrics = await nodes.call(other, "GET", "/metrics")
             assert f'broadcast_show_owner{{show="{show}",node="{nodes.node_id(owner)}"}} 1' in metrics
 
@@ -86,6 +89,8 @@ async def test_shows_spread_redirect_and_survive_a_killed_node(tmp_path: Path) -
             # The state came back from Redis on the new node.
             status, state = await nodes.call(new_owner, "GET", f"/api/shows/{show}")
             assert status == 200 and state["logo"] is True, state
+            _, pushes = await nodes.call(new_owner, "GET", f"/api/shows/{show}/outputs/rtmp")
+            assert [d["name"] for d in pushes["destinations"]] == ["cdn-a"]  # the push resumes there
             # HLS continues at the same URL: the sequence goes on, a discontinuity marks the seam.
             async with asyncio.timeout(20):
                 while True:
