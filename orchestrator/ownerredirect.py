@@ -6,8 +6,9 @@ path on the owner's ``public_url``: method and body are kept (RFC 9110 15.4.8), 
 allows for its POST (RFC 9725 4.5), and browsers, FFmpeg and HLS players follow it. While no
 node runs the show (a take-over in progress) the answer is ``503`` with ``Retry-After: 1``.
 
-WebSockets cannot follow a redirect, so the pages that open them (control page, join page) are
-themselves redirected to the owner and open their sockets there. Only with a cluster
+WebSockets cannot follow a redirect: a WebSocket handshake is relayed to the owner instead
+(:mod:`orchestrator.wsproxy`), so a control or join page loaded from any node keeps its live
+socket; the pages themselves are redirected to the owner. Only with a cluster
 (``server.cluster``); otherwise every node runs every show and this does nothing.
 """
 
@@ -18,6 +19,7 @@ from aiohttp.typedefs import Handler
 
 from orchestrator.appkeys import CLUSTER, CONFIG, SHOWS, TOKENS
 from orchestrator.errors import Unavailable
+from orchestrator.wsproxy import relay
 from rooms.jointoken import TokenError
 
 
@@ -42,6 +44,8 @@ async def owner_redirect(request: web.Request, handler: Handler) -> web.StreamRe
     url = cluster.owner_url(show)
     if url is None:
         raise Unavailable(f"show {show!r} is moving between nodes; retry in a second", {"Retry-After": "1"})
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return await relay(request, url)
     return web.Response(
         status=307, headers={"Location": url + request.path_qs, "Cache-Control": "no-store"}, text=f"see {url}\n"
     )

@@ -7,13 +7,14 @@ import asyncio
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from mixer.outputs.hlsplaylist import parse_playlist
 from orchestrator.redisstore import RedisStore
 from orchestrator.showlease import ShowLeases
 from orchestrator.store import Event, Fenced
-from tests.orchestrator.clusternodes import LEASE_S, ClusterNodes
+from tests.orchestrator.clusternodes import AUTH, LEASE_S, ClusterNodes
 from tests.redisserver import RedisServer
 
 
@@ -58,6 +59,13 @@ async def test_shows_spread_redirect_and_survive_a_killed_node(tmp_path: Path) -
             ]:
                 status, location = await nodes.call(other, method, path, redirects=False)
                 assert (status, location) == (307, nodes.urls[owner] + path), (method, path)
+            # The control page's live socket, opened on a node that does not run the show, is relayed.
+            async with (
+                aiohttp.ClientSession() as http,
+                http.ws_connect(nodes.urls[other].replace("http", "ws") + f"/api/shows/{show}/ws", headers=AUTH) as ws,
+            ):
+                first = await asyncio.wait_for(ws.receive_json(), 10)
+                assert first["type"] == "state" and first["state"]["show"] == show
             status, listed = await nodes.call(other, "GET", "/api/shows")
             assert status == 200 and [s["id"] for s in listed["shows"]] == nodes.shows
             # A command through another node lands on the owner: the client follows the 307 with its
