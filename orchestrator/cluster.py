@@ -57,9 +57,9 @@ def node_id(config: Config) -> str:
 
 def public_url(config: Config) -> str:
     srv = config.server
-    return (srv.public_url or f"{'https' if srv.tls_cert else 'http'}://{srv.listen_host}:{srv.listen_port}").rstrip(
-        "/"
-    )
+    if srv.public_url:
+        return srv.public_url.rstrip("/")
+    return f"{'https' if srv.tls_cert else 'http'}://{srv.listen_host}:{srv.listen_port}"
 
 
 class Cluster:

@@ -64,6 +64,11 @@ name = "A"
         ("[server\n", "not valid TOML"),
         (BASE.replace("[server]", "[server]\nice_hosts = ['not-an-ip']"), "server.ice_hosts[0]"),
         (BASE.replace("[server]", "[server]\nredis_url = 'http://x'"), "server.redis_url"),
+        (BASE.replace("[server]", "[server]\nredis_url = 'redis+sentinel://a:0/m'"), "server.redis_url: sentinel"),
+        (BASE.replace("[server]", "[server]\nredis_url = 'redis+sentinel://a:1/'"), "needs the master's name"),
+        (BASE.replace("[server]", "[server]\npublic_url = 'node-1:8080'"), "server.public_url"),
+        (BASE.replace("[server]", "[server]\nnode_id = 'Node 1'"), "server.node_id"),
+        (BASE.replace("[server]", "[server]\nlease_seconds = 0.1"), "server.lease_seconds"),
         (BASE + '[[shows.studios]]\nid = "a"\nname = "again"\n', "duplicate studio"),
     ],
 )
