@@ -4,10 +4,12 @@ one node, any node answers with a redirect, and a node killed or paused is a sho
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
 import aiohttp
+import av
 import pytest
 
 from mixer.outputs.hlsplaylist import parse_playlist
@@ -27,6 +29,34 @@ async def _exactly_one_owner(nodes: ClusterNodes) -> dict[str, int]:
         assert len(holders) == 1, f"{show} runs on nodes {holders}"
         where[show] = holders[0]
     return where
+
+
+class HlsPlayer:
+    """FFmpeg's HLS demuxer (PyAV) reading a live playlist in a thread, as a player would:
+    the wall time of every video packet it gets."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.arrivals: list[float] = []
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            with av.open(self.url, options={"rw_timeout": "8000000", "live_start_index": "-2"}) as container:
+                for packet in container.demux(video=0):
+                    if packet.size:
+                        self.arrivals.append(time.monotonic())
+                    if self._stop.is_set():
+                        return
+        except Exception as exc:  # the player gave up: recorded for the assertion
+            self.error = repr(exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
 
 
 async def _bytes(url: str) -> bytes:
@@ -97,6 +127,10 @@ async def test_shows_spread_redirect_and_survive_a_killed_node(tmp_path: Path) -
             here = await _bytes(nodes.urls[other] + f"/live/{show}/{name}")
             assert here == await _bytes(nodes.urls[owner] + f"/live/{show}/{name}") and len(here) > 0
 
+            player = HlsPlayer(nodes.urls[other] + f"/live/{show}/index.m3u8")
+            async with asyncio.timeout(20):
+                while not player.arrivals and player.error is None:
+                    await asyncio.sleep(0.1)
             nodes.kill(owner)
             killed_at = time.monotonic()
             after_owners = await nodes.wait_owned(via=other, timeout=20, but=nodes.node_id(owner))
@@ -118,6 +152,14 @@ async def test_shows_spread_redirect_and_survive_a_killed_node(tmp_path: Path) -
                         break
                     await asyncio.sleep(0.3)
             assert now.media_sequence >= before.media_sequence
+            # The player kept its URL and plays the new node's program after the seam.
+            async with asyncio.timeout(20):
+                while not any(t > killed_at + taken + 1 for t in player.arrivals) and player.error is None:
+                    await asyncio.sleep(0.2)
+            player.stop()
+            assert player.error is None, player.error
+            gap = max(b - a for a, b in zip(player.arrivals, player.arrivals[1:], strict=False))
+            print(f"HLS player: longest gap between video packets {gap:.2f} s")
             _, events = await nodes.call(new_owner, "GET", f"/api/shows/{show}/events?limit=500")
             placed = [e for e in events["events"] if e["kind"] == "cluster.placed"]
             assert placed[-1]["detail"]["node"] == after_owners[show]
