@@ -101,6 +101,7 @@ async def test_shows_spread_redirect_and_survive_a_killed_node(tmp_path: Path) -
             ):
                 first = await asyncio.wait_for(ws.receive_json(), 10)
                 assert first["type"] == "state" and first["state"]["show"] == show
+                assert first["node"] == nodes.node_id(owner)  # the control page shows it
             status, listed = await nodes.call(other, "GET", "/api/shows")
             assert status == 200 and [s["id"] for s in listed["shows"]] == nodes.shows
             # A command through another node lands on the owner: the client follows the 307 with its
