@@ -8,9 +8,9 @@ node runs the show (a take-over in progress) the answer is ``503`` with ``Retry-
 HLS is the exception when the nodes share ``data_dir``: any node serves it from there
 (:func:`shared_hls_dir`), so a player or CDN keeps one URL across a take-over.
 
-WebSockets cannot follow a redirect: a WebSocket handshake is relayed to the owner instead
-(:mod:`orchestrator.wsproxy`), so a control or join page loaded from any node keeps its live
-socket; the pages themselves are redirected to the owner. Only with a cluster
+Browsers are relayed instead (:mod:`orchestrator.relay`: WebSockets cannot follow a redirect,
+and ``fetch`` drops credentials on one), so the control and join pages work from any node and
+through a take-over; endless streams (FLV, MJPEG) are redirected for them too. Only with a cluster
 (``server.cluster``); otherwise every node runs every show and this does nothing.
 """
 
@@ -23,12 +23,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from mixer.outputs.hlsoutput import PLAYLIST_NAME
+from orchestrator import relay
 from orchestrator.appkeys import CLUSTER, CONFIG, SHOWS, TOKENS
 from orchestrator.errors import Unavailable
-from orchestrator.wsproxy import relay
 from rooms.jointoken import TokenError
 
 HLS_ROUTE = "/live/{show}/{name}"
+# Endless answers: redirected even for browsers (a relay would hold them through this node).
+STREAMS = frozenset({"/live/{show}.flv", "/api/shows/{show}/multiview/{source}.mjpg", HLS_ROUTE})
 
 
 def shared_hls_dir(app: web.Application, show_id: str) -> Path | None:
@@ -73,7 +75,10 @@ async def owner_redirect(request: web.Request, handler: Handler) -> web.StreamRe
     if url is None:
         raise Unavailable(f"show {show!r} is moving between nodes; retry in a second", {"Retry-After": "1"})
     if request.headers.get("Upgrade", "").lower() == "websocket":
-        return await relay(request, url)
+        return await relay.websocket(request, url)
+    streaming = resource is not None and resource.canonical in STREAMS
+    if "Sec-Fetch-Dest" in request.headers and not streaming:  # a browser: see orchestrator/relay.py
+        return await relay.http(request, url)
     return web.Response(
         status=307, headers={"Location": url + request.path_qs, "Cache-Control": "no-store"}, text=f"see {url}\n"
     )

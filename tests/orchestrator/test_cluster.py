@@ -20,15 +20,18 @@ from tests.orchestrator.clusternodes import AUTH, LEASE_S, ClusterNodes
 from tests.redisserver import RedisServer
 
 
-async def _exactly_one_owner(nodes: ClusterNodes) -> dict[str, int]:
-    """Every show runs on exactly one node (asked of every node itself); {show: node index}."""
-    running = {i: await nodes.running(i) for i in nodes.alive()}
-    where: dict[str, int] = {}
-    for show in nodes.shows:
-        holders = [i for i, shows in running.items() if show in shows]
-        assert len(holders) == 1, f"{show} runs on nodes {holders}"
-        where[show] = holders[0]
-    return where
+async def _exactly_one_owner(nodes: ClusterNodes, timeout: float = 20) -> dict[str, int]:
+    """Every show runs on exactly one node (asked of every node itself; never on two, and each
+    on one once its start finishes); {show: node index}."""
+    deadline = time.monotonic() + timeout
+    while True:
+        running = {i: await nodes.running(i) for i in nodes.alive()}
+        where: dict[str, list[int]] = {s: [i for i, shows in running.items() if s in shows] for s in nodes.shows}
+        assert all(len(h) <= 1 for h in where.values()), f"a show runs on two nodes: {where}"
+        if all(len(h) == 1 for h in where.values()):
+            return {s: h[0] for s, h in where.items()}
+        assert time.monotonic() < deadline, f"shows not running: {where}"
+        await asyncio.sleep(0.1)
 
 
 class HlsPlayer:
@@ -94,6 +97,16 @@ async def test_shows_spread_redirect_and_survive_a_killed_node(tmp_path: Path) -
             ]:
                 status, location = await nodes.call(other, method, path, redirects=False)
                 assert (status, location) == (307, nodes.urls[owner] + path), (method, path)
+            # A browser (it sends Sec-Fetch-*) is relayed, not redirected: fetch would drop its credentials.
+            browser = {**AUTH, "Sec-Fetch-Dest": "empty", "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}
+            async with aiohttp.ClientSession() as http:
+                url = nodes.urls[other] + f"/api/shows/{show}/preview"
+                async with http.post(url, json={"studio": "bravo"}, headers=browser, allow_redirects=False) as res:
+                    assert res.status == 200, await res.text()
+                    assert (await res.json())["preview"] == "bravo"
+                page = nodes.urls[other] + f"/control/{show}"
+                async with http.get(page, headers={"Sec-Fetch-Dest": "document"}, allow_redirects=False) as res:
+                    assert res.status == 200 and "<html" in (await res.text()).lower()
             # The control page's live socket, opened on a node that does not run the show, is relayed.
             async with (
                 aiohttp.ClientSession() as http,
