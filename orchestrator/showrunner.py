@@ -68,6 +68,7 @@ class ShowRunner:
         self.egress: Egress | None = None  # WHEP, RTMP push, recording (changed while live)
         self.recordings_dir = data_dir / "recordings" / show.id
         self.sessions: dict[str, WhipSession] = {}  # studio id -> live session
+        self.online: set[str] = set()  # studios whose session is connected and receiving media
         # dict() copies atomically: the multiview thread must not iterate a dict the loop mutates.
         self.multiview = Multiview(
             lambda: {sid: s.feed for sid, s in dict(self.sessions).items()}, cards=self.program.audio_only
@@ -319,7 +320,9 @@ class ShowRunner:
             if reconnect and old is not None and old.client and old.client != client and old.state != "failed":
                 raise Conflict("this studio was taken over by another device or tab")
             feed = FeedBuffer(studio_id)
-            session = WhipSession(self.show.id, studio_id, feed, self._session_closed, self.whip, client)
+            session = WhipSession(
+                self.show.id, studio_id, feed, self._session_closed, self.whip, client, self._session_presence
+            )
             await session.accept(offer_sdp)
             card = None if "video" in sent_kinds(offer_sdp) else await self._studio_card(studio_id)
             # Registered before the old one closes: hosts see one change (old -> new), never "no session".
@@ -327,8 +330,7 @@ class ShowRunner:
             self.program.attach_feed(feed, card)
             if old is not None:
                 self._retire(old)
-        self.changes.publish(self.state)
-        await self._presence(studio_id, True)
+        self.changes.publish(self.state)  # online once connected: see _session_presence
         return session
 
     def _retire(self, old: WhipSession) -> None:
@@ -442,13 +444,28 @@ class ShowRunner:
             raise NotFound("no such WHIP session (it may have ended)")
         return session
 
+    async def _session_presence(self, session: WhipSession, online: bool) -> None:
+        """A studio is online while its session is connected and its media arrives (not from
+        the 201: see rooms/liveness.py); recorded as studio.joined / studio.left."""
+        if self.sessions.get(session.studio_id) is not session:
+            return
+        if online:
+            self.online.add(session.studio_id)
+        else:
+            self.online.discard(session.studio_id)
+        self.changes.publish(self.state)
+        await self._presence(session.studio_id, online)
+
     async def _session_closed(self, session: WhipSession) -> None:
         if self.sessions.get(session.studio_id) is not session:
             return  # replaced by a newer session: that one owns the studio now
         del self.sessions[session.studio_id]
+        was_online = session.studio_id in self.online
+        self.online.discard(session.studio_id)
         self.program.detach_feed(session.studio_id)
         self.changes.publish(self.state)
-        await self._presence(session.studio_id, False)
+        if was_online:  # one studio.left: not again for a studio already offline, or never online
+            await self._presence(session.studio_id, False)
 
     async def _presence(self, studio_id: str, online: bool) -> None:
         """Record a studio coming or going; best effort, since media must not wait on the store."""
@@ -726,7 +743,7 @@ class ShowRunner:
                     "name": studio.name,
                     "name_en": studio.name_en,
                     "place": studio.place,
-                    "online": studio.id in self.sessions,
+                    "online": studio.id in self.online,
                     "audio_only": studio.id in self.sessions and studio.id in audio_only,
                     "cue": state.cues.get(studio.id),
                     "stats": session.stats() if session else None,

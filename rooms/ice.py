@@ -109,10 +109,16 @@ def use_port_range(low: int, high: int) -> None:
 CONSENT_INTERVAL_S = 5.0
 CONSENT_MISSES = 6
 _original_data_received = aioice.ice.Connection.data_received
+_original_query_consent = aioice.ice.Connection.query_consent  # replaced; pinned in tests/rooms/test_compat_codecs.py
 
 
 def _data_received(self: aioice.ice.Connection, data: bytes, component: int) -> None:
-    self._broadcast_last_inbound = time.monotonic()  # type: ignore[attr-defined]
+    now = time.monotonic()
+    self._broadcast_last_inbound = now  # type: ignore[attr-defined]
+    # RTP, not RTCP (RFC 5761 4: RTCP packet types 192-223 in the second byte); the
+    # header is in the clear under SRTP. Media arrival, for the session's liveness.
+    if len(data) > 1 and data[0] & 0xC0 == 0x80 and not 192 <= data[1] <= 223:
+        self._broadcast_last_rtp = now  # type: ignore[attr-defined]
     _original_data_received(self, data, component)
 
 
@@ -137,6 +143,20 @@ async def _query_consent(self: aioice.ice.Connection) -> None:
             return
 
 
-def count_traffic_as_consent() -> None:
+def track_inbound() -> None:
+    """Note when each ICE connection last received anything, and RTP; idempotent."""
     aioice.ice.Connection.data_received = _data_received  # type: ignore[method-assign]
+
+
+def count_traffic_as_consent() -> None:
+    track_inbound()
     aioice.ice.Connection.query_consent = _query_consent  # type: ignore[method-assign]
+
+
+def last_media_arrival(transports: list[Any]) -> float | None:
+    """``time.monotonic()`` of the newest RTP packet on these aiortc ICE transports, if any.
+
+    ``transports`` are ``RTCIceTransport`` objects; needs ``track_inbound()``.
+    """
+    arrivals = [getattr(getattr(t, "_connection", None), "_broadcast_last_rtp", None) for t in transports]
+    return max((a for a in arrivals if a is not None), default=None)

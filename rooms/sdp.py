@@ -3,11 +3,14 @@
 - bitrate hints in the answer, so Chromium starts a 720p camera at 720p instead
   of ramping up from 300 kbit/s at a quarter of the size;
 - an announced public address (1:1 NAT) next to our host candidates;
-- reading a trickle ICE SDP fragment (RFC 8840, ``application/trickle-ice-sdpfrag``).
+- reading a trickle ICE SDP fragment (RFC 8840, ``application/trickle-ice-sdpfrag``);
+- making an offer's BUNDLE shape one aiortc can apply, or refusing it with the reason;
+- leaving out candidates our ICE agent cannot use (mDNS ``.local`` names, TCP).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
@@ -138,3 +141,105 @@ def parse_sdpfrag(text: str) -> SdpFrag:
         elif line == "a=end-of-candidates":
             frag.end_of_candidates = True
     return frag
+
+
+# -- offers ----------------------------------------------------------------------------------------
+class OfferError(ValueError):
+    """An offer this server cannot serve; the message names the reason."""
+
+
+# What a BUNDLE-tagged m= section carries for the whole transport (RFC 8843 section 7.1).
+_TRANSPORT_ATTRIBUTES = ("a=ice-ufrag:", "a=ice-pwd:", "a=fingerprint:", "a=setup:", "a=rtcp-mux")
+
+
+def _attribute(lines: list[str], prefix: str) -> list[str]:
+    return [line for line in lines if line == prefix or line.startswith(prefix)]
+
+
+def _mid(section: list[str]) -> str | None:
+    return next((line[6:].strip() for line in section if line.startswith("a=mid:")), None)
+
+
+def _in_use(section: list[str]) -> bool:
+    """A media section that is not rejected: a non-zero port, or port 0 with ``a=bundle-only``."""
+    fields = section[0].split()
+    return len(fields) > 1 and (fields[1] != "0" or "a=bundle-only" in section)
+
+
+def bundle_offer(sdp: str) -> str:
+    """The offer with every bundled m= section complete, as aiortc needs; or OfferError.
+
+    RFC 8843 lets an offerer give the transport (ICE credentials, DTLS fingerprint and
+    role) only in the BUNDLE-tagged m= section, the first one named in the group, and
+    mark the others ``a=bundle-only`` with port 0 (RFC 9725's example offer does).
+    aiortc reads those attributes per section, so they are copied from the tagged one.
+    All media must share one transport: an offer that names no BUNDLE group, or leaves
+    a section out of it (GStreamer's bundle-policy=none, SIP gateways), is refused
+    rather than half served (one transport per section would not be receiving them).
+    """
+    parts = _sections(sdp)
+    session, media = parts[0], [m for m in parts[1:] if _in_use(m)]
+    if not media:
+        return sdp
+    groups = [line.split()[1:] for line in session if line.startswith("a=group:BUNDLE")]
+    bundled = next((g for g in groups if g), [])
+    outside = [m[0].split()[0][2:] + (f" (mid {_mid(m)})" if _mid(m) else "") for m in media if _mid(m) not in bundled]
+    if len(media) > 1 and outside:
+        reason = "names no BUNDLE group" if not bundled else f"leaves {', '.join(outside)} out of its BUNDLE group"
+        raise OfferError(
+            f"offer {reason}: this server receives all media over one transport (RFC 8843 BUNDLE); "
+            "offer a=group:BUNDLE with every m= section (bundle-policy max-bundle or balanced)"
+        )
+    by_mid = {_mid(m): m for m in media}
+    unknown = [mid for mid in bundled if mid not in by_mid]
+    if unknown:  # aiortc would bundle onto a transport that does not exist, and never connect
+        raise OfferError(f"offer's BUNDLE group names mid {', '.join(unknown)}, which no m= section in use has")
+    if not bundled:
+        return sdp
+    tagged = by_mid[bundled[0]]
+    for section in media:
+        if section is tagged or _mid(section) not in bundled:
+            continue
+        for prefix in _TRANSPORT_ATTRIBUTES:
+            if not _attribute(section, prefix) and not _attribute(session, prefix):
+                section.extend(_attribute(tagged, prefix))
+    return _join(parts)
+
+
+def usable_candidate(line: str) -> bool:
+    """Whether our ICE agent can pair with this ``candidate:`` (or ``a=candidate:``) line.
+
+    Only UDP candidates with an IP address: an mDNS name (``<uuid>.local``, the host
+    candidates of Firefox and of Chromium before camera permission) resolves only on the
+    host's own link, never from a server elsewhere, and trying costs a 1 s timeout per name
+    (aioice); a host behind one is still reached through the peer-reflexive candidate
+    its connectivity checks reveal (RFC 8445 7.3.1.3). TCP candidates pair with nothing
+    (aioice gathers UDP only).
+    """
+    fields = line.split(":", 1)[-1].split()
+    if len(fields) < 8 or fields[2].lower() != "udp":
+        return False
+    try:
+        ipaddress.ip_address(fields[4])
+    except ValueError:
+        return False
+    return True
+
+
+def without_unusable_candidates(sdp: str) -> str:
+    """The offer without the candidates ``usable_candidate`` refuses.
+
+    A section left with no usable candidate also loses ``a=end-of-candidates``: told that
+    no candidate will come, aioice would drop the component (no candidate in our answer
+    either) and fail at once, while the peer-reflexive candidate from the host's checks
+    would have connected. The session's connect timeout bounds the wait instead.
+    """
+    parts = _sections(sdp)
+    for part in parts[1:]:
+        kept = [line for line in part if not line.startswith("a=candidate:") or usable_candidate(line)]
+        if not any(line.startswith("a=candidate:") for line in kept):
+            kept = [line for line in kept if line != "a=end-of-candidates"]
+        part[:] = kept
+    if not any(line.startswith("a=candidate:") for part in parts[1:] for line in part):
+        parts[0] = [line for line in parts[0] if line != "a=end-of-candidates"]
+    return _join(parts)

@@ -150,6 +150,7 @@ class SyntheticStudio:
     audio_bitrate: int = 64_000
     threads: int = 1
     preset: str = "veryfast"
+    profile: str = "baseline"  # x264 profile: baseline, main or high (never B-frames: the muxer refuses them)
     exit_with_parent: bool = False
     verbose: bool = True
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False, compare=False)
@@ -229,7 +230,7 @@ class SyntheticStudio:
         video.options = {
             "preset": self.preset,
             "tune": "zerolatency",
-            "profile": "baseline",
+            "profile": self.profile,
             # Fixed 1 s GOP, no scene-cut keyframes, VBV so the bitrate stays near the target.
             "x264-params": f"keyint={self.fps}:min-keyint={self.fps}:scenecut=0:bframes=0",
             "maxrate": str(self.bitrate),
@@ -353,6 +354,7 @@ class SyntheticStudio:
             "--audio-bitrate", str(self.audio_bitrate),
             "--threads", str(self.threads),
             "--preset", self.preset,
+            "--profile", self.profile,
         ]  # fmt: skip
         if self.duration is not None:
             cmd += ["--duration", repr(float(self.duration))]
@@ -380,6 +382,7 @@ def spawn_studio(
     bitrate: int = 2_500_000,
     threads: int = 1,
     preset: str = "veryfast",
+    profile: str = "baseline",
     exit_with_parent: bool = True,
     verbose: bool = True,
     **popen_kwargs: Any,
@@ -404,6 +407,7 @@ def spawn_studio(
         bitrate=bitrate,
         threads=threads,
         preset=preset,
+        profile=profile,
         exit_with_parent=exit_with_parent,
         verbose=verbose,
     )
@@ -447,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--audio-bitrate", type=int, default=64_000, help="Opus bits per second")
     parser.add_argument("--threads", type=int, default=1, help="x264 threads")
     parser.add_argument("--preset", default="veryfast", help="x264 preset")
+    parser.add_argument("--profile", default="baseline", choices=["baseline", "main", "high"], help="H.264 profile")
     parser.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process dies")
     parser.add_argument("--quiet", action="store_true", help="no status lines on stderr")
     return parser
@@ -471,6 +476,7 @@ def parse_args(argv: Sequence[str] | None = None) -> SyntheticStudio:
         audio_bitrate=args.audio_bitrate,
         threads=args.threads,
         preset=args.preset,
+        profile=args.profile,
         exit_with_parent=args.exit_with_parent,
         verbose=not args.quiet,
     )

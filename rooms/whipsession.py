@@ -15,16 +15,24 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
-    RTCRtpReceiver,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.sdp import candidate_from_sdp
 
+from rooms.compat import receiving_codecs
 from rooms.feedbuffer import FeedBuffer
 from rooms.ingeststats import IngestStats
-from rooms.sdp import SdpFrag, add_bitrate_hints, announce_public_address
+from rooms.liveness import Liveness, LivenessOptions
+from rooms.sdp import (
+    OfferError,
+    SdpFrag,
+    add_bitrate_hints,
+    announce_public_address,
+    bundle_offer,
+    usable_candidate,
+    without_unusable_candidates,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +54,8 @@ def check_offer(sdp: str) -> None:
 
 @dataclass(frozen=True)
 class WhipOptions:
-    """How the server answers: codec choice, ICE servers, address announcement, bitrate hints."""
+    """How the server answers: codec choice, ICE servers, address announcement, bitrate hints,
+    and how long a session may take to start its media or go without (rooms/liveness.py)."""
 
     video_codec: str = "h264"
     ice_servers: tuple[RTCIceServer, ...] = ()
@@ -54,15 +63,7 @@ class WhipOptions:
     start_kbps: int = 1500
     min_kbps: int = 600
     stats_interval: float = 1.0
-
-
-def _video_preferences(codec: str) -> list[RTCRtpCodecCapability]:
-    """Our codecs with ``codec`` first; the rest stay as fallbacks (FFmpeg sends H.264 only)."""
-    capabilities = RTCRtpReceiver.getCapabilities("video")
-    caps = capabilities.codecs if capabilities else []
-    first = [c for c in caps if c.mimeType.lower() == f"video/{codec}"]
-    rest = [c for c in caps if c not in first]
-    return first + rest
+    liveness: LivenessOptions = LivenessOptions()
 
 
 class WhipSession:
@@ -80,6 +81,7 @@ class WhipSession:
         on_closed: Callable[[WhipSession], Awaitable[None]],
         options: WhipOptions | None = None,
         client: str = "",
+        on_presence: Callable[[WhipSession, bool], Awaitable[None]] | None = None,
     ) -> None:
         self.id = secrets.token_urlsafe(12)
         # The ICE session's entity-tag (RFC 9725 4.3.1); it would change on an ICE restart.
@@ -92,8 +94,18 @@ class WhipSession:
         self.created = time.time()
         self.answer = ""
         self._on_closed = on_closed
+        self._on_presence = on_presence
         self._tasks: set[asyncio.Future[None]] = set()
         self._closed = False
+        self._closing: asyncio.Future[None] | None = None  # a close the liveness watch asked for
+        # Online while connected and receiving media; closed when that does not start or stops.
+        self.liveness = Liveness(
+            self.pc,
+            self.options.liveness,
+            (lambda online: on_presence(self, online)) if on_presence is not None else None,
+            self._end,
+            f"studio {studio_id} session {self.id}",
+        )
         self.video_frames = 0
         self.audio_frames = 0
         self.resolution: tuple[int, int] | None = None
@@ -104,7 +116,11 @@ class WhipSession:
 
     @property
     def state(self) -> str:
-        return "closed" if self._closed else self.pc.connectionState
+        """aiortc's connection state, "stalled" while connected without media, or "closed"."""
+        if self._closed:
+            return "closed"
+        state = self.pc.connectionState
+        return "stalled" if state == "connected" and self.liveness.stalled else state
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -112,14 +128,22 @@ class WhipSession:
         task.add_done_callback(self._tasks.discard)
 
     async def accept(self, offer_sdp: str) -> str:
+        """Apply the offer and return our answer (SDP); SdpError names why an offer cannot be.
+
+        Before aiortc sees it, the offer's bundled sections are completed and candidates our
+        ICE agent cannot use (mDNS names) are left out (rooms/sdp.py). aiortc fixes the codec
+        when it applies the offer: ``receiving_codecs`` puts ours first (else Chromium's first
+        choice, VP8, wins) and accepts every H.264 profile and mode we decode (rooms/compat.py).
+        """
         check_offer(offer_sdp)
         try:
-            if "\nm=video" in offer_sdp:
-                # aiortc fixes the codec when it applies the offer: the transceiver must exist,
-                # with our preference, before that (else Chromium's first choice, VP8, wins).
-                video = self.pc.addTransceiver("video", direction="recvonly")
-                video.setCodecPreferences(_video_preferences(self.options.video_codec))
-            await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            offer = without_unusable_candidates(bundle_offer(offer_sdp))
+        except OfferError as exc:
+            await self.close()
+            raise SdpError(str(exc)) from None
+        try:
+            with receiving_codecs(self.options.video_codec):
+                await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             # Receive only: make every transceiver recvonly before answering.
             for transceiver in self.pc.getTransceivers():
                 transceiver.direction = "recvonly"
@@ -135,7 +159,13 @@ class WhipSession:
             answer = announce_public_address(answer, self.options.public_address)
         self.answer = answer
         self._spawn(self._sample_stats())
+        self._spawn(self.liveness.run())
         return answer
+
+    def _end(self, reason: str) -> None:
+        """The liveness watch gives up: close in a task of its own (close() cancels the watch)."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self.close())
 
     # -- trickle ICE (RFC 9725 4.3.2) ----------------------------------------------------
     def remote_ufrag(self) -> str | None:
@@ -148,7 +178,9 @@ class WhipSession:
         """Add the fragment's candidates; returns how many were taken.
 
         New credentials mean the client restarts ICE, which aiortc cannot do.
-        Candidates we cannot use (TCP, unresolvable) are dropped silently, as the RFC asks.
+        Candidates we cannot use (TCP, mDNS names, malformed) are dropped silently, as
+        RFC 9725 4.3.2 allows. End-of-candidates is passed on only once some candidate is
+        known: before that aioice would give up, while peer-reflexive discovery still works.
         """
         current = self.remote_ufrag()
         if frag.ufrag is not None and current is not None and frag.ufrag != current:
@@ -160,21 +192,19 @@ class WhipSession:
         bundle_mid = transceivers[0].mid
         added = 0
         for _mid, line in frag.candidates:
+            if not usable_candidate(line):
+                continue
             try:
                 candidate = candidate_from_sdp(line.split(":", 1)[1])
-            except (AssertionError, ValueError, IndexError):
-                continue
-            if candidate.protocol.lower() != "udp":
-                continue
-            candidate.sdpMid = bundle_mid
-            try:
+                candidate.sdpMid = bundle_mid
                 await self.pc.addIceCandidate(candidate)
-            except ValueError:  # after end-of-candidates
+            except (AssertionError, ValueError, IndexError, TypeError):  # malformed, or after end-of-candidates
                 continue
             added += 1
-        if frag.end_of_candidates:
+        transport = transceivers[0].receiver.transport.transport
+        if frag.end_of_candidates and transport.getRemoteCandidates():
             with contextlib.suppress(ValueError):
-                await transceivers[0].receiver.transport.transport.addRemoteCandidate(None)
+                await transport.addRemoteCandidate(None)
         return added
 
     # -- media -------------------------------------------------------------------------
@@ -246,6 +276,7 @@ class WhipSession:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.feed.clear()
+        await self.liveness.settled()  # a studio.joined still being written goes first
         await self._on_closed(self)
 
     def stats(self) -> dict[str, object]:

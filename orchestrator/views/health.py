@@ -113,8 +113,8 @@ async def metrics(request: web.Request) -> web.Response:
     metric(
         "broadcast_studio_online",
         "gauge",
-        "1 when the studio has a live WHIP session.",
-        [({"show": r.show.id, "studio": st.id}, int(st.id in r.sessions)) for r in runners for st in r.show.studios],
+        "1 when the studio's WHIP session is connected.",
+        [({"show": r.show.id, "studio": st.id}, int(st.id in r.online)) for r in runners for st in r.show.studios],
     )
     metric(
         "broadcast_studio_video_frames_total",

@@ -1,5 +1,10 @@
 """WHIP ingest (RFC 9725): POST starts a session, PATCH trickles ICE, DELETE ends it.
 
+An offer we cannot serve gets 400 with the reason (no common codec, media outside
+one BUNDLE group: rooms/sdp.py, rooms/compat.py) before the studio shows online;
+the studio is online only once its media arrives (rooms/liveness.py).
+A trickled candidate we cannot use (an mDNS name, TCP, malformed) is ignored
+(204), as RFC 9725 4.3.2 allows; a body that is not an SDP fragment is a 400.
 ICE restart (a PATCH with new ICE credentials) is answered 422: aiortc cannot
 restart ICE on a live connection, so clients (our join page does) POST a new
 session instead; the new session replaces the old one without crew action.
