@@ -262,6 +262,25 @@ async def test_fencing_refuses_the_writes_of_a_node_whose_lease_was_taken(redis_
         await b.close()
 
 
+async def _browser_session_is_relayed_but_not_from_another_site(nodes: ClusterNodes, via: int, show: str) -> None:
+    """The control page signed in on a node that does not run the show: its cookie and CSRF token
+    work through the relay; the same cookie ridden by another site's page is refused by the owner."""
+    base = nodes.urls[via]
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        async with http.post(base + "/api/login", json={"token": AUTH["Authorization"][7:]}) as res:
+            assert res.status == 200, await res.text()
+            csrf = res.headers["X-CSRF-Token"]
+        page = {"Sec-Fetch-Dest": "empty", "Sec-Fetch-Mode": "cors", "X-CSRF-Token": csrf}
+        url = base + f"/api/shows/{show}/preview"
+        own = {**page, "Sec-Fetch-Site": "same-origin", "Origin": base}
+        async with http.post(url, json={"studio": "alpha"}, headers=own, allow_redirects=False) as res:
+            assert res.status == 200, await res.text()
+        evil = {**page, "Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example"}
+        async with http.post(url, json={"studio": "bravo"}, headers=evil, allow_redirects=False) as res:
+            assert res.status == 403, await res.text()
+
+
 async def test_an_operator_moves_a_show_to_another_node(tmp_path: Path) -> None:
     with RedisServer() as redis:
         nodes = ClusterNodes(tmp_path, redis.url, shows=1)
@@ -270,6 +289,7 @@ async def test_an_operator_moves_a_show_to_another_node(tmp_path: Path) -> None:
             show = nodes.shows[0]
             source = nodes.index((await nodes.wait_owned())[show])
             target = nodes.node_id(1 - source)
+            await _browser_session_is_relayed_but_not_from_another_site(nodes, 1 - source, show)
             status, body = await nodes.call(source, "POST", f"/api/shows/{show}/move", {"node": "nowhere"})
             assert status == 400, body
             status, body = await nodes.call(source, "POST", f"/api/shows/{show}/move", {"node": target})
