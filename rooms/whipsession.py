@@ -20,7 +20,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
-from rooms.compat import receiving_codecs
+from rooms.compat import ReceivePath, install_receive_path, negotiate_fir, receiving_codecs
 from rooms.feedbuffer import FeedBuffer
 from rooms.ingeststats import IngestStats
 from rooms.liveness import Liveness, LivenessOptions
@@ -110,6 +110,8 @@ class WhipSession:
         self.audio_frames = 0
         self.resolution: tuple[int, int] | None = None
         self.ingest = IngestStats()
+        self.receive_paths: list[ReceivePath] = []  # ours on aiortc's receivers: loss repair and counters
+        negotiate_fir()  # before the offer is answered
         self.client_stats: dict[str, float] = {}  # what the publishing page measured (RTT)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
@@ -209,6 +211,10 @@ class WhipSession:
 
     # -- media -------------------------------------------------------------------------
     def _on_track(self, track: MediaStreamTrack) -> None:
+        # In time: aiortc fires this while applying the offer, RTP flows only after ICE and DTLS.
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.receiver.track is track:
+                self.receive_paths.append(install_receive_path(transceiver.receiver, track.kind))
         self._spawn(self._receive(track))
 
     async def _receive(self, track: MediaStreamTrack) -> None:
@@ -220,6 +226,7 @@ class WhipSession:
                 return
             if video:
                 self.video_frames += 1
+                self.ingest.on_decoded_frame()
                 self.resolution = (frame.width, frame.height)  # type: ignore[union-attr]
                 self.feed.push_video(frame)  # type: ignore[arg-type]
             else:
@@ -230,7 +237,7 @@ class WhipSession:
         while not self._closed:
             await asyncio.sleep(self.options.stats_interval)
             with contextlib.suppress(Exception):  # stats are best effort; never end the session
-                self.ingest.update(await self.pc.getStats(), self.video_frames, self.codec())
+                self.ingest.update(await self.pc.getStats(), self.video_frames, self.codec(), self.receive_paths)
 
     def codec(self) -> str | None:
         for transceiver in self.pc.getTransceivers():

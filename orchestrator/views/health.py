@@ -37,6 +37,18 @@ _STUDIO_GAUGES = (
     ("packet_loss_pct", "broadcast_studio_packet_loss_percent", "RTP packets lost on the way, last second."),
     ("jitter_ms", "broadcast_studio_jitter_ms", "Video RTP interarrival jitter."),
     ("rtt_ms", "broadcast_studio_rtt_ms", "Round-trip time the studio's browser measures."),
+    ("video_packet_loss_pct", "broadcast_studio_video_packet_loss_percent", "Video RTP packets lost, last second."),
+    ("decoded_fps", "broadcast_studio_decoded_fps", "Decoded pictures per second handed to the mixer."),
+)
+# Cumulative repair and freeze counters of the studio's session (rooms/ingeststats.py).
+_STUDIO_COUNTERS = (
+    ("nacks_sent", "broadcast_studio_nacks_total", "RTCP NACKs sent to the studio."),
+    ("plis_sent", "broadcast_studio_plis_total", "Keyframe requests (RTCP PLI) sent to the studio."),
+    ("firs_sent", "broadcast_studio_firs_total", "Keyframe requests (RTCP FIR) sent to the studio."),
+    ("keyframes_received", "broadcast_studio_keyframes_total", "Keyframes received from the studio."),
+    ("frames_dropped", "broadcast_studio_frames_dropped_total", "Whole frames dropped: their references were lost."),
+    ("freezes", "broadcast_studio_freezes_total", "Gaps over 200 ms between decoded pictures."),
+    ("freeze_ms", "broadcast_studio_freeze_ms_total", "Time spent in those gaps."),
 )
 
 
@@ -125,9 +137,10 @@ async def metrics(request: web.Request) -> web.Response:
     studio_stats = [
         ({"show": r.show.id, "studio": sid}, sess.stats()) for r in runners for sid, sess in r.sessions.items()
     ]
-    for key, name, help_text in _STUDIO_GAUGES:
-        rows = [(labels, st[key]) for labels, st in studio_stats if st.get(key) is not None]
-        metric(name, "gauge", help_text, rows)
+    for kind, table in (("gauge", _STUDIO_GAUGES), ("counter", _STUDIO_COUNTERS)):
+        for key, name, help_text in table:
+            rows = [(labels, st[key]) for labels, st in studio_stats if st.get(key) is not None]
+            metric(name, kind, help_text, rows)
     flv_rows = [({"show": r.show.id}, r.flv.status().get("readers", 0)) for r in runners if r.flv]
     metric("broadcast_flv_readers", "gauge", "Connected HTTP-FLV readers.", flv_rows)
     for name, kind, help_text, rows in output_metrics(runners):
