@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from orchestrator.cluster import Cluster
 from orchestrator.config import Config
 from orchestrator.loginthrottle import LoginThrottle
 from orchestrator.operators import Operators
@@ -23,3 +24,4 @@ SESSIONS = web.AppKey("sessions", Sessions)
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 # The OpenAPI document, built once by the app factory (orchestrator/openapi.py) and served by views/docs.py.
 OPENAPI = web.AppKey("openapi", dict[str, Any])
+CLUSTER = web.AppKey("cluster", Cluster)  # only with redis_url: the nodes and who runs which show

@@ -192,6 +192,13 @@ class Server:
     ingest_min_kbps: Integer = 600
     tls_cert: Text = ""  # PEM files: both set = serve HTTPS (needed for cameras on any host but localhost)
     tls_key: Text = ""
+    # A cluster (orchestrator/cluster.py; needs redis_url): each show runs on one node. Off: every
+    # node runs every show. This node's id, the URL other nodes redirect to for the shows it runs,
+    # and how long a show's lease lasts without renewal (longer than a Redis fail-over).
+    cluster: Flag = False
+    node_id: Text = ""  # empty: hostname-port
+    public_url: Text = ""  # empty: http(s)://listen_host:listen_port
+    lease_seconds: Annotated[Number, InRange(1, 60, "seconds")] = 3.0  # a take-over waits this long
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -277,6 +284,18 @@ def validate(config: Config) -> Config:
         except ValueError:
             raise ConfigError(f"{src}: server.ice_hosts[{i}]: {host!r} is not an IP address") from None
     _validate_media(config)
+    _check(
+        not srv.node_id or bool(ID_RE.match(srv.node_id)),
+        src,
+        "server.node_id",
+        "must be lowercase letters, digits, '-'",
+    )
+    _check(
+        not srv.public_url or srv.public_url.startswith(("http://", "https://")),
+        src,
+        "server.public_url",
+        "must start with http:// or https://",
+    )
     problem = redis_url_problem(srv.redis_url) if srv.redis_url else None
     _check(problem is None, src, "server.redis_url", str(problem))
     for name in ("data_dir", "tls_cert", "tls_key"):
@@ -482,6 +501,14 @@ def redis_url_problem(url: str) -> str | None:
     """Why ``url`` cannot reach Redis (scheme, host, port 1-65535, database number), or None."""
     from urllib.parse import urlsplit
 
+    from orchestrator.sentinelurl import SCHEME, parse_sentinel_url
+
+    if url.startswith(SCHEME):
+        try:
+            parse_sentinel_url(url)
+        except ValueError as exc:
+            return str(exc)
+        return None
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -490,7 +517,7 @@ def redis_url_problem(url: str) -> str | None:
     if parts.scheme == "unix":
         return None if parts.path else "unix:// needs a socket path"
     if parts.scheme not in ("redis", "rediss"):
-        return "must start with redis://, rediss:// or unix://"
+        return "must start with redis://, rediss://, unix:// or redis+sentinel://"
     if port is not None and not 1 <= port <= 65535:
         return f"port {port} must be 1-65535"
     db = parts.path.strip("/")

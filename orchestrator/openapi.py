@@ -442,6 +442,27 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             ["shows"],
         ),
     ),
+    ("GET", "/api/cluster"): Op(
+        "The cluster: this node, the live nodes with their load, and which node runs which show",
+        "Without `server.cluster` every node runs every show: `node` is null and the lists are empty.",
+        response=obj(
+            {
+                "node": {"type": ["string", "null"]},
+                "nodes": {"type": "array", "items": {"type": "object"}},
+                "owners": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+            },
+            ["node", "nodes", "owners"],
+        ),
+    ),
+    ("POST", "/api/shows/{show}/move"): Op(
+        "Move the show to another node (planned hand-over)",
+        "The node running the show stops it and releases its lease; `node` takes it within a second "
+        "or two (HLS continues with one discontinuity). Logged as `cluster.move_requested`, `cluster.moving`, "
+        "`cluster.placed`. A node that does not run the show redirects (307) to the one that does.",
+        body=obj({"node": STRING}, ["node"], closed=True),
+        response=obj({"show": STRING, "from": STRING, "to": STRING}, ["show", "from", "to"]),
+        errors=(400, 409, 503),
+    ),
     ("GET", "/api/shows/{show}"): Op(
         "Show state: program, preview, studios, graphics, mixer, outputs",
         response=ref("Show"),

@@ -200,6 +200,11 @@ class StoreUnavailable(Exception):
     """
 
 
+class Fenced(StoreUnavailable):
+    """This node no longer owns the show (its lease's fencing token is stale): nothing was
+    written, and nothing will be (orchestrator/showlease.py)."""
+
+
 class StoreOutcomeUnknown(StoreUnavailable):
     """The connection failed after a write was sent and the store could not be asked whether it
     was stored. If it was, ``attempted`` (the state written) shows up through ``get`` (and a
