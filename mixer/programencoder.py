@@ -129,6 +129,12 @@ class ProgramEncoder:
             if sink in self._sinks:
                 self._sinks.remove(sink)
 
+    def detach_all(self) -> list[Sink]:
+        """Stop feeding every sink at once (a node that lost its show); returns them, to close."""
+        with self._sinks_lock:
+            sinks, self._sinks = self._sinks, []
+        return sinks
+
     # -- life cycle ----------------------------------------------------------
     def start(self) -> None:
         self._thread.start()

@@ -11,12 +11,16 @@ from pathlib import Path
 from aiohttp import web
 from aiortc import RTCIceServer
 
-from orchestrator.appkeys import CONFIG, OPERATORS, SESSIONS, SHOWS, STORE, THROTTLE, TOKENS
+from orchestrator import openapi
+from orchestrator.appkeys import CLUSTER, CONFIG, OPENAPI, OPERATORS, SESSIONS, SHOWS, STORE, THROTTLE, TOKENS
+from orchestrator.cluster import Cluster
 from orchestrator.config import Config, ConfigError, Show
 from orchestrator.links import operators_for, tokens_for
 from orchestrator.loginthrottle import LoginThrottle
 from orchestrator.memorystore import MemoryStore
 from orchestrator.middleware import access, errors
+from orchestrator.ownerredirect import owner_redirect
+from orchestrator.redisstore import RedisStore
 from orchestrator.routes import routes
 from orchestrator.sessions import Sessions
 from orchestrator.showrunner import ShowRunner
@@ -30,8 +34,6 @@ log = logging.getLogger(__name__)
 
 def make_store(config: Config) -> StateStore:
     if config.server.redis_url:
-        from orchestrator.redisstore import RedisStore
-
         return RedisStore(config.server.redis_url)
     return MemoryStore()
 
@@ -46,7 +48,24 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _shows_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     data_dir = Path(config.server.data_dir)
-    runners = {show.id: ShowRunner(show, app[STORE], data_dir, whip_options(config, show)) for show in config.shows}
+
+    def make_runner(show_id: str) -> ShowRunner:
+        show = config.show(show_id)
+        assert show is not None
+        return ShowRunner(show, app[STORE], data_dir, whip_options(config, show))
+
+    store = app[STORE]
+    if isinstance(store, RedisStore) and config.server.cluster:
+        # A cluster: this node runs the shows whose lease it holds (orchestrator/cluster.py).
+        app[SHOWS] = {}
+        cluster = app[CLUSTER] = Cluster(config, store, app[SHOWS], make_runner)
+        await cluster.start()
+        yield
+        await cluster.stop()
+        return
+    if config.server.cluster:
+        log.warning("server.cluster needs server.redis_url (or --redis): this node runs every show")
+    runners = {show.id: make_runner(show.id) for show in config.shows}
     app[SHOWS] = runners
     for runner in runners.values():
         await runner.start()
@@ -83,7 +102,7 @@ def create_app(config: Config) -> web.Application:
     offer_host_addresses(config.server.ice_hosts)
     count_traffic_as_consent()
     use_port_range(config.server.ice_port_min, config.server.ice_port_max)
-    app = web.Application(middlewares=[errors, access], client_max_size=config.server.max_body_bytes)
+    app = web.Application(middlewares=[errors, owner_redirect, access], client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[TOKENS] = tokens_for(config)
     app[OPERATORS] = operators_for(config)
@@ -92,6 +111,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_shows_ctx)
     app.add_routes(routes)
+    app[OPENAPI] = openapi.document(routes)
     hostapi.setup(app)
     control.setup(app)
     return app

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from orchestrator.cluster import Cluster
 from orchestrator.config import Config
 from orchestrator.loginthrottle import LoginThrottle
 from orchestrator.operators import Operators
@@ -19,3 +22,6 @@ SHOWS = web.AppKey("shows", dict[str, ShowRunner])
 OPERATORS = web.AppKey("operators", Operators)
 SESSIONS = web.AppKey("sessions", Sessions)
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+# The OpenAPI document, built once by the app factory (orchestrator/openapi.py) and served by views/docs.py.
+OPENAPI = web.AppKey("openapi", dict[str, Any])
+CLUSTER = web.AppKey("cluster", Cluster)  # only with redis_url: the nodes and who runs which show

@@ -26,6 +26,8 @@ SHOW = "/api/shows/{show}"
 PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("GET", "/api/me"): READ,
     ("GET", "/api/shows"): READ,
+    ("GET", "/api/cluster"): READ,
+    ("POST", SHOW + "/move"): SWITCH,
     ("GET", SHOW): READ,
     ("GET", SHOW + "/ws"): READ,
     ("GET", SHOW + "/events"): READ,

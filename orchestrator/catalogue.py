@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,17 +18,13 @@ from mixer.graphics.card import CardContent
 from mixer.graphics.director import SLOTS, CardOnAir, GraphicsScene
 from mixer.graphics.logo import LogoContent
 from mixer.graphics.lowerthird import LowerThirdContent
+from orchestrator.bodies import LIVE_FIELDS, ProductPatch
 from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound
+from orchestrator.fields import MAX_COUNT, MAX_PRICE  # noqa: F401 (MAX_COUNT: the API's limits, re-exported)
 from orchestrator.store import Event, ShowState
 
-LIVE_FIELDS = ("price", "stock", "sold", "promo")
-MAX_PRICE = 10_000_000.0  # yuan; anything above is a typo whatever the product
 MAX_PRICE_FACTOR = 10  # a live price over 10x the catalogue (or was-) price is a typo too
-MAX_COUNT = 1_000_000_000
-MAX_PROMO_CHARS = 16  # what fits the card's header
-MAX_COUNTDOWN_S = 99 * 60 + 59  # mm:ss
-MAX_LOWER_THIRD_CHARS = 40
 
 
 def cents(price: float) -> int:
@@ -73,11 +68,6 @@ class LiveProduct:
         }
 
 
-def is_one_line(text: str) -> bool:
-    """No line breaks or control characters: graphics draw one line (a break fails the text layout)."""
-    return not any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text)
-
-
 def find_product(show: Show, product_id: str) -> Product:
     for p in show.products:
         if p.id == product_id:
@@ -110,26 +100,11 @@ def on_air_slots(state: ShowState, product_id: str) -> list[str]:
 # -- validation ------------------------------------------------------------------------------
 
 
-def _count(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
-        raise BadRequest(f"'{name}' must be a whole number 0-{MAX_COUNT} (or null for the catalogue value)")
-    return value
+def check_price(product: Product, price: float) -> float:
+    """A live price (already a Price: finite, 0-MAX_PRICE) that is not absurd for this product, in fen.
 
-
-def check_price(product: Product, value: Any) -> float:
-    """A live price: a number of yuan with at most 2 decimals, >= 0 and not absurd for this product."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadRequest("'price' must be a number of yuan (or null for the catalogue price)")
-    try:
-        price = float(value)
-    except OverflowError:  # a JSON integer beyond any float
-        price = math.inf
-    if not math.isfinite(price):
-        raise BadRequest("'price' must be a number of yuan (or null for the catalogue price)")
-    if price < 0:
-        raise BadRequest("'price' must not be negative")
+    Raises BadRequest over MAX_PRICE_FACTOR times the catalogue (or was-) price, or below a fen.
+    """
     reference = max(product.price, product.was_price or 0.0)
     limit = min(MAX_PRICE, MAX_PRICE_FACTOR * reference) if reference > 0 else MAX_PRICE
     if price > limit:  # before the fen check: price * 100 overflows for a huge price
@@ -142,50 +117,14 @@ def check_price(product: Product, value: Any) -> float:
     return price
 
 
-def check_patch(product: Product, body: dict[str, Any]) -> dict[str, Any]:
+def check_patch(product: Product, patch: ProductPatch) -> dict[str, Any]:
     """The changes a PATCH asks for; a null value means 'back to the catalogue value'."""
-    unknown = sorted(set(body) - set(LIVE_FIELDS) - {"confirm_price"})
-    if unknown:
-        raise BadRequest(f"unknown field {unknown[0]!r}: live fields are {', '.join(LIVE_FIELDS)}")
-    changes: dict[str, Any] = {}
-    if "price" in body:
-        changes["price"] = None if body["price"] is None else check_price(product, body["price"])
-    if "stock" in body:
-        changes["stock"] = _count("stock", body["stock"])
-    if "sold" in body:
-        changes["sold"] = _count("sold", body["sold"])
-    if "promo" in body:
-        promo = body["promo"]
-        if promo is not None and (
-            not isinstance(promo, str) or len(promo.strip()) > MAX_PROMO_CHARS or not is_one_line(promo.strip())
-        ):
-            raise BadRequest(f"'promo' must be one line of at most {MAX_PROMO_CHARS} characters (or null)")
-        changes["promo"] = None if promo is None else promo.strip()
+    changes = patch.changes()
+    if changes.get("price") is not None:
+        check_price(product, changes["price"])
     if not changes:
         raise BadRequest(f"nothing to change: send one or more of {', '.join(LIVE_FIELDS)}")
     return changes
-
-
-def check_countdown(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= MAX_COUNTDOWN_S:
-        raise BadRequest(f"'countdown_s' must be 1-{MAX_COUNTDOWN_S} seconds (or absent)")
-    return int(math.ceil(value))
-
-
-def check_confirm(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise BadRequest("'confirm_price' must be true or false")
-    return value
-
-
-def check_lower_third_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str) or len(value.strip()) > MAX_LOWER_THIRD_CHARS or not is_one_line(value.strip()):
-        raise BadRequest(f"'text' must be one line of at most {MAX_LOWER_THIRD_CHARS} characters")
-    return value.strip()
 
 
 def _price_conflict(live: LiveProduct) -> Conflict:

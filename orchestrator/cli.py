@@ -37,6 +37,9 @@ def _add_server_flags(p: argparse.ArgumentParser, config_required: bool) -> None
     p.add_argument("--operator-token", help="bearer token for the control API")
     p.add_argument("--redis", metavar="URL", help="keep state in Redis (redis://host:port/db)")
     p.add_argument("--data-dir", metavar="DIR", help="where HLS segments and recordings go")
+    p.add_argument("--cluster", action="store_const", const=True, help="run as one node of a cluster (needs --redis)")
+    p.add_argument("--node-id", help="this node's id in a cluster (server.node_id)")
+    p.add_argument("--public-url", metavar="URL", help="where other nodes send clients for our shows")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -125,6 +128,9 @@ def build_config(args: argparse.Namespace) -> Config:
         operator_token=getattr(args, "operator_token", None),
         redis_url=getattr(args, "redis", None),
         data_dir=getattr(args, "data_dir", None),
+        cluster=getattr(args, "cluster", None),
+        node_id=getattr(args, "node_id", None),
+        public_url=getattr(args, "public_url", None),
     )
 
 

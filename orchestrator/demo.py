@@ -30,7 +30,9 @@ def _demo_config(config: Config) -> Config:
     hosts = config.server.ice_hosts
     if "127.0.0.1" not in hosts:
         hosts = ("127.0.0.1", *hosts)
-    return dataclasses.replace(config, server=dataclasses.replace(config.server, ice_hosts=hosts))
+    # The demo puts the first show on air; the district shows beside it would encode too (CPU).
+    server = dataclasses.replace(config.server, ice_hosts=hosts)
+    return dataclasses.replace(config, server=server, shows=config.shows[:1])
 
 
 async def _run(config: Config, studios: int, cut_every: float, duration: float) -> None:

@@ -1,13 +1,17 @@
 """The operator API as an OpenAPI 3.1 document, built from the route table itself.
 
 Every route of :mod:`orchestrator.routes` goes into the document; what each one
-takes and returns comes from :data:`OPERATIONS`, a hand-written table keyed by
-``(METHOD, path)``. The limits are the handlers' own constants, so the document
-cannot drift from the checks. :func:`undocumented` names every ``/api`` route the
+takes and returns comes from :data:`OPERATIONS`, keyed by ``(METHOD, path)``. Request
+bodies (and the import's ``ProductRow``) are the JSON Schema of the very models the views
+validate with (:mod:`orchestrator.bodies`, :class:`orchestrator.config.Product`), via
+:func:`model_schema`, so the document cannot drift from the checks; answers are still
+described by hand in :data:`SCHEMAS` (the fuzz test checks the server keeps to them).
+:func:`undocumented` names every ``/api`` route the
 table misses (the test suite fails on any), :func:`stale` every entry whose route
 is gone. Roles are derived from :mod:`orchestrator.auth` the way it decides them.
 
-Served at ``GET /api/openapi.json`` (no credentials needed).
+Served at ``GET /api/openapi.json`` (no credentials needed): the app factory builds it once
+and ``views/docs.py`` serves it, so no view imports this module (which imports the route table).
 """
 
 from __future__ import annotations
@@ -19,16 +23,20 @@ from importlib import metadata
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from mixer.graphics.director import SLOTS
 from mixer.multiview import PROGRAM
-from mixer.outputs.rtmpoutput import NAME_RE, SCHEMES
-from mixer.scene import CORNERS, GAIN_DB_MAX, GAIN_DB_MIN, LAYOUTS, MAX_TRANSITION_MS, TRANSITIONS
-from orchestrator import catalogue, productimport
+from mixer.scene import CORNERS, GAIN_DB_MAX, GAIN_DB_MIN, LAYOUTS, TRANSITIONS
+from orchestrator import bodies, catalogue, productimport
 from orchestrator.auth import roles_for
-from orchestrator.config import ID_RE
+from orchestrator.config import Product
+from orchestrator.fields import ID_RE
+from orchestrator.routes import routes as ROUTES
 from orchestrator.sessions import COOKIE, CSRF_HEADER
-from orchestrator.views.hostapi import MAX_MESSAGE
+from orchestrator.store import Cue, Event, ShowState
 
 Schema = dict[str, Any]
 
@@ -58,28 +66,62 @@ def obj(properties: dict[str, Schema], required: Iterable[str] = (), closed: boo
     return schema
 
 
+class _OpenApiJsonSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema, with ``X | None`` as ``type: [x, "null"]`` where it can be (flat ranges)."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        inner = self.generate_inner(schema["schema"])
+        if isinstance(inner.get("type"), str) and "$ref" not in inner:
+            return {**inner, "type": [inner["type"], "null"]}
+        return {"anyOf": [inner, {"type": "null"}]}
+
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+GENERATED: dict[str, Schema] = {}  # components the models refer to ($defs), filled as schemas are made
+
+
+def model_schema(model: type[BaseModel] | Any) -> Schema:
+    """The JSON Schema of a model (a BaseModel, or any type pydantic knows), inline, for a request body.
+
+    What the model refers to goes to the document's components (:data:`GENERATED`).
+    """
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        schema = model.model_json_schema(ref_template=REF_TEMPLATE, schema_generator=_OpenApiJsonSchema)
+    else:
+        schema = TypeAdapter(model).json_schema(ref_template=REF_TEMPLATE, schema_generator=_OpenApiJsonSchema)
+    GENERATED.update(schema.pop("$defs", {}))
+    return schema
+
+
+def query_schemas(model: type[BaseModel]) -> dict[str, Schema]:
+    """Each query parameter's schema, from the model the view reads the query string with."""
+    properties: dict[str, Schema] = model_schema(model).get("properties", {})
+    return {name: {k: v for k, v in schema.items() if k != "title"} for name, schema in properties.items()}
+
+
+def response_schema(model: Any) -> Schema:
+    """The JSON Schema of what the server sends for ``model`` (a dataclass or model): every field."""
+    schema = TypeAdapter(model).json_schema(
+        mode="serialization", ref_template=REF_TEMPLATE, schema_generator=_OpenApiJsonSchema
+    )
+    GENERATED.update(schema.pop("$defs", {}))
+    return schema
+
+
 STRING: Schema = {"type": "string"}
 NUMBER: Schema = {"type": "number"}
 INTEGER: Schema = {"type": "integer"}
 BOOLEAN: Schema = {"type": "boolean"}
 ID: Schema = {"type": "string", "pattern": ID_RE.pattern}
-STUDIO_OR_NULL: Schema = nullable({"type": "string", "minLength": 1, "description": "a studio id; null: the slate"})
-TRANSITION: Schema = {"enum": list(TRANSITIONS), "default": "cut"}
-# What the graphics can draw: one line, no control characters (orchestrator.catalogue.is_one_line).
-ONE_LINE = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
-DURATION_MS: Schema = nullable(
-    {
-        "type": "integer",
-        "minimum": 0,
-        "maximum": MAX_TRANSITION_MS,
-        "description": "transition length; null or absent: the show's default (shows[].transition_ms)",
-    }
-)
 
 
 # -- components --------------------------------------------------------------------------------------
 
 SCHEMAS: dict[str, Schema] = {
+    "ProductRow": {
+        **model_schema(Product),
+        "description": "One catalogue row of an import (CSV columns have the same names).",
+    },
     "Error": obj({"error": STRING}, ["error"], description="Every 4xx/5xx answer of the API."),
     "Operator": obj(
         {
@@ -89,48 +131,8 @@ SCHEMAS: dict[str, Schema] = {
         },
         ["name", "role"],
     ),
-    "Cue": obj(
-        {"product": nullable(STRING), "message": STRING, "at": {"type": "number", "description": "unix time"}},
-        ["product", "message", "at"],
-    ),
-    "ShowState": obj(
-        {
-            "show": STRING,
-            "program": nullable(STRING),
-            "preview": nullable(STRING),
-            "online": {"type": "array", "items": STRING},
-            "version": INTEGER,
-            "cues": {"type": "object", "additionalProperties": ref("Cue")},
-            "cards": {"type": "object", "additionalProperties": {"type": "object"}},
-            "product_overrides": {"type": "object", "additionalProperties": {"type": "object"}},
-            "lower_third": nullable({"type": "object"}),
-            "logo": BOOLEAN,
-            "layout": {"enum": list(LAYOUTS)},
-            "layout_studios": {"type": "array", "items": STRING},
-            "corner": {"enum": list(CORNERS)},
-            "take_seq": INTEGER,
-            "transition": {"enum": list(TRANSITIONS)},
-            "transition_ms": INTEGER,
-            "panic": BOOLEAN,
-            "gains_db": {"type": "object", "additionalProperties": NUMBER},
-            "muted": {"type": "array", "items": STRING},
-            "link_gens": {
-                "type": "object",
-                "additionalProperties": INTEGER,
-                "description": "studio id -> join link generation (raised by kick and reissue)",
-            },
-            "rtmp": nullable(
-                {
-                    "type": "object",
-                    "additionalProperties": STRING,
-                    "description": "RTMP destination name -> URL (stream key hidden); null: as configured",
-                }
-            ),
-            "recording": nullable({**BOOLEAN, "description": "recording on; null: as configured"}),
-        },
-        ["show", "program", "preview", "version", "layout", "panic"],
-        description="The show's stored state, as the store keeps it.",
-    ),
+    "Cue": response_schema(Cue),
+    "ShowState": {**response_schema(ShowState), "description": "The show's stored state, as the store keeps it."},
     "Card": obj(
         {
             "slot": {"enum": list(SLOTS)},
@@ -175,23 +177,6 @@ SCHEMAS: dict[str, Schema] = {
         },
         ["id", "name", "enterprise", "price", "catalogue_price", "overridden", "on_air"],
         description="A product with the crew's live values (price, stock, sold, promo) applied.",
-    ),
-    "ProductRow": obj(
-        {
-            "id": {**ID, "maxLength": 64},
-            "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": ONE_LINE},
-            "name_en": {"type": "string", "maxLength": 200, "pattern": ONE_LINE},
-            "enterprise": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": ONE_LINE},
-            "price": {"type": "number", "minimum": 0, "maximum": productimport.MAX_PRICE},
-            "was_price": nullable({"type": "number", "minimum": 0, "maximum": productimport.MAX_PRICE}),
-            "promo": {"type": "string", "maxLength": 16, "pattern": ONE_LINE},
-            "stock": nullable({"type": "integer", "minimum": 0, "maximum": productimport.MAX_PRICE}),
-            "buy_url": {"type": "string", "maxLength": 500, "pattern": ONE_LINE},
-            "image": {"type": "string", "maxLength": 500, "pattern": ONE_LINE},
-        },
-        ["id", "name", "enterprise", "price"],
-        closed=True,
-        description="One catalogue row of an import (CSV columns have the same names).",
     ),
     "StudioView": obj(
         {
@@ -324,16 +309,7 @@ SCHEMAS: dict[str, Schema] = {
         ["id", "kind", "cause", "fix", "raised_at", "active"],
         description="Something the crew must see; stays until acknowledged.",
     ),
-    "Event": obj(
-        {
-            "kind": {"type": "string", "examples": ["program.cut", "card.shown", "audio.set"]},
-            "show": STRING,
-            "actor": STRING,
-            "detail": {"type": "object"},
-            "at": {"type": "number", "description": "unix time"},
-        },
-        ["kind", "show", "actor", "detail", "at"],
-    ),
+    "Event": response_schema(Event),
     "JoinLink": obj(
         {
             "show": STRING,
@@ -414,7 +390,6 @@ def _json(schema: Schema, description: str = "") -> Schema:
     return {"description": description or "OK", "content": {JSON: {"schema": schema}}}
 
 
-ON_OFF = obj({"on": BOOLEAN}, ["on"])
 IMPORT_JSON = {
     "anyOf": [
         {"type": "array", "items": ref("ProductRow"), "minItems": 1, "maxItems": productimport.MAX_PRODUCTS},
@@ -424,7 +399,6 @@ IMPORT_JSON = {
         ),
     ]
 }
-NOT_NEGATIVE_COUNT = nullable({"type": "integer", "minimum": 0, "maximum": catalogue.MAX_COUNT})
 
 OPERATIONS: dict[tuple[str, str], Op] = {
     # -- this document ---------------------------------------------------------------------------
@@ -439,12 +413,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/login"): Op(
         "Sign in: sets the session cookie",
         f"With an operator token or a name and password. Sets `{COOKIE}` (HttpOnly, SameSite=Strict, 12 h).",
-        body={
-            "anyOf": [
-                obj({"token": {"type": "string", "minLength": 1}}, ["token"]),
-                obj({"name": STRING, "password": STRING}, ["name", "password"]),
-            ]
-        },
+        body=model_schema(bodies.LoginBody),
         body_required=True,
         response=ref("Operator"),
         errors=(401, 403, 429),
@@ -473,6 +442,27 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             ["shows"],
         ),
     ),
+    ("GET", "/api/cluster"): Op(
+        "The cluster: this node, the live nodes with their load, and which node runs which show",
+        "Without `server.cluster` every node runs every show: `node` is null and the lists are empty.",
+        response=obj(
+            {
+                "node": {"type": ["string", "null"]},
+                "nodes": {"type": "array", "items": {"type": "object"}},
+                "owners": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+            },
+            ["node", "nodes", "owners"],
+        ),
+    ),
+    ("POST", "/api/shows/{show}/move"): Op(
+        "Move the show to another node (planned hand-over)",
+        "The node running the show stops it and releases its lease; `node` takes it within a second "
+        "or two (HLS continues with one discontinuity). Logged as `cluster.move_requested`, `cluster.moving`, "
+        "`cluster.placed`. A node that does not run the show redirects (307) to the one that does.",
+        body=obj({"node": STRING}, ["node"], closed=True),
+        response=obj({"show": STRING, "from": STRING, "to": STRING}, ["show", "from", "to"]),
+        errors=(400, 409, 503),
+    ),
     ("GET", "/api/shows/{show}"): Op(
         "Show state: program, preview, studios, graphics, mixer, outputs",
         response=ref("Show"),
@@ -480,7 +470,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/cut"): Op(
         "Cut a studio (or the slate) to program",
         "Hard cut at the next frame; `studio: null` puts the slate on air. Logged as `program.cut`.",
-        body=obj({"studio": STUDIO_OR_NULL}, ["studio"]),
+        body=model_schema(bodies.ProgramBody),
         body_required=True,
         response=ref("ShowState"),
         errors=(503,),
@@ -488,14 +478,14 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/preview"): Op(
         "Cue a studio on preview (or clear it with null)",
         "The studio gets the PREVIEW tally and full ingest quality at once. Logged as `preview.set`.",
-        body=obj({"studio": STUDIO_OR_NULL}, ["studio"]),
+        body=model_schema(bodies.ProgramBody),
         body_required=True,
         response=ref("ShowState"),
         errors=(503,),
     ),
     ("GET", "/api/shows/{show}/events"): Op(
         "The audit trail, newest last",
-        query={"limit": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 100}},
+        query=query_schemas(bodies.EventsQuery),
         response=obj({"events": {"type": "array", "items": ref("Event")}}, ["events"]),
         errors=(503,),
     ),
@@ -543,7 +533,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/take"): Op(
         "Take preview to program with a transition",
         "Preview and program swap. 409 when nothing is on preview. Logged as `program.take`.",
-        body=obj({"transition": TRANSITION, "duration_ms": DURATION_MS}, closed=True),
+        body=model_schema(bodies.TakeBody),
         response=ref("Mixer"),
         errors=(409, 503),
     ),
@@ -551,17 +541,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Build a layout on preview",
         "`studios` main first (default: preview, then program); `single` needs 1 studio, `pip` and "
         "`side-by-side` need 2 different ones. Nothing goes to air until a take. Logged as `preview.layout`.",
-        body=obj(
-            {
-                "layout": {"enum": list(LAYOUTS)},
-                "studios": nullable({"type": "array", "items": {"type": "string", "minLength": 1}, "maxItems": 2}),
-                "corner": nullable({"enum": list(CORNERS), "description": "where the pip inset goes"}),
-                "transition": TRANSITION,
-                "duration_ms": DURATION_MS,
-            },
-            ["layout"],
-            closed=True,
-        ),
+        body=model_schema(bodies.LayoutBody),
         body_required=True,
         response=ref("Mixer"),
         errors=(503,),
@@ -569,13 +549,13 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/panic"): Op(
         "Panic: the safe slate and silence from the next frame",
         '`{"on": false}` (or POST /unpanic) goes back to the program bus. Logged as `program.panic`.',
-        body=obj({"on": {"type": "boolean", "default": True}}, closed=True),
+        body=model_schema(bodies.PanicBody),
         response=ref("Mixer"),
         errors=(503,),
     ),
     ("POST", "/api/shows/{show}/unpanic"): Op(
         "Lift panic: back to the program bus",
-        body=obj({}, closed=True),
+        body=model_schema(bodies.EmptyBody),
         response=ref("Mixer"),
         errors=(503,),
     ),
@@ -583,7 +563,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Fade to black (and back)",
         '`{"on": true}` fades the program to black and silence over `duration_ms` (default: the show\'s); '
         '`{"on": false}` fades back up. Logged as `program.ftb`.',
-        body=obj({"on": {"type": "boolean", "default": True}, "duration_ms": DURATION_MS}, closed=True),
+        body=model_schema(bodies.FtbBody),
         response=ref("Mixer"),
         errors=(503,),
     ),
@@ -591,7 +571,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Move the T-bar",
         "`position` 0 (program) to 1 (preview): the program shows the mix of both; at 1 the preview is "
         "taken (as `program.take`). 409 at 1 when nothing is on preview.",
-        body=obj({"position": {"type": "number", "minimum": 0, "maximum": 1}}, ["position"], closed=True),
+        body=model_schema(bodies.TbarBody),
         body_required=True,
         response=ref("Mixer"),
         errors=(409, 503),
@@ -613,7 +593,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "`auto`: back to the studio once it has delivered steadily (`fallback_return_after`, doubled per"
         " return within a minute); `manual`: stay on the backup or slate until the crew cuts. Overrides"
         " the config's `fallback_policy`; stored. Logged as `program.fallback_policy`.",
-        body=obj({"policy": {"enum": ["auto", "manual"]}}, ["policy"], closed=True),
+        body=model_schema(bodies.FallbackPolicyBody),
         body_required=True,
         response=ref("Mixer"),
         errors=(503,),
@@ -621,14 +601,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/audio/{studio}"): Op(
         "Set a studio's gain and/or mute",
         f"`gain_db` {GAIN_DB_MIN:g} to {GAIN_DB_MAX:+g} dB. Logged as `audio.set`.",
-        body=obj(
-            {
-                "gain_db": nullable({"type": "number", "minimum": GAIN_DB_MIN, "maximum": GAIN_DB_MAX}),
-                "mute": nullable(BOOLEAN),
-            },
-            closed=True,
-            minProperties=1,
-        ),
+        body=model_schema(bodies.AudioBody),
         body_required=True,
         response=ref("Mixer"),
         errors=(503,),
@@ -640,7 +613,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     # -- products, cards, graphics -------------------------------------------------------------
     ("GET", "/api/shows/{show}/products"): Op(
         "The catalogue with live values",
-        query={"q": {"type": "string", "description": "search in id, names and enterprise"}},
+        query=query_schemas(bodies.ProductsQuery),
         response=obj({"products": {"type": "array", "items": ref("Product")}}, ["products"]),
     ),
     ("POST", "/api/shows/{show}/products/import"): Op(
@@ -665,15 +638,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("PUT", "/api/shows/{show}/rundown"): Op(
         "Replace the running order",
         "Known studios and products only, no product twice per studio. Logged as `rundown.set`.",
-        body=obj(
-            {
-                "studios": {
-                    "type": "object",
-                    "additionalProperties": {"type": "array", "items": STRING, "uniqueItems": True},
-                }
-            },
-            ["studios"],
-        ),
+        body=model_schema(bodies.RundownBody),
         body_required=True,
         response=obj(
             {"studios": {"type": "object", "additionalProperties": {"type": "array", "items": STRING}}},
@@ -686,17 +651,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "null puts a field back to the catalogue value. A changed price of a product on air needs "
         f"`confirm_price: true` (else 409); a price over {catalogue.MAX_PRICE_FACTOR}x the catalogue price "
         "is refused as a typo. Logged as `product.updated` (and `card.price_changed`).",
-        body=obj(
-            {
-                "price": nullable({"type": "number", "minimum": 0, "maximum": catalogue.MAX_PRICE}),
-                "stock": NOT_NEGATIVE_COUNT,
-                "sold": NOT_NEGATIVE_COUNT,
-                "promo": nullable({"type": "string", "maxLength": catalogue.MAX_PROMO_CHARS, "pattern": ONE_LINE}),
-                "confirm_price": {"type": "boolean", "default": False},
-            },
-            closed=True,
-            minProperties=1,
-        ),
+        body=model_schema(bodies.ProductPatch),
         body_required=True,
         response=obj({"product": ref("Product")}, ["product"]),
         errors=(409, 503),
@@ -706,17 +661,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "A live price that differs from the catalogue needs `confirm_price: true` (else 409). "
         "Logged as `card.shown` with the price on air. `preview: true` builds it on preview instead: "
         "it goes on air with the next take (`preview_cards` in the show state; `preview.card`).",
-        body=obj(
-            {
-                "product": {"type": "string", "minLength": 1},
-                "slot": {"enum": list(SLOTS), "default": "main"},
-                "countdown_s": nullable({"type": "integer", "minimum": 1, "maximum": catalogue.MAX_COUNTDOWN_S}),
-                "confirm_price": {"type": "boolean", "default": False},
-                "preview": {"type": "boolean", "default": False},
-            },
-            ["product"],
-            closed=True,
-        ),
+        body=model_schema(bodies.CardBody),
         body_required=True,
         response=obj({"card": ref("Card")}, ["card"]),
         errors=(409, 503),
@@ -730,13 +675,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("POST", "/api/shows/{show}/lower-third"): Op(
         "Show a studio's lower third (host name and place)",
-        body=obj(
-            {
-                "studio": {"type": "string", "minLength": 1},
-                "text": nullable({"type": "string", "maxLength": catalogue.MAX_LOWER_THIRD_CHARS, "pattern": ONE_LINE}),
-            },
-            ["studio"],
-        ),
+        body=model_schema(bodies.LowerThirdBody),
         body_required=True,
         response=ref("Graphics"),
         errors=(503,),
@@ -746,7 +685,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("POST", "/api/shows/{show}/logo"): Op(
         "Show or hide the show logo",
-        body=ON_OFF,
+        body=model_schema(bodies.OnOffBody),
         body_required=True,
         response=ref("Graphics"),
         errors=(503,),
@@ -755,12 +694,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/studios/{studio}/cue"): Op(
         "Cue a studio's host: a product and/or a note",
         "Shown on the host's page at once. Logged as `cue.set`.",
-        body=obj(
-            {
-                "product": nullable({"type": "string", "minLength": 1}),
-                "message": {"type": "string", "maxLength": MAX_MESSAGE, "default": ""},
-            },
-        ),
+        body=model_schema(bodies.CueBody),
         response=obj({"studio": STRING, "cue": ref("Cue"), "version": INTEGER}, ["studio", "cue", "version"]),
         errors=(503,),
     ),
@@ -797,18 +731,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/outputs/rtmp"): Op(
         "Add an RTMP push destination",
         "Starts pushing the program at once (reconnecting with backoff). Logged as `output.rtmp.added`.",
-        body=obj(
-            {
-                "name": {"type": "string", "pattern": NAME_RE.pattern},
-                "url": {
-                    "type": "string",
-                    "pattern": f"^({'|'.join(SCHEMES)})://[^/\\s]+/[^/\\s]+/[^\\s]+$",
-                    "examples": ["rtmp://live.example.org/app/stream-key"],
-                },
-                "delay_s": {"type": "number", "minimum": 0, "maximum": 60, "default": 0},
-            },
-            ["name", "url"],
-        ),
+        body=model_schema(bodies.RtmpBody),
         body_required=True,
         response=ref("RtmpDestination"),
         status=201,
@@ -823,7 +746,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/recording"): Op(
         "Start or stop recording the program",
         "Idempotent. Logged as `recording.started` / `recording.stopped`.",
-        body=ON_OFF,
+        body=model_schema(bodies.OnOffBody),
         body_required=True,
         response=ref("Recording"),
     ),
@@ -1011,11 +934,7 @@ TAGS = {
 
 
 def _route_table(routes: Iterable[web.RouteDef] | None) -> list[web.RouteDef]:
-    if routes is None:
-        from orchestrator.routes import routes as table  # here: routes imports the view that serves us
-
-        routes = table
-    return [r for r in routes if isinstance(r, web.RouteDef)]
+    return [r for r in (ROUTES if routes is None else routes) if isinstance(r, web.RouteDef)]
 
 
 def _template(path: str) -> str:
@@ -1181,5 +1100,5 @@ def document(routes: Iterable[web.RouteDef] | None = None) -> Schema:
         "tags": [{"name": name} for name in sorted({*TAGS.values(), "health", "hosts", "WHIP", "WHEP", "pull"})],
         "security": OPERATOR_SECURITY,
         "paths": paths,
-        "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
+        "components": {"schemas": {**GENERATED, **SCHEMAS}, "securitySchemes": SECURITY_SCHEMES},
     }

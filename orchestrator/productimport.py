@@ -12,76 +12,47 @@ import json
 import math
 from typing import Any
 
-from orchestrator.catalogue import is_one_line
-from orchestrator.config import ID_RE, Product
+from pydantic import TypeAdapter, ValidationError
+
+from orchestrator.config import Product
 from orchestrator.errors import BadRequest
+from orchestrator.fields import problems
 
 FIELDS = ("id", "name", "name_en", "enterprise", "price", "was_price", "promo", "stock", "buy_url", "image")
+NUMBERS = ("price", "was_price", "stock")
 MAX_PRODUCTS = 20_000
-MAX_PRICE = 10_000_000
+_PRODUCT = TypeAdapter(Product)
 
 
-def _text(row: dict[str, Any], key: str, where: str, required: bool = False, limit: int = 200) -> str:
-    value = row.get(key)
-    if value is None or value == "":
-        if required:
-            raise BadRequest(f"{where}: '{key}' is required")
-        return ""
-    if not isinstance(value, str):
-        value = str(value)
-    if len(value) > limit:
-        raise BadRequest(f"{where}: '{key}' is longer than {limit} characters")
-    value = value.strip()
-    if not is_one_line(value):
-        raise BadRequest(f"{where}: '{key}' must be one line of text, without control characters")
-    return value
-
-
-def _number(row: dict[str, Any], key: str, where: str, required: bool = False) -> float | None:
-    value = row.get(key)
-    if value is None or value == "":
-        if required:
-            raise BadRequest(f"{where}: '{key}' is required")
-        return None
+def _typed(key: str, value: Any, where: str) -> Any:
+    """A CSV cell (always text) or JSON value as the model's type; the model checks the rest."""
+    if key not in NUMBERS:
+        return value if isinstance(value, str) else str(value)
+    if isinstance(value, bool):
+        raise BadRequest(f"{where}: '{key}' must be a number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
         raise BadRequest(f"{where}: '{key}' must be a number, got {value!r}") from None
-    if not math.isfinite(number) or not 0 <= number <= MAX_PRICE:
-        raise BadRequest(f"{where}: '{key}' must be between 0 and {MAX_PRICE}")
-    return number
-
-
-def _stock(row: dict[str, Any], where: str) -> int | None:
-    value = _number(row, "stock", where)
-    if value is None:
-        return None
-    if value != int(value):
-        raise BadRequest(f"{where}: 'stock' must be a whole number")
-    return int(value)
+    if key == "stock" and math.isfinite(number) and number == int(number):
+        return int(number)
+    return number if key != "stock" else value
 
 
 def product_from_row(row: dict[str, Any], where: str) -> Product:
+    """One row (CSV dict or JSON object) as a Product; raises BadRequest naming the row and field."""
     unknown = sorted(k for k in row if k not in FIELDS and k)
     if unknown:
         raise BadRequest(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(FIELDS)})")
-    pid = _text(row, "id", where, required=True, limit=64)
-    if not ID_RE.match(pid):
-        raise BadRequest(f"{where}: id {pid!r} must be lowercase letters, digits and '-'")
-    price = _number(row, "price", where, required=True)
-    assert price is not None
-    return Product(
-        id=pid,
-        name=_text(row, "name", where, required=True),
-        enterprise=_text(row, "enterprise", where, required=True),
-        price=price,
-        was_price=_number(row, "was_price", where),
-        name_en=_text(row, "name_en", where),
-        promo=_text(row, "promo", where, limit=16),
-        buy_url=_text(row, "buy_url", where, limit=500),
-        image=_text(row, "image", where, limit=500),
-        stock=_stock(row, where),
-    )
+    # An empty cell is an absent value: the catalogue default, or "required" for the required ones.
+    data = {k: _typed(k, v, where) for k, v in row.items() if k and v is not None and v != ""}
+    try:
+        return _PRODUCT.validate_python(data)
+    except ValidationError as exc:
+        key, problem = next(problems(exc))
+        if key == "stock" and "integer" in problem:
+            problem = "must be a whole number"
+        raise BadRequest(f"{where}: '{key}' {problem}") from None
 
 
 def parse_products(body: bytes, content_type: str) -> list[Product]:
@@ -133,20 +104,14 @@ def merge(base: tuple[Product, ...], imported: list[Product]) -> tuple[Product, 
     return kept + tuple(p for p in imported if p.id in by_id)
 
 
-def check_rundown(body: Any, studios: set[str], products: set[str]) -> dict[str, list[str]]:
-    """The running order per studio: {"studios": {studio: [product ids in order]}}."""
-    if not isinstance(body, dict) or not isinstance(body.get("studios"), dict):
-        raise BadRequest("send {'studios': {studio id: [product ids, in order]}}")
-    out: dict[str, list[str]] = {}
-    for studio, items in body["studios"].items():
+def check_rundown(rundown: dict[str, list[str]], studios: set[str], products: set[str]) -> dict[str, list[str]]:
+    """The running order per studio (studio id -> product ids in order): known ids, none twice."""
+    for studio, items in rundown.items():
         if studio not in studios:
             raise BadRequest(f"unknown studio {studio!r}")
-        if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
-            raise BadRequest(f"rundown of {studio!r} must be a list of product ids")
         unknown = [x for x in items if x not in products]
         if unknown:
             raise BadRequest(f"rundown of {studio!r}: unknown product {unknown[0]!r}")
         if len(set(items)) != len(items):
             raise BadRequest(f"rundown of {studio!r} lists a product twice")
-        out[studio] = items
-    return out
+    return rundown

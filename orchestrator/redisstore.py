@@ -15,6 +15,11 @@ repaired, see :func:`orchestrator.store.next_state`), events through a Lua scrip
 skips an event already among the newest (a retried write). A connection lost while EXEC
 was in flight is resolved by reading the state back: stored means done, not stored means
 not done; only when even that read fails is the outcome unknown (StoreUnavailable).
+
+Fencing (a cluster, orchestrator/showlease.py): after :meth:`RedisStore.fence` a show's state
+and event writes carry the node's fencing token and commit only while ``{prefix}:show:{id}:fence``
+still equals it (the fence key is WATCHed with the state; the event script compares it), so a
+node whose lease was taken over cannot write: :class:`orchestrator.store.Fenced`.
 """
 
 from __future__ import annotations
@@ -28,17 +33,20 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 
+from orchestrator.sentinelurl import SCHEME, parse_sentinel_url
 from orchestrator.store import (
     DEDUPE_WINDOW,
     Change,
     Commit,
     Event,
+    Fenced,
     ShowState,
     StateStore,
     StoreOutcomeUnknown,
@@ -58,7 +66,9 @@ def _dumps(data: dict[str, Any]) -> str:
 
 # KEYS[1] events list; ARGV: event JSON, cap, dedupe window. Atomic, so the list never
 # exceeds the cap even for a moment, and a retried write of the same event is a no-op.
+# Fenced: KEYS[2] the fence counter, ARGV[4] the writer's token; -1 (nothing written) if stale.
 _ADD_EVENT = """
+if KEYS[2] and redis.call('GET', KEYS[2]) ~= ARGV[4] then return -1 end
 local recent = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[3]), -1)
 for _, e in ipairs(recent) do
   if e == ARGV[1] then return 0 end
@@ -79,6 +89,20 @@ def _event_from_json(data: dict[str, Any]) -> Event:
     )
 
 
+def _client(url: str, **options: Any) -> aioredis.Redis:
+    """A client for a plain URL, or for the master a set of sentinels names (a fail-over is followed:
+    new connections ask the sentinels again; see orchestrator/sentinelurl.py)."""
+    if not url.startswith(SCHEME):
+        return aioredis.Redis.from_url(url, **options)
+    target = parse_sentinel_url(url)
+    timeouts = {
+        "socket_timeout": options["socket_timeout"],
+        "socket_connect_timeout": options["socket_connect_timeout"],
+    }
+    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs={**timeouts, "protocol": 2}, **timeouts)
+    return sentinel.master_for(target.service, db=target.db, **options)
+
+
 class RedisStore(StateStore):
     EVENTS_KEPT = 10_000
     # Conflicts only come from other nodes (one node serialises its own updates), so a few
@@ -91,7 +115,7 @@ class RedisStore(StateStore):
     def __init__(self, url: str, prefix: str = "broadcast", *, timeout: float = 1.0) -> None:
         self.prefix = prefix
         # from_url validates the URL (scheme, port) here and raises ValueError; it does not connect.
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+        self._redis: aioredis.Redis = _client(
             url,
             decode_responses=True,
             socket_timeout=timeout,
@@ -110,6 +134,7 @@ class RedisStore(StateStore):
             protocol=2,
         )
         self._locks: dict[str, asyncio.Lock] = {}
+        self._fences: dict[str, int] = {}  # show -> this node's fencing token (a cluster's lease)
         # EVALSHA, loading the script again after a Redis restart (NOSCRIPT).
         self._add_event = self._redis.register_script(_ADD_EVENT)
 
@@ -126,6 +151,22 @@ class RedisStore(StateStore):
 
     def changes_channel(self, show: str) -> str:
         return self._key(show, "changes")
+
+    def fence_key(self, show: str) -> str:
+        return self._key(show, "fence")
+
+    def fence(self, show: str, token: int | None) -> None:
+        """Write ``show`` only while its fence counter equals ``token`` (None: unfenced, one node)."""
+        if token is None:
+            self._fences.pop(show, None)
+        else:
+            self._fences[show] = token
+
+    def _check_fence(self, show: str, stored: str | bytes | None) -> None:
+        token = self._fences.get(show)
+        current = stored.decode() if isinstance(stored, bytes) else stored
+        if token is not None and str(token) != current:
+            raise Fenced(f"show {show!r}: this node's lease (token {token}) was taken over (fence {current})")
 
     # -- StateStore ----------------------------------------------------------------------------
 
@@ -169,7 +210,12 @@ class RedisStore(StateStore):
             for attempt in range(self.UPDATE_ATTEMPTS):
                 sent: tuple[Commit, str] | None = None
                 try:
-                    await pipe.watch(key)
+                    if show in self._fences:
+                        fence = self.fence_key(show)
+                        await pipe.watch(key, fence)  # a take-over between here and EXEC aborts EXEC
+                        self._check_fence(show, await pipe.get(fence))
+                    else:
+                        await pipe.watch(key)
                     done = next_state(self._state(show, await pipe.get(key)), change, known)
                     data = _dumps(done.state.to_json())
                     pipe.multi()
@@ -218,7 +264,14 @@ class RedisStore(StateStore):
 
     async def add_event(self, event: Event) -> None:
         args: list[str | int] = [_dumps(event.to_json()), self.EVENTS_KEPT, DEDUPE_WINDOW]
-        await self._call(self._again(lambda: self._add_event(keys=[self.events_key(event.show)], args=args)))
+        keys = [self.events_key(event.show)]
+        token = self._fences.get(event.show)
+        if token is not None:
+            keys.append(self.fence_key(event.show))
+            args.append(str(token))
+        done = await self._call(self._again(lambda: self._add_event(keys=keys, args=args)))
+        if done == -1:
+            self._check_fence(event.show, await self._call(self._redis.get(self.fence_key(event.show))))
 
     async def events(self, show: str, limit: int = 100) -> list[Event]:
         if limit <= 0:
@@ -237,6 +290,11 @@ class RedisStore(StateStore):
     async def put_doc(self, show: str, name: str, value: Any) -> None:
         data = json.dumps(value, ensure_ascii=False)
         await self._call(self._again(lambda: self._redis.set(self.doc_key(show, name), data)))
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The Redis client, shared with the node registry and the show leases."""
+        return self._redis
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -34,11 +34,12 @@ from mixer.program import Program
 from mixer.scene import LAYOUT_STUDIOS
 from mixer.studiocard import render_studio_card
 from orchestrator import alarms, catalogue, mixerstate, productimport
+from orchestrator.bodies import ProductPatch
 from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outbox import Check, Fact, Outbox
 from orchestrator.outputwatch import POLL_S, OutputWatch
-from orchestrator.store import Commit, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
+from orchestrator.store import Commit, Cue, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
 from orchestrator.webhook import Webhook
 from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
@@ -598,7 +599,7 @@ class ShowRunner:
         self._check_studio(studio_id)
         if product_id is not None and not any(p.id == product_id for p in self.show.products):
             raise NotFound(f"show {self.show.id!r} has no product {product_id!r}")
-        cue = {"product": product_id, "message": message, "at": time.time()}
+        cue = Cue(product=product_id, message=message, at=time.time())
 
         def change(s: ShowState) -> ShowState:
             return dataclasses.replace(s, cues={**s.cues, studio_id: cue})
@@ -646,9 +647,9 @@ class ShowRunner:
         self.changes.publish(self.state)
         return len(merged)
 
-    async def set_rundown(self, body: Any, actor: str) -> dict[str, list[str]]:
+    async def set_rundown(self, studios: dict[str, list[str]], actor: str) -> dict[str, list[str]]:
         rundown = productimport.check_rundown(
-            body, {s.id for s in self.show.studios}, {p.id for p in self.show.products}
+            studios, {s.id for s in self.show.studios}, {p.id for p in self.show.products}
         )
         await self.store.put_doc(self.show.id, "rundown", rundown)
         self.rundown = rundown
@@ -703,10 +704,10 @@ class ShowRunner:
             return await self._command(lambda s: catalogue.drop_preview_card(s, slot), lambda o, n: [event])
         return await self._change_graphics(lambda s: catalogue.drop_card(s, slot), actor)
 
-    async def update_product(self, product_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
+    async def update_product(self, product_id: str, patch: ProductPatch, actor: str) -> dict[str, Any]:
         product = catalogue.find_product(self.show, product_id)
-        changes = catalogue.check_patch(product, body)
-        confirm = catalogue.check_confirm(body.get("confirm_price", False))
+        changes = catalogue.check_patch(product, patch)
+        confirm = patch.confirm_price
 
         def change(s: ShowState) -> ShowState:
             return catalogue.patch_product(self.show, s, product_id, changes, confirm_price=confirm)
@@ -1014,11 +1015,3 @@ class ShowRunner:
             "monitor": self.monitor_view(),
             "timezone": self.show.timezone,
         }
-
-
-def studio_or_none(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise BadRequest("'studio' must be a studio id string or null")
-    return value

@@ -17,22 +17,47 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from mixer.outputs.rtmpoutput import redact
+from mixer.scene import CORNERS, LAYOUTS, TRANSITIONS
+from orchestrator.fields import OneOf
+
+# The OpenAPI document takes ShowState's and Event's schemas from these dataclasses
+# (orchestrator/openapi.py): every field is always in an answer, so every field is required there.
+SCHEMA = ConfigDict(json_schema_serialization_defaults_required=True)
 
 Change = Callable[["ShowState"], "ShowState"]
 
 
+class Cue(TypedDict):
+    """The crew's cue for a studio's host (a value of :attr:`ShowState.cues`)."""
+
+    product: str | None  # a product id of the show
+    message: str
+    at: Annotated[float, Field(description="unix time, seconds")]
+
+
+def _cue(data: dict[str, Any]) -> Cue:
+    return Cue(product=data.get("product"), message=str(data.get("message", "")), at=float(data.get("at", 0)))
+
+
 @dataclass(frozen=True)
 class ShowState:
+    """The show's stored state, as the store keeps it (``to_json``: the stored and API form)."""
+
+    __pydantic_config__ = SCHEMA
+
     show: str
     program: str | None = None
     preview: str | None = None
     online: tuple[str, ...] = ()
     version: int = 0
     # studio id -> the crew's cue for its host: {"product": id or None, "message": str, "at": unix time}
-    cues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cues: dict[str, Cue] = field(default_factory=dict)
     # Graphics on air (orchestrator/catalogue.py): slot -> {"product", "price", "was_price",
     # "shown_at", "countdown_until", "actor"}; product id -> live overrides {"price", "stock", "sold", "promo"};
     # the lower third {"studio", "text"} or None; the show logo on or off.
@@ -42,12 +67,12 @@ class ShowState:
     logo: bool = False
     # The mixer (mixer/scene.py): the program's layout (program = its main studio, layout_studios
     # the others), the last take's transition (a new take_seq runs it), panic, per-studio audio.
-    layout: str = "single"
+    layout: Annotated[str, OneOf(LAYOUTS)] = "single"
     layout_studios: tuple[str, ...] = ()
-    corner: str = "bottom-right"
+    corner: Annotated[str, OneOf(CORNERS)] = "bottom-right"
     take_seq: int = 0
-    transition: str = "cut"
-    transition_ms: int = 0
+    transition: Annotated[str, OneOf(TRANSITIONS)] = "cut"
+    transition_ms: int = 0  # milliseconds
     panic: bool = False
     # The preview bus: preview is its main studio, these the others (built there, taken to air).
     preview_layout: str = "single"
@@ -61,11 +86,16 @@ class ShowState:
     muted: tuple[str, ...] = ()
     fallback_policy: str = ""  # "auto"/"manual" set by the crew; "" = the show's config (mixer/fallback.py)
     # studio id -> generation of its join link; reissue/kick bump it and older tokens stop working
-    link_gens: dict[str, int] = field(default_factory=dict)
+    link_gens: Annotated[
+        dict[str, int], Field(description="studio id -> join link generation (raised by kick and reissue)")
+    ] = field(default_factory=dict)
     # Outputs the crew changed live; None = as the config says (never changed through the API).
     # rtmp: destination name -> URL (with its stream key: never put this in an API answer as is).
-    rtmp: dict[str, str] | None = None
-    recording: bool | None = None
+    rtmp: Annotated[
+        dict[str, str] | None,
+        Field(description="RTMP destination name -> URL (stream key hidden in answers); null: as configured"),
+    ] = None
+    recording: Annotated[bool | None, Field(description="recording on; null: as configured")] = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,7 +108,10 @@ class ShowState:
             preview=data.get("preview"),
             online=tuple(data.get("online", ())),
             version=int(data.get("version", 0)),
-            cues={str(k): dict(v) for k, v in (data.get("cues") or {}).items()},
+            cues={
+                str(k): Cue(product=v.get("product"), message=str(v.get("message", "")), at=float(v.get("at", 0)))
+                for k, v in (data.get("cues") or {}).items()
+            },
             cards={str(k): dict(v) for k, v in (data.get("cards") or {}).items()},
             product_overrides={str(k): dict(v) for k, v in (data.get("product_overrides") or {}).items()},
             lower_third=dict(data["lower_third"]) if data.get("lower_third") else None,
@@ -143,11 +176,13 @@ def next_state(stored: ShowState, change: Change, known: ShowState | None) -> Co
 class Event:
     """One line of the audit trail: what happened, to what, who did it."""
 
-    kind: str
+    __pydantic_config__ = SCHEMA
+
+    kind: Annotated[str, Field(examples=["program.cut", "card.shown", "audio.set"])]
     show: str
     actor: str = "system"
     detail: dict[str, Any] = field(default_factory=dict)
-    at: float = field(default_factory=time.time)
+    at: Annotated[float, Field(description="unix time, seconds")] = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,6 +198,11 @@ class StoreUnavailable(Exception):
     The operation most likely did not happen; only a connection lost during an
     update's commit leaves it unknown (the new state is then visible through ``get``).
     """
+
+
+class Fenced(StoreUnavailable):
+    """This node no longer owns the show (its lease's fencing token is stale): nothing was
+    written, and nothing will be (orchestrator/showlease.py)."""
 
 
 class StoreOutcomeUnknown(StoreUnavailable):

@@ -62,8 +62,16 @@ def ping(port: int, timeout: float = 0.2) -> bool:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None, start_timeout: float = 5.0, *, persistent: bool = False) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        start_timeout: float = 5.0,
+        *,
+        persistent: bool = False,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.persistent = persistent
+        self.args = args  # more redis-server options, e.g. ("--replicaof", "127.0.0.1", "6379")
         self._own_port = port is None
         self._started_once = False
         self.port = port or free_port()
@@ -113,6 +121,7 @@ class RedisServer:
             "--dir", str(self._dir),
             "--daemonize", "no",
             "--logfile", str(self._dir / "redis.log"),
+            *self.args,
         ]  # fmt: skip
         self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + self.start_timeout

@@ -127,6 +127,7 @@ class HlsOutput(Sink):
         self.window = window
         self.retain_extra = window + 1 if retain_extra is None else max(0, retain_extra)
         self.end_list_on_close = end_list_on_close
+        self._abandoned = False
         self._segment_length = Fraction(segment_seconds).limit_denominator(1000)
         self._max_gap = max(3 * self._segment_length, Fraction(5))  # beyond it: a new timeline
         # The worker polls (10 Hz) rather than being woken per packet: a wake-up per
@@ -453,7 +454,14 @@ class HlsOutput(Sink):
             self._record_error(exc)
         self._delete_expired()
 
+    def abandon(self) -> None:
+        """Never write the playlist again (any thread); :meth:`close` still ends the worker. For a
+        node that lost this show: another node now writes the directory (orchestrator/cluster.py)."""
+        self._abandoned = True
+
     def _publish(self) -> None:
+        if self._abandoned:
+            return
         write_atomically(self.directory / PLAYLIST_NAME, self._playlist.render())
 
     def _delete_expired(self) -> None:

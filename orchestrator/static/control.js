@@ -280,7 +280,7 @@
       let msg;
       try { msg = JSON.parse(e.data); } catch (_) { return; }
       ctl.wsMessages += 1;
-      if (msg.type === "state" && msg.state) applyState(msg.state);
+      if (msg.type === "state" && msg.state) { applyState(msg.state); showNode(msg.node); }
       else if (msg.type === "event" && msg.event) addEvents([msg.event], true);
       else if (msg.type === "warning" && msg.message) warnOnce(msg.message);
     };
@@ -291,6 +291,13 @@
       setConn();
       scheduleWs();
     };
+  }
+  // A cluster: which node runs the show; a change is a take-over or a planned move (README).
+  function showNode(node) {
+    if (!node || node === ctl.node) return;
+    if (ctl.node) toast(`节点切换 Show moved: ${ctl.node} → ${node} (接管 take-over)`, "error", 8000);
+    ctl.node = node;
+    $("show-id").textContent = `${SHOW} @ ${node}`;
   }
   let warnedAt = 0;
   function warnOnce(message) {

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from orchestrator.appkeys import CONFIG, SHOWS, STORE
+from orchestrator.appkeys import CONFIG, STORE
 from orchestrator.auth import operator
-from orchestrator.errors import BadRequest
+from orchestrator.bodies import EventsQuery, ProgramBody
 from orchestrator.links import join_links
-from orchestrator.showrunner import ShowRunner, studio_or_none
-from orchestrator.views.common import json_body, operator_name, show_runner
+from orchestrator.showrunner import ShowRunner
+from orchestrator.views.common import body, operator_name, query, show_runner
 
 
 async def list_shows(request: web.Request) -> web.Response:
     actor = operator(request)  # an operator scoped to some shows sees only those
-    shows = [{"id": r.show.id, "title": r.show.title} for r in request.app[SHOWS].values() if actor.sees(r.show.id)]
+    # Every show of the config: in a cluster the others run elsewhere (their paths redirect there).
+    shows = [{"id": s.id, "title": s.title} for s in request.app[CONFIG].shows if actor.sees(s.id)]
     return web.json_response({"shows": shows})
 
 
@@ -26,32 +27,21 @@ async def get_show(request: web.Request) -> web.Response:
 async def cut(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    if "studio" not in body:
-        raise BadRequest("body needs 'studio' (a studio id, or null for the slate)")
-    state = await runner.cut(studio_or_none(body["studio"]), actor)
+    state = await runner.cut((await body(request, ProgramBody)).studio, actor)
     return web.json_response(state.view_json())
 
 
 async def preview(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    if "studio" not in body:
-        raise BadRequest("body needs 'studio' (a studio id, or null)")
-    state = await runner.set_preview(studio_or_none(body["studio"]), actor)
+    state = await runner.set_preview((await body(request, ProgramBody)).studio, actor)
     return web.json_response(state.view_json())
 
 
 async def events(request: web.Request) -> web.Response:
     operator_name(request)
     runner = show_runner(request)
-    try:
-        limit = int(request.query.get("limit", "100"))
-    except ValueError:
-        raise BadRequest("limit must be an integer") from None
-    if not 1 <= limit <= 10_000:
-        raise BadRequest("limit must be 1-10000")
+    limit = query(request, EventsQuery).limit
     found = await request.app[STORE].events(runner.show.id, limit)
     return web.json_response({"events": [e.to_json() for e in found]})
 

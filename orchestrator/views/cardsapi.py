@@ -6,16 +6,18 @@ Thin like the rest of the API: parse, authorise, call the show; the rules live i
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 from aiohttp import web
 
 from orchestrator import catalogue
+from orchestrator.bodies import CardBody, LowerThirdBody, OnOffBody, ProductPatch, ProductsQuery
 from orchestrator.errors import BadRequest
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
-from orchestrator.views.common import json_body, operator_name, show_runner
+from orchestrator.views.common import body, operator_name, query, show_runner
 
 
 def _graphics(runner: ShowRunner, state: ShowState) -> dict[str, Any]:
@@ -26,41 +28,26 @@ async def list_products(request: web.Request) -> web.Response:
     """The catalogue with live values; ?q= searches id, names and enterprise."""
     operator_name(request)
     products = show_runner(request).products()
-    query = request.query.get("q", "").strip().lower()
-    if query:
+    wanted = query(request, ProductsQuery).q.strip().lower()
+    if wanted:
         fields = ("id", "name", "name_en", "enterprise")
-        products = [p for p in products if any(query in str(p.get(f, "")).lower() for f in fields)]
+        products = [p for p in products if any(wanted in str(p.get(f, "")).lower() for f in fields)]
     return web.json_response({"products": products})
 
 
 async def show_card(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    unknown = sorted(set(body) - {"product", "slot", "countdown_s", "confirm_price", "preview"})
-    if unknown:
-        raise BadRequest(f"unknown field {unknown[0]!r}")
-    product = body.get("product")
-    if not isinstance(product, str) or not product:
-        raise BadRequest("body needs 'product' (a product id)")
-    slot = body.get("slot", "main")
-    if not isinstance(slot, str) or slot not in catalogue.SLOTS:
-        raise BadRequest(f"'slot' must be one of {', '.join(catalogue.SLOTS)}")
+    asked = await body(request, CardBody)
     card = await runner.show_card(
-        slot,
-        product,
+        asked.slot,
+        asked.product,
         actor,
-        countdown_s=catalogue.check_countdown(body.get("countdown_s")),
-        confirm_price=catalogue.check_confirm(body.get("confirm_price", False)),
-        preview=_preview(body.get("preview", False)),
+        countdown_s=None if asked.countdown_s is None else math.ceil(asked.countdown_s),
+        confirm_price=asked.confirm_price,
+        preview=asked.preview,
     )
     return web.json_response({"card": card})
-
-
-def _preview(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise BadRequest("'preview' must be true (on air with the next take) or false (now)")
-    return value
 
 
 async def hide_card(request: web.Request) -> web.Response:
@@ -76,20 +63,16 @@ async def hide_card(request: web.Request) -> web.Response:
 async def update_product(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    product = await runner.update_product(request.match_info["product"], body, actor)
+    patch = await body(request, ProductPatch)
+    product = await runner.update_product(request.match_info["product"], patch, actor)
     return web.json_response({"product": product})
 
 
 async def show_lower_third(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    studio = body.get("studio")
-    if not isinstance(studio, str) or not studio:
-        raise BadRequest("body needs 'studio' (a studio id)")
-    text = catalogue.check_lower_third_text(body.get("text"))
-    state = await runner.show_lower_third(studio, text, actor)
+    asked = await body(request, LowerThirdBody)
+    state = await runner.show_lower_third(asked.studio, asked.text or "", actor)
     return web.json_response(_graphics(runner, state))
 
 
@@ -103,9 +86,5 @@ async def hide_lower_third(request: web.Request) -> web.Response:
 async def set_logo(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    on = body.get("on")
-    if not isinstance(on, bool):
-        raise BadRequest("body needs 'on': true or false")
-    state = await runner.set_logo(on, actor)
+    state = await runner.set_logo((await body(request, OnOffBody)).on, actor)
     return web.json_response(_graphics(runner, state))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from orchestrator.bodies import RundownBody
 from orchestrator.errors import PayloadTooLarge
 from orchestrator.productimport import parse_products
-from orchestrator.views.common import json_body, operator_name, show_runner
+from orchestrator.views.common import body, operator_name, show_runner
 
 MAX_IMPORT_BYTES = 16 * 1024 * 1024  # a 20,000-row catalogue is ~4 MB of CSV
 
@@ -39,5 +40,5 @@ async def get_rundown(request: web.Request) -> web.Response:
 async def put_rundown(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    rundown = await runner.set_rundown(await json_body(request), actor)
+    rundown = await runner.set_rundown((await body(request, RundownBody)).studios, actor)
     return web.json_response({"studios": rundown})

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from mixer.multiview import PROGRAM
-from orchestrator.appkeys import STORE
+from orchestrator.appkeys import CLUSTER, STORE
 from orchestrator.auth import operator, same_origin
 from orchestrator.errors import Forbidden, NotFound
 from orchestrator.showrunner import ShowRunner
@@ -59,10 +59,12 @@ async def live_state(request: web.Request) -> web.WebSocketResponse:
     with contextlib.suppress(StoreUnavailable):
         recent = await store.events(runner.show.id, 1)
         last_event_at = recent[-1].at if recent else 0.0
+    cluster = request.app.get(CLUSTER)
+    node = cluster.node if cluster is not None else None  # the node running the show (a cluster)
     reader = asyncio.ensure_future(_drain(ws))
     try:
         while not ws.closed and not reader.done():
-            await ws.send_json({"type": "state", "state": await runner.describe()})
+            await ws.send_json({"type": "state", "state": await runner.describe(), "node": node})
             try:
                 for event in await store.events(runner.show.id, 50):
                     if event.at > last_event_at:

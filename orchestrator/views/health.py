@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from orchestrator.appkeys import SHOWS
+from orchestrator.appkeys import CLUSTER, SHOWS
 from orchestrator.views.outputsapi import output_metrics
 
 
@@ -150,6 +150,34 @@ async def metrics(request: web.Request) -> web.Response:
     metric("broadcast_store_writes_pending", "gauge", "Audit events and facts waiting for the state store.", pending)
     retries: list[tuple[dict[str, str], object]] = [({"show": r.show.id}, r.outbox.retries) for r in runners]
     metric("broadcast_store_write_retries_total", "counter", "Failed state store write attempts (retried).", retries)
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None:
+        nodes = sorted(cluster.nodes.values(), key=lambda n: n.id)
+        metric(
+            "broadcast_node_up",
+            "gauge",
+            "Live nodes of the cluster (heartbeat in Redis).",
+            [({"node": n.id}, 1) for n in nodes],
+        )
+        metric(
+            "broadcast_node_cpu_headroom_cores",
+            "gauge",
+            "Idle cores a node reports (cores minus its own CPU use).",
+            [({"node": n.id}, n.cpu_headroom) for n in nodes],
+        )
+        metric("broadcast_node_shows", "gauge", "Shows a node runs.", [({"node": n.id}, len(n.shows)) for n in nodes])
+        metric(
+            "broadcast_node_studios",
+            "gauge",
+            "Studios connected to a node.",
+            [({"node": n.id}, n.studios) for n in nodes],
+        )
+        metric(
+            "broadcast_show_owner",
+            "gauge",
+            "1 for the node that runs the show (its lease); no row while nobody does.",
+            [({"show": s, "node": o.node}, 1) for s, o in sorted(cluster.owners.items()) if o is not None],
+        )
     return web.Response(
         text="\n".join(out) + "\n",
         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},

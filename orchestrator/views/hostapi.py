@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from typing import Any
 
 from aiohttp import web
+from pydantic import TypeAdapter, ValidationError
 
 from orchestrator import catalogue
-from orchestrator.errors import BadRequest
+from orchestrator.bodies import CueBody
+from orchestrator.fields import Number
 from orchestrator.joingrant import verify_join
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
-from orchestrator.views.common import json_body, operator_name, show_runner
+from orchestrator.views.common import body, operator_name, show_runner
 from rooms.hostchannel import LOW_QUALITY, OFF, PREVIEW, PROGRAM, wanted_quality
 
 STATS_EVERY = 2.0  # seconds between stats pushes to a host page
-MAX_MESSAGE = 500  # characters in a cue message: it has to fit on a phone
 
 
 PANIC, BLACK = "panic", "black"  # tallies beyond rooms.hostchannel's: the whole program is off air
@@ -101,16 +101,19 @@ async def _push(ws: web.WebSocketResponse, runner: ShowRunner, studio_id: str) -
         runner.changes.unsubscribe(queue)
 
 
+CLIENT_STATS = ("rtt_ms", "loss_pct", "kbps", "fps", "width", "height")  # what the host page measures
+_NUMBER: TypeAdapter[float] = TypeAdapter(Number)
+
+
 def _take_client_stats(runner: ShowRunner, studio_id: str, client: str, data: dict[str, Any]) -> None:
     """The page's own measurements (only the browser knows the round-trip time)."""
     session = runner.sessions.get(studio_id)
     if session is None or (client and session.client and session.client != client):
         return
     numbers = {}
-    for key in ("rtt_ms", "loss_pct", "kbps", "fps", "width", "height"):
-        value = data.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            numbers[key] = float(value)
+    for key in CLIENT_STATS:
+        with contextlib.suppress(ValidationError):  # a value the page could not measure is left out
+            numbers[key] = _NUMBER.validate_python(data.get(key))
     session.client_stats = numbers
 
 
@@ -143,15 +146,9 @@ async def cue(request: web.Request) -> web.Response:
     """``POST /api/shows/{show}/studios/{studio}/cue`` {"product": id or null, "message": text}."""
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    product = body.get("product")
-    message = body.get("message", "")
-    if product is not None and (not isinstance(product, str) or not product):
-        raise BadRequest("'product' must be a product id string or null")
-    if not isinstance(message, str) or len(message) > MAX_MESSAGE:
-        raise BadRequest(f"'message' must be text of at most {MAX_MESSAGE} characters")
+    asked = await body(request, CueBody)
     studio_id = request.match_info["studio"]
-    state = await runner.set_cue(studio_id, product, message.strip(), actor)
+    state = await runner.set_cue(studio_id, asked.product, asked.message.strip(), actor)
     return web.json_response({"studio": studio_id, "cue": state.cues[studio_id], "version": state.version})
 
 

@@ -6,11 +6,17 @@ from aiohttp import web
 
 from mixer.outputs.flvoutput import stream_flv
 from mixer.outputs.hlsoutput import hls_file_response
+from orchestrator.appkeys import SHOWS
 from orchestrator.errors import NotFound
+from orchestrator.ownerredirect import shared_hls_dir
 from orchestrator.views.common import show_runner
 
 
 async def hls(request: web.Request) -> web.StreamResponse:
+    if request.match_info["show"] not in request.app[SHOWS]:
+        shared = shared_hls_dir(request.app, request.match_info["show"])  # a cluster's shared data_dir
+        if shared is not None:
+            return hls_file_response(shared, request.match_info["name"])
     runner = show_runner(request)
     if runner.hls is None:
         raise NotFound("HLS is not enabled for this show")

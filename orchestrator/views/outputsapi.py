@@ -22,9 +22,10 @@ from typing import Any
 from aiohttp import web
 
 from mixer.outputs.egress import Egress
-from orchestrator.errors import BadRequest, NotFound
+from orchestrator.bodies import DelayBody, OnOffBody, RtmpBody
+from orchestrator.errors import NotFound
 from orchestrator.showrunner import ShowRunner
-from orchestrator.views.common import json_body, operator_name, show_runner
+from orchestrator.views.common import body, operator_name, show_runner
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,8 @@ async def list_rtmp(request: web.Request) -> web.Response:
 async def add_rtmp(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    body = await json_body(request)
-    name, url, delay = body.get("name"), body.get("url"), body.get("delay_s", 0)
-    if not isinstance(name, str) or not isinstance(url, str):
-        raise BadRequest("body needs 'name' and 'url' strings")
-    if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay <= 60:
-        raise BadRequest("'delay_s' must be a number of seconds from 0 to 60")
-    return web.json_response(await runner.add_rtmp(name, url, actor, float(delay)), status=201)
+    asked = await body(request, RtmpBody)
+    return web.json_response(await runner.add_rtmp(asked.name, asked.url, actor, asked.delay_s), status=201)
 
 
 async def remove_rtmp(request: web.Request) -> web.Response:
@@ -73,23 +69,15 @@ async def get_recording(request: web.Request) -> web.Response:
 
 async def set_recording(request: web.Request) -> web.Response:
     actor = operator_name(request)
-    body = await json_body(request)
-    on = body.get("on")
-    if not isinstance(on, bool):
-        raise BadRequest("body needs 'on': true or false")
+    on = (await body(request, OnOffBody)).on
     return web.json_response(await show_runner(request).set_recording(on, actor))
 
 
 async def set_delay(request: web.Request) -> web.Response:
     """One output's broadcast delay, while live: ``{"output": "hls", "delay_s": 10}``."""
     actor = operator_name(request)
-    body = await json_body(request)
-    output, delay = body.get("output"), body.get("delay_s")
-    if not isinstance(output, str) or not output:
-        raise BadRequest("body needs 'output': hls, flv, whep, webhook or rtmp:{name}")
-    if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay <= 60:
-        raise BadRequest("'delay_s' must be a number of seconds from 0 to 60")
-    return web.json_response(await show_runner(request).set_delay(output, float(delay), actor))
+    asked = await body(request, DelayBody)
+    return web.json_response(await show_runner(request).set_delay(asked.output, asked.delay_s, actor))
 
 
 async def dump(request: web.Request) -> web.Response:

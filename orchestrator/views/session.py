@@ -6,11 +6,12 @@ from aiohttp import web
 
 from orchestrator.appkeys import SESSIONS, STORE
 from orchestrator.auth import check_password, check_token, operator
+from orchestrator.bodies import LoginBody
 from orchestrator.errors import BadRequest, Unauthorized, Unavailable
 from orchestrator.operators import Actor
 from orchestrator.sessions import COOKIE, CSRF_HEADER, SESSION_HOURS
 from orchestrator.store import StoreUnavailable
-from orchestrator.views.common import json_body
+from orchestrator.views.common import body
 
 
 def _who(request: web.Request, actor: Actor, sid: str) -> web.Response:
@@ -23,12 +24,11 @@ def _who(request: web.Request, actor: Actor, sid: str) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    token, name, password = body.get("token"), body.get("name"), body.get("password")
-    if isinstance(token, str) and token:
-        actor = check_token(request, token)
-    elif isinstance(name, str) and isinstance(password, str):
-        actor = await check_password(request, name, password)
+    asked = await body(request, LoginBody)
+    if asked.token:
+        actor = check_token(request, asked.token)
+    elif asked.name is not None and asked.password is not None:
+        actor = await check_password(request, asked.name, asked.password)
     else:
         raise BadRequest("send {'token': ...} or {'name': ..., 'password': ...}")
     if actor is None:

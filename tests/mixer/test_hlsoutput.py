@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+import time
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -369,3 +370,22 @@ async def test_serving_playlist_and_segments(tmp_path: Path, media: Media, aioht
     for bad in ["../secret.ts", "../../secret.ts", "/etc/passwd", "x/../index.m3u8", "index.m3u8\x00", ""]:
         with pytest.raises(web.HTTPNotFound):
             hls_file_response(show_dir, bad)
+
+
+def test_an_abandoned_output_never_writes_the_playlist_again(tmp_path: Path, media: Media) -> None:
+    """A node that lost its show (orchestrator/cluster.py) must not overwrite the playlist the new
+    owner now writes in the shared directory, not even with its last segment at close."""
+    out = HlsOutput(tmp_path, segment_seconds=2.0, window=6, queue_size=BIG)
+    out.start(media.fmt)
+    for packet in media.first(3.5):
+        out.put(packet)
+    playlist = tmp_path / PLAYLIST_NAME
+    deadline = time.monotonic() + 10
+    while not playlist.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    out.abandon()
+    playlist.write_text("#EXTM3U\n# the new owner's\n")
+    for packet in media.packets[len(media.first(3.5)) :]:
+        out.put(packet)
+    out.close()
+    assert playlist.read_text() == "#EXTM3U\n# the new owner's\n"

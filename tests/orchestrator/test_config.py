@@ -14,10 +14,23 @@ def test_example_config_describes_the_wuhan_show() -> None:
     config = load(EXAMPLE_CONFIG)
     show = config.show("wuhan-0510")
     assert show is not None
-    assert [s.id for s in show.studios] == ["beijing", "hongkong", "wuhan-hannan", "wuhan-jiangan", "wuhan-wuchang"]
-    assert len(show.products) >= 12
+    # The model event at full size: Beijing, Hong Kong and the 14 Wuhan districts and zones.
+    ids = [s.id for s in show.studios]
+    assert ids[:2] == ["beijing", "hongkong"] and len(ids) == 16
+    assert {"wuhan-jiangan", "wuhan-hannan", "wuhan-wuchang", "wuhan-huangpi", "wuhan-donghu"} <= set(ids)
+    assert all(s.name and s.name_en for s in show.studios)
+    assert len(show.products) >= 1000 and len({p.enterprise for p in show.products}) >= 400
     assert all(p.enterprise and p.price > 0 for p in show.products)
+    cars = [p for p in show.products if "-cars-" in p.id]
+    assert cars and all(50_000 <= p.price <= 400_000 for p in cars)
     assert (show.width, show.height, show.fps) == (1280, 720, 30)
+    assert len(config.shows) >= 3  # district shows beside the main one
+
+
+def test_example_config_is_what_its_generator_writes(tmp_path: Path) -> None:
+    out = tmp_path / "wuhan.toml"
+    subprocess.run([sys.executable, "scripts/wuhan_event.py", str(out)], check=True, cwd=EXAMPLE_CONFIG.parent.parent)
+    assert out.read_text(encoding="utf-8") == EXAMPLE_CONFIG.read_text(encoding="utf-8")
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -51,6 +64,11 @@ name = "A"
         ("[server\n", "not valid TOML"),
         (BASE.replace("[server]", "[server]\nice_hosts = ['not-an-ip']"), "server.ice_hosts[0]"),
         (BASE.replace("[server]", "[server]\nredis_url = 'http://x'"), "server.redis_url"),
+        (BASE.replace("[server]", "[server]\nredis_url = 'redis+sentinel://a:0/m'"), "server.redis_url: sentinel"),
+        (BASE.replace("[server]", "[server]\nredis_url = 'redis+sentinel://a:1/'"), "needs the master's name"),
+        (BASE.replace("[server]", "[server]\npublic_url = 'node-1:8080'"), "server.public_url"),
+        (BASE.replace("[server]", "[server]\nnode_id = 'Node 1'"), "server.node_id"),
+        (BASE.replace("[server]", "[server]\nlease_seconds = 0.1"), "server.lease_seconds"),
         (BASE + '[[shows.studios]]\nid = "a"\nname = "again"\n', "duplicate studio"),
     ],
 )
@@ -103,7 +121,9 @@ def test_links_prints_one_json_object_per_studio() -> None:
         check=True,
     )
     links = [json.loads(line) for line in run.stdout.splitlines()]
-    assert [x["studio"] for x in links] == ["beijing", "hongkong", "wuhan-hannan", "wuhan-jiangan", "wuhan-wuchang"]
+    main = [x["studio"] for x in links if x["show"] == "wuhan-0510"]
+    assert main[:3] == ["beijing", "hongkong", "wuhan-jiangan"] and len(main) == 16
+    assert {x["show"] for x in links} == {"wuhan-0510", "wuhan-north", "wuhan-south"}
     first = links[0]
     assert first["join_url"] == f"https://live.example.org/join/{first['token']}"
     assert first["whip_url"] == "https://live.example.org/whip/wuhan-0510/beijing"

@@ -1,0 +1,37 @@
+"""The cluster through the API: the nodes, who runs which show, and a planned move."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from orchestrator.appkeys import CLUSTER
+from orchestrator.errors import BadRequest, Conflict
+from orchestrator.store import Event
+from orchestrator.views.common import json_body, operator_name, show_runner
+
+
+async def cluster(request: web.Request) -> web.Response:
+    operator_name(request)
+    node = request.app.get(CLUSTER)
+    if node is None:
+        return web.json_response({"node": None, "nodes": [], "owners": {}})
+    return web.json_response(node.view())
+
+
+async def move(request: web.Request) -> web.Response:
+    """Ask the node running the show to hand it to ``{"node": id}`` (it stops, that node starts)."""
+    actor = operator_name(request)
+    runner = show_runner(request)  # this node runs it (others redirect here first)
+    node = request.app.get(CLUSTER)
+    if node is None:
+        raise Conflict("not a cluster: every node runs every show (server.cluster)")
+    target = (await json_body(request)).get("node")
+    if not isinstance(target, str) or target not in node.nodes:
+        raise BadRequest(f"node must be one of {sorted(node.nodes)}")
+    if target == node.node:
+        raise Conflict(f"show {runner.show.id!r} already runs on {target!r}")
+    await node.leases.request_move(runner.show.id, target)
+    await node.store.add_event(
+        Event("cluster.move_requested", runner.show.id, actor, {"from": node.node, "to": target})
+    )
+    return web.json_response({"show": runner.show.id, "from": node.node, "to": target}, status=202)

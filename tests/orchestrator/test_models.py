@@ -1,0 +1,139 @@
+"""One rule per value, wherever the value comes from (orchestrator/fields.py, bodies.py, config.py).
+
+The issue's examples: a product name with a line break, or a price of 5e7, was accepted from
+the config but refused by the import. Now config, import and API refuse both the same way;
+and a request body's bad field is a 400 naming it, never a 500.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+
+from orchestrator import catalogue, productimport
+from orchestrator.config import ConfigError, parse
+from orchestrator.errors import BadRequest
+from orchestrator.fields import MAX_PRICE
+from tests.conftest import Server
+
+GOOD = {"id": "tea", "name": "Tea", "enterprise": "Hubei Tea", "price": 12.5}
+BAD_PRODUCTS = [
+    ({"name": "Tea\nsecond line"}, "name", "one line"),
+    ({"name": "Tea\u2028more"}, "name", "one line"),
+    ({"price": 5e7}, "price", "out of range"),
+    ({"price": -1}, "price", "out of range"),
+    ({"was_price": 5e7}, "was_price", "out of range"),
+    ({"promo": "x" * 17}, "promo", "at most 16"),
+    ({"stock": 2 * 10**9}, "stock", "out of range"),
+]
+
+
+def _config(product: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "server": {"operator_token": "12345678", "link_secret": "0123456789abcdef"},
+        "shows": [{"id": "s", "title": "S", "studios": [{"id": "a", "name": "A"}], "products": [product]}],
+    }
+
+
+@pytest.mark.parametrize(("change", "key", "problem"), BAD_PRODUCTS)
+def test_a_bad_product_is_refused_by_the_config_and_the_import_alike(
+    change: dict[str, Any], key: str, problem: str
+) -> None:
+    product = {**GOOD, **change}
+    with pytest.raises(ConfigError) as from_config:
+        parse(_config(product), "show.toml")
+    assert f"show.toml: shows[0].products[0].{key}: " in str(from_config.value) and problem in str(from_config.value)
+    with pytest.raises(BadRequest) as from_json:
+        productimport.parse_products(json.dumps([product]).encode(), "application/json")
+    assert f"row 1: '{key}'" in from_json.value.message and problem in from_json.value.message
+    text = io.StringIO()
+    writer = csv.DictWriter(text, list(product))
+    writer.writeheader()
+    writer.writerow(product)  # a line break inside a quoted cell
+    with pytest.raises(BadRequest) as from_csv:
+        productimport.parse_products(text.getvalue().encode(), "text/csv")
+    assert f"row 2: '{key}'" in from_csv.value.message, from_csv.value.message
+
+
+def test_the_good_product_loads_from_config_and_import() -> None:
+    config = parse(_config(GOOD))
+    (product,) = productimport.parse_products(json.dumps([GOOD]).encode(), "application/json")
+    assert config.shows[0].products[0] == product
+    assert catalogue.MAX_PRICE == MAX_PRICE
+
+
+def test_max_price_is_defined_once() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "orchestrator"
+    defined = [p.name for p in root.rglob("*.py") if "MAX_PRICE =" in p.read_text(encoding="utf-8")]
+    assert defined == ["fields.py"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "words"),
+    [
+        ("PATCH", "/products/soup", {"price": 5e7}, "'price': 50000000.0 is out of range"),
+        ("PATCH", "/products/soup", {"promo": "a\nb"}, "'promo': must be one line"),
+        ("PATCH", "/products/soup", {"stock": True}, "'stock': expected an integer"),
+        ("PATCH", "/products/soup", {"colour": "red"}, "'colour': unknown field"),
+        ("POST", "/audio/alpha", {"gain_db": 10**30}, "'gain_db': must be a finite number"),
+        ("POST", "/audio/alpha", {}, "gain_db"),
+        ("POST", "/take", {"transition": "spin"}, "'transition': must be one of cut, fade, wipe, slide"),
+        ("POST", "/take", {"duration_ms": 1.5}, "'duration_ms': expected an integer"),
+        ("POST", "/cut", {}, "'studio': missing required key"),
+        ("POST", "/cut", {"studio": 5}, "'studio': expected a string"),
+        ("POST", "/cards", {"product": "soup", "countdown_s": 0}, "'countdown_s'"),
+        ("POST", "/lower-third", {"studio": "alpha", "text": "x" * 41}, "'text': must be at most 40 characters"),
+        ("POST", "/logo", {"on": "yes"}, "'on': expected true or false"),
+        ("PUT", "/rundown", {"studios": {"alpha": "soup"}}, "'studios.alpha': expected a list"),
+        ("POST", "/studios/alpha/cue", {"message": "x" * 501}, "'message': must be at most 500 characters"),
+    ],
+)
+async def test_a_bad_body_is_a_400_naming_the_field(
+    server: Server, method: str, path: str, body: dict[str, Any], words: str
+) -> None:
+    status, answer = await server.api(method, "/api/shows/test-show" + path, json=body)
+    assert status == 400 and words in answer["error"], answer
+
+
+async def test_null_still_means_the_default(server: Server) -> None:
+    """Bodies that accepted null for 'the default' still do (take: cut; layout: single)."""
+    assert (await server.api("POST", "/api/shows/test-show/cut", json={"studio": "alpha"}))[0] == 200
+    assert (await server.api("POST", "/api/shows/test-show/preview", json={"studio": "bravo"}))[0] == 200
+    status, answer = await server.api("POST", "/api/shows/test-show/take", json={"transition": None})
+    assert status == 200, answer
+    status, answer = await server.api("POST", "/api/shows/test-show/layout", json={"layout": None})
+    assert status == 200, answer
+
+
+async def test_a_body_that_is_not_json_is_a_400(server: Server) -> None:
+    headers = {**server.auth, "Content-Type": "application/json"}
+    url = server.url + "/api/shows/test-show/cut"
+    async with aiohttp.ClientSession() as http, http.post(url, data=b"{", headers=headers) as res:
+        assert res.status == 400 and "not valid JSON" in (await res.json())["error"]
+
+
+def test_the_document_takes_request_bodies_from_the_models() -> None:
+    from orchestrator import bodies, openapi
+    from orchestrator.store import ShowState
+
+    paths = openapi.document()["paths"]
+    for method, path, model in [
+        ("post", "/api/shows/{show}/take", bodies.TakeBody),
+        ("patch", "/api/shows/{show}/products/{product}", bodies.ProductPatch),
+        ("post", "/api/shows/{show}/cards", bodies.CardBody),
+        ("put", "/api/shows/{show}/rundown", bodies.RundownBody),
+    ]:
+        schema = paths[path][method]["requestBody"]["content"]["application/json"]["schema"]
+        assert schema == openapi.model_schema(model), path
+    price = openapi.model_schema(bodies.ProductPatch)["properties"]["price"]
+    assert (price["minimum"], price["maximum"], price["type"]) == (0, MAX_PRICE, ["number", "null"])
+    shown = openapi.document()["components"]["schemas"]["ShowState"]
+    assert set(shown["required"]) == {f.name for f in dataclasses.fields(ShowState)}
