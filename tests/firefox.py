@@ -50,9 +50,9 @@ PREFS: dict[str, bool | int | str] = {
     "media.navigator.streams.fake": True,
     "media.navigator.permission.disabled": True,
     "media.autoplay.default": 0,  # <video autoplay> plays without a gesture
-    # ICE inside a loopback-only namespace: 127.0.0.1 candidates, real addresses (no mDNS names).
+    # ICE inside a loopback-only namespace: 127.0.0.1 candidates. Host addresses stay hidden behind
+    # mDNS names as in a user's Firefox: the server ignores them and connects peer-reflexively.
     "media.peerconnection.ice.loopback": True,
-    "media.peerconnection.ice.obfuscate_host_addresses": False,
     "media.gmp-manager.updateEnabled": False,  # no OpenH264 download attempt
     # No network traffic of its own.
     "app.update.auto": False,

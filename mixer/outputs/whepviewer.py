@@ -25,6 +25,7 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnec
 from mixer.encodedpacket import EncodedPacket
 from mixer.outputs.packettrack import PacketTrack
 from mixer.outputs.webrtccodecs import ViewerCodec, audio_preferences, describe_answer, video_preferences
+from rooms.sdp import without_unusable_candidates
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,10 @@ class WhepViewer:
             # PLI/FIR arrive at the sender, which would flag its own (unused) encoder.
             video.sender._send_keyframe = self._keyframe_request  # type: ignore[method-assign]
             try:
-                await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+                # Firefox's viewers offer only mDNS (.local) host candidates: dropped, so that
+                # aioice keeps the component and the viewer connects peer-reflexively.
+                offer = without_unusable_candidates(offer_sdp)
+                await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             except Exception as exc:
                 if "video" in str(exc):
                     codec = self.codec.value if self.codec else "none"
