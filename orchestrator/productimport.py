@@ -68,6 +68,8 @@ def parse_products(body: bytes, content_type: str) -> list[Product]:
             data = json.loads(text)
         except ValueError:
             raise BadRequest("body is not valid JSON") from None
+        except RecursionError:
+            raise BadRequest("body is nested too deeply") from None
         listed = data.get("products") if isinstance(data, dict) else data
         if not isinstance(listed, list):
             raise BadRequest("JSON must be a list of products or {'products': [...]}")

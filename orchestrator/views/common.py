@@ -35,6 +35,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         data = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("body is not valid JSON") from None
+    except RecursionError:  # a few KB of brackets: refused, never a 500 with a traceback
+        raise BadRequest("body is nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")
     return data

@@ -120,6 +120,19 @@ async def test_a_body_that_is_not_json_is_a_400(server: Server) -> None:
         assert res.status == 400 and "not valid JSON" in (await res.json())["error"]
 
 
+@pytest.mark.parametrize(
+    "path, signed_in",
+    [("/api/login", False), ("/api/shows/test-show/cut", True), ("/api/shows/test-show/products/import", True)],
+)
+async def test_a_deeply_nested_body_is_a_400_not_a_500(server: Server, path: str, signed_in: bool) -> None:
+    """~2 KB of brackets made json.loads raise RecursionError: a 500 and a traceback per request."""
+    deep = b'{"token": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    headers = {**(server.auth if signed_in else {}), "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as http, http.post(server.url + path, data=deep, headers=headers) as res:
+        assert res.status == 400, await res.text()
+        assert "nested too deeply" in (await res.json())["error"]
+
+
 def test_the_document_takes_request_bodies_from_the_models() -> None:
     from orchestrator import bodies, openapi
     from orchestrator.store import ShowState
