@@ -243,3 +243,18 @@ def without_unusable_candidates(sdp: str) -> str:
     if not any(line.startswith("a=candidate:") for part in parts[1:] for line in part):
         parts[0] = [line for line in parts[0] if line != "a=end-of-candidates"]
     return _join(parts)
+
+
+def offer_problem(exc: BaseException) -> str:
+    """Why aiortc could not answer an offer, in words: ``"cannot answer this SDP offer: ..."``.
+
+XX
+    127) with a bare ``assert``: its message is empty, so the reason is named here instead.
+    """
+    detail = str(exc).strip()
+    if not detail:
+        detail = "a value is out of range or malformed (e.g. a payload type outside 0-127)"
+    elif not isinstance(exc, ValueError | KeyError | IndexError | AssertionError):
+        detail = f"{type(exc).__name__}: {detail}"
+    return f"cannot answer this SDP offer: {detail}"
+

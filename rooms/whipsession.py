@@ -30,6 +30,7 @@ from rooms.sdp import (
     add_bitrate_hints,
     announce_public_address,
     bundle_offer,
+    offer_problem,
     usable_candidate,
     without_unusable_candidates,
 )
@@ -150,12 +151,9 @@ class WhipSession:
             for transceiver in self.pc.getTransceivers():
                 transceiver.direction = "recvonly"
             await self.pc.setLocalDescription(await self.pc.createAnswer())
-        except (ValueError, KeyError, IndexError, AssertionError) as exc:
+        except Exception as exc:  # aiortc: ValueError/AssertionError on odd SDP, OperationError: no common codec
             await self.close()
-            raise SdpError(f"cannot answer this SDP offer: {exc}") from None
-        except Exception as exc:  # aiortc's OperationError/InvalidStateError: no common codec etc.
-            await self.close()
-            raise SdpError(f"cannot answer this SDP offer: {type(exc).__name__}: {exc}") from None
+            raise SdpError(offer_problem(exc)) from None
         answer = add_bitrate_hints(self.pc.localDescription.sdp, self.options.start_kbps, self.options.min_kbps)
         if self.options.public_address:
             answer = announce_public_address(answer, self.options.public_address)

@@ -25,7 +25,7 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnec
 from mixer.encodedpacket import EncodedPacket
 from mixer.outputs.packettrack import PacketTrack
 from mixer.outputs.webrtccodecs import ViewerCodec, audio_preferences, describe_answer, video_preferences
-from rooms.sdp import without_unusable_candidates
+from rooms.sdp import offer_problem, without_unusable_candidates
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class WhepViewer:
             raise
         except Exception as exc:  # aiortc: ValueError, OperationError, InvalidStateError on odd SDP
             await self.close()
-            raise OfferError(f"cannot answer this SDP offer: {type(exc).__name__}: {exc}") from None
+            raise OfferError(offer_problem(exc)) from None
         self.answer = describe_answer(self.pc.localDescription.sdp, h264_profile_level_id)
         self._watchdog = asyncio.ensure_future(self._connect_watchdog())
         return self.answer
