@@ -248,8 +248,8 @@ def without_unusable_candidates(sdp: str) -> str:
 def offer_problem(exc: BaseException) -> str:
     """Why aiortc could not answer an offer, in words: ``"cannot answer this SDP offer: ..."``.
 
-XX
-    127) with a bare ``assert``: its message is empty, so the reason is named here instead.
+    XX
+        127) with a bare ``assert``: its message is empty, so the reason is named here instead.
     """
     detail = str(exc).strip()
     if not detail:
@@ -257,4 +257,3 @@ XX
     elif not isinstance(exc, ValueError | KeyError | IndexError | AssertionError):
         detail = f"{type(exc).__name__}: {detail}"
     return f"cannot answer this SDP offer: {detail}"
-
