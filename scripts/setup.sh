@@ -30,7 +30,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 # Quiet unless it fails: the build backend's warnings are noise here.
-if ! .venv/bin/python -m pip install -q -e '.[test]' >.venv/install.log 2>&1; then
+if ! .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]' >.venv/install.log 2>&1; then
   cat .venv/install.log >&2
   exit 1
 fi
