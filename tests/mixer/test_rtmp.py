@@ -172,9 +172,10 @@ async def test_push_reconnects_and_never_disturbs_the_rest(rtmp_server: Server, 
     assert 'broadcast_output_clients{show="test-show",output="flv",name="flv"} 1' in metrics
     assert re.search(r'broadcast_output_bitrate_bps\{show="test-show",output="hls",name="hls"\} [1-9]', metrics)
     assert re.search(r'broadcast_output_errors_total\{show="test-show",output="rtmp",name="dead"\} [1-9]', metrics)
-    # Blocking connects, refusals and hang-ups happen in the destinations' threads, never the clock's
-    # (a few late ticks are the shared 2-core test machine, not the pushes).
-    assert state["mixer"]["late_ticks"] <= 0.05 * state["mixer"]["ticks"], state["mixer"]
+    # Blocking connects, refusals and hang-ups happen in the destinations' threads, never the clock's:
+    # a clock held up by a connect (seconds) would skip well over a second of ticks. Late ticks
+    # alone are the shared 2-core machine (18 of 299 seen at load 10), so they are not counted here.
+    assert state["mixer"]["skipped_ticks"] <= 30, state["mixer"]
 
     for path in (tmp_path / "first.flv", tmp_path / "second.flv"):
         got = await asyncio.to_thread(decode, str(path))
