@@ -138,6 +138,15 @@ def _price_conflict(live: LiveProduct) -> Conflict:
 # -- state changes (run inside the store's atomic update) -----------------------------------
 
 
+def _confirmed(show: Show, state: ShowState, product_id: str, confirm_price: bool) -> LiveProduct:
+    """The product as it would go on air; Conflict if its live price differs from the
+    catalogue's and the crew has not confirmed it (``confirm_price``)."""
+    live = live_product(find_product(show, product_id), state)
+    if live.price_differs and not confirm_price:
+        raise _price_conflict(live)
+    return live
+
+
 def put_card(
     show: Show,
     state: ShowState,
@@ -149,9 +158,7 @@ def put_card(
     actor: str,
     now: float,
 ) -> ShowState:
-    live = live_product(find_product(show, product_id), state)
-    if live.price_differs and not confirm_price:
-        raise _price_conflict(live)
+    live = _confirmed(show, state, product_id, confirm_price)
     entry = {
         "product": product_id,
         "price": live.price,
@@ -174,9 +181,7 @@ def put_preview_card(
     actor: str,
 ) -> ShowState:
     """A card built on preview: it goes on air with the next take (:func:`take_preview_cards`)."""
-    live = live_product(find_product(show, product_id), state)
-    if live.price_differs and not confirm_price:
-        raise _price_conflict(live)
+    _confirmed(show, state, product_id, confirm_price)
     entry = {"product": product_id, "countdown_s": countdown_s, "actor": actor}
     return dataclasses.replace(state, preview_cards={**state.preview_cards, slot: entry})
 

@@ -77,8 +77,19 @@ def _id(text: str) -> str:
     return text
 
 
+class _Check:
+    """Base of an annotation whose ``check(value)`` runs after pydantic's own type validation
+    and raises ValueError with the message; subclasses add what the JSON schema shows."""
+
+    def check(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+
 @dataclass(frozen=True)
-class InRange:
+class InRange(_Check):
     """Annotation: the value is in ``lo..hi`` inclusive, in ``unit`` (shown in the OpenAPI document).
 
     The error reads ``5e7 is out of range (must be between 0 and 1e+07)``.
@@ -94,9 +105,6 @@ class InRange:
             raise ValueError(f"{value!r} is out of range ({below_zero}between {self.lo:g} and {self.hi:g})")
         return value
 
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
-
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> dict[str, Any]:
@@ -108,7 +116,7 @@ class InRange:
 
 
 @dataclass(frozen=True)
-class OneOf:
+class OneOf(_Check):
     """Annotation: a string that is one of ``choices`` (an ``enum`` in the OpenAPI document)."""
 
     choices: tuple[str, ...]
@@ -117,9 +125,6 @@ class OneOf:
         if value not in self.choices:
             raise ValueError(f"must be one of {', '.join(self.choices)}; got {short(value)}")
         return value
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
