@@ -28,12 +28,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 
-from tests.browser import end_process_group, poll
+from tests.browser import BrowserProcess, poll
 
 BINARY = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -151,7 +150,7 @@ class Page:
         await self.ws.close()
 
 
-class Chromium:
+class Chromium(BrowserProcess):
     """One headless Chromium process with a throw-away profile."""
 
     def __init__(
@@ -163,19 +162,11 @@ class Chromium:
         binary: str = BINARY,
     ) -> None:
         """``fake_camera``: options of the fake capture device (its default is 20 fps)."""
-        self.binary = binary
+        super().__init__(binary)  # endpoint: http://127.0.0.1:PORT
         self.fake_camera = fake_camera
         self.lang = lang
         self.extra_flags = extra_flags
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.profile: Path | None = None
-        self.endpoint = ""  # http://127.0.0.1:PORT
-        self._http: aiohttp.ClientSession | None = None
         self._pages: list[Page] = []
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
 
     async def start(self, timeout: float = 30) -> None:
         self.profile = Path(tempfile.mkdtemp(prefix="chromium-test-"))
@@ -233,31 +224,8 @@ class Chromium:
         with contextlib.suppress(ValueError):
             self._pages.remove(page)
 
-    async def close(self) -> None:
+    async def _close_session(self) -> None:
         for page in list(self._pages):
             with contextlib.suppress(Exception):
                 await page.close()
         self._pages.clear()
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-        if self.proc is not None:
-            await asyncio.to_thread(self.kill)  # waiting for the exit must not stall the loop
-        if self.profile is not None:
-            shutil.rmtree(self.profile, ignore_errors=True)
-            self.profile = None
-
-    def kill(self, grace: float = 5) -> None:
-        """End the browser by its PID (and its process group); SIGKILL after ``grace`` seconds."""
-        if self.proc is not None:
-            end_process_group(self.proc, grace)
-        self.proc = None
-
-    async def __aenter__(self) -> Chromium:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()

@@ -36,12 +36,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 
-from tests.browser import end_process_group, poll
+from tests.browser import BrowserProcess, poll
 
 BINARY = shutil.which("firefox-esr") or shutil.which("firefox") or "/usr/bin/firefox-esr"
 
@@ -207,23 +206,15 @@ class Page:
         )
 
 
-class Firefox:
+class Firefox(BrowserProcess):
     """One headless Firefox process with a throw-away profile."""
 
     def __init__(self, *, prefs: dict[str, bool | int | str] | None = None, binary: str = BINARY) -> None:
         """``prefs``: more (or different) preferences on top of :data:`PREFS`."""
-        self.binary = binary
+        super().__init__(binary)  # endpoint: ws://127.0.0.1:PORT
         self.prefs = {**PREFS, **(prefs or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.profile: Path | None = None
-        self.endpoint = ""  # ws://127.0.0.1:PORT
         self.session: Session | None = None
-        self._http: aiohttp.ClientSession | None = None
         self._pages: list[Page] = []
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
 
     async def start(self, timeout: float = 60) -> None:
         if not ice_route():
@@ -282,33 +273,10 @@ class Firefox:
         with contextlib.suppress(ValueError):
             self._pages.remove(page)
 
-    async def close(self) -> None:
+    async def _close_session(self) -> None:
         self._pages.clear()
         if self.session is not None:
             with contextlib.suppress(Exception):
                 await self.session.send("session.end", timeout=5)
             await self.session.close()
             self.session = None
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-        if self.proc is not None:
-            await asyncio.to_thread(self.kill)  # waiting for the exit must not stall the loop
-        if self.profile is not None:
-            shutil.rmtree(self.profile, ignore_errors=True)
-            self.profile = None
-
-    def kill(self, grace: float = 5) -> None:
-        """End the browser by its PID (and its process group); SIGKILL after ``grace`` seconds."""
-        if self.proc is not None:
-            end_process_group(self.proc, grace)
-        self.proc = None
-
-    async def __aenter__(self) -> Firefox:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
