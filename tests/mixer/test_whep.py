@@ -181,9 +181,11 @@ async def test_aiortc_viewers_get_the_program_across_a_cut_and_a_dropout(server:
         assert viewer.sizes == {(640, 360)}
         colours = [c for _, c, _ in viewer.video]
         before = [c for t, c, _ in viewer.video if t < dropped_at]
-        after = [c for t, c, _ in viewer.video if t > dropped_at + 1.0]
+        after = [c for t, c, _ in viewer.video if t > dropped_at]
         assert before.count("green") >= 0.9 * len(before), viewer.video[:5]
-        assert after and "green" not in after  # the slate
+        # The slate arrives once (how soon depends on fallback_after and load) and stays.
+        slate_from = next((i for i, c in enumerate(after) if c != "green"), len(after))
+        assert len(after) - slate_from >= 15 and "green" not in after[slate_from:], after
         # 30 fps end to end and no stall at the dropout.
         times = [t for t, _, _ in viewer.video]
         assert len(colours) >= 0.8 * 30 * (times[-1] - times[0])
