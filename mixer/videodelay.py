@@ -52,7 +52,9 @@ class StudioVideo:
         if seq != self._seq:
             self._seq = seq
             self._frames.append((arrived, new_token(), frame))
-            self.last_arrival = arrived
+        # Later than the frame's own arrival when the studio delivers frames it does not decode
+        # (standby, rooms/decodepolicy.py): delivering, so not stale.
+        self.last_arrival = max(self.last_arrival, arrived)
 
     def fresh(self, now: float, stale_after: float) -> bool:
         return bool(self._frames) and now - self.last_arrival <= stale_after

@@ -131,6 +131,8 @@ class Show:
     # Without a frame from the program studio this long, the fallback goes on air.
     fallback_after: Annotated[Number, InRange(0.2, 30, "seconds")] = 1.0
     backup_studio: Text = ""  # shown on a fallback if it is live (else the slate)
+    # Studios not on program, preview or backup are decoded keyframes only (rooms/decodepolicy.py).
+    standby_decode: Flag = True
     fallback_policy: FallbackPolicy = "auto"  # after a fallback: "auto" (return when steady) or "manual"
     # auto: steady delivery this long before the studio returns.
     fallback_return_after: Annotated[Number, InRange(0.2, 30, "seconds")] = 2.0

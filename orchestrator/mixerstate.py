@@ -40,6 +40,14 @@ def scene_of(show: Show, state: ShowState) -> Scene:
     )
 
 
+def watched_studios(show: Show, state: ShowState) -> frozenset[str]:
+    """Studios decoded at full rate: both buses' studios and the backup (or all, without standby)."""
+    if not show.standby_decode:
+        return frozenset(s.id for s in show.studios)
+    buses = (state.program, *state.layout_studios, state.preview, *state.preview_studios, show.backup_studio)
+    return frozenset(x for x in buses if x)
+
+
 def on_program(s: ShowState, studio: str | None, transition: str, ms: int, **changes: Any) -> ShowState:
     """``studio`` becomes the program's main studio with a new take; the layout stays.
 

@@ -41,6 +41,7 @@ from orchestrator.outbox import Check, Fact, Outbox
 from orchestrator.outputwatch import POLL_S, OutputWatch
 from orchestrator.store import Commit, Cue, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
 from orchestrator.webhook import Webhook
+from rooms.decodepolicy import decode_level
 from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
 from rooms.mediakinds import sent_kinds
@@ -348,6 +349,9 @@ class ShowRunner:
     def _apply(self, state: ShowState) -> None:
         self.state = state
         self.program.set_scene(mixerstate.scene_of(self.show, state))
+        watched = mixerstate.watched_studios(self.show, state)
+        for studio_id, session in self.sessions.items():
+            session.set_decode_level(decode_level(studio_id, watched))
         self.graphics.request(catalogue.graphics_scene(self.show, state))
         self.changes.publish(state)
 
@@ -377,7 +381,14 @@ class ShowRunner:
                 raise Conflict("this studio was taken over by another device or tab")
             feed = FeedBuffer(studio_id)
             session = WhipSession(
-                self.show.id, studio_id, feed, self._session_closed, self.whip, client, self._session_presence
+                self.show.id,
+                studio_id,
+                feed,
+                self._session_closed,
+                self.whip,
+                client,
+                self._session_presence,
+                decode_level(studio_id, mixerstate.watched_studios(self.show, self.state)),
             )
             await session.accept(offer_sdp)
             card = None if "video" in sent_kinds(offer_sdp) else await self._studio_card(studio_id)

@@ -8,6 +8,7 @@ the patch gets re-read against the new code instead of silently misbehaving.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import copy
@@ -28,6 +29,7 @@ from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver
 from aiortc.rtp import RTCP_PSFB_FIR, RtcpPsfbPacket, RtpPacket
 
+from rooms.decodepolicy import DecodePolicy
 from rooms.framebuffer import RETRY_FACTOR, FrameBuffer
 
 
@@ -208,6 +210,7 @@ KEYFRAME_REQUEST_INTERVAL = 0.4  # s: at most one PLI/FIR per 400 ms (an IDR cos
 MAX_NACKS_PER_PACKET = 3
 REORDER_S = 0.005  # a gap younger than this is probably reordering (packets 1-3 ms apart)
 FIR = RTCRtcpFeedback(type="ccm", parameter="fir")
+_pending: set[asyncio.Future[None]] = set()  # keyframe requests sent outside aiortc's own tasks
 
 
 def negotiate_fir() -> None:
@@ -286,10 +289,11 @@ class ReceivePath:
 
     Install before the receiver starts (``RTCPeerConnection``'s ``track`` event is in
     time: RTP flows only after ICE and DTLS). Audio receivers keep aiortc's path and
-    only get per-SSRC loss counting.
+    only get per-SSRC loss counting. ``policy``: which video frames are decoded
+    (rooms/decodepolicy.py; default all).
     """
 
-    def __init__(self, receiver: RTCRtpReceiver, kind: str) -> None:
+    def __init__(self, receiver: RTCRtpReceiver, kind: str, policy: DecodePolicy | None = None) -> None:
         self.receiver = receiver
         self.kind = kind
         self.nacks_sent = 0  # RTCP NACK packets
@@ -305,7 +309,7 @@ class ReceivePath:
         self.buffer: FrameBuffer | None = None
         if kind == "video":
             codecs: dict[int, RTCRtpCodecParameters] = r._RTCRtpReceiver__codecs
-            self.buffer = FrameBuffer(codecs.get, r._RTCRtpReceiver__decoder_error)
+            self.buffer = FrameBuffer(codecs.get, r._RTCRtpReceiver__decoder_error, policy=policy)
             r._RTCRtpReceiver__jitter_buffer = self.buffer
             self._nack_generator = RetryingNackGenerator(self.buffer)
             r._RTCRtpReceiver__nack_generator = self._nack_generator
@@ -362,6 +366,21 @@ class ReceivePath:
             self.plis_sent += 1
         self._unanswered += 1
 
+    def request_keyframe_now(self) -> None:
+        """Ask for a keyframe at once, past the rate limit (a studio going to preview or air).
+
+        Nothing before the first packet (the stream's own first keyframe is on its way).
+        """
+        r: Any = self.receiver
+        rtx: dict[int, int] = getattr(r, "_RTCRtpReceiver__rtx_ssrc", {})
+        streams: dict[int, Any] = getattr(r, "_RTCRtpReceiver__remote_streams", {})
+        media = [ssrc for ssrc in streams if ssrc not in rtx]
+        self._last_request = -KEYFRAME_REQUEST_INTERVAL
+        if media and self.kind == "video":
+            task = asyncio.ensure_future(self._request_keyframe(media[-1]))
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
+
     # -- reading -------------------------------------------------------------------------
     def _feedback(self) -> tuple[bool, bool]:
         """(PLI negotiated, FIR negotiated) for this receiver's video codecs."""
@@ -406,16 +425,17 @@ class ReceivePath:
                 "keyframes_received": b.keyframes,
                 "gaps_skipped": b.gaps_skipped,
                 "packets_repaired": b.repaired,
+                "frames_not_decoded": b.policy.frames_skipped,
             }
         return out
 
 
-def install_receive_path(receiver: RTCRtpReceiver, kind: str) -> ReceivePath:
+def install_receive_path(receiver: RTCRtpReceiver, kind: str, policy: DecodePolicy | None = None) -> ReceivePath:
     """Put our receive path on ``receiver`` (once); returns it."""
     existing = getattr(receiver, "_broadcast_receive_path", None)
     if isinstance(existing, ReceivePath):
         return existing
     negotiate_fir()
-    path = ReceivePath(receiver, kind)
+    path = ReceivePath(receiver, kind, policy)
     receiver._broadcast_receive_path = path  # type: ignore[attr-defined]
     return path

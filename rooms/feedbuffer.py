@@ -34,6 +34,16 @@ class FeedBuffer:
             self._video_seq += 1
             self._video_time = time.monotonic()
 
+    def note_delivering(self) -> None:
+        """The studio's video arrives but this frame is not decoded (rooms/decodepolicy.py).
+
+        The studio counts as delivering (the program's fallback, the NO SIGNAL alarm) while its
+        picture stays the last decoded one; nothing changes before its first picture.
+        """
+        with self._lock:
+            if self._video is not None:
+                self._video_time = time.monotonic()
+
     def push_audio(self, frame: av.AudioFrame) -> None:
         with self._lock:
             if len(self._audio) == self._audio.maxlen:
@@ -41,7 +51,11 @@ class FeedBuffer:
             self._audio.append(frame)
 
     def latest_video(self) -> tuple[av.VideoFrame | None, int, float]:
-        """(frame, sequence number, monotonic time it arrived)."""
+        """(frame, sequence number, monotonic time the studio last delivered video).
+
+        That time is the newest frame's arrival, or later if frames arrived undecoded since
+        (``note_delivering``).
+        """
         with self._lock:
             return self._video, self._video_seq, self._video_time
 

@@ -17,7 +17,9 @@ broken picture). This buffer instead:
   its way when it does;
 * after a skip, a decoder error, or at the start, releases nothing until a keyframe
   (H.264 IDR, VP8 key frame): the studio's picture freezes on its last good frame,
-  and asks for one (``wants_keyframe``) until it comes.
+  and asks for one (``wants_keyframe``) until it comes;
+* releases only the frames its ``policy`` admits (rooms/decodepolicy.py: keyframes only
+  for a studio in standby) and asks for the keyframes the policy wants.
 
 Counters (``frames_*``, ``keyframes``, ``gaps_skipped``) are what the studio's stats report.
 """
@@ -33,6 +35,7 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
+from rooms.decodepolicy import DecodePolicy
 from rooms.framecodec import is_keyframe, starts_frame
 
 NACK_ROUNDS = 3  # the first NACK and two more (compat.RetryingNackGenerator asks again after RETRY_FACTOR round trips)
@@ -58,7 +61,8 @@ class FrameBuffer:
     keyframe, the next frame or None); further frames made ready by the same packet
     wait in ``pop_ready``. ``codec_of`` maps a payload type to its codec.
     ``decoder_error`` is aiortc's decoder-thread flag: when set, frames are held
-    back until a keyframe. Not thread-safe: the event loop alone calls it.
+    back until a keyframe. ``policy`` chooses which whole frames are decoded (default: all).
+    Not thread-safe: the event loop alone calls it.
     """
 
     def __init__(
@@ -68,7 +72,9 @@ class FrameBuffer:
         min_wait: float = 0.1,
         max_wait: float = 0.45,
         clock: Callable[[], float] = time.monotonic,
+        policy: DecodePolicy | None = None,
     ) -> None:
+        self.policy = policy if policy is not None else DecodePolicy()
         self._codec_of = codec_of
         self._decoder_error = decoder_error
         self.min_wait, self.max_wait = min_wait, max_wait
@@ -220,7 +226,7 @@ class FrameBuffer:
         if self.waiting_for_keyframe:
             # At the start the sender's first keyframe is usually on its way: ask only if it is late.
             return self.frames_complete > 0 or now - self._started > self.wait
-        return self._giving_up(now)
+        return self._giving_up(now) or self.policy.wants_keyframe()
 
     def _giving_up(self, now: float) -> bool:
         """The gap at the head is about one round trip from being given up on."""
@@ -285,6 +291,8 @@ class FrameBuffer:
             self.waiting_for_keyframe = False
         if self.waiting_for_keyframe:
             self.frames_dropped += 1
+            return
+        if not self.policy.admit(keyframe):
             return
         self.frames_released += 1
         self._ready.append(EncodedFrame(data, packets[0].timestamp, codec, keyframe))

@@ -21,6 +21,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 from rooms.compat import ReceivePath, install_receive_path, negotiate_fir, receiving_codecs
+from rooms.decodepolicy import FULL, DecodePolicy
 from rooms.feedbuffer import FeedBuffer
 from rooms.ingeststats import IngestStats
 from rooms.liveness import Liveness, LivenessOptions
@@ -71,7 +72,8 @@ class WhipSession:
     """Receives one studio's audio and video; decoded frames go to ``feed``.
 
     aiortc decodes in its own worker thread, so the two receive tasks here only
-    move frame references into the feed buffer.
+    move frame references into the feed buffer. ``decode_level``: ``full`` or ``standby``
+    (keyframes only, rooms/decodepolicy.py); change it with ``set_decode_level``.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class WhipSession:
         options: WhipOptions | None = None,
         client: str = "",
         on_presence: Callable[[WhipSession, bool], Awaitable[None]] | None = None,
+        decode_level: str = FULL,
     ) -> None:
         self.id = secrets.token_urlsafe(12)
         # The ICE session's entity-tag (RFC 9725 4.3.1); it would change on an ICE restart.
@@ -90,6 +93,7 @@ class WhipSession:
         self.show_id, self.studio_id = show_id, studio_id
         self.client = client  # the join page that published (to tell it apart from a second tab)
         self.feed = feed
+        self.decode = DecodePolicy(decode_level, on_skipped=feed.note_delivering)
         self.options = options or WhipOptions()
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.options.ice_servers)))
         self.created = time.time()
@@ -212,8 +216,14 @@ class WhipSession:
         # In time: aiortc fires this while applying the offer, RTP flows only after ICE and DTLS.
         for transceiver in self.pc.getTransceivers():
             if transceiver.receiver.track is track:
-                self.receive_paths.append(install_receive_path(transceiver.receiver, track.kind))
+                self.receive_paths.append(install_receive_path(transceiver.receiver, track.kind, self.decode))
         self._spawn(self._receive(track))
+
+    def set_decode_level(self, level: str) -> None:
+        """``full`` or ``standby``; going to full asks the studio for a keyframe at once."""
+        if self.decode.set_level(level):
+            for path in self.receive_paths:
+                path.request_keyframe_now()
 
     async def _receive(self, track: MediaStreamTrack) -> None:
         video = track.kind == "video"
@@ -294,5 +304,7 @@ class WhipSession:
             "audio_frames": self.audio_frames,
             "connected_s": round(time.time() - self.created, 1),
             **self.ingest.snapshot(),
+            "decode_level": self.decode.level,
+            "decode_resumed_ms": None if self.decode.resumed_in_s is None else round(self.decode.resumed_in_s * 1000),
             "rtt_ms": round(rtt, 1) if rtt is not None else None,
         }

@@ -49,6 +49,7 @@ _STUDIO_COUNTERS = (
     ("frames_dropped", "broadcast_studio_frames_dropped_total", "Whole frames dropped: their references were lost."),
     ("freezes", "broadcast_studio_freezes_total", "Gaps over 200 ms between decoded pictures."),
     ("freeze_ms", "broadcast_studio_freeze_ms_total", "Time spent in those gaps."),
+    ("frames_not_decoded", "broadcast_studio_frames_not_decoded_total", "Whole frames received, not decoded."),
 )
 
 
@@ -141,6 +142,8 @@ async def metrics(request: web.Request) -> web.Response:
         for key, name, help_text in table:
             rows = [(labels, st[key]) for labels, st in studio_stats if st.get(key) is not None]
             metric(name, kind, help_text, rows)
+    standby = [(labels, int(st.get("decode_level") == "standby")) for labels, st in studio_stats]
+    metric("broadcast_studio_decode_standby", "gauge", "1: decoded keyframes only (standby); 0: fully.", standby)
     flv_rows = [({"show": r.show.id}, r.flv.status().get("readers", 0)) for r in runners if r.flv]
     metric("broadcast_flv_readers", "gauge", "Connected HTTP-FLV readers.", flv_rows)
     for name, kind, help_text, rows in output_metrics(runners):

@@ -1,0 +1,109 @@
+"""How much of a studio's video is decoded: all of it on air and on preview, keyframes in standby.
+
+A studio nobody is about to put on air only feeds the multiview (a few small pictures a
+second), yet decoding every frame of a 720p30 stream costs as much as for the program.
+In ``standby`` only keyframes reach the decoder: each decodes on its own (H.264 IDR,
+H.264 7.4.1.2.4; VP8 key frame, RFC 6386 9.1), so skipping the frames between them is
+always correct. Skipping only non-reference frames would not help: a camera's
+baseline H.264 has no B-frames and every P frame is a reference. A keyframe is asked
+for when none came for ``refresh_s``, so the multiview picture is never older than that.
+
+Back to ``full``: the inter frames after the last decoded keyframe refer to pictures the
+decoder never saw, so decoding resumes at the next keyframe, which is asked for at once
+(PLI/FIR; see rooms/compat.py). Until it comes the studio shows its last picture, and the
+frames that arrive still count as the studio delivering (``on_skipped``), so a cut to a
+standby studio does not make the program fall back.
+
+Cost, measured (docs/BENCHMARKS.md): decoding a 720p30 2.5 Mbit/s camera-like H.264 stream
+costs ~1.2 ms of CPU per frame; in standby one keyframe a second costs ~5 ms.
+
+The level is plain data set from outside (``set_level``), so a receive path in another
+process can take it from a control channel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+FULL, STANDBY = "full", "standby"
+DECODE_LEVELS = (FULL, STANDBY)
+STANDBY_REFRESH_S = 1.0  # s: a standby studio's newest decoded picture is at most about this old
+
+
+class DecodePolicy:
+    """Which whole encoded frames of one studio's video reach its decoder.
+
+    ``admit`` is called (event loop) for every whole frame in order; ``wants_keyframe``
+    says when the stream should be asked for a keyframe. ``on_skipped`` is called for
+    each frame not decoded by this policy (the studio is delivering all the same).
+    Not thread-safe: the event loop alone calls it.
+    """
+
+    def __init__(
+        self,
+        level: str = FULL,
+        refresh_s: float = STANDBY_REFRESH_S,
+        on_skipped: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if level not in DECODE_LEVELS:
+            raise ValueError(f"decode level must be one of {DECODE_LEVELS}, not {level!r}")
+        self._level = level
+        self.refresh_s = refresh_s
+        self.on_skipped = on_skipped
+        self._clock = clock
+        self.resuming = False  # back to full, waiting for the keyframe to decode from
+        self._last_keyframe = clock()
+        self.frames_skipped = 0  # whole frames received and not decoded (standby, or resuming)
+        self.resumes = 0  # standby -> full switches
+        self.resumed_in_s: float | None = None  # the last switch's wait for its keyframe
+        self._resume_asked = 0.0
+
+    @property
+    def level(self) -> str:
+        return self._level
+
+    def set_level(self, level: str) -> bool:
+        """Change the level; True when the decoder now needs a keyframe (ask for it at once).
+
+        Raises ValueError for an unknown level.
+        """
+        if level not in DECODE_LEVELS:
+            raise ValueError(f"decode level must be one of {DECODE_LEVELS}, not {level!r}")
+        old, self._level = self._level, level
+        if level == STANDBY:
+            self.resuming = False
+            return False
+        if old == STANDBY:
+            self.resuming = True
+            self.resumes += 1
+            self._resume_asked = self._clock()
+            return True
+        return False
+
+    def admit(self, keyframe: bool) -> bool:
+        """Whether a whole frame (in stream order) goes to the decoder."""
+        if keyframe:
+            self._last_keyframe = self._clock()
+            if self.resuming:
+                self.resuming = False
+                self.resumed_in_s = round(self._last_keyframe - self._resume_asked, 3)
+            return True
+        if self._level == FULL and not self.resuming:
+            return True
+        self.frames_skipped += 1
+        if self.on_skipped is not None:
+            self.on_skipped()
+        return False
+
+    def wants_keyframe(self) -> bool:
+        """Resuming full decoding, or in standby with no keyframe for ``refresh_s``."""
+        if self.resuming:
+            return True
+        return self._level == STANDBY and self._clock() - self._last_keyframe >= self.refresh_s
+
+
+def decode_level(studio: str, watched: frozenset[str] | set[str]) -> str:
+    """``full`` for a studio someone watches at full rate (program, preview, backup), else ``standby``."""
+    return FULL if studio in watched else STANDBY

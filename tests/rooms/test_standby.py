@@ -1,0 +1,160 @@
+"""Decode only what is watched (issue 12): studios on program and preview are decoded fully,
+the others (standby) keyframes only, with real publishers: aiortc drawing a numbered moving
+picture (its encoder answers keyframe requests) and FFmpeg's WHIP muxer (a keyframe a second,
+deaf to requests). A studio put on preview, or cut to straight from standby, is decoded fully
+again from a keyframe asked for at once, and no decoded picture is ever broken by the skipping."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+
+from orchestrator.app import create_app
+from orchestrator.appkeys import SHOWS
+from rooms.syntheticstudio import spawn_studio
+from tests.conftest import Server, make_config
+from tests.whipclient import PatternChecker, PatternTrack, ToneTrack, TrackPublisher
+
+API = "/api/shows/test-show"
+STUDIOS = [{"id": sid, "name": sid.title()} for sid in ("alpha", "bravo", "charlie", "delta")]
+
+
+class Frames:
+    """When each decoded picture of one studio reached its feed; checks aiortc's pictures."""
+
+    def __init__(self, checker: PatternChecker | None) -> None:
+        self.times: list[float] = []
+        self.checker = checker
+
+    def hook(self, session: Any) -> None:
+        push = session.feed.push_video
+
+        def push_video(frame: av.VideoFrame) -> None:
+            self.times.append(time.monotonic())
+            if self.checker is not None:
+                self.checker.push(frame)
+            push(frame)
+
+        session.feed.push_video = push_video
+
+    def since(self, start: float) -> list[float]:
+        return [t for t in self.times if t >= start]
+
+
+def full_rate_at(times: list[float], after: float, window: float = 1.0, count: int = 20) -> float | None:
+    """When ``count`` pictures had arrived within ``window`` s (full rate), ``after`` the given time."""
+    times = [t for t in times if t >= after]
+    for i in range(count - 1, len(times)):
+        if times[i] - times[i - count + 1] <= window:
+            return times[i]
+    return None
+
+
+async def test_standby_studios_decode_keyframes_only_and_come_back_fully_on_preview_and_cut(
+    tmp_path: Path, aiohttp_server: Any
+) -> None:
+    config = make_config(tmp_path, studios=STUDIOS, fallback_after=1.0, fallback_policy="manual")
+    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
+    server = Server(str(srv.make_url("")).rstrip("/"), config)
+    runner = srv.app[SHOWS]["test-show"]
+    checker = PatternChecker(every=1)
+    publishers = {
+        sid: TrackPublisher(server.url, "test-show", sid, server.token(sid), PatternTrack(640, 360), ToneTrack(440))
+        for sid in ("alpha", "bravo", "charlie")
+    }
+    ffmpeg = spawn_studio(
+        f"{server.url}/whip/test-show/delta",
+        server.token("delta"),
+        "delta",
+        width=640,
+        height=360,
+        bitrate=800_000,
+        stderr=subprocess.DEVNULL,
+    )
+    frames = {sid: Frames(checker if sid == "charlie" else None) for sid in ("alpha", "bravo", "charlie", "delta")}
+    try:
+        await asyncio.gather(*(p.start(timeout=30) for p in publishers.values()))
+        async with asyncio.timeout(40):
+            while len(runner.sessions) < 4:
+                await asyncio.sleep(0.1)
+        for sid, session in runner.sessions.items():
+            frames[sid].hook(session)
+        assert (await server.api("POST", f"{API}/cut", json={"studio": "alpha"}))[0] == 200
+        assert (await server.api("POST", f"{API}/preview", json={"studio": "bravo"}))[0] == 200
+
+        # Standby: every frame received, keyframes decoded (aiortc's encoder sends them only when
+        # asked: the refresh asks ~1/s; FFmpeg sends one a second).
+        def settled(state: dict[str, Any]) -> bool:
+            stats = {s["id"]: s["stats"] or {} for s in state["studios"]}
+            return all((stats[sid].get("fps") or 0) > 15 for sid in stats)
+
+        await server.wait_for(settled, timeout=40)
+        await asyncio.sleep(4)  # several stats intervals at the levels just set
+        start = time.monotonic()
+        await asyncio.sleep(4)
+        _, state = await server.api("GET", API)
+        stats = {s["id"]: s["stats"] for s in state["studios"]}
+        signals = {s["id"]: s["signal"] for s in state["studios"]}
+        for sid in ("alpha", "bravo"):
+            assert stats[sid]["decode_level"] == "full", stats[sid]
+            assert stats[sid]["decoded_fps"] > 0.7 * stats[sid]["fps"], stats[sid]
+        for sid in ("charlie", "delta"):
+            st = stats[sid]
+            assert st["decode_level"] == "standby", st
+            assert st["fps"] > 15, st  # received at full rate
+            decoded = len(frames[sid].since(start)) / (time.monotonic() - start)
+            assert 0.3 <= decoded <= 4, (sid, decoded, st)  # pictures keep coming, a few a second at most
+            assert st["frames_not_decoded"] > 50, st
+            assert signals[sid] == "ok", (sid, signals)  # delivering: no NO SIGNAL for a standby studio
+        assert stats["charlie"]["plis_sent"] >= 3, stats["charlie"]  # the refresh asks aiortc's encoder
+
+        async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as res:
+            metrics = await res.text()
+        assert 'broadcast_studio_decode_standby{show="test-show",studio="charlie"} 1' in metrics
+        assert 'broadcast_studio_decode_standby{show="test-show",studio="alpha"} 0' in metrics
+        assert 'broadcast_studio_frames_not_decoded_total{show="test-show",studio="charlie"}' in metrics
+
+        # Preview: charlie is asked for a keyframe at once and decoded fully from it, long
+        # before an operator could take it.
+        cued = time.monotonic()
+        assert (await server.api("POST", f"{API}/preview", json={"studio": "charlie"}))[0] == 200
+        async with asyncio.timeout(15):
+            while (full := full_rate_at(frames["charlie"].times, cued)) is None:
+                await asyncio.sleep(0.1)
+        assert runner.sessions["charlie"].decode.level == "full"
+        resumed_ms = runner.sessions["charlie"].stats()["decode_resumed_ms"]
+        assert resumed_ms is not None and resumed_ms < 3000, resumed_ms
+        print(f"charlie on preview: keyframe after {resumed_ms} ms, full rate {full - cued:.2f} s after the cue")
+        # bravo left preview: standby now.
+        async with asyncio.timeout(5):
+            while runner.sessions["bravo"].decode.level != "standby":
+                await asyncio.sleep(0.05)
+
+        # A cut straight to a standby studio (FFmpeg, deaf to keyframe requests, a keyframe a
+        # second): on air at once with its last picture, never the slate, full rate within ~1 s.
+        assert runner.sessions["delta"].decode.level == "standby"
+        cut = time.monotonic()
+        assert (await server.api("POST", f"{API}/cut", json={"studio": "delta"}))[0] == 200
+        shown: list[str | None] = []
+        while time.monotonic() - cut < 4:
+            shown.append(runner.program.on_air)
+            await asyncio.sleep(0.05)
+        after = shown[next(i for i, s in enumerate(shown) if s == "delta") :]
+        assert set(after) == {"delta"}, shown  # no fallback to the slate while the keyframe comes
+        full = full_rate_at(frames["delta"].times, cut)
+        assert full is not None and full - cut < 3.0, full and full - cut
+        print(f"delta cut from standby: full rate {full - cut:.2f} s after the cut")
+        assert runner.sessions["alpha"].decode.level == "standby"  # off both buses now
+    finally:
+        checker.stop()
+        ffmpeg.terminate()
+        await asyncio.gather(*(p.stop() for p in publishers.values()), return_exceptions=True)
+        ffmpeg.wait(10)
+    # Skipping frames in standby never handed the decoder an inter frame without its references.
+    assert checker.checked > 30 and checker.broken == 0, (checker.checked, checker.broken, checker.worst)
