@@ -31,6 +31,9 @@ def make_config(tmp_path: Path, **show: Any) -> Config:
         ],
         "products": [{"id": "soup", "name": "汪集鸡汤", "enterprise": "汪集", "price": 39.9, "was_price": 59.9}],
         "outputs": {"hls_segment_seconds": 1.0, "hls_window": 6},
+        # Every studio decoded fully, as tests written before standby decoding expect
+        # (they count decoded frames of studios not yet on a bus); tests/rooms/test_standby.py opts in.
+        "standby_decode": False,
     }
     show_table.update(show)
     return parse(

@@ -142,7 +142,9 @@ async def metrics(request: web.Request) -> web.Response:
         for key, name, help_text in table:
             rows = [(labels, st[key]) for labels, st in studio_stats if st.get(key) is not None]
             metric(name, kind, help_text, rows)
-    standby = [(labels, int(st.get("decode_level") == "standby")) for labels, st in studio_stats]
+    standby: list[tuple[dict[str, str], object]] = [
+        (labels, int(st.get("decode_level") == "standby")) for labels, st in studio_stats
+    ]
     metric("broadcast_studio_decode_standby", "gauge", "1: decoded keyframes only (standby); 0: fully.", standby)
     flv_rows = [({"show": r.show.id}, r.flv.status().get("readers", 0)) for r in runners if r.flv]
     metric("broadcast_flv_readers", "gauge", "Connected HTTP-FLV readers.", flv_rows)

