@@ -27,6 +27,7 @@ from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
 from orchestrator.views import control, hostapi
 from rooms.ice import count_traffic_as_consent, offer_host_addresses, use_port_range
+from rooms.udpsocket import size_receive_buffers
 from rooms.whipsession import WhipOptions
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ def create_app(config: Config) -> web.Application:
     offer_host_addresses(config.server.ice_hosts)
     count_traffic_as_consent()
     use_port_range(config.server.ice_port_min, config.server.ice_port_max)
+    size_receive_buffers()
     app = web.Application(middlewares=[errors, owner_redirect, access], client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[TOKENS] = tokens_for(config)

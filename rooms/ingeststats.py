@@ -37,6 +37,7 @@ class IngestStats:
         self.codec: str | None = None
         self.packets_expected = 0  # cumulative, media SSRCs (RTX repairs excluded)
         self.packets_lost = 0
+        self.socket_drops = 0  # datagrams the kernel dropped at our socket: loss inside this machine
         self.counters: dict[str, int] = {}
         # freezes, from decoded frames
         self.freezes = 0
@@ -107,6 +108,7 @@ class IngestStats:
             "video_packet_loss_pct": self.video_packet_loss_pct,
             "packets_expected": self.packets_expected,
             "packets_lost": self.packets_lost,
+            "socket_drops": self.socket_drops,
             "jitter_ms": self.jitter_ms,
             "codec": self.codec,
             "freezes": self.freezes,

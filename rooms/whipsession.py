@@ -35,6 +35,7 @@ from rooms.sdp import (
     usable_candidate,
     without_unusable_candidates,
 )
+from rooms.udpsocket import ice_sockets, socket_drops
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +247,8 @@ class WhipSession:
             await asyncio.sleep(self.options.stats_interval)
             with contextlib.suppress(Exception):  # stats are best effort; never end the session
                 self.ingest.update(await self.pc.getStats(), self.video_frames, self.codec(), self.receive_paths)
+                transports = {t.receiver.transport.transport for t in self.pc.getTransceivers()}
+                self.ingest.socket_drops = socket_drops(ice_sockets(transports))
 
     def codec(self) -> str | None:
         for transceiver in self.pc.getTransceivers():

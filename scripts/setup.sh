@@ -38,4 +38,9 @@ fi
 if [ "${WITH_BROWSER:-1}" = 1 ] && command -v npm >/dev/null 2>&1 && [ ! -d tests/players/node_modules/hls.js ]; then
   npm install --prefix tests/players --no-audit --no-fund --ignore-scripts --silent
 fi
+# Studios' media sockets ask for 4 MiB receive buffers (rooms/udpsocket.py); the kernel caps them at rmem_max.
+rmem=$(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo 4194304)
+if [ "$rmem" -lt 4194304 ]; then
+  echo "setup: net.core.rmem_max is $rmem; for bursts without loss: sysctl -w net.core.rmem_max=4194304 (and in /etc/sysctl.d/)"
+fi
 echo "setup: ready (.venv)"

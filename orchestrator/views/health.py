@@ -49,6 +49,11 @@ _STUDIO_COUNTERS = (
     ("frames_dropped", "broadcast_studio_frames_dropped_total", "Whole frames dropped: their references were lost."),
     ("freezes", "broadcast_studio_freezes_total", "Gaps over 200 ms between decoded pictures."),
     ("freeze_ms", "broadcast_studio_freeze_ms_total", "Time spent in those gaps."),
+    (
+        "socket_drops",
+        "broadcast_studio_socket_drops_total",
+        "Datagrams dropped at our socket (buffer full).",
+    ),
     ("frames_not_decoded", "broadcast_studio_frames_not_decoded_total", "Whole frames received, not decoded."),
 )
 
