@@ -13,6 +13,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc ] || need+=(fonts-noto-cjk)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)  # bench/scale.py: clips, and the job it is compared with
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 if [ "${WITH_BROWSER:-1}" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
