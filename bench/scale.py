@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -114,6 +115,7 @@ def run_ours(n: int, standby: bool, seconds: float, clips: list[Path], per_proce
                 "socket_drops": int(sum(d["socket_drops"] for d in delta.values())),
                 "packets_per_s": round(expected / dt),
                 "packets_per_s_per_core": round(expected / dt / cores) if cores else None,
+                "load_avg_1m": round(os.getloadavg()[0], 1),  # the machine is shared: how busy it was
             }
             if standby and n > 2:
                 result["cut_to_standby_ms"] = _cut_to_standby(server, f"s{n - 1}")
@@ -188,8 +190,8 @@ def main() -> None:
     card = card_png(args.clips)
     print("| studios | mode | server cores | program fps | late ticks | studios >= 25 fps | loss at server "
           "(packets, %) | socket drops | packets/s | packets/s per core | cut to standby: full decode | "
-          "ffmpeg cores | ours / ffmpeg |")  # fmt: skip
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "ffmpeg cores | ours / ffmpeg | load avg |")  # fmt: skip
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for n, standby in points:
         r = run_ours(n, standby, args.seconds, clips, args.per_process, args.log)
         if not standby and not args.no_ffmpeg:
@@ -201,7 +203,7 @@ def main() -> None:
             f"| {n} | {r['mode']} | {r['server_cores']} | {r['program_fps']} | {r['late_ticks']} | "
             f"{r['studios_25fps']}/{n} | {r['packets_lost']} ({r['loss_pct']} %) | {r['socket_drops']} | "
             f"{r['packets_per_s']} | {r['packets_per_s_per_core']} | {'' if cut is None else f'{cut} ms'} | "
-            f"{r.get('ffmpeg_cores', '')} | {r.get('ratio', '')} |",
+            f"{r.get('ffmpeg_cores', '')} | {r.get('ratio', '')} | {r['load_avg_1m']} |",
             flush=True,
         )
         print(json.dumps(r), file=sys.stderr, flush=True)
