@@ -92,15 +92,18 @@ def run_ours(n: int, standby: bool, seconds: float, clips: list[Path], per_proce
             server.api("/api/shows/bench/preview", {"studio": "s1"})
             server.api("/api/shows/bench/cards", {"product": "p0", "slot": "main"})
             time.sleep(WARM_UP_S)
-            before, cpu0, t0 = server.state(), server.cpu_seconds(), time.monotonic()
+            before, t0 = server.state(), time.monotonic()
+            cpu0, loop0 = server.cpu_seconds(), server.cpu_seconds(server.pid)
             time.sleep(seconds)
-            after, cpu1, t1 = server.state(), server.cpu_seconds(), time.monotonic()
+            after, t1 = server.state(), time.monotonic()
+            cpu1, loop1 = server.cpu_seconds(), server.cpu_seconds(server.pid)
             dt = t1 - t0
             c0, c1 = _studio_counters(before), _studio_counters(after)
             delta = {sid: {k: c1[sid][k] - c0[sid].get(k, 0) for k in c1[sid]} for sid in c1}
             expected = sum(d["packets_expected"] for d in delta.values())
             lost = sum(d["packets_lost"] for d in delta.values())
             cores = (cpu1 - cpu0) / dt
+            loop_cores = (loop1 - loop0) / dt  # the main thread: the event loop, where every packet is handled
             result: dict[str, Any] = {
                 "studios": n,
                 "mode": "standby" if standby else "full",
@@ -115,6 +118,8 @@ def run_ours(n: int, standby: bool, seconds: float, clips: list[Path], per_proce
                 "socket_drops": int(sum(d["socket_drops"] for d in delta.values())),
                 "packets_per_s": round(expected / dt),
                 "packets_per_s_per_core": round(expected / dt / cores) if cores else None,
+                "event_loop_cores": round(loop_cores, 2),
+                "packets_per_s_per_loop_core": round(expected / dt / loop_cores) if loop_cores else None,
                 "load_avg_1m": round(os.getloadavg()[0], 1),  # the machine is shared: how busy it was
             }
             if standby and n > 2:
@@ -189,9 +194,10 @@ def main() -> None:
     clips = clips_for(args.clips, most)
     card = card_png(args.clips)
     print("| studios | mode | server cores | program fps | late ticks | studios >= 25 fps | loss at server "
-          "(packets, %) | socket drops | packets/s | packets/s per core | cut to standby: full decode | "
+          "(packets, %) | socket drops | packets/s | packets/s per core | event loop cores | packets/s per "
+          "event-loop core | cut to standby: full decode | "
           "ffmpeg cores | ours / ffmpeg | load avg |")  # fmt: skip
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | --- |" + " ---: |" * 14)
     for n, standby in points:
         r = run_ours(n, standby, args.seconds, clips, args.per_process, args.log)
         if not standby and not args.no_ffmpeg:
@@ -202,7 +208,8 @@ def main() -> None:
         print(
             f"| {n} | {r['mode']} | {r['server_cores']} | {r['program_fps']} | {r['late_ticks']} | "
             f"{r['studios_25fps']}/{n} | {r['packets_lost']} ({r['loss_pct']} %) | {r['socket_drops']} | "
-            f"{r['packets_per_s']} | {r['packets_per_s_per_core']} | {'' if cut is None else f'{cut} ms'} | "
+            f"{r['packets_per_s']} | {r['packets_per_s_per_core']} | {r['event_loop_cores']} | "
+            f"{r['packets_per_s_per_loop_core']} | {'' if cut is None else f'{cut} ms'} | "
             f"{r.get('ffmpeg_cores', '')} | {r.get('ratio', '')} | {r['load_avg_1m']} |",
             flush=True,
         )
