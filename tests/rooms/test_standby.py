@@ -22,7 +22,8 @@ from tests.conftest import Server, make_config
 from tests.whipclient import PatternChecker, PatternTrack, ToneTrack, TrackPublisher
 
 API = "/api/shows/test-show"
-STUDIOS = [{"id": sid, "name": sid.title()} for sid in ("alpha", "bravo", "charlie", "delta")]
+STUDIO_IDS = ("alpha", "bravo", "charlie", "delta")
+STUDIOS = [{"id": sid, "name": sid.title()} for sid in STUDIO_IDS]
 
 
 class Frames:
@@ -73,7 +74,7 @@ async def test_standby_studios_decode_keyframes_only_and_come_back_fully_on_prev
     runner = srv.app[SHOWS]["test-show"]
     checker = PatternChecker(every=1)
     publishers = {
-        sid: TrackPublisher(server.url, "test-show", sid, server.token(sid), PatternTrack(640, 360), ToneTrack(440))
+        sid: TrackPublisher(server.url, "test-show", sid, server.token(sid), PatternTrack(320, 180), ToneTrack(440))
         for sid in ("alpha", "bravo", "charlie")
     }
     ffmpeg = spawn_studio(
@@ -100,25 +101,26 @@ async def test_standby_studios_decode_keyframes_only_and_come_back_fully_on_prev
         # asked: the refresh asks ~1/s; FFmpeg sends one a second).
         def settled(state: dict[str, Any]) -> bool:
             stats = {s["id"]: s["stats"] or {} for s in state["studios"]}
-            return all((stats[sid].get("fps") or 0) > 5 for sid in stats)
+            return all((stats[sid].get("fps") or 0) > 2 for sid in stats)
 
-        await server.wait_for(settled, timeout=40)
+        await server.wait_for(settled, timeout=60)
         await asyncio.sleep(4)  # several stats intervals at the levels just set
         start = time.monotonic()
-        await asyncio.sleep(4)
+        shares = await asyncio.gather(*(decoded_share(runner.sessions[sid], frames[sid], 4.0) for sid in STUDIO_IDS))
+        share = dict(zip(STUDIO_IDS, shares, strict=True))
         _, state = await server.api("GET", API)
         stats = {s["id"]: s["stats"] for s in state["studios"]}
         signals = {s["id"]: s["signal"] for s in state["studios"]}
         for sid in ("alpha", "bravo"):
             assert stats[sid]["decode_level"] == "full", (sid, state["program"], state["preview"], stats[sid])
-            assert stats[sid]["decoded_fps"] > 0.7 * stats[sid]["fps"], stats[sid]
+            assert share[sid] > 0.6, (sid, share[sid], stats[sid])
         for sid in ("charlie", "delta"):
             st = stats[sid]
             assert st["decode_level"] == "standby", st
             # Every frame received (at what rate the loaded test machine lets the publishers
-            # send), keyframes decoded: pictures keep coming, well below the received rate.
-            decoded = len(frames[sid].since(start)) / (time.monotonic() - start)
-            assert st["fps"] > 5 and 0.3 <= decoded < 0.35 * st["fps"], (sid, decoded, st)
+            # send), keyframes decoded: pictures keep coming, a fraction of the frames received.
+            decoded = len(frames[sid].since(start))
+            assert decoded >= 1 and share[sid] < 0.35, (sid, decoded, share[sid], st)
             assert st["frames_not_decoded"] > 50, st
             assert signals[sid] == "ok", (sid, signals)  # delivering: no NO SIGNAL for a standby studio
         assert stats["charlie"]["plis_sent"] >= 3, stats["charlie"]  # the refresh asks aiortc's encoder
