@@ -39,10 +39,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.harness import BenchServer, cpu_seconds, stop_processes  # noqa: E402
+from bench.harness import SHOW, BenchServer, api, cpu_seconds, stop_processes  # noqa: E402
 from bench.replaystudio import make_clip  # noqa: E402
 
 WARM_UP_S = 4.0
+API_TIMEOUT_S = 30.0  # an overloaded server answers late: late is a result, not a crash
 CARD = "card.png"
 
 
@@ -63,14 +64,24 @@ def card_png(directory: Path) -> Path:
     return path
 
 
-def spawn_replays(server: BenchServer, clips: list[Path], per_process: int) -> list[subprocess.Popen[bytes]]:
+def spawn_replays(
+    server: BenchServer, clips: list[Path], per_process: int, log: Any = subprocess.DEVNULL
+) -> list[subprocess.Popen[bytes]]:
     procs = []
     for start in range(0, len(clips), per_process):
         cmd = [sys.executable, str(ROOT / "bench" / "replaystudio.py")]
         for i in range(start, min(start + per_process, len(clips))):
             cmd += ["--clip", str(clips[i]), "--whip-url", server.whip_url(f"s{i}"), "--token", server.token(f"s{i}")]
-        procs.append(subprocess.Popen(cmd, stderr=subprocess.DEVNULL))
+        procs.append(subprocess.Popen(cmd, stderr=log))
     return procs
+
+
+def _state(server: BenchServer) -> dict[str, Any]:
+    return api(server.port, f"/api/shows/{SHOW}", timeout=API_TIMEOUT_S)
+
+
+def _command(server: BenchServer, path: str, body: dict[str, object]) -> None:
+    api(server.port, f"/api/shows/{SHOW}/{path}", body, timeout=API_TIMEOUT_S)
 
 
 def _studio_counters(state: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -85,17 +96,17 @@ def run_ours(n: int, standby: bool, seconds: float, clips: list[Path], per_proce
         log.open("ab") as log_file,
         BenchServer(Path(tmp), n, show_extra=extra, log=log_file) as server,
     ):
-        pubs = spawn_replays(server, clips[:n], per_process)
+        pubs = spawn_replays(server, clips[:n], per_process, log_file)
         try:
             server.wait_online(n, timeout=30 + 2 * n)
-            server.api("/api/shows/bench/cut", {"studio": "s0"})
-            server.api("/api/shows/bench/preview", {"studio": "s1"})
-            server.api("/api/shows/bench/cards", {"product": "p0", "slot": "main"})
+            _command(server, "cut", {"studio": "s0"})
+            _command(server, "preview", {"studio": "s1"})
+            _command(server, "cards", {"product": "p0", "slot": "main"})
             time.sleep(WARM_UP_S)
-            before, t0 = server.state(), time.monotonic()
+            before, t0 = _state(server), time.monotonic()
             cpu0, loop0 = server.cpu_seconds(), server.cpu_seconds(server.pid)
             time.sleep(seconds)
-            after, t1 = server.state(), time.monotonic()
+            after, t1 = _state(server), time.monotonic()
             cpu1, loop1 = server.cpu_seconds(), server.cpu_seconds(server.pid)
             dt = t1 - t0
             c0, c1 = _studio_counters(before), _studio_counters(after)
@@ -131,11 +142,11 @@ def run_ours(n: int, standby: bool, seconds: float, clips: list[Path], per_proce
 
 def _cut_to_standby(server: BenchServer, studio: str) -> int | None:
     """Cut to a standby studio: ms until it decodes fully again (from its keyframe)."""
-    server.api("/api/shows/bench/cut", {"studio": studio})
+    _command(server, "cut", {"studio": studio})
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        stats = next(s["stats"] for s in server.state()["studios"] if s["id"] == studio) or {}
+        stats = next(s["stats"] for s in _state(server)["studios"] if s["id"] == studio) or {}
         if stats.get("decode_level") == "full" and stats.get("decode_resumed_ms") is not None:
             return int(stats["decode_resumed_ms"])
     return None
@@ -199,7 +210,11 @@ def main() -> None:
           "ffmpeg cores | ours / ffmpeg | load avg |")  # fmt: skip
     print("| ---: | --- |" + " ---: |" * 14)
     for n, standby in points:
-        r = run_ours(n, standby, args.seconds, clips, args.per_process, args.log)
+        try:
+            r = run_ours(n, standby, args.seconds, clips, args.per_process, args.log)
+        except (OSError, RuntimeError) as exc:  # (timeouts are OSErrors) the point failed: say so, go on
+            print(f"| {n} | {'standby' if standby else 'full'} | failed: {exc} |", flush=True)
+            continue
         if not standby and not args.no_ffmpeg:
             with tempfile.TemporaryDirectory(prefix="bench-ffmpeg-") as tmp:
                 r["ffmpeg_cores"] = round(run_ffmpeg(clips[:n], card, args.seconds, Path(tmp)), 2)
