@@ -425,6 +425,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("POST", "/api/logout"): Op(
         "Sign out: clears the session cookie",
+        body=model_schema(bodies.EmptyBody),
         response=obj({"signed_out": {"const": True}}, ["signed_out"]),
         auth="none",
     ),
@@ -459,7 +460,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "The node running the show stops it and releases its lease; `node` takes it within a second "
         "or two (HLS continues with one discontinuity). Logged as `cluster.move_requested`, `cluster.moving`, "
         "`cluster.placed`. A node that does not run the show redirects (307) to the one that does.",
-        body=obj({"node": STRING}, ["node"], closed=True),
+        body=model_schema(bodies.MoveBody),
+        body_required=True,
         response=obj({"show": STRING, "from": STRING, "to": STRING}, ["show", "from", "to"]),
         errors=(400, 409, 503),
     ),
@@ -472,7 +474,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Hard cut at the next frame; `studio: null` puts the slate on air. Logged as `program.cut`.",
         body=model_schema(bodies.ProgramBody),
         body_required=True,
-        response=ref("ShowState"),
+        response=ref("Mixer"),
         errors=(503,),
     ),
     ("POST", "/api/shows/{show}/preview"): Op(
@@ -480,7 +482,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "The studio gets the PREVIEW tally and full ingest quality at once. Logged as `preview.set`.",
         body=model_schema(bodies.ProgramBody),
         body_required=True,
-        response=ref("ShowState"),
+        response=ref("Mixer"),
         errors=(503,),
     ),
     ("GET", "/api/shows/{show}/events"): Op(
@@ -584,7 +586,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/alarms/{alarm}/ack"): Op(
         "Acknowledge an alarm",
         "Logged as `alarm.acknowledged`. 404 for an unknown alarm (or one already gone).",
-        body=obj({}),
+        body=model_schema(bodies.EmptyBody),
         response=ref("Alarm"),
         errors=(404,),
     ),
@@ -702,6 +704,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Kick a studio: end its session and void its join link",
         "The host cannot rejoin with the old link; reissue one (or GET /links) to let them back. "
         "Logged as `studio.kicked`.",
+        body=model_schema(bodies.EmptyBody),
         response=obj(
             {"studio": STRING, "kicked": {"const": True}, "link_generation": INTEGER},
             ["studio", "kicked", "link_generation"],
@@ -711,6 +714,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/studios/{studio}/reissue"): Op(
         "Reissue a studio's join link (the old one stops working at once)",
         "Also ends the studio's session. Logged as `link.reissued`.",
+        body=model_schema(bodies.EmptyBody),
         response=ref("JoinLink"),
         errors=(503,),
     ),
@@ -755,11 +759,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "`output`: `hls`, `flv`, `whep`, `webhook` or `rtmp:{name}`. A longer delay holds the output still "
         "for the added seconds; a shorter one plays the held part out faster. Stored (outlasts a restart); "
         "logged as `broadcast.delay_changed`.",
-        body=obj(
-            {"output": STRING, "delay_s": {"type": "number", "minimum": 0, "maximum": 60}},
-            ["output", "delay_s"],
-            closed=True,
-        ),
+        body=model_schema(bodies.DelayBody),
         body_required=True,
         response=obj({"output": STRING, "delay_s": NUMBER, "previous_s": NUMBER, "delays": {"type": "object"}}),
     ),
@@ -768,6 +768,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Each delayed output (config `outputs.delay_s`, `outputs.rtmp[].delay_s`) replaces what it holds "
         "with the slate, same timestamps, delay unchanged; live video follows from its next keyframe. "
         "Logged as `broadcast.dumped` with who and when. 409 when no output is delayed.",
+        body=model_schema(bodies.EmptyBody),
         response=obj(
             {"dumped": {"type": "object", "additionalProperties": INTEGER}, "delays": {"type": "object"}},
             ["dumped", "delays"],
