@@ -1,7 +1,8 @@
 """The vision and sound mixer API: take with a transition, layouts, panic, studio audio.
 
 Thin like the rest of the API: read the body as its model (orchestrator/bodies.py),
-authorise, call the show. The switching rules live in :class:`ShowRunner` (state) and
+authorise, call the show, answer the mixer view (``views.common.scene_view``). The switching
+rules live in :class:`~orchestrator.scenecommands.SceneCommands` (state) and
 :mod:`mixer.program` (what the clock does with it).
 """
 
