@@ -22,6 +22,7 @@ from typing import Any
 import av
 
 from mixer.encodedpacket import ProgramFormat
+from mixer.feedbuffer import FeedBuffer
 from mixer.graphics.director import GraphicsDirector
 from mixer.multiview import Multiview
 from mixer.outputs.delays import Delays
@@ -41,7 +42,6 @@ from orchestrator.outbox import Check, Fact, Outbox
 from orchestrator.outputwatch import POLL_S, OutputWatch
 from orchestrator.store import Commit, Cue, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
 from orchestrator.webhook import Webhook
-from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
 from rooms.mediakinds import sent_kinds
 from rooms.whipsession import WhipOptions, WhipSession

@@ -20,8 +20,8 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
+from mixer.feedbuffer import FeedBuffer
 from rooms.compat import ReceivePath, install_receive_path, negotiate_fir, receiving_codecs
-from rooms.feedbuffer import FeedBuffer
 from rooms.ingeststats import IngestStats
 from rooms.liveness import Liveness, LivenessOptions
 from rooms.sdp import (
