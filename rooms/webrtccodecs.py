@@ -27,7 +27,6 @@ publisher's order picks the codec there).
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Collection
 
@@ -38,20 +37,12 @@ from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecCapability, RTCR
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.sdp import SessionDescription
 
-H264_HIGH = 100  # profile_idc of what the encoder makes
+from mixer.outputs.viewercodec import ViewerCodec
+
 # In preference order; level 3.1 (1f), the level Chromium offers.
 HIGH_FAMILY = ("64001f", "f4001f", "640c1f")
-DEFAULT_PROFILE_LEVEL_ID = "64001f"  # until the encoder's SPS tells the level
 # aiortc's own entries (Baseline, Constrained Baseline); a CB stream decodes on both.
 BASELINE_FAMILY = ("42e01f", "42001f")
-
-
-class ViewerCodec(enum.Enum):
-    """What a viewer's video is: the program's packets, or one of the shared second encodes."""
-
-    PROGRAM = "h264-high"
-    VP8 = "vp8"
-    H264_CB = "h264-cb"
 
 
 # A viewer able to take several gets the first of these (after one already running).
@@ -169,27 +160,6 @@ def choose_video(offer_sdp: str, running: Collection[ViewerCodec] = ()) -> Viewe
 
 def audio_preferences() -> list[RTCRtpCodecCapability]:
     return [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
-
-
-# H.264 Table A-1: (level_idc, MaxMBPS macroblocks/s, MaxFS macroblocks), in order.
-_LEVELS = ((30, 40_500, 1_620), (31, 108_000, 3_600), (32, 216_000, 5_120), (40, 245_760, 8_192),
-           (42, 522_240, 8_704), (50, 589_824, 22_080), (51, 983_040, 36_864))  # fmt: skip
-
-
-def h264_level(width: int, height: int, fps: int) -> int:
-    """The lowest level_idc (H.264 Table A-1) that holds ``width`` x ``height`` at ``fps``; at least 3.0."""
-    frame = ((width + 15) // 16) * ((height + 15) // 16)
-    for level, max_mbps, max_fs in _LEVELS:
-        if frame <= max_fs and frame * fps <= max_mbps:
-            return level
-    return _LEVELS[-1][0]
-
-
-def profile_level_id(sps: bytes) -> str:
-    """``profile-level-id`` (RFC 6184) of an SPS NAL: profile_idc, constraint flags, level_idc."""
-    if len(sps) < 4:
-        raise ValueError("SPS too short")
-    return sps[1:4].hex()
 
 
 def _payload_types(sdp: str, codec: str) -> list[str]:
