@@ -21,8 +21,9 @@ Packetization-mode 1 only: aiortc's packetizer sends single NAL, STAP-A and
 FU-A packets.  The answer keeps the offer's profile (RFC 6184 8.2.2) and names
 the real level of what is sent; Opus is marked stereo.
 
-The extra entries in aiortc's table are inert for WHIP ingest (the
-publisher's order picks the codec there).
+The High family entries are added to aiortc's table by
+:func:`rooms.compat.install` (rooms/compat/aiortccodecs.py); they are inert for
+WHIP ingest (the publisher's order picks the codec there).
 """
 
 from __future__ import annotations
@@ -30,17 +31,16 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-import aiortc.rtp
 from aiortc.codecs import CODECS
 from aiortc.rtcpeerconnection import is_codec_compatible
-from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecCapability, RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.sdp import SessionDescription
 
 from mixer.outputs.viewercodec import ViewerCodec
+from rooms import compat
+from rooms.compat import HIGH_FAMILY, h264_parameters
 
-# In preference order; level 3.1 (1f), the level Chromium offers.
-HIGH_FAMILY = ("64001f", "f4001f", "640c1f")
 # aiortc's own entries (Baseline, Constrained Baseline); a CB stream decodes on both.
 BASELINE_FAMILY = ("42e01f", "42001f")
 
@@ -49,52 +49,10 @@ BASELINE_FAMILY = ("42e01f", "42001f")
 _FALLBACK_ORDER = (ViewerCodec.VP8, ViewerCodec.H264_CB)
 
 
-def _parameters(profile_level_id: str) -> dict[str, int | str | None]:
-    return {"level-asymmetry-allowed": "1", "packetization-mode": "1", "profile-level-id": profile_level_id}
-
-
-# RFC 3264 6.1: an answer must reuse the offer's payload type numbers.  aiortc does so
-# only for 96-127 and renumbers the rest to its own; Chromium now also numbers codecs
-# 35-63 (High 4:4:4 Predictive is 41 in Chromium 156), so the answer named a payload
-# type Chromium had never offered and it dropped every video packet.  35-63 is safe
-# for RTP/RTCP multiplexing (RFC 5761 4), which is why Chromium uses it.
-_DYNAMIC_PAYLOAD_TYPES = frozenset(range(35, 64)) | frozenset(range(96, 128))
-
-
-def register_h264_high() -> None:
-    """Add the High family (packetization-mode 1) to aiortc's codec table; idempotent.
-
-    Also makes aiortc keep the offer's payload type numbers in 35-63 (process-wide,
-    so WHIP answers benefit too).
-    """
-    aiortc.rtp.DYNAMIC_PAYLOAD_TYPES = _DYNAMIC_PAYLOAD_TYPES  # type: ignore[assignment]
-    video = CODECS["video"]
-    for plid in HIGH_FAMILY:
-        if any(c.mimeType == "video/H264" and c.parameters == _parameters(plid) for c in video):
-            continue
-        used = {c.payloadType for table in CODECS.values() for c in table}
-        pt = next(p for p in range(96, 128) if p not in used and p + 1 not in used)
-        feedback = [
-            RTCRtcpFeedback(type="nack"),
-            RTCRtcpFeedback(type="nack", parameter="pli"),
-            RTCRtcpFeedback(type="ccm", parameter="fir"),
-            RTCRtcpFeedback(type="goog-remb"),
-        ]
-        video.append(
-            RTCRtpCodecParameters(
-                mimeType="video/H264",
-                clockRate=90000,
-                payloadType=pt,
-                rtcpFeedback=feedback,
-                parameters=_parameters(plid),
-            )
-        )
-        rtx = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=pt + 1, parameters={"apt": pt})
-        video.append(rtx)
-
-
 def _h264(codecs: list[RTCRtpCodecParameters], family: tuple[str, ...]) -> list[RTCRtpCodecParameters]:
-    return [c for plid in family for c in codecs if c.mimeType == "video/H264" and c.parameters == _parameters(plid)]
+    return [
+        c for plid in family for c in codecs if c.mimeType == "video/H264" and c.parameters == h264_parameters(plid)
+    ]
 
 
 def _local_codecs(codec: ViewerCodec) -> list[RTCRtpCodecParameters]:
@@ -109,7 +67,7 @@ def _local_codecs(codec: ViewerCodec) -> list[RTCRtpCodecParameters]:
 
 def video_preferences(codec: ViewerCodec = ViewerCodec.PROGRAM) -> list[RTCRtpCodecCapability]:
     """The codec's entries in preference order, and RTX (NACKed packets resent on their own stream)."""
-    register_h264_high()
+    compat.install()
     wanted = [(c.mimeType, c.parameters) for c in _local_codecs(codec)]
     caps = RTCRtpSender.getCapabilities("video").codecs
     chosen = [c for key in wanted for c in caps if (c.mimeType, c.parameters) == key]
@@ -134,7 +92,7 @@ def choose_video(offer_sdp: str, running: Collection[ViewerCodec] = ()) -> Viewe
     section.  Raises ``LookupError`` (message for the client) when it offers none of
     these, and ``ValueError`` when the SDP does not parse.
     """
-    register_h264_high()
+    compat.install()
     offered = offered_video_codecs(offer_sdp)
     if not offered:
         return None

@@ -29,6 +29,8 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnec
 from mixer.encodedpacket import EncodedPacket
 from mixer.outputs.viewercodec import ViewerCodec
 from mixer.outputs.whepoutput import WhepFull, WhepOutput
+from rooms import compat
+from rooms.compat import route_keyframe_requests
 from rooms.packettrack import PacketTrack
 from rooms.sdp import OfferError, offer_problem, without_unusable_candidates
 from rooms.webrtccodecs import audio_preferences, choose_video, describe_answer, video_preferences
@@ -99,7 +101,7 @@ class WhepSession:
             audio = self.pc.addTransceiver(self.audio, direction="sendonly")
             audio.setCodecPreferences(audio_preferences())
             # PLI/FIR arrive at the sender, which would flag its own (unused) encoder.
-            video.sender._send_keyframe = self._keyframe_request  # type: ignore[method-assign]
+            route_keyframe_requests(video.sender, self._keyframe_request)
             try:
                 # Firefox's viewers offer only mDNS (.local) host candidates: dropped, so that
                 # aioice keeps the component and the viewer connects peer-reflexively.
@@ -196,6 +198,7 @@ async def answer_viewer(output: WhepOutput, offer_sdp: str) -> WhepSession:
     Raises :class:`OfferError` (a message for the client) for an offer this endpoint
     cannot answer, :class:`WhepFull` when the output has no room or is closed.
     """
+    compat.install()  # done at start by the app; here for outputs made without one (tests, benches)
     with output.admitting():
         try:
             check_offer(offer_sdp)

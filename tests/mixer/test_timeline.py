@@ -30,8 +30,7 @@ from mixer.outputs.rtmpoutput import RtmpOutput
 from mixer.outputs.whepoutput import WhepOutput
 from mixer.program import Program
 from mixer.programencoder import ProgramEncoder
-from rooms.ice import offer_host_addresses
-from rooms.webrtccodecs import register_h264_high
+from rooms.compat import offer_host_addresses, register_h264_high
 from rooms.whepsession import answer_viewer
 from tests.conftest import Server
 from tests.mediacheck import Decoded, decode
