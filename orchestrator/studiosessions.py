@@ -13,6 +13,7 @@ from pathlib import Path
 
 import av
 
+from mixer.feedbuffer import FeedBuffer
 from mixer.studiocard import render_studio_card
 from orchestrator import mixerstate
 from orchestrator.commandpath import CommandPath
@@ -21,7 +22,6 @@ from orchestrator.errors import Conflict, NotFound
 from orchestrator.outbox import Fact
 from orchestrator.store import Event, ShowState, StateStore
 from rooms.decodepolicy import decode_level
-from rooms.feedbuffer import FeedBuffer
 from rooms.mediakinds import sent_kinds
 from rooms.whipsession import WhipOptions, WhipSession
 

@@ -10,7 +10,7 @@ for when none came for ``refresh_s``, so the multiview picture is never older th
 
 Back to ``full``: the inter frames after the last decoded keyframe refer to pictures the
 decoder never saw, so decoding resumes at the next keyframe, which is asked for at once
-(PLI/FIR; see rooms/compat.py). Until it comes the studio shows its last picture, and the
+(PLI/FIR; see rooms/compat/aiortcreceive.py). Until it comes the studio shows its last picture, and the
 frames that arrive still count as the studio delivering (``on_skipped``), so a cut to a
 standby studio does not make the program fall back.
 

@@ -8,7 +8,7 @@ import time
 import aioice
 import aioice.turn
 
-from rooms.ice import offer_host_addresses
+from rooms.compat import offer_host_addresses
 from rooms.udpsocket import ice_sockets, size_receive_buffers, socket_drops
 
 
