@@ -8,6 +8,11 @@ always correct. Skipping only non-reference frames would not help: a camera's
 baseline H.264 has no B-frames and every P frame is a reference. A keyframe is asked
 for when none came for ``refresh_s``, so the multiview picture is never older than that.
 
+A studio whose keyframes come further apart than ``rare_keyframe_s`` in standby ignores the
+requests (FFmpeg's and most OBS set-ups answer none) and has a long GOP: going to full would
+leave it frozen until its next keyframe, so from then on it is decoded fully in standby too
+(``keyframes_rare``), as it would be without this policy.
+
 Back to ``full``: the inter frames after the last decoded keyframe refer to pictures the
 decoder never saw, so decoding resumes at the next keyframe, which is asked for at once
 (PLI/FIR; see rooms/compat/aiortcreceive.py). Until it comes the studio shows its last picture, and the
@@ -29,6 +34,7 @@ from collections.abc import Callable
 FULL, STANDBY = "full", "standby"
 DECODE_LEVELS = (FULL, STANDBY)
 STANDBY_REFRESH_S = 1.0  # s: a standby studio's newest decoded picture is at most about this old
+RARE_KEYFRAME_S = 3.0  # s: keyframes further apart than this in standby: decoded fully (deaf to requests)
 
 
 class DecodePolicy:
@@ -44,6 +50,7 @@ class DecodePolicy:
         self,
         level: str = FULL,
         refresh_s: float = STANDBY_REFRESH_S,
+        rare_keyframe_s: float = RARE_KEYFRAME_S,
         on_skipped: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -51,6 +58,9 @@ class DecodePolicy:
             raise ValueError(f"decode level must be one of {DECODE_LEVELS}, not {level!r}")
         self._level = level
         self.refresh_s = refresh_s
+        self.rare_keyframe_s = rare_keyframe_s
+        self.keyframes_rare = False  # seen in standby: this studio is decoded fully at every level
+        self._seen_keyframe = False
         self.on_skipped = on_skipped
         self._clock = clock
         self.resuming = False  # back to full, waiting for the keyframe to decode from
@@ -75,7 +85,7 @@ class DecodePolicy:
         if level == STANDBY:
             self.resuming = False
             return False
-        if old == STANDBY:
+        if old == STANDBY and not self.keyframes_rare:
             self.resuming = True
             self.resumes += 1
             self._resume_asked = self._clock()
@@ -85,12 +95,16 @@ class DecodePolicy:
     def admit(self, keyframe: bool) -> bool:
         """Whether a whole frame (in stream order) goes to the decoder."""
         if keyframe:
-            self._last_keyframe = self._clock()
+            now = self._clock()
+            if self._level == STANDBY and self._seen_keyframe and now - self._last_keyframe > self.rare_keyframe_s:
+                self.keyframes_rare = True
+            self._seen_keyframe = True
+            self._last_keyframe = now
             if self.resuming:
                 self.resuming = False
                 self.resumed_in_s = round(self._last_keyframe - self._resume_asked, 3)
             return True
-        if self._level == FULL and not self.resuming:
+        if (self._level == FULL and not self.resuming) or self.keyframes_rare:
             return True
         self.frames_skipped += 1
         if self.on_skipped is not None:
@@ -101,7 +115,8 @@ class DecodePolicy:
         """Resuming full decoding, or in standby with no keyframe for ``refresh_s``."""
         if self.resuming:
             return True
-        return self._level == STANDBY and self._clock() - self._last_keyframe >= self.refresh_s
+        stale = self._clock() - self._last_keyframe >= self.refresh_s
+        return self._level == STANDBY and not self.keyframes_rare and stale
 
 
 def decode_level(studio: str, watched: frozenset[str] | set[str]) -> str:

@@ -309,6 +309,7 @@ class WhipSession:
             "connected_s": round(time.time() - self.created, 1),
             **self.ingest.snapshot(),
             "decode_level": self.decode.level,
+            "keyframes_rare": self.decode.keyframes_rare,  # standby decodes it fully (it ignores PLI, long GOP)
             "decode_resumed_ms": None if self.decode.resumed_in_s is None else round(self.decode.resumed_in_s * 1000),
             "rtt_ms": round(rtt, 1) if rtt is not None else None,
         }

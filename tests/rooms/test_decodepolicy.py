@@ -47,3 +47,17 @@ def test_full_admits_everything_and_levels_are_checked() -> None:
     with pytest.raises(ValueError, match="decode level"):
         policy.set_level("half")
     assert decode_level("a", {"a", "b"}) == FULL and decode_level("c", {"a", "b"}) == STANDBY
+
+
+def test_a_studio_deaf_to_requests_with_a_long_gop_is_decoded_fully_in_standby() -> None:
+    clock = Clock()
+    policy = DecodePolicy(STANDBY, refresh_s=1.0, rare_keyframe_s=3.0, clock=clock)
+    clock.now += 5.0  # joining took long: not judged before its first keyframe
+    assert policy.admit(True) and not policy.keyframes_rare
+    clock.now += 1.0
+    assert policy.wants_keyframe()  # asked ...
+    clock.now += 3.0
+    assert not policy.admit(False)
+    assert policy.admit(True) and policy.keyframes_rare  # ... 4 s with no answer: a long GOP
+    assert policy.admit(False) and not policy.wants_keyframe()  # decoded fully from that keyframe
+    assert not policy.set_level(FULL) and not policy.resuming  # nothing to wait for at a cut
