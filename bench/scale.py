@@ -147,6 +147,8 @@ def _cut_to_standby(server: BenchServer, studio: str) -> int | None:
     while time.monotonic() < deadline:
         time.sleep(0.5)
         stats = next(s["stats"] for s in _state(server)["studios"] if s["id"] == studio) or {}
+        if stats.get("keyframes_rare"):
+            return 0  # decoded fully in standby already (its keyframes come too seldom)
         if stats.get("decode_level") == "full" and stats.get("decode_resumed_ms") is not None:
             return int(stats["decode_resumed_ms"])
     return None

@@ -8,10 +8,12 @@ always correct. Skipping only non-reference frames would not help: a camera's
 baseline H.264 has no B-frames and every P frame is a reference. A keyframe is asked
 for when none came for ``refresh_s``, so the multiview picture is never older than that.
 
-A studio whose keyframes come further apart than ``rare_keyframe_s`` in standby ignores the
-requests (FFmpeg's and most OBS set-ups answer none) and has a long GOP: going to full would
-leave it frozen until its next keyframe, so from then on it is decoded fully in standby too
-(``keyframes_rare``), as it would be without this policy.
+A studio whose keyframes come further apart than ``rare_keyframe_s`` in standby, twice in a
+row, ignores the requests (FFmpeg's and most OBS set-ups answer none) and has a long GOP:
+going to full would leave it frozen until its next keyframe, so from then on it is decoded
+fully in standby too (``keyframes_rare``), as it would be without this policy. The gap is
+measured on the sender's clock (RTP timestamps) when given: a starved receiver that reads
+its packets late must not mistake its own delay for the studio's.
 
 Back to ``full``: the inter frames after the last decoded keyframe refer to pictures the
 decoder never saw, so decoding resumes at the next keyframe, which is asked for at once
@@ -60,7 +62,8 @@ class DecodePolicy:
         self.refresh_s = refresh_s
         self.rare_keyframe_s = rare_keyframe_s
         self.keyframes_rare = False  # seen in standby: this studio is decoded fully at every level
-        self._seen_keyframe = False
+        self._last_key_sent: float | None = None  # sender's time of the last keyframe (RTP), s
+        self._long_gaps = 0  # consecutive keyframe gaps over rare_keyframe_s in standby
         self.on_skipped = on_skipped
         self._clock = clock
         self.resuming = False  # back to full, waiting for the keyframe to decode from
@@ -92,13 +95,20 @@ class DecodePolicy:
             return True
         return False
 
-    def admit(self, keyframe: bool) -> bool:
-        """Whether a whole frame (in stream order) goes to the decoder."""
+    def admit(self, keyframe: bool, sent_s: float | None = None) -> bool:
+        """Whether a whole frame (in stream order) goes to the decoder.
+
+        ``sent_s``: the frame's time on the sender's clock (its RTP timestamp in seconds, any
+        origin), or None to judge keyframe gaps by arrival.
+        """
         if keyframe:
             now = self._clock()
-            if self._level == STANDBY and self._seen_keyframe and now - self._last_keyframe > self.rare_keyframe_s:
-                self.keyframes_rare = True
-            self._seen_keyframe = True
+            sent = now if sent_s is None else sent_s
+            if self._last_key_sent is not None and self._level == STANDBY:
+                long_gap = sent - self._last_key_sent > self.rare_keyframe_s
+                self._long_gaps = self._long_gaps + 1 if long_gap else 0
+                self.keyframes_rare = self.keyframes_rare or self._long_gaps >= 2
+            self._last_key_sent = sent
             self._last_keyframe = now
             if self.resuming:
                 self.resuming = False

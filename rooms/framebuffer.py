@@ -104,6 +104,8 @@ class FrameBuffer:
         self.packets_late = 0  # arrived after their frame was skipped
         self.repaired = 0  # missing packets that arrived in time (NACK/RTX or reordering)
         self._keyframe_at: dict[int, bool] = {}  # frame start -> whole keyframe there (while blocked)
+        self._ts_last: int | None = None  # RTP timestamp of the last frame released or skipped
+        self._ts_base = 0  # its unwrapped value
 
     # -- public ----------------------------------------------------------------------
     @property
@@ -175,6 +177,7 @@ class FrameBuffer:
         self._head_known = False
         self._started = self._first_seen = self._clock()
         self.waiting_for_keyframe = True
+        self._ts_last = None  # a new stream: its timestamps start anywhere
 
     def _extend(self, seq: int) -> int:
         """16-bit sequence number -> ever-increasing one (RFC 3550 A.1)."""
@@ -292,10 +295,19 @@ class FrameBuffer:
         if self.waiting_for_keyframe:
             self.frames_dropped += 1
             return
-        if not self.policy.admit(keyframe):
+        sent = self._unwrap_timestamp(packets[0].timestamp) / codec.clockRate if codec.clockRate else None
+        if not self.policy.admit(keyframe, sent):
             return
         self.frames_released += 1
         self._ready.append(EncodedFrame(data, packets[0].timestamp, codec, keyframe))
+
+    def _unwrap_timestamp(self, timestamp: int) -> int:
+        """32-bit RTP timestamp -> ever-increasing one (frames arrive in order here)."""
+        if self._ts_last is not None:
+            step = (timestamp - self._ts_last) & 0xFFFFFFFF
+            self._ts_base += step - (0x100000000 if step >= 0x80000000 else 0)
+        self._ts_last = timestamp
+        return self._ts_base
 
     def _skip_to(self, target: int) -> None:
         assert self._head is not None

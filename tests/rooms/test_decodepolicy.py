@@ -53,11 +53,16 @@ def test_a_studio_deaf_to_requests_with_a_long_gop_is_decoded_fully_in_standby()
     clock = Clock()
     policy = DecodePolicy(STANDBY, refresh_s=1.0, rare_keyframe_s=3.0, clock=clock)
     clock.now += 5.0  # joining took long: not judged before its first keyframe
-    assert policy.admit(True) and not policy.keyframes_rare
+    assert policy.admit(True, sent_s=0.0) and not policy.keyframes_rare
     clock.now += 1.0
     assert policy.wants_keyframe()  # asked ...
     clock.now += 3.0
-    assert not policy.admit(False)
-    assert policy.admit(True) and policy.keyframes_rare  # ... 4 s with no answer: a long GOP
+    assert not policy.admit(False, sent_s=2.0)
+    assert policy.admit(True, sent_s=4.0) and not policy.keyframes_rare  # ... 4 s with no answer: once may be chance
+    # A starved receiver reads a keyframe 5 s late: the sender's clock says it came 1 s later.
+    clock.now += 5.0
+    assert policy.admit(True, sent_s=5.0) and not policy.keyframes_rare
+    policy.admit(True, sent_s=9.0)
+    assert policy.admit(True, sent_s=13.0) and policy.keyframes_rare  # twice in a row: a long GOP
     assert policy.admit(False) and not policy.wants_keyframe()  # decoded fully from that keyframe
     assert not policy.set_level(FULL) and not policy.resuming  # nothing to wait for at a cut
