@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 
 import av
 import numpy as np
@@ -174,6 +174,10 @@ class AudioMixer:
         self._muted: Set[str] = frozenset()
         self._readings: dict[str, object] = {}
         self._heard: dict[str, float] = {}  # studio -> monotonic time audio last arrived (kept across sessions)
+        # Solo (pre-fader listen, mixer/solo.py): studio -> callback given each tick's input
+        # before gain, mute and the on-air crossfade. Replaced whole, never changed in place.
+        self._taps: Mapping[str, Callable[[np.ndarray], None]] = {}
+        self._silence = np.zeros((samples_per_tick, 2), dtype=np.int16)
 
     @property
     def cut_samples(self) -> int:
@@ -191,6 +195,12 @@ class AudioMixer:
             ch.target = 1.0 if studio_id in self._on_air else 0.0
             ch.rate = rate
 
+    def set_taps(self, taps: Mapping[str, Callable[[np.ndarray], None]]) -> None:
+        """Any thread: from the next tick, ``taps[studio]`` gets that studio's (n, 2) int16 input
+        block of every tick (silence while its buffer refills), before gain and mute.
+        A tap must not block: it runs in the program clock's thread."""
+        self._taps = dict(taps)
+
     def set_levels(self, gains_db: Mapping[str, float], muted: Set[str]) -> None:
         self._gains_db, self._muted = gains_db, muted
 
@@ -201,6 +211,7 @@ class AudioMixer:
         acc = self._acc
         acc.fill(0.0)
         readings: dict[str, object] = {}
+        taps = self._taps
         for studio_id, feed in feeds.items():
             ch = self._channels.get(studio_id)
             if ch is None:
@@ -213,6 +224,9 @@ class AudioMixer:
             ch.audio.feed(frames)
             block = ch.audio.take(n)
             ch.meter.update(block)
+            tap = taps.get(studio_id)
+            if tap is not None:
+                tap(self._silence if block is None else block)
             gain_db = self._gains_db.get(studio_id, 0.0)
             ch.target_gain = 0.0 if studio_id in self._muted else 10 ** (gain_db / 20)
             env = ch.envelope(self._steps)

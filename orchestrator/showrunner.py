@@ -36,6 +36,7 @@ from mixer.studiocard import render_studio_card
 from orchestrator import alarms, catalogue, mixerstate, productimport
 from orchestrator.bodies import ProductPatch
 from orchestrator.config import Product, Show
+from orchestrator.crewmonitor import CrewMonitor
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outbox import Check, Fact, Outbox
 from orchestrator.outputwatch import POLL_S, OutputWatch
@@ -70,6 +71,7 @@ class ShowRunner:
         self.hls: HlsOutput | None = None
         self.flv: FlvOutput | None = None
         self.egress: Egress | None = None  # WHEP, RTMP push, recording (changed while live)
+        self.crew: CrewMonitor | None = None  # the control page's program monitor and solo (PFL)
         self.delays = Delays(self.program.encoder.request_keyframe)  # broadcast delay (延播) per output
         self.webhook: Webhook | None = None
         self._webhook_task: asyncio.Task[None] | None = None
@@ -133,6 +135,14 @@ class ShowRunner:
             self.program.add_sink(self.delays.wrap(self.webhook, self.pull_delays["webhook"]))
             self._webhook_task = asyncio.ensure_future(self.webhook.run())
         await self._start_egress()
+        self.crew = CrewMonitor(
+            self.show.id,
+            asyncio.get_running_loop(),
+            self.program.encoder,
+            self.program.audio,
+            lambda: [s.id for s in self.show.studios],
+            ice_servers=list(self.whip.ice_servers),
+        )
         await self._load_catalogue()
         # Sessions did not survive whatever stopped us: nobody is online yet.
         try:
@@ -262,6 +272,8 @@ class ShowRunner:
             await asyncio.wait(set(self._retiring), timeout=WhipSession.CLOSE_TIMEOUT_S + 1)
         if self.egress is not None:
             await self.egress.close()
+        if self.crew is not None:
+            await self.crew.close()
         await asyncio.get_running_loop().run_in_executor(None, self.program.stop)
         if self._webhook_task is not None:
             self._webhook_task.cancel()
@@ -1013,5 +1025,6 @@ class ShowRunner:
             "delays": self.delays.status(),  # per delayed output: delay_s, behind_s (seconds behind live)
             "alarms": self.alarms.view(),
             "monitor": self.monitor_view(),
+            "crew": self.crew.status() if self.crew is not None else None,
             "timezone": self.show.timezone,
         }

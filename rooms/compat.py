@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import aiortc.codecs
+import aiortc.codecs.h264
 import aiortc.jitterbuffer
 import aiortc.rtcpeerconnection
 import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
 from aiortc import rtp, sdp
 from aiortc.codecs import is_rtx
 from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
@@ -419,3 +421,26 @@ def install_receive_path(receiver: RTCRtpReceiver, kind: str) -> ReceivePath:
     path = ReceivePath(receiver, kind)
     receiver._broadcast_receive_path = path  # type: ignore[attr-defined]
     return path
+
+
+# =====================================================================================
+# crew monitor: the RTP timestamp a sender last sent
+# =====================================================================================
+# The control page's program monitor measures its glass-to-glass delay by mapping the
+# RTP timestamp of the frame it shows (requestVideoFrameCallback's ``rtpTimestamp``) to
+# the program clock's tick (mixer/outputs/monitorviewer.py). aiortc adds a random origin
+# (``random32()``, a local of ``_run_rtp``) to each packet's timestamp
+# (``H264Encoder.pack``: the packet's pts in 90 kHz) and keeps the last one it sent in
+# the name-mangled ``__rtp_timestamp`` (for its RTCP sender reports). Nothing is
+# replaced: that attribute is only read, once the sender has sent a frame whose pts we
+# know, to learn the origin.
+
+PINNED_MONITOR_CLOCK: dict[str, tuple[Any, str]] = {
+    "RTCRtpSender._run_rtp": (aiortc.rtcrtpsender.RTCRtpSender._run_rtp, "ff597a1d554cb373"),
+    "H264Encoder.pack": (aiortc.codecs.h264.H264Encoder.pack, "0203f2c577882e24"),
+}
+
+
+def sent_rtp_timestamp(sender: aiortc.rtcrtpsender.RTCRtpSender) -> int:
+    """The RTP timestamp (32 bits) of the last packet ``sender`` sent (0 before the first)."""
+    return int(sender._RTCRtpSender__rtp_timestamp)  # type: ignore[attr-defined]

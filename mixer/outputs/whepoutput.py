@@ -32,6 +32,7 @@ from aiortc import RTCIceServer
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.flvmuxer import NAL_SPS, nal_type, split_annexb
+from mixer.outputs.monitorviewer import MonitorViewer
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.sink import Sink
 from mixer.outputs.viewerencoder import ViewerEncoder
@@ -67,8 +68,11 @@ class WhepOutput(Sink):
         max_viewers: int = 500,
         queue_seconds: float = 0.5,
         ice_servers: list[RTCIceServer] | None = None,
+        clock: bool = False,
     ) -> None:
+        """``clock``: viewers are crew monitors told which tick they show (:class:`MonitorViewer`)."""
         register_h264_high()
+        self.clock = clock
         self.loop = loop
         self.show_id = show_id
         self._request_keyframe = request_keyframe
@@ -201,7 +205,8 @@ class WhepOutput(Sink):
             self.refused += 1
             raise OfferError(f"cannot answer this SDP offer: {type(exc).__name__}: {exc}") from None
         fps = self._fmt.fps if self._fmt else 30
-        viewer = WhepViewer(
+        extra = {"program_format": lambda: self._fmt} if self.clock else {}
+        viewer = (MonitorViewer if self.clock else WhepViewer)(
             self.show_id,
             lambda: self.request_keyframe(codec),
             self._viewer_closed,
@@ -209,6 +214,7 @@ class WhepOutput(Sink):
             audio_queue=max(2, round(self.queue_seconds * 50)),  # Opus: 50 packets a second
             codec=codec,
             ice_servers=self.ice_servers,
+            **extra,
         )
         self._pending += 1
         try:
@@ -228,6 +234,9 @@ class WhepOutput(Sink):
 
     def viewer(self, viewer_id: str) -> WhepViewer | None:
         return self._viewers.get(viewer_id)
+
+    def viewers(self) -> list[WhepViewer]:
+        return list(self._viewers.values())
 
     async def _viewer_closed(self, viewer: WhepViewer) -> None:
         self._viewers.pop(viewer.id, None)
