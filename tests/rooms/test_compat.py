@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from rooms.compat import PINNED_RECEIVE_PATH, source_hash
+from rooms.compat import PINNED_MONITOR_CLOCK, PINNED_RECEIVE_PATH, sent_rtp_timestamp, source_hash
 
 
 @pytest.mark.parametrize("name", sorted(PINNED_RECEIVE_PATH))
@@ -82,3 +82,28 @@ def test_nack_asks_after_reordering_and_again_per_packet_after_a_round_trip() ->
     seen = [arrive(23 + i, 0.2 + 0.2 * i) for i in range(2 * MAX_NACKS_PER_PACKET)]
     asked_for_9 = sum(1 for s in seen if s and 9 in s) + 1
     assert asked_for_9 == MAX_NACKS_PER_PACKET  # then it gives up on it
+
+
+@pytest.mark.parametrize("name", sorted(PINNED_MONITOR_CLOCK))
+def test_monitor_clock_upstream_code_is_the_pinned_version(name: str) -> None:
+    obj, pinned = PINNED_MONITOR_CLOCK[name]
+    assert source_hash(obj) == pinned, (
+        f"aiortc's {name} changed (source hash {source_hash(obj)}, pinned {pinned}): re-read it against "
+        "rooms/compat.py, section 'crew monitor', then update the pin"
+    )
+
+
+def test_a_sender_keeps_the_rtp_timestamp_the_monitor_clock_reads() -> None:
+    import asyncio
+
+    from aiortc import RTCPeerConnection
+
+    async def run() -> None:
+        pc = RTCPeerConnection()
+        try:
+            sender = pc.addTransceiver("video", direction="sendonly").sender
+            assert sent_rtp_timestamp(sender) == 0  # nothing sent yet
+        finally:
+            await pc.close()
+
+    asyncio.run(run())
