@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Set
 import av
 import numpy as np
 
+from mixer.audioedges import EDGE, drop_oldest
 from mixer.dynamics import Limiter, Meter
 from rooms.feedbuffer import FeedBuffer
 
@@ -31,7 +32,7 @@ class _StudioAudio:
     # and never keep more than MAX (older samples are dropped: live, not late).
     PREFILL_S = 0.06
     MAX_S = 0.30
-    EDGE = 96  # 2 ms fade where the stream stops (underrun) or starts: no clicks
+    EDGE = EDGE  # 2 ms fade where the stream stops (underrun), starts or skips: no clicks
     # Clock drift: when the smoothed depth leaves the band, play 1% faster or
     # slower (linear resampling, 17 cents: inaudible on speech) until it is back.
     DRIFT_BAND_S = 0.025
@@ -62,7 +63,10 @@ class _StudioAudio:
         if len(chunks) > 1:
             self.fifo = np.concatenate(chunks)
         if len(self.fifo) > self.max:
-            self.fifo = self.fifo[-self.max :]
+            # Too much queued (the clock stalled, or a burst arrived): the oldest go. Spliced, not
+            # cut: a cut jumps to another phase of the waveform, a click of up to twice the peak.
+            drop = len(self.fifo) - self.max
+            self.fifo = drop_oldest(self.fifo, drop) if self.playing else self.fifo[drop:]
 
     @property
     def latency(self) -> float:
