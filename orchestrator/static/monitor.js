@@ -294,6 +294,10 @@
   }
 
   // ---------------------------------------------------------------- what the page shows
+  function soloName(studio) {
+    const card = document.querySelector(`#audio-strips .scard[data-studio="${CSS.escape(studio)}"] .nm`);
+    return card ? card.textContent : studio;
+  }
   function render() {
     const video = $("pgm-video");
     const img = $("pgm-img");
@@ -308,7 +312,8 @@
     const sound = $("pgm-sound");
     sound.hidden = !live;
     sound.classList.toggle("on", mon.sound);
-    sound.textContent = mon.sound ? "🔊 声音开 Sound on" : "🔇 打开声音 Sound";
+    sound.textContent = mon.solo ? `监听 PFL: ${soloName(mon.solo)}${mon.sound ? "" : " (声音关 sound off)"}` : mon.sound ? "声音开 Sound on" : "打开声音 Sound off: click";
+    sound.classList.toggle("pfl", !!mon.solo);
     if (live) {
       const info = $("pgm-info");
       info.textContent = mon.delayMs != null ? `WebRTC 延迟 delay ${mon.delayMs} ms` : "WebRTC 测量延迟 measuring delay…";
