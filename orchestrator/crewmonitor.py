@@ -5,7 +5,9 @@
   what viewers get 30 s later), whose viewers are told which tick they show
   (:class:`mixer.outputs.monitorviewer.MonitorViewer`) so the page can measure its
   glass-to-glass delay.  No encode of its own: the program's packets, and the one
-  Opus encode the WHEP outputs share.
+  Opus encode the WHEP outputs share.  It never asks the encoder for a keyframe (a new
+  monitor waits for the next of the 1 s GOP), so the CDN's stream is the same with or
+  without operators watching.
 - **Solo**: one studio's decoded audio, before gain and mute, to one operator's
   peer connection (an audio-only WHEP-style viewer).  One Opus encode per soloed
   studio (:class:`mixer.solo.SoloEncode`, own thread), shared by all its
@@ -56,8 +58,10 @@ class CrewMonitor:
         self._studios = studios
         self.ice_servers = list(ice_servers or [])
         self.encoder = encoder
+        # A monitor never forces a keyframe: it waits for the next regular one (at most 1 s, the
+        # GOP), so an operator opening or reloading the page never changes what the CDN gets.
         self.monitor = WhepOutput(
-            loop, show_id, encoder.request_keyframe, max_viewers=MAX_MONITORS, ice_servers=self.ice_servers, clock=True
+            loop, show_id, lambda: None, max_viewers=MAX_MONITORS, ice_servers=self.ice_servers, clock=True
         )
         encoder.add_sink(self.monitor)  # not behind the broadcast delay: the crew sees what goes out now
         self._encodes: dict[str, SoloEncode] = {}
