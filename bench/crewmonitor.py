@@ -104,6 +104,7 @@ async def measure_delay(seconds: float) -> dict[str, Any]:
                 state = await page.evaluate(PAGE_PROBE)
                 await asyncio.sleep(seconds)
                 g = await page.evaluate("JSON.parse(JSON.stringify(window.g2g))")
+                stats = await page.evaluate("JSON.parse(JSON.stringify(controlPage.monitor.stats))")
         finally:
             await pub.stop()
     video = _offsets(g["flashes"], epoch)
@@ -111,6 +112,10 @@ async def measure_delay(seconds: float) -> dict[str, Any]:
     page_delays = g["pageDelays"]
     return {
         "audio_context": state,
+        "browser_jitter_buffer_ms": {
+            "video": stats.get("monitorVideoJitterMs"),
+            "audio": stats.get("monitorAudioJitterMs"),
+        },
         "flashes": len(video),
         "beeps": len(audio),
         "video_ms": {"median": statistics.median(video), "min": min(video), "max": max(video)} if video else None,

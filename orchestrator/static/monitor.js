@@ -214,8 +214,11 @@
         const report = await peer.getStats();
         report.forEach((s) => {
           if (s.type !== "inbound-rtp") return;
-          if (s.kind === "video") out[name + "VideoFrames"] = s.framesDecoded || 0;
+          // The browser's jitter buffer, average over the stream (ms): where audio and video differ.
+          const jb = s.jitterBufferEmittedCount ? Math.round((1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount) : null;
+          if (s.kind === "video") { out[name + "VideoFrames"] = s.framesDecoded || 0; out[name + "VideoJitterMs"] = jb; }
           if (s.kind === "audio") {
+            out[name + "AudioJitterMs"] = jb;
             out[name + "AudioSamples"] = s.totalSamplesReceived || 0;
             out[name + "AudioLevel"] = s.audioLevel || 0;
             out[name + "AudioEnergy"] = s.totalAudioEnergy || 0;
