@@ -24,7 +24,7 @@ import numpy as np
 
 from mixer.audioedges import EDGE, drop_oldest
 from mixer.dynamics import Limiter, Meter
-from rooms.feedbuffer import FeedBuffer
+from mixer.feedbuffer import FeedBuffer
 
 
 class _StudioAudio:

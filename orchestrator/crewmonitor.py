@@ -3,7 +3,7 @@
 - **Program monitor**: a WHEP output of its own for operators, fed the program's
   one encode *before* any broadcast delay (the crew watches what goes out now, not
   what viewers get 30 s later), whose viewers are told which tick they show
-  (:class:`mixer.outputs.monitorviewer.MonitorViewer`) so the page can measure its
+  (:class:`rooms.monitorsession.MonitorSession`) so the page can measure its
   glass-to-glass delay.  No encode of its own: the program's packets, and the one
   Opus encode the WHEP outputs share.  It never asks the encoder for a keyframe (a new
   monitor waits for the next of the 1 s GOP), so the CDN's stream is the same with or
@@ -30,10 +30,12 @@ from aiortc import RTCIceServer
 
 from mixer.audiomixer import AudioMixer
 from mixer.encodedpacket import EncodedPacket
-from mixer.outputs.whepoutput import WhepFull, WhepOutput
-from mixer.outputs.whepviewer import OfferError, WhepViewer, check_offer
+from mixer.outputs.whepoutput import WhepFull, WhepOutput, WhepViewer
 from mixer.programencoder import ProgramEncoder
 from mixer.solo import SoloEncode
+from rooms.monitorsession import MonitorSession
+from rooms.sdp import OfferError
+from rooms.whepsession import WhepSession, answer_viewer, check_offer
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +62,10 @@ class CrewMonitor:
         self.encoder = encoder
         # A monitor never forces a keyframe: it waits for the next regular one (at most 1 s, the
         # GOP), so an operator opening or reloading the page never changes what the CDN gets.
-        self.monitor = WhepOutput(
-            loop, show_id, lambda: None, max_viewers=MAX_MONITORS, ice_servers=self.ice_servers, clock=True
-        )
+        self.monitor = WhepOutput(loop, show_id, lambda: None, max_viewers=MAX_MONITORS, ice_servers=self.ice_servers)
         encoder.add_sink(self.monitor)  # not behind the broadcast delay: the crew sees what goes out now
         self._encodes: dict[str, SoloEncode] = {}
-        self._listeners: dict[str, tuple[str, WhepViewer]] = {}  # id -> (studio, viewer)
+        self._listeners: dict[str, tuple[str, WhepSession]] = {}  # id -> (studio, viewer)
         self._pending = 0
         self._closed = False
         self.solos_total = 0
@@ -73,16 +73,17 @@ class CrewMonitor:
 
     # --- program monitor ------------------------------------------------------------
 
-    async def add_monitor(self, offer_sdp: str) -> WhepViewer:
+    async def add_monitor(self, offer_sdp: str) -> WhepSession:
         """Raises :class:`OfferError` (400) or :class:`WhepFull` (503)."""
-        return await self.monitor.add_viewer(offer_sdp)
+        session = functools.partial(MonitorSession, program_format=lambda: self.monitor.program_format)
+        return await answer_viewer(self.monitor, offer_sdp, session)
 
     def monitor_viewer(self, viewer_id: str) -> WhepViewer | None:
         return self.monitor.viewer(viewer_id)
 
     # --- solo -------------------------------------------------------------------------
 
-    async def add_solo(self, studio_id: str, offer_sdp: str) -> WhepViewer:
+    async def add_solo(self, studio_id: str, offer_sdp: str) -> WhepSession:
         """One operator's solo of ``studio_id``; raises KeyError (no such studio), OfferError, WhepFull."""
         if studio_id not in set(self._studios()):
             raise KeyError(studio_id)
@@ -96,7 +97,7 @@ class CrewMonitor:
         except OfferError:
             self.solo_refused += 1
             raise
-        viewer = WhepViewer(
+        viewer = WhepSession(
             self.show_id,
             lambda: None,  # no video: nothing to key
             self._solo_closed,
@@ -121,11 +122,11 @@ class CrewMonitor:
         self._taps_changed()
         return viewer
 
-    def solo_viewer(self, studio_id: str, viewer_id: str) -> WhepViewer | None:
+    def solo_viewer(self, studio_id: str, viewer_id: str) -> WhepSession | None:
         entry = self._listeners.get(viewer_id)
         return entry[1] if entry is not None and entry[0] == studio_id else None
 
-    async def _solo_closed(self, viewer: WhepViewer) -> None:
+    async def _solo_closed(self, viewer: WhepSession) -> None:
         if self._listeners.pop(viewer.id, None) is not None:
             self._taps_changed()
 

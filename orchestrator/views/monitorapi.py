@@ -9,12 +9,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from mixer.outputs.whepoutput import WhepFull
-from mixer.outputs.whepviewer import OfferError, WhepViewer
 from orchestrator.crewmonitor import CrewMonitor
 from orchestrator.errors import BadRequest, NotFound, Unavailable, UnsupportedMediaType
 from orchestrator.showrunner import ShowRunner
 from orchestrator.views.common import show_runner
-from rooms.sdp import announce_public_address
+from rooms.sdp import OfferError, announce_public_address
+from rooms.whepsession import WhepSession
 
 
 def _crew(request: web.Request) -> tuple[ShowRunner, CrewMonitor]:
@@ -33,7 +33,7 @@ async def _offer(request: web.Request) -> str:
         raise BadRequest("SDP offer is not UTF-8 text") from None
 
 
-def _answer(runner: ShowRunner, viewer: WhepViewer, location: str) -> web.Response:
+def _answer(runner: ShowRunner, viewer: WhepSession, location: str) -> web.Response:
     answer = viewer.answer
     if runner.whip.public_address:  # 1:1 NAT: the same announcement as for studios
         answer = announce_public_address(answer, runner.whip.public_address)

@@ -10,8 +10,8 @@ import pytest
 from mixer.audiomixer import AudioMixer
 from mixer.dynamics import Limiter, Meter, soft_clip
 from mixer.encodedpacket import ProgramFormat
+from mixer.feedbuffer import FeedBuffer
 from mixer.programencoder import ProgramEncoder
-from rooms.feedbuffer import FeedBuffer
 
 N = 1600  # samples per tick at 30 fps
 

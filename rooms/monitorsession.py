@@ -1,4 +1,4 @@
-"""A crew monitor viewer: a WHEP viewer that also tells the page which tick it is showing.
+"""A crew monitor's session: a WHEP session that also tells the page which tick it is showing.
 
 The control page's program monitor is a WHEP viewer of the live (undelayed)
 program packets (:mod:`orchestrator.crewmonitor`).  To show an honest
@@ -39,14 +39,14 @@ from aiortc import RTCDataChannel
 from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 
 from mixer.encodedpacket import ProgramFormat
-from mixer.outputs.whepviewer import WhepViewer
 from rooms.compat import sent_rtp_timestamp
+from rooms.whepsession import WhepSession
 
 CLOCK_EVERY_S = 1.0
 MAX_MESSAGE = 256  # bytes: a ping is ~40
 
 
-class MonitorViewer(WhepViewer):
+class MonitorSession(WhepSession):
     def __init__(self, *args: Any, program_format: Callable[[], ProgramFormat | None], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._program_format = program_format
