@@ -34,9 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import OPERATOR, BenchServer  # noqa: E402
-from rooms.compat import offer_host_addresses  # noqa: E402
+from rooms import compat  # noqa: E402
 
-offer_host_addresses(["127.0.0.1"])  # this process's aiortc peers (the studio, the solo listeners)
+compat.install()
+compat.offer_host_addresses(["127.0.0.1"])  # this process's aiortc peers (the studio, the solo listeners)
 
 PAGE_PROBE = """
 (() => {
