@@ -201,7 +201,8 @@ class AudioMixer:
 
     def set_taps(self, taps: Mapping[str, Callable[[np.ndarray], None]]) -> None:
         """Any thread: from the next tick, ``taps[studio]`` gets that studio's (n, 2) int16 input
-        block of every tick (silence while its buffer refills), before gain and mute.
+        block of every tick (silence while its buffer refills or it is not connected), before
+        gain, mute and the on-air crossfade.
         A tap must not block: it runs in the program clock's thread."""
         self._taps = dict(taps)
 
@@ -244,6 +245,9 @@ class AudioMixer:
             }
         for gone in set(self._channels) - set(feeds):
             del self._channels[gone]
+        for studio_id, tap in taps.items():
+            if studio_id not in feeds:  # soloed but not connected: silence, the stream stays steady
+                tap(self._silence)
         out = self.limiter.process(acc)
         self.program_meter.update(out)
         self._readings = {

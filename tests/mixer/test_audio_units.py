@@ -127,3 +127,29 @@ def test_a_hole_in_the_program_timeline_is_entered_and_left_without_a_click() ->
     assert encoder.silence_filled_ticks == 15
     assert np.abs(np.diff(audio)).max() < 1200
     assert not audio[11 * N : 24 * N].any()  # silence in the hole
+
+
+def test_a_solo_tap_hears_the_studio_before_gain_and_mute_and_leaves_the_mix_alone() -> None:
+    """Solo (PFL): a muted, off-air studio's tap carries its whole tone; the program stays
+    silent; a soloed studio that is not connected gives silence, every tick."""
+    mixer = AudioMixer(48000, N)
+    feed = FeedBuffer("a")
+    mixer.set_on_air([], 1440)  # nobody on air
+    mixer.set_levels({"a": -20.0}, frozenset({"a"}))  # and "a" muted too
+    heard: dict[str, list[np.ndarray]] = {"a": [], "b": []}
+    mixer.set_taps({s: heard[s].append for s in heard})
+    sent = 0
+    program = []
+    for _ in range(30):
+        feed.push_audio(tone(sent, N, hz=1000))
+        sent += N
+        program.append(mixer.mix({"a": feed}))
+    solo = np.concatenate(heard["a"][10:])[:, 0]
+    assert len(heard["a"]) == len(heard["b"]) == 30
+    assert np.abs(solo).max() > 7900  # the tone at its own level (peak 8000): no gain, no mute
+    assert not np.concatenate(heard["b"]).any()  # not connected: silence
+    assert not np.concatenate(program).any()  # the program mix did not change
+    mixer.set_taps({})
+    feed.push_audio(tone(sent, N, hz=1000))
+    mixer.mix({"a": feed})
+    assert len(heard["a"]) == 30  # untapped: no more blocks
