@@ -43,18 +43,28 @@ from orchestrator.store import Commit, Cue, Event, ShowState, StateStore, StoreO
 from orchestrator.webhook import Webhook
 from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
+from rooms.ingestpool import IngestPool
 from rooms.mediakinds import sent_kinds
+from rooms.remotesession import StudioSession
 from rooms.whipsession import WhipOptions, WhipSession
 
 log = logging.getLogger(__name__)
 
 
 class ShowRunner:
-    def __init__(self, show: Show, store: StateStore, data_dir: Path, whip: WhipOptions | None = None) -> None:
+    def __init__(
+        self,
+        show: Show,
+        store: StateStore,
+        data_dir: Path,
+        whip: WhipOptions | None = None,
+        ingest: IngestPool | None = None,
+    ) -> None:
         self.show = show  # with imported products merged in (see _load_catalogue)
         self.config_show = show
         self.rundown: dict[str, list[str]] = {}
         self.whip = whip or WhipOptions()
+        self.ingest = ingest  # worker processes receive the studios (None: this process does)
         # Every applied state (and every studio coming or going) goes out to the host pages.
         self.changes: Changes[ShowState] = Changes()
         self.store = store
@@ -74,7 +84,7 @@ class ShowRunner:
         self.webhook: Webhook | None = None
         self._webhook_task: asyncio.Task[None] | None = None
         self.recordings_dir = data_dir / "recordings" / show.id
-        self.sessions: dict[str, WhipSession] = {}  # studio id -> live session
+        self.sessions: dict[str, StudioSession] = {}  # studio id -> live session
         self.online: set[str] = set()  # studios whose session is connected and receiving media
         # dict() copies atomically: the multiview thread must not iterate a dict the loop mutates.
         self.multiview = Multiview(
@@ -356,7 +366,7 @@ class ShowRunner:
             raise NotFound(f"show {self.show.id!r} has no studio {studio_id!r}")
 
     # -- studios -------------------------------------------------------------
-    async def publish(self, studio_id: str, offer_sdp: str, client: str = "", reconnect: bool = False) -> WhipSession:
+    async def publish(self, studio_id: str, offer_sdp: str, client: str = "", reconnect: bool = False) -> StudioSession:
         """Start a studio's WHIP session; a second join replaces the first, make-before-break.
 
         The new session is answered first, then takes the studio's place in the program (which
@@ -376,9 +386,8 @@ class ShowRunner:
             if reconnect and old is not None and old.client and old.client != client and old.state != "failed":
                 raise Conflict("this studio was taken over by another device or tab")
             feed = FeedBuffer(studio_id)
-            session = WhipSession(
-                self.show.id, studio_id, feed, self._session_closed, self.whip, client, self._session_presence
-            )
+            args = (self.show.id, studio_id, feed, self._session_closed, self.whip, client, self._session_presence)
+            session = self.ingest.session(*args) if self.ingest is not None else WhipSession(*args)
             await session.accept(offer_sdp)
             card = None if "video" in sent_kinds(offer_sdp) else await self._studio_card(studio_id)
             # Registered before the old one closes: hosts see one change (old -> new), never "no session".
@@ -389,7 +398,7 @@ class ShowRunner:
         self.changes.publish(self.state)  # online once connected: see _session_presence
         return session
 
-    def _retire(self, old: WhipSession) -> None:
+    def _retire(self, old: StudioSession) -> None:
         """Close a replaced session in the background: the new one's answer must not wait for it."""
         task = asyncio.ensure_future(old.close())
         self._retiring.add(task)
@@ -540,13 +549,13 @@ class ShowRunner:
         state = await self._command(change, events, end_session)
         return state.link_gens.get(studio_id, 0)
 
-    def session(self, studio_id: str, session_id: str) -> WhipSession:
+    def session(self, studio_id: str, session_id: str) -> StudioSession:
         session = self.sessions.get(studio_id)
         if session is None or session.id != session_id:
             raise NotFound("no such WHIP session (it may have ended)")
         return session
 
-    async def _session_presence(self, session: WhipSession, online: bool) -> None:
+    async def _session_presence(self, session: StudioSession, online: bool) -> None:
         """A studio is online while its session is connected and its media arrives (not from
         the 201: see rooms/liveness.py); recorded as studio.joined / studio.left."""
         if self.sessions.get(session.studio_id) is not session:
@@ -558,7 +567,7 @@ class ShowRunner:
         self.changes.publish(self.state)
         await self._presence(session.studio_id, online)
 
-    async def _session_closed(self, session: WhipSession) -> None:
+    async def _session_closed(self, session: StudioSession) -> None:
         if self.sessions.get(session.studio_id) is not session:
             return  # replaced by a newer session: that one owns the studio now
         del self.sessions[session.studio_id]

@@ -8,6 +8,7 @@ the patch gets re-read against the new code instead of silently misbehaving.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import copy
@@ -361,6 +362,16 @@ class ReceivePath:
             await self._pli(media_ssrc)
             self.plis_sent += 1
         self._unanswered += 1
+
+    def request_keyframe(self) -> asyncio.Future[None] | None:
+        """Ask the sender for a keyframe now (a cue to preview), within the rate limit; video only."""
+        r: Any = self.receiver
+        rtx: dict[int, int] = getattr(r, "_RTCRtpReceiver__rtx_ssrc", {})
+        streams: dict[int, Any] = getattr(r, "_RTCRtpReceiver__remote_streams", {})
+        media = [ssrc for ssrc in streams if ssrc not in rtx]
+        if self.kind != "video" or not media:
+            return None
+        return asyncio.ensure_future(self._request_keyframe(media[0]))
 
     # -- reading -------------------------------------------------------------------------
     def _feedback(self) -> tuple[bool, bool]:

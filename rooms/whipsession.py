@@ -231,6 +231,14 @@ class WhipSession:
                 self.audio_frames += 1
                 self.feed.push_audio(frame)  # type: ignore[arg-type]
 
+    def request_keyframe(self) -> None:
+        """Ask the studio for a keyframe now (rate-limited by the receive path, rooms/compat.py)."""
+        for path in self.receive_paths:
+            task = path.request_keyframe()
+            if task is not None:
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
     async def _sample_stats(self) -> None:
         while not self._closed:
             await asyncio.sleep(self.options.stats_interval)

@@ -1,0 +1,272 @@
+"""An ingest worker process: the WHIP sessions of some studios, off the main process's GIL.
+
+Each session is a :class:`~rooms.whipsession.WhipSession` as in-process (ICE on the worker's
+own UDP ports, DTLS/SRTP, our receive path, aiortc's decoders), with a feed that hands its
+pictures to the main process: a writer thread copies each one into the session's
+:class:`~rooms.frameslots.FrameSlots` and announces it (``VideoReady``); audio frames go
+through the pipe. Three threads: the event loop (sessions), the pipe reader (commands in,
+handed to the loop) and the frame writer (numpy copies, never on the loop; a bounded queue
+that drops the oldest picture).
+
+The worker ends when the main process says ``Stop`` or its pipe closes (the main process
+died): it never outlives the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import signal
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+import av
+
+from rooms import ingestmessages as msg
+from rooms.feedbuffer import FeedBuffer
+from rooms.frameslots import MAX_HEIGHT, MAX_WIDTH, FrameSlots
+from rooms.ice import count_traffic_as_consent, offer_host_addresses, use_port_range
+from rooms.whipsession import IceRestartUnsupported, SdpError, WhipSession
+
+log = logging.getLogger(__name__)
+
+WRITE_QUEUE = 64  # pictures waiting for the writer thread, all sessions (2 s of one studio)
+STATS_INTERVAL_S = 0.5
+
+
+class Pipe:
+    """The worker's end of its pipe; ``send`` from any thread."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._lock = threading.Lock()
+        self.broken = False
+
+    def send(self, message: object) -> None:
+        with self._lock:
+            if self.broken:
+                return
+            try:
+                self.conn.send(message)
+            except (OSError, ValueError):  # the main process is gone: we are ending too
+                self.broken = True
+
+
+class FrameWriter(threading.Thread):
+    """Copies pictures into their sessions' slots and announces them, off the event loop."""
+
+    def __init__(self, pipe: Pipe) -> None:
+        super().__init__(name="frame-writer", daemon=True)
+        self._pipe = pipe
+        self._queue: collections.deque[tuple[SlotFeed, av.VideoFrame] | None] = collections.deque(maxlen=WRITE_QUEUE)
+        self._ready = threading.Condition()
+        self.dropped = 0
+
+    def put(self, feed: SlotFeed, frame: av.VideoFrame) -> None:
+        with self._ready:
+            if len(self._queue) == self._queue.maxlen:
+                self.dropped += 1
+            self._queue.append((feed, frame))
+            self._ready.notify()
+
+    def stop(self) -> None:
+        with self._ready:
+            self._queue.append(None)
+            self._ready.notify()
+
+    def run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue:
+                    self._ready.wait()
+                item = self._queue.popleft()
+            if item is None:
+                return
+            feed, frame = item
+            try:
+                feed.write(frame)
+            except Exception:  # one bad picture (or a session closing) must not end the writer
+                log.debug("studio %s: picture not handed over", feed.studio_id, exc_info=True)
+
+
+class SlotFeed(FeedBuffer):
+    """A session's feed in the worker: pictures to the frame slots, audio to the pipe."""
+
+    def __init__(self, studio_id: str, session_id: str, slots: FrameSlots, pipe: Pipe, writer: FrameWriter) -> None:
+        super().__init__(studio_id)
+        self.session_id = session_id
+        self._slots = slots
+        self._pipe = pipe
+        self._writer = writer
+        self._fit: tuple[int, int, int, int] | None = None  # (in w, in h, out w, out h) of a scaled picture
+        self.closed = False
+
+    def push_video(self, frame: av.VideoFrame) -> None:
+        self._video_seq += 1
+        self._writer.put(self, frame)
+
+    def write(self, frame: av.VideoFrame) -> None:
+        """Writer thread: the copy into shared memory and the announcement."""
+        if self.closed:
+            return
+        if not FrameSlots.fits(frame):
+            frame = frame.reformat(*self._fitted(frame.width, frame.height), format="yuv420p")
+        slot, seq = self._slots.write(frame)
+        self._pipe.send(msg.VideoReady(self.session_id, slot, seq))
+
+    def _fitted(self, width: int, height: int) -> tuple[int, int]:
+        """Even dimensions within the slots that keep the aspect ratio."""
+        scale = min(1.0, MAX_WIDTH / width, MAX_HEIGHT / height)
+        return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+    def push_audio(self, frame: av.AudioFrame) -> None:
+        tb = frame.time_base
+        self._pipe.send(
+            msg.Audio(
+                self.session_id,
+                frame.to_ndarray().tobytes(),
+                frame.format.name,
+                frame.layout.name,
+                frame.sample_rate,
+                frame.pts,
+                (tb.numerator, tb.denominator) if tb is not None else (1, frame.sample_rate),
+            )
+        )
+
+    def clear(self) -> None:
+        self.closed = True
+
+
+class Worker:
+    def __init__(self, conn: Connection, settings: msg.WorkerSettings) -> None:
+        self.pipe = Pipe(conn)
+        self.settings = settings
+        self.writer = FrameWriter(self.pipe)
+        self.sessions: dict[str, WhipSession] = {}
+        self._slots: dict[str, FrameSlots] = {}
+        self._stopped = asyncio.Event()
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    async def run(self) -> None:
+        s = self.settings
+        offer_host_addresses(s.ice_hosts)
+        count_traffic_as_consent()
+        use_port_range(s.ice_port_min, s.ice_port_max)
+        loop = asyncio.get_running_loop()
+        self.writer.start()
+        reader = threading.Thread(target=self._read, args=(loop,), name="pipe-reader", daemon=True)
+        reader.start()
+        stats = asyncio.ensure_future(self._send_stats())
+        await self._stopped.wait()
+        stats.cancel()
+        await asyncio.gather(*(session.close() for session in list(self.sessions.values())), return_exceptions=True)
+        self.writer.stop()
+
+    def _read(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Pipe reader thread: every command to the loop, in order; the end of the pipe stops us."""
+        while True:
+            try:
+                message = self.pipe.conn.recv()
+            except (EOFError, OSError):
+                message = msg.Stop()
+            loop.call_soon_threadsafe(self._dispatch, message)
+            if isinstance(message, msg.Stop):
+                return
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _dispatch(self, message: object) -> None:
+        match message:
+            case msg.Open():
+                self._spawn(self._open(message))
+            case msg.AddCandidates():
+                self._spawn(self._add_candidates(message))
+            case msg.Close(session_id=sid):
+                session = self.sessions.get(sid)
+                if session is not None:
+                    self._spawn(session.close())
+            case msg.RequestKeyframe(session_id=sid):
+                session = self.sessions.get(sid)
+                if session is not None:
+                    session.request_keyframe()
+            case msg.SetDecodeLevel(session_id=sid, level=level):
+                session = self.sessions.get(sid)
+                set_level = getattr(session, "set_decode_level", None)
+                if set_level is not None:
+                    set_level(level)
+            case msg.Stop():
+                self._stopped.set()
+            case _:
+                log.warning("ingest worker: unknown message %r", type(message).__name__)
+
+    async def _open(self, m: msg.Open) -> None:
+        try:
+            slots = FrameSlots.attach(m.slots)
+        except OSError as exc:  # the main process gave up on the session meanwhile
+            self.pipe.send(msg.Reply(m.req, error=f"frame slots: {exc}", error_kind="other"))
+            return
+        feed = SlotFeed(m.studio_id, m.session_id, slots, self.pipe, self.writer)
+        session = WhipSession(m.show_id, m.studio_id, feed, self._closed, m.options, m.client, self._presence)
+        session.id = m.session_id  # the main process's name for it (its Location)
+        self._slots[m.session_id] = slots
+        self.sessions[m.session_id] = session
+        try:
+            answer = await session.accept(m.offer)
+        except SdpError as exc:
+            self.pipe.send(msg.Reply(m.req, error=str(exc), error_kind="sdp"))
+            return
+        except Exception as exc:
+            log.exception("studio %s: session not opened", m.studio_id)
+            await session.close()
+            self.pipe.send(msg.Reply(m.req, error=str(exc) or type(exc).__name__, error_kind="other"))
+            return
+        self.pipe.send(msg.Reply(m.req, value=answer))
+
+    async def _add_candidates(self, m: msg.AddCandidates) -> None:
+        session = self.sessions.get(m.session_id)
+        if session is None:
+            self.pipe.send(msg.Reply(m.req, value=0))
+            return
+        try:
+            added = await session.add_candidates(m.frag)
+        except IceRestartUnsupported as exc:
+            self.pipe.send(msg.Reply(m.req, error=str(exc), error_kind="ice_restart"))
+            return
+        self.pipe.send(msg.Reply(m.req, value=added))
+
+    async def _presence(self, session: WhipSession, online: bool) -> None:
+        self.pipe.send(msg.Presence(session.id, online))
+
+    async def _closed(self, session: WhipSession) -> None:
+        self.sessions.pop(session.id, None)
+        slots = self._slots.pop(session.id, None)
+        self.pipe.send(msg.Stats(session.id, "closed", session.stats()))
+        self.pipe.send(msg.Closed(session.id))
+        if slots is not None:
+            # The writer may still hold a picture of this session: detach once it cannot write.
+            with contextlib.suppress(BufferError):
+                await asyncio.sleep(0.1)
+                slots.close()
+
+    async def _send_stats(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_INTERVAL_S)
+            for session in list(self.sessions.values()):
+                with contextlib.suppress(Exception):  # stats are best effort
+                    self.pipe.send(msg.Stats(session.id, session.state, session.stats()))
+
+
+def main(conn: Connection, settings: msg.WorkerSettings) -> None:
+    """The worker process's entry point (``multiprocessing`` spawn target)."""
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s ingest-worker %(levelname)s %(name)s: %(message)s"
+    )
+    # Ctrl-C reaches the whole process group: the server ends us in order (or its pipe closes).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(Worker(conn, settings).run())
