@@ -182,3 +182,36 @@ def test_workers_auto_is_one_per_core(tmp_path: Path) -> None:
     assert with_workers(make_config(tmp_path), "auto").ingest.workers == "auto"
     assert worker_count("auto") == len(os.sched_getaffinity(0))
     assert worker_count(0) == 0 and worker_count(3) == 3
+
+
+async def test_join_page_comes_back_by_itself_after_its_worker_is_killed(
+    tmp_path: Path, aiohttp_server: Any, shm_before: set[str]
+) -> None:
+    """A host's browser (Chromium's join page) through a worker; the worker is SIGKILLed: the
+    page sees its session end and re-joins by itself, on the new worker, without crew action."""
+    from tests import chromium
+    from tests.test_join_page import JoinServer, _frames_of, _joined_page
+
+    if not chromium.available():
+        pytest.skip("chromium is not installed")
+    srv = await aiohttp_server(create_app(with_workers(make_config(tmp_path), 1)), host="127.0.0.1")
+    server = JoinServer(str(srv.make_url("")).rstrip("/"), srv.app)
+    pool = srv.app[INGEST]
+    async with chromium.Chromium(lang="en-US") as browser:
+        page = await _joined_page(browser, server)
+        first = await _frames_of(server, "alpha", lambda s: s.get("video_frames", 0) > 10)
+        assert (await server.api("POST", f"{API}/cut", json={"studio": "alpha"}))[0] == 200
+        await page.wait_for("hostPage.tally === 'program'")
+        victim = pool.workers[0].pid
+        assert victim is not None
+        os.kill(victim, signal.SIGKILL)
+        await page.wait_for("hostPage.reconnects >= 1", timeout=15)
+        await page.wait_for("hostPage.conn === 'connected' && !hostPage.reconnecting", timeout=30)
+        back = await _frames_of(
+            server, "alpha", lambda s: s.get("session") != first["session"] and s.get("video_frames", 0) > 10
+        )
+        assert back["state"] == "connected"
+        assert pool.workers[0].pid != victim and pool.restarts == 1
+        await page.wait_for("hostPage.tally === 'program'")  # still on air: nobody re-cut
+    await srv.close()
+    assert shm_segments() <= shm_before
