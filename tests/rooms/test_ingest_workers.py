@@ -154,7 +154,8 @@ async def test_a_killed_worker_costs_its_studio_a_moment_never_the_show(tmp_path
                 await second.stop()
     got = await asyncio.to_thread(decode, flv, "flv")
     assert_continuous(got, 30)  # the program never stopped
-    colours = [c for c, n in got.runs() if n >= 10]
+    # (the recording may open on the GOP cached before the cut: only whole seconds count)
+    colours = [c for c, n in got.runs() if n >= 30]
     assert colours[0] == "red" and colours[-1] == "red", got.runs()
     assert any(c != "red" for c in colours), got.runs()  # the fallback while the studio was away
     assert shm_segments() <= shm_before
