@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -102,6 +103,10 @@ async def test_ffmpeg_and_aiortc_studios_through_workers(tmp_path: Path, shm_bef
             stats = {s["id"]: s["stats"] for s in state["studios"]}
             assert stats["bravo"]["resolution"] == "640x360" and stats["bravo"]["codec"] is not None
             assert stats["alpha"]["fps"] is not None and stats["alpha"]["fps"] > 10  # received rate, from the worker
+            async with aiohttp.ClientSession() as http, http.get(f"{server.url}/metrics") as res:
+                metrics = await res.text()
+            assert 'broadcast_ingest_worker_sessions{worker="0"} 1' in metrics
+            assert 'broadcast_ingest_worker_sessions{worker="1"} 1' in metrics
             recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 8.0))
             for studio in ("alpha", "bravo", "alpha"):
                 status, _ = await server.api("POST", f"{API}/cut", json={"studio": studio})
