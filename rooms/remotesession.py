@@ -82,11 +82,11 @@ class RemoteSession:
 
     async def accept(self, offer_sdp: str) -> str:
         """Have the worker answer the offer; SdpError as in-process, IngestUnavailable if it died."""
-        check_offer(offer_sdp)
         request = msg.Open(
             0, self.id, self.show_id, self.studio_id, offer_sdp, self.options, self.slots.name, self.client
         )
         try:
+            check_offer(offer_sdp)
             self.answer = str(await self.worker.request(request))
         except (SdpError, IngestUnavailable):
             await self._finish(notify=False)

@@ -221,3 +221,26 @@ async def test_join_page_comes_back_by_itself_after_its_worker_is_killed(
         await page.wait_for("hostPage.tally === 'program'")  # still on air: nobody re-cut
     await srv.close()
     assert shm_segments() <= shm_before
+
+
+BAD_CODEC_OFFER = (
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
+    "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\n"
+    "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"
+    "a=fingerprint:sha-256 " + ":".join(["AB"] * 32) + "\r\na=setup:actpass\r\na=rtpmap:96 XYZ/90000\r\n"
+)
+
+
+async def test_offers_a_worker_cannot_answer_are_400s_that_leave_nothing(tmp_path: Path, shm_before: set[str]) -> None:
+    async with running(with_workers(make_config(tmp_path), 1)) as (server, pool):
+        headers = {"Authorization": f"Bearer {server.token('alpha')}", "Content-Type": "application/sdp"}
+        async with aiohttp.ClientSession() as http:
+            for body, reason in (("hello", "must start with v=0"), (BAD_CODEC_OFFER, "cannot answer this sdp offer")):
+                async with http.post(f"{server.url}/whip/test-show/alpha", data=body, headers=headers) as res:
+                    text = await res.text()
+                    assert res.status == 400, text
+                    assert reason in text.lower(), text
+        assert all(not w.sessions for w in pool.workers)
+        assert shm_segments() <= shm_before
+        _, state = await server.api("GET", API)
+        assert state["studios"][0]["stats"] is None
