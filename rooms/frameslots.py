@@ -18,6 +18,7 @@ time_base numerator and denominator i32), then the Y, U and V planes packed with
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import struct
 import threading
@@ -56,7 +57,7 @@ class FrameSlots:
     @classmethod
     def create(cls) -> FrameSlots:
         """A new ring (main process); pages are only used as pictures are written."""
-        name = NAME_PREFIX + secrets.token_hex(8)
+        name = f"{NAME_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"  # whose it is, in /dev/shm
         return cls(shared_memory.SharedMemory(name, create=True, size=SLOTS * cls.SLOT_BYTES), owner=True)
 
     @classmethod

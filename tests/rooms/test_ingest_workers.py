@@ -33,7 +33,8 @@ API = "/api/shows/test-show"
 
 
 def shm_segments() -> set[str]:
-    return {name for name in os.listdir("/dev/shm") if name.startswith(NAME_PREFIX)}
+    """This process's frame slots in /dev/shm (other test runs may be using their own)."""
+    return {name for name in os.listdir("/dev/shm") if name.startswith(f"{NAME_PREFIX}{os.getpid()}-")}
 
 
 def alive(pid: int) -> bool:
