@@ -48,6 +48,30 @@ def alive(pid: int) -> bool:
     return False
 
 
+def udp_port_holders(port: int) -> set[int]:
+    """Pids of the processes holding the UDP socket bound to ``port`` (this network namespace)."""
+    inodes = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    holders = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if link.startswith("socket:[") and link[8:-1] in inodes:
+                        holders.add(int(pid))
+    return holders
+
+
+def answer_ports(sdp: str) -> set[int]:
+    return {int(line.split()[5]) for line in sdp.splitlines() if line.startswith("a=candidate:")}
+
+
 def with_workers(config: Config, workers: int | str) -> Config:
     return dataclasses.replace(config, ingest=Ingest(workers=workers))
 
@@ -134,6 +158,9 @@ async def test_a_killed_worker_costs_its_studio_a_moment_never_the_show(tmp_path
         second: AiortcPublisher | None = None
         try:
             await publisher.start()
+            # the answer's candidates are the worker's own UDP sockets, not the server's
+            ports = answer_ports(publisher.pc.remoteDescription.sdp)
+            assert ports and all(udp_port_holders(port) == {pool.workers[0].pid} for port in ports)
             await server.wait_for(lambda s: online(s, "alpha") and frames(s, "alpha") > 10, timeout=30)
             assert (await server.api("POST", f"{API}/cut", json={"studio": "alpha"}))[0] == 200
             recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 9.0))
