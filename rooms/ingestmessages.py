@@ -4,8 +4,9 @@ Main -> worker: the signalling the WHIP handlers forward (``Open``, ``AddCandida
 ``Close``) and control (``RequestKeyframe``, ``SetDecodeLevel``, ``Stop``). Requests carry a
 number ``req`` and get one ``Reply``. Worker -> main: ``Reply``, a decoded picture waiting
 in the session's frame slots (``VideoReady``), an audio frame (``Audio``: 20 ms of Opus
-decoded is ~4 KB, small enough for the pipe), presence changes, stats and the end of a
-session. Every message is a small picklable dataclass; pixels never go through the pipe.
+decoded is ~4 KB, small enough for the pipe), video received but not decoded (``Delivering``),
+presence changes, stats and the end of a session. Every message is a small picklable
+dataclass; pixels never go through the pipe.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Open:
     options: WhipOptions
     slots: str  # name of the session's FrameSlots segment
     client: str = ""
+    decode_level: str = "full"
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,13 @@ class Audio:
     sample_rate: int
     pts: int | None
     time_base: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Delivering:
+    """Video arrives but is not decoded (decode level "standby"): the studio still delivers."""
+
+    session_id: str
 
 
 @dataclass(frozen=True)

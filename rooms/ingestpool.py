@@ -108,6 +108,10 @@ class IngestWorker:
                 session = self.sessions.get(message.session_id)
                 if session is not None:
                     session.on_video(message)
+            elif isinstance(message, msg.Delivering):
+                session = self.sessions.get(message.session_id)
+                if session is not None:
+                    session.on_delivering()
             elif isinstance(message, msg.Audio):
                 session = self.sessions.get(message.session_id)
                 if session is not None:
@@ -203,13 +207,14 @@ class IngestPool:
         options: WhipOptions | None = None,
         client: str = "",
         on_presence: Callable[[StudioSession, bool], Awaitable[None]] | None = None,
+        decode_level: str = "full",
     ) -> RemoteSession:
         """A new session on the worker with the fewest sessions (its ``accept`` sends the offer)."""
         live = [w for w in self.workers if not w.closing and w.process.is_alive()]
         if not live:
             raise IngestUnavailable("no ingest worker is running; try again")
         worker = min(live, key=lambda w: (len(w.sessions), w.index))
-        session = RemoteSession(worker, show_id, studio_id, feed, on_closed, options, client, on_presence)
+        session = RemoteSession(worker, show_id, studio_id, feed, on_closed, options, client, on_presence, decode_level)
         worker.adopt(session)
         return session
 

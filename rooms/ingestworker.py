@@ -20,6 +20,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 WRITE_QUEUE = 64  # pictures waiting for the writer thread, all sessions (2 s of one studio)
 STATS_INTERVAL_S = 0.5
+DELIVERING_INTERVAL_S = 0.1
 
 
 class Pipe:
@@ -101,7 +103,7 @@ class SlotFeed(FeedBuffer):
         self._slots = slots
         self._pipe = pipe
         self._writer = writer
-        self._fit: tuple[int, int, int, int] | None = None  # (in w, in h, out w, out h) of a scaled picture
+        self._delivering_sent = 0.0
         self.closed = False
 
     def push_video(self, frame: av.VideoFrame) -> None:
@@ -121,6 +123,13 @@ class SlotFeed(FeedBuffer):
         """Even dimensions within the slots that keep the aspect ratio."""
         scale = min(1.0, MAX_WIDTH / width, MAX_HEIGHT / height)
         return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+    def note_delivering(self) -> None:
+        """Video arrives undecoded (standby): tell the main process's feed, at most 10 times a second."""
+        now = time.monotonic()
+        if now - self._delivering_sent >= DELIVERING_INTERVAL_S:
+            self._delivering_sent = now
+            self._pipe.send(msg.Delivering(self.session_id))
 
     def push_audio(self, frame: av.AudioFrame) -> None:
         tb = frame.time_base
@@ -214,6 +223,9 @@ class Worker:
         feed = SlotFeed(m.studio_id, m.session_id, slots, self.pipe, self.writer)
         session = WhipSession(m.show_id, m.studio_id, feed, self._closed, m.options, m.client, self._presence)
         session.id = m.session_id  # the main process's name for it (its Location)
+        set_level = getattr(session, "set_decode_level", None)  # rooms/decodepolicy.py, where present
+        if set_level is not None and m.decode_level != "full":
+            set_level(m.decode_level)
         self._slots[m.session_id] = slots
         self.sessions[m.session_id] = session
         try:

@@ -52,8 +52,10 @@ class RemoteSession:
         options: WhipOptions | None = None,
         client: str = "",
         on_presence: Callable[[StudioSession, bool], Awaitable[None]] | None = None,
+        decode_level: str = "full",
     ) -> None:
         self.id = secrets.token_urlsafe(12)
+        self.decode_level = decode_level  # as the session opens; set_decode_level changes it
         self.etag = f'"{self.id}"'  # RFC 9725 4.3.1, as WhipSession
         self.show_id, self.studio_id = show_id, studio_id
         self.client = client
@@ -83,7 +85,15 @@ class RemoteSession:
     async def accept(self, offer_sdp: str) -> str:
         """Have the worker answer the offer; SdpError as in-process, IngestUnavailable if it died."""
         request = msg.Open(
-            0, self.id, self.show_id, self.studio_id, offer_sdp, self.options, self.slots.name, self.client
+            0,
+            self.id,
+            self.show_id,
+            self.studio_id,
+            offer_sdp,
+            self.options,
+            self.slots.name,
+            self.client,
+            self.decode_level,
         )
         try:
             check_offer(offer_sdp)
@@ -139,6 +149,12 @@ class RemoteSession:
             self.video_frames += 1
             self.ingest.on_decoded_frame()
             self.feed.push_video(frame)
+
+    def on_delivering(self) -> None:
+        """Reader thread: video arrives undecoded (standby); the feed still counts as delivering."""
+        note = getattr(self.feed, "note_delivering", None)
+        if note is not None and not self._closed:
+            note()
 
     def on_audio(self, m: msg.Audio) -> None:
         """Reader thread: rebuild the audio frame for the feed."""
