@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import av
 import numpy as np
@@ -29,8 +29,15 @@ from rooms.ingeststats import IngestStats
 from rooms.sdp import SdpFrag
 from rooms.whipsession import IceRestartUnsupported, SdpError, WhipOptions, WhipSession, check_offer
 
-if TYPE_CHECKING:
-    from rooms.ingestpool import IngestWorker
+
+class WorkerLink(Protocol):
+    """What a session needs of its worker (rooms/ingestpool.py ``IngestWorker``)."""
+
+    async def request(self, message: Any) -> object: ...
+
+    def send(self, message: object) -> None: ...
+
+    def forget(self, session: RemoteSession) -> None: ...
 
 
 class IngestUnavailable(Exception):
@@ -44,7 +51,7 @@ class RemoteSession:
 
     def __init__(
         self,
-        worker: IngestWorker,
+        worker: WorkerLink,
         show_id: str,
         studio_id: str,
         feed: FeedBuffer,
