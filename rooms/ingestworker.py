@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 WRITE_QUEUE = 64  # pictures waiting for the writer thread, all sessions (2 s of one studio)
 STATS_INTERVAL_S = 0.5
+STATE_POLL_S = 0.1
 DELIVERING_INTERVAL_S = 0.1
 
 
@@ -267,11 +268,24 @@ class Worker:
                 slots.close()
 
     async def _send_stats(self) -> None:
+        """Each session's stats every ``STATS_INTERVAL_S``, and at once (within 0.1 s) when its
+        state changes: a stall of half a second must show (rooms/liveness.py)."""
+        sent_state: dict[str, str] = {}
+        sent_at = 0.0
         while True:
-            await asyncio.sleep(STATS_INTERVAL_S)
-            for session in list(self.sessions.values()):
-                with contextlib.suppress(Exception):  # stats are best effort
-                    self.pipe.send(msg.Stats(session.id, session.state, session.stats()))
+            await asyncio.sleep(STATE_POLL_S)
+            now = time.monotonic()
+            due = now - sent_at >= STATS_INTERVAL_S
+            if due:
+                sent_at = now
+            for sid, session in list(self.sessions.items()):
+                state = session.state
+                if due or sent_state.get(sid) != state:
+                    sent_state[sid] = state
+                    with contextlib.suppress(Exception):  # stats are best effort
+                        self.pipe.send(msg.Stats(sid, state, session.stats()))
+            for gone in set(sent_state) - set(self.sessions):
+                del sent_state[gone]
 
 
 def main(conn: Connection, settings: msg.WorkerSettings) -> None:
