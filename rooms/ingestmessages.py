@@ -20,7 +20,7 @@ from rooms.whipsession import WhipOptions
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    """What a worker process needs from the config before its first session (rooms/ice.py)."""
+    """What a worker process needs from the config before its first session (rooms/compat)."""
 
     ice_hosts: tuple[str, ...] = ()
     ice_port_min: int = 0

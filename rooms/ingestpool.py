@@ -25,9 +25,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mixer.feedbuffer import FeedBuffer
 from rooms import ingestmessages as msg
 from rooms import ingestworker
-from rooms.feedbuffer import FeedBuffer
 from rooms.remotesession import IngestUnavailable, RemoteSession, StudioSession
 from rooms.whipsession import IceRestartUnsupported, SdpError, WhipOptions
 

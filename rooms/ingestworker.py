@@ -26,10 +26,10 @@ from typing import Any
 
 import av
 
+from mixer.feedbuffer import FeedBuffer
+from rooms import compat
 from rooms import ingestmessages as msg
-from rooms.feedbuffer import FeedBuffer
 from rooms.frameslots import MAX_HEIGHT, MAX_WIDTH, FrameSlots
-from rooms.ice import count_traffic_as_consent, offer_host_addresses, use_port_range
 from rooms.whipsession import IceRestartUnsupported, SdpError, WhipSession
 
 log = logging.getLogger(__name__)
@@ -162,9 +162,9 @@ class Worker:
 
     async def run(self) -> None:
         s = self.settings
-        offer_host_addresses(s.ice_hosts)
-        count_traffic_as_consent()
-        use_port_range(s.ice_port_min, s.ice_port_max)
+        compat.install()  # the same process-wide patches as the server (rooms/compat)
+        compat.offer_host_addresses(s.ice_hosts)
+        compat.use_port_range(s.ice_port_min, s.ice_port_max)
         loop = asyncio.get_running_loop()
         self.writer.start()
         reader = threading.Thread(target=self._read, args=(loop,), name="pipe-reader", daemon=True)

@@ -5,7 +5,7 @@ handlers use (``accept``, ``add_candidates``, ``close``, ``state``, ``stats``, `
 signalling stays in the main process: the offer, trickled candidates and the close are
 forwarded to the worker, which owns the peer connection (and its ICE ports: the answer's
 candidates are the worker's). Pictures arrive in :class:`~rooms.frameslots.FrameSlots` and are
-copied into an ordinary :class:`~rooms.feedbuffer.FeedBuffer` by the worker's pipe reader
+copied into an ordinary :class:`~mixer.feedbuffer.FeedBuffer` by the worker's pipe reader
 thread, so the mixer reads studios the same way whatever process received them.
 """
 
@@ -22,8 +22,8 @@ from typing import Any, Protocol
 import av
 import numpy as np
 
+from mixer.feedbuffer import FeedBuffer
 from rooms import ingestmessages as msg
-from rooms.feedbuffer import FeedBuffer
 from rooms.frameslots import FrameSlots
 from rooms.ingeststats import IngestStats
 from rooms.sdp import SdpFrag
