@@ -36,26 +36,64 @@ log = logging.getLogger(__name__)
 
 WRITE_QUEUE = 64  # pictures waiting for the writer thread, all sessions (2 s of one studio)
 STATS_INTERVAL_S = 0.5
+MEDIA_QUEUE = 256  # picture and audio notices waiting for the server (~1 s of 4 studios)
 STATE_POLL_S = 0.1
 DELIVERING_INTERVAL_S = 0.1
 
 
 class Pipe:
-    """The worker's end of its pipe; ``send`` from any thread."""
+    """The worker's end of its pipe; ``send`` from any thread, never blocking.
+
+    A sender thread writes the messages: if the server is slow to read (its GIL busy), the
+    pipe fills and that thread waits, never the event loop that reads the studios' UDP
+    sockets. Media notices (pictures, audio, "delivering") wait in a bounded queue that
+    drops the oldest (a picture a second old is useless to a live mix); replies, presence,
+    stats and ends of sessions are never dropped and go first.
+    """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._lock = threading.Lock()
         self.broken = False
+        self.media_dropped = 0
+        self._control: collections.deque[object] = collections.deque()
+        self._media: collections.deque[object] = collections.deque(maxlen=MEDIA_QUEUE)
+        self._ready = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="pipe-sender", daemon=True)
+        self._thread.start()
 
     def send(self, message: object) -> None:
-        with self._lock:
+        media = isinstance(message, msg.VideoReady | msg.Audio | msg.Delivering)
+        with self._ready:
             if self.broken:
                 return
+            if media:
+                if len(self._media) == self._media.maxlen:
+                    self.media_dropped += 1
+                self._media.append(message)
+            else:
+                self._control.append(message)
+            self._ready.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not (self._control or self._media):
+                    self._ready.wait()
+                message = self._control.popleft() if self._control else self._media.popleft()
             try:
                 self.conn.send(message)
-            except (OSError, ValueError):  # the main process is gone: we are ending too
-                self.broken = True
+            except (OSError, ValueError):  # the server is gone: we are ending too
+                with self._ready:
+                    self.broken = True
+                    self._control.clear()
+                    self._media.clear()
+                return
+
+    def flush(self, timeout: float) -> None:
+        """Wait (bounded) until what was sent so far has left: the last stats and ends of sessions."""
+        deadline = time.monotonic() + timeout
+        while (self._control or self._media) and not self.broken and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 class FrameWriter(threading.Thread):
@@ -174,6 +212,7 @@ class Worker:
         stats.cancel()
         await asyncio.gather(*(session.close() for session in list(self.sessions.values())), return_exceptions=True)
         self.writer.stop()
+        await asyncio.to_thread(self.pipe.flush, 2.0)
 
     def _read(self, loop: asyncio.AbstractEventLoop) -> None:
         """Pipe reader thread: every command to the loop, in order; the end of the pipe stops us."""
