@@ -134,6 +134,7 @@ class RemoteSession:
     def stats(self) -> dict[str, object]:
         rtt = self.client_stats.get("rtt_ms")
         return {
+            "resolution": None,  # until the worker's first stats (then its own, as in-process)
             **self._stats,
             "session": self.id,
             "state": self.state,
