@@ -67,13 +67,18 @@ def bench_config(
     fps: int = 30,
     show_extra: str = "",
     products: int = 3,
+    ingest_workers: int | str = 0,
 ) -> Path:
     """Write a one-show config (show ``bench``, studios ``s0``..) and return its path.
 
     ``show_extra`` is TOML placed in the ``[[shows]]`` table before its studios (keys such as
     ``video_bitrate = 2500000``, then optionally a ``[shows.outputs]`` table).
+    ``ingest_workers``: the config's ``ingest.workers`` (0: ingest in the server process).
     """
+    workers = f'"{ingest_workers}"' if ingest_workers == "auto" else str(int(ingest_workers))
     lines = [
+        "[ingest]",
+        f"workers = {workers}",
         "[server]",
         f"listen_port = {port}",
         f'operator_token = "{OPERATOR}"',
@@ -114,9 +119,12 @@ class BenchServer:
         show_extra: str = "",
         log: IO[Any] | int = subprocess.DEVNULL,
         start_timeout: float = 30,
+        ingest_workers: int | str = 0,
     ) -> None:
         self.port = free_port()
-        self.config = bench_config(directory, self.port, studios, width, height, fps, show_extra)
+        self.config = bench_config(
+            directory, self.port, studios, width, height, fps, show_extra, ingest_workers=ingest_workers
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         self.tokens = JoinTokens(SECRET, 3600)
         self._log = log
@@ -169,6 +177,11 @@ class BenchServer:
 
     def cpu_seconds(self, tid: int | None = None) -> float:
         return cpu_seconds(self.pid, tid)
+
+    def tree_cpu_seconds(self) -> float:
+        """CPU seconds of the server and its child processes (the ingest workers, ``ingest.workers``)."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return self.cpu_seconds() + sum(cpu_seconds(int(child)) for child in children)
 
     def wait_online(self, count: int, timeout: float = 30) -> None:
         """Until ``count`` studios are online; RuntimeError after ``timeout`` seconds."""

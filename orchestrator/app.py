@@ -12,7 +12,7 @@ from aiohttp import web
 from aiortc import RTCIceServer
 
 from orchestrator import openapi
-from orchestrator.appkeys import CLUSTER, CONFIG, OPENAPI, OPERATORS, SESSIONS, SHOWS, STORE, THROTTLE, TOKENS
+from orchestrator.appkeys import CLUSTER, CONFIG, INGEST, OPENAPI, OPERATORS, SESSIONS, SHOWS, STORE, THROTTLE, TOKENS
 from orchestrator.cluster import Cluster
 from orchestrator.config import Config, ConfigError, Show
 from orchestrator.links import operators_for, tokens_for
@@ -27,6 +27,8 @@ from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
 from orchestrator.views import control, hostapi
 from rooms import compat
+from rooms.ingestmessages import WorkerSettings
+from rooms.ingestpool import IngestPool, worker_count
 from rooms.udpsocket import size_receive_buffers
 from rooms.whipsession import WhipOptions
 
@@ -46,6 +48,21 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.wait({closing}, timeout=2)  # an unreachable Redis must not hang the shutdown
 
 
+async def _ingest_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Studio ingest in worker processes (``ingest.workers``; 0: in this process, no pool)."""
+    config = app[CONFIG]
+    count = worker_count(config.ingest.workers)
+    if count == 0:
+        yield
+        return
+    srv = config.server
+    settings = WorkerSettings(srv.ice_hosts, srv.ice_port_min, srv.ice_port_max, logging.getLogger().level)
+    pool = app[INGEST] = IngestPool(count, settings)
+    await pool.start()
+    yield
+    await pool.close()
+
+
 async def _shows_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     data_dir = Path(config.server.data_dir)
@@ -53,7 +70,7 @@ async def _shows_ctx(app: web.Application) -> AsyncIterator[None]:
     def make_runner(show_id: str) -> ShowRunner:
         show = config.show(show_id)
         assert show is not None
-        return ShowRunner(show, app[STORE], data_dir, whip_options(config, show))
+        return ShowRunner(show, app[STORE], data_dir, whip_options(config, show), app.get(INGEST))
 
     store = app[STORE]
     if isinstance(store, RedisStore) and config.server.cluster:
@@ -111,6 +128,7 @@ def create_app(config: Config) -> web.Application:
     app[SESSIONS] = Sessions(config.server.link_secret)
     app[THROTTLE] = LoginThrottle()
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_ingest_ctx)  # before the shows: stopped after their sessions closed
     app.cleanup_ctx.append(_shows_ctx)
     app.add_routes(routes)
     app[OPENAPI] = openapi.document(routes)

@@ -13,6 +13,7 @@ from orchestrator.operators import Operators
 from orchestrator.sessions import Sessions
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
+from rooms.ingestpool import IngestPool
 from rooms.jointoken import JoinTokens
 
 CONFIG = web.AppKey("config", Config)
@@ -25,3 +26,4 @@ THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 # The OpenAPI document, built once by the app factory (orchestrator/openapi.py) and served by views/docs.py.
 OPENAPI = web.AppKey("openapi", dict[str, Any])
 CLUSTER = web.AppKey("cluster", Cluster)  # only with redis_url: the nodes and who runs which show
+INGEST = web.AppKey("ingest", IngestPool)  # only with ingest.workers > 0: the ingest worker processes

@@ -14,7 +14,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from mixer.scene import FIT_MODES
@@ -36,6 +36,7 @@ from orchestrator.fields import (
     Text,
     TransitionMs,
     problems,
+    short,
 )
 from orchestrator.passwords import hash_problem
 
@@ -203,11 +204,31 @@ class Server:
     lease_seconds: Annotated[Number, InRange(1, 60, "seconds")] = 3.0  # a take-over waits this long
 
 
+MAX_INGEST_WORKERS = 256
+
+
+def _workers(value: object) -> object:
+    if value == "auto" or (type(value) is int and 0 <= value <= MAX_INGEST_WORKERS):
+        return value
+    raise ValueError(
+        f'must be "auto" (one per core) or a number of processes 0-{MAX_INGEST_WORKERS}; got {short(value)}'
+    )
+
+
+@dataclass(frozen=True, config=STRICT)
+class Ingest:
+    """Where studios are received (rooms/ingestpool.py): ``workers`` processes ("auto": one per
+    core), or 0: in the server process itself."""
+
+    workers: Annotated[Integer | Text, BeforeValidator(_workers)] = 0
+
+
 @dataclass(frozen=True, config=STRICT)
 class Config:
     server: Server
     shows: tuple[Show, ...]
     source: Text = "<memory>"
+    ingest: Ingest = Ingest()
 
     def show(self, show_id: str) -> Show | None:
         return next((s for s in self.shows if s.id == show_id), None)
@@ -471,10 +492,12 @@ def _check_outputs(out: Outputs, src: str, key: str) -> None:
 
 def parse(data: dict[str, Any], source: str = "<memory>") -> Config:
     """Build and check the config from a TOML document; raises ConfigError (one line)."""
-    unknown = sorted(set(data) - {"server", "shows"})
+    unknown = sorted(set(data) - {"server", "shows", "ingest"})
     if unknown:
         raise ConfigError(f"{source}: {unknown[0]}: unknown key")
     tree = {"server": data.get("server", {}), "shows": data.get("shows", []), "source": source}
+    if "ingest" in data:
+        tree["ingest"] = data["ingest"]
     try:
         config = _CONFIG.validate_python(tree)
     except ValidationError as exc:

@@ -26,6 +26,7 @@ from orchestrator.outbox import Fact
 from orchestrator.scenecommands import SceneCommands
 from orchestrator.showview import ShowView
 from orchestrator.store import ShowState, StateStore, StoreUnavailable
+from rooms.ingestpool import IngestPool
 from rooms.whipsession import WhipOptions, WhipSession
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,16 @@ log = logging.getLogger(__name__)
 class ShowRunner(ShowView, SceneCommands):
     """One show on this node; see the module docstring for where each concept lives."""
 
-    def __init__(self, show: Show, store: StateStore, data_dir: Path, whip: WhipOptions | None = None) -> None:
+    def __init__(
+        self,
+        show: Show,
+        store: StateStore,
+        data_dir: Path,
+        whip: WhipOptions | None = None,
+        ingest: IngestPool | None = None,
+    ) -> None:
         super().__init__(show, store, data_dir, whip)
+        self.ingest = ingest  # worker processes receive the studios (None: this process does)
         self._follower: asyncio.Future[None] | None = None
 
     async def start(self) -> None:

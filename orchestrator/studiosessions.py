@@ -22,7 +22,9 @@ from orchestrator.errors import Conflict, NotFound
 from orchestrator.outbox import Fact
 from orchestrator.store import Event, ShowState, StateStore
 from rooms.decodepolicy import decode_level
+from rooms.ingestpool import IngestPool
 from rooms.mediakinds import sent_kinds
+from rooms.remotesession import StudioSession
 from rooms.whipsession import WhipOptions, WhipSession
 
 log = logging.getLogger(__name__)
@@ -33,13 +35,14 @@ class StudioSessions(CommandPath):
 
     def __init__(self, show: Show, store: StateStore, data_dir: Path, whip: WhipOptions | None = None) -> None:
         super().__init__(show, store, data_dir, whip)
-        self.sessions: dict[str, WhipSession] = {}  # studio id -> live session
+        self.sessions: dict[str, StudioSession] = {}  # studio id -> live session
+        self.ingest: IngestPool | None = None  # worker processes receive the studios (None: this process does)
         self.online: set[str] = set()  # studios whose session is connected and receiving media
         self._publishing: dict[str, asyncio.Lock] = {}
         self._retiring: set[asyncio.Future[None]] = set()  # replaced sessions being closed
         self._cards: dict[str, av.VideoFrame] = {}  # audio-only studios' pictures, drawn once
 
-    async def publish(self, studio_id: str, offer_sdp: str, client: str = "", reconnect: bool = False) -> WhipSession:
+    async def publish(self, studio_id: str, offer_sdp: str, client: str = "", reconnect: bool = False) -> StudioSession:
         """Start a studio's WHIP session; a second join replaces the first, make-before-break.
 
         The new session is answered first, then takes the studio's place in the program (which
@@ -59,10 +62,11 @@ class StudioSessions(CommandPath):
             if reconnect and old is not None and old.client and old.client != client and old.state != "failed":
                 raise Conflict("this studio was taken over by another device or tab")
             feed = FeedBuffer(studio_id)
-            session = WhipSession(
+            args = (
                 self.show.id, studio_id, feed, self._session_closed, self.whip, client, self._session_presence,
                 self._decode_level(studio_id, self.state),
             )  # fmt: skip
+            session = self.ingest.session(*args) if self.ingest is not None else WhipSession(*args)
             await session.accept(offer_sdp)
             card = None if "video" in sent_kinds(offer_sdp) else await self._studio_card(studio_id)
             # Registered before the old one closes: hosts see one change (old -> new), never "no session".
@@ -83,7 +87,7 @@ class StudioSessions(CommandPath):
         """``full`` on program, preview or backup, else ``standby`` (rooms/decodepolicy.py)."""
         return decode_level(studio_id, mixerstate.watched_studios(self.show, state))
 
-    def _retire(self, old: WhipSession) -> None:
+    def _retire(self, old: StudioSession) -> None:
         """Close a replaced session in the background: the new one's answer must not wait for it."""
         task = asyncio.ensure_future(old.close())
         self._retiring.add(task)
@@ -102,13 +106,13 @@ class StudioSessions(CommandPath):
             self._cards[studio_id] = card
         return card
 
-    def session(self, studio_id: str, session_id: str) -> WhipSession:
+    def session(self, studio_id: str, session_id: str) -> StudioSession:
         session = self.sessions.get(studio_id)
         if session is None or session.id != session_id:
             raise NotFound("no such WHIP session (it may have ended)")
         return session
 
-    async def _session_presence(self, session: WhipSession, online: bool) -> None:
+    async def _session_presence(self, session: StudioSession, online: bool) -> None:
         """A studio is online while its session is connected and its media arrives (not from
         the 201: see rooms/liveness.py); recorded as studio.joined / studio.left."""
         if self.sessions.get(session.studio_id) is not session:
@@ -120,7 +124,7 @@ class StudioSessions(CommandPath):
         self.changes.publish(self.state)
         await self._presence(session.studio_id, online)
 
-    async def _session_closed(self, session: WhipSession) -> None:
+    async def _session_closed(self, session: StudioSession) -> None:
         if self.sessions.get(session.studio_id) is not session:
             return  # replaced by a newer session: that one owns the studio now
         del self.sessions[session.studio_id]

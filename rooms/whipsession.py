@@ -243,6 +243,11 @@ class WhipSession:
                 self.audio_frames += 1
                 self.feed.push_audio(frame)  # type: ignore[arg-type]
 
+    def request_keyframe(self) -> None:
+        """Ask the studio for a keyframe now, past the rate limit (rooms/compat/aiortcreceive.py)."""
+        for path in self.receive_paths:
+            path.request_keyframe_now()
+
     async def _sample_stats(self) -> None:
         while not self._closed:
             await asyncio.sleep(self.options.stats_interval)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from orchestrator.appkeys import CLUSTER, SHOWS
+from orchestrator.appkeys import CLUSTER, INGEST, SHOWS
 from orchestrator.views.outputsapi import output_metrics
 
 
@@ -203,6 +203,13 @@ async def metrics(request: web.Request) -> web.Response:
             "1 for the node that runs the show (its lease); no row while nobody does.",
             [({"show": s, "node": o.node}, 1) for s, o in sorted(cluster.owners.items()) if o is not None],
         )
+    ingest = request.app.get(INGEST)
+    if ingest is not None:  # ingest.workers > 0 (rooms/ingestpool.py)
+        workers = ingest.workers
+        held: list[tuple[dict[str, str], object]] = [({"worker": str(w.index)}, len(w.sessions)) for w in workers]
+        metric("broadcast_ingest_worker_sessions", "gauge", "Studio sessions an ingest worker process holds.", held)
+        replaced = "Ingest workers that died and were replaced."
+        metric("broadcast_ingest_worker_restarts_total", "counter", replaced, [({}, ingest.restarts)])
     return web.Response(
         text="\n".join(out) + "\n",
         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},

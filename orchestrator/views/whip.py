@@ -23,12 +23,14 @@ from orchestrator.errors import (
     Forbidden,
     PreconditionFailed,
     PreconditionRequired,
+    Unavailable,
     UnprocessableContent,
     UnsupportedMediaType,
 )
 from orchestrator.joingrant import verify_join
 from orchestrator.showrunner import ShowRunner
 from orchestrator.views.cors import cors_headers, preflight_headers, with_cors
+from rooms.remotesession import IngestUnavailable
 from rooms.sdp import SdpFragError, parse_sdpfrag
 from rooms.whipsession import IceRestartUnsupported, SdpError
 
@@ -87,6 +89,8 @@ async def post(request: web.Request) -> web.Response:
         )
     except SdpError as exc:
         raise BadRequest(str(exc)) from None
+    except IngestUnavailable as exc:  # its worker died meanwhile: the publisher retries
+        raise Unavailable(str(exc)) from None
     response = web.Response(
         status=201,
         text=session.answer,
@@ -131,4 +135,6 @@ async def patch(request: web.Request) -> web.Response:
         raise BadRequest(str(exc)) from None
     except IceRestartUnsupported as exc:
         raise UnprocessableContent(str(exc)) from None
+    except IngestUnavailable as exc:
+        raise Unavailable(str(exc)) from None
     return web.Response(status=204, headers={"ETag": session.etag})
