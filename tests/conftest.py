@@ -64,6 +64,20 @@ class Server:
         ):
             return res.status, await res.json(content_type=None)
 
+    async def go_live(self, publisher: Any, studio: str = "alpha", frames: int = 10, timeout: float = 15) -> None:
+        """Start ``publisher`` (tests/whipclient.py), wait (``timeout`` s) until more than ``frames`` of
+        its video frames reached the show, cut to it, and wait until it is on air."""
+        await publisher.start()
+        await self.wait_for(
+            lambda s: (
+                (next(st for st in s["studios"] if st["id"] == studio)["stats"] or {}).get("video_frames", 0) > frames
+            ),
+            timeout,
+        )
+        status, body = await self.api("POST", "/api/shows/test-show/cut", json={"studio": studio})
+        assert status == 200, body
+        await self.wait_for(lambda s: s["on_air"] == studio)
+
     async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
             while True:

@@ -15,19 +15,15 @@ import pytest
 
 from orchestrator.app import create_app
 from orchestrator.config import load
-from tests.conftest import OPERATOR, Server
+from tests.conftest import Server
 from tests.redisserver import RedisServer
+from tests.serverprocess import config_file
 
 
 def _config_file(tmp_path: Path, redis_url: str) -> Path:
-    path = tmp_path / "show.toml"
-    path.write_text(
-        f"""
-[server]
-operator_token = "{OPERATOR}"
-link_secret = "test-link-secret-0123456789"
-redis_url = "{redis_url}"
-data_dir = "{tmp_path / "data"}"
+    return config_file(
+        tmp_path,
+        """
 [[shows]]
 id = "test-show"
 title = "Test"
@@ -40,9 +36,8 @@ name = "Alpha"
 id = "bravo"
 name = "Bravo"
 """,
-        encoding="utf-8",
+        redis_url=redis_url,
     )
-    return path
 
 
 def _cli_links(path: Path) -> tuple[int, dict[str, str], str]:
