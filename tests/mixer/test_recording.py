@@ -117,7 +117,7 @@ title = "Killed"
 width = 640
 height = 360
 video_bitrate = 1000000
-outputs = {{ hls = false, flv = false, whep = false, recording = true }}
+outputs = { hls = false, flv = false, whep = false, recording = true }
 [[shows.studios]]
 id = "alpha"
 name = "Alpha"
