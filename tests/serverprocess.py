@@ -17,6 +17,15 @@ from tests.conftest import OPERATOR
 
 ROOT = Path(__file__).resolve().parent.parent
 LINK_SECRET = "test-link-secret-0123456789"
+# The studios of the tests' shows (as tests/conftest.py's make_config), as TOML tables of a show.
+TWO_STUDIOS = """
+[[shows.studios]]
+id = "alpha"
+name = "Alpha"
+[[shows.studios]]
+id = "bravo"
+name = "Bravo"
+"""
 
 
 def _toml(value: object) -> str:

@@ -17,7 +17,7 @@ from orchestrator.app import create_app
 from orchestrator.config import load
 from tests.conftest import Server
 from tests.redisserver import RedisServer
-from tests.serverprocess import config_file
+from tests.serverprocess import TWO_STUDIOS, config_file
 
 
 def _config_file(tmp_path: Path, redis_url: str) -> Path:
@@ -29,13 +29,8 @@ id = "test-show"
 title = "Test"
 width = 320
 height = 180
-[[shows.studios]]
-id = "alpha"
-name = "Alpha"
-[[shows.studios]]
-id = "bravo"
-name = "Bravo"
-""",
+"""
+        + TWO_STUDIOS,
         redis_url=redis_url,
     )
 

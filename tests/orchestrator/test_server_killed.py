@@ -12,7 +12,7 @@ import aiohttp
 
 from tests.conftest import OPERATOR
 from tests.redisserver import RedisServer, free_port
-from tests.serverprocess import config_file, kill, spawn_server
+from tests.serverprocess import TWO_STUDIOS, config_file, kill, spawn_server
 
 API = "/api/shows/killed"
 AUTH = {"Authorization": f"Bearer {OPERATOR}"}
@@ -29,12 +29,9 @@ width = 320
 height = 180
 fps = 15
 video_bitrate = 300000
-[[shows.studios]]
-id = "alpha"
-name = "Alpha"
-[[shows.studios]]
-id = "bravo"
-name = "Bravo"
+"""
+        + TWO_STUDIOS
+        + """
 [[shows.products]]
 id = "soup"
 name = "汪集鸡汤"
