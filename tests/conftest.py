@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from orchestrator.app import create_app
 from orchestrator.config import Config, parse
 from orchestrator.links import tokens_for
+from tests.redisserver import RedisServer
 
 OPERATOR = "operator-test-token"
 
@@ -85,6 +86,13 @@ class Server:
                 if predicate(state):
                     return state
                 await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    """A redis-server of its own (tests/redisserver.py), ended after the test."""
+    with RedisServer() as server:
+        yield server
 
 
 @pytest.fixture

@@ -6,12 +6,10 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from orchestrator.app import create_app
 from orchestrator.config import load
@@ -44,12 +42,6 @@ def _cli_links(path: Path) -> tuple[int, dict[str, str], str]:
     )
     tokens = {link["studio"]: link["token"] for link in map(json.loads, done.stdout.splitlines())}
     return done.returncode, tokens, done.stderr
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 async def test_links_after_a_reissue_are_the_new_ones(tmp_path: Path, aiohttp_server: Any, redis: RedisServer) -> None:
