@@ -135,3 +135,27 @@ def test_nack_asks_after_reordering_and_again_per_packet_after_a_round_trip() ->
     seen = [arrive(23 + i, 0.2 + 0.2 * i) for i in range(2 * MAX_NACKS_PER_PACKET)]
     asked_for_9 = sum(1 for s in seen if s and 9 in s) + 1
     assert asked_for_9 == MAX_NACKS_PER_PACKET  # then it gives up on it
+
+
+async def test_a_sessions_decoder_threads_are_ended_off_the_event_loop() -> None:
+    """aiortc's decoder stop joins a thread: a closing WHIP session runs it in a worker thread."""
+    import threading
+
+    from mixer.feedbuffer import FeedBuffer
+    from rooms.whipsession import WhipSession
+
+    async def closed(_: WhipSession) -> None:
+        pass
+
+    session = WhipSession("show", "alpha", FeedBuffer("alpha"), closed)
+    receiver = session.pc.addTransceiver("video", direction="recvonly").receiver
+    upstream = receiver._RTCRtpReceiver__stop_decoder  # type: ignore[attr-defined]
+    threads: list[threading.Thread] = []
+
+    def stop_decoder() -> None:
+        threads.append(threading.current_thread())
+        upstream()
+
+    receiver._RTCRtpReceiver__stop_decoder = stop_decoder  # type: ignore[attr-defined]
+    await session.close()
+    assert threads and threading.main_thread() not in threads
