@@ -132,6 +132,10 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def _listed(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
 def output_rows(runners: Iterable[ShowRunner]) -> list[tuple[dict[str, str], Mapping[str, Any]]]:
     """(labels ``show``, ``output``, ``name``; status) for every output of every show."""
     rows: list[tuple[dict[str, str], Mapping[str, Any]]] = []
@@ -173,6 +177,7 @@ class ShowCollector(Collector):
         yield from self._program(runners)
         yield from self._studios(runners)
         yield from self._outputs(runners)
+        yield from self._crew(runners)
         pending: Rows = [({"show": r.show.id}, len(r.outbox)) for r in runners]
         yield family(
             "gauge", "broadcast_store_writes_pending", "Audit events and facts waiting for the state store.", pending
@@ -237,6 +242,20 @@ class ShowCollector(Collector):
         rows = output_rows(runners)
         for key, kind, name, help_text, default in _OUTPUT:
             yield family(kind, name, help_text, _picked(rows, key, default))
+
+    @staticmethod
+    def _crew(runners: list[ShowRunner]) -> Iterator[Metric]:
+        """The crew's program monitors and solo streams (orchestrator/crewmonitor.py)."""
+        crews = [(r.show.id, r.crew.status()) for r in runners if r.crew is not None]
+        streams: Rows = [({"show": s, "kind": "monitor"}, c["monitors"]) for s, c in crews]
+        streams += [({"show": s, "kind": "solo"}, c["solo_streams"]) for s, c in crews]
+        yield family(
+            "gauge", "broadcast_crew_streams", "Operators' program monitor and solo (PFL) streams open.", streams
+        )
+        encodes: Rows = [({"show": s}, len(_listed(c["solo_encodes"]))) for s, c in crews]
+        yield family(
+            "gauge", "broadcast_crew_solo_encodes", "Solo Opus encodes running (one per soloed studio).", encodes
+        )
 
     @staticmethod
     def _cluster_families(cluster: Cluster) -> Iterator[Metric]:

@@ -56,6 +56,8 @@ PUBLIC_NAMES = (
     "broadcast_output_errors_total",
     "broadcast_output_dropped_packets_total",
     "broadcast_output_second_encodes",
+    "broadcast_crew_streams",
+    "broadcast_crew_solo_encodes",
     "broadcast_store_writes_pending",
     "broadcast_store_write_retries_total",
     # the process collector

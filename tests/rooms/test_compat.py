@@ -159,3 +159,22 @@ async def test_a_sessions_decoder_threads_are_ended_off_the_event_loop() -> None
     receiver._RTCRtpReceiver__stop_decoder = stop_decoder  # type: ignore[attr-defined]
     await session.close()
     assert threads and threading.main_thread() not in threads
+
+
+def test_a_sender_keeps_the_rtp_timestamp_the_monitor_clock_reads() -> None:
+    """The name-mangled attribute the crew monitor's clock reads exists on a real sender."""
+    import asyncio
+
+    from aiortc import RTCPeerConnection
+
+    from rooms.compat import sent_rtp_timestamp
+
+    async def run() -> None:
+        pc = RTCPeerConnection()
+        try:
+            sender = pc.addTransceiver("video", direction="sendonly").sender
+            assert sent_rtp_timestamp(sender) == 0  # nothing sent yet
+        finally:
+            await pc.close()
+
+    asyncio.run(run())
