@@ -89,15 +89,25 @@ async def events(server: Server) -> list[str]:
     return [e["kind"] for e in body["events"]]
 
 
-async def outage(server: Server, seconds: float) -> float:
+async def alpha_on_air(server: Server, on_air: OnAir, publisher: TrackPublisher) -> None:
+    """Start ``publisher`` (studio alpha), cut to it, and let it run on air for 2 s."""
+    await publisher.start()
+    await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
+    await on_air.until("alpha")
+    await asyncio.sleep(2)
+
+
+def red_with_outages(server: Server) -> tuple[list[Outage], TrackPublisher]:
+    """Studio alpha's red picture and 440 Hz tone, each of which can be taken down."""
     tracks = [Outage(ColourTrack("red")), Outage(ToneTrack(440))]
-    pub = TrackPublisher(server.url, "test-show", "alpha", server.token("alpha"), *tracks)
-    await pub.start()
+    return tracks, TrackPublisher(server.url, "test-show", "alpha", server.token("alpha"), *tracks)
+
+
+async def outage(server: Server, seconds: float) -> float:
+    tracks, pub = red_with_outages(server)
     on_air = OnAir(server)
     try:
-        await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
-        await on_air.until("alpha")
-        await asyncio.sleep(2)
+        await alpha_on_air(server, on_air, pub)
         for track in tracks:
             track.down = True
         await on_air.until(None)
@@ -113,15 +123,11 @@ async def outage(server: Server, seconds: float) -> float:
 
 async def replace(server: Server, gap: float, reload: bool) -> dict[str, Any]:
     """One replacement; returns the media gap (old media stops to first new frame), time off air, events."""
-    tracks = [Outage(ColourTrack("red")), Outage(ToneTrack(440))]
-    old = TrackPublisher(server.url, "test-show", "alpha", server.token("alpha"), *tracks)
+    tracks, old = red_with_outages(server)
     new = TrackPublisher(server.url, "test-show", "alpha", server.token("alpha"), ColourTrack("blue"), ToneTrack(660))
-    await old.start()
     on_air = OnAir(server)
     try:
-        await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
-        await on_air.until("alpha")
-        await asyncio.sleep(2)
+        await alpha_on_air(server, on_air, old)
         before = len(await events(server))
         start = time.monotonic()
         if reload:

@@ -12,12 +12,25 @@ from aiohttp import web
 from aiortc import RTCIceServer
 
 from orchestrator import openapi
-from orchestrator.appkeys import CLUSTER, CONFIG, INGEST, OPENAPI, OPERATORS, SESSIONS, SHOWS, STORE, THROTTLE, TOKENS
+from orchestrator.appkeys import (
+    CLUSTER,
+    CONFIG,
+    INGEST,
+    METRICS,
+    OPENAPI,
+    OPERATORS,
+    SESSIONS,
+    SHOWS,
+    STORE,
+    THROTTLE,
+    TOKENS,
+)  # fmt: skip
 from orchestrator.cluster import Cluster
 from orchestrator.config import Config, ConfigError, Show
 from orchestrator.links import operators_for, tokens_for
 from orchestrator.loginthrottle import LoginThrottle
 from orchestrator.memorystore import MemoryStore
+from orchestrator.metrics import metrics_registry
 from orchestrator.middleware import access, errors
 from orchestrator.ownerredirect import owner_redirect
 from orchestrator.redisstore import RedisStore
@@ -127,6 +140,7 @@ def create_app(config: Config) -> web.Application:
     app[OPERATORS] = operators_for(config)
     app[SESSIONS] = Sessions(config.server.link_secret)
     app[THROTTLE] = LoginThrottle()
+    app[METRICS] = metrics_registry(app)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_ingest_ctx)  # before the shows: stopped after their sessions closed
     app.cleanup_ctx.append(_shows_ctx)

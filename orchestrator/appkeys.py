@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from orchestrator.cluster import Cluster
 from orchestrator.config import Config
@@ -25,5 +26,6 @@ SESSIONS = web.AppKey("sessions", Sessions)
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 # The OpenAPI document, built once by the app factory (orchestrator/openapi.py) and served by views/docs.py.
 OPENAPI = web.AppKey("openapi", dict[str, Any])
+METRICS = web.AppKey("metrics", CollectorRegistry)  # /metrics: orchestrator/metrics.py
 CLUSTER = web.AppKey("cluster", Cluster)  # only with redis_url: the nodes and who runs which show
 INGEST = web.AppKey("ingest", IngestPool)  # only with ingest.workers > 0: the ingest worker processes

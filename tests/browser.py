@@ -1,11 +1,14 @@
-"""What the test browsers (tests/chromium.py, tests/firefox.py) share: waiting on a page
-condition, and the browser process itself (its throw-away profile, its HTTP client, ending
-it by its PID with the process group it leads)."""
+"""What the test browsers (tests/chromium.py, tests/firefox.py) share: the command channel of
+their protocols (DevTools, WebDriver BiDi), waiting on a page condition, and the browser process
+itself (its throw-away profile, its HTTP client, ending it by its PID with the process group it
+leads)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import os
 import shutil
 import signal
@@ -17,6 +20,66 @@ from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
+
+
+class CommandChannel:
+    """Commands by id over one WebSocket, the shape DevTools and WebDriver BiDi share.
+
+    ``send`` posts ``{"id", "method", "params"}`` and waits for the message with that id;
+    every other message goes to ``on_event``.  ``error_of`` reads a protocol's error from an
+    answer (None: success), raised as ``error_type``; so is a connection that closes first
+    ("``protocol`` connection closed").
+    """
+
+    def __init__(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        on_event: Callable[[dict[str, Any]], None],
+        error_of: Callable[[dict[str, Any]], str | None],
+        error_type: type[Exception],
+        protocol: str,
+    ) -> None:
+        self.ws = ws
+        self.protocol = protocol
+        self._on_event = on_event
+        self._error_of = error_of
+        self._error_type = error_type
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            data = json.loads(msg.data)
+            fut = self._pending.pop(data["id"], None) if isinstance(data.get("id"), int) else None
+            if fut is not None:
+                if not fut.done():
+                    fut.set_result(data)
+            else:
+                self._on_event(data)
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(self._error_type(f"{self.protocol} connection closed"))
+
+    async def send(self, method: str, timeout: float = 30, **params: Any) -> dict[str, Any]:
+        """The answer's ``result`` (a dict); raises ``error_type`` on an error answer, TimeoutError."""
+        msg_id = next(self._ids)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[msg_id] = fut
+        await self.ws.send_str(json.dumps({"id": msg_id, "method": method, "params": params}))
+        data = await asyncio.wait_for(fut, timeout)
+        error = self._error_of(data)
+        if error is not None:
+            raise self._error_type(f"{method}: {error}")
+        return dict(data.get("result", {}))
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._reader
+        await self.ws.close()
 
 
 async def poll(

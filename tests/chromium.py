@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import itertools
-import json
 import os
 import shutil
 import subprocess
@@ -32,7 +30,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.browser import BrowserProcess, poll
+from tests.browser import BrowserProcess, CommandChannel, poll
 
 BINARY = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -68,42 +66,24 @@ class Page:
     """One tab: commands, JS evaluation, waiting, screenshots."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse, target_id: str) -> None:
-        self.ws = ws
         self.target_id = target_id
         self.console: list[str] = []  # console messages and uncaught exceptions, for failure messages
-        self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._reader = asyncio.ensure_future(self._read())
+        self._channel = CommandChannel(
+            ws, self._on_event, lambda data: str(data["error"]) if "error" in data else None, DevToolsError, "DevTools"
+        )
 
-    async def _read(self) -> None:
-        async for msg in self.ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                continue
-            data = json.loads(msg.data)
-            if "id" in data:
-                fut = self._pending.pop(data["id"], None)
-                if fut is not None and not fut.done():
-                    fut.set_result(data)
-            elif data.get("method") == "Runtime.consoleAPICalled":
-                args = data["params"].get("args", [])
-                text = " ".join(str(a.get("value", a.get("description", ""))) for a in args)
-                self.console.append(f"{data['params'].get('type')}: {text}")
-            elif data.get("method") == "Runtime.exceptionThrown":
-                details = data["params"]["exceptionDetails"]
-                self.console.append(f"exception: {details.get('exception', {}).get('description') or details}")
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(DevToolsError("DevTools connection closed"))
+    def _on_event(self, data: dict[str, Any]) -> None:
+        if data.get("method") == "Runtime.consoleAPICalled":
+            args = data["params"].get("args", [])
+            text = " ".join(str(a.get("value", a.get("description", ""))) for a in args)
+            self.console.append(f"{data['params'].get('type')}: {text}")
+        elif data.get("method") == "Runtime.exceptionThrown":
+            details = data["params"]["exceptionDetails"]
+            self.console.append(f"exception: {details.get('exception', {}).get('description') or details}")
 
     async def send(self, method: str, timeout: float = 30, **params: Any) -> dict[str, Any]:
-        msg_id = next(self._ids)
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[msg_id] = fut
-        await self.ws.send_str(json.dumps({"id": msg_id, "method": method, "params": params}))
-        data = await asyncio.wait_for(fut, timeout)
-        if "error" in data:
-            raise DevToolsError(f"{method}: {data['error']}")
-        return dict(data.get("result", {}))
+        """One DevTools command's result; DevToolsError on an error answer."""
+        return await self._channel.send(method, timeout, **params)
 
     async def evaluate(self, expression: str, timeout: float = 30) -> Any:
         """Value of a JS expression (awaited if it is a promise), as JSON."""
@@ -144,10 +124,7 @@ class Page:
         return path
 
     async def close(self) -> None:
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._reader
-        await self.ws.close()
+        await self._channel.close()
 
 
 class Chromium(BrowserProcess):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from orchestrator.app import create_app
 from orchestrator.config import Config, parse
 from orchestrator.links import tokens_for
+from tests.redisserver import RedisServer
 
 OPERATOR = "operator-test-token"
 
@@ -67,6 +68,20 @@ class Server:
         ):
             return res.status, await res.json(content_type=None)
 
+    async def go_live(self, publisher: Any, studio: str = "alpha", frames: int = 10, timeout: float = 15) -> None:
+        """Start ``publisher`` (tests/whipclient.py), wait (``timeout`` s) until more than ``frames`` of
+        its video frames reached the show, cut to it, and wait until it is on air."""
+        await publisher.start()
+        await self.wait_for(
+            lambda s: (
+                (next(st for st in s["studios"] if st["id"] == studio)["stats"] or {}).get("video_frames", 0) > frames
+            ),
+            timeout,
+        )
+        status, body = await self.api("POST", "/api/shows/test-show/cut", json={"studio": studio})
+        assert status == 200, body
+        await self.wait_for(lambda s: s["on_air"] == studio)
+
     async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
             while True:
@@ -74,6 +89,13 @@ class Server:
                 if predicate(state):
                     return state
                 await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    """A redis-server of its own (tests/redisserver.py), ended after the test."""
+    with RedisServer() as server:
+        yield server
 
 
 @pytest.fixture

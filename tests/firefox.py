@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import os
 import shutil
@@ -40,7 +39,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.browser import BrowserProcess, poll
+from tests.browser import BrowserProcess, CommandChannel, poll
 
 BINARY = shutil.which("firefox-esr") or shutil.which("firefox") or "/usr/bin/firefox-esr"
 
@@ -129,46 +128,26 @@ class Session:
     """One WebDriver BiDi connection: commands by id, events to the pages' consoles."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.consoles: dict[str, list[str]] = {}  # by browsing context
-        self._reader = asyncio.ensure_future(self._read())
+        self._channel = CommandChannel(ws, self._on_event, _error_of, BiDiError, "WebDriver BiDi")
 
-    async def _read(self) -> None:
-        async for msg in self.ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                continue
-            data = json.loads(msg.data)
-            if data.get("type") == "event":
-                if data.get("method") == "log.entryAdded":
-                    entry = data["params"]
-                    context = entry.get("source", {}).get("context", "")
-                    line = f"{entry.get('level')}: {entry.get('text')}"
-                    self.consoles.setdefault(context, []).append(line)
-                continue
-            fut = self._pending.pop(data.get("id", -1), None)
-            if fut is not None and not fut.done():
-                fut.set_result(data)
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(BiDiError("WebDriver BiDi connection closed"))
+    def _on_event(self, data: dict[str, Any]) -> None:
+        if data.get("type") == "event" and data.get("method") == "log.entryAdded":
+            entry = data["params"]
+            context = entry.get("source", {}).get("context", "")
+            line = f"{entry.get('level')}: {entry.get('text')}"
+            self.consoles.setdefault(context, []).append(line)
 
     async def send(self, method: str, timeout: float = 30, **params: Any) -> dict[str, Any]:
-        msg_id = next(self._ids)
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[msg_id] = fut
-        await self.ws.send_str(json.dumps({"id": msg_id, "method": method, "params": params}))
-        data = await asyncio.wait_for(fut, timeout)
-        if data.get("type") == "error":
-            raise BiDiError(f"{method}: {data.get('error')}: {data.get('message')}")
-        return dict(data.get("result", {}))
+        """One BiDi command's result; BiDiError on an error answer."""
+        return await self._channel.send(method, timeout, **params)
 
     async def close(self) -> None:
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._reader
-        await self.ws.close()
+        await self._channel.close()
+
+
+def _error_of(data: dict[str, Any]) -> str | None:
+    return f"{data.get('error')}: {data.get('message')}" if data.get("type") == "error" else None
 
 
 class Page:

@@ -19,7 +19,6 @@ import fractions
 import time
 from dataclasses import dataclass
 
-import aiohttp
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
@@ -159,21 +158,3 @@ def measure_flash_beep(data: bytes, fmt: str = "flv") -> AvOffsets:
         if near:
             offsets.append(min(near, key=abs))
     return AvOffsets(flashes, beeps, offsets)
-
-
-async def record_flv(url: str, seconds: float) -> bytes:
-    """What a CDN pulling ``GET /live/{show}.flv`` gets during ``seconds``."""
-    data = bytearray()
-    async with aiohttp.ClientSession() as http, http.get(url) as res:
-        assert res.status == 200, await res.text()
-        loop = asyncio.get_running_loop()
-        end = loop.time() + seconds
-        while loop.time() < end:
-            try:
-                chunk = await asyncio.wait_for(res.content.readany(), max(0.01, end - loop.time()))
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            data += chunk
-    return bytes(data)

@@ -29,6 +29,7 @@ from orchestrator.config import parse
 from tests import chromium
 from tests.chromium import Chromium, Page
 from tests.conftest import OPERATOR, Server, make_config
+from tests.flvpull import FlvPull
 from tests.mediacheck import assert_continuous, decode
 from tests.whipclient import AiortcPublisher
 
@@ -116,15 +117,6 @@ async def state_of(server: Server) -> dict[str, Any]:
     return state  # type: ignore[no-any-return]
 
 
-async def _read_flv(url: str, sink: bytearray, stop: asyncio.Event) -> None:
-    async with aiohttp.ClientSession() as http, http.get(url) as res:
-        assert res.status == 200
-        async for chunk in res.content.iter_any():
-            sink.extend(chunk)
-            if stop.is_set():
-                return
-
-
 # -- the show from the page -----------------------------------------------------------------
 
 
@@ -144,16 +136,15 @@ async def test_control_page_runs_the_show(server: Server, browser: Chromium) -> 
 
     red = AiortcPublisher(server.url, "test-show", "alpha", server.token("alpha"), "red")
     green = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "green")
-    flv = bytearray()
-    stop = asyncio.Event()
-    reader: asyncio.Future[None] | None = None
+    pull = FlvPull(f"{server.url}/live/test-show.flv")
+    flv = pull.data
     second: Page | None = None
     try:
         await red.start()
         await green.start()
         await page.wait_for("controlPage.state.studios.every(s => s.online)", timeout=20)
         await page.wait_for("controlPage.frames.alpha > 2 && controlPage.frames.bravo > 2", timeout=20)
-        reader = asyncio.ensure_future(_read_flv(f"{server.url}/live/test-show.flv", flv, stop))
+        pull.start()
 
         # "1" puts studio 1 on preview; space cuts it to program.
         await press(page, "1")
@@ -206,8 +197,7 @@ async def test_control_page_runs_the_show(server: Server, browser: Chromium) -> 
         await click(page, "#unpanic")
         await page.wait_for("controlPage.state.panic === false && document.getElementById('panic-banner').hidden")
         await asyncio.sleep(2)
-        stop.set()
-        await asyncio.wait_for(reader, 10)
+        await pull.stop(timeout=10)
 
         # A card from the page: pick the product, a flash-sale countdown, show it.
         await click(page, "[data-tab=products]")
@@ -367,9 +357,7 @@ async def test_control_page_runs_the_show(server: Server, browser: Chromium) -> 
         assert "card.shown" in csv_text and "program.take" in csv_text
         assert not [t for t in await page.evaluate("controlPage.toasts") if t["kind"] == "error"]
     finally:
-        stop.set()
-        if reader is not None:
-            reader.cancel()
+        pull.cancel()
         await red.stop()
         await green.stop()
 

@@ -54,11 +54,7 @@ async def test_firefox_watches_the_program_over_whep(server: Server, aiohttp_ser
     page_server = await aiohttp_server(pages, host="127.0.0.1")
     publisher = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "green")
     try:
-        await publisher.start()
-        await server.wait_for(lambda s: any((st["stats"] or {}).get("video_frames", 0) > 10 for st in s["studios"]))
-        status, _ = await server.api("POST", "/api/shows/test-show/cut", json={"studio": "bravo"})
-        assert status == 200
-        await server.wait_for(lambda s: s["on_air"] == "bravo")
+        await server.go_live(publisher, "bravo")
         async with Firefox() as browser:
             page = await browser.open(str(page_server.make_url("/viewer.html")))
             await page.wait_for("typeof watch === 'function'")

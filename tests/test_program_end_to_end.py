@@ -7,22 +7,11 @@ import asyncio
 import contextlib
 import subprocess
 
-import aiohttp
-
 from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server
+from tests.flvpull import FlvPull
 from tests.mediacheck import assert_continuous, decode, fetch_hls
 from tests.whipclient import AiortcPublisher
-
-
-async def _read_flv(url: str, sink: bytearray, stop: asyncio.Event) -> None:
-    async with aiohttp.ClientSession() as http, http.get(url) as res:
-        assert res.status == 200
-        assert res.headers["Content-Type"].startswith("video/x-flv")
-        async for chunk in res.content.iter_any():
-            sink.extend(chunk)
-            if stop.is_set():
-                return
 
 
 async def test_cuts_between_ffmpeg_and_aiortc_studios(server: Server) -> None:
@@ -37,9 +26,8 @@ async def test_cuts_between_ffmpeg_and_aiortc_studios(server: Server) -> None:
         stderr=subprocess.PIPE,
     )
     aiortc_pub = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "green")
-    flv = bytearray()
-    stop = asyncio.Event()
-    reader = asyncio.ensure_future(_read_flv(f"{server.url}/live/test-show.flv", flv, stop))
+    pull = FlvPull(f"{server.url}/live/test-show.flv").start()
+    flv = pull.data
     try:
         await aiortc_pub.start()
         await server.wait_for(lambda s: all(st["online"] for st in s["studios"]), timeout=20)
@@ -48,12 +36,11 @@ async def test_cuts_between_ffmpeg_and_aiortc_studios(server: Server) -> None:
             status, _ = await server.api("POST", "/api/shows/test-show/cut", json={"studio": studio})
             assert status == 200
             await asyncio.sleep(2.5)
-        stop.set()
-        await asyncio.wait_for(reader, 5)
+        await pull.stop()
         # Pull HLS while the studios are still on: the window holds the last cuts.
         playlist, segments = await fetch_hls(f"{server.url}/live/test-show/index.m3u8")
     finally:
-        reader.cancel()
+        pull.cancel()
         ffmpeg.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             ffmpeg.wait(10)

@@ -12,7 +12,7 @@ import av
 import numpy as np
 
 from tests.conftest import Server
-from tests.flashbeep import record_flv
+from tests.flvpull import record_flv
 from tests.mediacheck import without_cue_points
 from tests.whipclient import AiortcPublisher
 

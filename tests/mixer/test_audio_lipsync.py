@@ -12,7 +12,8 @@ import asyncio
 import statistics
 
 from tests.conftest import Server
-from tests.flashbeep import flash_beep_publisher, measure_flash_beep, record_flv
+from tests.flashbeep import flash_beep_publisher, measure_flash_beep
+from tests.flvpull import record_flv
 from tests.whipclient import AiortcPublisher
 
 LIMIT = 0.120  # seconds

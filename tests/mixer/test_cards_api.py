@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -239,12 +238,6 @@ def test_graphics_state_survives_json() -> None:
     )
     assert ShowState.from_json(json.loads(json.dumps(state.to_json()))) == state
     assert ShowState.from_json({"show": "old"}) == ShowState("old")  # states saved before graphics existed
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 async def test_a_restart_puts_the_same_graphics_back_on_air(

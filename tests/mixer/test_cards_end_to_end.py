@@ -5,10 +5,11 @@ its region, animating out, and green again after."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import av
 import numpy as np
 
@@ -18,20 +19,12 @@ from mixer.graphics.overlaystack import OverlayStack
 from orchestrator import catalogue
 from orchestrator.store import ShowState
 from tests.conftest import Server
+from tests.flvpull import FlvPull
 from tests.mediacheck import assert_continuous, decode, without_cue_points
 from tests.whipclient import AiortcPublisher
 
 W, H = 640, 360
 BASE = "/api/shows/test-show"
-
-
-async def _read_flv(url: str, sink: bytearray, stop: asyncio.Event) -> None:
-    async with aiohttp.ClientSession() as http, http.get(url) as res:
-        assert res.status == 200
-        async for chunk in res.content.iter_any():
-            sink.extend(chunk)
-            if stop.is_set():
-                return
 
 
 def _frames(flv: bytes) -> list[np.ndarray]:
@@ -60,29 +53,34 @@ def _card_signal(frame: np.ndarray, green: np.ndarray, rect: tuple[int, int, int
     return float(np.abs(fu[box].astype(int) - gu[box]).mean() + np.abs(fv[box].astype(int) - gv[box]).mean())
 
 
-async def test_card_is_drawn_into_the_program_and_animates(server: Server, tmp_path: Any) -> None:
+@contextlib.asynccontextmanager
+async def green_program_pulled(server: Server) -> AsyncIterator[FlvPull]:
+    """Studio alpha (green) on air, its program pulled over HTTP-FLV from 1.5 s before the block on.
+
+    The pull ends with the block (or before, by its ``stop``), then the studio.
+    """
     publisher = AiortcPublisher(server.url, "test-show", "alpha", server.token("alpha"), "green")
-    flv = bytearray()
-    stop = asyncio.Event()
-    reader: asyncio.Future[None] | None = None
+    pull = FlvPull(f"{server.url}/live/test-show.flv")
     try:
-        await publisher.start()
-        await server.wait_for(lambda s: ((s["studios"][0]["stats"] or {}).get("video_frames", 0)) > 10)
-        assert (await server.api("POST", f"{BASE}/cut", json={"studio": "alpha"}))[0] == 200
+        await server.go_live(publisher)
         await asyncio.sleep(0.5)
-        reader = asyncio.ensure_future(_read_flv(f"{server.url}/live/test-show.flv", flv, stop))
+        pull.start()
         await asyncio.sleep(1.5)
+        yield pull
+        await pull.stop()
+    finally:
+        pull.cancel()
+        await publisher.stop()
+
+
+async def test_card_is_drawn_into_the_program_and_animates(server: Server, tmp_path: Any) -> None:
+    async with green_program_pulled(server) as pull:
+        flv = pull.data
         status, body = await server.api("POST", f"{BASE}/cards", json={"product": "soup", "slot": "main"})
         assert status == 200, body
         await asyncio.sleep(2.0)
         assert (await server.api("DELETE", f"{BASE}/cards/main"))[0] == 200
         await asyncio.sleep(1.5)
-        stop.set()
-        await asyncio.wait_for(reader, 5)
-    finally:
-        if reader is not None:
-            reader.cancel()
-        await publisher.stop()
 
     d = await asyncio.to_thread(decode, bytes(flv), "flv")
     assert_continuous(d, 30)

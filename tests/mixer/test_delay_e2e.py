@@ -6,9 +6,11 @@ behind each output is, and a dump puts the slate where the mistake would have ai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,9 @@ import av
 
 from orchestrator.app import create_app
 from tests.conftest import Server, make_config
+from tests.flvpull import FlvPull
 from tests.mediacheck import classify, without_cue_points
+from tests.metricstext import sample
 from tests.mixer.test_timedmetadata_e2e import SECRET, Receiver
 from tests.mixer.test_timedmetadata_e2e import receiver as receiver  # a fixture
 from tests.whipclient import AiortcPublisher
@@ -25,44 +29,24 @@ from tests.whipclient import AiortcPublisher
 BASE = "/api/shows/test-show"
 
 
-class TimedReader:
-    """GET the FLV and note when each byte arrived."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.chunks: list[tuple[float, bytes]] = []
-        self.stop = asyncio.Event()
-
-    async def run(self) -> None:
-        async with aiohttp.ClientSession() as http, http.get(self.url) as res:
-            assert res.status == 200
-            async for chunk in res.content.iter_any():
-                self.chunks.append((time.time(), chunk))
-                if self.stop.is_set():
-                    return
-
-    def video(self) -> list[tuple[int, float, str]]:
-        """(timestamp ms, arrival UNIX s, colour) of every decoded video frame."""
-        data = b"".join(c for _, c in self.chunks)
-        ends, total = [], 0
-        for at, chunk in self.chunks:
-            total += len(chunk)
-            ends.append((total, at))
-        arrival: dict[int, float] = {}  # video tag timestamp -> when its last byte came
-        pos, k = 13, 0
-        while pos + 11 <= len(data):
-            size = int.from_bytes(data[pos + 1 : pos + 4], "big")
-            end = pos + 11 + size
-            if end > len(data):
-                break
-            ts = int.from_bytes(data[pos + 4 : pos + 7], "big") | (data[pos + 7] << 24)
-            while ends[k][0] < end:
-                k += 1
-            if data[pos] == 9:
-                arrival.setdefault(ts, ends[k][1])
-            pos = end + 4
-        with av.open(io.BytesIO(without_cue_points(data)), format="flv") as container:
-            return [(int(f.pts), arrival[int(f.pts)], classify(f)) for f in container.decode(video=0)]
+def timed_video(pull: FlvPull) -> list[tuple[int, float, str]]:
+    """(timestamp ms, arrival UNIX s, colour) of every decoded video frame the pull got."""
+    data, ends = bytes(pull.data), pull.arrivals
+    arrival: dict[int, float] = {}  # video tag timestamp -> when its last byte came
+    pos, k = 13, 0
+    while pos + 11 <= len(data):
+        size = int.from_bytes(data[pos + 1 : pos + 4], "big")
+        end = pos + 11 + size
+        if end > len(data):
+            break
+        ts = int.from_bytes(data[pos + 4 : pos + 7], "big") | (data[pos + 7] << 24)
+        while ends[k][0] < end:
+            k += 1
+        if data[pos] == 9:
+            arrival.setdefault(ts, ends[k][1])
+        pos = end + 4
+    with av.open(io.BytesIO(without_cue_points(data)), format="flv") as container:
+        return [(int(f.pts), arrival[int(f.pts)], classify(f)) for f in container.decode(video=0)]
 
 
 async def _start(tmp_path: Path, aiohttp_server: Any, delay: float, hook: str = "") -> Server:
@@ -73,17 +57,31 @@ async def _start(tmp_path: Path, aiohttp_server: Any, delay: float, hook: str = 
     return Server(str(srv.make_url("")).rstrip("/"), config)
 
 
-async def _studios(server: Server) -> tuple[AiortcPublisher, AiortcPublisher]:
+@contextlib.asynccontextmanager
+async def _on_air(server: Server) -> AsyncIterator[FlvPull]:
+    """Studios alpha (green) and bravo (red) sending, the FLV pulled as a CDN would, alpha on air.
+
+    The pull ends with the block (its frames: :func:`timed_video`), then the studios.
+    """
     alpha = AiortcPublisher(server.url, "test-show", "alpha", server.token("alpha"), "green")
     bravo = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "red", hz=440)
-    await alpha.start()
-    await bravo.start()
+    pull = FlvPull(f"{server.url}/live/test-show.flv")
+    try:
+        await alpha.start()
+        await bravo.start()
 
-    def sending(s: dict[str, Any]) -> bool:
-        return all(((st["stats"] or {}).get("video_frames", 0)) > 10 for st in s["studios"])
+        def sending(s: dict[str, Any]) -> bool:
+            return all(((st["stats"] or {}).get("video_frames", 0)) > 10 for st in s["studios"])
 
-    await server.wait_for(sending)
-    return alpha, bravo
+        await server.wait_for(sending)
+        pull.start()
+        assert (await server.api("POST", f"{BASE}/cut", json={"studio": "alpha"}))[0] == 200
+        yield pull
+        await pull.stop()
+    finally:
+        pull.cancel()
+        await alpha.stop()
+        await bravo.stop()
 
 
 async def test_a_cut_reaches_the_delayed_output_after_the_delay(
@@ -92,11 +90,7 @@ async def test_a_cut_reaches_the_delayed_output_after_the_delay(
     delay = 2.0
     rx, hook = receiver
     server = await _start(tmp_path, aiohttp_server, delay, hook)
-    alpha, bravo = await _studios(server)
-    reader = TimedReader(f"{server.url}/live/test-show.flv")
-    task = asyncio.ensure_future(reader.run())
-    try:
-        assert (await server.api("POST", f"{BASE}/cut", json={"studio": "alpha"}))[0] == 200
+    async with _on_air(server) as pull:
         await asyncio.sleep(delay + 1.5)
         before = time.time()
         assert (await server.api("POST", f"{BASE}/cut", json={"studio": "bravo"}))[0] == 200
@@ -107,21 +101,15 @@ async def test_a_cut_reaches_the_delayed_output_after_the_delay(
         card_at = time.time()
         assert (await server.api("POST", f"{BASE}/cards", json={"product": "soup", "slot": "main"}))[0] == 200
         await asyncio.sleep(delay + 1.5)
-        reader.stop.set()
-        await asyncio.wait_for(task, 5)
-    finally:
-        task.cancel()
-        await alpha.stop()
-        await bravo.stop()
     # The crew sees each delayed output and how far behind live it is.
     delays = state["delays"]
     assert set(delays) == {"hls", "flv", "whep", "webhook"}, delays
     for row in delays.values():
         assert row["delay_s"] == delay
         assert delay - 0.2 <= row["behind_s"] <= delay + 0.5, delays
-    assert 'broadcast_output_delay_seconds{show="test-show",output="flv"} 2.0' in metrics
-    assert 'broadcast_output_behind_seconds{show="test-show",output="hls"}' in metrics
-    frames = await asyncio.to_thread(reader.video)
+    assert sample(metrics, "broadcast_output_delay_seconds", show="test-show", output="flv") == 2.0
+    assert sample(metrics, "broadcast_output_behind_seconds", show="test-show", output="hls") is not None
+    frames = await asyncio.to_thread(timed_video, pull)
     red = [at for _, at, colour in frames if colour == "red"]
     assert red, "the cut never reached the output"
     assert [c for _, _, c in frames if c != "other"][0] == "green"
@@ -139,11 +127,7 @@ async def test_dump_puts_the_slate_where_the_mistake_would_have_aired(
     delay = 4.0
     rx, hook = receiver
     server = await _start(tmp_path, aiohttp_server, delay, hook)
-    alpha, bravo = await _studios(server)
-    reader = TimedReader(f"{server.url}/live/test-show.flv")
-    task = asyncio.ensure_future(reader.run())
-    try:
-        assert (await server.api("POST", f"{BASE}/cut", json={"studio": "alpha"}))[0] == 200
+    async with _on_air(server) as pull:
         # A card on and off while all is well (this also renders it once: the next show is quick).
         assert (await server.api("POST", f"{BASE}/cards", json={"product": "soup", "slot": "main"}))[0] == 200
         assert (await server.api("DELETE", f"{BASE}/cards/main"))[0] == 200
@@ -161,14 +145,8 @@ async def test_dump_puts_the_slate_where_the_mistake_would_have_aired(
         assert status == 200, body
         assert body["dumped"]["flv"] > 0 and body["dumped"]["hls"] > 0, body
         await asyncio.sleep(delay + 2.0)
-        reader.stop.set()
-        await asyncio.wait_for(task, 5)
         _, events = await server.api("GET", f"{BASE}/events")
-    finally:
-        task.cancel()
-        await alpha.stop()
-        await bravo.stop()
-    frames = await asyncio.to_thread(reader.video)
+    frames = await asyncio.to_thread(timed_video, pull)
     colours = [c for _, _, c in frames]
     assert "red" not in colours, "the mistake aired"
     # Green, then the slate for the dumped seconds (right from the dump), then green again.

@@ -23,7 +23,7 @@ from mixer.studiocard import BACKGROUND
 from orchestrator.app import create_app
 from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server, make_config
-from tests.flashbeep import record_flv
+from tests.flvpull import record_flv
 from tests.mediacheck import assert_continuous, decode
 from tests.mixer.test_switching_e2e import API, decode_program, longest, runs
 from tests.whipclient import ColourTrack, ToneTrack, TrackPublisher
@@ -86,10 +86,7 @@ async def test_replacing_the_on_air_session_never_falls_back(tmp_path: Path, aio
     seen: list[str | None] = []
     stop = asyncio.Event()
     try:
-        await old.start()
-        await frames_of(server, "alpha")
-        await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
-        await server.wait_for(lambda s: s["on_air"] == "alpha", timeout=5)
+        await server.go_live(old, frames=30, timeout=20)
         recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 8.0))
         watcher = asyncio.ensure_future(watch_on_air(server, seen, stop))
         await asyncio.sleep(2.0)
@@ -130,10 +127,7 @@ async def test_auto_returns_after_an_outage_and_backs_off_when_it_flaps(tmp_path
     alpha = publisher(server, "alpha", *tracks)
     timings: list[float] = []
     try:
-        await alpha.start()
-        await frames_of(server, "alpha")
-        await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
-        await server.wait_for(lambda s: s["on_air"] == "alpha", timeout=5)
+        await server.go_live(alpha, frames=30, timeout=20)
         recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 14.0))
         await asyncio.sleep(1.5)
         for _ in range(2):

@@ -16,32 +16,7 @@ from tests.mixer.test_switching_units import Clock, H, W, yuv_at
 
 
 class Studios(Clock):
-    """The hand-driven clock, with studios that send only audio or only video."""
-
-    def __init__(self, **scene: object) -> None:
-        super().__init__(**scene)
-        self.kinds: dict[str, set[str]] = {}
-
-    def studio(self, name: str, colour: str, hz: float, kinds: tuple[str, ...] = ("audio", "video")) -> None:
-        super().studio(name, colour, hz)
-        self.kinds[name] = set(kinds)
-
-    def tick(self, n: int = 1, silent: tuple[str, ...] = ()) -> None:
-        for _ in range(n):
-            for name, feed in self.feeds.items():
-                if name in silent:
-                    continue
-                if "video" in self.kinds.get(name, {"video"}):
-                    feed.push_video(self.frames[name].reformat())
-                if "audio" in self.kinds.get(name, {"audio"}):
-                    k = self.sent[name]
-                    t = (np.arange(1600) + k) / 48000
-                    tone = (np.sin(2 * np.pi * self.hz[name] * t) * 8000).astype(np.int16)
-                    frame = av.AudioFrame.from_ndarray(np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo")
-                    frame.sample_rate, frame.pts = 48000, k
-                    feed.push_audio(frame)
-                    self.sent[name] = k + 1600
-            self.program._tick()
+    """The hand-driven clock, run for seconds of real time, and studios whose session is replaced."""
 
     def run(self, seconds: float, silent: tuple[str, ...] = ()) -> None:
         """Ticks every ~30 ms for ``seconds`` of real time."""

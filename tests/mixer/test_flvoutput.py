@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
-import math
 import threading
 import time
 from collections.abc import Iterable
-from fractions import Fraction
 
 import av
 import av.logging
@@ -29,6 +27,8 @@ from mixer.outputs.flvmuxer import (
 )
 from mixer.outputs.flvoutput import FlvOutput, FlvReader
 from orchestrator.views.live import stream_flv
+from tests import encodedmedia
+from tests.encodedmedia import in_encoder_order
 
 FPS = 30
 SECONDS = 3
@@ -38,59 +38,8 @@ COLOURS = [(220, 40, 40), (40, 200, 60), (40, 60, 220)]  # one per second
 # --- media -------------------------------------------------------------------
 
 
-def _video_encoder(width: int, height: int) -> av.VideoCodecContext:
-    ctx = av.CodecContext.create("libx264", "w")
-    assert isinstance(ctx, av.VideoCodecContext)
-    ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
-    ctx.time_base = Fraction(1, FPS)
-    ctx.framerate = Fraction(FPS)
-    # No global-header flag: SPS/PPS stay in-band on every keyframe, as the program encoder does.
-    ctx.options = {
-        "preset": "veryfast",
-        "tune": "zerolatency",
-        "bf": "0",
-        "g": str(FPS),
-        "keyint_min": str(FPS),
-        "sc_threshold": "0",
-        "repeat-headers": "1",
-    }
-    return ctx
-
-
 def encode_video(width: int = 320, height: int = 240, seconds: int = SECONDS) -> list[EncodedPacket]:
-    ctx = _video_encoder(width, height)
-    out: list[EncodedPacket] = []
-    for i in range(FPS * seconds):
-        rgb = np.empty((height, width, 3), np.uint8)
-        rgb[:] = COLOURS[(i // FPS) % len(COLOURS)]
-        x = (i * 7) % (width - 16)
-        rgb[height - 24 :, x : x + 16] = 255  # a moving block at the bottom: P-frames carry something
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
-        frame.pts = i
-        frame.time_base = ctx.time_base
-        out += [EncodedPacket.from_av("video", p) for p in ctx.encode(frame)]
-    out += [EncodedPacket.from_av("video", p) for p in ctx.encode(None)]
-    return out
-
-
-def encode_audio(seconds: int = SECONDS) -> tuple[list[EncodedPacket], bytes]:
-    ctx = av.CodecContext.create("aac", "w")
-    assert isinstance(ctx, av.AudioCodecContext)
-    ctx.sample_rate, ctx.layout, ctx.format = 48000, "stereo", "fltp"
-    ctx.time_base = Fraction(1, 48000)
-    ctx.bit_rate = 128_000
-    ctx.open()
-    out: list[EncodedPacket] = []
-    for start in range(0, 48000 * seconds, 1024):
-        t = (np.arange(1024) + start) / 48000
-        tone = (0.3 * np.sin(2 * math.pi * 440 * t)).astype(np.float32)
-        frame = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
-        frame.sample_rate = 48000
-        frame.pts = start
-        frame.time_base = ctx.time_base
-        out += [EncodedPacket.from_av("audio", p) for p in ctx.encode(frame)]
-    out += [EncodedPacket.from_av("audio", p) for p in ctx.encode(None)]
-    return out, bytes(ctx.extradata or b"")
+    return encodedmedia.encode_video(width, height, FPS, seconds, COLOURS)
 
 
 @dataclasses.dataclass
@@ -112,8 +61,8 @@ class Media:
 @pytest.fixture(scope="module")
 def media() -> Media:
     video = encode_video()
-    audio, asc = encode_audio()
-    packets = sorted(video + audio, key=lambda p: (p.seconds, p.kind != "video"))
+    audio, asc = encodedmedia.encode_audio(SECONDS)
+    packets = in_encoder_order(video, audio)
     fmt = ProgramFormat(width=320, height=240, fps=FPS, audio_extradata=asc)
     return Media(fmt, packets)
 

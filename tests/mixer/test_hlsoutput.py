@@ -7,11 +7,9 @@ import re
 import threading
 import time
 from collections.abc import Iterable
-from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient
@@ -21,6 +19,7 @@ from mixer.outputs.hlsoutput import PLAYLIST_NAME, HlsOutput
 from mixer.outputs.hlsplaylist import parse_playlist
 from mixer.outputs.packetqueue import PacketQueue
 from orchestrator.views.live import hls_file_response
+from tests.encodedmedia import encode_audio, encode_video, in_encoder_order
 from tests.mediacheck import Decoded, assert_continuous, decode
 
 FPS = 30
@@ -34,53 +33,6 @@ BIG = 4096  # tests feed everything at once: room for all of it, no drops
 # --- media -------------------------------------------------------------------------
 
 
-def _encode_video(seconds: int) -> list[EncodedPacket]:
-    ctx = av.CodecContext.create("libx264", "w")
-    assert isinstance(ctx, av.VideoCodecContext)
-    ctx.width, ctx.height, ctx.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-    ctx.time_base = Fraction(1, FPS)
-    ctx.framerate = Fraction(FPS)
-    # No global-header flag: SPS/PPS in-band on every keyframe, like the program encoder.
-    ctx.options = {
-        "preset": "veryfast",
-        "tune": "zerolatency",
-        "bf": "0",
-        "g": str(FPS),
-        "keyint_min": str(FPS),
-        "sc_threshold": "0",
-    }
-    out: list[EncodedPacket] = []
-    for i in range(FPS * seconds):
-        rgb = np.empty((HEIGHT, WIDTH, 3), np.uint8)
-        rgb[:] = COLOURS[(i // FPS) % len(COLOURS)]
-        x = (i * 7) % (WIDTH - 16)
-        rgb[HEIGHT - 24 :, x : x + 16] = 255  # a moving block: P-frames carry something
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
-        frame.pts, frame.time_base = i, ctx.time_base
-        out += [EncodedPacket.from_av("video", p) for p in ctx.encode(frame)]
-    out += [EncodedPacket.from_av("video", p) for p in ctx.encode(None)]
-    return out
-
-
-def _encode_audio(seconds: int) -> tuple[list[EncodedPacket], bytes]:
-    ctx = av.CodecContext.create("aac", "w")
-    assert isinstance(ctx, av.AudioCodecContext)
-    ctx.sample_rate, ctx.layout, ctx.format = 48000, "stereo", "fltp"
-    ctx.time_base = Fraction(1, 48000)
-    ctx.bit_rate = 128_000
-    ctx.open()
-    out: list[EncodedPacket] = []
-    t = np.arange(1024) / 48000
-    for n in range(seconds * 48000 // 1024):
-        tone = (0.2 * np.sin(2 * np.pi * 440 * (t + n * 1024 / 48000))).astype(np.float32)
-        frame = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
-        frame.sample_rate, frame.pts, frame.time_base = 48000, n * 1024, ctx.time_base
-        out += [EncodedPacket.from_av("audio", p) for p in ctx.encode(frame)]
-    out += [EncodedPacket.from_av("audio", p) for p in ctx.encode(None)]
-    assert ctx.extradata
-    return out, bytes(ctx.extradata)
-
-
 @dataclasses.dataclass(frozen=True)
 class Media:
     fmt: ProgramFormat
@@ -92,9 +44,9 @@ class Media:
 
 @pytest.fixture(scope="module")
 def media() -> Media:
-    video = _encode_video(SECONDS)
-    audio, asc = _encode_audio(SECONDS)
-    packets = sorted(video + audio, key=lambda p: (p.dts * p.time_base, p.kind != "video"))
+    video = encode_video(WIDTH, HEIGHT, FPS, SECONDS, COLOURS)
+    audio, asc = encode_audio(SECONDS, amplitude=0.2)
+    packets = in_encoder_order(video, audio)
     return Media(ProgramFormat(WIDTH, HEIGHT, FPS, audio_extradata=asc), packets)
 
 

@@ -73,9 +73,7 @@ async def test_hls_js_and_mpegts_js_read_the_cues(server: Server, aiohttp_server
     page_server = await aiohttp_server(pages, host="127.0.0.1")
     publisher = AiortcPublisher(server.url, "test-show", "alpha", server.token("alpha"), "green")
     try:
-        await publisher.start()
-        await server.wait_for(lambda s: ((s["studios"][0]["stats"] or {}).get("video_frames", 0)) > 10)
-        assert (await server.api("POST", f"{BASE}/cut", json={"studio": "alpha"}))[0] == 200
+        await server.go_live(publisher)
         async with chromium.Chromium() as browser:
             page = await browser.open(f"{page_server.make_url('/')}?origin={server.url}")
             # Both players running (the FLV one shows frames; hls.js has loaded a level).

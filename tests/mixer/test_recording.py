@@ -10,11 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from fractions import Fraction
@@ -31,9 +26,9 @@ from mixer.programencoder import ProgramEncoder
 from orchestrator.app import create_app
 from tests.conftest import OPERATOR, Server, make_config
 from tests.mediacheck import Decoded, assert_continuous, decode
+from tests.redisserver import free_port
+from tests.serverprocess import config_file, kill, spawn_server
 from tests.whipclient import AiortcPublisher
-
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture
@@ -64,11 +59,7 @@ async def test_recording_rotates_and_every_file_decodes(rec_server: Server, tmp_
     # A studio joins, goes on air, drops out: the recording runs on through all of it.
     publisher = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "green")
     try:
-        await publisher.start()
-        await server.wait_for(lambda s: any((st["stats"] or {}).get("video_frames", 0) > 10 for st in s["studios"]))
-        status, _ = await server.api("POST", "/api/shows/test-show/cut", json={"studio": "bravo"})
-        assert status == 200
-        await server.wait_for(lambda s: s["on_air"] == "bravo")
+        await server.go_live(publisher, "bravo")
         await asyncio.sleep(2.5)
     finally:
         await publisher.stop()
@@ -109,12 +100,6 @@ async def test_recording_rotates_and_every_file_decodes(rec_server: Server, tmp_
         assert audio.sample_rate == 48000 and audio.time_base == Fraction(1, 48000)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(port: int, path: str) -> Any:
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {OPERATOR}"})
     with urllib.request.urlopen(req, timeout=5) as res:
@@ -122,35 +107,24 @@ def _get(port: int, path: str) -> Any:
 
 
 def test_a_killed_writer_leaves_a_playable_file(tmp_path: Path) -> None:
-    port = _free_port()
-    config = tmp_path / "show.toml"
-    config.write_text(
-        f"""
-[server]
-listen_port = {port}
-operator_token = "{OPERATOR}"
-link_secret = "test-link-secret-0123456789"
-ice_hosts = ["127.0.0.1"]
-data_dir = "{tmp_path / "data"}"
-
+    port = free_port()
+    config = config_file(
+        tmp_path,
+        """
 [[shows]]
 id = "killed"
 title = "Killed"
 width = 640
 height = 360
 video_bitrate = 1000000
-outputs = {{ hls = false, flv = false, whep = false, recording = true }}
+outputs = { hls = false, flv = false, whep = false, recording = true }
 [[shows.studios]]
 id = "alpha"
 name = "Alpha"
-"""
+""",
+        listen_port=port,
     )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "serve", "--config", str(config)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = spawn_server(config)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -163,8 +137,7 @@ name = "Alpha"
             assert time.monotonic() < deadline, "server did not record"
             time.sleep(0.2)
     finally:
-        os.kill(server.pid, signal.SIGKILL)  # mid-fragment: no trailer, nothing flushed at exit
-        server.wait(10)
+        kill(server)  # mid-fragment: no trailer, nothing flushed at exit
 
     files = list((tmp_path / "data" / "recordings" / "killed").glob("*.mp4"))
     assert len(files) == 1

@@ -4,7 +4,6 @@ and that all of it survives a restart through the state store (memory round trip
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,12 +171,6 @@ def test_config_studio_photo_is_checked_at_start(tmp_path: Path) -> None:
         studios = [{"id": "alpha", "name": "Alpha", "photo": str(bad)}]
         with pytest.raises(ConfigError, match=r"studios\[0\]\.photo: .* is not a readable picture"):
             make_config(tmp_path, studios=studios)
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 async def test_mixer_state_survives_a_restart(tmp_path: Path, redis: RedisServer, aiohttp_server: Any) -> None:

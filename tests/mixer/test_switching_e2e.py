@@ -19,7 +19,8 @@ import pytest
 from mixer.layout import boxes
 from orchestrator.app import create_app
 from tests.conftest import Server, make_config
-from tests.flashbeep import Gate, TrackPublisher, record_flv
+from tests.flashbeep import Gate, TrackPublisher
+from tests.flvpull import record_flv
 from tests.mediacheck import assert_continuous, decode, without_cue_points
 from tests.whipclient import AiortcPublisher, ColourTrack, ToneTrack
 

@@ -169,12 +169,14 @@ class Clock:
         self.frames: dict[str, av.VideoFrame] = {}
         self.hz: dict[str, float] = {}
         self.sent: dict[str, int] = {}
+        self.kinds: dict[str, set[str]] = {}  # what each studio sends (both unless set)
         self.scene = Scene(av_sync_ms=0, **scene)
         self.program.set_scene(self.scene)
 
-    def studio(self, name: str, colour: str, hz: float) -> None:
+    def studio(self, name: str, colour: str, hz: float, kinds: tuple[str, ...] = ("audio", "video")) -> None:
         feed = self.feeds[name] = FeedBuffer(name)
         self.frames[name], self.hz[name], self.sent[name] = solid(colour), hz, 0
+        self.kinds[name] = set(kinds)
         self.program.attach_feed(feed)
 
     def set(self, **changes: Any) -> None:
@@ -186,14 +188,16 @@ class Clock:
             for name, feed in self.feeds.items():
                 if name in silent:
                     continue
-                feed.push_video(self.frames[name].reformat())
-                k = self.sent[name]
-                t = (np.arange(1600) + k) / 48000
-                tone = (np.sin(2 * np.pi * self.hz[name] * t) * 8000).astype(np.int16)
-                frame = av.AudioFrame.from_ndarray(np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo")
-                frame.sample_rate, frame.pts = 48000, k
-                feed.push_audio(frame)
-                self.sent[name] = k + 1600
+                if "video" in self.kinds[name]:
+                    feed.push_video(self.frames[name].reformat())
+                if "audio" in self.kinds[name]:
+                    k = self.sent[name]
+                    t = (np.arange(1600) + k) / 48000
+                    tone = (np.sin(2 * np.pi * self.hz[name] * t) * 8000).astype(np.int16)
+                    frame = av.AudioFrame.from_ndarray(np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo")
+                    frame.sample_rate, frame.pts = 48000, k
+                    feed.push_audio(frame)
+                    self.sent[name] = k + 1600
             self.program._tick()
 
     def colours(self) -> list[str]:

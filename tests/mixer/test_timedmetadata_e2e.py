@@ -26,8 +26,7 @@ from orchestrator.app import create_app
 from orchestrator.webhook import SIGNATURE_HEADER, verify
 from tests.conftest import Server, make_config
 from tests.mediacheck import without_cue_points
-from tests.mixer.test_cards_end_to_end import _card_signal, _expected, _read_flv
-from tests.whipclient import AiortcPublisher
+from tests.mixer.test_cards_end_to_end import _card_signal, _expected, green_program_pulled
 
 BASE = "/api/shows/test-show"
 SECRET = "webhook-secret-0123456789"
@@ -149,17 +148,8 @@ async def test_card_cues_are_in_every_output_at_the_frame_and_signed_on_the_webh
     config = make_config(tmp_path, webhook_url=hook_url, webhook_secret=SECRET)
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
     server = Server(str(srv.make_url("")).rstrip("/"), config)
-    publisher = AiortcPublisher(server.url, "test-show", "alpha", server.token("alpha"), "green")
-    flv = bytearray()
-    stop = asyncio.Event()
-    reader: asyncio.Future[None] | None = None
-    try:
-        await publisher.start()
-        await server.wait_for(lambda s: ((s["studios"][0]["stats"] or {}).get("video_frames", 0)) > 10)
-        assert (await server.api("POST", f"{BASE}/cut", json={"studio": "alpha"}))[0] == 200
-        await asyncio.sleep(0.5)
-        reader = asyncio.ensure_future(_read_flv(f"{server.url}/live/test-show.flv", flv, stop))
-        await asyncio.sleep(1.5)
+    async with green_program_pulled(server) as pull:
+        flv = pull.data
         status, body = await server.api("POST", f"{BASE}/cards", json={"product": "soup", "slot": "main"})
         assert status == 200, body
         await asyncio.sleep(1.5)
@@ -168,8 +158,7 @@ async def test_card_cues_are_in_every_output_at_the_frame_and_signed_on_the_webh
         await asyncio.sleep(1.0)
         assert (await server.api("DELETE", f"{BASE}/cards/main"))[0] == 200
         await asyncio.sleep(2.5)  # the last HLS segment with the hide is listed
-        stop.set()
-        await asyncio.wait_for(reader, 5)
+        await pull.stop()
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{server.url}/live/test-show/index.m3u8") as res:
                 playlist = await res.text()
@@ -181,10 +170,6 @@ async def test_card_cues_are_in_every_output_at_the_frame_and_signed_on_the_webh
         async with asyncio.timeout(15):  # the webhook: one 500, then the three events
             while len(rx.calls) < 4:
                 await asyncio.sleep(0.1)
-    finally:
-        if reader is not None:
-            reader.cancel()
-        await publisher.stop()
 
     events = ["card.shown", "price.changed", "card.hidden"]
 

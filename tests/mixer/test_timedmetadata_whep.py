@@ -22,9 +22,7 @@ async def test_a_whep_viewer_gets_card_cues_on_its_data_channel(server: Server) 
     messages: list[tuple[float, dict[str, Any]]] = []
     channel.on("message", lambda text: messages.append((time.monotonic(), json.loads(text))))
     try:
-        await publisher.start()
-        await server.wait_for(lambda s: ((s["studios"][0]["stats"] or {}).get("video_frames", 0)) > 10)
-        assert (await server.api("POST", f"{BASE}/cut", json={"studio": "alpha"}))[0] == 200
+        await server.go_live(publisher)
         await viewer.start()
         assert "m=application" in viewer.answer
         await _wait(lambda: channel.readyState == "open" and len(viewer.video) > 10, 10, "data channel and video")

@@ -151,11 +151,7 @@ async def test_aiortc_viewers_get_the_program_across_a_cut_and_a_dropout(server:
     publisher = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "green")
     viewers = [WhepClient(f"{server.url}/whep/test-show") for _ in range(2)]
     try:
-        await publisher.start()
-        await server.wait_for(lambda s: any((st["stats"] or {}).get("video_frames", 0) > 10 for st in s["studios"]))
-        status, _ = await server.api("POST", "/api/shows/test-show/cut", json={"studio": "bravo"})
-        assert status == 200
-        await server.wait_for(lambda s: s["on_air"] == "bravo")
+        await server.go_live(publisher, "bravo")
         for viewer in viewers:
             await viewer.start()
         # Each viewer starts on a keyframe: decoded frames within a second.

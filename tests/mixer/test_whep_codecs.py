@@ -27,6 +27,7 @@ from orchestrator.app import create_app
 from orchestrator.appkeys import SHOWS
 from rooms.webrtccodecs import choose_video
 from tests.conftest import Server, make_config
+from tests.metricstext import sample
 from tests.mixer.test_whep import AIORTC_OWN, WhepClient, _existing_codecs, _open_encoders, _post, _wait
 from tests.whipclient import AiortcPublisher
 
@@ -36,11 +37,7 @@ SAFARI_STYLE = (("video/H264", "42e01f"), ("video/VP8", None))
 
 async def _on_air(server: Server, colour: str = "green") -> AiortcPublisher:
     publisher = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), colour)
-    await publisher.start()
-    await server.wait_for(lambda s: any((st["stats"] or {}).get("video_frames", 0) > 10 for st in s["studios"]))
-    status, _ = await server.api("POST", "/api/shows/test-show/cut", json={"studio": "bravo"})
-    assert status == 200
-    await server.wait_for(lambda s: s["on_air"] == "bravo")
+    await server.go_live(publisher, "bravo")
     return publisher
 
 
@@ -81,7 +78,7 @@ async def test_aiortc_own_offer_and_cb_only_offer_get_pictures(server: Server) -
     assert sorted(e["codec"] for e in whep["encodes"]) == ["h264-cb", "vp8"]
     assert {v["codec"] for v in whep["viewer_list"]} == {"vp8", "h264-cb"}
     assert all(e["frames_encoded"] > 30 and e["keyframes"] >= 1 for e in whep["encodes"])
-    assert re.search(r'^broadcast_output_second_encodes\{[^}]*output="whep"[^}]*\} 2$', metrics, re.M), [
+    assert sample(metrics, "broadcast_output_second_encodes", output="whep") == 2, [
         line for line in metrics.splitlines() if "second_encodes" in line
     ]
     await server.wait_for(lambda s: not s["outputs"]["whep"]["encodes"])

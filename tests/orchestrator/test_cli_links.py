@@ -6,43 +6,31 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from orchestrator.app import create_app
 from orchestrator.config import load
-from tests.conftest import OPERATOR, Server
+from tests.conftest import Server
 from tests.redisserver import RedisServer
+from tests.serverprocess import TWO_STUDIOS, config_file
 
 
 def _config_file(tmp_path: Path, redis_url: str) -> Path:
-    path = tmp_path / "show.toml"
-    path.write_text(
-        f"""
-[server]
-operator_token = "{OPERATOR}"
-link_secret = "test-link-secret-0123456789"
-redis_url = "{redis_url}"
-data_dir = "{tmp_path / "data"}"
+    return config_file(
+        tmp_path,
+        """
 [[shows]]
 id = "test-show"
 title = "Test"
 width = 320
 height = 180
-[[shows.studios]]
-id = "alpha"
-name = "Alpha"
-[[shows.studios]]
-id = "bravo"
-name = "Bravo"
-""",
-        encoding="utf-8",
+"""
+        + TWO_STUDIOS,
+        redis_url=redis_url,
     )
-    return path
 
 
 def _cli_links(path: Path) -> tuple[int, dict[str, str], str]:
@@ -54,12 +42,6 @@ def _cli_links(path: Path) -> tuple[int, dict[str, str], str]:
     )
     tokens = {link["studio"]: link["token"] for link in map(json.loads, done.stdout.splitlines())}
     return done.returncode, tokens, done.stderr
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 async def test_links_after_a_reissue_are_the_new_ones(tmp_path: Path, aiohttp_server: Any, redis: RedisServer) -> None:

@@ -16,6 +16,7 @@ from mixer.outputs.hlsplaylist import parse_playlist
 from orchestrator.redisstore import RedisStore
 from orchestrator.showlease import ShowLeases
 from orchestrator.store import Event, Fenced
+from tests.metricstext import sample
 from tests.orchestrator.clusternodes import AUTH, LEASE_S, ClusterNodes
 from tests.redisserver import RedisServer
 
@@ -130,7 +131,7 @@ async def test_shows_spread_redirect_and_survive_a_killed_node(tmp_path: Path) -
             status, body = await nodes.call(owner, "POST", f"/api/shows/{show}/outputs/rtmp", rtmp)
             assert status in (200, 201), body
             status, metrics = await nodes.call(other, "GET", "/metrics")
-            assert f'broadcast_show_owner{{show="{show}",node="{nodes.node_id(owner)}"}} 1' in metrics
+            assert sample(metrics, "broadcast_show_owner", show=show, node=nodes.node_id(owner)) == 1
 
             # HLS is on air before the kill.
             async with asyncio.timeout(40):

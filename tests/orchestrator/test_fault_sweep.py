@@ -13,7 +13,7 @@ The figures it prints are the ones in docs/RELIABILITY.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +44,6 @@ SWEEP: list[tuple[str, str, Body, str | None]] = [
     ("POST", "/recording", lambda i: {"on": i % 2 == 0}, None),
     ("POST", "/studios/alpha/reissue", lambda i: None, "link.reissued"),
 ]
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.mark.parametrize("then", ["pass", "refuse"])

@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from orchestrator.app import create_app
 from tests.conftest import Server, make_config
 from tests.redisserver import RedisServer
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 async def _node(tmp_path: Path, aiohttp_server: Any, redis_url: str, name: str) -> tuple[Server, Any]:

@@ -4,10 +4,7 @@ configs/redis.conf): a new server process puts the same show on air, outputs inc
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +12,16 @@ import aiohttp
 
 from tests.conftest import OPERATOR
 from tests.redisserver import RedisServer, free_port
+from tests.serverprocess import TWO_STUDIOS, config_file, kill, spawn_server
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 API = "/api/shows/killed"
 AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 
 
 def _config(directory: Path, port: int) -> Path:
-    path = directory / "killed.toml"
-    path.write_text(
-        f"""
-[server]
-listen_port = {port}
-operator_token = "{OPERATOR}"
-link_secret = "test-link-secret-0123456789"
-ice_hosts = ["127.0.0.1"]
-data_dir = "{directory / "data"}"
-
+    return config_file(
+        directory,
+        """
 [[shows]]
 id = "killed"
 title = "SIGKILL"
@@ -39,20 +29,18 @@ width = 320
 height = 180
 fps = 15
 video_bitrate = 300000
-[[shows.studios]]
-id = "alpha"
-name = "Alpha"
-[[shows.studios]]
-id = "bravo"
-name = "Bravo"
+"""
+        + TWO_STUDIOS
+        + """
 [[shows.products]]
 id = "soup"
 name = "汪集鸡汤"
 enterprise = "汪集"
 price = 39.9
-"""
+""",
+        name="killed.toml",
+        listen_port=port,
     )
-    return path
 
 
 async def _call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -61,9 +49,7 @@ async def _call(base: str, method: str, path: str, body: Any = None) -> tuple[in
 
 
 async def _serve(config: Path, redis_url: str, base: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "orchestrator", "serve", "--config", str(config), "--redis", redis_url]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = spawn_server(config, "--redis", redis_url)
     async with asyncio.timeout(30):
         while True:
             assert proc.poll() is None, "server exited"
@@ -73,11 +59,6 @@ async def _serve(config: Path, redis_url: str, base: str) -> subprocess.Popen[by
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.2)
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
 
 
 async def test_server_and_redis_killed_come_back_with_the_show(tmp_path: Path) -> None:
@@ -101,7 +82,7 @@ async def test_server_and_redis_killed_come_back_with_the_show(tmp_path: Path) -
             _, before = await _call(base, "GET", API)
             _, events = await _call(base, "GET", API + "/events")
         finally:
-            _kill(server)
+            kill(server)
         await asyncio.sleep(1.5)  # appendfsync everysec: older writes are on disk
         redis.kill()
         redis.start()
@@ -123,4 +104,4 @@ async def test_server_and_redis_killed_come_back_with_the_show(tmp_path: Path) -
             _, events_after = await _call(base, "GET", API + "/events")
             assert events_after["events"][: len(events["events"])] == events["events"]
         finally:
-            _kill(server)
+            kill(server)

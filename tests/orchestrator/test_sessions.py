@@ -9,7 +9,6 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +54,6 @@ async def _status(method: str, url: str, headers: dict[str, str], data: Any = No
     async with aiohttp.ClientSession() as http, http.request(method, url, headers=headers, data=data) as res:
         await res.read()
         return res.status
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 async def test_sign_out_revokes_the_cookie_on_every_node(

@@ -30,12 +30,6 @@ API = f"/api/shows/{SHOW}"
 
 
 @pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
 def proxy(redis: RedisServer) -> Iterator[FaultProxy]:
     with FaultProxy(redis.port) as p:
         yield p

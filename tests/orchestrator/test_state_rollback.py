@@ -5,22 +5,13 @@ own persistence (configs/redis.conf); server nodes restarted over the same Redis
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.orchestrator.faultnode import SHOW, Node, Stored, same_show, start_node
 from tests.redisserver import RedisServer
 
 API = f"/api/shows/{SHOW}"
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 async def _ok(node: Node, method: str, path: str, body: Any = None) -> Any:

@@ -137,6 +137,30 @@ def test_nack_asks_after_reordering_and_again_per_packet_after_a_round_trip() ->
     assert asked_for_9 == MAX_NACKS_PER_PACKET  # then it gives up on it
 
 
+async def test_a_sessions_decoder_threads_are_ended_off_the_event_loop() -> None:
+    """aiortc's decoder stop joins a thread: a closing WHIP session runs it in a worker thread."""
+    import threading
+
+    from mixer.feedbuffer import FeedBuffer
+    from rooms.whipsession import WhipSession
+
+    async def closed(_: WhipSession) -> None:
+        pass
+
+    session = WhipSession("show", "alpha", FeedBuffer("alpha"), closed)
+    receiver = session.pc.addTransceiver("video", direction="recvonly").receiver
+    upstream = receiver._RTCRtpReceiver__stop_decoder  # type: ignore[attr-defined]
+    threads: list[threading.Thread] = []
+
+    def stop_decoder() -> None:
+        threads.append(threading.current_thread())
+        upstream()
+
+    receiver._RTCRtpReceiver__stop_decoder = stop_decoder  # type: ignore[attr-defined]
+    await session.close()
+    assert threads and threading.main_thread() not in threads
+
+
 def test_a_sender_keeps_the_rtp_timestamp_the_monitor_clock_reads() -> None:
     """The name-mangled attribute the crew monitor's clock reads exists on a real sender."""
     import asyncio

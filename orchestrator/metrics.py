@@ -1,0 +1,325 @@
+"""``/metrics``: the node's Prometheus metrics, built by ``prometheus_client`` from the live state.
+
+One :class:`~prometheus_client.CollectorRegistry` per application (tests run several
+apps in one process, so never the library's global one) holds the process collector
+(``process_cpu_seconds_total``, ``process_resident_memory_bytes``, ``process_open_fds``,
+...), the platform collector (``python_info``), and :class:`ShowCollector`, which reads the
+shows, their studios, outputs, store outbox and the cluster at every scrape: nothing is
+kept between scrapes, so a value is never stale.
+
+Names and labels are part of the public interface (dashboards and alerts rely on them):
+rename none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from orchestrator.appkeys import CLUSTER, INGEST, SHOWS
+from orchestrator.cluster import Cluster
+from orchestrator.showrunner import ShowRunner
+from rooms.ingestpool import IngestPool
+
+Rows = list[tuple[dict[str, str], object]]  # (labels, value); a value that is no number: no sample
+
+# What a studio's stream looks like on arrival (WhipSession.stats keys).
+_STUDIO_GAUGES = (
+    ("fps", "broadcast_studio_fps", "Video frames per second received from the studio."),
+    ("bitrate_kbps", "broadcast_studio_bitrate_kbps", "Bitrate received from the studio (audio and video)."),
+    ("packet_loss_pct", "broadcast_studio_packet_loss_percent", "RTP packets lost on the way, last second."),
+    ("jitter_ms", "broadcast_studio_jitter_ms", "Video RTP interarrival jitter."),
+    ("rtt_ms", "broadcast_studio_rtt_ms", "Round-trip time the studio's browser measures."),
+    ("video_packet_loss_pct", "broadcast_studio_video_packet_loss_percent", "Video RTP packets lost, last second."),
+    ("decoded_fps", "broadcast_studio_decoded_fps", "Decoded pictures per second handed to the mixer."),
+)
+# Cumulative repair and freeze counters of the studio's session (rooms/ingeststats.py).
+_STUDIO_COUNTERS = (
+    ("nacks_sent", "broadcast_studio_nacks_total", "RTCP NACKs sent to the studio."),
+    ("plis_sent", "broadcast_studio_plis_total", "Keyframe requests (RTCP PLI) sent to the studio."),
+    ("firs_sent", "broadcast_studio_firs_total", "Keyframe requests (RTCP FIR) sent to the studio."),
+    ("keyframes_received", "broadcast_studio_keyframes_total", "Keyframes received from the studio."),
+    ("frames_dropped", "broadcast_studio_frames_dropped_total", "Whole frames dropped: their references were lost."),
+    ("freezes", "broadcast_studio_freezes_total", "Gaps over 200 ms between decoded pictures."),
+    ("freeze_ms", "broadcast_studio_freeze_ms_total", "Time spent in those gaps."),
+    ("socket_drops", "broadcast_studio_socket_drops_total", "Datagrams dropped at our socket (buffer full)."),
+    ("frames_not_decoded", "broadcast_studio_frames_not_decoded_total", "Whole frames received, not decoded."),
+)
+# The program clock and the encoder (Program.stats keys), one row per show.
+_PROGRAM = (
+    ("ticks", "counter", "broadcast_program_ticks_total", "Program clock ticks."),
+    ("late_ticks", "counter", "broadcast_program_late_ticks_total", "Ticks that started more than one period late."),
+    (
+        "skipped_ticks",
+        "counter",
+        "broadcast_program_skipped_ticks_total",
+        "Ticks the clock skipped after a stall (their time passes with no frame).",
+    ),
+)
+_PROGRAM_RATES = (
+    (
+        "configured_fps",
+        "gauge",
+        "broadcast_program_configured_fps",
+        "The show's frame rate: the program clock's ticks per second.",
+    ),
+    (
+        "output_fps",
+        "gauge",
+        "broadcast_program_output_fps",
+        "Frames per second actually encoded, last 5 s: below the configured rate when overloaded.",
+    ),
+    ("encoded_frames", "counter", "broadcast_encoder_frames_total", "Frames encoded by the show's one encoder."),
+    (
+        "encoder_dropped",
+        "counter",
+        "broadcast_encoder_dropped_total",
+        "Pictures dropped because the encoder fell behind (their audio is kept).",
+    ),
+    ("encoder_queue", "gauge", "broadcast_encoder_queue", "Ticks waiting for the encoder."),
+)
+# Every output's status() keys: (key, type, name, help, value when the key is absent; None: no row).
+_OUTPUT = (
+    ("up", "gauge", "broadcast_output_up", "1 while the output delivers (RTMP live, file open).", 0),
+    ("bitrate_bps", "gauge", "broadcast_output_bitrate_bps", "Bitrate going into the output, last 5 s.", 0),
+    ("fps", "gauge", "broadcast_output_fps", "Video frames per second going into the output, last 5 s.", 0),
+    ("bytes_total", "counter", "broadcast_output_bytes_total", "Media bytes written to the output.", 0),
+    ("clients", "gauge", "broadcast_output_clients", "Connected readers (FLV) or viewers (WHEP).", None),
+    ("uptime_s", "gauge", "broadcast_output_uptime_seconds", "Seconds since the output (or connection) began.", 0),
+    ("errors", "counter", "broadcast_output_errors_total", "Errors of the output (refused offers for WHEP).", 0),
+    ("dropped_packets", "counter", "broadcast_output_dropped_packets_total", "Packets the output dropped.", 0),
+    (
+        "second_encodes",
+        "gauge",
+        "broadcast_output_second_encodes",
+        "WHEP: extra encodes running (VP8, Constrained Baseline) for viewers without H.264 High.",
+        None,
+    ),
+)
+# Each delayed output's delay line (Delays.status() keys).
+_DELAY = (
+    ("delay_s", "gauge", "broadcast_output_delay_seconds", "Broadcast delay set for the output."),
+    ("behind_s", "gauge", "broadcast_output_behind_seconds", "How far the output is behind the live program."),
+    ("held_bytes", "gauge", "broadcast_output_delay_held_bytes", "Bytes the output's delay holds."),
+    ("dumps", "counter", "broadcast_output_dumps_total", "Dumps of the output's delay."),
+)
+
+
+def family(kind: str, name: str, help_text: str, rows: Rows) -> Metric:
+    """One metric family of ``kind`` (``counter`` or ``gauge``); every row has the same label names.
+
+    Label order is the order of the first row's labels (kept, as scrapers' regexes see it).
+    """
+    labels = list(rows[0][0]) if rows else []
+    made: CounterMetricFamily | GaugeMetricFamily
+    if kind == "counter":
+        made = CounterMetricFamily(name, help_text, labels=labels)
+    else:
+        made = GaugeMetricFamily(name, help_text, labels=labels)
+    for row_labels, value in rows:
+        number = _number(value)
+        if number is not None:
+            made.add_metric(list(row_labels.values()), number)
+    return made
+
+
+def _number(value: object) -> float | None:
+    """A status value as a sample: booleans as 0/1; None (and non-numbers) as no sample."""
+    if isinstance(value, bool):
+        return float(value)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _listed(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def output_rows(runners: Iterable[ShowRunner]) -> list[tuple[dict[str, str], Mapping[str, Any]]]:
+    """(labels ``show``, ``output``, ``name``; status) for every output of every show."""
+    rows: list[tuple[dict[str, str], Mapping[str, Any]]] = []
+    for runner in runners:
+        show = runner.show.id
+        fixed: list[tuple[str, Any]] = [("hls", runner.hls), ("flv", runner.flv)]
+        for kind, output in fixed:
+            if output is not None:
+                rows.append(({"show": show, "output": kind, "name": kind}, output.status()))
+        egress = runner.egress
+        if egress is None:
+            continue
+        if egress.whep is not None:
+            rows.append(({"show": show, "output": "whep", "name": "whep"}, egress.whep.status()))
+        for name, rtmp in egress.rtmp.items():
+            rows.append(({"show": show, "output": "rtmp", "name": name}, rtmp.status()))
+        rows.append(({"show": show, "output": "recording", "name": "recording"}, egress.recording_status()))
+    return rows
+
+
+def _picked(rows: Sequence[tuple[dict[str, str], Mapping[str, object]]], key: str, default: object) -> Rows:
+    """(labels, ``status[key]``, or ``default`` where the status has no such key) of every row."""
+    return [(labels, status.get(key, default)) for labels, status in rows]
+
+
+class ShowCollector(Collector):
+    """The shows, studios, outputs, store outbox and cluster of one app, read at each scrape.
+
+    ``shows`` and ``cluster`` are read when :meth:`collect` runs (on the event loop, from the
+    ``/metrics`` view), so shows started or stopped since the last scrape are seen.
+    """
+
+    def __init__(
+        self,
+        shows: Callable[[], Iterable[ShowRunner]],
+        cluster: Callable[[], Cluster | None],
+        ingest: Callable[[], IngestPool | None] = lambda: None,
+    ) -> None:
+        self._shows = shows
+        self._cluster = cluster
+        self._ingest = ingest
+
+    def collect(self) -> Iterator[Metric]:
+        runners = list(self._shows())
+        yield from self._program(runners)
+        yield from self._studios(runners)
+        yield from self._outputs(runners)
+        yield from self._crew(runners)
+        pending: Rows = [({"show": r.show.id}, len(r.outbox)) for r in runners]
+        yield family(
+            "gauge", "broadcast_store_writes_pending", "Audit events and facts waiting for the state store.", pending
+        )
+        retries: Rows = [({"show": r.show.id}, r.outbox.retries) for r in runners]
+        yield family(
+            "counter", "broadcast_store_write_retries_total", "Failed state store write attempts (retried).", retries
+        )
+        cluster = self._cluster()
+        if cluster is not None:
+            yield from self._cluster_families(cluster)
+        ingest = self._ingest()
+        if ingest is not None:  # ingest.workers > 0 (rooms/ingestpool.py)
+            held: Rows = [({"worker": str(w.index)}, len(w.sessions)) for w in ingest.workers]
+            yield family("gauge", "broadcast_ingest_worker_sessions", "Studio sessions an ingest worker holds.", held)
+            restarts: Rows = [({}, ingest.restarts)]
+            yield family(
+                "counter",
+                "broadcast_ingest_worker_restarts_total",
+                "Ingest workers that died and were replaced.",
+                restarts,
+            )
+
+    @staticmethod
+    def _program(runners: list[ShowRunner]) -> Iterator[Metric]:
+        stats = {r.show.id: r.program.stats() for r in runners}
+        for key, kind, name, help_text in _PROGRAM:
+            yield family(kind, name, help_text, [({"show": s}, st[key]) for s, st in stats.items()])
+        lag: Rows = [({"show": r.show.id}, round(r.program.lag, 4)) for r in runners]
+        yield family(
+            "gauge", "broadcast_program_tick_lag_seconds", "How late the last tick started after its due time.", lag
+        )
+        for key, kind, name, help_text in _PROGRAM_RATES:
+            yield family(kind, name, help_text, [({"show": s}, st[key]) for s, st in stats.items()])
+        silence: Rows = [
+            ({"show": r.show.id}, r.program.encoder.silence_filled_ticks / r.program.fmt.fps) for r in runners
+        ]
+        yield family(
+            "counter",
+            "broadcast_program_audio_silence_filled_seconds_total",
+            "Program audio filled with silence where the timeline had none (skipped ticks).",
+            silence,
+        )
+
+    @staticmethod
+    def _studios(runners: list[ShowRunner]) -> Iterator[Metric]:
+        online: Rows = [
+            ({"show": r.show.id, "studio": st.id}, int(st.id in r.online)) for r in runners for st in r.show.studios
+        ]
+        yield family("gauge", "broadcast_studio_online", "1 when the studio's WHIP session is connected.", online)
+        frames: Rows = [
+            ({"show": r.show.id, "studio": sid}, sess.video_frames) for r in runners for sid, sess in r.sessions.items()
+        ]
+        yield family("counter", "broadcast_studio_video_frames_total", "Video frames received from the studio.", frames)
+        studio_stats = [
+            ({"show": r.show.id, "studio": sid}, sess.stats()) for r in runners for sid, sess in r.sessions.items()
+        ]
+        for kind, table in (("gauge", _STUDIO_GAUGES), ("counter", _STUDIO_COUNTERS)):
+            for key, name, help_text in table:
+                yield family(kind, name, help_text, _picked(studio_stats, key, None))
+        standby: Rows = [(labels, int(st.get("decode_level") == "standby")) for labels, st in studio_stats]
+        yield family(
+            "gauge", "broadcast_studio_decode_standby", "1: decoded keyframes only (standby); 0: fully.", standby
+        )
+
+    @staticmethod
+    def _outputs(runners: list[ShowRunner]) -> Iterator[Metric]:
+        flv: Rows = [({"show": r.show.id}, r.flv.status().get("readers", 0)) for r in runners if r.flv]
+        yield family("gauge", "broadcast_flv_readers", "Connected HTTP-FLV readers.", flv)
+        delays = [
+            ({"show": runner.show.id, "output": key}, line)
+            for runner in runners
+            for key, line in runner.delays.status().items()
+        ]
+        for key, kind, name, help_text in _DELAY:
+            yield family(kind, name, help_text, _picked(delays, key, None))
+        rows = output_rows(runners)
+        for key, kind, name, help_text, default in _OUTPUT:
+            yield family(kind, name, help_text, _picked(rows, key, default))
+
+    @staticmethod
+    def _crew(runners: list[ShowRunner]) -> Iterator[Metric]:
+        """The crew's program monitors and solo streams (orchestrator/crewmonitor.py)."""
+        crews = [(r.show.id, r.crew.status()) for r in runners if r.crew is not None]
+        streams: Rows = [({"show": s, "kind": "monitor"}, c["monitors"]) for s, c in crews]
+        streams += [({"show": s, "kind": "solo"}, c["solo_streams"]) for s, c in crews]
+        yield family(
+            "gauge", "broadcast_crew_streams", "Operators' program monitor and solo (PFL) streams open.", streams
+        )
+        encodes: Rows = [({"show": s}, len(_listed(c["solo_encodes"]))) for s, c in crews]
+        yield family(
+            "gauge", "broadcast_crew_solo_encodes", "Solo Opus encodes running (one per soloed studio).", encodes
+        )
+
+    @staticmethod
+    def _cluster_families(cluster: Cluster) -> Iterator[Metric]:
+        nodes = sorted(cluster.nodes.values(), key=lambda n: n.id)
+        yield family(
+            "gauge",
+            "broadcast_node_up",
+            "Live nodes of the cluster (heartbeat in Redis).",
+            [({"node": n.id}, 1) for n in nodes],
+        )
+        yield family(
+            "gauge",
+            "broadcast_node_cpu_headroom_cores",
+            "Idle cores a node reports (cores minus its own CPU use).",
+            [({"node": n.id}, n.cpu_headroom) for n in nodes],
+        )
+        yield family(
+            "gauge", "broadcast_node_shows", "Shows a node runs.", [({"node": n.id}, len(n.shows)) for n in nodes]
+        )
+        yield family(
+            "gauge",
+            "broadcast_node_studios",
+            "Studios connected to a node.",
+            [({"node": n.id}, n.studios) for n in nodes],
+        )
+        owners: Rows = [({"show": s, "node": o.node}, 1) for s, o in sorted(cluster.owners.items()) if o is not None]
+        yield family(
+            "gauge",
+            "broadcast_show_owner",
+            "1 for the node that runs the show (its lease); no row while nobody does.",
+            owners,
+        )
+
+
+def metrics_registry(app: web.Application) -> CollectorRegistry:
+    """A registry for ``app``: the process and platform collectors and a :class:`ShowCollector` over its shows."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    registry.register(
+        ShowCollector(lambda: app.get(SHOWS, {}).values(), lambda: app.get(CLUSTER), lambda: app.get(INGEST))
+    )
+    return registry
