@@ -22,12 +22,13 @@ from typing import Any
 import av
 
 from mixer.encodedpacket import ProgramFormat
-from mixer.graphics.director import GraphicsDirector
-from mixer.multiview import Multiview
+from mixer.graphics.director import GraphicsDirector, ProgramGraphics
+from mixer.multiview import PROGRAM, Multiview
 from mixer.outputs.delays import Delays
 from mixer.outputs.egress import Egress
 from mixer.outputs.flvoutput import FlvOutput
 from mixer.outputs.hlsoutput import HlsOutput
+from mixer.outputs.programoutputs import ProgramOutputs
 from mixer.outputs.rtmpoutput import NAME_RE, check_rtmp_url, redact
 from mixer.outputs.slateclip import SlateClip
 from mixer.program import Program
@@ -65,7 +66,14 @@ class ShowRunner:
             video_bitrate=show.video_bitrate,
             audio_bitrate=show.audio_bitrate,
         )
-        self.program = Program(fmt, show.title, show.slate_text)
+        # One program per orientation (config ``programs``), main first: one scene, one audio mix.
+        more = []
+        for orientation in show.orientations[1:]:
+            width, height = show.canvas(orientation)
+            # The host's picture fills a portrait canvas (crop), whatever the main program's fit.
+            more.append((dataclasses.replace(fmt, width=width, height=height), orientation, "crop"))
+        self.program = Program(fmt, show.title, show.slate_text, orientation=show.orientations[0], more=more)
+        self.more_programs: dict[str, ProgramOutputs] = {}  # program id ({show}-portrait) -> its outputs
         self.hls_dir = data_dir / "live" / show.id
         self.hls: HlsOutput | None = None
         self.flv: FlvOutput | None = None
@@ -88,6 +96,7 @@ class ShowRunner:
         self._configured_rtmp: dict[str, str] = {d.name: d.url for d in show.outputs.rtmp}
         # Broadcast delay per RTMP destination: from the config, or the API call that added it (this node).
         self.rtmp_delays: dict[str, float] = {d.name: d.delay_s for d in show.outputs.rtmp}
+        self._rtmp_programs = {d.name: d.program for d in show.outputs.rtmp}  # which program each pushes
         # ... and of the other outputs: the config's, or what the crew set while live (stored).
         self.pull_delays = dict.fromkeys(("hls", "flv", "whep", "webhook"), show.outputs.delay_s)
         # Audit events and media-plane facts, written in order, retried while the store is away.
@@ -98,7 +107,7 @@ class ShowRunner:
         self._retiring: set[asyncio.Future[None]] = set()  # replaced sessions being closed
         self._cards: dict[str, av.VideoFrame] = {}  # audio-only studios' pictures, drawn once
         # Cards, lower third and logo: drawn over the program from what the state says is on air.
-        self.graphics = GraphicsDirector(self.program.graphics, show.width, show.height)
+        self.graphics = ProgramGraphics(GraphicsDirector(c.graphics, c.width, c.height) for c in self.program.canvases)
         self.alarms = alarms.Alarms()  # rules in orchestrator/alarms.py
         self._alarm_watch: asyncio.Future[None] | None = None
         self._behind_since: float | None = None
@@ -133,6 +142,7 @@ class ShowRunner:
             self.program.add_sink(self.delays.wrap(self.webhook, self.pull_delays["webhook"]))
             self._webhook_task = asyncio.ensure_future(self.webhook.run())
         await self._start_egress()
+        self._start_more_programs()
         await self._load_catalogue()
         # Sessions did not survive whatever stopped us: nobody is online yet.
         try:
@@ -148,6 +158,8 @@ class ShowRunner:
         loop = asyncio.get_running_loop()
         self.program.on_event = lambda kind, detail: loop.call_soon_threadsafe(self._clock_event, kind, detail)
         self.program.add_sink(self.multiview.monitor)
+        for canvas in self.program.canvases[1:]:  # each further program has a monitor on the page
+            canvas.encoder.add_sink(self.multiview.add_monitor(f"{PROGRAM}-{canvas.orientation}"))
         self.program.start()
         self.multiview.start()
         self._follower = asyncio.ensure_future(self._follow())
@@ -186,6 +198,35 @@ class ShowRunner:
         if any(v > 0 for v in self.rtmp_delays.values()):
             await self._ensure_slate()
 
+    def _start_more_programs(self) -> None:
+        """The outputs of the show's further programs (mixer/outputs/programoutputs.py)."""
+        out = self.show.outputs
+        for canvas in self.program.canvases[1:]:
+            program_id = self.show.program_id(canvas.orientation)
+            self.more_programs[program_id] = ProgramOutputs(
+                program_id,
+                canvas,
+                asyncio.get_running_loop(),
+                self.hls_dir.parent.parent,
+                hls=out.hls,
+                hls_segment_seconds=out.hls_segment_seconds,
+                hls_window=out.hls_window,
+                flv=out.flv,
+                whep=out.whep,
+                whep_max_viewers=out.whep_max_viewers,
+                rotate_seconds=out.recording_rotate_seconds,
+                rtmp_backoff=(out.rtmp_backoff_min, out.rtmp_backoff_max),
+                ice_servers=list(self.whip.ice_servers),
+                delays_s=self.pull_delays,
+            )
+
+    def _egress_of(self, rtmp_name: str) -> Egress | None:
+        """The egress of the program an RTMP destination pushes (config ``program``; default the main one)."""
+        orientation = self._rtmp_programs.get(rtmp_name, "")
+        if orientation and orientation != self.show.orientations[0]:
+            return self.more_programs[self.show.program_id(orientation)].egress
+        return self.egress
+
     def _rtmp_of(self, state: ShowState) -> dict[str, str]:
         return self._configured_rtmp if state.rtmp is None else state.rtmp
 
@@ -197,17 +238,25 @@ class ShowRunner:
         if self.egress is None:
             return
         wanted = self._rtmp_of(state)
-        for name, output in list(self.egress.rtmp.items()):
-            if wanted.get(name) != output.url:
-                await self.egress.remove_rtmp(name)
-                self.delays.forget(f"rtmp:{name}")
+        for egress, delays in self._egresses():
+            for name, output in list(egress.rtmp.items()):
+                if wanted.get(name) != output.url or self._egress_of(name) is not egress:
+                    await egress.remove_rtmp(name)
+                    delays.forget(f"rtmp:{name}")
         for name, url in wanted.items():
-            if name not in self.egress.rtmp:
+            target = self._egress_of(name)
+            if target is not None and name not in target.rtmp:
                 try:
-                    self.egress.add_rtmp(name, url, self.rtmp_delays.get(name, 0.0))
+                    target.add_rtmp(name, url, self.rtmp_delays.get(name, 0.0))
                 except (KeyError, ValueError) as exc:
                     log.error("show %s: RTMP destination %r not started: %s", self.show.id, name, exc)
-        await self.egress.set_recording(self._recording_of(state))
+        for egress, _ in self._egresses():  # every program is recorded
+            await egress.set_recording(self._recording_of(state))
+
+    def _egresses(self) -> list[tuple[Egress, Delays]]:
+        """Every program's changeable outputs with its delay lines, main first."""
+        main = [(self.egress, self.delays)] if self.egress is not None else []
+        return main + [(p.egress, p.delays) for p in self.more_programs.values()]
 
     async def _watch_outputs(self) -> None:
         """Output failures and recoveries go to the audit trail (queued while the store is away)."""
@@ -223,6 +272,11 @@ class ShowRunner:
         if self.delays.slate is None:
             slate = self.program.compositor.compose_slate()
             self.delays.set_slate(await asyncio.to_thread(SlateClip.encode, self.program.fmt, slate))
+        for program in self.more_programs.values():  # each program's slate at its own size
+            if program.delays.slate is None:
+                canvas = program.canvas
+                clip = await asyncio.to_thread(SlateClip.encode, canvas.fmt, canvas.compositor.compose_slate())
+                program.delays.set_slate(clip)
 
     async def _follow(self) -> None:
         """Apply changes another node made to this show (stores that can publish them)."""
@@ -260,8 +314,8 @@ class ShowRunner:
             await session.close()
         if self._retiring:
             await asyncio.wait(set(self._retiring), timeout=WhipSession.CLOSE_TIMEOUT_S + 1)
-        if self.egress is not None:
-            await self.egress.close()
+        for egress, _ in self._egresses():
+            await egress.close()
         await asyncio.get_running_loop().run_in_executor(None, self.program.stop)
         if self._webhook_task is not None:
             self._webhook_task.cancel()
@@ -490,6 +544,9 @@ class ShowRunner:
             old = self.delays.set(output, delay_s)
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
+        for program in self.more_programs.values():  # the same output of every program
+            if output in program.delays.lines:
+                program.delays.set(output, delay_s)
         if output.startswith("rtmp:"):
             self.rtmp_delays[output.removeprefix("rtmp:")] = delay_s
             docs = [("rtmp_delays", dict(self.rtmp_delays))]
@@ -509,7 +566,10 @@ class ShowRunner:
     async def dump(self, actor: str) -> dict[str, Any]:
         """Replace what every delayed output holds, not yet aired, with the slate (mixer/outputs/delayline.py)."""
         origin = self.program.encoder.time_origin
-        dumped = self.delays.dump(time.time() - origin if origin is not None else None)
+        until = time.time() - origin if origin is not None else None
+        dumped = self.delays.dump(until)
+        for program_id, program in self.more_programs.items():
+            dumped.update({f"{key}@{program_id}": n for key, n in program.delays.dump(until).items()})
         if not dumped:
             raise Conflict("no output of this show is delayed: nothing to dump")
         await self.audit("broadcast.dumped", actor, {"outputs": dumped, "at": time.time()})
@@ -997,6 +1057,8 @@ class ShowRunner:
             outputs.update(self.egress.status())
         if self.webhook is not None:
             outputs["webhook"] = self.webhook.status()
+        if self.more_programs:  # the further programs' outputs, by program id
+            outputs["programs"] = {pid: p.status() for pid, p in self.more_programs.items()}
         return {
             "show": self.show.id,
             "title": self.show.title,

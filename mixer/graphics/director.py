@@ -210,3 +210,35 @@ class GraphicsDirector:
             key: (layer.placed.x, layer.placed.y, layer.placed.sprite.width, layer.placed.sprite.height)
             for key, layer in self._active.items()
         }
+
+
+class ProgramGraphics:
+    """The graphics of every program of a show: one :class:`GraphicsDirector` per canvas, each
+    placing the same scene for its own size (landscape or portrait), all from one request.
+
+    Each director hands its own copy of the timed metadata cues to its canvas, so every
+    program's outputs carry the cues at the frame that first draws the change.
+    """
+
+    def __init__(self, directors: Iterable[GraphicsDirector]) -> None:
+        self.directors = tuple(directors)
+
+    @property
+    def main(self) -> GraphicsDirector:
+        return self.directors[0]
+
+    def request(self, scene: GraphicsScene) -> None:
+        for director in self.directors:
+            director.request(scene)
+
+    async def settle(self) -> None:
+        for director in self.directors:
+            await director.settle()
+
+    async def close(self) -> None:
+        for director in self.directors:
+            await director.close()
+
+    def on_air(self) -> dict[str, tuple[int, int, int, int]]:
+        """Where each graphic of the main program sits (:meth:`GraphicsDirector.on_air`)."""
+        return self.main.on_air()

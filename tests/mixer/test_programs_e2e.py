@@ -1,0 +1,158 @@
+"""Two programs from one scene: a show with ``programs = ["landscape", "portrait"]``.
+
+Real aiortc studios send solid red and green; the crew cuts and puts a card on air with one
+command each; both programs' HTTP-FLV and HLS outputs are pulled as a CDN would and decoded:
+each has its own geometry (640x360 and 360x640), shows the same studio after each cut at the
+same frame, and draws the card where its own layout puts it (portrait: in the bottom third,
+above the phone app's own interface).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from mixer.graphics.blend import canvas_planes
+from mixer.graphics.director import GraphicsDirector
+from mixer.graphics.layout import SAFE_BOTTOM
+from mixer.graphics.overlaystack import OverlayStack
+from orchestrator import catalogue
+from orchestrator.app import create_app
+from orchestrator.store import ShowState
+from tests.conftest import Server, make_config
+from tests.flashbeep import record_flv
+from tests.mediacheck import assert_continuous, decode, fetch_hls, without_cue_points
+from tests.whipclient import AiortcPublisher
+
+API = "/api/shows/test-show"
+SIZES = {"test-show": (640, 360), "test-show-portrait": (360, 640)}
+CARD = {"main": {"product": "soup", "price": 39.9, "was_price": 59.9, "shown_at": 0.0}}
+
+
+@pytest.fixture
+async def two_programs(tmp_path: Path, aiohttp_server: Any) -> Server:
+    config = make_config(tmp_path, programs=["landscape", "portrait"])
+    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
+    return Server(str(srv.make_url("")).rstrip("/"), config)
+
+
+def _colour(u: float, v: float) -> str:
+    if v > 200 and u < 120:
+        return "red"
+    if v < 70 and u < 80:
+        return "green"
+    return "other"
+
+
+def _card_rect(server: Server, w: int, h: int) -> tuple[int, int, int, int]:
+    """Where the server's own graphics code puts the main card on a ``w``x``h`` canvas."""
+    show = server.config.shows[0]
+    director = GraphicsDirector(OverlayStack(), w, h, clock=lambda: 0.0, wall=lambda: 0.0)
+    director.apply(director.prepare(catalogue.graphics_scene(show, ShowState(show.id, cards=CARD))))
+    return director.on_air()["main"]
+
+
+def _frames(flv: bytes, w: int, h: int, card: tuple[int, int, int, int]) -> list[tuple[float, str, str, bool]]:
+    """Per decoded frame: (pts s, colour at the centre, colour near the left edge, card drawn)."""
+    out = []
+    x, y, cw, ch = card
+    box = (slice(y // 2 + 4, (y + ch) // 2 - 4), slice(x // 2 + 4, (x + cw) // 2 - 4))
+    with av.open(io.BytesIO(without_cue_points(flv)), format="flv") as container:
+        for frame in container.decode(video=0):
+            assert (frame.width, frame.height) == (w, h)
+            assert frame.pts is not None and frame.time_base is not None
+            _, u, v = canvas_planes(frame.to_ndarray(format="yuv420p"), w, h)
+            centre = _colour(
+                float(u[h // 4 - 3 : h // 4 + 3, w // 4 - 3 : w // 4 + 3].mean()),
+                float(v[h // 4 - 3 : h // 4 + 3, w // 4 - 3 : w // 4 + 3].mean()),
+            )
+            edge = _colour(float(u[h // 4 - 3 : h // 4 + 3, 2:6].mean()), float(v[h // 4 - 3 : h // 4 + 3, 2:6].mean()))
+            # The card's inside is white and navy: neither studio's colour.
+            inside = [
+                _colour(float(a), float(b)) for a, b in zip(u[box].ravel()[::7], v[box].ravel()[::7], strict=True)
+            ]
+            drawn = inside.count("other") > 0.8 * len(inside)
+            out.append((float(frame.pts * Fraction(frame.time_base)), centre, edge, drawn))
+    return out
+
+
+def _first(frames: list[tuple[float, str, str, bool]], test: Any, after: float = -1.0) -> float:
+    return next(t for t, c, e, d in frames if t > after and test(c, e, d))
+
+
+async def test_landscape_and_portrait_from_one_scene(two_programs: Server) -> None:
+    server = two_programs
+    alpha = AiortcPublisher(server.url, "test-show", "alpha", server.token("alpha"), "red", hz=440)
+    bravo = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "green", hz=1000)
+    try:
+        await alpha.start()
+        await bravo.start()
+
+        def ready(state: dict[str, Any]) -> bool:
+            stats = {s["id"]: s["stats"] or {} for s in state["studios"]}
+            return all(stats[s].get("video_frames", 0) > 30 for s in ("alpha", "bravo"))
+
+        await server.wait_for(ready, timeout=20)
+        await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
+        await asyncio.sleep(1.2)  # a keyframe of red: the FLV starts there
+        recordings = {pid: asyncio.ensure_future(record_flv(f"{server.url}/live/{pid}.flv", 9.0)) for pid in SIZES}
+        await asyncio.sleep(2.0)
+        status, _ = await server.api("POST", f"{API}/cards", json={"product": "soup", "slot": "main"})
+        assert status == 200
+        await asyncio.sleep(2.0)
+        status, _ = await server.api("POST", f"{API}/cut", json={"studio": "bravo"})  # one command, both programs
+        assert status == 200
+        await asyncio.sleep(2.0)
+        status, _ = await server.api("DELETE", f"{API}/cards/main")
+        assert status == 200
+        flvs = {pid: await rec for pid, rec in recordings.items()}
+        hls = {pid: await fetch_hls(f"{server.url}/live/{pid}/index.m3u8") for pid in SIZES}
+        _, state = await server.api("GET", API)
+        status, _ = await server.api("GET", "/live/test-show-landscape/index.m3u8")
+        assert status == 404  # the main program is the show's own name
+    finally:
+        await alpha.stop()
+        await bravo.stop()
+
+    portrait_outputs = state["outputs"]["programs"]["test-show-portrait"]
+    assert (portrait_outputs["width"], portrait_outputs["height"]) == (360, 640)
+    assert portrait_outputs["hls"]["url"] == "/live/test-show-portrait/index.m3u8"
+    assert [p["orientation"] for p in state["mixer"]["programs"]] == ["landscape", "portrait"]
+
+    seen: dict[str, dict[str, float]] = {}
+    for pid, (w, h) in SIZES.items():
+        card = _card_rect(server, w, h)
+        if h > w:  # the portrait card: bottom third, above the app's own interface
+            assert card[1] + card[3] > h * 2 / 3 and card[1] + card[3] <= h * (1 - SAFE_BOTTOM) + 2, card
+        frames = await asyncio.to_thread(_frames, flvs[pid], w, h, card)
+        assert_continuous(await asyncio.to_thread(decode, flvs[pid], "flv"), 30)
+        start = _first(frames, lambda c, e, d: c == "red")  # the FLV opens at a keyframe: maybe the slate before
+        on = _first(frames, lambda c, e, d: d, after=start)
+        cut = _first(frames, lambda c, e, d: c == "green", after=on)
+        off = _first(frames, lambda c, e, d: c == "green" and not d, after=cut + 0.5)
+        seen[pid] = {"card_on": on, "cut": cut, "card_off": off}
+        red = [f for f in frames if start <= f[0] < on]
+        assert len(red) > 20 and all(c == "red" and not d for _, c, _, d in red), pid  # red, no card
+        with_card = [f for f in frames if on + 0.5 < f[0] < off - 0.5]
+        assert len(with_card) > 45 and all(d for *_, d in with_card), pid  # drawn until hidden, red then green
+        assert {c for _, c, _, _ in with_card} == {"red", "green"}, pid
+        after = [f for f in frames if f[0] > off + 0.6]
+        assert after and all(c == "green" and not d for _, c, _, d in after), pid
+        # The host's picture fills each canvas to its left edge (portrait crops: no bars).
+        assert all(e == c for t, c, e, _ in frames if t >= start and c != "other"), pid
+        # HLS of the same program: the same geometry, one clean timeline.
+        decoded = await asyncio.to_thread(decode, hls[pid][1], "mpegts")
+        assert decoded.size == (w, h), (pid, decoded.size)
+        assert_continuous(decoded, 30)
+        # The program's own timed metadata: the card's cue as an FLV script tag (onCuePoint).
+        assert b"onCuePoint" in flvs[pid], pid
+    # One scene: the cut and the card are on the same frame (within one) in both programs.
+    land, port = seen["test-show"], seen["test-show-portrait"]
+    for key in land:
+        assert abs(land[key] - port[key]) <= 1 / 30 + 0.002, (key, land, port)
