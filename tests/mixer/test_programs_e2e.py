@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import av
 import pytest
+from PIL import Image
 
 from mixer.graphics.blend import canvas_planes
 from mixer.graphics.director import GraphicsDirector
@@ -25,9 +28,11 @@ from mixer.graphics.overlaystack import OverlayStack
 from orchestrator import catalogue
 from orchestrator.app import create_app
 from orchestrator.store import ShowState
+from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server, make_config
 from tests.flashbeep import record_flv
 from tests.mediacheck import assert_continuous, decode, fetch_hls, without_cue_points
+from tests.mixer.test_whep import WhepClient
 from tests.whipclient import AiortcPublisher
 
 API = "/api/shows/test-show"
@@ -156,3 +161,49 @@ async def test_landscape_and_portrait_from_one_scene(two_programs: Server) -> No
     land, port = seen["test-show"], seen["test-show-portrait"]
     for key in land:
         assert abs(land[key] - port[key]) <= 1 / 30 + 0.002, (key, land, port)
+
+
+async def test_a_portrait_first_show_with_an_upright_synthetic_studio(tmp_path: Path, aiohttp_server: Any) -> None:
+    """Portrait first (``/live/{show}`` is 9:16), landscape second; the studio is the demo's synthetic
+    one held upright (360x640: its clock crashed every frame before). Each WHEP viewer gets its
+    program's shape; the multiview keeps each picture's shape (no 16:9 box for a 9:16 source)."""
+    config = make_config(tmp_path, programs=["portrait", "landscape"])
+    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
+    server = Server(str(srv.make_url("")).rstrip("/"), config)
+    studio = spawn_studio(
+        f"{server.url}/whip/test-show/alpha", server.token("alpha"), "北京 Beijing 直播间",
+        width=360, height=640, fps=30, bitrate=600_000, retry=True, verbose=False, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    viewers = {pid: WhepClient(f"{server.url}/whep/{pid}") for pid in ("test-show", "test-show-landscape")}
+    try:
+        await server.wait_for(lambda s: (s["studios"][0]["stats"] or {}).get("video_frames", 0) > 30, timeout=30)
+        status, _ = await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
+        assert status == 200
+        for viewer in viewers.values():
+            await viewer.start()
+        async with asyncio.timeout(20):
+            while not all(len(v.video) >= 20 for v in viewers.values()):
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # a multiview refresh after the cut
+        shapes = {}
+        for source in ("alpha", "program", "program-landscape"):
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"{server.url}{API}/multiview/{source}.jpg", headers=server.auth) as res,
+            ):
+                assert res.status == 200, source
+                shapes[source] = Image.open(io.BytesIO(await res.read())).size
+        _, state = await server.api("GET", API)
+    finally:
+        for viewer in viewers.values():
+            await viewer.stop(server.url)
+        studio.terminate()
+        await asyncio.to_thread(studio.wait, 10)
+    assert viewers["test-show"].sizes == {(360, 640)}
+    assert viewers["test-show-landscape"].sizes == {(640, 360)}
+    assert state["on_air"] == "alpha" and state["mixer"]["late_ticks"] >= 0
+    assert [(p["width"], p["height"]) for p in state["mixer"]["programs"]] == [(360, 640), (640, 360)]
+    assert state["outputs"]["programs"]["test-show-landscape"]["whep"]["url"] == "/whep/test-show-landscape"
+    # Previews keep their source's shape: the upright studio and the 9:16 program stay upright.
+    (sw, sh), (pw, ph), (lw, lh) = shapes["alpha"], shapes["program"], shapes["program-landscape"]
+    assert abs(sw / sh - 9 / 16) < 0.03 and abs(pw / ph - 9 / 16) < 0.03 and abs(lw / lh - 16 / 9) < 0.03, shapes
