@@ -146,6 +146,11 @@ class Multiview:
         self._add(source, monitor)
         return monitor
 
+    def remove_monitor(self, source: str) -> None:
+        """A further program removed: its monitor and last picture go."""
+        self._monitors = {k: v for k, v in self._monitors.items() if k != source or k == PROGRAM}
+        # Its last picture goes with the multiview thread's next refresh (only that thread deletes).
+
     @property
     def monitors(self) -> tuple[str, ...]:
         """The program monitors' source names, main first."""

@@ -91,6 +91,9 @@ class Program:
         drawn from the same scene, studio frames and audio mix (same fps and sample rate)."""
         self.fmt = fmt
         self._samples_per_tick = fmt.sample_rate // fmt.fps
+        self._canvas_args = (title, slate_text, encoder_threads, encoder_preset)
+        self.time_origin: float | None = None  # UNIX time of tick 0, once the clock runs
+        # Replaced whole (never mutated) when a program is added or removed while live.
         self.canvases = [
             Canvas(f, o, title, slate_text, fit=fit, encoder_threads=encoder_threads, encoder_preset=encoder_preset)
             for f, o, fit in [(fmt, orientation, None), *more]
@@ -172,6 +175,32 @@ class Program:
                 return canvas
         raise KeyError(orientation)
 
+    def add_program(self, fmt: ProgramFormat, orientation: str, fit: str | None = None) -> Canvas:
+        """A further program from the next tick on (while live too); its encoder is started here.
+
+        ``fmt`` must have the main program's fps and sample rate. ValueError if the show has that
+        orientation already.
+        """
+        if any(c.orientation == orientation for c in self.canvases):
+            raise ValueError(f"the show has a {orientation} program already")
+        title, slate_text, threads, preset = self._canvas_args
+        canvas = Canvas(fmt, orientation, title, slate_text, fit=fit, encoder_threads=threads, encoder_preset=preset)
+        canvas.encoder.time_origin = self.time_origin  # the same timeline (None: set when the clock starts)
+        if self.running:
+            canvas.encoder.start()
+        self.canvases = [*self.canvases, canvas]  # the clock sees it on its next tick
+        return canvas
+
+    def remove_program(self, orientation: str) -> Canvas:
+        """Stop drawing a further program (from the next tick); the caller stops its encoder
+        (``canvas.encoder.stop()``, which closes its outputs: blocking, run it off the loop).
+        KeyError if there is none; ValueError for the main program."""
+        canvas = self.canvas(orientation)
+        if canvas is self.canvases[0]:
+            raise ValueError("the main program cannot be removed")
+        self.canvases = [c for c in self.canvases if c is not canvas]
+        return canvas
+
     def start(self) -> None:
         for canvas in self.canvases:
             canvas.encoder.start()
@@ -229,7 +258,9 @@ class Program:
         period = 1.0 / self.fmt.fps
         self.started_at = start = time.monotonic()
         # The one mapping from the program clock to the wall clock (HLS program date time).
-        self.encoder.time_origin = time.time() - (time.monotonic() - start)
+        self.time_origin = time.time() - (time.monotonic() - start)
+        for canvas in self.canvases:  # every program on the one timeline
+            canvas.encoder.time_origin = self.time_origin
         n = 0
         while not self._stop.is_set():
             due = start + n * period
@@ -258,10 +289,11 @@ class Program:
         t0 = time.perf_counter()
         # Graphics first, then the time they are drawn at: layers that came with cues are never
         # drawn at a time before they arrived (invisible), so the cue's frame is the first to draw them.
-        graphics = [canvas.graphics.take() for canvas in self.canvases]
+        canvases = self.canvases  # once per tick: a program added or removed meanwhile waits for the next
+        graphics = [canvas.graphics.take() for canvas in canvases]
         now = time.monotonic() if now is None else now
         scene, feeds, cards = self._scene, self._feeds, self._cards
-        for canvas in self.canvases:
+        for canvas in canvases:
             canvas.compositor.configure(canvas.fit or scene.fit, scene.fill_rgb)
         live = self._poll(feeds, cards, now, scene.stale_after)
         steady = self._live(cards, now, min(scene.stale_after, STEADY_GAP)) & live
@@ -272,7 +304,7 @@ class Program:
         # After the audio: the video delay follows each studio's audio buffer depth.
         pictures = self._pictures(now, scene, live, cards)
         shot = self._shot()  # what every program shows this tick
-        for canvas, (layers, cues) in zip(self.canvases, graphics, strict=True):
+        for canvas, (layers, cues) in zip(canvases, graphics, strict=True):
             out = canvas.buffer()
             self._draw(canvas, shot, pictures, out)
             if not scene.panic and not scene.ftb:  # the safe slate is clean: a wrong price card may be why we panicked

@@ -73,6 +73,7 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     # Dump throws away what the delayed outputs were about to air: directors only (SWITCH).
     ("POST", SHOW + "/dump"): SWITCH,
     ("POST", SHOW + "/delay"): SWITCH,
+    ("POST", SHOW + "/programs"): SWITCH,  # a program's outputs start or end: directors only
 }
 
 PUBLIC_API = frozenset({("GET", "/api/openapi.json"), ("POST", "/api/login"), ("POST", "/api/logout")})

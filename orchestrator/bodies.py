@@ -177,6 +177,15 @@ class DelayBody(Open):
     delay_s: Annotated[Number, InRange(0, 60, "seconds")]
 
 
+class ProgramsBody(Closed):
+    """The programs to run from now on, main first (the main one cannot change while live)."""
+
+    programs: Annotated[
+        list[Annotated[str, OneOf(("landscape", "portrait"))]],
+        Field(min_length=1, max_length=2, description='e.g. ["landscape", "portrait"]'),
+    ]
+
+
 class CueBody(Open):
     product: ProductId | None = None
     message: Annotated[Text, Field(max_length=MAX_MESSAGE)] = ""

@@ -774,6 +774,16 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         ),
         errors=(409,),
     ),
+    ("POST", "/api/shows/{show}/programs"): Op(
+        "Add or remove the show's second program while live",
+        "`programs`, main first: the main program stays (its outputs are the show's own URLs); "
+        '`["landscape", "portrait"]` starts the portrait program with its outputs '
+        "(`/live/{show}-portrait/...`, `/whep/{show}-portrait`, its RTMP destinations, recording) from "
+        'the next frame; `["landscape"]` stops it. Stored (outlasts a restart); logged as `programs.changed`.',
+        body=model_schema(bodies.ProgramsBody),
+        body_required=True,
+        response=obj({"programs": {"type": "array", "items": STRING}, "outputs": {"type": "object"}}),
+    ),
     # -- outside /api: listed with their media types, never fuzzed -------------------------------
     ("GET", "/healthz"): Op(
         "Liveness: every show's program clock",

@@ -23,12 +23,11 @@ import av
 
 from mixer.encodedpacket import ProgramFormat
 from mixer.graphics.director import GraphicsDirector, ProgramGraphics
-from mixer.multiview import PROGRAM, Multiview
+from mixer.multiview import Multiview
 from mixer.outputs.delays import Delays
 from mixer.outputs.egress import Egress
 from mixer.outputs.flvoutput import FlvOutput
 from mixer.outputs.hlsoutput import HlsOutput
-from mixer.outputs.programoutputs import ProgramOutputs
 from mixer.outputs.rtmpoutput import NAME_RE, check_rtmp_url, redact
 from mixer.outputs.slateclip import SlateClip
 from mixer.program import Program
@@ -40,6 +39,7 @@ from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outbox import Check, Fact, Outbox
 from orchestrator.outputwatch import POLL_S, OutputWatch
+from orchestrator.showprograms import ShowPrograms
 from orchestrator.store import Commit, Cue, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
 from orchestrator.webhook import Webhook
 from rooms.feedbuffer import FeedBuffer
@@ -73,7 +73,6 @@ class ShowRunner:
             # The host's picture fills a portrait canvas (crop), whatever the main program's fit.
             more.append((dataclasses.replace(fmt, width=width, height=height), orientation, "crop"))
         self.program = Program(fmt, show.title, show.slate_text, orientation=show.orientations[0], more=more)
-        self.more_programs: dict[str, ProgramOutputs] = {}  # program id ({show}-portrait) -> its outputs
         self.hls_dir = data_dir / "live" / show.id
         self.hls: HlsOutput | None = None
         self.flv: FlvOutput | None = None
@@ -108,6 +107,16 @@ class ShowRunner:
         self._cards: dict[str, av.VideoFrame] = {}  # audio-only studios' pictures, drawn once
         # Cards, lower third and logo: drawn over the program from what the state says is on air.
         self.graphics = ProgramGraphics(GraphicsDirector(c.graphics, c.width, c.height) for c in self.program.canvases)
+        self.programs = ShowPrograms(
+            show,
+            self.program,
+            self.graphics,
+            self.multiview,
+            data_dir,
+            list(self.whip.ice_servers),
+            lambda: dict(self.pull_delays),
+        )
+        self.more_programs = self.programs.outputs  # program id ({show}-portrait) -> its outputs
         self.alarms = alarms.Alarms()  # rules in orchestrator/alarms.py
         self._alarm_watch: asyncio.Future[None] | None = None
         self._behind_since: float | None = None
@@ -142,7 +151,13 @@ class ShowRunner:
             self.program.add_sink(self.delays.wrap(self.webhook, self.pull_delays["webhook"]))
             self._webhook_task = asyncio.ensure_future(self.webhook.run())
         await self._start_egress()
-        self._start_more_programs()
+        self.programs.start()
+        saved_programs = None
+        with contextlib.suppress(StoreUnavailable):
+            saved_programs = await self.store.get_doc(self.show.id, "programs")
+        if isinstance(saved_programs, list) and saved_programs[:1] == [self.programs.main]:
+            with contextlib.suppress(ValueError, KeyError):  # a list saved by a command (a live change)
+                await self._switch_programs([str(x) for x in saved_programs])
         await self._load_catalogue()
         # Sessions did not survive whatever stopped us: nobody is online yet.
         try:
@@ -158,8 +173,6 @@ class ShowRunner:
         loop = asyncio.get_running_loop()
         self.program.on_event = lambda kind, detail: loop.call_soon_threadsafe(self._clock_event, kind, detail)
         self.program.add_sink(self.multiview.monitor)
-        for canvas in self.program.canvases[1:]:  # each further program has a monitor on the page
-            canvas.encoder.add_sink(self.multiview.add_monitor(f"{PROGRAM}-{canvas.orientation}"))
         self.program.start()
         self.multiview.start()
         self._follower = asyncio.ensure_future(self._follow())
@@ -198,33 +211,13 @@ class ShowRunner:
         if any(v > 0 for v in self.rtmp_delays.values()):
             await self._ensure_slate()
 
-    def _start_more_programs(self) -> None:
-        """The outputs of the show's further programs (mixer/outputs/programoutputs.py)."""
-        out = self.show.outputs
-        for canvas in self.program.canvases[1:]:
-            program_id = self.show.program_id(canvas.orientation)
-            self.more_programs[program_id] = ProgramOutputs(
-                program_id,
-                canvas,
-                asyncio.get_running_loop(),
-                self.hls_dir.parent.parent,
-                hls=out.hls,
-                hls_segment_seconds=out.hls_segment_seconds,
-                hls_window=out.hls_window,
-                flv=out.flv,
-                whep=out.whep,
-                whep_max_viewers=out.whep_max_viewers,
-                rotate_seconds=out.recording_rotate_seconds,
-                rtmp_backoff=(out.rtmp_backoff_min, out.rtmp_backoff_max),
-                ice_servers=list(self.whip.ice_servers),
-                delays_s=self.pull_delays,
-            )
-
     def _egress_of(self, rtmp_name: str) -> Egress | None:
-        """The egress of the program an RTMP destination pushes (config ``program``; default the main one)."""
+        """The egress of the program an RTMP destination pushes (config ``program``; default the main
+        one); None while that program is not running (its pushes wait for it)."""
         orientation = self._rtmp_programs.get(rtmp_name, "")
-        if orientation and orientation != self.show.orientations[0]:
-            return self.more_programs[self.show.program_id(orientation)].egress
+        if orientation and orientation != self.programs.main:
+            found = self.more_programs.get(self.show.program_id(orientation))
+            return found.egress if found is not None else None
         return self.egress
 
     def _rtmp_of(self, state: ShowState) -> dict[str, str]:
@@ -314,8 +307,9 @@ class ShowRunner:
             await session.close()
         if self._retiring:
             await asyncio.wait(set(self._retiring), timeout=WhipSession.CLOSE_TIMEOUT_S + 1)
-        for egress, _ in self._egresses():
-            await egress.close()
+        if self.egress is not None:
+            await self.egress.close()
+        await self.programs.close()
         await asyncio.get_running_loop().run_in_executor(None, self.program.stop)
         if self._webhook_task is not None:
             self._webhook_task.cancel()
@@ -562,6 +556,48 @@ class ShowRunner:
                 )
         await self.audit("broadcast.delay_changed", actor, {"output": output, "from": old, "to": delay_s})
         return {"output": output, "delay_s": delay_s, "previous_s": old, "delays": self.delays.status()}
+
+    async def set_programs(self, programs: list[str], actor: str) -> dict[str, Any]:
+        """Run these programs from now on (main first; the main one cannot change: its URLs are the
+        show's): adds or removes the further one live, with its outputs. Stored, audited."""
+        if programs[:1] != [self.programs.main]:
+            raise BadRequest(
+                f"the main program stays {self.programs.main!r} (its outputs are the show's own URLs):"
+                f" give [{self.programs.main!r}] or [{self.programs.main!r}, ...]"
+            )
+        before = list(self.programs.orientations)
+        try:
+            await self._switch_programs(programs)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        try:
+            await self.store.put_doc(self.show.id, "programs", list(programs))
+        except StoreUnavailable as exc:
+            log.warning(
+                "show %s: programs %s not saved (%s): a restart goes back to the config", self.show.id, programs, exc
+            )
+        await self.audit("programs.changed", actor, {"from": before, "to": list(programs)})
+        self.changes.publish(self.state)
+        return {
+            "programs": list(self.programs.orientations),
+            "outputs": {k: v.status() for k, v in self.more_programs.items()},
+        }
+
+    async def _switch_programs(self, programs: list[str]) -> None:
+        if len(set(programs)) != len(programs):
+            raise ValueError("each orientation at most once")
+        for orientation in self.programs.orientations[1:]:
+            if orientation not in programs:
+                await self.programs.remove(orientation)
+        added = False
+        for orientation in programs[1:]:
+            if orientation not in self.programs.orientations:
+                self.programs.add(orientation, catalogue.graphics_scene(self.show, self.state))
+                added = True
+        if added:
+            if any(v > 0 for v in self.pull_delays.values()):
+                await self._ensure_slate()
+            await self._sync_outputs(self.state)  # its RTMP destinations and the recording
 
     async def dump(self, actor: str) -> dict[str, Any]:
         """Replace what every delayed output holds, not yet aired, with the slate (mixer/outputs/delayline.py)."""

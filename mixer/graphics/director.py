@@ -223,6 +223,16 @@ class ProgramGraphics:
     def __init__(self, directors: Iterable[GraphicsDirector]) -> None:
         self.directors = tuple(directors)
 
+    def add(self, director: GraphicsDirector) -> None:
+        """A program added while live; the caller gives it the current scene (``director.request``)."""
+        self.directors = (*self.directors, director)
+
+    def remove(self, stack: OverlayStack) -> GraphicsDirector | None:
+        """The director drawing on ``stack`` (a removed program's), taken out; the caller closes it."""
+        found = next((d for d in self.directors[1:] if d.stack is stack), None)
+        self.directors = tuple(d for d in self.directors if d is not found)
+        return found
+
     @property
     def main(self) -> GraphicsDirector:
         return self.directors[0]

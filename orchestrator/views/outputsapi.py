@@ -8,6 +8,7 @@
     POST   /api/shows/{show}/recording               {"on": true | false}
     POST   /api/shows/{show}/delay                   {"output": "hls", "delay_s": 10} (0-60)
     POST   /api/shows/{show}/dump                    the delayed outputs' held seconds -> the slate
+    POST   /api/shows/{show}/programs                {"programs": ["landscape", "portrait"]}: add/remove one live
 
 Changes go to the audit trail (best effort: media never waits on the store).
 Also here: the per-output rows of ``/metrics``.
@@ -22,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from mixer.outputs.egress import Egress
-from orchestrator.bodies import DelayBody, OnOffBody, RtmpBody
+from orchestrator.bodies import DelayBody, OnOffBody, ProgramsBody, RtmpBody
 from orchestrator.errors import NotFound
 from orchestrator.showrunner import ShowRunner
 from orchestrator.views.common import body, operator_name, show_runner
@@ -78,6 +79,13 @@ async def set_delay(request: web.Request) -> web.Response:
     actor = operator_name(request)
     asked = await body(request, DelayBody)
     return web.json_response(await show_runner(request).set_delay(asked.output, asked.delay_s, actor))
+
+
+async def set_programs(request: web.Request) -> web.Response:
+    """The show's programs from now on, main first: ``{"programs": ["landscape", "portrait"]}``."""
+    actor = operator_name(request)
+    asked = await body(request, ProgramsBody)
+    return web.json_response(await show_runner(request).set_programs(asked.programs, actor))
 
 
 async def dump(request: web.Request) -> web.Response:

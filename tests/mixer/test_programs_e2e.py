@@ -207,3 +207,45 @@ async def test_a_portrait_first_show_with_an_upright_synthetic_studio(tmp_path: 
     # Previews keep their source's shape: the upright studio and the 9:16 program stay upright.
     (sw, sh), (pw, ph), (lw, lh) = shapes["alpha"], shapes["program"], shapes["program-landscape"]
     assert abs(sw / sh - 9 / 16) < 0.03 and abs(pw / ph - 9 / 16) < 0.03 and abs(lw / lh - 16 / 9) < 0.03, shapes
+
+
+async def test_the_portrait_program_is_added_and_removed_live(server: Server) -> None:
+    """A landscape show gets its 9:16 program from an operator command and loses it again; the
+    landscape program runs on without a break; bad requests are refused with a reason."""
+    alpha = AiortcPublisher(server.url, "test-show", "alpha", server.token("alpha"), "red", hz=440)
+    try:
+        await alpha.start()
+        await server.wait_for(lambda s: (s["studios"][0]["stats"] or {}).get("video_frames", 0) > 30)
+        await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
+        await asyncio.sleep(1.2)
+        main = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 9.0))
+        for bad, why in (
+            (["portrait"], "main program stays 'landscape'"),
+            (["landscape", "landscape"], "at most once"),
+            (["landscape", "square"], "must be one of"),
+            ([], "must not be empty"),
+        ):
+            status, body = await server.api("POST", f"{API}/programs", json={"programs": bad})
+            assert status == 400 and why in body["error"], (bad, body)
+        status, body = await server.api("POST", f"{API}/programs", json={"programs": ["landscape", "portrait"]})
+        assert status == 200 and body["programs"] == ["landscape", "portrait"], body
+        await server.api("POST", f"{API}/cards", json={"product": "soup", "slot": "main"})
+        portrait = await record_flv(f"{server.url}/live/test-show-portrait.flv", 3.0)
+        await asyncio.sleep(1.0)
+        _, playlist = await fetch_hls(f"{server.url}/live/test-show-portrait/index.m3u8")
+        status, body = await server.api("POST", f"{API}/programs", json={"programs": ["landscape"]})
+        assert status == 200 and body == {"programs": ["landscape"], "outputs": {}}, body
+        status, gone = await server.api("GET", "/live/test-show-portrait/index.m3u8")
+        main_flv = await main
+        _, events = await server.api("GET", f"{API}/events")
+    finally:
+        await alpha.stop()
+    assert status == 404, gone
+    frames = await asyncio.to_thread(_frames, portrait, 360, 640, _card_rect(server, 360, 640))
+    assert len(frames) > 30 and all(c == "red" and e == "red" for _, c, e, _ in frames[5:])
+    assert any(d for *_, d in frames)  # the card that was on air, in its portrait place
+    assert (await asyncio.to_thread(decode, playlist, "mpegts")).size == (360, 640)
+    assert_continuous(await asyncio.to_thread(decode, main_flv, "flv"), 30)  # landscape never stopped
+    changes = [e["detail"] for e in events["events"] if e["kind"] == "programs.changed"]
+    assert {"from": ["landscape"], "to": ["landscape", "portrait"]} in changes
+    assert {"from": ["landscape", "portrait"], "to": ["landscape"]} in changes
