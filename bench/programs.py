@@ -8,6 +8,11 @@ studios, cuts between them every 2 s with a card on air, and reads the server's 
 9:16 show would cost.
 
     unshare -n sh -c 'scripts/loopback-net.sh && .venv/bin/python bench/programs.py --studios 3 --seconds 20'
+
+``--unit`` measures the steps in this process instead (CPU time of all threads, less sensitive
+to a loaded machine than a server's frame rate): per program frame, compose one studio into
+each canvas (the portrait one cropped and scaled from a 1280x720 camera) and encode it
+(x264 veryfast, 2 threads, as the show does).
 """
 
 from __future__ import annotations
@@ -70,12 +75,57 @@ def run_one(programs: list[str], studios: int, seconds: float) -> dict[str, obje
             stop_processes(pubs)
 
 
+def unit(frames: int) -> None:
+    """CPU ms per frame of compose + encode of each program, in this process."""
+    from fractions import Fraction
+
+    import av
+
+    from mixer.canvas import Canvas
+    from mixer.encodedpacket import ProgramFormat
+    from mixer.scene import Bus
+    from rooms.testpattern import TestPattern
+
+    pattern = TestPattern("bars", "Studio 0", 1280, 720, 30)
+    sources = [(pattern.frame(i, 0.0), i) for i in range(30)]
+    bus = Bus("single", ("s0",))
+    for orientation, size, fit in (("landscape", (1280, 720), None), ("portrait", (720, 1280), "crop")):
+        fmt = ProgramFormat(width=size[0], height=size[1], fps=30)
+        canvas = Canvas(fmt, orientation, "Bench", "Back soon", fit=fit)
+        canvas.compositor.configure(fit or "fit", (0, 0, 0))
+        encoder = canvas.encoder._video.codec_context  # the same x264 settings as the show's
+        compose = encode = 0.0
+        for i in range(frames + 20):
+            c0 = time.process_time()
+            out = canvas.buffer()
+            out[...] = canvas.compositor.compose(bus, {"s0": sources[i % 30]})
+            c1 = time.process_time()
+            frame = av.VideoFrame.from_ndarray(out, format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, 30)
+            encoder.encode(frame)
+            c2 = time.process_time()
+            if i >= 20:  # warmed up
+                compose, encode = compose + c1 - c0, encode + c2 - c1
+        print(
+            f"{orientation:<10} {size[0]}x{size[1]}  compose {1000 * compose / frames:6.2f} ms  "
+            f"encode {1000 * encode / frames:6.2f} ms CPU/frame  = {30 * (compose + encode) / frames:.3f} cores",
+            flush=True,
+        )
+        canvas.encoder.stop()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--studios", type=int, default=3)
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--runs", type=int, default=2)
+    p.add_argument("--unit", action="store_true", help="compose + encode per program frame, in this process")
+    p.add_argument("--frames", type=int, default=300)
     args = p.parse_args()
+    if args.unit:
+        for _ in range(args.runs):
+            unit(args.frames)
+        return
     print("run  programs             cores   fps    late  compose_ms  encode_ms         output_fps")
     for run in range(args.runs):
         for programs in (["landscape"], ["landscape", "portrait"]):
