@@ -36,12 +36,13 @@ class ShowPrograms:
         show: Show,
         program: Program,
         graphics: ProgramGraphics,
-        multiview: Multiview,
+        multiview: Callable[[], Multiview],
         data_dir: Path,
         ice_servers: list[RTCIceServer],
         delays_s: Callable[[], dict[str, float]],
     ) -> None:
-        """``delays_s``: the broadcast delay of ``hls``, ``flv``, ``whep`` now (a new program's outputs get them)."""
+        """``multiview``: where the programs' monitors go (made after us); ``delays_s``: the broadcast
+        delay of ``hls``, ``flv``, ``whep`` now (a new program's outputs get them)."""
         self.show, self.program, self.graphics, self.multiview = show, program, graphics, multiview
         self.data_dir, self.ice_servers, self._delays_s = data_dir, ice_servers, delays_s
         self.outputs: dict[str, ProgramOutputs] = {}  # program id ({show}-portrait) -> its outputs
@@ -80,7 +81,7 @@ class ShowPrograms:
             ice_servers=self.ice_servers,
             delays_s=self._delays_s(),
         )
-        canvas.encoder.add_sink(self.multiview.add_monitor(f"{PROGRAM}-{orientation}"))
+        canvas.encoder.add_sink(self.multiview().add_monitor(f"{PROGRAM}-{orientation}"))
         return outputs
 
     def add(self, orientation: str, scene: GraphicsScene) -> ProgramOutputs:
@@ -102,7 +103,7 @@ class ShowPrograms:
         program_id = self.show.program_id(orientation)
         outputs = self.outputs.pop(program_id, None)
         director = self.graphics.remove(canvas.graphics)
-        self.multiview.remove_monitor(f"{PROGRAM}-{orientation}")
+        self.multiview().remove_monitor(f"{PROGRAM}-{orientation}")
         if outputs is not None:
             await outputs.egress.close()
         await asyncio.get_running_loop().run_in_executor(None, canvas.encoder.stop)  # closes HLS and FLV too
