@@ -579,7 +579,9 @@
   function renderPrograms(s) {
     const progs = (s.mixer && s.mixer.programs) || [];
     const aspect = (p) => (p && p.width && p.height ? p.width / p.height : 16 / 9);
-    if (progs[0]) $("pgm-img").parentElement.style.aspectRatio = `${progs[0].width} / ${progs[0].height}`;
+    if (progs[0]) {  // the preview is the look the main program takes next: the same shape
+      for (const screen of [$("pgm-img").parentElement, $("pvw-screen")]) screen.style.aspectRatio = `${progs[0].width} / ${progs[0].height}`;
+    }
     const monitors = $("monitors");
     const wanted = new Set();
     for (const p of progs.slice(1)) {
@@ -600,7 +602,7 @@
     for (const old of monitors.querySelectorAll(".monitor.extra")) {
       if (!wanted.has(old.id)) { const img = old.querySelector("img"); if (img) frames.unwatch(img); old.remove(); }
     }
-    const weights = [aspect(progs[0]), 16 / 9, ...progs.slice(1).map(aspect)];
+    const weights = [aspect(progs[0]), aspect(progs[0]), ...progs.slice(1).map(aspect)];
     monitors.style.gridTemplateColumns = weights.map((w) => `minmax(0, ${w.toFixed(3)}fr)`).join(" ");
   }
 
