@@ -523,15 +523,17 @@ async def test_each_program_monitor_keeps_its_shape(tmp_path: Path, aiohttp_serv
     server = Server(str(srv.make_url("")).rstrip("/"), config)
     page = await open_control(browser, server)
     await sign_in(page, token=OPERATOR)
-    await page.wait_for(
-        "document.querySelector('#mon-pgm-portrait img.has-frame') !== null", timeout=30
-    )  # the slate of the portrait program, decoded from its encoder's output
-    shape = await page.evaluate(
+    # The slate of the portrait program, decoded from its encoder's output (read while a JPEG is
+    # loaded: each new one replaces the image's source).
+    shape = await page.wait_for(
         "(() => { const r = (s) => { const b = document.querySelector(s).getBoundingClientRect();"
         " return [b.width, b.height]; };"
-        " const img = document.querySelector('#mon-pgm-portrait img');"
+        " const img = document.querySelector('#mon-pgm-portrait img.has-frame');"
+        " if (!img || !img.complete || !img.naturalWidth) return null;"
         " return {portrait: r('#mon-pgm-portrait .screen'), landscape: r('#mon-pgm .screen'),"
-        " natural: [img.naturalWidth, img.naturalHeight]}; })()"
+        " natural: [img.naturalWidth, img.naturalHeight]}; })()",
+        timeout=30,
+        interval=0.01,
     )
     (pw, ph), (lw, lh), (nw, nh) = shape["portrait"], shape["landscape"], shape["natural"]
     assert abs(pw / ph - 9 / 16) < 0.02 and abs(lw / lh - 16 / 9) < 0.02, shape
