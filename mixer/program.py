@@ -54,11 +54,11 @@ from mixer.canvas import Canvas
 from mixer.compositor import Picture
 from mixer.encodedpacket import ProgramFormat
 from mixer.fallback import STEADY_GAP, Fallback
+from mixer.feedbuffer import FeedBuffer
 from mixer.outputs.sink import Sink
 from mixer.scene import BLACK, SLATE, Bus, Scene
 from mixer.transition import Transition
 from mixer.videodelay import StudioVideo, new_token
-from rooms.feedbuffer import FeedBuffer
 
 __all__ = ["Program", "Scene"]
 

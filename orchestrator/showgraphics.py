@@ -1,6 +1,6 @@
 """Catalogue and graphics commands: products, rundown, cards, lower third, logo and cues.
 
-The rules (validation, state changes, audit lines, views) are in orchestrator/catalogue.py;
+The rules (validation, state changes, audit lines, views) are in orchestrator/catalogue/;
 imported products and the rundown are stored as documents beside the state.
 """
 

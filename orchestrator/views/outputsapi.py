@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from mixer.outputs.egress import Egress
-from orchestrator.bodies import DelayBody, OnOffBody, ProgramsBody, RtmpBody
+from orchestrator.bodies import DelayBody, EmptyBody, OnOffBody, ProgramsBody, RtmpBody
 from orchestrator.errors import NotFound
 from orchestrator.showrunner import ShowRunner
 from orchestrator.views.common import body, operator_name, show_runner
@@ -91,6 +91,7 @@ async def set_programs(request: web.Request) -> web.Response:
 async def dump(request: web.Request) -> web.Response:
     """Dump (broadcast delay): what the delayed outputs hold, not yet aired, becomes the slate."""
     actor = operator_name(request)
+    await body(request, EmptyBody)
     return web.json_response(await show_runner(request).dump(actor))
 
 
