@@ -255,11 +255,27 @@ async def test_two_programs_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
             await server.api("POST", f"{api}/lower-third", json={"studio": "beijing", "text": "正在介绍：汪集鸡汤"})
             await server.api("POST", f"{api}/logo", json={"on": True})
             await asyncio.sleep(4)
+            await page.wait_for(
+                "controlPage.state.on_air === 'beijing' && controlPage.state.studios"
+                ".every(s => !['beijing', 'hongkong'].includes(s.id) || s.signal === 'ok')",
+                timeout=60,
+            )
+            # Alarms from a loaded machine's hiccups (a stalled studio process) are not the subject here.
+            _, alarms = await server.api("GET", f"{api}/alarms")
+            for alarm in alarms["alarms"]:
+                await server.api("POST", f"{api}/alarms/{alarm['id']}/ack", json={})
+            await asyncio.sleep(3)
             await page.screenshot(IMAGES / "control-programs.png")
             for pid, name in (
                 (show["id"], "program-landscape.png"),
                 (f"{show['id']}-portrait", "program-portrait.png"),
             ):
+                # The studio on air, not the slate (a studio's process can stall on a loaded machine).
+                await page.wait_for(
+                    "controlPage.state.on_air === 'beijing' && controlPage.state.studios"
+                    ".find(s => s.id === 'beijing').signal === 'ok'",
+                    timeout=60,
+                )
                 flv = await record_flv(f"{server.url}/live/{pid}.flv", 2.5)
                 frames = await asyncio.to_thread(_last_frame, without_cue_points(flv))
                 frames.save(IMAGES / name)
