@@ -176,6 +176,8 @@ class RtmpBody(Closed):
         ),
     ]
     delay_s: Annotated[Number, InRange(0, 60, "seconds of broadcast delay")] = 0.0
+    # Which program it pushes (a show with landscape and portrait); empty: the main one.
+    program: Annotated[str, OneOf(("", "landscape", "portrait"))] = ""
 
 
 class DelayBody(Closed):

@@ -137,6 +137,14 @@ class ShowOutputs(CommandPath):
             for name, seconds in delays.items():
                 if isinstance(seconds, int | float) and 0 <= seconds <= 60:
                     self.rtmp_delays.setdefault(str(name), float(seconds))
+        # ... and which program each pushes (a destination added for the portrait program stays on it).
+        programs = None
+        with contextlib.suppress(StoreUnavailable):
+            programs = await self.store.get_doc(self.show.id, "rtmp_programs")
+        if isinstance(programs, dict):
+            for name, orientation in programs.items():
+                if orientation in ("", *self.show.orientations):
+                    self._rtmp_programs.setdefault(str(name), str(orientation))
         if any(v > 0 for v in self.rtmp_delays.values()):
             await self._ensure_slate()
 
@@ -200,20 +208,32 @@ class ShowOutputs(CommandPath):
                 clip = await asyncio.to_thread(SlateClip.encode, canvas.fmt, canvas.compositor.compose_slate())
                 program.delays.set_slate(clip)
 
-    async def add_rtmp(self, name: str, url: str, actor: str, delay_s: float = 0.0) -> dict[str, Any]:
+    async def add_rtmp(
+        self, name: str, url: str, actor: str, delay_s: float = 0.0, program: str = ""
+    ) -> dict[str, Any]:
+        """Push the program (``program``: ``landscape``/``portrait``; empty: the main one) to ``url``."""
         egress = self._require_egress()
+        if program and program not in self.show.orientations:
+            raise BadRequest(f"program {program!r} is not one of this show's ({', '.join(self.show.orientations)})")
         if not NAME_RE.match(name):
             raise BadRequest(f"destination name {name!r} must be lowercase letters, digits, '-' or '_'")
         problem = check_rtmp_url(url)
         if problem is not None:
             raise BadRequest(f"RTMP URL {problem}")
         self.rtmp_delays[name] = delay_s
+        self._rtmp_programs[name] = program
         if delay_s > 0:
             await self._ensure_slate()
         try:
             await self.store.put_doc(self.show.id, "rtmp_delays", self.rtmp_delays)
+            await self.store.put_doc(self.show.id, "rtmp_programs", self._rtmp_programs)
         except StoreUnavailable as exc:
-            log.warning("show %s: RTMP delays not saved (%s): after a restart %s is undelayed", self.show.id, exc, name)
+            log.warning(
+                "show %s: RTMP delays/programs not saved (%s): after a restart %s is undelayed, on the main program",
+                self.show.id,
+                exc,
+                name,
+            )
 
         def change(s: ShowState) -> ShowState:
             current = self._rtmp_of(s)
@@ -225,7 +245,8 @@ class ShowOutputs(CommandPath):
             return [Event("output.rtmp.added", self.show.id, actor, {"name": name, "url": redact(url)})]
 
         await self._command(change, events)
-        output = egress.rtmp.get(name)  # (gone already if another node removed it meanwhile)
+        target = self._egress_of(name) or egress
+        output = target.rtmp.get(name)  # (gone already if another node removed it meanwhile)
         return (
             output.status()
             if output

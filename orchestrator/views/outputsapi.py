@@ -53,7 +53,8 @@ async def add_rtmp(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     asked = await body(request, RtmpBody)
-    return web.json_response(await runner.add_rtmp(asked.name, asked.url, actor, asked.delay_s), status=201)
+    added = await runner.add_rtmp(asked.name, asked.url, actor, asked.delay_s, asked.program)
+    return web.json_response(added, status=201)
 
 
 async def remove_rtmp(request: web.Request) -> web.Response:

@@ -249,3 +249,32 @@ async def test_the_portrait_program_is_added_and_removed_live(server: Server) ->
     changes = [e["detail"] for e in events["events"] if e["kind"] == "programs.changed"]
     assert {"from": ["landscape"], "to": ["landscape", "portrait"]} in changes
     assert {"from": ["landscape", "portrait"], "to": ["landscape"]} in changes
+
+
+async def test_rtmp_destinations_push_the_program_they_name(two_programs: Server, tmp_path: Path) -> None:
+    """One destination gets the 9:16 program, another the 16:9 one (FFmpeg's RTMP listener, decoded);
+    a destination for a program the show does not have is refused."""
+    from tests.mixer.test_rtmp import Listener, _free_port
+
+    server = two_programs
+    ports = {"portrait": _free_port(), "": _free_port()}
+    listeners = {p: Listener(port, tmp_path / f"rtmp-{p or 'main'}.flv", seconds=3) for p, port in ports.items()}
+    try:
+        await asyncio.sleep(0.5)  # the listeners' sockets
+        for program, port in ports.items():
+            body = {"name": f"cdn-{program or 'main'}", "url": f"rtmp://127.0.0.1:{port}/live/key", "program": program}
+            status, answer = await server.api("POST", f"{API}/outputs/rtmp", json=body)
+            assert status == 201, answer
+        bad = {"name": "x", "url": "rtmp://127.0.0.1:1/live/key", "program": "square"}
+        status, answer = await server.api("POST", f"{API}/outputs/rtmp", json=bad)
+        assert status == 400 and "program" in answer["error"], answer
+        for listener in listeners.values():
+            await listener.wait(timeout=30)
+        _, state = await server.api("GET", API)
+    finally:
+        for listener in listeners.values():
+            listener.kill()
+    sizes = {p: (await asyncio.to_thread(decode, str(lst.path))).size for p, lst in listeners.items()}
+    assert sizes == {"portrait": (360, 640), "": (640, 360)}, sizes
+    names = [d["name"] for d in state["outputs"]["programs"]["test-show-portrait"]["rtmp"]]
+    assert names == ["cdn-portrait"] and [d["name"] for d in state["outputs"]["rtmp"]] == ["cdn-main"]
