@@ -190,11 +190,14 @@ class ShowOutputs(CommandPath):
 
     async def _watch_outputs(self) -> None:
         """Output failures and recoveries go to the audit trail (queued while the store is away)."""
-        watch = OutputWatch()
+        watches: dict[int, OutputWatch] = {}  # one per program's egress
         while True:
             await asyncio.sleep(POLL_S)
-            if self.egress is not None:
-                for kind, detail in watch.changes(self.egress):
+            for egress, _ in self._egresses():
+                watch = watches.setdefault(id(egress), OutputWatch())
+                for kind, detail in watch.changes(egress):
+                    if egress is not self.egress:  # the further program's: say which
+                        detail = {**detail, "program": egress.show_id}
                     self.outbox.put_nowait(Event(kind, self.show.id, "system", detail))
 
     async def _ensure_slate(self) -> None:
