@@ -25,7 +25,7 @@ from mixer.graphics.blend import canvas_planes
 from mixer.graphics.director import GraphicsDirector
 from mixer.graphics.layout import SAFE_BOTTOM
 from mixer.graphics.overlaystack import OverlayStack
-from orchestrator import catalogue
+from orchestrator import answers, catalogue
 from orchestrator.app import create_app
 from orchestrator.store import ShowState
 from rooms.syntheticstudio import spawn_studio
@@ -125,6 +125,7 @@ async def test_landscape_and_portrait_from_one_scene(two_programs: Server) -> No
         await alpha.stop()
         await bravo.stop()
 
+    answers.Show.model_validate(state)  # the view's model (OpenAPI) holds for two programs
     portrait_outputs = state["outputs"]["programs"]["test-show-portrait"]
     assert (portrait_outputs["width"], portrait_outputs["height"]) == (360, 640)
     assert portrait_outputs["hls"]["url"] == "/live/test-show-portrait/index.m3u8"
@@ -229,6 +230,7 @@ async def test_the_portrait_program_is_added_and_removed_live(server: Server) ->
             assert status == 400 and why in body["error"], (bad, body)
         status, body = await server.api("POST", f"{API}/programs", json={"programs": ["landscape", "portrait"]})
         assert status == 200 and body["programs"] == ["landscape", "portrait"], body
+        answers.ProgramsChanged.model_validate(body)
         await server.api("POST", f"{API}/cards", json={"product": "soup", "slot": "main"})
         portrait = await record_flv(f"{server.url}/live/test-show-portrait.flv", 3.0)
         await asyncio.sleep(1.0)
