@@ -280,3 +280,18 @@ async def test_rtmp_destinations_push_the_program_they_name(two_programs: Server
     assert sizes == {"portrait": (360, 640), "": (640, 360)}, sizes
     names = [d["name"] for d in state["outputs"]["programs"]["test-show-portrait"]["rtmp"]]
     assert names == ["cdn-portrait"] and [d["name"] for d in state["outputs"]["rtmp"]] == ["cdn-main"]
+
+
+async def test_a_delay_and_a_dump_cover_both_programs(two_programs: Server) -> None:
+    """The broadcast delay of an output applies to that output of both programs; a dump puts each
+    program's own slate (its size) in place of what both hold."""
+    server = two_programs
+    status, body = await server.api("POST", f"{API}/delay", json={"output": "hls", "delay_s": 3})
+    assert status == 200, body
+    await asyncio.sleep(2.0)  # packets held by both programs' HLS delay lines
+    _, state = await server.api("GET", API)
+    held = state["outputs"]["programs"]["test-show-portrait"]["delays"]["hls"]
+    assert held["delay_s"] == 3 and held["held_seconds"] > 0.5, held
+    status, body = await server.api("POST", f"{API}/dump", json={})
+    assert status == 200, body
+    assert body["dumped"].get("hls", 0) > 0 and body["dumped"].get("hls@test-show-portrait", 0) > 0, body
