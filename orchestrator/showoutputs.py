@@ -26,6 +26,7 @@ from mixer.outputs.slateclip import SlateClip
 from orchestrator import catalogue
 from orchestrator.commandpath import CommandPath
 from orchestrator.config import Show
+from orchestrator.crewmonitor import CrewMonitor
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outputwatch import POLL_S, OutputWatch
 from orchestrator.showprograms import ShowPrograms
@@ -45,6 +46,7 @@ class ShowOutputs(CommandPath):
         self.hls: HlsOutput | None = None
         self.flv: FlvOutput | None = None
         self.egress: Egress | None = None  # WHEP, RTMP push, recording (changed while live)
+        self.crew: CrewMonitor | None = None  # the control page's program monitor and solo (PFL)
         self.delays = Delays(self.program.encoder.request_keyframe)  # broadcast delay (延播) per output
         self.webhook: Webhook | None = None
         self._webhook_task: asyncio.Task[None] | None = None
@@ -106,6 +108,14 @@ class ShowOutputs(CommandPath):
         if isinstance(saved_programs, list) and saved_programs[:1] == [self.programs.main]:
             with contextlib.suppress(ValueError, KeyError):  # a list saved by a command (a live change)
                 await self._switch_programs([str(x) for x in saved_programs])
+        self.crew = CrewMonitor(
+            self.show.id,
+            asyncio.get_running_loop(),
+            self.program.encoder,
+            self.program.audio,
+            lambda: [s.id for s in self.show.studios],
+            ice_servers=list(self.whip.ice_servers),
+        )
 
     async def _start_egress(self) -> None:
         out = self.show.outputs
