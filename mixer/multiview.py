@@ -25,7 +25,15 @@ from mixer.outputs.sink import Sink
 
 log = logging.getLogger(__name__)
 
-PROGRAM = "program"
+PROGRAM = "program"  # the main program's monitor; a further program's is "program-{orientation}"
+
+
+def preview_size(src_w: int, src_h: int, box_w: int, box_h: int) -> tuple[int, int]:
+    """The JPEG size of a ``src_w``x``src_h`` picture: its own aspect ratio (an upright phone stays
+    upright, a 9:16 program is not squashed into 16:9), as large as the long side of the box allows."""
+    long = max(box_w, box_h)
+    scale = long / max(src_w, src_h, 1)
+    return max(2, int(src_w * scale + 0.5) & ~1), max(2, int(src_h * scale + 0.5) & ~1)
 
 
 @dataclass(frozen=True)
@@ -113,8 +121,9 @@ class Multiview:
         self.period = 1.0 / fps
         self.width, self.height = width, height
         self.monitor = ProgramMonitor()
-        self._decoder = av.CodecContext.create("h264", "r")
-        self._decoder.thread_count = 1
+        # Every program's monitor with its own decoder: the main one's first.
+        self._monitors: dict[str, tuple[ProgramMonitor, av.VideoCodecContext]] = {}
+        self._add(PROGRAM, self.monitor)
         self._jpegs: dict[str, _Jpeg] = {}
         self._seen: dict[str, object] = {}  # studio -> the frame's sequence number, or the card shown
         self._snapshots: dict[str, Snapshot] = {}
@@ -124,6 +133,28 @@ class Multiview:
         # Seconds from the program clock composing a frame to the monitor's JPEG of it (the
         # encoder's queue and latency plus this thread's wait); the page shows it.
         self.program_delay: float | None = None
+
+    def _add(self, source: str, monitor: ProgramMonitor) -> None:
+        decoder = av.CodecContext.create("h264", "r")
+        assert isinstance(decoder, av.VideoCodecContext)
+        decoder.thread_count = 1
+        self._monitors = {**self._monitors, source: (monitor, decoder)}
+
+    def add_monitor(self, source: str) -> ProgramMonitor:
+        """A monitor for a further program (``program-portrait``): add it as a sink of that program's encoder."""
+        monitor = ProgramMonitor()
+        self._add(source, monitor)
+        return monitor
+
+    def remove_monitor(self, source: str) -> None:
+        """A further program removed: its monitor and last picture go."""
+        self._monitors = {k: v for k, v in self._monitors.items() if k != source or k == PROGRAM}
+        # Its last picture goes with the multiview thread's next refresh (only that thread deletes).
+
+    @property
+    def monitors(self) -> tuple[str, ...]:
+        """The program monitors' source names, main first."""
+        return tuple(self._monitors)
 
     def start(self) -> None:
         self._thread.start()
@@ -145,15 +176,16 @@ class Multiview:
                 log.exception("multiview refresh failed")
             self.cpu_seconds += time.thread_time() - t0
 
-    def _jpeg(self, source: str) -> _Jpeg:
+    def _jpeg(self, source: str, frame: av.VideoFrame) -> _Jpeg:
+        size = preview_size(frame.width, frame.height, self.width, self.height)
         enc = self._jpegs.get(source)
-        if enc is None:
-            enc = self._jpegs[source] = _Jpeg(self.width, self.height)
+        if enc is None or (enc.width, enc.height) != size:  # new, or the studio turned its camera
+            enc = self._jpegs[source] = _Jpeg(*size)
         return enc
 
     def _publish(self, source: str, frame: av.VideoFrame) -> None:
         old = self._snapshots.get(source)
-        data = self._jpeg(source).encode(frame)
+        data = self._jpeg(source, frame).encode(frame)
         self._snapshots[source] = Snapshot(data, (old.seq + 1) if old else 1, time.time())
 
     def _refresh(self) -> None:
@@ -167,20 +199,21 @@ class Multiview:
             elif frame is not None and self._seen.get(studio_id) != seq:
                 self._seen[studio_id] = seq
                 self._publish(studio_id, frame)
-        for gone in set(self._snapshots) - set(feeds) - {PROGRAM}:
+        for gone in set(self._snapshots) - set(feeds) - set(self._monitors):
             # Offline studios have no picture: the page shows them as offline.
             del self._snapshots[gone]
             self._seen.pop(gone, None)
-        last: av.VideoFrame | None = None
-        last_pts = 0
-        for packet in self.monitor.take():
-            try:
-                for frame in self._decoder.decode(packet.to_av()):
-                    last, last_pts = frame, packet.pts
-            except av.error.FFmpegError:
-                log.debug("program monitor could not decode a packet")
-        if last is not None:
-            self._publish(PROGRAM, last)
-            fmt = self.monitor.fmt
-            if fmt is not None and fmt.time_origin is not None:
-                self.program_delay = time.time() - (fmt.time_origin + last_pts / fmt.fps)
+        for source, (monitor, decoder) in self._monitors.items():
+            last: av.VideoFrame | None = None
+            last_pts = 0
+            for packet in monitor.take():
+                try:
+                    for frame in decoder.decode(packet.to_av()):
+                        last, last_pts = frame, packet.pts
+                except av.error.FFmpegError:
+                    log.debug("program monitor %s could not decode a packet", source)
+            if last is not None:
+                self._publish(source, last)
+                fmt = monitor.fmt
+                if source == PROGRAM and fmt is not None and fmt.time_origin is not None:
+                    self.program_delay = time.time() - (fmt.time_origin + last_pts / fmt.fps)

@@ -31,31 +31,33 @@ session of the same studio (``attach_feed`` with a new feed) keeps the
 studio's last frames, audio channel and fallback watch, and a studio whose
 feed is detached keeps its last frames until they are stale, so a session
 replaced within ``stale_after`` never makes the program fall back.
+
+Programs (``mixer/canvas.py``): a show may have two, landscape and portrait. Each tick the
+clock decides once what is shown (buses, transition, T-bar, panic, fade to black) and mixes
+the audio once; every canvas then draws that with its own compositor and graphics and hands
+it, with the same samples and tick, to its own encoder. A cut or a card is one command for both.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import av
 import numpy as np
 
 from mixer.audiomixer import AudioMixer
-from mixer.compositor import Compositor, Picture
+from mixer.canvas import Canvas
+from mixer.compositor import Picture
 from mixer.encodedpacket import ProgramFormat
 from mixer.fallback import STEADY_GAP, Fallback
 from mixer.feedbuffer import FeedBuffer
-from mixer.graphics.overlaystack import OverlayStack
 from mixer.outputs.sink import Sink
-from mixer.planes import packed
-from mixer.programencoder import ProgramEncoder
 from mixer.scene import BLACK, SLATE, Bus, Scene
-from mixer.transition import Blender, Transition
+from mixer.transition import Transition
 from mixer.videodelay import StudioVideo, new_token
 
 __all__ = ["Program", "Scene"]
@@ -64,15 +66,15 @@ log = logging.getLogger(__name__)
 
 EventSink = Callable[[str, dict[str, Any]], object]
 
+# What a tick shows: (blend kind or None, bus a, bus b or None, progress 0-1 from a to b).
+Shot = tuple[str | None, Bus, Bus | None, float]
+
 MAX_VIDEO_DELAY = 0.5  # seconds; beyond this a studio's audio buffer is broken, not late
 
 
 class Program:
     # Beyond this many ticks behind, skip ahead rather than race to catch up.
     MAX_CATCH_UP = 15
-    # Output pictures rotate through this many buffers: the encoder queue holds
-    # at most QUEUE of them plus the one it is encoding.
-    OUT_BUFFERS = ProgramEncoder.QUEUE + 4
 
     def __init__(
         self,
@@ -81,21 +83,35 @@ class Program:
         slate_text: str,
         encoder_threads: int = 2,
         encoder_preset: str = "veryfast",
+        *,
+        orientation: str = "landscape",
+        more: Sequence[tuple[ProgramFormat, str, str | None]] = (),
     ) -> None:
+        """``fmt``: the main program; ``more``: further programs as (format, orientation, fit or None),
+        drawn from the same scene, studio frames and audio mix (same fps and sample rate)."""
         self.fmt = fmt
         self._samples_per_tick = fmt.sample_rate // fmt.fps
-        self.compositor = Compositor(fmt.width, fmt.height, title, slate_text)
-        self.blender = Blender(fmt.width, fmt.height)
+        self._canvas_args = (title, slate_text, encoder_threads, encoder_preset)
+        self.time_origin: float | None = None  # UNIX time of tick 0, once the clock runs
+        # Replaced whole (never mutated) when a program is added or removed while live.
+        self.canvases = [
+            Canvas(f, o, title, slate_text, fit=fit, encoder_threads=encoder_threads, encoder_preset=encoder_preset)
+            for f, o, fit in [(fmt, orientation, None), *more]
+        ]
+        main = self.canvases[0]
+        # The main program's parts, by their old names (outputs, multiview and bench use them).
+        self.compositor, self.blender, self.encoder, self.graphics = (
+            main.compositor,
+            main.blender,
+            main.encoder,
+            main.graphics,
+        )
         self.audio = AudioMixer(fmt.sample_rate, self._samples_per_tick)
-        self.encoder = ProgramEncoder(fmt, threads=encoder_threads, preset=encoder_preset)
-        self.graphics = OverlayStack()
         self._scene = Scene()
         self._feeds: dict[str, FeedBuffer] = {}
         self._cards: dict[str, Picture] = {}  # audio-only studios' pictures (studio id -> card)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="program-clock", daemon=True)
-        self._out = [packed(fmt.width, fmt.height) for _ in range(self.OUT_BUFFERS)]
-        self._out_next = 0
         self._videos: dict[str, StudioVideo] = {}
         # What is on air: a bus, or a transition between two.
         self._shown: Bus = SLATE
@@ -110,7 +126,6 @@ class Program:
         self._tick_index = 0  # the clock's tick number (skipped ticks counted): the output pts
         self.compose_seconds = 0.0
         self.on_air: str | None = None  # main studio of what the last tick showed (None = slate)
-        self._panicked = False  # panic as of the last tick (a change is a timed metadata cue)
         self.started_at = 0.0
 
     # -- control plane side (event loop) -------------------------------------
@@ -150,17 +165,53 @@ class Program:
         return self._fallback.view
 
     def add_sink(self, sink: Sink) -> None:
+        """An output of the main program (``canvas(orientation).encoder.add_sink`` for another)."""
         self.encoder.add_sink(sink)
 
+    def canvas(self, orientation: str) -> Canvas:
+        """The program of that orientation; KeyError if the show has none."""
+        for canvas in self.canvases:
+            if canvas.orientation == orientation:
+                return canvas
+        raise KeyError(orientation)
+
+    def add_program(self, fmt: ProgramFormat, orientation: str, fit: str | None = None) -> Canvas:
+        """A further program from the next tick on (while live too); its encoder is started here.
+
+        ``fmt`` must have the main program's fps and sample rate. ValueError if the show has that
+        orientation already.
+        """
+        if any(c.orientation == orientation for c in self.canvases):
+            raise ValueError(f"the show has a {orientation} program already")
+        title, slate_text, threads, preset = self._canvas_args
+        canvas = Canvas(fmt, orientation, title, slate_text, fit=fit, encoder_threads=threads, encoder_preset=preset)
+        canvas.encoder.time_origin = self.time_origin  # the same timeline (None: set when the clock starts)
+        if self.running:
+            canvas.encoder.start()
+        self.canvases = [*self.canvases, canvas]  # the clock sees it on its next tick
+        return canvas
+
+    def remove_program(self, orientation: str) -> Canvas:
+        """Stop drawing a further program (from the next tick); the caller stops its encoder
+        (``canvas.encoder.stop()``, which closes its outputs: blocking, run it off the loop).
+        KeyError if there is none; ValueError for the main program."""
+        canvas = self.canvas(orientation)
+        if canvas is self.canvases[0]:
+            raise ValueError("the main program cannot be removed")
+        self.canvases = [c for c in self.canvases if c is not canvas]
+        return canvas
+
     def start(self) -> None:
-        self.encoder.start()
+        for canvas in self.canvases:
+            canvas.encoder.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        self.encoder.stop()
+        for canvas in self.canvases:
+            canvas.encoder.stop()
 
     @property
     def running(self) -> bool:
@@ -197,6 +248,8 @@ class Program:
             if self.encoder.frames_encoded
             else None,
             "uptime_s": round(uptime, 1),
+            # Every program of the show (main first): its size and its encoder.
+            "programs": [canvas.stats() for canvas in self.canvases],
         }
 
     # -- the clock thread ----------------------------------------------------
@@ -205,7 +258,9 @@ class Program:
         period = 1.0 / self.fmt.fps
         self.started_at = start = time.monotonic()
         # The one mapping from the program clock to the wall clock (HLS program date time).
-        self.encoder.time_origin = time.time() - (time.monotonic() - start)
+        self.time_origin = time.time() - (time.monotonic() - start)
+        for canvas in self.canvases:  # every program on the one timeline
+            canvas.encoder.time_origin = self.time_origin
         n = 0
         while not self._stop.is_set():
             due = start + n * period
@@ -234,10 +289,12 @@ class Program:
         t0 = time.perf_counter()
         # Graphics first, then the time they are drawn at: layers that came with cues are never
         # drawn at a time before they arrived (invisible), so the cue's frame is the first to draw them.
-        layers, cues = self.graphics.take()
+        canvases = self.canvases  # once per tick: a program added or removed meanwhile waits for the next
+        graphics = [canvas.graphics.take() for canvas in canvases]
         now = time.monotonic() if now is None else now
         scene, feeds, cards = self._scene, self._feeds, self._cards
-        self.compositor.configure(scene.fit, scene.fill_rgb)
+        for canvas in canvases:
+            canvas.compositor.configure(canvas.fit or scene.fit, scene.fill_rgb)
         live = self._poll(feeds, cards, now, scene.stale_after)
         steady = self._live(cards, now, min(scene.stale_after, STEADY_GAP)) & live
         target = self._fallback.target(scene, live, steady, now)  # watched whatever is shown
@@ -246,14 +303,17 @@ class Program:
         samples = self.audio.mix(feeds, now)
         # After the audio: the video delay follows each studio's audio buffer depth.
         pictures = self._pictures(now, scene, live, cards)
-        out = self._buffer()
-        self._draw(pictures, out)
-        if not scene.panic and not scene.ftb:  # the safe slate is clean: a wrong price card may be why we panicked
-            self.graphics.blend_into(out, self.fmt.width, self.fmt.height, now, layers)
-        if scene.panic != self._panicked:  # players hide their own product cards with ours
-            self._panicked = scene.panic
-            cues = [*cues, {"event": "broadcast.panic", "on": scene.panic}]
-        self.encoder.submit(self._tick_index, out, samples, cues)
+        shot = self._shot()  # what every program shows this tick
+        for canvas, (layers, cues) in zip(canvases, graphics, strict=True):
+            out = canvas.buffer()
+            self._draw(canvas, shot, pictures, out)
+            if not scene.panic and not scene.ftb:  # the safe slate is clean: a wrong price card may be why we panicked
+                canvas.graphics.blend_into(out, canvas.width, canvas.height, now, layers)
+            if scene.panic != canvas.panicked:  # players hide their own product cards with ours
+                canvas.panicked = scene.panic
+                cues = [*cues, {"event": "broadcast.panic", "on": scene.panic}]
+            canvas.encoder.submit(self._tick_index, out, samples, cues)
+        self._advance()
         self.compose_seconds += time.perf_counter() - t0
 
     def _poll(self, feeds: dict[str, FeedBuffer], cards: dict[str, Picture], now: float, stale: float) -> set[str]:
@@ -269,7 +329,8 @@ class Program:
         for gone in set(self._videos) - set(feeds) - live:  # left, and its last frames are stale
             del self._videos[gone]
             self.audio.forget(gone)
-            self.compositor.forget(gone)
+            for canvas in self.canvases:
+                canvas.compositor.forget(gone)
         return live
 
     def _live(self, cards: dict[str, Picture], now: float, within: float) -> set[str]:
@@ -310,37 +371,37 @@ class Program:
                 pictures[studio_id] = picture
         return pictures
 
-    def _draw(self, pictures: dict[str, Picture], out: np.ndarray) -> None:
+    def _shot(self) -> Shot:
+        """What the programs show this tick: (blend kind or None, bus a, bus b, progress 0-1).
+
+        Decided once per tick, so every program shows the same thing; the transition
+        advances after all of them are drawn (:meth:`_advance`).
+        """
         transition = self._transition
         scene = self._scene
         if transition is None and 0 < scene.tbar < 1 and not scene.panic:  # the T-bar part-way
-            a = self.compositor.compose(self._shown, pictures, 0)
-            b = self.compositor.compose(scene.preview_bus(), pictures, 1)
-            self.blender.draw("fade", a, b, scene.tbar, out)
-            self.on_air = self._shown.main
-            return
+            return "fade", self._shown, scene.preview_bus(), scene.tbar
         if transition is None:
-            np.copyto(out, self.compositor.compose(self._shown, pictures, 0))
-            self.on_air = self._shown.main
-            return
+            return None, self._shown, None, 0.0
         transition.done += 1
-        a = self.compositor.compose(transition.source, pictures, 0)
-        b = self.compositor.compose(transition.target, pictures, 1)
-        self.blender.draw(transition.kind, a, b, transition.progress, out)
+        return transition.kind, transition.source, transition.target, transition.progress
+
+    def _draw(self, canvas: Canvas, shot: Shot, pictures: dict[str, Picture], out: np.ndarray) -> None:
+        kind, a, b, progress = shot
+        compositor = canvas.compositor
+        if kind is None or b is None:
+            np.copyto(out, compositor.compose(a, pictures, 0))
+            return
+        canvas.blender.draw(kind, compositor.compose(a, pictures, 0), compositor.compose(b, pictures, 1), progress, out)
+
+    def _advance(self) -> None:
+        transition = self._transition
+        if transition is None:
+            self.on_air = self._shown.main  # with the T-bar part-way too: the program bus is on air
+            return
         self.on_air = transition.target.main
         if transition.finished:
             self._shown, self._transition = transition.target, None
-
-    def _buffer(self) -> np.ndarray:
-        """The next output picture buffer that nothing else (the encoder queue) still holds."""
-        for _ in range(len(self._out)):
-            i = self._out_next
-            self._out_next = (i + 1) % len(self._out)
-            # Two references: the list and getrefcount's argument. More: still queued.
-            if sys.getrefcount(self._out[i]) <= 2:
-                return self._out[i]
-        fresh = self._out[i] = packed(self.fmt.width, self.fmt.height)  # encoder far behind
-        return fresh
 
     def _report(self, kind: str, detail: dict[str, Any]) -> None:
         log.warning("program: %s %s", kind, detail)

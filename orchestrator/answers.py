@@ -199,12 +199,29 @@ class Recording(Answer):
     files: list[Object]
 
 
+class ProgramOutputs(Answer):
+    """A show's further program (portrait beside landscape) and its own outputs."""
+
+    orientation: Literal["landscape", "portrait"]
+    width: int
+    height: int
+    hls: OutputStatus | None = None
+    flv: OutputStatus | None = None
+    whep: OutputStatus | None = None
+    rtmp: list[RtmpDestination] | None = None
+    recording: Recording | None = None
+    delays: dict[str, Object] | None = None
+
+
 class Outputs(Answer):
     hls: OutputStatus | None = None
     flv: OutputStatus | None = None
     whep: OutputStatus | None = None
     rtmp: list[RtmpDestination] | None = None
     recording: Recording | None = None
+    programs: (
+        Annotated[dict[str, ProgramOutputs], Field(description="the further program's outputs by program id")] | None
+    ) = None
 
 
 class SoloEncode(Answer):
@@ -339,6 +356,11 @@ class DelayChanged(Answer):
     delay_s: float
     previous_s: float
     delays: Object
+
+
+class ProgramsChanged(Answer):
+    programs: Annotated[list[str], Field(description="the programs running now, main first")]
+    outputs: dict[str, ProgramOutputs]
 
 
 class Dumped(Answer):

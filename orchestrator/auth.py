@@ -74,6 +74,7 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     # Dump throws away what the delayed outputs were about to air: directors only (SWITCH).
     ("POST", SHOW + "/dump"): SWITCH,
     ("POST", SHOW + "/delay"): SWITCH,
+    ("POST", SHOW + "/programs"): SWITCH,  # a program's outputs start or end: directors only
     # Hearing the show and soloing a studio (orchestrator/crewmonitor.py): the crew at the desk.
     ("POST", SHOW + "/monitor"): MONITOR,
     ("DELETE", SHOW + "/monitor/{viewer}"): MONITOR,

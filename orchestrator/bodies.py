@@ -176,6 +176,8 @@ class RtmpBody(Closed):
         ),
     ]
     delay_s: Annotated[Number, InRange(0, 60, "seconds of broadcast delay")] = 0.0
+    # Which program it pushes (a show with landscape and portrait); empty: the main one.
+    program: Annotated[str, OneOf(("", "landscape", "portrait"))] = ""
 
 
 class DelayBody(Closed):
@@ -183,6 +185,15 @@ class DelayBody(Closed):
 
     output: Annotated[NonEmpty, Field(description="hls, flv, whep, webhook or rtmp:{name}")]
     delay_s: Annotated[Number, InRange(0, 60, "seconds")]
+
+
+class ProgramsBody(Closed):
+    """The programs to run from now on, main first (the main one cannot change while live)."""
+
+    programs: Annotated[
+        list[Annotated[str, OneOf(("landscape", "portrait"))]],
+        Field(min_length=1, max_length=2, description='e.g. ["landscape", "portrait"]'),
+    ]
 
 
 class CueBody(Closed):

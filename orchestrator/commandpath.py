@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mixer.encodedpacket import ProgramFormat
-from mixer.graphics.director import GraphicsDirector
+from mixer.graphics.director import GraphicsDirector, ProgramGraphics
 from mixer.program import Program
 from orchestrator import catalogue, mixerstate
 from orchestrator.config import Show
 from orchestrator.errors import NotFound, Unavailable
 from orchestrator.outbox import Check, Outbox
+from orchestrator.showprograms import FURTHER_FIT
 from orchestrator.store import Commit, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
 from rooms.hostchannel import Changes
 from rooms.whipsession import WhipOptions
@@ -53,14 +55,20 @@ class CommandPath:
             video_bitrate=show.video_bitrate,
             audio_bitrate=show.audio_bitrate,
         )
-        self.program = Program(fmt, show.title, show.slate_text)
+        # One program per orientation (config ``programs``), main first: one scene, one audio mix.
+        more = []
+        for orientation in show.orientations[1:]:
+            width, height = show.canvas(orientation)
+            more.append((dataclasses.replace(fmt, width=width, height=height), orientation, FURTHER_FIT))
+        self.program = Program(fmt, show.title, show.slate_text, orientation=show.orientations[0], more=more)
         self._lock = asyncio.Lock()
         self.state = ShowState(show=show.id)  # the last state applied to the program
         self._loaded = False  # the stored state has been read (start, or the follower later)
         # Audit events and media-plane facts, written in order, retried while the store is away.
         self.outbox = Outbox(store, show.id, lambda: self.state, self._committed)
         # Cards, lower third and logo: drawn over the program from what the state says is on air.
-        self.graphics = GraphicsDirector(self.program.graphics, show.width, show.height)
+        # One director per program: the same scene placed for each canvas (mixer/graphics/layout.py).
+        self.graphics = ProgramGraphics(GraphicsDirector(c.graphics, c.width, c.height) for c in self.program.canvases)
 
     # Hooks of the concepts built on this path (a stored state must reach them too).
     async def _sync_outputs(self, state: ShowState) -> None:

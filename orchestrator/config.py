@@ -48,6 +48,7 @@ STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 VIDEO_CODECS = ("h264", "vp8")
+ORIENTATIONS = ("landscape", "portrait")
 
 
 class ConfigError(Exception):
@@ -87,6 +88,7 @@ class RtmpDestination:
     name: Text
     url: Text
     delay_s: Annotated[Number, InRange(0, 60, "seconds")] = 0.0  # broadcast delay of this push (delayline)
+    program: Text = ""  # which program it pushes: "landscape" or "portrait" (empty: the show's main one)
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -125,7 +127,11 @@ class Show:
     logo_text: Annotated[Text, Field(max_length=40)] = ""  # the logo in the top corner; empty = the title
     logo_image: Text = ""  # a picture file for the logo instead of the text
     # The mixer (mixer/program.py). Portrait swaps width/height if needed: 1280x720 -> 720x1280.
-    orientation: Annotated[Text, OneOf(("landscape", "portrait"))] = "landscape"  # portrait: 9:16 for phones
+    # One program, shorthand for programs = [orientation] (default landscape); portrait: 9:16 for phones.
+    orientation: Annotated[Text, OneOf(ORIENTATIONS)] | None = None
+    # The show's programs, each its own canvas, graphics and encode from the one scene and audio mix
+    # (mixer/canvas.py); the first is the main one. Empty: [orientation].
+    programs: tuple[Annotated[Text, OneOf(ORIENTATIONS)], ...] = ()
     # Studio pictures in their box: "fit" (coloured sides), "crop" (fill), "blur" (blurred sides).
     fit: Annotated[Text, OneOf(FIT_MODES)] = "fit"
     fill_colour: Text = "#000000"  # the sides in "fit" mode
@@ -147,6 +153,21 @@ class Show:
 
     def studio(self, studio_id: str) -> Studio | None:
         return next((s for s in self.studios if s.id == studio_id), None)
+
+    @property
+    def orientations(self) -> tuple[str, ...]:
+        """The show's programs, main first: ``programs``, or the ``orientation`` shorthand."""
+        return self.programs or (self.orientation or "landscape",)
+
+    def canvas(self, orientation: str) -> tuple[int, int]:
+        """(width, height) of a program: the show's size, long side across (landscape) or up (portrait)."""
+        long, short = max(self.width, self.height), min(self.width, self.height)
+        return (short, long) if orientation == "portrait" else (long, short)
+
+    def program_id(self, orientation: str) -> str:
+        """The name of a program's outputs: the show's id for the main one, ``{id}-{orientation}``
+        for another (``/live/{show}-portrait/index.m3u8``, ``/whep/{show}-portrait``)."""
+        return self.id if orientation == self.orientations[0] else f"{self.id}-{orientation}"
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -232,6 +253,14 @@ class Config:
 
     def show(self, show_id: str) -> Show | None:
         return next((s for s in self.shows if s.id == show_id), None)
+
+    def program(self, program_id: str) -> tuple[Show, str] | None:
+        """The show and orientation of a program id (``{show}``: the main one; ``{show}-portrait``)."""
+        for show in self.shows:
+            for orientation in show.orientations:
+                if show.program_id(orientation) == program_id:
+                    return show, orientation
+        return None
 
 
 def _ranges() -> dict[tuple[str, str], tuple[float, float]]:
@@ -349,6 +378,13 @@ def validate(config: Config) -> Config:
             pids.add(product.id)
         _check("\0" not in show.logo_image, src, f"{key}.logo_image", "must not contain a NUL character")
         _check_outputs(show.outputs, src, f"{key}.outputs")
+        for j, dest in enumerate(show.outputs.rtmp):
+            _check(
+                not dest.program or dest.program in show.orientations,
+                src,
+                f"{key}.outputs.rtmp[{j}].program",
+                f"{dest.program!r} is not a program of this show ({', '.join(show.orientations)})",
+            )
         _check(
             not show.webhook_url or show.webhook_url.startswith(("http://", "https://")),
             src,
@@ -414,10 +450,10 @@ def _validate_media(config: Config) -> None:
 
 
 def _apply_orientation(config: Config) -> Config:
-    """A portrait show gets its long side vertical, whichever way width/height were given."""
+    """A show whose main program is portrait gets its long side vertical, whichever way width/height were given."""
     shows = tuple(
         dataclasses.replace(s, width=s.height, height=s.width)
-        if s.orientation == "portrait" and s.width > s.height
+        if s.orientations[0] == "portrait" and s.width > s.height
         else s
         for s in config.shows
     )
@@ -436,6 +472,26 @@ def _validate_mixer(config: Config) -> None:
         except ValueError:
             raise ConfigError(f"{src}: {key}.fill_colour: {show.fill_colour!r} must be #rrggbb") from None
         _check(_known_zone(show.timezone), src, f"{key}.timezone", "must be an IANA time zone like Asia/Shanghai")
+        _check(
+            len(set(show.programs)) == len(show.programs),
+            src,
+            f"{key}.programs",
+            'each orientation at most once, e.g. ["landscape", "portrait"]',
+        )
+        _check(
+            not show.programs or show.orientation is None,
+            src,
+            f"{key}.orientation",
+            "give either orientation (one program) or programs, not both",
+        )
+        taken = {s.id for s in config.shows} - {show.id}
+        for orientation in show.orientations[1:]:
+            _check(
+                show.program_id(orientation) not in taken,
+                src,
+                f"{key}.programs",
+                f"program {show.program_id(orientation)!r} has the name of another show",
+            )
         _check(
             not show.backup_studio or show.studio(show.backup_studio) is not None,
             src,

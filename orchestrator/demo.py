@@ -69,7 +69,11 @@ async def _run(config: Config, studios: int, cut_every: float, duration: float) 
         f"  control  {base}/control/{show.id}   (sign in with {config.server.operator_token})\n"
         f"  HLS      {base}/live/{show.id}/index.m3u8   (ffplay / VLC / ffprobe)\n"
         f"  HTTP-FLV {base}/live/{show.id}.flv\n"
-        f"  state    curl -H 'Authorization: Bearer {config.server.operator_token}' {base}/api/shows/{show.id}\n"
+        + "".join(
+            f"  {o:<8} {base}/live/{show.program_id(o)}/index.m3u8 and {base}/live/{show.program_id(o)}.flv\n"
+            for o in show.orientations[1:]
+        )
+        + f"  state    curl -H 'Authorization: Bearer {config.server.operator_token}' {base}/api/shows/{show.id}\n"
         f"  cut      curl -H 'Authorization: Bearer {config.server.operator_token}' "
         f'-d \'{{"studio": "{show.studios[0].id}"}}\' {base}/api/shows/{show.id}/cut\n'
         f"  join     {links[-1]['join_url']}\n"

@@ -556,6 +556,16 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         response=answers.Dumped,
         errors=(409,),
     ),
+    ("POST", "/api/shows/{show}/programs"): Op(
+        "Add or remove the show's second program while live",
+        "`programs`, main first: the main program stays (its outputs are the show's own URLs); "
+        '`["landscape", "portrait"]` starts the portrait program with its outputs '
+        "(`/live/{show}-portrait/...`, `/whep/{show}-portrait`, its RTMP destinations, recording) from "
+        'the next frame; `["landscape"]` stops it. Stored (outlasts a restart); logged as `programs.changed`.',
+        body=bodies.ProgramsBody,
+        body_required=True,
+        response=answers.ProgramsChanged,
+    ),
     ("POST", "/api/shows/{show}/monitor"): Op(
         "Program monitor with sound (WebRTC, live: before any broadcast delay)",
         "A WHEP-style recvonly offer; the answer's data channel carries `monitor.clock` messages (the "

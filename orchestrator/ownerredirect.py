@@ -38,9 +38,10 @@ def shared_hls_dir(app: web.Application, show_id: str) -> Path | None:
     shared between the nodes): its playlist written within three segments plus two leases (a
     take-over's gap). Then any node serves the show's HLS itself, across a take-over too."""
     config = app[CONFIG]
-    show = config.show(show_id)
-    if show is None or not show.outputs.hls:
+    found = config.program(show_id)  # a show's id, or one of its programs' ({show}-portrait)
+    if found is None or not found[0].outputs.hls:
         return None
+    show = found[0]
     directory = Path(config.server.data_dir) / "live" / show_id
     try:
         age = time.time() - (directory / PLAYLIST_NAME).stat().st_mtime
@@ -52,8 +53,9 @@ def shared_hls_dir(app: web.Application, show_id: str) -> Path | None:
 
 def _show_of(request: web.Request) -> str | None:
     info = request.match_info
-    if "show" in info:
-        return info["show"]
+    if "show" in info:  # a show, or one of its programs ({show}-portrait)
+        found = request.app[CONFIG].program(info["show"])
+        return found[0].id if found is not None else info["show"]
     if "token" in info:
         try:
             return request.app[TOKENS].verify(info["token"]).show

@@ -97,4 +97,5 @@ routes = [
     web.post("/api/shows/{show}/recording", outputsapi.set_recording),
     web.post("/api/shows/{show}/delay", outputsapi.set_delay),
     web.post("/api/shows/{show}/dump", outputsapi.dump),
+    web.post("/api/shows/{show}/programs", outputsapi.set_programs),
 ]

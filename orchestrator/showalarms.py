@@ -113,6 +113,10 @@ class ShowAlarms(StudioSessions, ShowOutputs, ShowGraphics):
         live = [s.studio for s in signals if s.session and s.frame_age_s is not None and s.frame_age_s < 1.0]
         in_use = {x for x in (state.program, *state.layout_studios, state.preview) if x}
         outputs = self.egress.status() if self.egress is not None else {}
+        if self.more_programs:  # a failing push of the portrait program alarms too
+            main = outputs.get("rtmp")
+            further = [o.status() for p in self.more_programs.values() for o in p.egress.rtmp.values()]
+            outputs = {**outputs, "rtmp": [*(main if isinstance(main, list) else []), *further]}
         found = alarms.conditions(self.show, signals, in_use, live, stats, outputs, self._behind_since, now)
         before = [(a["id"], a["active"]) for a in self.alarms.view()]
         raised = self.alarms.update(found, now)

@@ -1,5 +1,6 @@
 """A show's outputs: HLS, HTTP-FLV, webhook, the egress (WHEP, RTMP pushes, recording),
-broadcast delays and dumps, and the watch that audits output failures.
+broadcast delays and dumps, and the watch that audits output failures; the further program's
+outputs (``showprograms.py``), added and removed live by :meth:`ShowOutputs.set_programs`.
 
 RTMP destinations and the recording follow the stored state (:meth:`ShowOutputs._sync_outputs`);
 delays set while live are kept in the store's ``delays`` / ``rtmp_delays`` documents.
@@ -15,17 +16,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mixer.multiview import Multiview
 from mixer.outputs.delays import Delays
 from mixer.outputs.egress import Egress
 from mixer.outputs.flvoutput import FlvOutput
 from mixer.outputs.hlsoutput import HlsOutput
 from mixer.outputs.rtmpoutput import NAME_RE, check_rtmp_url, redact
 from mixer.outputs.slateclip import SlateClip
+from orchestrator import catalogue
 from orchestrator.commandpath import CommandPath
 from orchestrator.config import Show
 from orchestrator.crewmonitor import CrewMonitor
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outputwatch import POLL_S, OutputWatch
+from orchestrator.showprograms import ShowPrograms
 from orchestrator.store import Event, ShowState, StateStore, StoreUnavailable
 from orchestrator.webhook import Webhook
 from rooms.whipsession import WhipOptions
@@ -54,6 +58,19 @@ class ShowOutputs(CommandPath):
         # ... and of the other outputs: the config's, or what the crew set while live (stored).
         self.pull_delays = dict.fromkeys(("hls", "flv", "whep", "webhook"), show.outputs.delay_s)
         self._output_watch: asyncio.Future[None] | None = None
+        self._rtmp_programs = {d.name: d.program for d in show.outputs.rtmp}  # which program each pushes
+        self.programs = ShowPrograms(
+            show,
+            self.program,
+            self.graphics,
+            lambda: self.multiview,
+            data_dir,
+            list(self.whip.ice_servers),
+            lambda: dict(self.pull_delays),
+        )
+        self.more_programs = self.programs.outputs  # program id ({show}-portrait) -> its outputs
+
+    multiview: Multiview  # made by ShowView: the further programs' monitors go there
 
     async def _start_outputs(self) -> None:
         """Start the outputs the config asks for, with the delays stored while live."""
@@ -84,6 +101,13 @@ class ShowOutputs(CommandPath):
             self.program.add_sink(self.delays.wrap(self.webhook, self.pull_delays["webhook"]))
             self._webhook_task = asyncio.ensure_future(self.webhook.run())
         await self._start_egress()
+        self.programs.start()
+        saved_programs = None
+        with contextlib.suppress(StoreUnavailable):
+            saved_programs = await self.store.get_doc(self.show.id, "programs")
+        if isinstance(saved_programs, list) and saved_programs[:1] == [self.programs.main]:
+            with contextlib.suppress(ValueError, KeyError):  # a list saved by a command (a live change)
+                await self._switch_programs([str(x) for x in saved_programs])
         self.crew = CrewMonitor(
             self.show.id,
             asyncio.get_running_loop(),
@@ -123,8 +147,30 @@ class ShowOutputs(CommandPath):
             for name, seconds in delays.items():
                 if isinstance(seconds, int | float) and 0 <= seconds <= 60:
                     self.rtmp_delays.setdefault(str(name), float(seconds))
+        # ... and which program each pushes (a destination added for the portrait program stays on it).
+        programs = None
+        with contextlib.suppress(StoreUnavailable):
+            programs = await self.store.get_doc(self.show.id, "rtmp_programs")
+        if isinstance(programs, dict):
+            for name, orientation in programs.items():
+                if orientation in ("", *self.show.orientations):
+                    self._rtmp_programs.setdefault(str(name), str(orientation))
         if any(v > 0 for v in self.rtmp_delays.values()):
             await self._ensure_slate()
+
+    def _egress_of(self, rtmp_name: str) -> Egress | None:
+        """The egress of the program an RTMP destination pushes (config ``program``; default the main
+        one); None while that program is not running (its pushes wait for it)."""
+        orientation = self._rtmp_programs.get(rtmp_name, "")
+        if orientation and orientation != self.programs.main:
+            found = self.more_programs.get(self.show.program_id(orientation))
+            return found.egress if found is not None else None
+        return self.egress
+
+    def _egresses(self) -> list[tuple[Egress, Delays]]:
+        """Every program's changeable outputs with its delay lines, main first."""
+        main = [(self.egress, self.delays)] if self.egress is not None else []
+        return main + [(p.egress, p.delays) for p in self.more_programs.values()]
 
     def _rtmp_of(self, state: ShowState) -> dict[str, str]:
         return self._configured_rtmp if state.rtmp is None else state.rtmp
@@ -137,25 +183,31 @@ class ShowOutputs(CommandPath):
         if self.egress is None:
             return
         wanted = self._rtmp_of(state)
-        for name, output in list(self.egress.rtmp.items()):
-            if wanted.get(name) != output.url:
-                await self.egress.remove_rtmp(name)
-                self.delays.forget(f"rtmp:{name}")
+        for egress, delays in self._egresses():
+            for name, output in list(egress.rtmp.items()):
+                if wanted.get(name) != output.url or self._egress_of(name) is not egress:
+                    await egress.remove_rtmp(name)
+                    delays.forget(f"rtmp:{name}")
         for name, url in wanted.items():
-            if name not in self.egress.rtmp:
+            target = self._egress_of(name)
+            if target is not None and name not in target.rtmp:
                 try:
-                    self.egress.add_rtmp(name, url, self.rtmp_delays.get(name, 0.0))
+                    target.add_rtmp(name, url, self.rtmp_delays.get(name, 0.0))
                 except (KeyError, ValueError) as exc:
                     log.error("show %s: RTMP destination %r not started: %s", self.show.id, name, exc)
-        await self.egress.set_recording(self._recording_of(state))
+        for egress, _ in self._egresses():  # every program is recorded
+            await egress.set_recording(self._recording_of(state))
 
     async def _watch_outputs(self) -> None:
         """Output failures and recoveries go to the audit trail (queued while the store is away)."""
-        watch = OutputWatch()
+        watches: dict[int, OutputWatch] = {}  # one per program's egress
         while True:
             await asyncio.sleep(POLL_S)
-            if self.egress is not None:
-                for kind, detail in watch.changes(self.egress):
+            for egress, _ in self._egresses():
+                watch = watches.setdefault(id(egress), OutputWatch())
+                for kind, detail in watch.changes(egress):
+                    if egress is not self.egress:  # the further program's: say which
+                        detail = {**detail, "program": egress.show_id}
                     self.outbox.put_nowait(Event(kind, self.show.id, "system", detail))
 
     async def _ensure_slate(self) -> None:
@@ -163,21 +215,38 @@ class ShowOutputs(CommandPath):
         if self.delays.slate is None:
             slate = self.program.compositor.compose_slate()
             self.delays.set_slate(await asyncio.to_thread(SlateClip.encode, self.program.fmt, slate))
+        for program in self.more_programs.values():  # each program's slate at its own size
+            if program.delays.slate is None:
+                canvas = program.canvas
+                clip = await asyncio.to_thread(SlateClip.encode, canvas.fmt, canvas.compositor.compose_slate())
+                program.delays.set_slate(clip)
 
-    async def add_rtmp(self, name: str, url: str, actor: str, delay_s: float = 0.0) -> dict[str, Any]:
+    async def add_rtmp(
+        self, name: str, url: str, actor: str, delay_s: float = 0.0, program: str = ""
+    ) -> dict[str, Any]:
+        """Push the program (``program``: ``landscape``/``portrait``; empty: the main one) to ``url``."""
         egress = self._require_egress()
+        if program and program not in self.show.orientations:
+            raise BadRequest(f"program {program!r} is not one of this show's ({', '.join(self.show.orientations)})")
         if not NAME_RE.match(name):
             raise BadRequest(f"destination name {name!r} must be lowercase letters, digits, '-' or '_'")
         problem = check_rtmp_url(url)
         if problem is not None:
             raise BadRequest(f"RTMP URL {problem}")
         self.rtmp_delays[name] = delay_s
+        self._rtmp_programs[name] = program
         if delay_s > 0:
             await self._ensure_slate()
         try:
             await self.store.put_doc(self.show.id, "rtmp_delays", self.rtmp_delays)
+            await self.store.put_doc(self.show.id, "rtmp_programs", self._rtmp_programs)
         except StoreUnavailable as exc:
-            log.warning("show %s: RTMP delays not saved (%s): after a restart %s is undelayed", self.show.id, exc, name)
+            log.warning(
+                "show %s: RTMP delays/programs not saved (%s): after a restart %s is undelayed, on the main program",
+                self.show.id,
+                exc,
+                name,
+            )
 
         def change(s: ShowState) -> ShowState:
             current = self._rtmp_of(s)
@@ -189,7 +258,8 @@ class ShowOutputs(CommandPath):
             return [Event("output.rtmp.added", self.show.id, actor, {"name": name, "url": redact(url)})]
 
         await self._command(change, events)
-        output = egress.rtmp.get(name)  # (gone already if another node removed it meanwhile)
+        target = self._egress_of(name) or egress
+        output = target.rtmp.get(name)  # (gone already if another node removed it meanwhile)
         return (
             output.status()
             if output
@@ -240,6 +310,9 @@ class ShowOutputs(CommandPath):
             old = self.delays.set(output, delay_s)
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
+        for program in self.more_programs.values():  # the same output of every program
+            if output in program.delays.lines:
+                program.delays.set(output, delay_s)
         if output.startswith("rtmp:"):
             self.rtmp_delays[output.removeprefix("rtmp:")] = delay_s
             docs = [("rtmp_delays", dict(self.rtmp_delays))]
@@ -259,8 +332,49 @@ class ShowOutputs(CommandPath):
     async def dump(self, actor: str) -> dict[str, Any]:
         """Replace what every delayed output holds, not yet aired, with the slate (mixer/outputs/delayline.py)."""
         origin = self.program.encoder.time_origin
-        dumped = self.delays.dump(time.time() - origin if origin is not None else None)
+        until = time.time() - origin if origin is not None else None
+        dumped = self.delays.dump(until)
+        for program_id, program in self.more_programs.items():
+            dumped.update({f"{key}@{program_id}": n for key, n in program.delays.dump(until).items()})
         if not dumped:
             raise Conflict("no output of this show is delayed: nothing to dump")
         await self.audit("broadcast.dumped", actor, {"outputs": dumped, "at": time.time()})
         return {"dumped": dumped, "delays": self.delays.status()}
+
+    async def set_programs(self, programs: list[str], actor: str) -> dict[str, Any]:
+        """Run these programs from now on (main first; the main one cannot change: its URLs are the
+        show's): adds or removes the further one live, with its outputs. Stored, audited."""
+        if programs[:1] != [self.programs.main]:
+            raise BadRequest(
+                f"the main program stays {self.programs.main!r} (its outputs are the show's own URLs):"
+                f" give [{self.programs.main!r}] or [{self.programs.main!r}, ...]"
+            )
+        before = list(self.programs.orientations)
+        try:
+            await self._switch_programs(programs)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        try:
+            await self.store.put_doc(self.show.id, "programs", list(programs))
+        except StoreUnavailable as exc:
+            log.warning("show %s: programs not saved (%s): a restart goes back to the config", self.show.id, exc)
+        await self.audit("programs.changed", actor, {"from": before, "to": list(programs)})
+        self.changes.publish(self.state)
+        outputs = {pid: p.status() for pid, p in self.more_programs.items()}
+        return {"programs": list(self.programs.orientations), "outputs": outputs}
+
+    async def _switch_programs(self, programs: list[str]) -> None:
+        if len(set(programs)) != len(programs):
+            raise ValueError("each orientation at most once")
+        for orientation in self.programs.orientations[1:]:
+            if orientation not in programs:
+                await self.programs.remove(orientation)
+        added = False
+        for orientation in programs[1:]:
+            if orientation not in self.programs.orientations:
+                self.programs.add(orientation, catalogue.graphics_scene(self.show, self.state))
+                added = True
+        if added:
+            if any(v > 0 for v in self.pull_delays.values()):
+                await self._ensure_slate()
+            await self._sync_outputs(self.state)  # its RTMP destinations and the recording

@@ -77,6 +77,8 @@ class ShowView(ShowAlarms):
             outputs.update(self.egress.status())
         if self.webhook is not None:
             outputs["webhook"] = self.webhook.status()
+        if self.more_programs:  # the further programs' outputs, by program id
+            outputs["programs"] = {pid: p.status() for pid, p in self.more_programs.items()}
         return {
             "show": self.show.id,
             "title": self.show.title,

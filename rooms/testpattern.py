@@ -205,7 +205,14 @@ class TestPattern:
     def _prepare_dynamic_layers(self) -> None:
         lay = _layout(self.width, self.height)
         clock_h = lay["clock_bottom"] - lay["clock_top"]
-        font = load_font(max(8, int(clock_h * 0.7)), CLOCK_FONTS)
+        chars = len(format_clock(0.0) + " #0000000")
+        size = max(8, int(clock_h * 0.7))
+        font = load_font(size, CLOCK_FONTS)
+        # Shrunk until the line fits the width: a portrait (9:16) picture is narrow for its height,
+        # and a glyph past the right edge broke every frame ("could not broadcast ... (102,64) into (102,16)").
+        while round(font.getlength("0")) * chars > self.width - 2 * lay["margin"] and size > 8:
+            size = max(8, int(size * 0.9))
+            font = load_font(size, CLOCK_FONTS)
         # Monospace: one cell size for every glyph, so pasting is plain slicing.
         cell_w = max(1, round(font.getlength("0")))
         cell_h = _even(font.getbbox(CLOCK_CHARS)[3] + 2)  # down to the lowest ink of any glyph
@@ -216,7 +223,7 @@ class TestPattern:
             # Coverage 0..255 -> luma 16..235 over the black clock box.
             self._glyphs[ch] = (16 + np.asarray(cell, dtype=np.uint16) * 219 // 255).astype(np.uint8)
         self._cell_w = cell_w
-        text_w = cell_w * len(format_clock(0.0) + " #0000000")
+        text_w = cell_w * chars
         self._clock_y = lay["clock_top"] + (clock_h - cell_h) // 2
         self._clock_x = max(0, (self.width - text_w) // 2)
         # Counter squares: a centred row of their own below the clock.

@@ -509,3 +509,29 @@ async def test_control_page_catalogue_rundown_and_producer(
     assert await page.evaluate("fetch('/api/me').then(r => r.status)") == 401
     with contextlib.suppress(Exception):
         await page.close()
+
+
+async def test_each_program_monitor_keeps_its_shape(tmp_path: Path, aiohttp_server: Any, browser: Chromium) -> None:
+    """A landscape + portrait show: the page shows a second program monitor for 9:16, sized in its
+    own aspect ratio (never squashed into 16:9), with the portrait program's picture in it."""
+    config = make_config(tmp_path, programs=["landscape", "portrait"])
+    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
+    server = Server(str(srv.make_url("")).rstrip("/"), config)
+    page = await open_control(browser, server)
+    await sign_in(page, token=OPERATOR)
+    # The slate of the portrait program, decoded from its encoder's output (read while a JPEG is
+    # loaded: each new one replaces the image's source).
+    shape = await page.wait_for(
+        "(() => { const r = (s) => { const b = document.querySelector(s).getBoundingClientRect();"
+        " return [b.width, b.height]; };"
+        " const img = document.querySelector('#mon-pgm-portrait img.has-frame');"
+        " if (!img || !img.complete || !img.naturalWidth) return null;"
+        " return {portrait: r('#mon-pgm-portrait .screen'), landscape: r('#mon-pgm .screen'),"
+        " natural: [img.naturalWidth, img.naturalHeight]}; })()",
+        timeout=30,
+        interval=0.01,
+    )
+    (pw, ph), (lw, lh), (nw, nh) = shape["portrait"], shape["landscape"], shape["natural"]
+    assert abs(pw / ph - 9 / 16) < 0.02 and abs(lw / lh - 16 / 9) < 0.02, shape
+    assert abs(ph - lh) < 0.1 * lh, shape  # side by side at one height
+    assert nh > nw, shape  # the JPEG itself is upright (the preview keeps the source's shape)

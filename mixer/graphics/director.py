@@ -210,3 +210,45 @@ class GraphicsDirector:
             key: (layer.placed.x, layer.placed.y, layer.placed.sprite.width, layer.placed.sprite.height)
             for key, layer in self._active.items()
         }
+
+
+class ProgramGraphics:
+    """The graphics of every program of a show: one :class:`GraphicsDirector` per canvas, each
+    placing the same scene for its own size (landscape or portrait), all from one request.
+
+    Each director hands its own copy of the timed metadata cues to its canvas, so every
+    program's outputs carry the cues at the frame that first draws the change.
+    """
+
+    def __init__(self, directors: Iterable[GraphicsDirector]) -> None:
+        self.directors = tuple(directors)
+
+    def add(self, director: GraphicsDirector) -> None:
+        """A program added while live; the caller gives it the current scene (``director.request``)."""
+        self.directors = (*self.directors, director)
+
+    def remove(self, stack: OverlayStack) -> GraphicsDirector | None:
+        """The director drawing on ``stack`` (a removed program's), taken out; the caller closes it."""
+        found = next((d for d in self.directors[1:] if d.stack is stack), None)
+        self.directors = tuple(d for d in self.directors if d is not found)
+        return found
+
+    @property
+    def main(self) -> GraphicsDirector:
+        return self.directors[0]
+
+    def request(self, scene: GraphicsScene) -> None:
+        for director in self.directors:
+            director.request(scene)
+
+    async def settle(self) -> None:
+        for director in self.directors:
+            await director.settle()
+
+    async def close(self) -> None:
+        for director in self.directors:
+            await director.close()
+
+    def on_air(self) -> dict[str, tuple[int, int, int, int]]:
+        """Where each graphic of the main program sits (:meth:`GraphicsDirector.on_air`)."""
+        return self.main.on_air()

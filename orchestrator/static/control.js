@@ -585,6 +585,39 @@
   }
   setInterval(renderPgmLabel, 100);
 
+  /* Each program monitor in its own aspect ratio (a 9:16 program is never squashed into 16:9);
+   * a show's further program (portrait beside landscape) gets a monitor of its own, its encoded
+   * output polled as JPEGs. Columns are weighted by aspect ratio so every screen has one height. */
+  function renderPrograms(s) {
+    const progs = (s.mixer && s.mixer.programs) || [];
+    const aspect = (p) => (p && p.width && p.height ? p.width / p.height : 16 / 9);
+    if (progs[0]) {  // the preview is the look the main program takes next: the same shape
+      for (const screen of [$("pgm-img").parentElement, $("pvw-screen")]) screen.style.aspectRatio = `${progs[0].width} / ${progs[0].height}`;
+    }
+    const monitors = $("monitors");
+    const wanted = new Set();
+    for (const p of progs.slice(1)) {
+      const id = `mon-pgm-${p.orientation}`;
+      wanted.add(id);
+      let box = $(id);
+      if (!box) {
+        const img = h("img", { alt: `Program ${p.orientation}` });
+        const screen = h("div", { class: "screen" }, img, h("div", { class: "placeholder" }, h("div", null, ...bi("节目输出", p.orientation))));
+        box = h("div", { class: "monitor pgm extra", id },
+          h("div", { class: "mon-head" }, h("span", { class: "bus" }, "PGM"), h("span", { class: "mon-name" }, p.orientation === "portrait" ? "竖屏 9:16" : "横屏 16:9")),
+          screen);
+        monitors.appendChild(box);
+        frames.watch(img, `program-${p.orientation}`);
+      }
+      box.querySelector(".screen").style.aspectRatio = `${p.width} / ${p.height}`;
+    }
+    for (const old of monitors.querySelectorAll(".monitor.extra")) {
+      if (!wanted.has(old.id)) { const img = old.querySelector("img"); if (img) frames.unwatch(img); old.remove(); }
+    }
+    const weights = [aspect(progs[0]), aspect(progs[0]), ...progs.slice(1).map(aspect)];
+    monitors.style.gridTemplateColumns = weights.map((w) => `minmax(0, ${w.toFixed(3)}fr)`).join(" ");
+  }
+
   function renderMonitors(s) {
     const pgmImg = $("pgm-img");
     if (!frames.pgm.img && !webrtcMonitor()) frames.startProgram(pgmImg);
@@ -598,6 +631,7 @@
     if (!s.panic) pgmCoverUntil = 0;
     prevPanic = !!s.panic;
     renderPgmLabel();
+    renderPrograms(s);
     const mon = s.monitor || {};
     if (!webrtcMonitor()) {
       $("pgm-info").textContent = mon.delay_ms != null ? `监视 monitor ≈${(mon.delay_ms / 1000).toFixed(1)} s behind · ${mon.fps} fps` : "";

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -14,6 +14,9 @@ from orchestrator.errors import BadRequest, NotFound
 from orchestrator.fields import first_problem
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
+
+if TYPE_CHECKING:
+    from mixer.outputs.programoutputs import ProgramOutputs
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -36,6 +39,22 @@ def show_runner(request: web.Request) -> ShowRunner:
     if runner is None:
         raise NotFound(f"no show {request.match_info['show']!r}")
     return runner
+
+
+def program_outputs(request: web.Request) -> tuple[ShowRunner, ShowRunner | ProgramOutputs]:
+    """The show and the outputs of the program a path names: ``{show}`` (the main program: the
+    runner's own outputs) or ``{show}-portrait`` (a further program, mixer/outputs/programoutputs.py).
+    Both have ``hls``, ``hls_dir``, ``flv`` and ``egress``."""
+    name = request.match_info["show"]
+    shows = request.app[SHOWS]
+    runner = shows.get(name)
+    if runner is not None:
+        return runner, runner
+    for runner in shows.values():
+        program = runner.more_programs.get(name)
+        if program is not None:
+            return runner, program
+    raise NotFound(f"no show {name!r}")
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

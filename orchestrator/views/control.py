@@ -15,7 +15,6 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from mixer.multiview import PROGRAM
 from orchestrator.appkeys import CLUSTER, STORE
 from orchestrator.auth import operator, same_origin
 from orchestrator.errors import Forbidden, NotFound
@@ -124,7 +123,7 @@ async def events_csv(request: web.Request) -> web.Response:
 
 def _source(request: web.Request, runner: ShowRunner) -> str:
     source = request.match_info["source"]
-    if source != PROGRAM and runner.show.studio(source) is None:
+    if source not in runner.multiview.monitors and runner.show.studio(source) is None:
         raise NotFound(f"no preview source {source!r}")
     return source
 

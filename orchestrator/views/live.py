@@ -11,7 +11,7 @@ from mixer.outputs.hlsoutput import PLAYLIST_NAME, SEGMENT_NAME_RE
 from orchestrator.appkeys import SHOWS
 from orchestrator.errors import NotFound
 from orchestrator.ownerredirect import shared_hls_dir
-from orchestrator.views.common import show_runner
+from orchestrator.views.common import program_outputs
 
 PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_CONTENT_TYPE = "video/mp2t"
@@ -78,14 +78,14 @@ async def hls(request: web.Request) -> web.StreamResponse:
         shared = shared_hls_dir(request.app, request.match_info["show"])  # a cluster's shared data_dir
         if shared is not None:
             return hls_file_response(shared, request.match_info["name"])
-    runner = show_runner(request)
-    if runner.hls is None:
+    _, program = program_outputs(request)
+    if program.hls is None:
         raise NotFound("HLS is not enabled for this show")
-    return hls_file_response(runner.hls_dir, request.match_info["name"])
+    return hls_file_response(program.hls_dir, request.match_info["name"])
 
 
 async def flv(request: web.Request) -> web.StreamResponse:
-    runner = show_runner(request)
-    if runner.flv is None:
+    _, program = program_outputs(request)
+    if program.flv is None:
         raise NotFound("HTTP-FLV is not enabled for this show")
-    return await stream_flv(request, runner.flv)
+    return await stream_flv(request, program.flv)

@@ -8,6 +8,7 @@
     POST   /api/shows/{show}/recording               {"on": true | false}
     POST   /api/shows/{show}/delay                   {"output": "hls", "delay_s": 10} (0-60)
     POST   /api/shows/{show}/dump                    the delayed outputs' held seconds -> the slate
+    POST   /api/shows/{show}/programs                {"programs": ["landscape", "portrait"]}: add/remove one live
 
 Changes go to the audit trail (best effort: media never waits on the store).
 """
@@ -19,7 +20,7 @@ import logging
 from aiohttp import web
 
 from mixer.outputs.egress import Egress
-from orchestrator.bodies import DelayBody, EmptyBody, OnOffBody, RtmpBody
+from orchestrator.bodies import DelayBody, EmptyBody, OnOffBody, ProgramsBody, RtmpBody
 from orchestrator.errors import NotFound
 from orchestrator.showrunner import ShowRunner
 from orchestrator.views.common import body, operator_name, show_runner
@@ -49,7 +50,8 @@ async def add_rtmp(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     asked = await body(request, RtmpBody)
-    return web.json_response(await runner.add_rtmp(asked.name, asked.url, actor, asked.delay_s), status=201)
+    added = await runner.add_rtmp(asked.name, asked.url, actor, asked.delay_s, asked.program)
+    return web.json_response(added, status=201)
 
 
 async def remove_rtmp(request: web.Request) -> web.Response:
@@ -75,6 +77,13 @@ async def set_delay(request: web.Request) -> web.Response:
     actor = operator_name(request)
     asked = await body(request, DelayBody)
     return web.json_response(await show_runner(request).set_delay(asked.output, asked.delay_s, actor))
+
+
+async def set_programs(request: web.Request) -> web.Response:
+    """The show's programs from now on, main first: ``{"programs": ["landscape", "portrait"]}``."""
+    actor = operator_name(request)
+    asked = await body(request, ProgramsBody)
+    return web.json_response(await show_runner(request).set_programs(asked.programs, actor))
 
 
 async def dump(request: web.Request) -> web.Response:

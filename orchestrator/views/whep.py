@@ -13,10 +13,10 @@ import hmac
 from aiohttp import web
 
 from mixer.outputs.whepoutput import WhepFull, WhepOutput
-from orchestrator.appkeys import SHOWS
 from orchestrator.auth import bearer
 from orchestrator.errors import BadRequest, NotFound, Unauthorized, Unavailable, UnsupportedMediaType
 from orchestrator.showrunner import ShowRunner
+from orchestrator.views.common import program_outputs
 from orchestrator.views.cors import cors_headers, preflight_headers, with_cors
 from rooms.sdp import OfferError, announce_public_address
 from rooms.whepsession import answer_viewer
@@ -27,10 +27,7 @@ _cors = with_cors(CORS)
 
 
 def _output(request: web.Request) -> tuple[ShowRunner, WhepOutput]:
-    show_id = request.match_info["show"]
-    runner = request.app[SHOWS].get(show_id)
-    if runner is None:
-        raise NotFound(f"no show {show_id!r}")
+    runner, program = program_outputs(request)  # {show}, or {show}-portrait for that program
     token = runner.show.outputs.whep_viewer_token
     if token:
         try:
@@ -39,7 +36,7 @@ def _output(request: web.Request) -> tuple[ShowRunner, WhepOutput]:
             raise Unauthorized("this show needs a viewer token (Authorization: Bearer ...)") from None
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise Unauthorized("viewer token is not valid")
-    egress = runner.egress
+    egress = program.egress
     if egress is None or egress.whep is None:
         raise NotFound("WHEP is not enabled for this show")
     return runner, egress.whep
@@ -71,7 +68,7 @@ async def post(request: web.Request) -> web.Response:
         status=201,
         text=answer,
         content_type="application/sdp",
-        headers={"Location": f"/whep/{runner.show.id}/{viewer.id}", "ETag": f'"{viewer.id}"'},
+        headers={"Location": f"/whep/{request.match_info['show']}/{viewer.id}", "ETag": f'"{viewer.id}"'},
     )
 
 

@@ -412,3 +412,19 @@ def test_layout_fits_the_canvas_without_overlaps(size: tuple[int, int]) -> None:
             assert not overlap, (a, rects[a], b, rects[b])
     # Scaled by the canvas: the main card is about 60% of a 720-pixel short side.
     assert abs(rects["main"][2] - 440 * Layout(w, h).scale) <= 2
+
+
+@pytest.mark.parametrize("size", [(720, 1280), (1080, 1920)])
+def test_portrait_keeps_graphics_out_of_the_platform_bands(size: tuple[int, int]) -> None:
+    """9:16: the phone app draws its header on top and comments/buy button at the bottom: our graphics
+    keep clear of both; the lower third is on top, the main card in the bottom third right above the band."""
+    from mixer.graphics.layout import SAFE_BOTTOM, SAFE_TOP
+
+    w, h = size
+    rects = _rects(w, h)
+    for key, (_, y, _, rh) in rects.items():
+        assert y >= h * SAFE_TOP - 2 and y + rh <= h * (1 - SAFE_BOTTOM) + 2, (key, rects[key])
+    _, main_y, _, main_h = rects["main"]
+    assert main_y + main_h > h * 2 / 3 and h * (1 - SAFE_BOTTOM) - (main_y + main_h) <= 4  # bottom third, on the band
+    _, lt_y, _, lt_h = rects["lower_third"]
+    assert lt_y + lt_h < h / 3  # on top

@@ -81,6 +81,19 @@ def test_bars_change_between_frames_and_carry_the_frame_index() -> None:
     assert read_frame_counter(yuv420_planes(big)[0], 1280, 720) == 777
 
 
+def test_a_portrait_pattern_draws_its_clock_inside_the_picture() -> None:
+    """A 9:16 studio (a portrait show's demo studios, an upright phone) used to crash on every frame:
+    the clock line was wider than the picture (``could not broadcast ... (102,64) into (102,16)``)."""
+    pattern = TestPattern("bars", "北京 Beijing", 720, 1280, 30)
+    noon, later = pattern.frame(5, 43_200.0), pattern.frame(5, 43_200.5)
+    assert (noon.width, noon.height) == (720, 1280)
+    diff = np.argwhere(yuv420_planes(noon)[0] != yuv420_planes(later)[0])
+    assert diff.size  # the clock changed, within the picture's width with a margin
+    assert diff[:, 1].min() > 0 and diff[:, 1].max() < 719
+    decoded = _encode_decode(pattern.frame(4321, 0.0))
+    assert read_frame_counter(yuv420_planes(decoded)[0], 720, 1280) == 4321
+
+
 def test_bars_clock_shows_the_given_time() -> None:
     pattern = TestPattern("bars", "clock", W, H, 30)
     at_noon, a_bit_later = pattern.frame(5, 43_200.0), pattern.frame(5, 43_200.5)
