@@ -105,6 +105,13 @@ class ShowRunner:
         self._ever_live: set[str] = set()  # studios that have had a session: only these can be "lost"
 
     # -- life cycle ----------------------------------------------------------
+    def prepare(self) -> None:
+        """Warm up on a node about to take the show over (a planned hand-over, orchestrator/cluster.py):
+        the program clock and encoder run on the slate, with no output attached and nothing written
+        to the store. :meth:`start` then attaches the outputs once this node holds the show's lease."""
+        if not self.program.running:
+            self.program.start()
+
     async def start(self) -> None:
         out = self.show.outputs
         # Delays set while live outlast a restart (a delayed output must not come back undelayed).
@@ -148,7 +155,10 @@ class ShowRunner:
         loop = asyncio.get_running_loop()
         self.program.on_event = lambda kind, detail: loop.call_soon_threadsafe(self._clock_event, kind, detail)
         self.program.add_sink(self.multiview.monitor)
-        self.program.start()
+        if self.program.running:  # prepared: the outputs begin at a keyframe now, not in a GOP
+            self.program.encoder.request_keyframe()
+        else:
+            self.program.start()
         self.multiview.start()
         self._follower = asyncio.ensure_future(self._follow())
         self._alarm_watch = asyncio.ensure_future(self._watch_alarms())
