@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from orchestrator.config import Config
 from orchestrator.operators import Credential, Operators, Role
@@ -49,6 +50,18 @@ def join_links(
                     "token": token,
                     "join_url": f"{base}/join/{token}",
                     "whip_url": f"{base}/whip/{show.id}/{studio.id}",
+                    **rtmp_links(config, base, show.id, studio.id, token),
                 }
             )
     return out
+
+
+def rtmp_links(config: Config, base_url: str, show: str, studio: str, token: str) -> dict[str, str]:
+    """Where a studio's RTMP encoder publishes (only with ``server.rtmp_ingest``): one URL with the
+    token (FFmpeg), or a server URL and the token as the stream key (OBS and hardware encoders)."""
+    if not config.server.rtmp_ingest:
+        return {}
+    port = config.server.rtmp_ingest.rpartition(":")[2]
+    host = urlsplit(base_url).hostname or "127.0.0.1"
+    server = f"rtmp://{host}:{port}/live/{show}/{studio}"
+    return {"rtmp_url": f"{server}?token={token}", "rtmp_server": server, "rtmp_key": token}

@@ -44,9 +44,12 @@ from orchestrator.webhook import Webhook
 from rooms.feedbuffer import FeedBuffer
 from rooms.hostchannel import Changes
 from rooms.mediakinds import sent_kinds
+from rooms.rtmpstudio import RtmpStudio
 from rooms.whipsession import WhipOptions, WhipSession
 
 log = logging.getLogger(__name__)
+
+StudioSession = WhipSession | RtmpStudio
 
 
 class ShowRunner:
@@ -74,7 +77,7 @@ class ShowRunner:
         self.webhook: Webhook | None = None
         self._webhook_task: asyncio.Task[None] | None = None
         self.recordings_dir = data_dir / "recordings" / show.id
-        self.sessions: dict[str, WhipSession] = {}  # studio id -> live session
+        self.sessions: dict[str, StudioSession] = {}  # studio id -> live session (WHIP or RTMP)
         self.online: set[str] = set()  # studios whose session is connected and receiving media
         # dict() copies atomically: the multiview thread must not iterate a dict the loop mutates.
         self.multiview = Multiview(
@@ -399,7 +402,22 @@ class ShowRunner:
         self.changes.publish(self.state)  # online once connected: see _session_presence
         return session
 
-    def _retire(self, old: WhipSession) -> None:
+    async def publish_rtmp(self, studio_id: str, peer: str) -> RtmpStudio:
+        """A studio's RTMP publish (rooms/rtmpserver.py, already authorised) takes the studio's place
+        as a WHIP join does: registered, its feed attached, any previous session closed after."""
+        self._check_studio(studio_id)
+        async with self._publishing.setdefault(studio_id, asyncio.Lock()):
+            old = self.sessions.get(studio_id)
+            feed = FeedBuffer(studio_id)
+            session = RtmpStudio(self.show.id, studio_id, feed, self._session_closed, self._session_presence, peer)
+            self.sessions[studio_id] = session
+            self.program.attach_feed(feed, None)
+            if old is not None:
+                self._retire(old)
+        self.changes.publish(self.state)
+        return session
+
+    def _retire(self, old: StudioSession) -> None:
         """Close a replaced session in the background: the new one's answer must not wait for it."""
         task = asyncio.ensure_future(old.close())
         self._retiring.add(task)
@@ -552,11 +570,11 @@ class ShowRunner:
 
     def session(self, studio_id: str, session_id: str) -> WhipSession:
         session = self.sessions.get(studio_id)
-        if session is None or session.id != session_id:
+        if not isinstance(session, WhipSession) or session.id != session_id:
             raise NotFound("no such WHIP session (it may have ended)")
         return session
 
-    async def _session_presence(self, session: WhipSession, online: bool) -> None:
+    async def _session_presence(self, session: StudioSession, online: bool) -> None:
         """A studio is online while its session is connected and its media arrives (not from
         the 201: see rooms/liveness.py); recorded as studio.joined / studio.left."""
         if self.sessions.get(session.studio_id) is not session:
@@ -568,7 +586,7 @@ class ShowRunner:
         self.changes.publish(self.state)
         await self._presence(session.studio_id, online)
 
-    async def _session_closed(self, session: WhipSession) -> None:
+    async def _session_closed(self, session: StudioSession) -> None:
         if self.sessions.get(session.studio_id) is not session:
             return  # replaced by a newer session: that one owns the studio now
         del self.sessions[session.studio_id]
