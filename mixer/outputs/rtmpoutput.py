@@ -9,6 +9,11 @@ States: ``connecting`` (waiting for a keyframe, TCP + RTMP handshake),
 ``live``, ``backoff`` (after an error, waiting 1 s, 2 s, 4 s ... 30 s before the
 next attempt), ``error`` (given up: the URL can never work), ``stopped``.
 
+Before each connection the worker checks, with plain sockets and a deadline, that the server
+answers the RTMP handshake and ``connect`` (mixer/outputs/rtmpprobe.py): PyAV connects while
+holding the GIL, so a server that accepts TCP and never answers would otherwise freeze the
+whole process, program included. Such a server is a ``backoff`` with a clear ``last_error``.
+
 Known limit: FFmpeg's protocol cannot be given a write timeout through PyAV, so
 a peer that stops reading without closing its TCP connection blocks this
 destination's thread until TCP gives up (its queue drops, nothing else is
@@ -29,6 +34,7 @@ from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.packetqueue import PacketQueue
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.remux import Remux
+from mixer.outputs.rtmpprobe import probe
 from mixer.outputs.sink import Sink
 from mixer.outputs.worker import join_worker, offer
 
@@ -37,6 +43,7 @@ log = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 SCHEMES = ("rtmp", "rtmps")
 _STABLE_SECONDS = 10.0  # a connection live this long resets the backoff
+PROBE_TIMEOUT_S = 5.0  # handshake + connect answer; a CDN ingest answers in well under a second
 
 
 def check_rtmp_url(url: str) -> str | None:
@@ -180,6 +187,8 @@ class RtmpOutput(Sink):
                         if packet.kind != "video" or not packet.keyframe:
                             self.skipped_packets += 1
                             continue
+                        if self.url.startswith("rtmp://"):  # (rtmps: FFmpeg fails fast here, no TLS)
+                            probe(self.url, PROBE_TIMEOUT_S)  # raises if it would hang FFmpeg
                         remux.open(packet)
                     written = remux.write(packet)  # the first write connects
                     self._last_write = time.monotonic()
