@@ -318,6 +318,10 @@ SCHEMAS: dict[str, Schema] = {
             "token": STRING,
             "join_url": STRING,
             "whip_url": STRING,
+            # Only with server.rtmp_ingest: for encoders without WebRTC (the key is the token).
+            "rtmp_url": STRING,
+            "rtmp_server": STRING,
+            "rtmp_key": STRING,
         },
         ["show", "studio", "token", "join_url", "whip_url"],
     ),
