@@ -183,6 +183,8 @@ class _Connection:
         if kind in (AUDIO, VIDEO):
             if self.studio is None:
                 raise ProtocolError("media before publish")
+            if self.studio.state == "closed":  # kicked, replaced by a new join, or the show left this node
+                raise Refused("the studio's session was ended by the server")
             self.studio.put(kind, message.payload, message.timestamp)
             return True
         if kind == COMMAND_AMF0:

@@ -151,11 +151,15 @@ async def test_rtmp_studio_goes_on_program(ingest: IngestServer) -> None:
         stats = ingest.studio(state, "alpha")["stats"]
         print(f"\nRTMP studio: {stats['resolution']} {stats['fps']} fps {stats['bitrate_kbps']} kbit/s")
         assert stats["resolution"] == "320x180" and stats["audio_frames"] > 0
+        # Kicked: the session ends, and so does the encoder's connection.
+        status, body = await ingest.api("POST", "/api/shows/test-show/studios/alpha/kick")
+        assert status == 200, body
+        await ingest.wait_for(lambda s: not ingest.studio(s, "alpha")["online"], timeout=20)
+        out, _ = await asyncio.to_thread(publisher.communicate, timeout=20)
+        assert publisher.returncode == 1 and "done" not in out, out
     finally:
         publisher.kill()
         publisher.wait(10)
-    # The encoder gone: the studio goes offline.
-    await ingest.wait_for(lambda s: not ingest.studio(s, "alpha")["online"], timeout=20)
 
 
 async def test_wrong_and_revoked_tokens_are_refused(ingest: IngestServer) -> None:
