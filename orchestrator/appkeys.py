@@ -14,6 +14,7 @@ from orchestrator.sessions import Sessions
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
 from rooms.jointoken import JoinTokens
+from rooms.rtmpserver import RtmpServer
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", StateStore)
@@ -25,3 +26,4 @@ THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 # The OpenAPI document, built once by the app factory (orchestrator/openapi.py) and served by views/docs.py.
 OPENAPI = web.AppKey("openapi", dict[str, Any])
 CLUSTER = web.AppKey("cluster", Cluster)  # only with redis_url: the nodes and who runs which show
+RTMP_INGEST = web.AppKey("rtmp_ingest", RtmpServer)  # only with server.rtmp_ingest (orchestrator/rtmpingest.py)

@@ -17,15 +17,13 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from orchestrator.appkeys import CLUSTER, CONFIG
+from orchestrator.appkeys import CLUSTER, CONFIG, RTMP_INGEST
 from orchestrator.config import Config, ConfigError
 from orchestrator.errors import DomainError, NotFound
 from orchestrator.joingrant import verify_join
 from orchestrator.showrunner import ShowRunner
 from rooms.rtmpserver import Refused, RtmpServer
 from rooms.rtmpstudio import RtmpStudio
-
-RTMP_INGEST = web.AppKey("rtmp_ingest", RtmpServer)
 
 
 def ingest_address(config: Config) -> tuple[str, int] | None:

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from orchestrator.app import create_app
-from orchestrator.rtmpingest import RTMP_INGEST, split_path
+from orchestrator.appkeys import RTMP_INGEST
+from orchestrator.rtmpingest import split_path
 from rooms import amf0
 from rooms.rtmpchunks import (
     COMMAND_AMF0,
@@ -25,10 +26,13 @@ from rooms.rtmpchunks import (
     encode_message,
     handshake_c0c1,
 )
-from tests.conftest import Server, make_config
+from tests import chromium
+from tests.chromium import Chromium
+from tests.conftest import OPERATOR, Server, make_config
 from tests.flashbeep import record_flv
 from tests.mediacheck import decode
 from tests.rooms.rtmppublisher import spawn_publisher
+from tests.test_control_page import click, open_control, sign_in
 
 
 class IngestServer(Server):
@@ -176,3 +180,26 @@ async def test_wrong_and_revoked_tokens_are_refused(ingest: IngestServer) -> Non
     assert revoked.returncode == 1 and "refused" in out, out
     _, state = await ingest.api("GET", "/api/shows/test-show")
     assert not ingest.studio(state, "alpha")["online"] and ingest.studio(state, "alpha")["stats"] is None
+
+
+@pytest.mark.skipif(not chromium.available(), reason="chromium is not installed")
+async def test_control_page_shows_the_rtmp_url_and_no_tally(ingest: IngestServer) -> None:
+    publisher = spawn_publisher(ingest.rtmp_url("alpha"), seconds=60, colour="green")
+    try:
+        await ingest.wait_for(lambda s: ingest.studio(s, "alpha")["online"], timeout=30)
+        async with Chromium(lang="zh-CN") as browser:
+            page = await open_control(browser, ingest)
+            await sign_in(page, token=OPERATOR)
+            await click(page, "[data-tab=studios]")
+            row = "#studio-table [data-studio=alpha]"
+            await page.wait_for(f"document.querySelector('{row} .rtmp').textContent.includes('rtmp://')", timeout=15)
+            assert await page.evaluate(f"getComputedStyle(document.querySelector('{row} .rtmp-row')).display") != "none"
+            title = await page.evaluate(f"document.querySelector('{row} .rtmp').title")
+            assert title.startswith(f"rtmp://127.0.0.1:{ingest.rtmp_port}/live/test-show/alpha?token="), title
+            await page.wait_for(f"document.querySelector('{row} .badge').textContent.includes('no tally')", timeout=15)
+            # A WebRTC studio's badge says nothing of the kind.
+            other = "document.querySelector('#studio-table [data-studio=bravo] .badge').textContent"
+            assert "RTMP" not in await page.evaluate(other)
+    finally:
+        publisher.kill()
+        publisher.wait(10)
