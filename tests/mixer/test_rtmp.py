@@ -29,17 +29,10 @@ from tests.conftest import Server, make_config
 from tests.mediacheck import assert_continuous, decode
 
 # Accept one publisher, copy what it sends into an FLV file, stop after `seconds` of video.
-# FFmpeg's listener takes one connection; the push's reachability check (handshake + connect,
-# mixer/outputs/rtmpprobe.py) comes first and hangs up: listen again until a publish arrives.
 LISTENER = r"""
 import sys, av
 url, path, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-while True:
-    try:
-        src = av.open(url, "r", format="flv", options={"listen": "1"})
-        break
-    except av.error.FFmpegError:
-        continue
+src = av.open(url, "r", format="flv", options={"listen": "1"})
 print("connected", flush=True)
 out = av.open(path, "w", format="flv")
 streams = {s.index: out.add_stream_from_template(s) for s in src.streams if s.type in ("video", "audio")}

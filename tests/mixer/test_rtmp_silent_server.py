@@ -1,9 +1,10 @@
 """An RTMP destination that accepts TCP and never answers must not freeze the server.
 
-PyAV connects an ``rtmp://`` output holding the GIL; before the reachability check
-(mixer/outputs/rtmpprobe.py) such a destination froze the whole process: program clock, HTTP,
-every output. The server runs in its own process here, so a freeze shows as API calls that time
-out and a program clock that stops, not as a test that hangs.
+PyAV connected an ``rtmp://`` output holding the GIL, with no timeout: such a destination froze
+the whole process (program clock, HTTP, every output) until the push went through our own RTMP
+client with deadlines (mixer/outputs/rtmppublish.py). The server runs in its own process here,
+so a freeze shows as API calls that time out and a program clock that stops, not as a test that
+hangs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from typing import Any
 
 import aiohttp
 
+from mixer.outputs.rtmppublish import RtmpPublish
 from tests.conftest import OPERATOR
+from tests.mixer.test_rtmp import LISTENER
 from tests.redisserver import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -111,7 +114,7 @@ async def test_a_silent_rtmp_destination_does_not_freeze_the_program(tmp_path: P
         _, pushes = await _api(base + "/outputs/rtmp")
         [push] = pushes["destinations"]
         assert push["state"] in ("backoff", "connecting") and push["up"] is False, push
-        assert "no RTMP answer" in (push["last_error"] or ""), push
+        assert "no answer from" in (push["last_error"] or "") and "handshake" in push["last_error"], push
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         try:
@@ -120,3 +123,43 @@ async def test_a_silent_rtmp_destination_does_not_freeze_the_program(tmp_path: P
             proc.kill()
             proc.wait(5)
         silent.close()
+
+
+
+async def test_a_server_that_stops_reading_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """After publish the server stops reading (FFmpeg's listener, SIGSTOPped): a write times out
+    instead of blocking for as long as TCP keeps the connection (FFmpeg's writes had no timeout)."""
+    port = free_port()
+    listener = subprocess.Popen(
+        [sys.executable, "-c", LISTENER, f"rtmp://127.0.0.1:{port}/live/key", str(tmp_path / "got.flv"), "60"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        publish = RtmpPublish(f"rtmp://127.0.0.1:{port}/live/key", timeout=1.0)
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    await asyncio.to_thread(publish.open)
+                    break
+                except OSError:  # not listening yet
+                    await asyncio.sleep(0.3)
+        os.kill(listener.pid, signal.SIGSTOP)  # from now on nobody reads
+
+        def flood() -> float:
+            started = time.monotonic()
+            try:
+                while time.monotonic() - started < 30:
+                    publish.send(9, 0, b"\x27\x01\x00\x00\x00" + bytes(60_000))
+            except TimeoutError:
+                return time.monotonic() - started
+            finally:
+                publish.close()
+            raise AssertionError("30 s of writes to a server that reads nothing never timed out")
+
+        took = await asyncio.to_thread(flood)
+        print(f"\nwrite to a stalled RTMP server: timed out after {took:.1f} s of writing")
+    finally:
+        os.kill(listener.pid, signal.SIGCONT)
+        listener.kill()
+        listener.wait(10)
