@@ -125,7 +125,6 @@ async def test_a_silent_rtmp_destination_does_not_freeze_the_program(tmp_path: P
         silent.close()
 
 
-
 async def test_a_server_that_stops_reading_is_an_error_not_a_hang(tmp_path: Path) -> None:
     """After publish the server stops reading (FFmpeg's listener, SIGSTOPped): a write times out
     instead of blocking for as long as TCP keeps the connection (FFmpeg's writes had no timeout)."""
