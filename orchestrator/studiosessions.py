@@ -13,13 +13,13 @@ from pathlib import Path
 
 import av
 
+from mixer.feedbuffer import FeedBuffer
 from mixer.studiocard import render_studio_card
 from orchestrator.commandpath import CommandPath
 from orchestrator.config import Show
 from orchestrator.errors import Conflict, NotFound
 from orchestrator.outbox import Fact
 from orchestrator.store import Event, ShowState, StateStore
-from rooms.feedbuffer import FeedBuffer
 from rooms.mediakinds import sent_kinds
 from rooms.rtmpstudio import RtmpStudio
 from rooms.whipsession import WhipOptions, WhipSession
