@@ -2,7 +2,7 @@
 
 An asyncio TCP server (``server.rtmp_ingest``, e.g. ``127.0.0.1:1935``) speaking the publish half
 of RTMP (Adobe "RTMP Specification 1.0", 2012): the handshake and chunk stream
-(rooms/rtmpchunks.py), the NetConnection/NetStream commands in AMF0 (rooms/amf0.py) --
+(mixer/outputs/rtmpchunks.py), the NetConnection/NetStream commands in AMF0 (mixer/outputs/amf0.py) --
 ``connect``, ``releaseStream``, ``FCPublish``, ``createStream``, ``publish``, ``FCUnpublish``,
 ``deleteStream`` -- then audio and video messages, handed to the studio
 (rooms/rtmpstudio.py).
@@ -26,8 +26,8 @@ import logging
 import struct
 from typing import Any, Protocol
 
-from rooms import amf0
-from rooms.rtmpchunks import (
+from mixer.outputs import amf0
+from mixer.outputs.rtmpchunks import (
     ACK,
     AUDIO,
     COMMAND_AMF0,

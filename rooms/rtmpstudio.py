@@ -33,7 +33,7 @@ from typing import Any
 
 import av
 
-from rooms.feedbuffer import FeedBuffer
+from mixer.feedbuffer import FeedBuffer
 from rooms.ingeststats import IngestStats
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ process (program clock included); and writes had no timeout either. Here every s
 deadline and blocking socket calls release the GIL: a silent or stalled server is an error
 in the push worker's thread and nothing else.
 
-The sequence is the one FFmpeg and OBS use (Adobe "RTMP Specification 1.0"; rooms/rtmpchunks.py
+The sequence is the one FFmpeg and OBS use (Adobe "RTMP Specification 1.0"; mixer/outputs/rtmpchunks.py
 for the handshake and chunks): handshake, ``connect`` (app, tcUrl), Set Chunk Size,
 ``releaseStream``, ``FCPublish``, ``createStream``, ``publish`` (live), then
 ``@setDataFrame onMetaData`` and the FLV tag bodies as audio (8), video (9) and data (18)
@@ -26,8 +26,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from rooms import amf0
-from rooms.rtmpchunks import (
+from mixer.outputs import amf0
+from mixer.outputs.rtmpchunks import (
     COMMAND_AMF0,
     DATA_AMF0,
     HANDSHAKE_SIZE,

@@ -13,11 +13,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.app import create_app
-from orchestrator.appkeys import RTMP_INGEST
-from orchestrator.rtmpingest import split_path
-from rooms import amf0
-from rooms.rtmpchunks import (
+from mixer.outputs import amf0
+from mixer.outputs.rtmpchunks import (
     COMMAND_AMF0,
     HANDSHAKE_SIZE,
     SET_CHUNK_SIZE,
@@ -26,6 +23,9 @@ from rooms.rtmpchunks import (
     encode_message,
     handshake_c0c1,
 )
+from orchestrator.app import create_app
+from orchestrator.appkeys import RTMP_INGEST
+from orchestrator.rtmpingest import split_path
 from tests import chromium
 from tests.chromium import Chromium
 from tests.conftest import OPERATOR, Server, make_config

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from rooms import amf0
-from rooms.rtmpchunks import (
+from mixer.outputs import amf0
+from mixer.outputs.rtmpchunks import (
     AUDIO,
     COMMAND_AMF0,
     MAX_CHUNK_SIZE,

@@ -1,7 +1,7 @@
 """RTMP's handshake and chunk stream, without I/O (Adobe "RTMP Specification 1.0", 2012).
 
-The server (rooms/rtmpserver.py) and the push output's reachability check
-(mixer/outputs/rtmpprobe.py) feed bytes in and get messages out.
+The studio ingest server (rooms/rtmpserver.py) and the push client (mixer/outputs/rtmppublish.py)
+feed bytes in and get messages out.
 
 - Handshake (spec 5.2): C0/S0 one version byte (3), C1/S1 1536 bytes (time, zero, random),
   C2/S2 the echo of the other side's 1/S1. The simple form: FFmpeg and librtmp (OBS)
