@@ -203,3 +203,17 @@ async def test_control_page_shows_the_rtmp_url_and_no_tally(ingest: IngestServer
     finally:
         publisher.kill()
         publisher.wait(10)
+
+
+async def test_the_token_as_the_stream_key(ingest: IngestServer) -> None:
+    """OBS and hardware encoders: server URL rtmp://host:port/live/{show}/{studio}, key = the token."""
+    _, links = await ingest.api("GET", "/api/shows/test-show/links")
+    bravo = next(link for link in links["links"] if link["studio"] == "bravo")
+    publisher = spawn_publisher(f"{bravo['rtmp_server']}/{bravo['rtmp_key']}", seconds=30, colour="blue")
+    try:
+        state = await ingest.wait_for(lambda s: ingest.studio(s, "bravo")["online"], timeout=30)
+        assert ingest.studio(state, "bravo")["stats"]["transport"] == "rtmp"
+        assert not ingest.studio(state, "alpha")["online"]
+    finally:
+        publisher.kill()
+        publisher.wait(10)
