@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
+import math
 import struct
 from pathlib import Path
 from typing import Any
 
+import av
+import numpy as np
 import pytest
 
 from mixer.outputs import amf0
@@ -30,7 +34,7 @@ from tests import chromium
 from tests.chromium import Chromium
 from tests.conftest import OPERATOR, Server, make_config
 from tests.flashbeep import record_flv
-from tests.mediacheck import decode
+from tests.mediacheck import decode, without_cue_points
 from tests.rooms.rtmppublisher import spawn_publisher
 from tests.test_control_page import click, open_control, sign_in
 
@@ -96,6 +100,20 @@ def _commands(messages: list[Message]) -> list[list[Any]]:
     return [amf0.decode(m.payload) for m in messages if m.type_id == COMMAND_AMF0]
 
 
+def _audio_rms_dbfs(flv: bytes) -> float:
+    """RMS level of the program audio in an FLV recording (dBFS)."""
+    with av.open(io.BytesIO(without_cue_points(flv)), format="flv") as container:
+        samples = [
+            frame.to_ndarray().astype(np.float64).ravel()
+            for packet in container.demux(audio=0)
+            for frame in packet.decode()
+        ]
+    data = np.concatenate(samples)
+    scale = 32768.0 if np.abs(data).max() > 2 else 1.0  # s16 or float planes
+    rms = float(np.sqrt(np.mean((data / scale) ** 2)))
+    return 20 * math.log10(max(rms, 1e-9))
+
+
 def test_ingest_paths() -> None:
     assert split_path("live/wuhan/beijing?token=abc") == (["wuhan", "beijing"], "abc")
     assert split_path("live/wuhan/beijing/abc") == (["wuhan", "beijing"], "abc")  # OBS: the key is the token
@@ -151,6 +169,9 @@ async def test_rtmp_studio_goes_on_program(ingest: IngestServer) -> None:
         flv = await record_flv(f"{ingest.url}/live/test-show.flv", 4.0)
         colours = (await asyncio.to_thread(decode, flv, "flv")).colours
         assert colours.count("red") > len(colours) // 2, colours  # the encoder's red picture is on air
+        level = await asyncio.to_thread(_audio_rms_dbfs, flv)
+        print(f"\nprogram audio with the RTMP studio on air: {level:.1f} dBFS")
+        assert level > -40, level  # its 440 Hz tone (-17 dBFS sent) is in the mix; the slate is silent
         state = await ingest.wait_for(lambda s: (ingest.studio(s, "alpha")["stats"] or {}).get("fps"), timeout=10)
         stats = ingest.studio(state, "alpha")["stats"]
         print(f"\nRTMP studio: {stats['resolution']} {stats['fps']} fps {stats['bitrate_kbps']} kbit/s")
