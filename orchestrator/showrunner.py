@@ -108,6 +108,8 @@ class ShowRunner(ShowView, SceneCommands):
             await asyncio.wait(set(self._retiring), timeout=WhipSession.CLOSE_TIMEOUT_S + 1)
         if self.egress is not None:
             await self.egress.close()
+        if self.crew is not None:
+            await self.crew.close()
         await asyncio.get_running_loop().run_in_executor(None, self.program.stop)
         if self._webhook_task is not None:
             self._webhook_task.cancel()
