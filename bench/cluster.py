@@ -9,7 +9,8 @@ encoding), waits until every show is placed, SIGKILLs the node running the most 
 measures per show: the time until another node holds its lease, and until its HLS playlist
 (at the same URL) has a new segment after the seam. Meanwhile every node's running shows are
 sampled every 100 ms: a show running on two nodes at once is counted (must be 0). Then a
-planned move of one show is timed the same way.
+planned move of one show is timed the same way (the new node prepares first: its outputs
+attach right after the lease changes hands, ``outputs_after_lease_s``).
 """
 
 from __future__ import annotations
@@ -121,6 +122,13 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             status, body = await nodes.call(source, "POST", f"/api/shows/{show}/move", {"node": target})
             assert status == 202, body
             moved = await _back_on_air(nodes, [show], str(owners[show]), t1, seq)
+            new_owner = nodes.index(str((await nodes.owners(nodes.alive()[0]))[show]))
+            _, events = await nodes.call(new_owner, "GET", f"/api/shows/{show}/events?limit=500")
+            placed = [e["detail"] for e in events["events"] if e["kind"] == "cluster.placed"][-1]
+            # Planned: the new node prepared the show before the lease came, so its outputs attach
+            # at once ("start_s" after the lease), where a take-over starts the whole show.
+            moved[show]["prepared"] = placed.get("prepared", False)
+            moved[show]["outputs_after_lease_s"] = placed["start_s"]
             await asyncio.sleep(1)
             await watch.stop()
         finally:

@@ -292,6 +292,10 @@ class JoinLink(Answer):
     token: str
     join_url: str
     whip_url: str
+    # Only with server.rtmp_ingest: for encoders without WebRTC (the stream key is the token).
+    rtmp_url: str | None = None
+    rtmp_server: str | None = None
+    rtmp_key: str | None = None
 
 
 class EventList(Answer):

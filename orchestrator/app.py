@@ -35,6 +35,7 @@ from orchestrator.middleware import access, errors
 from orchestrator.ownerredirect import owner_redirect
 from orchestrator.redisstore import RedisStore
 from orchestrator.routes import routes
+from orchestrator.rtmpingest import ingest_address, rtmp_ingest_ctx
 from orchestrator.sessions import Sessions
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
@@ -144,6 +145,8 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_ingest_ctx)  # before the shows: stopped after their sessions closed
     app.cleanup_ctx.append(_shows_ctx)
+    ingest_address(config)  # a malformed address is one line at start-up, not a traceback later
+    app.cleanup_ctx.append(rtmp_ingest_ctx)
     app.add_routes(routes)
     app[OPENAPI] = openapi.document(routes)
     hostapi.setup(app)

@@ -16,6 +16,7 @@ from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
 from rooms.ingestpool import IngestPool
 from rooms.jointoken import JoinTokens
+from rooms.rtmpserver import RtmpServer
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", StateStore)
@@ -29,3 +30,4 @@ OPENAPI = web.AppKey("openapi", dict[str, Any])
 METRICS = web.AppKey("metrics", CollectorRegistry)  # /metrics: orchestrator/metrics.py
 CLUSTER = web.AppKey("cluster", Cluster)  # only with redis_url: the nodes and who runs which show
 INGEST = web.AppKey("ingest", IngestPool)  # only with ingest.workers > 0: the ingest worker processes
+RTMP_INGEST = web.AppKey("rtmp_ingest", RtmpServer)  # only with server.rtmp_ingest (orchestrator/rtmpingest.py)

@@ -17,6 +17,14 @@ Two tasks per node:
   none in the first lease after start-up (so nodes started together all register first and
   the shows spread).
 
+A planned move (``POST /api/shows/{id}/move``, :meth:`ShowLeases.request_move`): the target
+node *prepares* the show first (:meth:`ShowRunner.prepare`: its program runs on the slate, no
+output, no store write) and marks itself ready; the owner then detaches its outputs and hands
+the lease over in one Redis script (a new fencing token); the target, polling every 50 ms,
+finds the lease its own and attaches its outputs (HLS: one ``EXT-X-DISCONTINUITY``). The old
+node's outputs stop before the lease changes hands and the new node's start after: never two
+on air, and the gap is a poll plus the attach, not a whole show start.
+
 A take-over restores the show from Redis (:meth:`orchestrator.showrunner.ShowRunner.start`);
 HLS continues in the same directory when ``data_dir`` is shared between the nodes (same
 machine, or a network file system) with ``EXT-X-DISCONTINUITY`` at the seam.
@@ -88,6 +96,7 @@ class Cluster:
         self._tasks: list[asyncio.Future[None]] = []
         self._stopping: set[asyncio.Future[None]] = set()  # shows starting or stopping in the background
         self._started = 0.0
+        self._receiving: dict[str, asyncio.Future[None]] = {}  # shows this node prepares for a move
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -99,6 +108,9 @@ class Cluster:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task in self._receiving.values():
+            task.cancel()  # a move this node was waiting for: its prepared runner stops
+        await asyncio.gather(*self._receiving.values(), return_exceptions=True)
         if self._stopping:  # shows still starting: let them finish, then stop them with the rest
             await asyncio.wait(set(self._stopping), timeout=30)
         for show in list(self.held):
@@ -193,12 +205,19 @@ class Cluster:
         now = time.monotonic()
         for show in list(self.held):
             target = await self.leases.move_target(show)
-            if target and target != self.node and target in self.nodes:
+            # The new node first prepares the show; it is handed over once it says it is ready.
+            if target and target != self.node and target in self.nodes and await self.leases.ready(show) == target:
                 await self._hand_over(show, target)
+        for show in ids:
+            owner = self.owners.get(show)
+            if owner is None or owner.node == self.node or show in self.held or show in self._receiving:
+                continue
+            if await self.leases.move_target(show) == self.node:
+                self._receiving[show] = asyncio.ensure_future(self._receive(show))
         if now - self._started < self.ttl:
             return  # let the nodes started with us register first
         for show in ids:
-            if self.owners.get(show) is not None or show in self.held:
+            if self.owners.get(show) is not None or show in self.held or show in self._receiving:
                 self._unowned_since.pop(show, None)
                 continue
             since = self._unowned_since.setdefault(show, now)
@@ -236,9 +255,10 @@ class Cluster:
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
 
-    async def _start(self, show: str, held: Held, previous: str | None) -> None:
+    async def _start(self, show: str, held: Held, previous: str | None, runner: ShowRunner | None = None) -> None:
         started = time.monotonic()
-        runner = self.make_runner(show)
+        prepared = runner is not None  # a planned move: the program already ran here on the slate
+        runner = runner or self.make_runner(show)
         try:
             await runner.start()
         except Exception:
@@ -260,21 +280,64 @@ class Cluster:
             held.token,
             time.monotonic() - started,
         )
-        detail = {"node": self.node, "token": held.token, "start_s": round(time.monotonic() - started, 2)}
+        start_s = round(time.monotonic() - started, 2)
+        detail: dict[str, object] = {"node": self.node, "token": held.token, "start_s": start_s}
+        if prepared:
+            detail["prepared"] = True
         if previous is not None and previous != self.node:
             detail["previous"] = previous  # a take-over (or a planned move) from that node
         with contextlib.suppress(*_FAILURES):
             await self.store.add_event(Event("cluster.placed", show, "system", detail))
 
+    async def _receive(self, show: str) -> None:
+        """The target of a planned move: prepare ``show``, say so, wait for its owner to hand it over
+        (or to vanish: then this is a take-over), then attach the outputs. Gives up, stopping the
+        prepared program, when the move is withdrawn or lapses (a minute)."""
+        try:
+            await self._receive_show(show)
+        finally:
+            self._receiving.pop(show, None)
+
+    async def _receive_show(self, show: str) -> None:
+        runner = self.make_runner(show)
+        held: Held | None = None
+        try:
+            runner.prepare()
+            await self.leases.mark_ready(show)
+            log.info("cluster %s: show %s prepared here, waiting for the hand-over", self.node, show)
+            deadline = time.monotonic() + 60
+            while held is None and time.monotonic() < deadline:
+                held = await self.leases.acquire(show)
+                marks = (await self.leases.move_target(show), await self.leases.ready(show))
+                if held is None and self.node not in marks:
+                    held = await self.leases.acquire(show)  # the hand-over clears both marks: ours now?
+                    break  # else the move was withdrawn
+                if held is None:
+                    await asyncio.sleep(0.05)
+        except _FAILURES as exc:
+            log.warning("cluster %s: preparing show %s: %s", self.node, show, exc)
+        finally:
+            if held is None:
+                with contextlib.suppress(*_FAILURES):
+                    await self.leases.clear_ready(show)
+                await runner.stop()
+        if held is None:
+            return
+        self.held[show] = held
+        self.store.fence(show, held.token)
+        self._unowned_since.pop(show, None)
+        await self._start(show, held, self._last_owner.get(show), runner)
+
     async def _hand_over(self, show: str, target: str) -> None:
-        """A planned move: stop here, release the lease; ``target`` takes it in its next round."""
+        """A planned move, once ``target`` is ready: stop the outputs here, then give it the lease."""
         held = self.held.get(show)
         if held is None:
             return
         with contextlib.suppress(*_FAILURES):
             await self.store.add_event(Event("cluster.moving", show, "system", {"from": self.node, "to": target}))
-        self._lose(show, f"moved to {target}")
-        await self.leases.release(held)
+        self._lose(show, f"moved to {target}")  # nothing of ours goes out from here on
+        if not await self.leases.hand_over(held, target):
+            log.warning("cluster %s: show %s: lease lost before the hand-over to %s", self.node, show, target)
 
     # -- what the API and the redirects read -----------------------------------------------------------
 

@@ -223,6 +223,9 @@ class Server:
     node_id: Text = ""  # empty: hostname-port
     public_url: Text = ""  # empty: http(s)://listen_host:listen_port
     lease_seconds: Annotated[Number, InRange(1, 60, "seconds")] = 3.0  # a take-over waits this long
+    # RTMP studio ingest (orchestrator/rtmpingest.py): "host:port" to listen on, e.g. "127.0.0.1:1935"
+    # ("0.0.0.0:1935" for encoders on other machines). Empty: off.
+    rtmp_ingest: Text = ""
 
 
 MAX_INGEST_WORKERS = 256

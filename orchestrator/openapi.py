@@ -250,8 +250,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("POST", "/api/shows/{show}/move"): Op(
         "Move the show to another node (planned hand-over)",
-        "The node running the show stops it and releases its lease; `node` takes it within a second "
-        "or two (HLS continues with one discontinuity). Logged as `cluster.move_requested`, `cluster.moving`, "
+        "New node first: `node` prepares the show (program on the slate, no output) and says it is ready; "
+        "the node running it then stops its outputs and hands the lease over in one step, and `node` "
+        "attaches its outputs (HLS continues with one discontinuity; never two nodes on air). A move "
+        "`node` never gets ready for lapses after a minute. Logged as `cluster.move_requested`, `cluster.moving`, "
         "`cluster.placed`. A node that does not run the show redirects (307) to the one that does.",
         body=bodies.MoveBody,
         body_required=True,

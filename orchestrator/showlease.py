@@ -9,7 +9,11 @@ Keys (``{prefix}`` as in :class:`orchestrator.redisstore.RedisStore`):
   (paused, cut off) cannot write even if it still believes it owns the show: two writers
   cannot both succeed, whatever the clocks say (Kleppmann's fencing tokens).
 - ``{prefix}:show:{id}:move``   a node id: the operator asked to move the show there (planned
-  hand-over); the owner releases the lease and that node takes it.
+  hand-over).
+- ``{prefix}:show:{id}:ready``  a node id: that node has prepared the show (program running on
+  the slate, no output) and waits for the lease; the owner then stops its outputs and hands the
+  lease over in one script (:meth:`ShowLeases.hand_over`: a new fencing token, no moment
+  without an owner and never two).
 
 Every operation is one Lua script, so check and change are atomic in Redis.
 The owner renews every ``ttl / 3``; a node that cannot renew for ``ttl`` stops the show's
@@ -58,6 +62,19 @@ return 0
 """
 
 
+# KEYS: lease, fence, move, ready; ARGV: "node|token" (ours), target node, ttl ms. The target's new
+# token (>0) if we still held the lease, else 0 (nothing changed).
+_HAND_OVER = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[2] .. '|' .. token, 'PX', ARGV[3])
+redis.call('DEL', KEYS[3], KEYS[4])
+return token
+"""
+
+
 @dataclass
 class Held:
     """A lease this node holds: ``token`` fences its writes; past ``valid_until`` (monotonic
@@ -87,6 +104,7 @@ class ShowLeases:
         self._acquire = redis.register_script(_ACQUIRE)
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
+        self._hand_over = redis.register_script(_HAND_OVER)
 
     def lease_key(self, show: str) -> str:
         return f"{self.prefix}:show:{show}:lease"
@@ -96,6 +114,9 @@ class ShowLeases:
 
     def move_key(self, show: str) -> str:
         return f"{self.prefix}:show:{show}:move"
+
+    def ready_key(self, show: str) -> str:
+        return f"{self.prefix}:show:{show}:ready"
 
     @property
     def _ttl_ms(self) -> int:
@@ -140,6 +161,26 @@ class ShowLeases:
 
     async def clear_move(self, show: str) -> None:
         await self.redis.delete(self.move_key(show))
+
+    async def mark_ready(self, show: str) -> None:
+        """This node has prepared ``show`` and waits for the lease (kept as long as a move request)."""
+        await self.redis.set(self.ready_key(show), self.node, ex=60)
+
+    async def ready(self, show: str) -> str | None:
+        raw = await self.redis.get(self.ready_key(show))
+        return None if raw is None else (raw.decode() if isinstance(raw, bytes) else str(raw))
+
+    async def clear_ready(self, show: str) -> None:
+        """Withdraw this node's readiness (only if it is this node's)."""
+        if await self.ready(show) == self.node:
+            await self.redis.delete(self.ready_key(show))
+
+    async def hand_over(self, held: Held, target: str) -> int:
+        """Give ``held``'s show to ``target`` at once: a new fencing token for it, and the move and
+        ready marks cleared; 0 if this node no longer held the lease (nothing changed)."""
+        show = held.show
+        keys = [self.lease_key(show), self.fence_key(show), self.move_key(show), self.ready_key(show)]
+        return int(await self._hand_over(keys=keys, args=[f"{self.node}|{held.token}", target, self._ttl_ms]))
 
 
 def parse_owner(raw: str | bytes | None) -> Owner | None:

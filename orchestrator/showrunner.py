@@ -47,6 +47,13 @@ class ShowRunner(ShowView, SceneCommands):
         self.ingest = ingest  # worker processes receive the studios (None: this process does)
         self._follower: asyncio.Future[None] | None = None
 
+    def prepare(self) -> None:
+        """Warm up on a node about to take the show over (a planned hand-over, orchestrator/cluster.py):
+        the program clock and encoder run on the slate, with no output attached and nothing written
+        to the store. :meth:`start` then attaches the outputs once this node holds the show's lease."""
+        if not self.program.running:
+            self.program.start()
+
     async def start(self) -> None:
         await self._start_outputs()
         await self._load_catalogue()
@@ -64,7 +71,10 @@ class ShowRunner(ShowView, SceneCommands):
         loop = asyncio.get_running_loop()
         self.program.on_event = lambda kind, detail: loop.call_soon_threadsafe(self._clock_event, kind, detail)
         self.program.add_sink(self.multiview.monitor)
-        self.program.start()
+        if self.program.running:  # prepared: the outputs begin at a keyframe now, not in a GOP
+            self.program.encoder.request_keyframe()
+        else:
+            self.program.start()
         self.multiview.start()
         self._follower = asyncio.ensure_future(self._follow())
         self._alarm_watch = asyncio.ensure_future(self._watch_alarms())

@@ -1,4 +1,4 @@
-"""A show's studios: their WHIP sessions, presence (online / offline) and join links.
+"""A show's studios: their WHIP (or RTMP) sessions, presence (online / offline) and join links.
 
 A second join replaces the first make-before-break (:meth:`StudioSessions.publish`); a
 studio is online while its session is connected and its media arrives (rooms/liveness.py).
@@ -24,10 +24,13 @@ from orchestrator.store import Event, ShowState, StateStore
 from rooms.decodepolicy import decode_level
 from rooms.ingestpool import IngestPool
 from rooms.mediakinds import sent_kinds
-from rooms.remotesession import StudioSession
+from rooms.remotesession import RemoteSession
+from rooms.rtmpstudio import RtmpStudio
 from rooms.whipsession import WhipOptions, WhipSession
 
 log = logging.getLogger(__name__)
+
+StudioSession = WhipSession | RemoteSession | RtmpStudio  # a WHIP session here or in a worker, or RTMP
 
 
 class StudioSessions(CommandPath):
@@ -42,7 +45,9 @@ class StudioSessions(CommandPath):
         self._retiring: set[asyncio.Future[None]] = set()  # replaced sessions being closed
         self._cards: dict[str, av.VideoFrame] = {}  # audio-only studios' pictures, drawn once
 
-    async def publish(self, studio_id: str, offer_sdp: str, client: str = "", reconnect: bool = False) -> StudioSession:
+    async def publish(
+        self, studio_id: str, offer_sdp: str, client: str = "", reconnect: bool = False
+    ) -> WhipSession | RemoteSession:
         """Start a studio's WHIP session; a second join replaces the first, make-before-break.
 
         The new session is answered first, then takes the studio's place in the program (which
@@ -87,6 +92,21 @@ class StudioSessions(CommandPath):
         """``full`` on program, preview or backup, else ``standby`` (rooms/decodepolicy.py)."""
         return decode_level(studio_id, mixerstate.watched_studios(self.show, state))
 
+    async def publish_rtmp(self, studio_id: str, peer: str) -> RtmpStudio:
+        """A studio's RTMP publish (rooms/rtmpserver.py, already authorised) takes the studio's place
+        as a WHIP join does: registered, its feed attached, any previous session closed after."""
+        self._check_studio(studio_id)
+        async with self._publishing.setdefault(studio_id, asyncio.Lock()):
+            old = self.sessions.get(studio_id)
+            feed = FeedBuffer(studio_id)
+            session = RtmpStudio(self.show.id, studio_id, feed, self._session_closed, self._session_presence, peer)
+            self.sessions[studio_id] = session
+            self.program.attach_feed(feed, None)
+            if old is not None:
+                self._retire(old)
+        self.changes.publish(self.state)
+        return session
+
     def _retire(self, old: StudioSession) -> None:
         """Close a replaced session in the background: the new one's answer must not wait for it."""
         task = asyncio.ensure_future(old.close())
@@ -106,9 +126,9 @@ class StudioSessions(CommandPath):
             self._cards[studio_id] = card
         return card
 
-    def session(self, studio_id: str, session_id: str) -> StudioSession:
+    def session(self, studio_id: str, session_id: str) -> WhipSession | RemoteSession:
         session = self.sessions.get(studio_id)
-        if session is None or session.id != session_id:
+        if session is None or isinstance(session, RtmpStudio) or session.id != session_id:
             raise NotFound("no such WHIP session (it may have ended)")
         return session
 

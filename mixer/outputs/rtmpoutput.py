@@ -2,41 +2,55 @@
 
 Each destination is its own :class:`RtmpOutput`: its own worker thread and its
 own bounded queue, so a destination that is down, slow or refusing never
-touches the others, the other outputs or the program.  FFmpeg's flv muxer and
-its native ``rtmp://`` protocol do the work through PyAV (:mod:`remux`).
+touches the others, the other outputs or the program.  Our FLV writer
+(:mod:`flvmuxer`, the one HTTP-FLV uses) makes the tags and our RTMP client
+(:mod:`rtmppublish`) sends them: plain sockets with deadlines, so a server that
+accepts TCP and never answers, or stops reading, is an error in this thread
+after ``timeout`` seconds. (FFmpeg's ``rtmp://`` through PyAV connected while
+holding the GIL with no timeout: such a server froze the whole process.)
 
-States: ``connecting`` (waiting for a keyframe, TCP + RTMP handshake),
-``live``, ``backoff`` (after an error, waiting 1 s, 2 s, 4 s ... 30 s before the
-next attempt), ``error`` (given up: the URL can never work), ``stopped``.
-
-Known limit: FFmpeg's protocol cannot be given a write timeout through PyAV, so
-a peer that stops reading without closing its TCP connection blocks this
-destination's thread until TCP gives up (its queue drops, nothing else is
-affected; ``seconds_since_write`` in the status shows it).
+States: ``connecting`` (waiting for a keyframe, TCP + RTMP handshake and
+publish), ``live``, ``backoff`` (after an error, waiting 1 s, 2 s, 4 s ... 30 s
+before the next attempt), ``stopped``. Timestamps start at 0 at the keyframe each connection opens on;
+timed metadata goes out as ``onCuePoint`` data messages.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
 from urllib.parse import urlsplit
 
-import av
-
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
+from mixer.outputs.flvmuxer import FILE_HEADER, TAG_SCRIPT, FlvMuxer, amf0_cue_point
 from mixer.outputs.packetqueue import PacketQueue
 from mixer.outputs.ratemeter import RateMeter
-from mixer.outputs.remux import Remux
+from mixer.outputs.rtmppublish import RtmpPublish
 from mixer.outputs.sink import Sink
 from mixer.outputs.worker import join_worker, offer
 
 log = logging.getLogger(__name__)
 
+
+def flv_tags(data: bytes) -> list[tuple[int, int, bytes]]:
+    """(type, timestamp ms, body) of each FLV tag in ``data`` (tags with their PreviousTagSize)."""
+    out = []
+    pos = 0
+    while pos + 11 <= len(data):
+        size = int.from_bytes(data[pos + 1 : pos + 4], "big")
+        ts = int.from_bytes(data[pos + 4 : pos + 7], "big") | (data[pos + 7] << 24)
+        out.append((data[pos], ts, data[pos + 11 : pos + 11 + size]))
+        pos += 11 + size + 4
+    return out
+
+
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 SCHEMES = ("rtmp", "rtmps")
 _STABLE_SECONDS = 10.0  # a connection live this long resets the backoff
+TIMEOUT_S = 5.0  # each step of the set-up, and each write: a CDN ingest answers in well under a second
 
 
 def check_rtmp_url(url: str) -> str | None:
@@ -152,9 +166,6 @@ class RtmpOutput(Sink):
                 if self._stop.is_set():
                     break
                 self._record_error(exc)
-                if isinstance(exc, (av.error.ProtocolNotFoundError, av.error.InvalidDataError)) and not self.connects:
-                    self.state = "error"  # e.g. rtmps:// without TLS in this FFmpeg build: retrying cannot help
-                    return
             if self._stop.is_set():
                 break
             if self.live_since is not None and time.monotonic() - started >= _STABLE_SECONDS:
@@ -172,22 +183,42 @@ class RtmpOutput(Sink):
         fmt = self._fmt
         assert fmt is not None
         self._queue.take_all(timeout=0)  # a backlog from before is stale: live means now
-        remux = Remux(fmt, self.url, "flv", {"flvflags": "no_duration_filesize"}, cues=True)
+        muxer = FlvMuxer(fmt)
+        publish: RtmpPublish | None = None
+        origin = 0  # program ms of the keyframe this connection opened on
         try:
             while not self._stop.is_set():
                 for packet, _ in self._queue.take_all(timeout=0.5):
-                    if not remux.is_open:
+                    if publish is None:
                         if packet.kind != "video" or not packet.keyframe:
                             self.skipped_packets += 1
                             continue
-                        remux.open(packet)
-                    written = remux.write(packet)  # the first write connects
+                        tags = muxer.mux(packet)  # the first keyframe makes the header too
+                        publish = RtmpPublish(self.url, TIMEOUT_S)
+                        publish.open()
+                        assert muxer.header is not None
+                        for tag_type, _, body in flv_tags(muxer.header[len(FILE_HEADER) :]):
+                            publish.send(tag_type, 0, body)  # metadata and the two sequence headers
+                        origin = tags[-1].timestamp
+                    else:
+                        tags = muxer.mux(packet)
+                    written = 0
+                    for tag in tags:
+                        ts = tag.timestamp - origin
+                        if ts < 0:
+                            continue  # audio or a cue from before the opening keyframe
+                        body = tag.data[11:-4]
+                        if tag.data[0] == TAG_SCRIPT:  # a cue: its time on this connection's timeline
+                            text = packet.data.decode()
+                            body = amf0_cue_point(str(json.loads(text).get("event", "cue")), ts / 1000, text)
+                        written += publish.send(tag.data[0], ts, body)
                     self._last_write = time.monotonic()
                     if self.live_since is None:
                         self._went_live()
                     self.meter.add(written, int(packet.kind == "video"))
         finally:
-            remux.close()
+            if publish is not None:
+                publish.close()
 
     def _went_live(self) -> None:
         self.live_since = time.time()

@@ -697,6 +697,7 @@
     if (st.resolution) parts.push(st.resolution);
     if (st.fps != null) parts.push(`${Math.round(st.fps)}fps`);
     if (st.packet_loss_pct != null) parts.push(`${Number(st.packet_loss_pct).toFixed(1)}%`);
+    if (st.transport === "rtmp") parts.push("RTMP");
     return parts.join(" · ");
   }
 
@@ -1480,6 +1481,10 @@
       const qr = h("button", { class: "btn small qr", title: "二维码 QR code", onclick: (e) => showQr(s.id, e.currentTarget) }, "QR");
       const kick = h("button", { class: "btn small danger kick", "data-role": "director", onclick: (e) => kickStudio(s.id, e.currentTarget) }, ...bi("踢出", "Kick"));
       const reissue = h("button", { class: "btn small reissue", "data-role": "director", onclick: (e) => reissueLink(s.id, e.currentTarget) }, ...bi("重发链接", "Reissue link"));
+      // RTMP ingest (server.rtmp_ingest): for encoders without WebRTC; the key is the join token.
+      const rtmp = h("span", { class: "link rtmp", title: "" }, "");
+      const rtmpCopy = h("button", { class: "btn small copy-rtmp", onclick: () => copyLink(s.id, "rtmp_url") }, ...bi("复制 RTMP", "Copy RTMP"));
+      const rtmpRow = h("div", { class: "row rtmp-row", style: "display:none" }, rtmp, rtmpCopy);
       // A join link puts its holder on air: only directors and the links role see them (the server
       // refuses the rest anyway), so a producer's page does not show them at all.
       const links = handlesLinks();
@@ -1487,8 +1492,9 @@
         h("div", { class: "scard-head" }, h("b", null, studioName(s)), h("span", { class: "muted small" }, [s.name_en, s.place].filter(Boolean).join(" · ")), h("span", { class: "right" }, state)),
         kv,
         links ? h("div", { class: "row" }, link, copy, qr) : null,
+        links ? rtmpRow : null,
         links ? h("div", { class: "row" }, kick, reissue) : null);
-      studioViews.set(s.id, { root, state, kv, link });
+      studioViews.set(s.id, { root, state, kv, link, rtmp, rtmpRow });
       return root;
     }));
   }
@@ -1499,12 +1505,17 @@
       const stats = st.stats || {};
       v.state.className = "badge " + (st.online ? healthOf(st.stats) : "offline");
       v.state.textContent = st.online ? `在线 ONLINE · ${stats.state || ""}` : "离线 OFFLINE";
+      // An RTMP encoder has no way back to its operator: no tally, no cue on its side.
+      if (st.online && stats.transport === "rtmp") v.state.textContent += " · RTMP（无提示灯 no tally）";
       const cells = [["分辨率 res", stats.resolution], ["帧率 fps", stats.fps], ["码率 kbit/s", stats.bitrate_kbps], ["丢包 loss %", stats.packet_loss_pct],
         ["抖动 jitter ms", stats.jitter_ms], ["延迟 rtt ms", stats.rtt_ms], ["编码 codec", stats.codec], ["连接 state", stats.state]];
       v.kv.replaceChildren(...cells.flatMap(([k, val]) => [h("span", null, k), h("b", null, val == null ? "—" : typeof val === "number" ? +val.toFixed(2) : val)]));
       const link = ctl.links.get(st.id);
       v.link.textContent = link ? link.join_url : "—";
       v.link.title = link ? link.join_url : "";
+      v.rtmpRow.style.display = link && link.rtmp_url ? "" : "none";
+      v.rtmp.textContent = link && link.rtmp_server ? `RTMP ${link.rtmp_server} · 密钥 key = 令牌 token` : "";
+      v.rtmp.title = link && link.rtmp_url ? link.rtmp_url : "";
     }
   }
   async function copyText(text) {
@@ -1514,11 +1525,11 @@
       const ok = document.execCommand("copy"); ta.remove(); return ok;
     }
   }
-  async function copyLink(studio) {
+  async function copyLink(studio, field = "join_url") {
     if (!ctl.links.has(studio)) await loadLinks();
     const link = ctl.links.get(studio);
-    if (!link) return toast("没有链接 No link", "error");
-    const ok = await copyText(link.join_url);
+    if (!link || !link[field]) return toast("没有链接 No link", "error");
+    const ok = await copyText(link[field]);
     toast(ok ? `已复制 Copied: ${studioName(studioById(studio))}` : "复制失败 Copy failed", ok ? "ok" : "error", 2000);
   }
   function showQr(studio, anchor) {

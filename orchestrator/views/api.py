@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from orchestrator.appkeys import CONFIG, STORE
+from orchestrator.appkeys import CONFIG, RTMP_INGEST, STORE
 from orchestrator.auth import operator
 from orchestrator.bodies import EventsQuery, ProgramBody
 from orchestrator.links import join_links
@@ -56,4 +56,6 @@ def show_links(request: web.Request, runner: ShowRunner) -> list[dict[str, str]]
     """The show's current join links, as seen from the address the operator used."""
     base = f"{request.scheme}://{request.host}"
     gens = {runner.show.id: dict(runner.state.link_gens)}
-    return [link for link in join_links(request.app[CONFIG], base, gens) if link["show"] == runner.show.id]
+    ingest = request.app.get(RTMP_INGEST)
+    links = join_links(request.app[CONFIG], base, gens, ingest.port if ingest is not None else None)
+    return [link for link in links if link["show"] == runner.show.id]

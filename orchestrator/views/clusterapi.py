@@ -20,7 +20,8 @@ async def cluster(request: web.Request) -> web.Response:
 
 
 async def move(request: web.Request) -> web.Response:
-    """Ask the node running the show to hand it to ``{"node": id}`` (it stops, that node starts)."""
+    """Ask the node running the show to hand it to ``{"node": id}``: that node prepares the show, then
+    this one stops its outputs and hands the lease over (orchestrator/cluster.py)."""
     actor = operator_name(request)
     runner = show_runner(request)  # this node runs it (others redirect here first)
     target = (await body(request, MoveBody)).node

@@ -286,6 +286,8 @@ async def _browser_session_is_relayed_but_not_from_another_site(nodes: ClusterNo
 
 
 async def test_an_operator_moves_a_show_to_another_node(tmp_path: Path) -> None:
+    """A planned hand-over: the new node starts (prepares), then the old one stops; never both on
+    air (sampled every 100 ms), HLS goes on at the same URL with exactly one discontinuity."""
     with RedisServer() as redis:
         nodes = ClusterNodes(tmp_path, redis.url, shows=1)
         try:
@@ -296,15 +298,55 @@ async def test_an_operator_moves_a_show_to_another_node(tmp_path: Path) -> None:
             await _browser_session_is_relayed_but_not_from_another_site(nodes, 1 - source, show)
             status, body = await nodes.call(source, "POST", f"/api/shows/{show}/move", {"node": "nowhere"})
             assert status == 400, body
+            playlist = tmp_path / "data" / "live" / show / "index.m3u8"
+            async with asyncio.timeout(30):
+                while not playlist.exists() or len(parse_playlist(playlist.read_text()).segments) < 2:
+                    await asyncio.sleep(0.2)
+            seams: set[int] = set()  # sequence numbers of segments after an EXT-X-DISCONTINUITY
+            sequences: list[int] = []
+
+            def look() -> None:
+                now = parse_playlist(playlist.read_text())
+                seams.update(seg.sequence for seg in now.segments if seg.discontinuity)
+                sequences.append(now.next_sequence)
+
+            look()
+            seams_before = set(seams)
+            player = HlsPlayer(nodes.urls[1 - source] + f"/live/{show}/index.m3u8")
+            async with asyncio.timeout(20):
+                while not player.arrivals and player.error is None:
+                    await asyncio.sleep(0.1)
             status, body = await nodes.call(source, "POST", f"/api/shows/{show}/move", {"node": target})
             assert (status, body) == (202, {"show": show, "from": nodes.node_id(source), "to": target})
-            async with asyncio.timeout(20):
+            moved_at = time.monotonic()
+            async with asyncio.timeout(30):
                 while (await nodes.owners(source)).get(show) != target:
+                    running = [await nodes.running(i) for i in (0, 1)]
+                    assert not (show in running[0] and show in running[1]), "the show ran on both nodes"
+                    look()
                     await asyncio.sleep(0.1)
-            await asyncio.sleep(0.5)
+            # The new node's segments reach the shared playlist; the old node never writes again.
+            async with asyncio.timeout(30):
+                while not seams - seams_before or sequences[-1] < max(seams - seams_before) + 2:
+                    running = [await nodes.running(i) for i in (0, 1)]
+                    assert not (show in running[0] and show in running[1]), "the show ran on both nodes"
+                    look()
+                    await asyncio.sleep(0.1)
             assert (await _exactly_one_owner(nodes))[show] == 1 - source
+            assert len(seams - seams_before) == 1, f"one discontinuity at the seam, not {seams - seams_before}"
+            assert sequences == sorted(sequences), "the media sequence went backwards"
+            async with asyncio.timeout(20):
+                while not any(t > moved_at + 3 for t in player.arrivals) and player.error is None:
+                    await asyncio.sleep(0.2)
+            player.stop()
+            assert player.error is None, player.error
+            gap = max(b - a for a, b in zip(player.arrivals, player.arrivals[1:], strict=False))
+            print(f"planned move: HLS player's longest gap between video packets {gap:.2f} s")
             _, events = await nodes.call(1 - source, "GET", f"/api/shows/{show}/events?limit=500")
-            kinds = [e["kind"] for e in events["events"] if e["kind"].startswith("cluster.")]
+            moves = [e for e in events["events"] if e["kind"].startswith("cluster.")]
+            kinds = [e["kind"] for e in moves]
             assert kinds[-3:] == ["cluster.move_requested", "cluster.moving", "cluster.placed"], kinds
+            assert moves[-1]["detail"]["prepared"] is True  # it ran before the old node stopped
+            print(f"planned move: outputs attached {moves[-1]['detail']['start_s']} s after the lease")
         finally:
             nodes.close()
