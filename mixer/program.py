@@ -50,6 +50,7 @@ from mixer.compositor import Compositor, Picture
 from mixer.encodedpacket import ProgramFormat
 from mixer.fallback import STEADY_GAP, Fallback
 from mixer.graphics.overlaystack import OverlayStack
+from mixer.mixminus import MixMinus
 from mixer.outputs.sink import Sink
 from mixer.planes import packed
 from mixer.programencoder import ProgramEncoder
@@ -87,6 +88,7 @@ class Program:
         self.compositor = Compositor(fmt.width, fmt.height, title, slate_text)
         self.blender = Blender(fmt.width, fmt.height)
         self.audio = AudioMixer(fmt.sample_rate, self._samples_per_tick)
+        self.returns = MixMinus(fmt.sample_rate, self._samples_per_tick)  # the hosts' return sound
         self.encoder = ProgramEncoder(fmt, threads=encoder_threads, preset=encoder_preset)
         self.graphics = OverlayStack()
         self._scene = Scene()
@@ -243,7 +245,9 @@ class Program:
         target = self._fallback.target(scene, live, steady, now)  # watched whatever is shown
         self._switch(scene, BLACK if scene.ftb and not scene.panic else target)
         self.audio.set_levels(scene.gains_db, scene.muted)
+        self.audio.keep_parts = self.returns.active
         samples = self.audio.mix(feeds, now)
+        self.returns.tick(self.audio)  # from the same decoded samples: no encoder or output delay
         # After the audio: the video delay follows each studio's audio buffer depth.
         pictures = self._pictures(now, scene, live, cards)
         out = self._buffer()

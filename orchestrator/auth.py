@@ -73,6 +73,11 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     # Dump throws away what the delayed outputs were about to air: directors only (SWITCH).
     ("POST", SHOW + "/dump"): SWITCH,
     ("POST", SHOW + "/delay"): SWITCH,
+    # Talkback: directors and producers (GRAPHICS is what both have and the links role lacks).
+    ("GET", SHOW + "/talkback"): READ,
+    ("POST", SHOW + "/talkback"): GRAPHICS,
+    ("POST", SHOW + "/talkback/{talk}"): GRAPHICS,
+    ("DELETE", SHOW + "/talkback/{talk}"): GRAPHICS,
 }
 
 PUBLIC_API = frozenset({("GET", "/api/openapi.json"), ("POST", "/api/login"), ("POST", "/api/logout")})
@@ -94,6 +99,10 @@ OUTSIDE_API = frozenset(
         ("PATCH", "/whep/{show}/{viewer}"),
         ("OPTIONS", "/whep/{show}"),
         ("OPTIONS", "/whep/{show}/{viewer}"),
+        ("POST", "/return/{show}/{studio}"),  # the join token (Bearer)
+        ("DELETE", "/return/{show}/{studio}/{feed}"),
+        ("OPTIONS", "/return/{show}/{studio}"),
+        ("OPTIONS", "/return/{show}/{studio}/{feed}"),
         ("GET", "/live/{show}.flv"),
         ("GET", "/live/{show}/{name}"),
         ("GET", "/control/{show}"),  # the page; it signs in through /api/login

@@ -18,8 +18,10 @@ from orchestrator.views import (
     live,
     mixerapi,
     outputsapi,
+    returnfeed,
     session,
     studiosapi,
+    talkbackapi,
     whep,
     whip,
 )
@@ -92,4 +94,13 @@ routes = [
     web.post("/api/shows/{show}/recording", outputsapi.set_recording),
     web.post("/api/shows/{show}/delay", outputsapi.set_delay),
     web.post("/api/shows/{show}/dump", outputsapi.dump),
+    # Talk and listen: the hosts' return feeds, the crew's talkback (orchestrator/returnfeeds.py).
+    web.post("/return/{show}/{studio}", returnfeed.post),
+    web.delete("/return/{show}/{studio}/{feed}", returnfeed.delete),
+    web.options("/return/{show}/{studio}", returnfeed.options),
+    web.options("/return/{show}/{studio}/{feed}", returnfeed.options),
+    web.get("/api/shows/{show}/talkback", talkbackapi.status),
+    web.post("/api/shows/{show}/talkback", talkbackapi.post),
+    web.post("/api/shows/{show}/talkback/{talk}", talkbackapi.key),
+    web.delete("/api/shows/{show}/talkback/{talk}", talkbackapi.delete),
 ]

@@ -39,6 +39,7 @@ from orchestrator.config import Product, Show
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outbox import Check, Fact, Outbox
 from orchestrator.outputwatch import POLL_S, OutputWatch
+from orchestrator.returnfeeds import ReturnFeeds
 from orchestrator.store import Commit, Cue, Event, ShowState, StateStore, StoreOutcomeUnknown, StoreUnavailable
 from orchestrator.webhook import Webhook
 from rooms.feedbuffer import FeedBuffer
@@ -99,6 +100,10 @@ class ShowRunner:
         self._cards: dict[str, av.VideoFrame] = {}  # audio-only studios' pictures, drawn once
         # Cards, lower third and logo: drawn over the program from what the state says is on air.
         self.graphics = GraphicsDirector(self.program.graphics, show.width, show.height)
+        # Talk and listen: the hosts' return feeds and the crew's talkback (orchestrator/returnfeeds.py).
+        self.returns = ReturnFeeds(
+            show.id, self.program, lambda: self.changes.publish(self.state), ice_servers=self.whip.ice_servers
+        )
         self.alarms = alarms.Alarms()  # rules in orchestrator/alarms.py
         self._alarm_watch: asyncio.Future[None] | None = None
         self._behind_since: float | None = None
@@ -148,6 +153,7 @@ class ShowRunner:
         loop = asyncio.get_running_loop()
         self.program.on_event = lambda kind, detail: loop.call_soon_threadsafe(self._clock_event, kind, detail)
         self.program.add_sink(self.multiview.monitor)
+        self.returns.start()
         self.program.start()
         self.multiview.start()
         self._follower = asyncio.ensure_future(self._follow())
@@ -260,6 +266,7 @@ class ShowRunner:
             await session.close()
         if self._retiring:
             await asyncio.wait(set(self._retiring), timeout=WhipSession.CLOSE_TIMEOUT_S + 1)
+        await self.returns.close()
         if self.egress is not None:
             await self.egress.close()
         await asyncio.get_running_loop().run_in_executor(None, self.program.stop)
@@ -566,6 +573,7 @@ class ShowRunner:
         self.online.discard(session.studio_id)
         self.program.detach_feed(session.studio_id)
         self.changes.publish(self.state)
+        await self.returns.close_return(session.studio_id)  # the host's return ends with their session
         if was_online:  # one studio.left: not again for a studio already offline, or never online
             await self._presence(session.studio_id, False)
 

@@ -89,12 +89,13 @@ class WhepViewer:
     async def accept(self, offer_sdp: str, h264_profile_level_id: str) -> str:
         check_offer(offer_sdp)
         try:
-            video = self.pc.addTransceiver(self.video, direction="sendonly")
-            video.setCodecPreferences(video_preferences(self.codec or ViewerCodec.PROGRAM))
+            if self.codec is not None:  # an audio-only offer gets no video section (aiortc would fail)
+                video = self.pc.addTransceiver(self.video, direction="sendonly")
+                video.setCodecPreferences(video_preferences(self.codec))
+                # PLI/FIR arrive at the sender, which would flag its own (unused) encoder.
+                video.sender._send_keyframe = self._keyframe_request  # type: ignore[method-assign]
             audio = self.pc.addTransceiver(self.audio, direction="sendonly")
             audio.setCodecPreferences(audio_preferences())
-            # PLI/FIR arrive at the sender, which would flag its own (unused) encoder.
-            video.sender._send_keyframe = self._keyframe_request  # type: ignore[method-assign]
             try:
                 # Firefox's viewers offer only mDNS (.local) host candidates: dropped, so that
                 # aioice keeps the component and the viewer connects peer-reflexively.

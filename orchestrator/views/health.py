@@ -122,6 +122,25 @@ async def metrics(request: web.Request) -> web.Response:
         "Program audio filled with silence where the timeline had none (skipped ticks).",
         [({"show": r.show.id}, r.program.encoder.silence_filled_ticks / r.program.fmt.fps) for r in runners],
     )
+    # Talk and listen (orchestrator/returnfeeds.py).
+    metric(
+        "broadcast_return_feeds",
+        "gauge",
+        "Hosts' return feeds open (mix-minus sound and the return picture).",
+        [({"show": r.show.id}, len(r.returns.feeds)) for r in runners],
+    )
+    metric(
+        "broadcast_talkbacks",
+        "gauge",
+        "Operator talkback microphones connected.",
+        [({"show": r.show.id}, len(r.returns.talks)) for r in runners],
+    )
+    metric(
+        "broadcast_talkbacks_open",
+        "gauge",
+        "Talkbacks keyed (an operator talking to hosts) now.",
+        [({"show": r.show.id}, r.returns.status()["talkbacks_open"]) for r in runners],
+    )
     metric(
         "broadcast_studio_online",
         "gauge",
