@@ -419,3 +419,28 @@ def install_receive_path(receiver: RTCRtpReceiver, kind: str) -> ReceivePath:
     path = ReceivePath(receiver, kind)
     receiver._broadcast_receive_path = path  # type: ignore[attr-defined]
     return path
+
+
+# =====================================================================================
+# Talk and listen: a one-packet audio jitter buffer for talkback microphones
+# =====================================================================================
+# aiortc's audio receiver releases a packet only once 4 more are queued (``JitterBuffer(
+# capacity=16, prefetch=4)`` in ``RTCRtpReceiver.__init__``): 80 ms of delay before the decoder.
+# A talkback voice then waits in the mixer's own jitter buffer (mixer/mixminus.py, the same
+# 60-90 ms one the studios have), which absorbs network jitter anyway; the first buffer is only
+# delay on the operator-to-host path. Talkback receivers therefore keep one packet (a frame is
+# complete when the next packet's timestamp shows; 20 ms). The studios' WHIP receivers keep
+# aiortc's 4: the program's lip sync (``av_sync_ms``, mixer/README.md) is measured with them.
+
+PINNED_AUDIO_JITTER: dict[str, tuple[Any, str]] = {
+    # makes the audio receiver's JitterBuffer(capacity=16, prefetch=4), stored as __jitter_buffer
+    "RTCRtpReceiver.__init__": (RTCRtpReceiver.__init__, "3e3b7b5cefbaac6f"),
+}
+TALKBACK_PREFETCH = 1
+
+
+def shorten_audio_jitter(receiver: RTCRtpReceiver, prefetch: int = TALKBACK_PREFETCH) -> None:
+    """Give an audio receiver a ``prefetch``-packet jitter buffer (before its first packet)."""
+    receiver._RTCRtpReceiver__jitter_buffer = aiortc.jitterbuffer.JitterBuffer(  # type: ignore[attr-defined]
+        capacity=16, prefetch=prefetch
+    )

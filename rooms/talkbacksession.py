@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from rooms.compat import shorten_audio_jitter
 from rooms.feedbuffer import FeedBuffer
 from rooms.sdp import OfferError, announce_public_address, bundle_offer, offer_problem, without_unusable_candidates
 
@@ -104,8 +105,12 @@ class TalkbackSession:
         return answer
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind == "audio":
-            self._spawn(self._receive(track))
+        if track.kind != "audio":
+            return
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.receiver.track is track:
+                shorten_audio_jitter(transceiver.receiver)  # low delay: the mixer buffers it again
+        self._spawn(self._receive(track))
 
     async def _receive(self, track: MediaStreamTrack) -> None:
         while True:

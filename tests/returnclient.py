@@ -16,6 +16,8 @@ import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from rooms.compat import shorten_audio_jitter
+
 RATE = 48_000
 
 
@@ -36,8 +38,13 @@ def tone_db(samples: np.ndarray, hz: float, rate: int = RATE) -> float:
 class Listener:
     """An aiortc peer that POSTs a recvonly offer and decodes what it gets (audio samples, pictures)."""
 
-    def __init__(self, url: str, token: str | None = None, video: bool = True) -> None:
+    def __init__(
+        self, url: str, token: str | None = None, video: bool = True, audio_prefetch: int | None = None
+    ) -> None:
+        """``audio_prefetch``: packets aiortc's receive buffer holds (None: its own 4; 1 is near a browser's
+        adaptive buffer on loopback, for delay measurements)."""
         self.url = url
+        self.audio_prefetch = audio_prefetch
         self.token = token
         self.want_video = video
         self.pc = RTCPeerConnection()
@@ -48,7 +55,14 @@ class Listener:
         self.sizes: set[tuple[int, int]] = set()
         self.video_frames = 0
         self._tasks: list[asyncio.Future[None]] = []
-        self.pc.on("track", lambda track: self._tasks.append(asyncio.ensure_future(self._consume(track))))
+        self.pc.on("track", self._on_track)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio" and self.audio_prefetch is not None:
+            for transceiver in self.pc.getTransceivers():
+                if transceiver.receiver.track is track:
+                    shorten_audio_jitter(transceiver.receiver, self.audio_prefetch)
+        self._tasks.append(asyncio.ensure_future(self._consume(track)))
 
     async def _consume(self, track: MediaStreamTrack) -> None:
         while True:
