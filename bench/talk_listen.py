@@ -30,15 +30,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import OPERATOR, SHOW, BenchServer, stop_processes  # noqa: E402, I001
+from mixer.encodedpacket import ProgramFormat  # noqa: E402
 from rooms.ice import offer_host_addresses  # noqa: E402
 from rooms.syntheticstudio import spawn_studio  # noqa: E402
 from tests.flashbeep import BeepTrack, FlashTrack  # noqa: E402
@@ -93,10 +96,23 @@ def phase(server: BenchServer, seconds: float) -> dict[str, Any]:
     }
 
 
+async def open_return(server: BenchServer, studio: str, timeout: float = 60) -> Listener:
+    """A return feed for ``studio``, retried while the studio is between sessions (409, a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listener = Listener(f"{server.url}/return/{SHOW}/{studio}", server.token(studio))
+        await listener.start(timeout=30, expect=409)
+        if listener.status == 201:
+            return listener
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no return feed for {studio}: {listener.error}")
+        await asyncio.sleep(1)
+
+
 async def cpu_part(server: BenchServer, studios: int, seconds: float) -> dict[str, Any]:
     procs = [
         spawn_studio(server.whip_url(f"s{i}"), server.token(f"s{i}"), f"s{i}", width=640, height=360,
-                     bitrate=800_000, tone_hz=300 + 100 * i, stderr=subprocess.DEVNULL)
+                     bitrate=800_000, tone_hz=300 + 100 * i, retry=True, stderr=subprocess.DEVNULL)
         for i in range(studios)
     ]  # fmt: skip
     listeners: list[Listener] = []
@@ -107,9 +123,7 @@ async def cpu_part(server: BenchServer, studios: int, seconds: float) -> dict[st
         await asyncio.sleep(3)
         without = await asyncio.to_thread(phase, server, seconds)
         for i in range(studios):
-            listener = Listener(f"{server.url}/return/{SHOW}/s{i}", server.token(f"s{i}"))
-            await listener.start(timeout=30)
-            listeners.append(listener)
+            listeners.append(await open_return(server, f"s{i}"))
         await asyncio.sleep(3)
         with_returns = await asyncio.to_thread(phase, server, seconds)
         status = server.api(f"/api/shows/{SHOW}/talkback")
@@ -174,7 +188,93 @@ async def delay_part(
         await b.stop()
 
 
+def stage_costs(studios: int, seconds: float) -> dict[str, Any]:
+    """CPU per second of media of each return stage, in this process's own thread (time.thread_time):
+    what the server adds, independent of how much CPU a busy machine gives it."""
+    from bench.viewerencode import program_packets
+    from mixer.audiomixer import AudioMixer
+    from mixer.mixminus import MixMinus
+    from mixer.opusencoder import OpusEncoder
+    from mixer.outputs.returnpicture import return_format
+    from mixer.outputs.viewerencoder import _FACTORIES
+    from mixer.outputs.webrtccodecs import ViewerCodec
+    from rooms.feedbuffer import FeedBuffer
+    from rooms.testtone import Tone
+
+    fps, rate = 30, RATE
+    ticks = round(seconds * fps)
+    spt = rate // fps
+    ids = [f"s{i}" for i in range(studios)]
+
+    def mix_run(returns: bool) -> tuple[float, list[dict[str, np.ndarray]]]:
+        mixer, minus = AudioMixer(rate, spt), MixMinus(rate, spt)
+        feeds = {sid: FeedBuffer(sid) for sid in ids}
+        tones = {sid: Tone(300 + 50 * i) for i, sid in enumerate(ids)}
+        mixer.set_on_air(ids[:2], 1)
+        out: list[dict[str, np.ndarray]] = []
+        minus.on_mix = out.append
+        if returns:
+            minus.set_returns(frozenset(ids))
+        sent, cpu = 0, 0.0
+        for n in range(ticks):
+            while sent * 960 < (n + 4) * spt:  # keep every studio's FIFO primed (20 ms frames)
+                for sid in ids:
+                    feeds[sid].push_audio(tones[sid].frame(sent))
+                sent += 1
+            t0 = time.thread_time()
+            mixer.keep_parts = minus.active
+            mixer.mix(feeds)
+            minus.tick(mixer)
+            cpu += time.thread_time() - t0
+        return cpu, out
+
+    mix_plain, _ = mix_run(False)
+    mix_minus, mixes = mix_run(True)
+    encoders = {sid: OpusEncoder(rate, 64_000, 0) for sid in ids}
+    t0 = time.thread_time()
+    for tick in mixes:
+        for sid, samples in tick.items():
+            encoders[sid].encode(samples)
+    opus = time.thread_time() - t0
+
+    fmt = ProgramFormat(1280, 720, fps, video_bitrate=2_500_000)
+    packets = program_packets(fmt, ticks)
+    small = return_format(fmt)
+    decoder = av.CodecContext.create("h264", "r")
+    assert isinstance(decoder, av.VideoCodecContext)
+    decoder.thread_count = 1  # as in ViewerEncoder; all the work in this thread, so thread_time sees it
+    scaler = av.video.reformatter.VideoReformatter()
+    encoder = _FACTORIES[ViewerCodec.VP8](small)
+    encoder.width, encoder.height, encoder.pix_fmt = small.width, small.height, "yuv420p"
+    encoder.time_base, encoder.bit_rate = Fraction(1, 90000), small.video_bitrate
+    encoder.framerate = Fraction(fps)
+    encoder.open()
+    t0 = time.thread_time()
+    size = 0
+    for n, packet in enumerate(packets):
+        for frame in decoder.decode(packet.to_av()):
+            scaled = scaler.reformat(frame, width=small.width, height=small.height, format="yuv420p")
+            scaled.pts, scaled.time_base, scaled.duration = n * 3000, Fraction(1, 90000), 3000
+            scaled.pict_type = av.video.frame.PictureType.NONE
+            size += sum(len(bytes(p)) for p in encoder.encode(scaled))
+    picture = time.thread_time() - t0
+    return {
+        "studios": studios,
+        "seconds": seconds,
+        "audio_mix_cores_without_returns": round(mix_plain / seconds, 4),
+        "audio_mix_cores_with_mix_minus": round(mix_minus / seconds, 4),
+        "opus_cores_all_returns": round(opus / seconds, 4),
+        "opus_cores_per_return": round(opus / seconds / studios, 4),
+        "picture_cores": round(picture / seconds, 4),
+        "picture_size": f"{small.width}x{small.height}",
+        "picture_kbps": round(size * 8 / seconds / 1000),
+    }
+
+
 async def main_async(args: argparse.Namespace) -> None:
+    if args.costs:
+        print("stage costs:", stage_costs(args.studios, args.seconds), flush=True)
+        return
     offer_host_addresses(["127.0.0.1"])  # this process's aiortc clients, on loopback like the server
     with tempfile.TemporaryDirectory() as tmp:
         show_extra = "video_bitrate = 2500000\n[shows.outputs]\nhls = true\nflv = true"
@@ -194,6 +294,7 @@ def main() -> None:
     p.add_argument("--skip-cpu", action="store_true")
     p.add_argument("--skip-delay", action="store_true")
     p.add_argument("--verbose", action="store_true", help="print every delay measured")
+    p.add_argument("--costs", action="store_true", help="only the return stages' CPU, in this process (no server)")
     asyncio.run(main_async(p.parse_args()))
 
 

@@ -105,8 +105,9 @@ class MixMinus:
             del self._limiters[gone]
             self._duck.pop(gone, None)
         self.ticks += 1
-        if self.on_mix is not None:
-            self.on_mix(out)
+        on_mix = self.on_mix  # read once: the event loop may clear it meanwhile
+        if on_mix is not None:
+            on_mix(out)
 
     def _voice_blocks(self, talks: Mapping[str, Talk]) -> dict[str, np.ndarray]:
         """One tick of each talk's voice (every talk is drained every tick, open or not: no backlog)."""
