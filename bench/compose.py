@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mixer.audiomixer import AudioMixer  # noqa: E402
 from mixer.compositor import Compositor  # noqa: E402
+from mixer.feedbuffer import FeedBuffer  # noqa: E402
 from mixer.planes import packed  # noqa: E402
 from mixer.scene import Bus  # noqa: E402
 from mixer.transition import Blender  # noqa: E402
-from rooms.feedbuffer import FeedBuffer  # noqa: E402
 
 
 def sources(w: int, h: int, n: int = 4) -> list[av.VideoFrame]:

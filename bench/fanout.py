@@ -64,8 +64,7 @@ async def whep_clients(base: str, count: int) -> dict[str, Any]:
     from aiortc import RTCPeerConnection, RTCSessionDescription
     from aiortc.rtcdtlstransport import RTCDtlsTransport
 
-    from mixer.outputs.webrtccodecs import register_h264_high
-    from rooms.ice import offer_host_addresses
+    from rooms.compat import offer_host_addresses, register_h264_high
 
     register_h264_high()  # offer what the stream is
     offer_host_addresses(["127.0.0.1"])  # aioice leaves loopback out

@@ -193,12 +193,12 @@ def stage_costs(studios: int, seconds: float) -> dict[str, Any]:
     what the server adds, independent of how much CPU a busy machine gives it."""
     from bench.viewerencode import program_packets
     from mixer.audiomixer import AudioMixer
+    from mixer.feedbuffer import FeedBuffer
     from mixer.mixminus import MixMinus
     from mixer.opusencoder import OpusEncoder
     from mixer.outputs.returnpicture import return_format
+    from mixer.outputs.viewercodec import ViewerCodec
     from mixer.outputs.viewerencoder import _FACTORIES
-    from mixer.outputs.webrtccodecs import ViewerCodec
-    from rooms.feedbuffer import FeedBuffer
     from rooms.testtone import Tone
 
     fps, rate = 30, RATE

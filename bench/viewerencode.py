@@ -20,8 +20,8 @@ from fractions import Fraction
 import av
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
+from mixer.outputs.viewercodec import ViewerCodec
 from mixer.outputs.viewerencoder import ViewerEncoder
-from mixer.outputs.webrtccodecs import ViewerCodec
 from rooms.testpattern import PATTERN_BARS, TestPattern
 
 

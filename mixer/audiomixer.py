@@ -23,7 +23,7 @@ import av
 import numpy as np
 
 from mixer.dynamics import Limiter, Meter
-from rooms.feedbuffer import FeedBuffer
+from mixer.feedbuffer import FeedBuffer
 
 
 class _StudioAudio:

@@ -26,7 +26,7 @@ import numpy as np
 
 from mixer.audiomixer import AudioMixer, StudioAudio
 from mixer.dynamics import Limiter
-from rooms.feedbuffer import FeedBuffer
+from mixer.feedbuffer import FeedBuffer
 
 DUCK_DB = -15.0  # the program under a talkback voice (broadcast IFB practice: 12-20 dB)
 DUCK_RAMP_S = 0.05

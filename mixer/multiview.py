@@ -20,8 +20,8 @@ import av
 from av.video.reformatter import ColorRange, VideoReformatter
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
+from mixer.feedbuffer import FeedBuffer
 from mixer.outputs.sink import Sink
-from rooms.feedbuffer import FeedBuffer
 
 log = logging.getLogger(__name__)
 

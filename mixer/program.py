@@ -49,6 +49,7 @@ from mixer.audiomixer import AudioMixer
 from mixer.compositor import Compositor, Picture
 from mixer.encodedpacket import ProgramFormat
 from mixer.fallback import STEADY_GAP, Fallback
+from mixer.feedbuffer import FeedBuffer
 from mixer.graphics.overlaystack import OverlayStack
 from mixer.mixminus import MixMinus
 from mixer.outputs.sink import Sink
@@ -57,7 +58,6 @@ from mixer.programencoder import ProgramEncoder
 from mixer.scene import BLACK, SLATE, Bus, Scene
 from mixer.transition import Blender, Transition
 from mixer.videodelay import StudioVideo, new_token
-from rooms.feedbuffer import FeedBuffer
 
 __all__ = ["Program", "Scene"]
 

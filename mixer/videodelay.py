@@ -16,7 +16,7 @@ import itertools
 
 import av
 
-from rooms.feedbuffer import FeedBuffer
+from mixer.feedbuffer import FeedBuffer
 
 _tokens = itertools.count(1)  # unique per frame, across feeds: compositor cache keys
 

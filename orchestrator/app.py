@@ -26,7 +26,7 @@ from orchestrator.sessions import Sessions
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
 from orchestrator.views import control, hostapi
-from rooms.ice import count_traffic_as_consent, offer_host_addresses, use_port_range
+from rooms import compat
 from rooms.whipsession import WhipOptions
 
 log = logging.getLogger(__name__)
@@ -99,9 +99,9 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
 
 
 def create_app(config: Config) -> web.Application:
-    offer_host_addresses(config.server.ice_hosts)
-    count_traffic_as_consent()
-    use_port_range(config.server.ice_port_min, config.server.ice_port_max)
+    compat.install()  # aioice and aiortc patches, once per process
+    compat.offer_host_addresses(config.server.ice_hosts)
+    compat.use_port_range(config.server.ice_port_min, config.server.ice_port_max)
     app = web.Application(middlewares=[errors, owner_redirect, access], client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[TOKENS] = tokens_for(config)

@@ -7,7 +7,9 @@ drift. Rules that need the show (is this a studio of it? a price 10x the catalog
 with the show's code; everything about the shape and range of a value is here or in
 :mod:`orchestrator.fields`.
 
-Bodies that always ignored fields they do not know (``Open``) still do; the rest refuse them.
+Every JSON body refuses fields it does not know (``extra="forbid"``: a misspelt field is a 400
+naming it, never silently ignored). Query strings (:class:`Query`) ignore parameters they do
+not know: proxies and browsers add cache-busters.
 """
 
 from __future__ import annotations
@@ -59,13 +61,13 @@ class Closed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Open(BaseModel):
-    """A body that ignores fields it does not know (as these always did)."""
+class Query(BaseModel):
+    """A query string's parameters; unknown ones are ignored (cache-busters, tracking tags)."""
 
     model_config = ConfigDict(extra="ignore")
 
 
-class ProgramBody(Open):
+class ProgramBody(Closed):
     """``POST .../cut`` and ``.../preview``: a studio id, or null for the slate (cut) / no preview."""
 
     studio: Annotated[StudioId, Field(description="a studio id; null: the slate")] | None
@@ -100,7 +102,13 @@ class TbarBody(Closed):
 
 
 class EmptyBody(Closed):
-    pass
+    """No fields: a command that needs none (``{}`` or no body)."""
+
+
+class MoveBody(Closed):
+    """``POST .../move``: the node that should run the show."""
+
+    node: Annotated[NonEmpty, Field(description="a node id of the cluster (GET /api/cluster)")]
 
 
 class FallbackPolicyBody(Closed):
@@ -163,16 +171,16 @@ class ProductPatch(Closed):
         return {k: getattr(self, k) for k in LIVE_FIELDS if k in self.model_fields_set}
 
 
-class LowerThirdBody(Open):
+class LowerThirdBody(Closed):
     studio: StudioId
     text: Annotated[OneLine, Field(max_length=MAX_LOWER_THIRD_CHARS)] | None = None
 
 
-class OnOffBody(Open):
+class OnOffBody(Closed):
     on: Flag
 
 
-class RtmpBody(Open):
+class RtmpBody(Closed):
     name: Annotated[Text, Field(json_schema_extra={"pattern": NAME_RE.pattern})]
     url: Annotated[
         Text,
@@ -186,19 +194,19 @@ class RtmpBody(Open):
     delay_s: Annotated[Number, InRange(0, 60, "seconds of broadcast delay")] = 0.0
 
 
-class DelayBody(Open):
+class DelayBody(Closed):
     """One output's broadcast delay, while live."""
 
     output: Annotated[NonEmpty, Field(description="hls, flv, whep, webhook or rtmp:{name}")]
     delay_s: Annotated[Number, InRange(0, 60, "seconds")]
 
 
-class CueBody(Open):
+class CueBody(Closed):
     product: ProductId | None = None
     message: Annotated[Text, Field(max_length=MAX_MESSAGE)] = ""
 
 
-class LoginBody(Open):
+class LoginBody(Closed):
     """An operator token, or a name and password."""
 
     model_config = ConfigDict(
@@ -210,17 +218,17 @@ class LoginBody(Open):
     password: Text | None = None
 
 
-class EventsQuery(Open):
+class EventsQuery(Query):
     """``GET .../events?limit=``: query strings are text, so numbers are parsed (not strict)."""
 
     limit: Annotated[int, InRange(1, 10_000, "events, newest"), Field(strict=False)] = 100
 
 
-class ProductsQuery(Open):
+class ProductsQuery(Query):
     q: Annotated[str, Field(description="search in id, names and enterprise")] = ""
 
 
-class RundownBody(Open):
+class RundownBody(Closed):
     studios: Annotated[
         dict[str, Annotated[list[Text], Field(json_schema_extra={"uniqueItems": True})]],
         Field(description="studio id -> product ids, in order"),

@@ -221,6 +221,10 @@ def problems(exc: ValidationError, unknown: str = "unknown key") -> Iterator[tup
 
 
 def first_problem(exc: ValidationError) -> str:
-    """The first error as one line, ``'key': problem`` (or just the problem for the whole body)."""
-    key, problem = next(problems(exc, "unknown field"), ("", "invalid"))
+    """The first error as one line, ``'key': problem`` (or just the problem for the whole body).
+
+    An unknown field comes first: a misspelt key explains the "missing" one it was meant to be.
+    """
+    found = list(problems(exc, "unknown field"))
+    key, problem = next((p for p in found if p[1] == "unknown field"), found[0] if found else ("", "invalid"))
     return f"'{key}': {problem}" if key else problem

@@ -1,14 +1,15 @@
-"""The operator API as an OpenAPI 3.1 document, built from the route table itself.
+"""The operator API as an OpenAPI 3.1 document, generated from the route table and the models.
 
-Every route of :mod:`orchestrator.routes` goes into the document; what each one
-takes and returns comes from :data:`OPERATIONS`, keyed by ``(METHOD, path)``. Request
-bodies (and the import's ``ProductRow``) are the JSON Schema of the very models the views
-validate with (:mod:`orchestrator.bodies`, :class:`orchestrator.config.Product`), via
-:func:`model_schema`, so the document cannot drift from the checks; answers are still
-described by hand in :data:`SCHEMAS` (the fuzz test checks the server keeps to them).
-:func:`undocumented` names every ``/api`` route the
-table misses (the test suite fails on any), :func:`stale` every entry whose route
-is gone. Roles are derived from :mod:`orchestrator.auth` the way it decides them.
+Every route of :mod:`orchestrator.routes` goes into the document; what each one takes and
+returns is named in :data:`OPERATIONS`, keyed by ``(METHOD, path)``: the request body's and
+query's models (:mod:`orchestrator.bodies`, which the views validate with) and the answer's
+model (:mod:`orchestrator.answers`). Every schema is generated from those models
+(:func:`model_schema`, :func:`answer_schema`), so the document cannot drift from the checks;
+the fuzz test checks the live server's answers against it. What stays written here is prose
+(summaries, descriptions), the media types of the non-JSON routes (SDP, HLS, FLV, HTML) and
+the import's two body shapes. :func:`undocumented` names every route the table has and the
+document does not describe, :func:`stale` every entry whose route is gone (the test suite
+fails on either). Roles are derived from :mod:`orchestrator.auth` the way it decides them.
 
 Served at ``GET /api/openapi.json`` (no credentials needed): the app factory builds it once
 and ``views/docs.py`` serves it, so no view imports this module (which imports the route table).
@@ -29,14 +30,14 @@ from pydantic_core import core_schema
 
 from mixer.graphics.director import SLOTS
 from mixer.multiview import PROGRAM
-from mixer.scene import CORNERS, GAIN_DB_MAX, GAIN_DB_MIN, LAYOUTS, TRANSITIONS
-from orchestrator import bodies, catalogue, productimport
+from mixer.scene import GAIN_DB_MAX, GAIN_DB_MIN
+from orchestrator import answers, bodies, catalogue, productimport
 from orchestrator.auth import roles_for
 from orchestrator.config import Product
 from orchestrator.fields import ID_RE
 from orchestrator.routes import routes as ROUTES
 from orchestrator.sessions import COOKIE, CSRF_HEADER
-from orchestrator.store import Cue, Event, ShowState
+from orchestrator.store import ShowState
 
 Schema = dict[str, Any]
 
@@ -47,13 +48,6 @@ SDPFRAG = "application/trickle-ice-sdpfrag"
 
 def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
-
-
-def nullable(schema: Schema) -> Schema:
-    """``schema`` or JSON null."""
-    if isinstance(schema.get("type"), str) and "enum" not in schema and "$ref" not in schema:
-        return {**schema, "type": [schema["type"], "null"]}
-    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def obj(properties: dict[str, Schema], required: Iterable[str] = (), closed: bool = False, **extra: Any) -> Schema:
@@ -109,9 +103,6 @@ def response_schema(model: Any) -> Schema:
 
 
 STRING: Schema = {"type": "string"}
-NUMBER: Schema = {"type": "number"}
-INTEGER: Schema = {"type": "integer"}
-BOOLEAN: Schema = {"type": "boolean"}
 ID: Schema = {"type": "string", "pattern": ID_RE.pattern}
 
 
@@ -122,206 +113,17 @@ SCHEMAS: dict[str, Schema] = {
         **model_schema(Product),
         "description": "One catalogue row of an import (CSV columns have the same names).",
     },
-    "Error": obj({"error": STRING}, ["error"], description="Every 4xx/5xx answer of the API."),
-    "Operator": obj(
-        {
-            "name": STRING,
-            "role": {"enum": ["producer", "director", "links"]},
-            "shows": {"type": "array", "items": STRING, "description": "only these shows (absent: every show)"},
-        },
-        ["name", "role"],
-    ),
-    "Cue": response_schema(Cue),
     "ShowState": {**response_schema(ShowState), "description": "The show's stored state, as the store keeps it."},
-    "Card": obj(
-        {
-            "slot": {"enum": list(SLOTS)},
-            "product": STRING,
-            "name": STRING,
-            "price": NUMBER,
-            "was_price": nullable(NUMBER),
-            "shown_at": nullable(NUMBER),
-            "countdown_until": nullable(NUMBER),
-            "countdown_left_s": nullable(INTEGER),
-            "actor": nullable(STRING),
-        },
-        ["slot", "product", "name", "price"],
-        description="A product card on air, with the price that went on air.",
-    ),
-    "LowerThird": obj({"studio": STRING, "text": nullable(STRING)}, ["studio"]),
-    "Graphics": obj(
-        {
-            "version": INTEGER,
-            "cards": {"type": "array", "items": ref("Card")},
-            "lower_third": nullable(ref("LowerThird")),
-            "logo": BOOLEAN,
-        },
-        ["cards", "lower_third", "logo"],
-    ),
-    "Product": obj(
-        {
-            "id": STRING,
-            "name": STRING,
-            "name_en": STRING,
-            "enterprise": STRING,
-            "price": {"type": "number", "description": "live price (yuan)"},
-            "catalogue_price": NUMBER,
-            "was_price": nullable(NUMBER),
-            "promo": STRING,
-            "stock": nullable(INTEGER),
-            "sold": nullable(INTEGER),
-            "buy_url": STRING,
-            "image": STRING,
-            "overridden": {"type": "array", "items": {"enum": list(catalogue.LIVE_FIELDS)}},
-            "on_air": {"type": "array", "items": {"enum": list(SLOTS)}},
-        },
-        ["id", "name", "enterprise", "price", "catalogue_price", "overridden", "on_air"],
-        description="A product with the crew's live values (price, stock, sold, promo) applied.",
-    ),
-    "StudioView": obj(
-        {
-            "id": STRING,
-            "name": STRING,
-            "name_en": STRING,
-            "place": STRING,
-            "online": BOOLEAN,
-            "audio_only": {"type": "boolean", "description": "sends sound only: on air as its studio card"},
-            "cue": nullable(ref("Cue")),
-            "stats": nullable({"type": "object", "description": "what arrives from the studio (WHIP session)"}),
-        },
-        ["id", "name", "online", "cue", "stats"],
-    ),
-    "Layout": obj(
-        {
-            "layout": {"enum": list(LAYOUTS)},
-            "studios": {"type": "array", "items": STRING, "description": "main first; empty: the slate"},
-            "corner": {"enum": list(CORNERS)},
-        },
-        ["layout", "studios", "corner"],
-    ),
-    "Audio": obj(
-        {
-            "program": nullable({"type": "object", "description": "program meter (peak/rms dBFS, limiter)"}),
-            "studios": {
-                "type": "object",
-                "additionalProperties": obj({"gain_db": NUMBER, "mute": BOOLEAN}, ["gain_db", "mute"]),
-            },
-        },
-        ["program", "studios"],
-        description="Per-studio gain and mute with the last meter readings.",
-    ),
-    "Mixer": obj(
-        {
-            "version": INTEGER,
-            "program": nullable(STRING),
-            "preview": nullable(STRING),
-            "layout": ref("Layout"),
-            "preview_layout": ref("Layout"),
-            "ftb": BOOLEAN,
-            "tbar": NUMBER,
-            "transition": obj({"kind": {"enum": list(TRANSITIONS)}, "duration_ms": INTEGER}, ["kind", "duration_ms"]),
-            "panic": BOOLEAN,
-            "fallback": nullable(
-                {
-                    "type": "object",
-                    "description": "while on a fallback: {from, to, latched, policy, returns_after_s, steady_s}",
-                }
-            ),
-            "fallback_policy": {"enum": ["auto", "manual"]},
-            "audio": ref("Audio"),
-        },
-        ["version", "program", "preview", "layout", "transition", "panic", "audio"],
-        description="The vision and sound mixer after a command.",
-    ),
-    "OutputStatus": obj(
-        {"name": STRING, "kind": STRING, "up": BOOLEAN},
-        ["name", "kind", "up"],
-        description="One output's health; each kind adds its own counters.",
-    ),
-    "RtmpDestination": obj(
-        {
-            "name": STRING,
-            "kind": {"const": "rtmp"},
-            "url": {"type": "string", "description": "the URL with the stream key hidden"},
-            "state": STRING,
-            "up": BOOLEAN,
-        },
-        ["name", "kind", "url", "state", "up"],
-    ),
-    "Recording": obj(
-        {
-            "name": STRING,
-            "kind": {"const": "recording"},
-            "state": {"enum": ["off", "starting", "recording", "stopped"]},
-            "up": BOOLEAN,
-            "files": {"type": "array", "items": {"type": "object"}},
-        },
-        ["name", "kind", "state", "up", "files"],
-    ),
-    "Outputs": obj(
-        {
-            "hls": ref("OutputStatus"),
-            "flv": ref("OutputStatus"),
-            "whep": ref("OutputStatus"),
-            "rtmp": {"type": "array", "items": ref("RtmpDestination")},
-            "recording": ref("Recording"),
-        },
-    ),
-    "Show": obj(
-        {
-            "show": STRING,
-            "title": STRING,
-            "program": nullable({"type": "string", "description": "the main studio on program; null: slate"}),
-            "preview": nullable(STRING),
-            "on_air": nullable({"type": "string", "description": "what the last program frame showed"}),
-            "version": INTEGER,
-            "studios": {"type": "array", "items": ref("StudioView")},
-            "cards": {"type": "array", "items": ref("Card")},
-            "lower_third": nullable(ref("LowerThird")),
-            "logo": BOOLEAN,
-            "products": {"type": "integer", "description": "number of products in the catalogue"},
-            "layout": ref("Layout"),
-            "transition": {"type": "object"},
-            "panic": BOOLEAN,
-            "fallback": nullable({"type": "object"}),
-            "audio": ref("Audio"),
-            "mixer": {"type": "object", "description": "program clock and encoder statistics"},
-            "outputs": ref("Outputs"),
-            # Broadcast delay per delayed output: delay_s, behind_s (seconds behind live), dumps.
-            "delays": {"type": "object", "additionalProperties": {"type": "object"}},
-        },
-        ["show", "title", "program", "preview", "version", "studios", "cards", "panic", "audio", "outputs"],
-        description="Everything the control page shows about a show.",
-    ),
-    "Alarm": obj(
-        {
-            "id": {"type": "string", "description": "kind:subject, e.g. studio.no_signal:hongkong"},
-            "key": STRING,
-            "kind": {"enum": ["studio.no_signal", "program.fallback", "output.failed", "encoder.behind"]},
-            "cause": STRING,
-            "fix": STRING,
-            "raised_at": NUMBER,
-            "active": BOOLEAN,
-            "cleared_at": nullable(NUMBER),
-            "acked_by": nullable(STRING),
-            "acked_at": nullable(NUMBER),
-        },
-        ["id", "kind", "cause", "fix", "raised_at", "active"],
-        description="Something the crew must see; stays until acknowledged.",
-    ),
-    "Event": response_schema(Event),
-    "JoinLink": obj(
-        {
-            "show": STRING,
-            "studio": STRING,
-            "name": STRING,
-            "token": STRING,
-            "join_url": STRING,
-            "whip_url": STRING,
-        },
-        ["show", "studio", "token", "join_url", "whip_url"],
-    ),
 }
+
+
+def answer_schema(model: type[BaseModel]) -> Schema:
+    """A reference to an answer's model (:mod:`orchestrator.answers`), its schema put in the components."""
+    name = model.__name__
+    if name not in GENERATED:
+        GENERATED[name] = response_schema(model)
+    return ref(name)
+
 
 SECURITY_SCHEMES: dict[str, Schema] = {
     "bearerAuth": {
@@ -371,12 +173,13 @@ class Op:
 
     summary: str
     description: str = ""
-    body: Schema | None = None  # JSON request body
+    body: type[BaseModel] | None = None  # JSON request body: its model (orchestrator/bodies.py)
     body_required: bool = False
     content: dict[str, Schema] | None = None  # request media types other than JSON (replaces `body`)
-    query: dict[str, Schema] = field(default_factory=dict)
+    query: type[BaseModel] | None = None  # the query string's model
     params: dict[str, Schema] = field(default_factory=dict)  # path parameter overrides
-    response: Schema | None = None  # the success answer's schema
+    # The success answer: its model (orchestrator/answers.py) for JSON, a schema for other media.
+    response: type[BaseModel] | Schema | None = None
     status: int = 200
     media: str = JSON  # the success answer's media type
     errors: tuple[int, ...] = ()  # besides those every operator call can get (400/401/403/404 as they apply)
@@ -405,7 +208,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/api/openapi.json"): Op(
         "This document (OpenAPI 3.1)",
         "Built from the route table; no credentials needed.",
-        response={"type": "object", "required": ["openapi", "paths"]},
+        response=answers.OpenApiDocument,
         auth="none",
         tag="docs",
     ),
@@ -413,9 +216,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/login"): Op(
         "Sign in: sets the session cookie",
         f"With an operator token or a name and password. Sets `{COOKIE}` (HttpOnly, SameSite=Strict, 12 h).",
-        body=model_schema(bodies.LoginBody),
+        body=bodies.LoginBody,
         body_required=True,
-        response=ref("Operator"),
+        response=answers.Operator,
         errors=(401, 403, 429),
         auth="none",
         headers={
@@ -425,68 +228,60 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("POST", "/api/logout"): Op(
         "Sign out: clears the session cookie",
-        response=obj({"signed_out": {"const": True}}, ["signed_out"]),
+        body=bodies.EmptyBody,
+        response=answers.SignedOut,
         auth="none",
     ),
     ("GET", "/api/me"): Op(
         "Who is signed in",
-        response=ref("Operator"),
+        response=answers.Operator,
         auth="operator",
         headers={CSRF_HEADER: "signed in by cookie: send it back on changes (or send JSON bodies)"},
     ),
     # -- shows ----------------------------------------------------------------------------------
     ("GET", "/api/shows"): Op(
         "List the shows of this server",
-        response=obj(
-            {"shows": {"type": "array", "items": obj({"id": STRING, "title": STRING}, ["id", "title"])}},
-            ["shows"],
-        ),
+        response=answers.ShowList,
     ),
     ("GET", "/api/cluster"): Op(
         "The cluster: this node, the live nodes with their load, and which node runs which show",
         "Without `server.cluster` every node runs every show: `node` is null and the lists are empty.",
-        response=obj(
-            {
-                "node": {"type": ["string", "null"]},
-                "nodes": {"type": "array", "items": {"type": "object"}},
-                "owners": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
-            },
-            ["node", "nodes", "owners"],
-        ),
+        response=answers.Cluster,
     ),
     ("POST", "/api/shows/{show}/move"): Op(
         "Move the show to another node (planned hand-over)",
         "The node running the show stops it and releases its lease; `node` takes it within a second "
         "or two (HLS continues with one discontinuity). Logged as `cluster.move_requested`, `cluster.moving`, "
         "`cluster.placed`. A node that does not run the show redirects (307) to the one that does.",
-        body=obj({"node": STRING}, ["node"], closed=True),
-        response=obj({"show": STRING, "from": STRING, "to": STRING}, ["show", "from", "to"]),
+        body=bodies.MoveBody,
+        body_required=True,
+        response=answers.Moving,
         errors=(400, 409, 503),
     ),
     ("GET", "/api/shows/{show}"): Op(
         "Show state: program, preview, studios, graphics, mixer, outputs",
-        response=ref("Show"),
+        response=answers.Show,
     ),
     ("POST", "/api/shows/{show}/cut"): Op(
         "Cut a studio (or the slate) to program",
         "Hard cut at the next frame; `studio: null` puts the slate on air. Logged as `program.cut`.",
-        body=model_schema(bodies.ProgramBody),
+        body=bodies.ProgramBody,
         body_required=True,
-        response=ref("ShowState"),
+        response=answers.Mixer,
         errors=(503,),
     ),
     ("POST", "/api/shows/{show}/preview"): Op(
         "Cue a studio on preview (or clear it with null)",
         "The studio gets the PREVIEW tally and full ingest quality at once. Logged as `preview.set`.",
-        body=model_schema(bodies.ProgramBody),
+        body=bodies.ProgramBody,
         body_required=True,
-        response=ref("ShowState"),
+        response=answers.Mixer,
         errors=(503,),
     ),
     ("GET", "/api/shows/{show}/events"): Op(
         "The audit trail, newest last",
-        query=query_schemas(bodies.EventsQuery),
-        response=obj({"events": {"type": "array", "items": ref("Event")}}, ["events"]),
+        query=bodies.EventsQuery,
+        response=answers.EventList,
         errors=(503,),
     ),
     ("GET", "/api/shows/{show}/events.csv"): Op(
@@ -501,7 +296,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/api/shows/{show}/links"): Op(
         "Join links for the show's studios",
         "One signed, expiring link per studio: the host page URL and the WHIP URL with its token.",
-        response=obj({"links": {"type": "array", "items": ref("JoinLink")}}, ["links"]),
+        response=answers.LinkList,
     ),
     ("GET", "/api/shows/{show}/ws"): Op(
         "Live show state (WebSocket)",
@@ -533,59 +328,59 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/shows/{show}/take"): Op(
         "Take preview to program with a transition",
         "Preview and program swap. 409 when nothing is on preview. Logged as `program.take`.",
-        body=model_schema(bodies.TakeBody),
-        response=ref("Mixer"),
+        body=bodies.TakeBody,
+        response=answers.Mixer,
         errors=(409, 503),
     ),
     ("POST", "/api/shows/{show}/layout"): Op(
         "Build a layout on preview",
         "`studios` main first (default: preview, then program); `single` needs 1 studio, `pip` and "
         "`side-by-side` need 2 different ones. Nothing goes to air until a take. Logged as `preview.layout`.",
-        body=model_schema(bodies.LayoutBody),
+        body=bodies.LayoutBody,
         body_required=True,
-        response=ref("Mixer"),
+        response=answers.Mixer,
         errors=(503,),
     ),
     ("POST", "/api/shows/{show}/panic"): Op(
         "Panic: the safe slate and silence from the next frame",
         '`{"on": false}` (or POST /unpanic) goes back to the program bus. Logged as `program.panic`.',
-        body=model_schema(bodies.PanicBody),
-        response=ref("Mixer"),
+        body=bodies.PanicBody,
+        response=answers.Mixer,
         errors=(503,),
     ),
     ("POST", "/api/shows/{show}/unpanic"): Op(
         "Lift panic: back to the program bus",
-        body=model_schema(bodies.EmptyBody),
-        response=ref("Mixer"),
+        body=bodies.EmptyBody,
+        response=answers.Mixer,
         errors=(503,),
     ),
     ("POST", "/api/shows/{show}/ftb"): Op(
         "Fade to black (and back)",
         '`{"on": true}` fades the program to black and silence over `duration_ms` (default: the show\'s); '
         '`{"on": false}` fades back up. Logged as `program.ftb`.',
-        body=model_schema(bodies.FtbBody),
-        response=ref("Mixer"),
+        body=bodies.FtbBody,
+        response=answers.Mixer,
         errors=(503,),
     ),
     ("POST", "/api/shows/{show}/tbar"): Op(
         "Move the T-bar",
         "`position` 0 (program) to 1 (preview): the program shows the mix of both; at 1 the preview is "
         "taken (as `program.take`). 409 at 1 when nothing is on preview.",
-        body=model_schema(bodies.TbarBody),
+        body=bodies.TbarBody,
         body_required=True,
-        response=ref("Mixer"),
+        response=answers.Mixer,
         errors=(409, 503),
     ),
     ("GET", "/api/shows/{show}/alarms"): Op(
         "The show's alarms",
         "Newest first; each stays until acknowledged (`active` false: its condition has cleared).",
-        response=obj({"alarms": {"type": "array", "items": ref("Alarm")}}, ["alarms"]),
+        response=answers.AlarmList,
     ),
     ("POST", "/api/shows/{show}/alarms/{alarm}/ack"): Op(
         "Acknowledge an alarm",
         "Logged as `alarm.acknowledged`. 404 for an unknown alarm (or one already gone).",
-        body=obj({}),
-        response=ref("Alarm"),
+        body=bodies.EmptyBody,
+        response=answers.Alarm,
         errors=(404,),
     ),
     ("POST", "/api/shows/{show}/fallback-policy"): Op(
@@ -593,28 +388,28 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "`auto`: back to the studio once it has delivered steadily (`fallback_return_after`, doubled per"
         " return within a minute); `manual`: stay on the backup or slate until the crew cuts. Overrides"
         " the config's `fallback_policy`; stored. Logged as `program.fallback_policy`.",
-        body=model_schema(bodies.FallbackPolicyBody),
+        body=bodies.FallbackPolicyBody,
         body_required=True,
-        response=ref("Mixer"),
+        response=answers.Mixer,
         errors=(503,),
     ),
     ("POST", "/api/shows/{show}/audio/{studio}"): Op(
         "Set a studio's gain and/or mute",
         f"`gain_db` {GAIN_DB_MIN:g} to {GAIN_DB_MAX:+g} dB. Logged as `audio.set`.",
-        body=model_schema(bodies.AudioBody),
+        body=bodies.AudioBody,
         body_required=True,
-        response=ref("Mixer"),
+        response=answers.Mixer,
         errors=(503,),
     ),
     ("GET", "/api/shows/{show}/audio"): Op(
         "Audio settings and meters (cheap to poll)",
-        response=ref("Audio"),
+        response=answers.Audio,
     ),
     # -- products, cards, graphics -------------------------------------------------------------
     ("GET", "/api/shows/{show}/products"): Op(
         "The catalogue with live values",
-        query=query_schemas(bodies.ProductsQuery),
-        response=obj({"products": {"type": "array", "items": ref("Product")}}, ["products"]),
+        query=bodies.ProductsQuery,
+        response=answers.ProductList,
     ),
     ("POST", "/api/shows/{show}/products/import"): Op(
         "Import products (CSV or JSON)",
@@ -625,25 +420,19 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             JSON: IMPORT_JSON,
         },
         body_required=True,
-        response=obj({"imported": INTEGER, "total": INTEGER}, ["imported", "total"]),
+        response=answers.Imported,
         errors=(413, 503),
     ),
     ("GET", "/api/shows/{show}/rundown"): Op(
         "The running order: product ids per studio",
-        response=obj(
-            {"studios": {"type": "object", "additionalProperties": {"type": "array", "items": STRING}}},
-            ["studios"],
-        ),
+        response=answers.Rundown,
     ),
     ("PUT", "/api/shows/{show}/rundown"): Op(
         "Replace the running order",
         "Known studios and products only, no product twice per studio. Logged as `rundown.set`.",
-        body=model_schema(bodies.RundownBody),
+        body=bodies.RundownBody,
         body_required=True,
-        response=obj(
-            {"studios": {"type": "object", "additionalProperties": {"type": "array", "items": STRING}}},
-            ["studios"],
-        ),
+        response=answers.Rundown,
         errors=(503,),
     ),
     ("PATCH", "/api/shows/{show}/products/{product}"): Op(
@@ -651,9 +440,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "null puts a field back to the catalogue value. A changed price of a product on air needs "
         f"`confirm_price: true` (else 409); a price over {catalogue.MAX_PRICE_FACTOR}x the catalogue price "
         "is refused as a typo. Logged as `product.updated` (and `card.price_changed`).",
-        body=model_schema(bodies.ProductPatch),
+        body=bodies.ProductPatch,
         body_required=True,
-        response=obj({"product": ref("Product")}, ["product"]),
+        response=answers.ProductAnswer,
         errors=(409, 503),
     ),
     ("POST", "/api/shows/{show}/cards"): Op(
@@ -661,57 +450,56 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "A live price that differs from the catalogue needs `confirm_price: true` (else 409). "
         "Logged as `card.shown` with the price on air. `preview: true` builds it on preview instead: "
         "it goes on air with the next take (`preview_cards` in the show state; `preview.card`).",
-        body=model_schema(bodies.CardBody),
+        body=bodies.CardBody,
         body_required=True,
-        response=obj({"card": ref("Card")}, ["card"]),
+        response=answers.CardAnswer,
         errors=(409, 503),
     ),
     ("DELETE", "/api/shows/{show}/cards/{slot}"): Op(
         "Take a card off air",
         "404 when the slot is empty. Logged as `card.hidden` with its time on air. "
         "`?bus=preview` removes a card waiting on preview instead.",
-        response=ref("Graphics"),
+        response=answers.Graphics,
         errors=(503,),
     ),
     ("POST", "/api/shows/{show}/lower-third"): Op(
         "Show a studio's lower third (host name and place)",
-        body=model_schema(bodies.LowerThirdBody),
+        body=bodies.LowerThirdBody,
         body_required=True,
-        response=ref("Graphics"),
+        response=answers.Graphics,
         errors=(503,),
     ),
     ("DELETE", "/api/shows/{show}/lower-third"): Op(
-        "Hide the lower third", "404 when none is on air.", response=ref("Graphics"), errors=(503,)
+        "Hide the lower third", "404 when none is on air.", response=answers.Graphics, errors=(503,)
     ),
     ("POST", "/api/shows/{show}/logo"): Op(
         "Show or hide the show logo",
-        body=model_schema(bodies.OnOffBody),
+        body=bodies.OnOffBody,
         body_required=True,
-        response=ref("Graphics"),
+        response=answers.Graphics,
         errors=(503,),
     ),
     # -- hosts ----------------------------------------------------------------------------------
     ("POST", "/api/shows/{show}/studios/{studio}/cue"): Op(
         "Cue a studio's host: a product and/or a note",
         "Shown on the host's page at once. Logged as `cue.set`.",
-        body=model_schema(bodies.CueBody),
-        response=obj({"studio": STRING, "cue": ref("Cue"), "version": INTEGER}, ["studio", "cue", "version"]),
+        body=bodies.CueBody,
+        response=answers.CueAnswer,
         errors=(503,),
     ),
     ("POST", "/api/shows/{show}/studios/{studio}/kick"): Op(
         "Kick a studio: end its session and void its join link",
         "The host cannot rejoin with the old link; reissue one (or GET /links) to let them back. "
         "Logged as `studio.kicked`.",
-        response=obj(
-            {"studio": STRING, "kicked": {"const": True}, "link_generation": INTEGER},
-            ["studio", "kicked", "link_generation"],
-        ),
+        body=bodies.EmptyBody,
+        response=answers.Kicked,
         errors=(503,),
     ),
     ("POST", "/api/shows/{show}/studios/{studio}/reissue"): Op(
         "Reissue a studio's join link (the old one stops working at once)",
         "Also ends the studio's session. Logged as `link.reissued`.",
-        response=ref("JoinLink"),
+        body=bodies.EmptyBody,
+        response=answers.JoinLink,
         errors=(503,),
     ),
     ("GET", "/api/shows/{show}/studios/{studio}/qr.svg"): Op(
@@ -722,63 +510,57 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     # -- outputs --------------------------------------------------------------------------------
     ("GET", "/api/shows/{show}/outputs"): Op(
         "Every output's status (HLS, FLV, WHEP, RTMP, recording)",
-        response=obj({"outputs": ref("Outputs")}, ["outputs"]),
+        response=answers.OutputList,
     ),
     ("GET", "/api/shows/{show}/outputs/rtmp"): Op(
         "RTMP push destinations (stream keys hidden)",
-        response=obj({"destinations": {"type": "array", "items": ref("RtmpDestination")}}, ["destinations"]),
+        response=answers.DestinationList,
     ),
     ("POST", "/api/shows/{show}/outputs/rtmp"): Op(
         "Add an RTMP push destination",
         "Starts pushing the program at once (reconnecting with backoff). Logged as `output.rtmp.added`.",
-        body=model_schema(bodies.RtmpBody),
+        body=bodies.RtmpBody,
         body_required=True,
-        response=ref("RtmpDestination"),
+        response=answers.RtmpDestination,
         status=201,
         errors=(409,),
     ),
     ("DELETE", "/api/shows/{show}/outputs/rtmp/{name}"): Op(
         "Remove an RTMP push destination",
         "Logged as `output.rtmp.removed`.",
-        response=obj({"removed": STRING}, ["removed"]),
+        response=answers.Removed,
     ),
-    ("GET", "/api/shows/{show}/recording"): Op("The recording's status and latest files", response=ref("Recording")),
+    ("GET", "/api/shows/{show}/recording"): Op("The recording's status and latest files", response=answers.Recording),
     ("POST", "/api/shows/{show}/recording"): Op(
         "Start or stop recording the program",
         "Idempotent. Logged as `recording.started` / `recording.stopped`.",
-        body=model_schema(bodies.OnOffBody),
+        body=bodies.OnOffBody,
         body_required=True,
-        response=ref("Recording"),
+        response=answers.Recording,
     ),
     ("POST", "/api/shows/{show}/delay"): Op(
         "Set one output's broadcast delay while live (0-60 s)",
         "`output`: `hls`, `flv`, `whep`, `webhook` or `rtmp:{name}`. A longer delay holds the output still "
         "for the added seconds; a shorter one plays the held part out faster. Stored (outlasts a restart); "
         "logged as `broadcast.delay_changed`.",
-        body=obj(
-            {"output": STRING, "delay_s": {"type": "number", "minimum": 0, "maximum": 60}},
-            ["output", "delay_s"],
-            closed=True,
-        ),
+        body=bodies.DelayBody,
         body_required=True,
-        response=obj({"output": STRING, "delay_s": NUMBER, "previous_s": NUMBER, "delays": {"type": "object"}}),
+        response=answers.DelayChanged,
     ),
     ("POST", "/api/shows/{show}/dump"): Op(
         "Dump: the delayed outputs' held, not yet aired seconds become the slate",
         "Each delayed output (config `outputs.delay_s`, `outputs.rtmp[].delay_s`) replaces what it holds "
         "with the slate, same timestamps, delay unchanged; live video follows from its next keyframe. "
         "Logged as `broadcast.dumped` with who and when. 409 when no output is delayed.",
-        response=obj(
-            {"dumped": {"type": "object", "additionalProperties": INTEGER}, "delays": {"type": "object"}},
-            ["dumped", "delays"],
-        ),
+        body=bodies.EmptyBody,
+        response=answers.Dumped,
         errors=(409,),
     ),
     # -- outside /api: listed with their media types, never fuzzed -------------------------------
     ("GET", "/healthz"): Op(
         "Liveness: every show's program clock",
         "503 (`degraded`) when a program clock stopped.",
-        response=obj({"status": {"enum": ["ok", "degraded"]}, "shows": {"type": "object"}}, ["status", "shows"]),
+        response=answers.Health,
         errors=(503,),
         auth="none",
         fuzz=False,
@@ -886,7 +668,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("GET", "/api/shows/{show}/talkback"): Op(
         "Return feeds and talkbacks: counts, who is talking to whom, the shared encodes",
-        response={"type": "object", "required": ["returns", "talkbacks"]},
+        response=answers.TalkAndListen,
         tag="talk and listen",
     ),
     ("POST", "/api/shows/{show}/talkback"): Op(
@@ -906,13 +688,13 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Talkback: talk (`on`) to some studios or all, or stop",
         "The targets hear it in their return feed with the program ducked 15 dB; never on the program. "
         "Only the operator who connected it may key it.",
-        body=model_schema(bodies.TalkbackBody),
+        body=bodies.TalkbackBody,
         body_required=True,
-        response={"type": "object", "required": ["id", "on", "targets"]},
+        response=answers.TalkKeyed,
         tag="talk and listen",
     ),
     ("DELETE", "/api/shows/{show}/talkback/{talk}"): Op(
-        "Talkback: disconnect the microphone", response={"type": "object"}, tag="talk and listen"
+        "Talkback: disconnect the microphone", response=answers.TalkClosed, tag="talk and listen"
     ),
     ("GET", "/live/{show}.flv"): Op(
         "HTTP-FLV pull of the program",
@@ -1035,7 +817,7 @@ def _security(op: Op) -> list[dict[str, list[str]]]:
 
 
 def _error(description: str) -> Schema:
-    return _json(ref("Error"), description)
+    return _json(answer_schema(answers.Error), description)
 
 
 def _operation(method: str, path: str, handler: Any, op: Op) -> Schema:
@@ -1044,7 +826,8 @@ def _operation(method: str, path: str, handler: Any, op: Op) -> Schema:
         {"name": n, "in": "path", "required": True, "schema": op.params.get(n) or PATH_PARAMS.get(n, STRING)}
         for n in names
     ]
-    parameters += [{"name": n, "in": "query", "required": False, "schema": s} for n, s in op.query.items()]
+    query = query_schemas(op.query) if op.query is not None else {}
+    parameters += [{"name": n, "in": "query", "required": False, "schema": s} for n, s in query.items()]
     module = getattr(handler, "__module__", "").rsplit(".", 1)[-1]
     result: Schema = {
         "operationId": method.lower() + "_" + re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_"),
@@ -1060,7 +843,7 @@ def _operation(method: str, path: str, handler: Any, op: Op) -> Schema:
         result["x-fuzz"] = False
     if parameters:
         result["parameters"] = parameters
-    content = op.content if op.content is not None else ({JSON: op.body} if op.body is not None else None)
+    content = op.content if op.content is not None else ({JSON: model_schema(op.body)} if op.body else None)
     if content:
         result["requestBody"] = {
             "required": op.body_required,
@@ -1068,12 +851,13 @@ def _operation(method: str, path: str, handler: Any, op: Op) -> Schema:
         }
     ok: Schema = {"description": STATUS_TEXT.get(op.status, "OK")}
     if op.response is not None and op.media:
-        ok["content"] = {op.media: {"schema": op.response}}
+        answer = op.response if isinstance(op.response, dict) else answer_schema(op.response)
+        ok["content"] = {op.media: {"schema": answer}}
     if op.headers:
         ok["headers"] = {name: {"description": text, "schema": STRING} for name, text in op.headers.items()}
     responses: dict[str, Schema] = {str(op.status): ok}
     codes = set(op.errors)
-    if content or op.query:
+    if content or query:
         codes.add(400)
     if op.auth != "none":
         codes.add(401)
@@ -1101,11 +885,9 @@ def _undocumented_operation(method: str, path: str) -> Schema:
 
 
 def undocumented(routes: Iterable[web.RouteDef] | None = None) -> list[tuple[str, str]]:
-    """``/api`` routes of the table that :data:`OPERATIONS` does not describe."""
+    """Routes of the table (``/api`` and the media endpoints alike) that :data:`OPERATIONS` does not describe."""
     return [
-        (r.method, _template(r.path))
-        for r in _route_table(routes)
-        if r.path.startswith("/api/") and (r.method, _template(r.path)) not in OPERATIONS
+        (r.method, _template(r.path)) for r in _route_table(routes) if (r.method, _template(r.path)) not in OPERATIONS
     ]
 
 

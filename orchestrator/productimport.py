@@ -70,6 +70,9 @@ def parse_products(body: bytes, content_type: str) -> list[Product]:
             raise BadRequest("body is not valid JSON") from None
         except RecursionError:
             raise BadRequest("body is nested too deeply") from None
+        extra = sorted(set(data) - {"products"}) if isinstance(data, dict) else []
+        if extra:  # like every other body: a field we do not know is refused, not ignored
+            raise BadRequest(f"'{extra[0]}': unknown field (send a list of products or {{'products': [...]}})")
         listed = data.get("products") if isinstance(data, dict) else data
         if not isinstance(listed, list):
             raise BadRequest("JSON must be a list of products or {'products': [...]}")

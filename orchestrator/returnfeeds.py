@@ -31,11 +31,13 @@ from aiortc import RTCIceServer
 from mixer.encodedpacket import EncodedPacket
 from mixer.mixminus import Talk
 from mixer.outputs.returnpicture import ReturnPicture
-from mixer.outputs.webrtccodecs import ViewerCodec, offered_video_codecs
-from mixer.outputs.whepviewer import OfferError, WhepViewer
+from mixer.outputs.viewercodec import ViewerCodec
 from mixer.program import Program
 from mixer.returnaudio import ReturnAudioEncoder
+from rooms.sdp import OfferError
 from rooms.talkbacksession import TalkbackSession
+from rooms.webrtccodecs import offered_video_codecs
+from rooms.whepsession import WhepSession
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ class ReturnFeeds:
         self.ice_servers = list(ice_servers)
         self.public_address = public_address
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.feeds: dict[str, WhepViewer] = {}  # studio -> its host's return
+        self.feeds: dict[str, WhepSession] = {}  # studio -> its host's return
         self.talks: dict[str, TalkbackSession] = {}  # talk id -> an operator page's microphone
         self._talk_state: dict[str, Talk] = {}
         self.picture = ReturnPicture(self._post_video, program.encoder.request_keyframe)
@@ -75,18 +77,18 @@ class ReturnFeeds:
         self.program.add_sink(self.picture)  # live: never behind a broadcast delay
 
     # -- return feeds -------------------------------------------------------------------
-    async def open_return(self, studio_id: str, offer_sdp: str) -> WhepViewer:
+    async def open_return(self, studio_id: str, offer_sdp: str) -> WhepSession:
         """Answer a host page's recvonly offer; raises :class:`OfferError` (a 400)."""
         if self._closed:
             raise OfferError("this show is stopping")
         try:
             offered = offered_video_codecs(offer_sdp) if offer_sdp.lstrip().startswith("v=0") else []
-        except Exception:  # aiortc's parser on odd SDP; WhepViewer.accept names the problem
+        except Exception:  # aiortc's parser on odd SDP; WhepSession.accept names the problem
             offered = []
         has_video = "\nm=video" in offer_sdp
         if has_video and not any(c.mimeType.lower() == "video/vp8" for c in offered):
             raise OfferError("the return picture is VP8: offer VP8 in the video section (or no video section)")
-        viewer = WhepViewer(
+        viewer = WhepSession(
             self.show_id,
             self.picture.request_keyframe,
             self._return_closed,
@@ -107,7 +109,7 @@ class ReturnFeeds:
         self._update()
         return viewer
 
-    def feed(self, studio_id: str, feed_id: str) -> WhepViewer | None:
+    def feed(self, studio_id: str, feed_id: str) -> WhepSession | None:
         viewer = self.feeds.get(studio_id)
         return viewer if viewer is not None and viewer.id == feed_id else None
 
@@ -117,7 +119,7 @@ class ReturnFeeds:
         if viewer is not None:
             await viewer.close()
 
-    async def _return_closed(self, viewer: WhepViewer) -> None:
+    async def _return_closed(self, viewer: WhepSession) -> None:
         for studio_id, current in list(self.feeds.items()):
             if current is viewer:
                 del self.feeds[studio_id]

@@ -58,7 +58,7 @@ class ShowState:
     version: int = 0
     # studio id -> the crew's cue for its host: {"product": id or None, "message": str, "at": unix time}
     cues: dict[str, Cue] = field(default_factory=dict)
-    # Graphics on air (orchestrator/catalogue.py): slot -> {"product", "price", "was_price",
+    # Graphics on air (orchestrator/catalogue/): slot -> {"product", "price", "was_price",
     # "shown_at", "countdown_until", "actor"}; product id -> live overrides {"price", "stock", "sold", "promo"};
     # the lower third {"studio", "text"} or None; the show logo on or off.
     cards: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """What a studio's stream looks like on arrival: rates, loss, repair and freezes.
 
 The counters are cumulative (aiortc's transport bytes, our receive path's per-SSRC
-RTP counts and repair counters, see rooms/compat.py); rates need two samples, so
+RTP counts and repair counters, see rooms/compat/aiortcreceive.py); rates need two samples, so
 the session samples once a second and this keeps the previous one. Freezes are
 measured on the decoded frames themselves (``on_decoded_frame``), so they are what
 the mixer saw.

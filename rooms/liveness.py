@@ -4,7 +4,7 @@ A studio is online from the first RTP packet over a connected session (ICE and D
 "connected") for as long as its media arrives: not from the 201, so an offer that never
 connects (or connects and sends nothing) never shows online, and not while nothing
 arrives, so a dead host is not shown online. Media arrival is read at the ICE socket
-(rooms/ice.py ``track_inbound``): any RTP packet, audio or video; RTCP and STUN do not count.
+(rooms/compat/aioicepatches.py, installed at start): any RTP packet, audio or video; RTCP and STUN do not count.
 
 Timings (seconds; each a ``LivenessOptions`` field, these are the defaults):
 
@@ -24,7 +24,7 @@ Timings (seconds; each a ``LivenessOptions`` field, these are the defaults):
   outages up to this long. 30 s is RFC 7675's consent expiry. The join page does not wait:
   disconnected for 3 s, it re-joins with a new session, which replaces this one.
 
-aioice's consent rule (6 checks x 5 s, inbound traffic counting as consent: rooms/ice.py)
+aioice's consent rule (6 checks x 5 s, inbound traffic counting as consent: rooms/compat/aioicepatches.py)
 still ends a connection whose peer neither answers nor sends.
 """
 
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection
 
-from rooms import ice
+from rooms import compat
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,10 @@ class Liveness:
         self.connected = False  # ICE and DTLS up (as last seen)
         self.online = False
         self.stalled = False
-        ice.track_inbound()
+        compat.install()  # media arrival is noted by an aioice patch (done at start by the app)
 
     def _last_media(self) -> float | None:
-        return ice.last_media_arrival([t.receiver.transport.transport for t in self._pc.getTransceivers()])
+        return compat.last_media_arrival([t.receiver.transport.transport for t in self._pc.getTransceivers()])
 
     async def run(self) -> None:
         """The watch: runs until it ends the session (or is cancelled by its close)."""

@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from rooms.compat import shorten_audio_jitter
-from rooms.feedbuffer import FeedBuffer
+from mixer.feedbuffer import FeedBuffer
+from rooms.compat import shorten_audio_jitter, stop_decoders
 from rooms.sdp import OfferError, announce_public_address, bundle_offer, offer_problem, without_unusable_candidates
 
 log = logging.getLogger(__name__)
@@ -142,10 +142,8 @@ class TalkbackSession:
         for task in list(self._tasks):
             if task is not current:
                 task.cancel()
-        for transceiver in self.pc.getTransceivers():  # the decoder thread first (see rooms/whipsession.py)
-            stop = getattr(transceiver.receiver, "_RTCRtpReceiver__stop_decoder", None)
-            if stop is not None:
-                stop()
+        # The decoder thread first, joined off the loop (rooms/compat/aiortcreceive.py, rooms/whipsession.py).
+        await asyncio.to_thread(stop_decoders, [t.receiver for t in self.pc.getTransceivers()])
         try:
             await asyncio.wait_for(self.pc.close(), CLOSE_TIMEOUT)
         except TimeoutError:

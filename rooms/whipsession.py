@@ -20,8 +20,9 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
-from rooms.compat import ReceivePath, install_receive_path, negotiate_fir, receiving_codecs
-from rooms.feedbuffer import FeedBuffer
+from mixer.feedbuffer import FeedBuffer
+from rooms import compat
+from rooms.compat import ReceivePath, install_receive_path, negotiated_codecs, receiving_codecs, stop_decoders
 from rooms.ingeststats import IngestStats
 from rooms.liveness import Liveness, LivenessOptions
 from rooms.sdp import (
@@ -91,6 +92,7 @@ class WhipSession:
         self.client = client  # the join page that published (to tell it apart from a second tab)
         self.feed = feed
         self.options = options or WhipOptions()
+        compat.install()  # done at start by the app; here for sessions made without one (tests, benches)
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.options.ice_servers)))
         self.created = time.time()
         self.answer = ""
@@ -112,7 +114,6 @@ class WhipSession:
         self.resolution: tuple[int, int] | None = None
         self.ingest = IngestStats()
         self.receive_paths: list[ReceivePath] = []  # ours on aiortc's receivers: loss repair and counters
-        negotiate_fir()  # before the offer is answered
         self.client_stats: dict[str, float] = {}  # what the publishing page measured (RTT)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
@@ -136,7 +137,7 @@ class WhipSession:
         Before aiortc sees it, the offer's bundled sections are completed and candidates our
         ICE agent cannot use (mDNS names) are left out (rooms/sdp.py). aiortc fixes the codec
         when it applies the offer: ``receiving_codecs`` puts ours first (else Chromium's first
-        choice, VP8, wins) and accepts every H.264 profile and mode we decode (rooms/compat.py).
+        choice, VP8, wins) and accepts every H.264 profile and mode we decode (rooms/compat/aiortccodecs.py).
         """
         check_offer(offer_sdp)
         try:
@@ -239,7 +240,7 @@ class WhipSession:
 
     def codec(self) -> str | None:
         for transceiver in self.pc.getTransceivers():
-            codecs = getattr(transceiver, "_codecs", None)
+            codecs = negotiated_codecs(transceiver)
             if transceiver.kind == "video" and codecs:
                 return str(codecs[0].mimeType.split("/")[-1])
         return None
@@ -250,17 +251,17 @@ class WhipSession:
 
     CLOSE_TIMEOUT_S = 5.0
 
-    def _stop_decoders(self) -> None:
+    async def _stop_decoders(self) -> None:
         """End aiortc's decoder threads first, whatever happens to the rest of the close.
 
         aiortc stops receivers one after another, each after its RTCP task has exited; with
         FFmpeg's WHIP muxer as the peer that wait was seen never to end, so the next
         receiver's decoder thread (not a daemon) lived on, and kept its process from exiting.
+        Stopping joins each thread (it may be decoding a frame): in a worker thread, never
+        on the event loop (rooms/compat/aiortcreceive.py).
         """
-        for transceiver in self.pc.getTransceivers():
-            stop = getattr(transceiver.receiver, "_RTCRtpReceiver__stop_decoder", None)
-            if stop is not None:
-                stop()
+        receivers = [t.receiver for t in self.pc.getTransceivers()]
+        await asyncio.to_thread(stop_decoders, receivers)
 
     async def close(self) -> None:
         if self._closed:
@@ -268,7 +269,7 @@ class WhipSession:
         self._closed = True
         for task in list(self._tasks):
             task.cancel()
-        self._stop_decoders()
+        await self._stop_decoders()
         try:
             # Bounded: a peer connection that never finished its set-up can wait forever
             # on its RTCP task, and one studio must never hold up the show's shutdown.

@@ -24,7 +24,7 @@ import pytest
 
 from bench import harness
 from bench.harness import BenchServer
-from rooms.ice import offer_host_addresses
+from rooms.compat import offer_host_addresses
 from tests import chromium
 from tests.chromium import Chromium, Page
 from tests.conftest import OPERATOR, Server

@@ -1,4 +1,6 @@
-"""No import cycles between the project's modules (orchestrator, rooms, mixer).
+"""No import cycles between the project's modules (orchestrator, rooms, mixer), and the planes'
+direction: the media plane (mixer) imports neither the edge (rooms) nor the control plane
+(orchestrator), and the edge does not import the control plane.
 
 Every module's imports are read with ``ast`` (top-level and inside functions alike: a lazy
 import only hides a cycle), then the import graph is searched for a cycle.
@@ -90,3 +92,26 @@ def test_no_import_cycles() -> None:
     graph = import_graph()
     assert len(graph) > 50 and graph["orchestrator.app"], "the walk found the project's modules"
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+# package -> the project packages it must not import (lazily included).
+FORBIDDEN = {"mixer": ("rooms", "orchestrator"), "rooms": ("orchestrator",)}
+
+
+def plane_violations(graph: dict[str, set[str]]) -> list[str]:
+    """``"a -> b"`` for every import from a package into one it must not import."""
+    return sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        for target in targets
+        if target.split(".")[0] in FORBIDDEN.get(module.split(".")[0], ())
+    )
+
+
+def test_the_checker_finds_a_plane_violation() -> None:
+    graph = {"mixer.a": {"rooms.b", "mixer.c"}, "rooms.b": {"mixer.c"}, "mixer.c": set(), "rooms.d": {"orchestrator.e"}}
+    assert plane_violations(graph) == ["mixer.a -> rooms.b", "rooms.d -> orchestrator.e"]
+
+
+def test_the_planes_import_in_one_direction() -> None:
+    assert plane_violations(import_graph()) == []

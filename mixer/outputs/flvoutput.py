@@ -18,8 +18,6 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from aiohttp import web
-
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.flvmuxer import FlvMuxer, FlvTag
 from mixer.outputs.ratemeter import RateMeter
@@ -122,7 +120,7 @@ class FlvReader:
 
 
 class FlvOutput(Sink):
-    """HTTP-FLV sink with a GOP cache; serve it with :func:`stream_flv`."""
+    """HTTP-FLV sink with a GOP cache; served by ``orchestrator/views/live.py``."""
 
     name = "flv"
     accepts_data = True  # cues become onCuePoint script tags (mixer/outputs/flvmuxer.py)
@@ -279,39 +277,3 @@ class FlvOutput(Sink):
             "gop_bytes": self._gop_bytes,
             "closed": self._closed,
         }
-
-
-async def stream_flv(request: web.Request, output: FlvOutput) -> web.StreamResponse:
-    """Serve ``output`` as an endless HTTP-FLV body until the client leaves or the output ends.
-
-    A stalled client is noticed once the kernel send buffer (Linux autotunes it
-    up to ~4 MB) and then the reader backlog are full; it is then aborted.
-    """
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "video/x-flv",
-            "Cache-Control": "no-cache, no-store",
-            "Pragma": "no-cache",
-            "Access-Control-Allow-Origin": "*",
-        }
-    )
-    response.enable_chunked_encoding()
-    await response.prepare(request)
-    transport = request.transport
-
-    def abort() -> None:
-        # Dropped for being slow: the handler may be parked in drain(); abort wakes it.
-        if transport is not None:
-            transport.abort()
-
-    reader = output.subscribe(on_drop=abort)
-    try:
-        async for chunk in reader:
-            await response.write(chunk)
-        if not reader.dropped:
-            await response.write_eof()
-    except ConnectionError:  # client went away (aiohttp's ClientConnectionResetError included)
-        pass
-    finally:
-        reader.close()
-    return response

@@ -49,7 +49,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-from aiohttp import web
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.adts import adts_framer, is_adts
@@ -64,9 +63,7 @@ from mixer.outputs.worker import join_worker, offer
 log = logging.getLogger(__name__)
 
 PLAYLIST_NAME = "index.m3u8"
-PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
-SEGMENT_CONTENT_TYPE = "video/mp2t"
-# Names we create and the only ones we serve: no dots but the suffix, no slashes.
+# Names we create (and the only ones the HLS view serves): no dots but the suffix, no slashes.
 # (The playlist's temporary file while it is replaced, ".index.m3u8.tmp", is neither.)
 SEGMENT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,95}\.ts")
 
@@ -96,7 +93,7 @@ class _OpenSegment:
 
 
 class HlsOutput(Sink):
-    """Live HLS into ``directory`` (``index.m3u8`` + ``*.ts``); serve with :func:`hls_file_response`.
+    """Live HLS into ``directory`` (``index.m3u8`` + ``*.ts``); served by ``orchestrator/views/live.py``.
 
     The directory belongs to this output: on start, segment files that the old
     playlist does not list are treated as expired and deleted after the grace
@@ -504,27 +501,3 @@ def _unlink(path: Path) -> None:
         pass
     except OSError as exc:
         log.warning("hls: cannot delete %s: %s", path, exc)
-
-
-# --- serving --------------------------------------------------------------------------
-
-_CORS = {"Access-Control-Allow-Origin": "*"}
-
-
-def hls_file_response(directory: Path, name: str) -> web.FileResponse:
-    """Serve the playlist or one segment of an HLS directory; 404 for any other name.
-
-    ``FileResponse`` brings Range, ETag/Last-Modified, conditional GET and HEAD.
-    The playlist is short-lived (max-age=1); a segment never changes once
-    listed (its name is unique across restarts), so it is cacheable for an hour.
-    """
-    if name == PLAYLIST_NAME:
-        headers = {"Content-Type": PLAYLIST_CONTENT_TYPE, "Cache-Control": "max-age=1", **_CORS}
-    elif SEGMENT_NAME_RE.fullmatch(name):
-        headers = {"Content-Type": SEGMENT_CONTENT_TYPE, "Cache-Control": "max-age=3600, immutable", **_CORS}
-    else:
-        raise web.HTTPNotFound(headers={"Cache-Control": "no-cache", **_CORS})
-    path = directory / name
-    if not path.is_file():
-        raise web.HTTPNotFound(headers={"Cache-Control": "no-cache", **_CORS})
-    return web.FileResponse(path, headers=headers)

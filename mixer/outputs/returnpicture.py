@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.sink import Sink
+from mixer.outputs.viewercodec import ViewerCodec
 from mixer.outputs.viewerencoder import ViewerEncoder
-from mixer.outputs.webrtccodecs import ViewerCodec
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ import av
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.packetqueue import PacketQueue
-from mixer.outputs.webrtccodecs import ViewerCodec, h264_level
+from mixer.outputs.viewercodec import ViewerCodec, h264_level
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,10 @@ Constrained Baseline) get a second encode in a codec they offer
 (:class:`ViewerEncoder`): one per codec, running only while such a viewer
 exists, shared by all of them (like the Opus encode).
 
+The viewers' peer connections and signalling are at the edge
+(:mod:`rooms.whepsession`); this sink only hands each attached viewer
+(:class:`WhepViewer`) the packets of what it gets.
+
 Threads: :meth:`WhepOutput.put` runs in the encoder thread and posts each
 packet to the event loop (one ``call_soon_threadsafe``), and hands video to the
 second encodes' own queues; the fan-out to the viewers' tracks, and everything
@@ -25,8 +29,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
+from typing import Protocol
 
 from aiortc import RTCIceServer
 
@@ -34,17 +39,8 @@ from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.flvmuxer import NAL_SPS, nal_type, split_annexb
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.sink import Sink
+from mixer.outputs.viewercodec import DEFAULT_PROFILE_LEVEL_ID, H264_HIGH, ViewerCodec, h264_level, profile_level_id
 from mixer.outputs.viewerencoder import ViewerEncoder
-from mixer.outputs.webrtccodecs import (
-    DEFAULT_PROFILE_LEVEL_ID,
-    H264_HIGH,
-    ViewerCodec,
-    choose_video,
-    h264_level,
-    profile_level_id,
-    register_h264_high,
-)
-from mixer.outputs.whepviewer import OfferError, WhepViewer, check_offer
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +49,33 @@ class WhepFull(Exception):
     """No room for another viewer (or the output is closed)."""
 
 
+class WhepViewer(Protocol):
+    """What the output needs of a viewer's session (:class:`rooms.whepsession.WhepSession`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def codec(self) -> ViewerCodec | None: ...
+    @property
+    def connected_at(self) -> float | None: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def dropped_packets(self) -> int: ...
+    @property
+    def skipped_packets(self) -> int: ...
+    @property
+    def resyncs(self) -> int: ...
+    def push(self, packet: EncodedPacket, audio: bool) -> None: ...
+    def send_cue(self, packet: EncodedPacket) -> None: ...
+    async def close(self) -> None: ...
+    def stats(self) -> dict[str, object]: ...
+
+
 class WhepOutput(Sink):
     name = "whep"
     audio_codec = "opus"
-    accepts_data = True  # cues go to each viewer's data channel (mixer/outputs/whepviewer.py)
+    accepts_data = True  # cues go to each viewer's data channel (rooms/whepsession.py)
 
     def __init__(
         self,
@@ -68,7 +87,6 @@ class WhepOutput(Sink):
         queue_seconds: float = 0.5,
         ice_servers: list[RTCIceServer] | None = None,
     ) -> None:
-        register_h264_high()
         self.loop = loop
         self.show_id = show_id
         self._request_keyframe = request_keyframe
@@ -177,61 +195,53 @@ class WhepOutput(Sink):
         elif codec is ViewerCodec.PROGRAM:
             self._request_keyframe()
 
-    def _answer_profile_level_id(self, codec: ViewerCodec | None) -> str:
+    def answer_profile_level_id(self, codec: ViewerCodec | None) -> str:
+        """The H.264 ``profile-level-id`` an answer for ``codec`` names: what is really sent."""
         if codec is ViewerCodec.H264_CB:
             fmt = self._fmt
             level = h264_level(fmt.width, fmt.height, fmt.fps) if fmt else 31
             return f"42e0{level:02x}"
         return self.profile_level_id
 
-    async def add_viewer(self, offer_sdp: str) -> WhepViewer:
-        """Answer a viewer's offer; raises :class:`OfferError` or :class:`WhepFull`."""
+    @property
+    def running_codecs(self) -> frozenset[ViewerCodec]:
+        """The second encodes running now (a new viewer joins one of these first)."""
+        return frozenset(self._encoders)
+
+    def viewer_queues(self) -> tuple[int, int]:
+        """(video, audio) packets a viewer's queues hold: ``queue_seconds`` of each."""
+        fps = self._fmt.fps if self._fmt else 30
+        return max(2, round(self.queue_seconds * fps)), max(2, round(self.queue_seconds * 50))  # Opus: 50/s
+
+    @contextlib.contextmanager
+    def admitting(self) -> Iterator[None]:
+        """Hold a place for a viewer while it is answered; raises :class:`WhepFull` when there is none."""
         if self._closed:
             raise WhepFull("this output is closed")
         if len(self._viewers) + self._pending >= self.max_viewers:
             self.refused += 1
             raise WhepFull(f"viewer limit reached ({self.max_viewers})")
-        try:
-            check_offer(offer_sdp)
-            codec = choose_video(offer_sdp, running=self._encoders)
-        except (OfferError, LookupError) as exc:
-            self.refused += 1
-            raise OfferError(str(exc)) from None
-        except Exception as exc:  # aiortc's SDP parser: ValueError, KeyError, ... on odd SDP
-            self.refused += 1
-            raise OfferError(f"cannot answer this SDP offer: {type(exc).__name__}: {exc}") from None
-        fps = self._fmt.fps if self._fmt else 30
-        viewer = WhepViewer(
-            self.show_id,
-            lambda: self.request_keyframe(codec),
-            self._viewer_closed,
-            video_queue=max(2, round(self.queue_seconds * fps)),
-            audio_queue=max(2, round(self.queue_seconds * 50)),  # Opus: 50 packets a second
-            codec=codec,
-            ice_servers=self.ice_servers,
-        )
         self._pending += 1
         try:
-            await viewer.accept(offer_sdp, self._answer_profile_level_id(codec))
-        except OfferError:
-            self.refused += 1
-            raise
+            yield
         finally:
             self._pending -= 1
+
+    def attach(self, viewer: WhepViewer) -> None:
+        """Start handing ``viewer`` packets; raises :class:`WhepFull` if the output closed meanwhile."""
         if self._closed:
-            await viewer.close()
             raise WhepFull("this output is closed")
         self._viewers[viewer.id] = viewer
         self.viewers_total += 1
         self._viewers_changed()
-        return viewer
+
+    def detach(self, viewer: WhepViewer) -> None:
+        """Stop handing ``viewer`` packets (it closed)."""
+        self._viewers.pop(viewer.id, None)
+        self._viewers_changed()
 
     def viewer(self, viewer_id: str) -> WhepViewer | None:
         return self._viewers.get(viewer_id)
-
-    async def _viewer_closed(self, viewer: WhepViewer) -> None:
-        self._viewers.pop(viewer.id, None)
-        self._viewers_changed()
 
     def _viewers_changed(self) -> None:
         """Start the second encodes that viewers need, stop those nobody watches any more."""
@@ -288,9 +298,9 @@ class WhepOutput(Sink):
             "max_viewers": self.max_viewers,
             "h264_profile_level_id": self.profile_level_id,
             "keyframe_requests": self.keyframe_requests,
-            "dropped_packets": sum(v.video.dropped + v.audio.dropped for v in viewers),
-            "skipped_packets": sum(v.video.skipped for v in viewers),
-            "resyncs": sum(v.video.resyncs for v in viewers),
+            "dropped_packets": sum(v.dropped_packets for v in viewers),
+            "skipped_packets": sum(v.skipped_packets for v in viewers),
+            "resyncs": sum(v.resyncs for v in viewers),
             "egress_bps": round(bps * connected),
             "uptime_s": round(time.time() - self.started_at, 1),
             "errors": self.refused,

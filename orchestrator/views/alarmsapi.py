@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from orchestrator.views.common import json_body, operator_name, show_runner
+from orchestrator.bodies import EmptyBody
+from orchestrator.views.common import body, operator_name, show_runner
 
 
 async def list_alarms(request: web.Request) -> web.Response:
@@ -18,5 +19,5 @@ async def acknowledge(request: web.Request) -> web.Response:
     """Someone has seen the alarm: it stops beeping, and goes once its condition clears. Audited."""
     actor = operator_name(request)
     runner = show_runner(request)
-    await json_body(request)
+    await body(request, EmptyBody)
     return web.json_response(await runner.acknowledge_alarm(request.match_info["alarm"], actor))

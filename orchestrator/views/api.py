@@ -9,7 +9,7 @@ from orchestrator.auth import operator
 from orchestrator.bodies import EventsQuery, ProgramBody
 from orchestrator.links import join_links
 from orchestrator.showrunner import ShowRunner
-from orchestrator.views.common import body, operator_name, query, show_runner
+from orchestrator.views.common import body, operator_name, query, scene_view, show_runner
 
 
 async def list_shows(request: web.Request) -> web.Response:
@@ -28,14 +28,14 @@ async def cut(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     state = await runner.cut((await body(request, ProgramBody)).studio, actor)
-    return web.json_response(state.view_json())
+    return scene_view(runner, state)
 
 
 async def preview(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     state = await runner.set_preview((await body(request, ProgramBody)).studio, actor)
-    return web.json_response(state.view_json())
+    return scene_view(runner, state)
 
 
 async def events(request: web.Request) -> web.Response:

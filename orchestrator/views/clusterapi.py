@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from orchestrator.appkeys import CLUSTER
+from orchestrator.bodies import MoveBody
 from orchestrator.errors import BadRequest, Conflict
 from orchestrator.store import Event
-from orchestrator.views.common import json_body, operator_name, show_runner
+from orchestrator.views.common import body, operator_name, show_runner
 
 
 async def cluster(request: web.Request) -> web.Response:
@@ -22,11 +23,11 @@ async def move(request: web.Request) -> web.Response:
     """Ask the node running the show to hand it to ``{"node": id}`` (it stops, that node starts)."""
     actor = operator_name(request)
     runner = show_runner(request)  # this node runs it (others redirect here first)
+    target = (await body(request, MoveBody)).node
     node = request.app.get(CLUSTER)
     if node is None:
         raise Conflict("not a cluster: every node runs every show (server.cluster)")
-    target = (await json_body(request)).get("node")
-    if not isinstance(target, str) or target not in node.nodes:
+    if target not in node.nodes:
         raise BadRequest(f"node must be one of {sorted(node.nodes)}")
     if target == node.node:
         raise Conflict(f"show {runner.show.id!r} already runs on {target!r}")

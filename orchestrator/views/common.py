@@ -13,6 +13,7 @@ from orchestrator.auth import operator
 from orchestrator.errors import BadRequest, NotFound
 from orchestrator.fields import first_problem
 from orchestrator.showrunner import ShowRunner
+from orchestrator.store import ShowState
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -20,6 +21,14 @@ M = TypeVar("M", bound=BaseModel)
 def operator_name(request: web.Request) -> str:
     """The acting operator's name for the audit trail; the access check is orchestrator.auth's."""
     return operator(request).name
+
+
+def scene_view(runner: ShowRunner, state: ShowState) -> web.Response:
+    """The answer of every scene command (cut, preview, take, layout, panic, ftb, T-bar, audio,
+    fallback policy): the stored version, program and preview with the mixer view (``Mixer``)."""
+    return web.json_response(
+        {"version": state.version, "program": state.program, "preview": state.preview, **runner.mixer_view()}
+    )
 
 
 def show_runner(request: web.Request) -> ShowRunner:

@@ -1,7 +1,8 @@
 """The vision and sound mixer API: take with a transition, layouts, panic, studio audio.
 
 Thin like the rest of the API: read the body as its model (orchestrator/bodies.py),
-authorise, call the show. The switching rules live in :class:`ShowRunner` (state) and
+authorise, call the show, answer the mixer view (``views.common.scene_view``). The switching
+rules live in :class:`~orchestrator.scenecommands.SceneCommands` (state) and
 :mod:`mixer.program` (what the clock does with it).
 """
 
@@ -19,15 +20,7 @@ from orchestrator.bodies import (
     TakeBody,
     TbarBody,
 )
-from orchestrator.showrunner import ShowRunner
-from orchestrator.store import ShowState
-from orchestrator.views.common import body, operator_name, show_runner
-
-
-def _view(runner: ShowRunner, state: ShowState) -> web.Response:
-    return web.json_response(
-        {"version": state.version, "program": state.program, "preview": state.preview, **runner.mixer_view()}
-    )
+from orchestrator.views.common import body, operator_name, scene_view, show_runner
 
 
 async def take(request: web.Request) -> web.Response:
@@ -36,7 +29,7 @@ async def take(request: web.Request) -> web.Response:
     runner = show_runner(request)
     take = await body(request, TakeBody)
     state = await runner.take(take.transition, take.duration_ms, actor)
-    return _view(runner, state)
+    return scene_view(runner, state)
 
 
 async def layout(request: web.Request) -> web.Response:
@@ -47,21 +40,21 @@ async def layout(request: web.Request) -> web.Response:
     state = await runner.set_layout(
         asked.layout, asked.studios, asked.corner, asked.transition, asked.duration_ms, actor
     )
-    return _view(runner, state)
+    return scene_view(runner, state)
 
 
 async def panic(request: web.Request) -> web.Response:
     """Slate and silence from the next frame. ``{"on": false}`` (or ``/unpanic``) lifts it."""
     actor = operator_name(request)
     runner = show_runner(request)
-    return _view(runner, await runner.set_panic((await body(request, PanicBody)).on, actor))
+    return scene_view(runner, await runner.set_panic((await body(request, PanicBody)).on, actor))
 
 
 async def unpanic(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     await body(request, EmptyBody)
-    return _view(runner, await runner.set_panic(False, actor))
+    return scene_view(runner, await runner.set_panic(False, actor))
 
 
 async def fallback_policy(request: web.Request) -> web.Response:
@@ -69,7 +62,7 @@ async def fallback_policy(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     policy = (await body(request, FallbackPolicyBody)).policy
-    return _view(runner, await runner.set_fallback_policy(policy, actor))
+    return scene_view(runner, await runner.set_fallback_policy(policy, actor))
 
 
 async def audio(request: web.Request) -> web.Response:
@@ -78,7 +71,7 @@ async def audio(request: web.Request) -> web.Response:
     runner = show_runner(request)
     asked = await body(request, AudioBody)
     state = await runner.set_audio(request.match_info["studio"], asked.gain_db, asked.mute, actor)
-    return _view(runner, state)
+    return scene_view(runner, state)
 
 
 async def meters(request: web.Request) -> web.Response:
@@ -93,7 +86,7 @@ async def ftb(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     asked = await body(request, FtbBody)
-    return _view(runner, await runner.fade_to_black(asked.on, asked.duration_ms, actor))
+    return scene_view(runner, await runner.fade_to_black(asked.on, asked.duration_ms, actor))
 
 
 async def tbar(request: web.Request) -> web.Response:
@@ -101,4 +94,4 @@ async def tbar(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     position = (await body(request, TbarBody)).position
-    return _view(runner, await runner.set_tbar(position, actor))
+    return scene_view(runner, await runner.set_tbar(position, actor))

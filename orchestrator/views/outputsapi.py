@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from mixer.outputs.egress import Egress
-from orchestrator.bodies import DelayBody, OnOffBody, RtmpBody
+from orchestrator.bodies import DelayBody, EmptyBody, OnOffBody, RtmpBody
 from orchestrator.errors import NotFound
 from orchestrator.showrunner import ShowRunner
 from orchestrator.views.common import body, operator_name, show_runner
@@ -83,6 +83,7 @@ async def set_delay(request: web.Request) -> web.Response:
 async def dump(request: web.Request) -> web.Response:
     """Dump (broadcast delay): what the delayed outputs hold, not yet aired, becomes the slate."""
     actor = operator_name(request)
+    await body(request, EmptyBody)
     return web.json_response(await show_runner(request).dump(actor))
 
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mixer.outputs.whepviewer import OfferError
 from orchestrator.errors import BadRequest, Conflict, NotFound, UnsupportedMediaType
 from orchestrator.views.cors import cors_headers, preflight_headers, with_cors
 from orchestrator.views.whip import _authorised_show
-from rooms.sdp import announce_public_address
+from rooms.sdp import OfferError, announce_public_address
 
 CORS = cors_headers("Location, ETag")
 PREFLIGHT = preflight_headers(CORS, "POST, DELETE, OPTIONS", "Authorization, Content-Type")

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from orchestrator.appkeys import SESSIONS, STORE
 from orchestrator.auth import check_password, check_token, operator
-from orchestrator.bodies import LoginBody
+from orchestrator.bodies import EmptyBody, LoginBody
 from orchestrator.errors import BadRequest, Unauthorized, Unavailable
 from orchestrator.operators import Actor
 from orchestrator.sessions import COOKIE, CSRF_HEADER, SESSION_HOURS
@@ -49,6 +49,7 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     """Ends the session on every node (the cookie stops working), then drops it from the browser."""
+    await body(request, EmptyBody)
     sessions = request.app[SESSIONS]
     session = sessions.read(request.cookies.get(COOKIE, ""))
     if session is not None:

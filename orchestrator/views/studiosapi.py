@@ -8,9 +8,10 @@ import qrcode
 import qrcode.image.svg
 from aiohttp import web
 
+from orchestrator.bodies import EmptyBody
 from orchestrator.errors import NotFound
 from orchestrator.views.api import show_links
-from orchestrator.views.common import operator_name, show_runner
+from orchestrator.views.common import body, operator_name, show_runner
 
 
 def _link(request: web.Request, studio: str) -> dict[str, str]:
@@ -25,6 +26,7 @@ async def kick(request: web.Request) -> web.Response:
     """End the studio's session and void its link: a kicked host cannot rejoin by itself."""
     actor = operator_name(request)
     studio = request.match_info["studio"]
+    await body(request, EmptyBody)
     generation = await show_runner(request).revoke_link(studio, actor, "studio.kicked")
     return web.json_response({"studio": studio, "kicked": True, "link_generation": generation})
 
@@ -33,6 +35,7 @@ async def reissue(request: web.Request) -> web.Response:
     """A new join link; the old one stops working at once."""
     actor = operator_name(request)
     studio = request.match_info["studio"]
+    await body(request, EmptyBody)
     await show_runner(request).revoke_link(studio, actor, "link.reissued")
     return web.json_response(_link(request, studio))
 

@@ -15,12 +15,11 @@ from typing import Any
 
 from aiohttp import web
 
-from mixer.outputs.whepviewer import OfferError
 from orchestrator.bodies import TalkbackBody
 from orchestrator.errors import BadRequest, NotFound, UnsupportedMediaType
 from orchestrator.showrunner import ShowRunner
 from orchestrator.views.common import body, operator_name, show_runner
-from rooms.sdp import announce_public_address
+from rooms.sdp import OfferError, announce_public_address
 from rooms.talkbacksession import TalkbackOfferError, TalkbackSession
 
 

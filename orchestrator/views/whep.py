@@ -13,13 +13,13 @@ import hmac
 from aiohttp import web
 
 from mixer.outputs.whepoutput import WhepFull, WhepOutput
-from mixer.outputs.whepviewer import OfferError
 from orchestrator.appkeys import SHOWS
 from orchestrator.auth import bearer
 from orchestrator.errors import BadRequest, NotFound, Unauthorized, Unavailable, UnsupportedMediaType
 from orchestrator.showrunner import ShowRunner
 from orchestrator.views.cors import cors_headers, preflight_headers, with_cors
-from rooms.sdp import announce_public_address
+from rooms.sdp import OfferError, announce_public_address
+from rooms.whepsession import answer_viewer
 
 CORS = cors_headers("Location, ETag")
 PREFLIGHT = preflight_headers(CORS, "POST, DELETE, OPTIONS", "Authorization, Content-Type")
@@ -59,7 +59,7 @@ async def post(request: web.Request) -> web.Response:
     except UnicodeDecodeError:
         raise BadRequest("SDP offer is not UTF-8 text") from None
     try:
-        viewer = await output.add_viewer(offer)
+        viewer = await answer_viewer(output, offer)
     except OfferError as exc:
         raise BadRequest(str(exc)) from None
     except WhepFull as exc:

@@ -1,7 +1,7 @@
 """WHIP ingest (RFC 9725): POST starts a session, PATCH trickles ICE, DELETE ends it.
 
 An offer we cannot serve gets 400 with the reason (no common codec, media outside
-one BUNDLE group: rooms/sdp.py, rooms/compat.py) before the studio shows online;
+one BUNDLE group: rooms/sdp.py, rooms/compat/) before the studio shows online;
 the studio is online only once its media arrives (rooms/liveness.py).
 A trickled candidate we cannot use (an mDNS name, TCP, malformed) is ignored
 (204), as RFC 9725 4.3.2 allows; a body that is not an SDP fragment is a 400.

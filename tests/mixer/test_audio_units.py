@@ -9,7 +9,7 @@ import pytest
 
 from mixer.audiomixer import AudioMixer
 from mixer.dynamics import Limiter, Meter, soft_clip
-from rooms.feedbuffer import FeedBuffer
+from mixer.feedbuffer import FeedBuffer
 
 N = 1600  # samples per tick at 30 fps
 

@@ -9,9 +9,9 @@ import av
 import numpy as np
 
 from mixer.fallback import Fallback
+from mixer.feedbuffer import FeedBuffer
 from mixer.planes import rgb_to_yuv
 from mixer.studiocard import BACKGROUND, render_studio_card
-from rooms.feedbuffer import FeedBuffer
 from tests.mixer.test_switching_units import Clock, H, W, yuv_at
 
 

@@ -27,7 +27,8 @@ from mixer.outputs.flvmuxer import (
     nal_type,
     split_annexb,
 )
-from mixer.outputs.flvoutput import FlvOutput, FlvReader, stream_flv
+from mixer.outputs.flvoutput import FlvOutput, FlvReader
+from orchestrator.views.live import stream_flv
 
 FPS = 30
 SECONDS = 3

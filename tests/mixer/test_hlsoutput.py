@@ -17,9 +17,10 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
-from mixer.outputs.hlsoutput import PLAYLIST_NAME, HlsOutput, hls_file_response
+from mixer.outputs.hlsoutput import PLAYLIST_NAME, HlsOutput
 from mixer.outputs.hlsplaylist import parse_playlist
 from mixer.outputs.packetqueue import PacketQueue
+from orchestrator.views.live import hls_file_response
 from tests.mediacheck import Decoded, assert_continuous, decode
 
 FPS = 30

@@ -15,12 +15,12 @@ import pytest
 
 from mixer.compositor import Compositor
 from mixer.encodedpacket import ProgramFormat
+from mixer.feedbuffer import FeedBuffer
 from mixer.layout import boxes
 from mixer.planes import packed_planes, rgb_to_yuv
 from mixer.program import Program
 from mixer.scene import Bus, Scene
 from mixer.transition import Blender
-from rooms.feedbuffer import FeedBuffer
 
 W, H = 640, 360
 RGB = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "white": (255, 255, 255)}

@@ -27,11 +27,11 @@ from mixer.outputs.hlsoutput import PLAYLIST_NAME, HlsOutput
 from mixer.outputs.hlsplaylist import parse_playlist
 from mixer.outputs.recordingoutput import RecordingOutput
 from mixer.outputs.rtmpoutput import RtmpOutput
-from mixer.outputs.webrtccodecs import register_h264_high
 from mixer.outputs.whepoutput import WhepOutput
 from mixer.program import Program
 from mixer.programencoder import ProgramEncoder
-from rooms.ice import offer_host_addresses
+from rooms.compat import offer_host_addresses, register_h264_high
+from rooms.whepsession import answer_viewer
 from tests.conftest import Server
 from tests.mediacheck import Decoded, decode
 from tests.mixer.test_rtmp import Listener, _free_port
@@ -82,7 +82,7 @@ class _Viewer:
         self.pc.addTransceiver("video", direction="recvonly")
         self.pc.addTransceiver("audio", direction="recvonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        session = await whep.add_viewer(self.pc.localDescription.sdp)
+        session = await answer_viewer(whep, self.pc.localDescription.sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(session.answer, "answer"))
 
     async def _consume(self, track: MediaStreamTrack) -> None:

@@ -26,11 +26,12 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
-from mixer.outputs.packettrack import PacketTrack
-from mixer.outputs.webrtccodecs import describe_answer, register_h264_high
 from mixer.programencoder import ProgramEncoder
 from orchestrator.app import create_app
 from orchestrator.appkeys import SHOWS
+from rooms.compat import register_h264_high
+from rooms.packettrack import PacketTrack
+from rooms.webrtccodecs import describe_answer
 from tests.conftest import Server, make_config
 from tests.mediacheck import classify
 from tests.whipclient import AiortcPublisher

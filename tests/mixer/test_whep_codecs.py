@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
+from mixer.outputs.viewercodec import ViewerCodec, h264_level
 from mixer.outputs.viewerencoder import ViewerEncoder
-from mixer.outputs.webrtccodecs import ViewerCodec, choose_video, h264_level
 from orchestrator.app import create_app
 from orchestrator.appkeys import SHOWS
+from rooms.webrtccodecs import choose_video
 from tests.conftest import Server, make_config
 from tests.mixer.test_whep import AIORTC_OWN, WhepClient, _existing_codecs, _open_encoders, _post, _wait
 from tests.whipclient import AiortcPublisher

@@ -150,3 +150,68 @@ def test_the_document_takes_request_bodies_from_the_models() -> None:
     assert (price["minimum"], price["maximum"], price["type"]) == (0, MAX_PRICE, ["number", "null"])
     shown = openapi.document()["components"]["schemas"]["ShowState"]
     assert set(shown["required"]) == {f.name for f in dataclasses.fields(ShowState)}
+
+
+# Path parameters for the walk below: real ones, so a request gets as far as its body check.
+WALK_PARAMS = {"show": "test-show", "studio": "alpha", "product": "soup", "slot": "main", "alarm": "x", "name": "x"}
+
+
+def _json_body_routes() -> list[tuple[str, str]]:
+    """Every /api operation of the route table that takes a JSON body (from the document)."""
+    from orchestrator import openapi
+    from orchestrator.routes import routes
+
+    paths = openapi.document(routes)["paths"]
+    found = [
+        (method.upper(), path)
+        for path, entries in paths.items()
+        if path.startswith("/api/")
+        for method, entry in entries.items()
+        if "application/json" in entry.get("requestBody", {}).get("content", {})
+    ]
+    assert len(found) > 25  # the walk must not go quietly empty
+    return found
+
+
+async def test_every_json_body_refuses_a_field_it_does_not_know(server: Server) -> None:
+    """A user trial found /cut, /preview, /cue and /login ignoring unknown fields while the rest
+    refused them: every body, the import's wrapper included, now answers 400 naming the field."""
+    for method, path in _json_body_routes():
+        url = path.format(**WALK_PARAMS)
+        status, answer = await server.api(method, url, json={"studo": "alpha"})  # a misspelt key
+        assert status == 400, (method, path, status, answer)
+        assert answer["error"].startswith("'studo': unknown field"), (method, path, answer)
+    # Known fields still pass with an unknown one beside them: refused too.
+    status, answer = await server.api("POST", "/api/shows/test-show/cut", json={"studio": "alpha", "now": True})
+    assert status == 400 and answer["error"] == "'now': unknown field", answer
+    status, answer = await server.api("POST", "/api/login", json={"token": "x", "remember": True})
+    assert status == 400 and "'remember': unknown field" in answer["error"], answer
+
+
+async def test_every_scene_command_answers_the_same_show_view(server: Server) -> None:
+    """/cut and /preview answered the stored state, /take and /panic the mixer view: now all the same."""
+    api = "/api/shows/test-show"
+    commands = [
+        ("/cut", {"studio": "alpha"}),
+        ("/preview", {"studio": "bravo"}),
+        ("/take", {"transition": "cut"}),
+        ("/layout", {"layout": "single", "studios": ["alpha"]}),
+        ("/panic", {}),
+        ("/unpanic", {}),
+        ("/ftb", {"on": False, "duration_ms": 0}),
+        ("/tbar", {"position": 0.2}),
+        ("/audio/alpha", {"gain_db": -3.0}),
+        ("/fallback-policy", {"policy": "manual"}),
+    ]
+    keys = None
+    version = 0
+    for path, body in commands:
+        status, answer = await server.api("POST", api + path, json=body)
+        assert status == 200, (path, answer)
+        assert keys is None or set(answer) == keys, (path, sorted(set(answer) ^ keys))
+        keys = set(answer)
+        assert answer["version"] > version, path  # each answer is the state it stored
+        version = answer["version"]
+    assert keys is not None and {"version", "program", "preview", "layout", "audio", "panic"} <= keys
+    status, answer = await server.api("POST", api + "/cut", json={"studio": "bravo"})
+    assert (answer["program"], answer["preview"]) == ("bravo", "alpha"), answer

@@ -14,15 +14,17 @@ from typing import Any
 import aiohttp
 import requests
 import schemathesis
+from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from pydantic import BaseModel
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from orchestrator import openapi
+from orchestrator import answers, openapi
 from orchestrator.routes import routes
 from tests.conftest import OPERATOR, Server
 
@@ -45,6 +47,50 @@ def test_every_api_route_is_in_the_document_with_its_method() -> None:
         entry = paths[path][method.lower()]
         assert entry["summary"] and "x-undocumented" not in entry, (method, path)
         assert entry["responses"], (method, path)
+
+
+def test_the_document_and_the_route_table_hold_the_same_routes() -> None:
+    """Every route of the table (not only /api) is described, and nothing else is."""
+    doc = openapi.document(routes)
+    in_table = {(r.method, openapi._template(r.path)) for r in routes if isinstance(r, web.RouteDef)}
+    in_document = {(method.upper(), path) for path, entries in doc["paths"].items() for method in entries}
+    assert in_document == in_table
+    assert openapi.undocumented(routes) == [] and openapi.stale(routes) == []
+    assert not [key for key, entry in _entries(doc) if "x-undocumented" in entry]
+
+
+def _entries(doc: dict[str, Any]) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+    return [((m.upper(), p), e) for p, entries in doc["paths"].items() for m, e in entries.items()]
+
+
+def test_every_json_schema_is_generated_from_a_model() -> None:
+    """No hand-written answer or body: each JSON one is a model's (orchestrator/answers.py, bodies.py)."""
+    for key, op in openapi.OPERATIONS.items():
+        if op.response is not None and op.media == openapi.JSON:
+            assert isinstance(op.response, type) and issubclass(op.response, BaseModel), key
+        if op.body is not None:
+            assert issubclass(op.body, BaseModel), key
+    doc = openapi.document(routes)
+    components = doc["components"]["schemas"]
+    for key, entry in _entries(doc):
+        for answer in entry["responses"].values():
+            schema = answer.get("content", {}).get(openapi.JSON, {}).get("schema")
+            if schema is not None:  # a reference to a model's component, never an inline object
+                assert set(schema) == {"$ref"}, key
+                assert schema["$ref"].rpartition("/")[2] in components, key
+    # The answers the control page and clients read most, from the models.
+    assert components["Mixer"] == openapi.response_schema(answers.Mixer)
+    assert components["Show"] == openapi.response_schema(answers.Show)
+
+
+def test_every_scene_command_is_documented_with_the_same_answer() -> None:
+    paths = openapi.document(routes)["paths"]
+    scene = ["cut", "preview", "take", "layout", "panic", "unpanic", "ftb", "tbar", "fallback-policy"]
+    for name in scene:
+        answer = paths[f"/api/shows/{{show}}/{name}"]["post"]["responses"]["200"]["content"]["application/json"]
+        assert answer["schema"] == {"$ref": "#/components/schemas/Mixer"}, name
+    audio = paths["/api/shows/{show}/audio/{studio}"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert audio["schema"] == {"$ref": "#/components/schemas/Mixer"}
 
 
 def test_roles_and_security_follow_the_auth_policy() -> None:

@@ -1,21 +1,74 @@
-"""Every aiortc/aioice internal that rooms/compat.py patches or relies on is the version the
+"""Every aiortc/aioice internal that rooms/compat/ patches or relies on is the version the
 patch was written against: an upgrade that changes one fails here, by name, before it can
-misbehave quietly in a show."""
+misbehave quietly in a show.  The process-wide patches are applied once, by install()."""
 
 from __future__ import annotations
 
+import aioice.ice
+import aiortc.codecs
+import aiortc.rtcpeerconnection
+import aiortc.rtp
 import pytest
 
-from rooms.compat import PINNED_RECEIVE_PATH, source_hash
+from rooms import compat
+from rooms.compat import PINNED, aioicepatches, source_hash
+from rooms.compat.pins import changed
 
 
-@pytest.mark.parametrize("name", sorted(PINNED_RECEIVE_PATH))
+@pytest.mark.parametrize("name", sorted(PINNED))
 def test_patched_upstream_code_is_the_pinned_version(name: str) -> None:
-    obj, pinned = PINNED_RECEIVE_PATH[name]
+    obj, pinned = PINNED[name]
+    module = name.partition(":")[0]
     assert source_hash(obj) == pinned, (
-        f"aiortc's {name} changed (source hash {source_hash(obj)}, pinned {pinned}): re-read it against "
-        "rooms/compat.py, section 'aiortc receive path', then update the pin"
+        f"upstream {name} changed (source hash {source_hash(obj)}, pinned {pinned}): re-read it against "
+        f"rooms/compat/{module}.py, then update the pin"
     )
+
+
+def test_every_patch_module_pins_what_it_patches() -> None:
+    modules = {name.partition(":")[0] for name in PINNED}
+    assert modules == {"aioicepatches", "aiortccodecs", "aiortcreceive", "aiortcsend"}
+
+
+def test_a_changed_upstream_is_named() -> None:
+    def upstream() -> None:
+        pass
+
+    assert changed({"f": (upstream, source_hash(upstream))}) == []
+    assert changed({"f": (upstream, "0" * 16)}) == [f"f: {source_hash(upstream)} (pinned {'0' * 16})"]
+
+
+def test_install_applies_the_process_wide_patches_once() -> None:
+    compat.install()
+    patched = (
+        aioice.ice.get_host_addresses,
+        aioice.ice.Connection.get_component_candidates,
+        aioice.ice.Connection.data_received,
+        aioice.ice.Connection.query_consent,
+        aiortc.rtcpeerconnection.find_common_codecs,
+    )
+    assert all(f.__module__.startswith("rooms.compat.") for f in patched), [f.__module__ for f in patched]
+    table = list(aiortc.codecs.CODECS["video"])
+    assert sum(1 for c in table if c.mimeType == "video/H264") == 2 + len(compat.HIGH_FAMILY)
+    assert all(compat.FIR in c.rtcpFeedback for c in table if not aiortc.codecs.is_rtx(c))
+    assert 41 in aiortc.rtp.DYNAMIC_PAYLOAD_TYPES  # Chromium's High 4:4:4 Predictive
+    compat.install()
+    compat.register_h264_high()
+    assert aiortc.codecs.CODECS["video"] == table  # nothing added twice
+    assert aioice.ice.Connection.query_consent is patched[3]
+
+
+def test_host_addresses_are_a_setting_of_the_installed_patch() -> None:
+    compat.install()
+    before = list(aioicepatches._chosen_addresses)
+    try:
+        compat.offer_host_addresses(["127.0.0.1", "::1"])
+        assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False) == ["127.0.0.1"]
+        assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1", "::1"]
+        compat.offer_host_addresses([])
+        assert "127.0.0.1" not in aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)  # aioice's own
+    finally:
+        compat.offer_host_addresses(before)
 
 
 def test_the_receive_path_finds_the_receiver_internals_it_replaces() -> None:

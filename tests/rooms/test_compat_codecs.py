@@ -1,30 +1,11 @@
-"""The aiortc codec negotiation patch (rooms/compat.py): pinned to the upstream source it
-replaces, and its H.264 rule on its own."""
+"""The aiortc codec negotiation patch (rooms/compat/aiortccodecs.py): its H.264 rule on its own
+(the pins of what it replaces: tests/rooms/test_compat.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from rooms import ice
-from rooms.compat import PINNED_CODEC_NEGOTIATION, h264_receivable, source_hash
-
-# aioice functions rooms/ice.py wraps or replaces: inbound traffic noted and counted as
-# consent, consent checks, host addresses offered, the UDP port range (binds inside gathering).
-PINNED_AIOICE = {
-    "Connection.data_received": (ice._original_data_received, "5631b17fab717d6b"),
-    "Connection.query_consent": (ice._original_query_consent, "fe49173a650a378a"),
-    "get_host_addresses": (ice._original, "d4a54f9a68c39ff1"),
-    "Connection.get_component_candidates": (ice._original_gather, "118597a9fcb703f9"),
-}
-
-
-@pytest.mark.parametrize("name", [*PINNED_CODEC_NEGOTIATION, *PINNED_AIOICE])
-def test_patched_upstream_source_is_the_one_read(name: str) -> None:
-    obj, pinned = {**PINNED_CODEC_NEGOTIATION, **PINNED_AIOICE}[name]
-    assert source_hash(obj) == pinned, (
-        f"upstream {name} changed (installed aiortc/aioice upgraded?): re-read it against the patch "
-        "in rooms/compat.py or rooms/ice.py, then pin the new hash"
-    )
+from rooms.compat import h264_receivable
 
 
 @pytest.mark.parametrize(

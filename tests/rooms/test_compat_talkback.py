@@ -1,21 +1,14 @@
-"""The talkback receivers' one-packet audio jitter buffer (rooms/compat.py, "Talk and listen")."""
+"""The talkback receivers' one-packet audio jitter buffer (rooms/compat/aiortcreceive.py).
+
+Its pin (``RTCRtpReceiver.__init__``) is checked with every other one by tests/rooms/test_compat.py.
+"""
 
 from __future__ import annotations
 
-import pytest
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
-from rooms.compat import PINNED_AUDIO_JITTER, shorten_audio_jitter, source_hash
-
-
-@pytest.mark.parametrize("name", sorted(PINNED_AUDIO_JITTER))
-def test_patched_upstream_code_is_the_pinned_version(name: str) -> None:
-    obj, pinned = PINNED_AUDIO_JITTER[name]
-    assert source_hash(obj) == pinned, (
-        f"aiortc's {name} changed (source hash {source_hash(obj)}, pinned {pinned}): re-read it against "
-        "rooms/compat.py's talkback jitter buffer before updating the pin"
-    )
+from rooms.compat import shorten_audio_jitter
 
 
 class _Transport:

@@ -10,7 +10,7 @@ import subprocess
 import aioice.ice
 import pytest
 
-from rooms import ice
+from rooms.compat import aioicepatches
 from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server
 
@@ -19,7 +19,7 @@ async def test_ffmpeg_studio_outlives_unanswered_consent_checks(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Six missed checks at 0.3 s: aioice's own rule would drop the studio within ~2 s.
-    monkeypatch.setattr(ice, "CONSENT_INTERVAL_S", 0.3)
+    monkeypatch.setattr(aioicepatches, "CONSENT_INTERVAL_S", 0.3)
     monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.3)  # what aioice's own rule would use
     studio = spawn_studio(
         f"{server.url}/whip/test-show/alpha", server.token("alpha"), "alpha", pattern="red",

@@ -21,89 +21,38 @@ Packetization-mode 1 only: aiortc's packetizer sends single NAL, STAP-A and
 FU-A packets.  The answer keeps the offer's profile (RFC 6184 8.2.2) and names
 the real level of what is sent; Opus is marked stereo.
 
-The extra entries in aiortc's table are inert for WHIP ingest (the
-publisher's order picks the codec there).
+The High family entries are added to aiortc's table by
+:func:`rooms.compat.install` (rooms/compat/aiortccodecs.py); they are inert for
+WHIP ingest (the publisher's order picks the codec there).
 """
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Collection
 
-import aiortc.rtp
 from aiortc.codecs import CODECS
 from aiortc.rtcpeerconnection import is_codec_compatible
-from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecCapability, RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.sdp import SessionDescription
 
-H264_HIGH = 100  # profile_idc of what the encoder makes
-# In preference order; level 3.1 (1f), the level Chromium offers.
-HIGH_FAMILY = ("64001f", "f4001f", "640c1f")
-DEFAULT_PROFILE_LEVEL_ID = "64001f"  # until the encoder's SPS tells the level
+from mixer.outputs.viewercodec import ViewerCodec
+from rooms import compat
+from rooms.compat import HIGH_FAMILY, h264_parameters
+
 # aiortc's own entries (Baseline, Constrained Baseline); a CB stream decodes on both.
 BASELINE_FAMILY = ("42e01f", "42001f")
-
-
-class ViewerCodec(enum.Enum):
-    """What a viewer's video is: the program's packets, or one of the shared second encodes."""
-
-    PROGRAM = "h264-high"
-    VP8 = "vp8"
-    H264_CB = "h264-cb"
 
 
 # A viewer able to take several gets the first of these (after one already running).
 _FALLBACK_ORDER = (ViewerCodec.VP8, ViewerCodec.H264_CB)
 
 
-def _parameters(profile_level_id: str) -> dict[str, int | str | None]:
-    return {"level-asymmetry-allowed": "1", "packetization-mode": "1", "profile-level-id": profile_level_id}
-
-
-# RFC 3264 6.1: an answer must reuse the offer's payload type numbers.  aiortc does so
-# only for 96-127 and renumbers the rest to its own; Chromium now also numbers codecs
-# 35-63 (High 4:4:4 Predictive is 41 in Chromium 156), so the answer named a payload
-# type Chromium had never offered and it dropped every video packet.  35-63 is safe
-# for RTP/RTCP multiplexing (RFC 5761 4), which is why Chromium uses it.
-_DYNAMIC_PAYLOAD_TYPES = frozenset(range(35, 64)) | frozenset(range(96, 128))
-
-
-def register_h264_high() -> None:
-    """Add the High family (packetization-mode 1) to aiortc's codec table; idempotent.
-
-    Also makes aiortc keep the offer's payload type numbers in 35-63 (process-wide,
-    so WHIP answers benefit too).
-    """
-    aiortc.rtp.DYNAMIC_PAYLOAD_TYPES = _DYNAMIC_PAYLOAD_TYPES  # type: ignore[assignment]
-    video = CODECS["video"]
-    for plid in HIGH_FAMILY:
-        if any(c.mimeType == "video/H264" and c.parameters == _parameters(plid) for c in video):
-            continue
-        used = {c.payloadType for table in CODECS.values() for c in table}
-        pt = next(p for p in range(96, 128) if p not in used and p + 1 not in used)
-        feedback = [
-            RTCRtcpFeedback(type="nack"),
-            RTCRtcpFeedback(type="nack", parameter="pli"),
-            RTCRtcpFeedback(type="ccm", parameter="fir"),
-            RTCRtcpFeedback(type="goog-remb"),
-        ]
-        video.append(
-            RTCRtpCodecParameters(
-                mimeType="video/H264",
-                clockRate=90000,
-                payloadType=pt,
-                rtcpFeedback=feedback,
-                parameters=_parameters(plid),
-            )
-        )
-        rtx = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=pt + 1, parameters={"apt": pt})
-        video.append(rtx)
-
-
 def _h264(codecs: list[RTCRtpCodecParameters], family: tuple[str, ...]) -> list[RTCRtpCodecParameters]:
-    return [c for plid in family for c in codecs if c.mimeType == "video/H264" and c.parameters == _parameters(plid)]
+    return [
+        c for plid in family for c in codecs if c.mimeType == "video/H264" and c.parameters == h264_parameters(plid)
+    ]
 
 
 def _local_codecs(codec: ViewerCodec) -> list[RTCRtpCodecParameters]:
@@ -118,7 +67,7 @@ def _local_codecs(codec: ViewerCodec) -> list[RTCRtpCodecParameters]:
 
 def video_preferences(codec: ViewerCodec = ViewerCodec.PROGRAM) -> list[RTCRtpCodecCapability]:
     """The codec's entries in preference order, and RTX (NACKed packets resent on their own stream)."""
-    register_h264_high()
+    compat.install()
     wanted = [(c.mimeType, c.parameters) for c in _local_codecs(codec)]
     caps = RTCRtpSender.getCapabilities("video").codecs
     chosen = [c for key in wanted for c in caps if (c.mimeType, c.parameters) == key]
@@ -143,7 +92,7 @@ def choose_video(offer_sdp: str, running: Collection[ViewerCodec] = ()) -> Viewe
     section.  Raises ``LookupError`` (message for the client) when it offers none of
     these, and ``ValueError`` when the SDP does not parse.
     """
-    register_h264_high()
+    compat.install()
     offered = offered_video_codecs(offer_sdp)
     if not offered:
         return None
@@ -169,27 +118,6 @@ def choose_video(offer_sdp: str, running: Collection[ViewerCodec] = ()) -> Viewe
 
 def audio_preferences() -> list[RTCRtpCodecCapability]:
     return [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
-
-
-# H.264 Table A-1: (level_idc, MaxMBPS macroblocks/s, MaxFS macroblocks), in order.
-_LEVELS = ((30, 40_500, 1_620), (31, 108_000, 3_600), (32, 216_000, 5_120), (40, 245_760, 8_192),
-           (42, 522_240, 8_704), (50, 589_824, 22_080), (51, 983_040, 36_864))  # fmt: skip
-
-
-def h264_level(width: int, height: int, fps: int) -> int:
-    """The lowest level_idc (H.264 Table A-1) that holds ``width`` x ``height`` at ``fps``; at least 3.0."""
-    frame = ((width + 15) // 16) * ((height + 15) // 16)
-    for level, max_mbps, max_fs in _LEVELS:
-        if frame <= max_fs and frame * fps <= max_mbps:
-            return level
-    return _LEVELS[-1][0]
-
-
-def profile_level_id(sps: bytes) -> str:
-    """``profile-level-id`` (RFC 6184) of an SPS NAL: profile_idc, constraint flags, level_idc."""
-    if len(sps) < 4:
-        raise ValueError("SPS too short")
-    return sps[1:4].hex()
 
 
 def _payload_types(sdp: str, codec: str) -> list[str]:

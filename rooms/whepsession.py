@@ -1,8 +1,12 @@
-"""One WHEP viewer: an aiortc peer connection sending the shared program packets.
+"""One WHEP viewer's egress: an aiortc peer connection sending the shared program packets.
+
+The egress twin of :mod:`rooms.whipsession`: the signalling and the peer
+connection live here, at the edge; the WHEP output (:mod:`mixer.outputs.whepoutput`)
+only hands each attached session the packets it gets.
 
 The viewer's video is the program's own H.264 High packets, or those of a
 shared second encode (VP8 or Constrained Baseline) when it cannot decode High:
-the WHEP output picks (:func:`choose_video`) and tells it which.
+:func:`answer_viewer` picks from the offer (:func:`choose_video`).
 
 The viewer's keyframe requests (RTCP PLI and FIR) are handled by aiortc's
 sender, which would set a flag for its own encoder; with packets there is no
@@ -23,20 +27,21 @@ from collections.abc import Awaitable, Callable
 from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from mixer.encodedpacket import EncodedPacket
-from mixer.outputs.packettrack import PacketTrack
-from mixer.outputs.webrtccodecs import ViewerCodec, audio_preferences, describe_answer, video_preferences
-from rooms.sdp import offer_problem, without_unusable_candidates
+from mixer.outputs.viewercodec import ViewerCodec
+from mixer.outputs.whepoutput import WhepFull, WhepOutput
+from rooms import compat
+from rooms.compat import route_keyframe_requests
+from rooms.packettrack import PacketTrack
+from rooms.sdp import OfferError, offer_problem, without_unusable_candidates
+from rooms.webrtccodecs import audio_preferences, choose_video, describe_answer, video_preferences
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 20.0  # seconds from the answer to a connected peer
 
 
-class OfferError(ValueError):
-    """An offer this endpoint cannot answer; the message says why (sent to the client)."""
-
-
 def check_offer(sdp: str) -> None:
+    """Raises :class:`OfferError` (message for the client) unless ``sdp`` is a WHEP-shaped offer."""
     if not sdp.lstrip().startswith("v=0"):
         raise OfferError("body is not an SDP offer (must start with v=0)")
     sections = re.split(r"\r?\nm=", sdp)[1:]
@@ -48,12 +53,14 @@ def check_offer(sdp: str) -> None:
             raise OfferError("a WHEP offer must be recvonly (or sendrecv): this endpoint only sends")
 
 
-class WhepViewer:
+class WhepSession:
+    """One viewer's peer connection (send only), fed by a :class:`WhepOutput` through :meth:`push`."""
+
     def __init__(
         self,
         show_id: str,
         on_keyframe_request: Callable[[], None],
-        on_closed: Callable[[WhepViewer], Awaitable[None]],
+        on_closed: Callable[[WhepSession], Awaitable[None]],
         *,
         video_queue: int,
         audio_queue: int,
@@ -93,7 +100,7 @@ class WhepViewer:
                 video = self.pc.addTransceiver(self.video, direction="sendonly")
                 video.setCodecPreferences(video_preferences(self.codec))
                 # PLI/FIR arrive at the sender, which would flag its own (unused) encoder.
-                video.sender._send_keyframe = self._keyframe_request  # type: ignore[method-assign]
+                route_keyframe_requests(video.sender, self._keyframe_request)
             audio = self.pc.addTransceiver(self.audio, direction="sendonly")
             audio.setCodecPreferences(audio_preferences())
             try:
@@ -157,6 +164,18 @@ class WhepViewer:
             await self.pc.close()
         await self._on_closed(self)
 
+    @property
+    def dropped_packets(self) -> int:
+        return self.video.dropped + self.audio.dropped
+
+    @property
+    def skipped_packets(self) -> int:
+        return self.video.skipped
+
+    @property
+    def resyncs(self) -> int:
+        return self.video.resyncs
+
     def stats(self) -> dict[str, object]:
         return {
             "id": self.id,
@@ -165,10 +184,54 @@ class WhepViewer:
             "video_packets": self.video.packets_sent,
             "audio_packets": self.audio.packets_sent,
             "bytes_sent": self.video.bytes_sent + self.audio.bytes_sent,
-            "dropped": self.video.dropped + self.audio.dropped,
-            "skipped": self.video.skipped,
-            "resyncs": self.video.resyncs,
+            "dropped": self.dropped_packets,
+            "skipped": self.skipped_packets,
+            "resyncs": self.resyncs,
             "keyframe_requests": self.keyframe_requests,
             "codec": self.codec.value if self.codec else None,
             "cues_sent": self.cues_sent,
         }
+
+
+async def answer_viewer(output: WhepOutput, offer_sdp: str) -> WhepSession:
+    """Answer a viewer's offer and attach its session to ``output``; the answer is ``session.answer``.
+
+    Raises :class:`OfferError` (a message for the client) for an offer this endpoint
+    cannot answer, :class:`WhepFull` when the output has no room or is closed.
+    """
+    compat.install()  # done at start by the app; here for outputs made without one (tests, benches)
+    with output.admitting():
+        try:
+            check_offer(offer_sdp)
+            codec = choose_video(offer_sdp, running=output.running_codecs)
+        except (OfferError, LookupError) as exc:
+            output.refused += 1
+            raise OfferError(str(exc)) from None
+        except Exception as exc:  # aiortc's SDP parser: ValueError, KeyError, ... on odd SDP
+            output.refused += 1
+            raise OfferError(f"cannot answer this SDP offer: {type(exc).__name__}: {exc}") from None
+        video_queue, audio_queue = output.viewer_queues()
+
+        async def closed(session: WhepSession) -> None:
+            output.detach(session)
+
+        session = WhepSession(
+            output.show_id,
+            lambda: output.request_keyframe(codec),
+            closed,
+            video_queue=video_queue,
+            audio_queue=audio_queue,
+            codec=codec,
+            ice_servers=output.ice_servers,
+        )
+        try:
+            await session.accept(offer_sdp, output.answer_profile_level_id(codec))
+        except OfferError:
+            output.refused += 1
+            raise
+    try:
+        output.attach(session)
+    except WhepFull:
+        await session.close()
+        raise
+    return session

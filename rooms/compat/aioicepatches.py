@@ -1,9 +1,11 @@
-"""Where our ICE agent listens: which local addresses it offers, on which UDP ports.
+"""aioice's internals: the patches, each pinned (rooms/compat/pins.py), applied once at start.
 
-aioice enumerates interfaces itself and always leaves out 127.0.0.1, so a
-server that must be reachable on loopback (tests, a same-host relay) or only on
-chosen interfaces has to say so. The setting is process-wide because aioice
-reads it from a module-level function.
+Where our ICE agent listens (which local addresses it offers, on which UDP ports), and
+how a connection's consent is kept (RFC 7675) and its media arrival noted.  The
+patches are installed by :func:`install`; :func:`offer_host_addresses` and
+:func:`use_port_range` only change the settings the installed patches read, so the
+config decides them at start and a test may change them later.  The settings are
+process-wide because aioice reads them from module-level code.
 """
 
 from __future__ import annotations
@@ -18,22 +20,32 @@ from typing import Any
 
 import aioice.ice
 import aioice.stun
+from aiortc.rtcicetransport import RTCIceTransport
+
+from rooms.compat.pins import Pins
 
 log = logging.getLogger(__name__)
+
+# -- host addresses ----------------------------------------------------------------------
+# aioice enumerates interfaces itself (``aioice.ice.get_host_addresses``) and always leaves
+# out 127.0.0.1, so a server that must be reachable on loopback (tests, a same-host relay)
+# or only on chosen interfaces has to say so.
+# Removed by: an aioice ``Connection`` parameter for the local addresses to gather on.
+
 _original = aioice.ice.get_host_addresses
+_chosen_addresses: list[str] = []
+
+
+def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    if not _chosen_addresses:
+        return _original(use_ipv4, use_ipv6)
+    return [a for a in _chosen_addresses if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
 
 def offer_host_addresses(addresses: tuple[str, ...] | list[str]) -> None:
     """Offer exactly ``addresses``; an empty list restores aioice's own choice."""
-    chosen = list(addresses)
-    if not chosen:
-        aioice.ice.get_host_addresses = _original
-        return
-
-    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
-
-    aioice.ice.get_host_addresses = get_host_addresses
+    global _chosen_addresses
+    _chosen_addresses = list(addresses)
 
 
 # -- UDP port range ----------------------------------------------------------------------
@@ -41,6 +53,9 @@ def offer_host_addresses(addresses: tuple[str, ...] | list[str]) -> None:
 # inside ``Connection.get_component_candidates``. To keep media inside a firewall's range
 # we wrap exactly that method: while it runs (a context variable, so other tasks and other
 # sockets are untouched) a port-0 bind on the running loop is retried over the range.
+# Removed by: aioice's open change "Optionally restrict the range of ephemeral ports"
+# (aiortc/aioice pull request 63, for its issue 47), once released: pass the range to
+# ``Connection`` (through aiortc's ``RTCIceGatherer``) instead.
 
 _PORT_RANGE: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar("ice_port_range", default=None)
 _configured_range: tuple[int, int] | None = None
@@ -96,7 +111,6 @@ def use_port_range(low: int, high: int) -> None:
     """Bind media sockets to UDP ports ``low``-``high``; (0, 0) lets the OS choose again."""
     global _configured_range
     _configured_range = (low, high) if low and high else None
-    aioice.ice.Connection.get_component_candidates = _gather_in_range  # type: ignore[method-assign]
 
 
 # -- consent freshness ------------------------------------------------------------------
@@ -105,11 +119,13 @@ def use_port_range(low: int, high: int) -> None:
 # after ~30 s while its media was flowing fine. Here inbound traffic also counts as
 # consent: a peer whose packets keep arriving is plainly alive; one that goes silent and
 # does not answer checks is dropped as before.
+# Removed by: FFmpeg's WHIP muxer answering consent checks (STUN binding requests after ICE
+# completes), or an aioice option to count inbound traffic as consent.
 
 CONSENT_INTERVAL_S = 5.0
 CONSENT_MISSES = 6
 _original_data_received = aioice.ice.Connection.data_received
-_original_query_consent = aioice.ice.Connection.query_consent  # replaced; pinned in tests/rooms/test_compat_codecs.py
+_original_query_consent = aioice.ice.Connection.query_consent  # replaced by _query_consent
 
 
 def _data_received(self: aioice.ice.Connection, data: bytes, component: int) -> None:
@@ -143,20 +159,29 @@ async def _query_consent(self: aioice.ice.Connection) -> None:
             return
 
 
-def track_inbound() -> None:
-    """Note when each ICE connection last received anything, and RTP; idempotent."""
-    aioice.ice.Connection.data_received = _data_received  # type: ignore[method-assign]
-
-
-def count_traffic_as_consent() -> None:
-    track_inbound()
-    aioice.ice.Connection.query_consent = _query_consent  # type: ignore[method-assign]
-
-
 def last_media_arrival(transports: list[Any]) -> float | None:
     """``time.monotonic()`` of the newest RTP packet on these aiortc ICE transports, if any.
 
-    ``transports`` are ``RTCIceTransport`` objects; needs ``track_inbound()``.
+    ``transports`` are aiortc ``RTCIceTransport`` objects (their private ``_connection`` is
+    the aioice ``Connection``); needs :func:`install`.
     """
     arrivals = [getattr(getattr(t, "_connection", None), "_broadcast_last_rtp", None) for t in transports]
     return max((a for a in arrivals if a is not None), default=None)
+
+
+PINNED: Pins = {
+    "get_host_addresses": (_original, "d4a54f9a68c39ff1"),
+    "Connection.get_component_candidates": (_original_gather, "118597a9fcb703f9"),
+    "Connection.data_received": (_original_data_received, "5631b17fab717d6b"),
+    "Connection.query_consent": (_original_query_consent, "fe49173a650a378a"),
+    # last_media_arrival reads aiortc's RTCIceTransport._connection, set here
+    "RTCIceTransport.__init__": (RTCIceTransport.__init__, "b11403aba1c3a32b"),
+}
+
+
+def install() -> None:
+    """The aioice patches, process-wide; idempotent.  Settings: :func:`offer_host_addresses`, :func:`use_port_range`."""
+    aioice.ice.get_host_addresses = _get_host_addresses
+    aioice.ice.Connection.get_component_candidates = _gather_in_range  # type: ignore[method-assign]
+    aioice.ice.Connection.data_received = _data_received  # type: ignore[method-assign]
+    aioice.ice.Connection.query_consent = _query_consent  # type: ignore[method-assign]

@@ -1,4 +1,4 @@
-"""The hand-off between one studio's receiver and the program clock.
+"""The mixer's input contract: the hand-off between one studio's receiver and the program clock.
 
 The event loop writes (decoded frames from aiortc), the mixer thread reads.
 Only references are exchanged here; all pixel and sample work happens in the
