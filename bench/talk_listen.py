@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import OPERATOR, SHOW, BenchServer, stop_processes  # noqa: E402, I001
 from mixer.encodedpacket import ProgramFormat  # noqa: E402
-from rooms.ice import offer_host_addresses  # noqa: E402
+from rooms.compat import offer_host_addresses  # noqa: E402
 from rooms.syntheticstudio import spawn_studio  # noqa: E402
 from tests.flashbeep import BeepTrack, FlashTrack  # noqa: E402
 from tests.returnclient import Listener, Talker  # noqa: E402
@@ -271,7 +271,88 @@ def stage_costs(studios: int, seconds: float) -> dict[str, Any]:
     }
 
 
+def internal_delay(seconds: float) -> dict[str, Any]:
+    """The server's own part of the mouth-to-ear delay, in real time in this process: a beep's
+    first decoded frame pushed into studio A's feed (as aiortc's decoder does) -> the Opus packet
+    of B's return that carries the beep's first sample leaves the encoder thread. The clock ticks
+    at 30 fps in a thread (as the program clock), the Opus encode in its own (as on the server)."""
+    import threading
+
+    from mixer.audiomixer import AudioMixer
+    from mixer.feedbuffer import FeedBuffer
+    from mixer.mixminus import MixMinus
+    from mixer.returnaudio import ReturnAudioEncoder
+
+    fps, spt = 30, RATE // 30
+    mixer, minus = AudioMixer(RATE, spt), MixMinus(RATE, spt)
+    feeds = {"a": FeedBuffer("a"), "b": FeedBuffer("b")}
+    mixer.set_on_air(["a", "b"], 1)
+    minus.set_returns(frozenset({"b"}))
+    emitted: list[tuple[float, bytes]] = []
+    encoder = ReturnAudioEncoder(RATE, lambda sid, p: emitted.append((time.monotonic(), p.data)))
+    minus.on_mix = encoder.submit
+    encoder.start()
+    stop = threading.Event()
+    start = time.monotonic() + 0.2
+
+    def clock() -> None:
+        n = 0
+        while not stop.is_set():
+            due = start + n / fps
+            if due > time.monotonic():
+                time.sleep(due - time.monotonic())
+            mixer.keep_parts = True
+            mixer.mix(feeds)
+            minus.tick(mixer)
+            n += 1
+
+    pushed: list[float] = []  # monotonic time each beep's first frame was pushed
+
+    def source() -> None:
+        k = 0
+        while not stop.is_set():
+            due = start + k * 0.02
+            if due > time.monotonic():
+                time.sleep(due - time.monotonic())
+            i = np.arange(k * 960, (k + 1) * 960)
+            beep = (i % RATE) < 0.1 * RATE
+            samples = np.where(beep, np.sin(2 * np.pi * 1000 * i / RATE) * 8000, 0).astype(np.int16)
+            for studio in ("a", "b"):  # b says the same: its own sound must not be in its return
+                frame = av.AudioFrame.from_ndarray(np.repeat(samples, 2).reshape(1, -1), format="s16", layout="stereo")
+                frame.sample_rate, frame.pts, frame.time_base = RATE, k * 960, Fraction(1, RATE)
+                feeds[studio].push_audio(frame)
+            if (k * 960) % RATE == 0:
+                pushed.append(time.monotonic())
+            k += 1
+
+    threads = [threading.Thread(target=clock, daemon=True), threading.Thread(target=source, daemon=True)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(2)
+    encoder.stop()
+    encoder.join(2)
+    decoder = av.CodecContext.create("libopus", "r")
+    onsets: list[float] = []
+    quiet = 0
+    for at, data in emitted:
+        for frame in decoder.decode(av.Packet(data)):
+            x = frame.to_ndarray().reshape(-1)
+            loud = np.flatnonzero(np.abs(x) > 1500)
+            if len(loud) and quiet + loud[0] // 2 >= 0.3 * RATE:
+                onsets.append(at)
+            quiet = (len(x) - int(loud[-1]) - 1) // 2 if len(loud) else quiet + len(x) // 2
+    delays = [min((o - p for o in onsets if o >= p), default=9.0) for p in pushed]
+    delays = [d for d in delays if d < 1.0]  # the last beeps' packets may not have left before the stop
+    return {"feed_to_opus_packet": summary(delays)}
+
+
 async def main_async(args: argparse.Namespace) -> None:
+    if args.internal:
+        print("server-internal:", internal_delay(args.seconds), flush=True)
+        return
     if args.costs:
         print("stage costs:", stage_costs(args.studios, args.seconds), flush=True)
         return
@@ -294,6 +375,7 @@ def main() -> None:
     p.add_argument("--skip-cpu", action="store_true")
     p.add_argument("--skip-delay", action="store_true")
     p.add_argument("--verbose", action="store_true", help="print every delay measured")
+    p.add_argument("--internal", action="store_true", help="only the server's own part of the delay (in process)")
     p.add_argument("--costs", action="store_true", help="only the return stages' CPU, in this process (no server)")
     asyncio.run(main_async(p.parse_args()))
 

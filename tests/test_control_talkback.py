@@ -23,6 +23,8 @@ from tests.returnclient import Listener
 from tests.test_control_page import open_control, sign_in
 from tests.whipclient import AiortcPublisher
 
+ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
+
 
 @pytest.fixture
 async def server(tmp_path: Path, aiohttp_server: Any) -> Server:
@@ -72,6 +74,8 @@ async def test_hold_t_to_talk_to_a_studio(server: Server, browser: Chromium) -> 
         await page.wait_for("talkback.talking && talkback.conn === 'connected'", timeout=20)
         _, status = await server.api("GET", "/api/shows/test-show/talkback")
         assert status["talking"] == [{"operator": "director", "targets": ["alpha"]}], status
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(ARTIFACTS / "control-talkback.png")
         await asyncio.sleep(1.0)
         t_talk = time.monotonic()
         await asyncio.sleep(3.0)
