@@ -59,8 +59,8 @@ async def post(request: web.Request) -> web.Response:
 
 
 async def key(request: web.Request) -> web.Response:
+    data = await body(request, TalkbackBody)  # a bad body is a 400 whichever talkback it names
     runner, session = _own_talk(request)
-    data = await body(request, TalkbackBody)
     targets: frozenset[str] | None = None
     if isinstance(data.targets, list):
         unknown = sorted({t for t in data.targets if runner.show.studio(t) is None})
