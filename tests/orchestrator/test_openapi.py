@@ -93,6 +93,21 @@ def test_every_scene_command_is_documented_with_the_same_answer() -> None:
     assert audio["schema"] == {"$ref": "#/components/schemas/Mixer"}
 
 
+async def test_every_read_answers_what_its_model_says(server: Server) -> None:
+    """Each GET of /api (JSON) against its answer model, field by field: the model is the answer."""
+    checked = []
+    for (method, path), op in openapi.OPERATIONS.items():
+        if method != "GET" or not path.startswith("/api/") or op.media != openapi.JSON or not op.fuzz:
+            continue
+        status, answer = await server.api("GET", path.format(**KNOWN))
+        assert status == 200, (path, answer)
+        assert isinstance(op.response, type) and issubclass(op.response, BaseModel)
+        model = op.response.model_validate(answer)  # raises on a missing field or a wrong type
+        assert set(model.model_dump(by_alias=True, exclude_unset=True)) <= set(answer), path
+        checked.append(path)
+    assert "/api/shows/{show}" in checked and len(checked) >= 10, checked
+
+
 def test_roles_and_security_follow_the_auth_policy() -> None:
     paths = openapi.document(routes)["paths"]
     cut = paths["/api/shows/{show}/cut"]["post"]
