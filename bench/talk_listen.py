@@ -2,7 +2,8 @@
 
 Starts ``broadcast serve`` (bench/harness.py, a 1280x720 show) and measures:
 
-1. **CPU**: ``--studios`` synthetic studios (FFmpeg WHIP, their own processes, 640x360),
+1. **CPU**: ``--studios`` synthetic studios (FFmpeg WHIP, their own processes; small, 320x180 at
+   15 fps, so that 8 of them fit on a busy 2-core machine: the returns' cost does not depend on it),
    two of them side by side on air; server CPU over ``--seconds`` without return feeds, then
    with one return feed per studio (aiortc clients in this process: their decoding is not
    counted), then without again. Also the program's output fps and late ticks in each phase.
@@ -111,8 +112,8 @@ async def open_return(server: BenchServer, studio: str, timeout: float = 60) -> 
 
 async def cpu_part(server: BenchServer, studios: int, seconds: float) -> dict[str, Any]:
     procs = [
-        spawn_studio(server.whip_url(f"s{i}"), server.token(f"s{i}"), f"s{i}", width=640, height=360,
-                     bitrate=800_000, tone_hz=300 + 100 * i, retry=True, stderr=subprocess.DEVNULL)
+        spawn_studio(server.whip_url(f"s{i}"), server.token(f"s{i}"), f"s{i}", width=320, height=180, fps=15,
+                     bitrate=300_000, tone_hz=300 + 100 * i, retry=True, stderr=subprocess.DEVNULL)
         for i in range(studios)
     ]  # fmt: skip
     listeners: list[Listener] = []

@@ -67,7 +67,7 @@ class ReturnFeeds:
         self._talk_state: dict[str, Talk] = {}
         self.picture = ReturnPicture(self._post_video, program.encoder.request_keyframe)
         self.audio: ReturnAudioEncoder | None = None
-        self._stopping: set[asyncio.Future[None]] = set()
+        self._stopping: set[asyncio.Future[bool]] = set()  # stopped encoder threads being joined
         self.returns_total = 0
         self.talks_total = 0
         self._closed = False
@@ -148,9 +148,9 @@ class ReturnFeeds:
 
     def _join_later(self, join: Callable[[float], bool]) -> None:
         """Wait for a stopped encoder thread off the loop (it frees its codecs as it ends)."""
-        task = asyncio.ensure_future(asyncio.to_thread(join, JOIN_TIMEOUT))
-        self._stopping.add(task)  # type: ignore[arg-type]
-        task.add_done_callback(self._stopping.discard)  # type: ignore[arg-type]
+        task: asyncio.Future[bool] = asyncio.ensure_future(asyncio.to_thread(join, JOIN_TIMEOUT))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     # encoder threads -> loop
     def _post_audio(self, studio_id: str, packet: EncodedPacket) -> None:
