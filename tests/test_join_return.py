@@ -25,11 +25,14 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
 
 RECEIVED = """(async () => {
   const report = await returnFeed.stats();
-  const out = { audio: 0, audioSamples: 0, video: 0, width: 0 };
+  const out = { audio: 0, audioSamples: 0, video: 0, width: 0, audioBufferMs: null };
   if (!report) return out;
   report.forEach((s) => {
     if (s.type !== "inbound-rtp") return;
-    if (s.kind === "audio") { out.audio = s.packetsReceived || 0; out.audioSamples = s.totalSamplesReceived || 0; }
+    if (s.kind === "audio") {
+      out.audio = s.packetsReceived || 0; out.audioSamples = s.totalSamplesReceived || 0;
+      if (s.jitterBufferEmittedCount) out.audioBufferMs = 1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount;
+    }
     if (s.kind === "video") { out.video = s.framesDecoded || 0; out.width = s.frameWidth || 0; }
   });
   return out;
@@ -69,6 +72,8 @@ async def test_join_page_plays_the_return_feed(server: Server, browser: Chromium
                     break
                 await asyncio.sleep(0.3)
         assert got["width"] == 480, got
+        # The ear's own buffer (Chromium's NetEq) on this return, for docs/BENCHMARKS.md.
+        print(f"\nChromium's audio jitter buffer on the return feed: {got['audioBufferMs']:.0f} ms (mean)")
         assert await page.evaluate("document.querySelector('.return-picture').videoWidth") == 480
         assert "headphones" in await page.evaluate("document.querySelector('.return-note').textContent")
         # The host's own controls: volume and mute act on the return's sound.
