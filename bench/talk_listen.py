@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import OPERATOR, SHOW, BenchServer, stop_processes  # noqa: E402, I001
 from mixer.encodedpacket import ProgramFormat  # noqa: E402
-from rooms.compat import offer_host_addresses  # noqa: E402
+from rooms import compat  # noqa: E402
 from rooms.syntheticstudio import spawn_studio  # noqa: E402
 from tests.flashbeep import BeepTrack, FlashTrack  # noqa: E402
 from tests.returnclient import Listener, Talker  # noqa: E402
@@ -102,7 +102,7 @@ async def open_return(server: BenchServer, studio: str, timeout: float = 60) -> 
     deadline = time.monotonic() + timeout
     while True:
         listener = Listener(f"{server.url}/return/{SHOW}/{studio}", server.token(studio))
-        await listener.start(timeout=30, expect=409)
+        await listener.start(timeout=60, expect=409)
         if listener.status == 201:
             return listener
         if time.monotonic() > deadline:
@@ -357,7 +357,8 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.costs:
         print("stage costs:", stage_costs(args.studios, args.seconds), flush=True)
         return
-    offer_host_addresses(["127.0.0.1"])  # this process's aiortc clients, on loopback like the server
+    compat.install()  # this process's aiortc clients: the patched aioice, offering loopback like the server
+    compat.offer_host_addresses(["127.0.0.1"])
     with tempfile.TemporaryDirectory() as tmp:
         show_extra = "video_bitrate = 2500000\n[shows.outputs]\nhls = true\nflv = true"
         with BenchServer(Path(tmp), max(2, args.studios), show_extra=show_extra) as server:
