@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 
 import av
 import numpy as np
 
+from mixer.audioedges import EDGE, drop_oldest
 from mixer.dynamics import Limiter, Meter
 from mixer.feedbuffer import FeedBuffer
 
@@ -31,7 +32,7 @@ class _StudioAudio:
     # and never keep more than MAX (older samples are dropped: live, not late).
     PREFILL_S = 0.06
     MAX_S = 0.30
-    EDGE = 96  # 2 ms fade where the stream stops (underrun) or starts: no clicks
+    EDGE = EDGE  # 2 ms fade where the stream stops (underrun), starts or skips: no clicks
     # Clock drift: when the smoothed depth leaves the band, play 1% faster or
     # slower (linear resampling, 17 cents: inaudible on speech) until it is back.
     DRIFT_BAND_S = 0.025
@@ -62,7 +63,10 @@ class _StudioAudio:
         if len(chunks) > 1:
             self.fifo = np.concatenate(chunks)
         if len(self.fifo) > self.max:
-            self.fifo = self.fifo[-self.max :]
+            # Too much queued (the clock stalled, or a burst arrived): the oldest go. Spliced, not
+            # cut: a cut jumps to another phase of the waveform, a click of up to twice the peak.
+            drop = len(self.fifo) - self.max
+            self.fifo = drop_oldest(self.fifo, drop) if self.playing else self.fifo[drop:]
 
     @property
     def latency(self) -> float:
@@ -179,6 +183,10 @@ class AudioMixer:
         self.keep_parts = False
         self.bus = np.zeros((samples_per_tick, 2), dtype=np.float32)
         self.parts: dict[str, np.ndarray] = {}
+        # Solo (pre-fader listen, mixer/solo.py): studio -> callback given each tick's input
+        # before gain, mute and the on-air crossfade. Replaced whole, never changed in place.
+        self._taps: Mapping[str, Callable[[np.ndarray], None]] = {}
+        self._silence = np.zeros((samples_per_tick, 2), dtype=np.int16)
 
     @property
     def cut_samples(self) -> int:
@@ -196,6 +204,13 @@ class AudioMixer:
             ch.target = 1.0 if studio_id in self._on_air else 0.0
             ch.rate = rate
 
+    def set_taps(self, taps: Mapping[str, Callable[[np.ndarray], None]]) -> None:
+        """Any thread: from the next tick, ``taps[studio]`` gets that studio's (n, 2) int16 input
+        block of every tick (silence while its buffer refills or it is not connected), before
+        gain, mute and the on-air crossfade.
+        A tap must not block: it runs in the program clock's thread."""
+        self._taps = dict(taps)
+
     def set_levels(self, gains_db: Mapping[str, float], muted: Set[str]) -> None:
         self._gains_db, self._muted = gains_db, muted
 
@@ -208,6 +223,7 @@ class AudioMixer:
         readings: dict[str, object] = {}
         keep = self.keep_parts
         parts: dict[str, np.ndarray] = {}
+        taps = self._taps
         for studio_id, feed in feeds.items():
             ch = self._channels.get(studio_id)
             if ch is None:
@@ -220,6 +236,9 @@ class AudioMixer:
             ch.audio.feed(frames)
             block = ch.audio.take(n)
             ch.meter.update(block)
+            tap = taps.get(studio_id)
+            if tap is not None:
+                tap(self._silence if block is None else block)
             gain_db = self._gains_db.get(studio_id, 0.0)
             ch.target_gain = 0.0 if studio_id in self._muted else 10 ** (gain_db / 20)
             env = ch.envelope(self._steps)
@@ -239,6 +258,9 @@ class AudioMixer:
         if keep:
             np.copyto(self.bus, acc)
         self.parts = parts
+        for studio_id, tap in taps.items():
+            if studio_id not in feeds:  # soloed but not connected: silence, the stream stays steady
+                tap(self._silence)
         out = self.limiter.process(acc)
         self.program_meter.update(out)
         self._readings = {

@@ -31,6 +31,7 @@ from typing import Any
 import av
 import numpy as np
 
+from mixer.audioedges import fade_from, fade_in
 from mixer.audiomixer import samples_to_frame
 from mixer.compositor import planes_to_frame
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
@@ -77,6 +78,7 @@ class ProgramEncoder:
         self._samples_per_tick = fmt.samples_per_tick
         self._next_audio_tick: int | None = None  # the tick whose audio comes next on the timeline
         self._silence = np.zeros((self._samples_per_tick, fmt.channels), np.int16)
+        self._last_sample: np.ndarray | None = None  # the last audio frame encoded: a hole fades from it
         self.time_origin: float | None = fmt.time_origin  # UNIX time of tick 0; set by the program clock
         self.keyframe_requests = 0
         self.forced_keyframes = 0
@@ -284,25 +286,42 @@ class ProgramEncoder:
         self.meter.add(sum(len(p.data) for p in video), 1)
         return video
 
-    def _encode_audio(
-        self, tick: int, samples: np.ndarray, opus_wanted: bool
-    ) -> tuple[list[EncodedPacket], list[EncodedPacket]]:
-        """AAC (and Opus while wanted) for one tick, after silence for any ticks missing before it."""
+    def audio_timeline(self, tick: int, samples: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """The (tick, samples) to encode for ``tick``: itself, after silence for the ticks missing
+        before it (a hole: the clock skipped ticks or the backlog overflowed). Empty for a tick
+        from the past. Advances the timeline."""
         spt = self._samples_per_tick
         ticks: list[tuple[int, np.ndarray]] = [(tick, samples)]
         expected = self._next_audio_tick
         if expected is not None:
             if tick < expected:  # a tick from the past: never make audio go back
-                return [], []
+                return []
             missing = tick - expected
             if missing * spt > self.MAX_SILENCE_FILL * self.fmt.sample_rate:
                 self.timeline_jumps += 1
                 self._opus = None  # restarts at the new pts
                 log.warning("program encoder: %.1f s without ticks; the timeline jumps", missing / self.fmt.fps)
+                ticks = [(tick, fade_in(samples))]
             elif missing:
+                # Silence, entered from where the sound stopped and left with a fade-in: a
+                # step there is a click on air (tests/mixer/test_audio_e2e.py saw one under load).
                 self.silence_filled_ticks += missing
-                ticks = [(t, self._silence) for t in range(expected, tick)] + ticks
+                hole = [(t, self._silence) for t in range(expected, tick)]
+                if self._last_sample is not None:
+                    hole[0] = (expected, fade_from(self._last_sample, self._silence))
+                ticks = [*hole, (tick, fade_in(samples))]
         self._next_audio_tick = tick + 1
+        self._last_sample = ticks[-1][1][-1].copy()
+        return ticks
+
+    def _encode_audio(
+        self, tick: int, samples: np.ndarray, opus_wanted: bool
+    ) -> tuple[list[EncodedPacket], list[EncodedPacket]]:
+        """AAC (and Opus while wanted) for one tick, after silence for any ticks missing before it."""
+        spt = self._samples_per_tick
+        ticks = self.audio_timeline(tick, samples)
+        if not ticks:
+            return [], []
         if not opus_wanted:
             self._opus = None
         elif self._opus is None:

@@ -207,6 +207,24 @@ class Outputs(Answer):
     recording: Recording | None = None
 
 
+class SoloEncode(Answer):
+    """One soloed studio's Opus encode (orchestrator/crewmonitor.py), shared by its listeners."""
+
+    studio: str
+    listeners: int
+    cpu_cores: Annotated[float, Field(description="its thread's CPU time over its life")]
+
+
+class Crew(Answer):
+    """The crew's program monitors (WebRTC) and solo (PFL) streams on this node."""
+
+    monitors: int
+    monitors_total: int
+    solo_streams: int
+    solos_total: int
+    solo_encodes: list[SoloEncode]
+
+
 class Show(Answer):
     """Everything the control page shows about a show."""
 
@@ -232,6 +250,7 @@ class Show(Answer):
         Annotated[dict[str, Object], Field(description="per delayed output: delay_s, behind_s (seconds behind live)")]
         | None
     ) = None
+    crew: Crew | None = None
 
 
 class Alarm(Answer):

@@ -20,6 +20,7 @@ from orchestrator.operators import Actor, Permission, Role
 from orchestrator.sessions import COOKIE, CSRF_HEADER
 
 READ, GRAPHICS, SWITCH, LINKS = Permission.READ, Permission.GRAPHICS, Permission.SWITCH, Permission.LINKS
+MONITOR = Permission.MONITOR
 SHOW = "/api/shows/{show}"
 
 # (method, route) -> what the caller must be allowed to do. HEAD follows GET.
@@ -78,6 +79,11 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("POST", SHOW + "/talkback"): GRAPHICS,
     ("POST", SHOW + "/talkback/{talk}"): GRAPHICS,
     ("DELETE", SHOW + "/talkback/{talk}"): GRAPHICS,
+    # Hearing the show and soloing a studio (orchestrator/crewmonitor.py): the crew at the desk.
+    ("POST", SHOW + "/monitor"): MONITOR,
+    ("DELETE", SHOW + "/monitor/{viewer}"): MONITOR,
+    ("POST", SHOW + "/solo/{studio}"): MONITOR,
+    ("DELETE", SHOW + "/solo/{studio}/{viewer}"): MONITOR,
 }
 
 PUBLIC_API = frozenset({("GET", "/api/openapi.json"), ("POST", "/api/login"), ("POST", "/api/logout")})

@@ -556,6 +556,37 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         response=answers.Dumped,
         errors=(409,),
     ),
+    ("POST", "/api/shows/{show}/monitor"): Op(
+        "Program monitor with sound (WebRTC, live: before any broadcast delay)",
+        "A WHEP-style recvonly offer; the answer's data channel carries `monitor.clock` messages (the "
+        "tick each frame shows) and answers `ping`s, so the page measures its glass-to-glass delay. "
+        "503 with Retry-After at the limit (20 per show).",
+        content={SDP: STRING},
+        body_required=True,
+        response=STRING,
+        status=201,
+        media=SDP,
+        errors=(415, 503),
+        headers={"Location": "the stream's URL (DELETE ends it)", "ETag": "the stream's ETag"},
+        fuzz=False,
+        tag="monitor",
+    ),
+    ("DELETE", "/api/shows/{show}/monitor/{viewer}"): Op("Stop a program monitor stream", fuzz=False, tag="monitor"),
+    ("POST", "/api/shows/{show}/solo/{studio}"): Op(
+        "Solo (pre-fader listen) one studio: its decoded audio before gain and mute, as Opus",
+        "A recvonly audio offer. The program mix is not changed. One encode per soloed studio, shared. "
+        "503 with Retry-After at the limit (20 per show).",
+        content={SDP: STRING},
+        body_required=True,
+        response=STRING,
+        status=201,
+        media=SDP,
+        errors=(415, 503),
+        headers={"Location": "the stream's URL (DELETE ends it)", "ETag": "the stream's ETag"},
+        fuzz=False,
+        tag="monitor",
+    ),
+    ("DELETE", "/api/shows/{show}/solo/{studio}/{viewer}"): Op("Stop a solo stream", fuzz=False, tag="monitor"),
     # -- outside /api: listed with their media types, never fuzzed -------------------------------
     ("GET", "/healthz"): Op(
         "Liveness: every show's program clock",

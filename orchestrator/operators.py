@@ -3,7 +3,8 @@
 Three roles (README, "Who may do what"):
 
 - ``director``: everything.
-- ``producer``: read the show; drive cards, products, the rundown, graphics and cues.
+- ``producer``: read the show; drive cards, products, the rundown, graphics and cues; hear the
+  program monitor and solo a studio (``monitor``, also the director's).
   Never the switcher, outputs, or studios' join links.
 - ``links``: read the show; hand out join links and QR codes, kick a studio, reissue its link.
 
@@ -28,6 +29,7 @@ class Permission(enum.StrEnum):
     GRAPHICS = "graphics"  # cards, products, rundown, lower third, logo, cues
     SWITCH = "switch"  # program, preview, take, layout, panic, audio, outputs, recording
     LINKS = "links"  # join links, QR codes, kick, reissue
+    MONITOR = "monitor"  # the program monitor with sound, solo (pre-fader listen) of a studio
 
 
 class Role(enum.StrEnum):
@@ -45,7 +47,7 @@ class Role(enum.StrEnum):
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DIRECTOR: frozenset(Permission),
-    Role.PRODUCER: frozenset({Permission.READ, Permission.GRAPHICS}),
+    Role.PRODUCER: frozenset({Permission.READ, Permission.GRAPHICS, Permission.MONITOR}),
     Role.LINKS: frozenset({Permission.READ, Permission.LINKS}),
 }
 

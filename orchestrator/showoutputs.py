@@ -23,6 +23,7 @@ from mixer.outputs.rtmpoutput import NAME_RE, check_rtmp_url, redact
 from mixer.outputs.slateclip import SlateClip
 from orchestrator.commandpath import CommandPath
 from orchestrator.config import Show
+from orchestrator.crewmonitor import CrewMonitor
 from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
 from orchestrator.outputwatch import POLL_S, OutputWatch
 from orchestrator.store import Event, ShowState, StateStore, StoreUnavailable
@@ -41,6 +42,7 @@ class ShowOutputs(CommandPath):
         self.hls: HlsOutput | None = None
         self.flv: FlvOutput | None = None
         self.egress: Egress | None = None  # WHEP, RTMP push, recording (changed while live)
+        self.crew: CrewMonitor | None = None  # the control page's program monitor and solo (PFL)
         self.delays = Delays(self.program.encoder.request_keyframe)  # broadcast delay (延播) per output
         self.webhook: Webhook | None = None
         self._webhook_task: asyncio.Task[None] | None = None
@@ -82,6 +84,14 @@ class ShowOutputs(CommandPath):
             self.program.add_sink(self.delays.wrap(self.webhook, self.pull_delays["webhook"]))
             self._webhook_task = asyncio.ensure_future(self.webhook.run())
         await self._start_egress()
+        self.crew = CrewMonitor(
+            self.show.id,
+            asyncio.get_running_loop(),
+            self.program.encoder,
+            self.program.audio,
+            lambda: [s.id for s in self.show.studios],
+            ice_servers=list(self.whip.ice_servers),
+        )
 
     async def _start_egress(self) -> None:
         out = self.show.outputs

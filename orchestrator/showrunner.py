@@ -100,6 +100,8 @@ class ShowRunner(ShowView, SceneCommands):
         await self.returns.close()
         if self.egress is not None:
             await self.egress.close()
+        if self.crew is not None:
+            await self.crew.close()
         await asyncio.get_running_loop().run_in_executor(None, self.program.stop)
         if self._webhook_task is not None:
             self._webhook_task.cancel()

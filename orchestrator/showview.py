@@ -93,5 +93,6 @@ class ShowView(ShowAlarms):
             "delays": self.delays.status(),  # per delayed output: delay_s, behind_s (seconds behind live)
             "alarms": self.alarms.view(),
             "monitor": self.monitor_view(),
+            "crew": self.crew.status() if self.crew is not None else None,
             "timezone": self.show.timezone,
         }

@@ -45,10 +45,16 @@ class PacketTrack(MediaStreamTrack):
         self.skipped = 0  # video before the first keyframe (or the next one after a resync)
         self.dropped = 0  # queued packets thrown away because the viewer fell behind
         self.resyncs = 0  # times this viewer fell behind and skipped to a keyframe
+        self.last: EncodedPacket | None = None  # the packet recv() handed out last
 
     @property
     def backlog(self) -> int:
         return len(self._queue)
+
+    @property
+    def waiting(self) -> bool:
+        """The sender waits in ``recv()``: everything it was handed has been sent."""
+        return self._waiter is not None and not self._waiter.done()
 
     def push(self, packet: EncodedPacket) -> None:
         """Queue one packet (event loop, from the output's fan-out); never blocks."""
@@ -97,6 +103,7 @@ class PacketTrack(MediaStreamTrack):
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
         item = self._queue.popleft()
+        self.last = item
         packet = av.Packet(item.data)
         packet.pts = item.pts
         packet.dts = item.dts

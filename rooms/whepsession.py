@@ -96,7 +96,7 @@ class WhepSession:
     async def accept(self, offer_sdp: str, h264_profile_level_id: str) -> str:
         check_offer(offer_sdp)
         try:
-            if self.codec is not None:  # an audio-only offer gets no video section (aiortc would fail)
+            if self.codec is not None:  # None: an audio-only offer (a transceiver it does not match fails)
                 video = self.pc.addTransceiver(self.video, direction="sendonly")
                 video.setCodecPreferences(video_preferences(self.codec))
                 # PLI/FIR arrive at the sender, which would flag its own (unused) encoder.
@@ -193,8 +193,13 @@ class WhepSession:
         }
 
 
-async def answer_viewer(output: WhepOutput, offer_sdp: str) -> WhepSession:
+async def answer_viewer(
+    output: WhepOutput, offer_sdp: str, session_type: Callable[..., WhepSession] | None = None
+) -> WhepSession:
     """Answer a viewer's offer and attach its session to ``output``; the answer is ``session.answer``.
+
+    ``session_type``: made like :class:`WhepSession` (the crew monitor's
+    :class:`rooms.monitorsession.MonitorSession`); default :class:`WhepSession`.
 
     Raises :class:`OfferError` (a message for the client) for an offer this endpoint
     cannot answer, :class:`WhepFull` when the output has no room or is closed.
@@ -215,7 +220,7 @@ async def answer_viewer(output: WhepOutput, offer_sdp: str) -> WhepSession:
         async def closed(session: WhepSession) -> None:
             output.detach(session)
 
-        session = WhepSession(
+        session = (session_type or WhepSession)(
             output.show_id,
             lambda: output.request_keyframe(codec),
             closed,

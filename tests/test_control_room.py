@@ -29,7 +29,7 @@ from tests import chromium
 from tests.chromium import Chromium, Page
 from tests.conftest import OPERATOR, Server
 from tests.flashbeep import Gate, TrackPublisher
-from tests.test_control_page import click, open_control, press, sign_in
+from tests.test_control_page import PROGRAM_SHOWN, click, open_control, press, sign_in
 from tests.whipclient import AiortcPublisher, ColourTrack, ToneTrack
 
 pytestmark = pytest.mark.skipif(not chromium.available(), reason="chromium is not installed")
@@ -261,7 +261,7 @@ def test_sigterm_with_a_control_page_connected_stops_within_10_s(tmp_path: Path)
                 await page.set_viewport(1366, 768)
                 await page.wait_for("window.controlPage && !document.getElementById('signin').hidden", timeout=15)
                 await sign_in(page, token=harness.OPERATOR)
-                await page.wait_for("document.getElementById('pgm-img').classList.contains('has-frame')", timeout=15)
+                await page.wait_for(PROGRAM_SHOWN, timeout=15)
                 # Studios on air and on preview, their tiles refreshing: a page in the middle of a show.
                 pubs = [AiortcPublisher(srv.url, "bench", f"s{i}", srv.token(f"s{i}"), "red") for i in range(2)]
                 for pub in pubs:

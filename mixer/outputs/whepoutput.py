@@ -243,6 +243,14 @@ class WhepOutput(Sink):
     def viewer(self, viewer_id: str) -> WhepViewer | None:
         return self._viewers.get(viewer_id)
 
+    def viewers(self) -> list[WhepViewer]:
+        return list(self._viewers.values())
+
+    @property
+    def program_format(self) -> ProgramFormat | None:
+        """The format of the packets (with the program clock's ``time_origin``), once they flow."""
+        return self._fmt
+
     def _viewers_changed(self) -> None:
         """Start the second encodes that viewers need, stop those nobody watches any more."""
         wanted = {v.codec for v in self._viewers.values()}

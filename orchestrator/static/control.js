@@ -44,6 +44,8 @@
     pgmLabel: "", // what the program monitor's label says (follows the picture, not the command)
   };
   window.controlPage = ctl;
+  /** The credentials of a call (monitor.js sends SDP with them). */
+  ctl.authHeaders = (method) => (ctl.bearer ? { Authorization: "Bearer " + ctl.bearer } : ctl.csrf && method !== "GET" ? { "X-CSRF-Token": ctl.csrf } : {});
 
   // ---------------------------------------------------------------- helpers
   function h(tag, props, ...kids) {
@@ -231,6 +233,7 @@
     ctl.wsOpen = false;
     clearTimeout(wsTimer);
     frames.stopAll();
+    if (window.crewMonitor) window.crewMonitor.stop();
   }
 
   async function startSession(me) {
@@ -245,6 +248,7 @@
     $("app").hidden = false;
     $("log-csv").href = `${API}/events.csv`;
     connectWs();
+    if (window.crewMonitor) window.crewMonitor.start(ctl, API); // the WebRTC monitor and solo (monitor.js)
     const [state] = await Promise.all([api("GET", API), loadProducts(), loadRundown(), loadEvents(), loadLinks()]);
     if (state.ok && ctl.me) applyState(state.data, true);
     else if (!state.ok && state.status !== 401) toast("读取节目状态失败 Could not read the show: " + failure(state), "error");
@@ -536,13 +540,21 @@
       pgm.started = performance.now();
       pgm.img.src = `${API}/multiview/program.mjpg?n=${++mjpegSeq}`;
     }
+    function stopProgram() {
+      if (pgm.img) { unwatch(pgm.img); pgm.img.onload = pgm.img.onerror = null; pgm.img.removeAttribute("src"); pgm.img.classList.remove("has-frame"); pgm.img = null; }
+      pgm.mode = "mjpg"; pgm.fails = 0;
+    }
     function stopAll() {
       for (const img of document.querySelectorAll("img[data-source]")) unwatch(img);
       if (pgm.img) { pgm.img.onload = pgm.img.onerror = null; pgm.img.removeAttribute("src"); pgm.img.classList.remove("has-frame"); pgm.img = null; }
       pgm.mode = "mjpg"; pgm.fails = 0;
     }
-    return { watch, unwatch, startProgram, restartProgram, stopAll, pgm };
+    return { watch, unwatch, startProgram, restartProgram, stopProgram, stopAll, pgm };
   })();
+  // monitor.js: the WebRTC monitor replaces the JPEG one while it plays, and falls back to it.
+  const webrtcMonitor = () => !!(ctl.monitor && ctl.monitor.mode === "webrtc");
+  ctl.stopJpegMonitor = () => frames.stopProgram();
+  ctl.startJpegMonitor = () => { if (!frames.pgm.img && ctl.me) frames.startProgram($("pgm-img")); };
 
   /* The program monitor is the encoded output, about a second behind the clock. Its label and
    * cover follow the picture: each label is shown once the monitor's measured delay has passed,
@@ -550,7 +562,7 @@
   const pgmLabels = []; // [{at (ms), text}] oldest first
   let pgmCoverUntil = 0;
   let prevPanic = false;
-  const monitorDelayMs = (s) => { const d = s && s.monitor && s.monitor.delay_ms; return d != null ? Math.max(0, d) : 1000; };
+  const monitorDelayMs = (s) => { if (webrtcMonitor() && ctl.monitor.delayMs != null) return ctl.monitor.delayMs; const d = s && s.monitor && s.monitor.delay_ms; return d != null ? Math.max(0, d) : 1000; };
   function airLabel(s) {
     if (s.panic) return "垫片 SLATE · PANIC";
     if (s.ftb) return "黑场 BLACK";
@@ -575,7 +587,7 @@
 
   function renderMonitors(s) {
     const pgmImg = $("pgm-img");
-    if (!frames.pgm.img) frames.startProgram(pgmImg);
+    if (!frames.pgm.img && !webrtcMonitor()) frames.startProgram(pgmImg);
     const label = airLabel(s);
     if (!pgmLabels.length || pgmLabels[pgmLabels.length - 1].text !== label) pgmLabels.push({ at: Date.now(), text: label });
     if (pgmLabels.length > 50) pgmLabels.shift();
@@ -587,8 +599,10 @@
     prevPanic = !!s.panic;
     renderPgmLabel();
     const mon = s.monitor || {};
-    $("pgm-info").textContent = mon.delay_ms != null ? `监视 monitor ≈${(mon.delay_ms / 1000).toFixed(1)} s behind · ${mon.fps} fps` : "";
-    $("pgm-info").title = "The program monitor shows the encoded output; it is this far behind what goes out.";
+    if (!webrtcMonitor()) {
+      $("pgm-info").textContent = mon.delay_ms != null ? `监视 monitor ≈${(mon.delay_ms / 1000).toFixed(1)} s behind · ${mon.fps} fps` : "";
+      $("pgm-info").title = "The program monitor shows the encoded output; it is this far behind what goes out.";
+    }
     // The preview monitor shows the look built on preview: its layout from the studios' pictures.
     const pl = s.preview_layout || { layout: "single", studios: s.preview ? [s.preview] : [] };
     const [mainId, secondId] = pl.studios || [];

@@ -164,6 +164,21 @@ async def metrics(request: web.Request) -> web.Response:
     metric("broadcast_flv_readers", "gauge", "Connected HTTP-FLV readers.", flv_rows)
     for name, kind, help_text, rows in output_metrics(runners):
         metric(name, kind, help_text, rows)
+    # The crew's program monitors and solo streams (orchestrator/crewmonitor.py).
+    crews = [(r.show.id, r.crew.status()) for r in runners if r.crew is not None]
+    metric(
+        "broadcast_crew_streams",
+        "gauge",
+        "Operators' program monitor and solo (PFL) streams open.",
+        [({"show": s, "kind": "monitor"}, c["monitors"]) for s, c in crews]
+        + [({"show": s, "kind": "solo"}, c["solo_streams"]) for s, c in crews],
+    )
+    metric(
+        "broadcast_crew_solo_encodes",
+        "gauge",
+        "Solo Opus encodes running (one per soloed studio).",
+        [({"show": s}, len(c["solo_encodes"])) for s, c in crews],  # type: ignore[arg-type]
+    )
     # The state store's outbox (orchestrator/outbox.py): above 0 for long means Redis is away.
     pending: list[tuple[dict[str, str], object]] = [({"show": r.show.id}, len(r.outbox)) for r in runners]
     metric("broadcast_store_writes_pending", "gauge", "Audit events and facts waiting for the state store.", pending)

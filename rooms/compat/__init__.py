@@ -9,7 +9,8 @@ there and which upstream change would remove it:
   and payload types 35-63 in aiortc's tables, FIR in answers, a transceiver's codecs;
 * :mod:`rooms.compat.aiortcreceive`: the video receive path (frame buffer, NACK, PLI/FIR,
   per-SSRC stats), the decoder threads' stop, and talkback's one-packet audio buffer;
-* :mod:`rooms.compat.aiortcsend`: a viewer's keyframe requests routed to our encoders.
+* :mod:`rooms.compat.aiortcsend`: a viewer's keyframe requests routed to our encoders, the
+  RTP timestamp a sender last sent (the crew monitor's clock).
 
 Process-wide patches are applied once, at start, by :func:`install` (the app factory;
 sessions made without the app, in tests and benches, call it too: idempotent).  Each
@@ -49,7 +50,7 @@ from rooms.compat.aiortcreceive import (
     shorten_audio_jitter,
     stop_decoders,
 )
-from rooms.compat.aiortcsend import route_keyframe_requests
+from rooms.compat.aiortcsend import route_keyframe_requests, sent_rtp_timestamp
 from rooms.compat.pins import Pins, changed, source_hash
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "register_h264_high",
     "route_keyframe_requests",
     "shorten_audio_jitter",
+    "sent_rtp_timestamp",
     "source_hash",
     "stop_decoders",
     "use_port_range",

@@ -67,6 +67,7 @@ async def test_switches_are_click_free_and_gain_and_meters_follow(server: Server
         await asyncio.sleep(1.2)
         _, meters["muted"] = await server.api("GET", f"{API}/audio")
         flv = await recording
+        _, state = await server.api("GET", API)
     finally:
         await alpha.stop()
         await bravo.stop()
@@ -86,8 +87,12 @@ async def test_switches_are_click_free_and_gain_and_meters_follow(server: Server
     audio = audio[2400:]  # the decoder's first frames
     # No clicks: a 1 kHz sine at 8000 moves by at most ~1050 a sample; a hard cut between
     # the tones would jump by up to 16000.
+    # Under load the clock may stall or skip ticks and a studio's buffer overflow or run dry:
+    # each of those edges is shaped (mixer/audioedges.py), so the bound holds on a loaded box too.
     jumps = np.abs(np.diff(audio))
-    assert jumps.max() < 2000, (jumps.max(), int(jumps.argmax()))
+    load = {k: state["mixer"].get(k) for k in ("late_ticks", "skipped_ticks", "audio_silence_filled_ms")}
+    underruns = {sid: a["underruns"] for sid, a in meters["muted"]["studios"].items()}
+    assert jumps.max() < 2000, (jumps.max(), int(jumps.argmax()), load, underruns)
     seq = blocks(audio)
     tones = [t for t, rms in seq if rms > 3000]
     assert "bravo" in tones and tones[-1] == "alpha"

@@ -9,7 +9,9 @@ import pytest
 
 from mixer.audiomixer import AudioMixer
 from mixer.dynamics import Limiter, Meter, soft_clip
+from mixer.encodedpacket import ProgramFormat
 from mixer.feedbuffer import FeedBuffer
+from mixer.programencoder import ProgramEncoder
 
 N = 1600  # samples per tick at 30 fps
 
@@ -83,3 +85,71 @@ def test_underrun_fades_out_instead_of_clicking() -> None:
     audio = np.concatenate(out)
     assert mixer.underruns("a") >= 1
     assert np.abs(np.diff(audio)).max() < 1200  # 1 kHz at 8000 moves <= 1047 a sample
+
+
+def test_a_stalled_clock_drops_queued_audio_without_a_click() -> None:
+    """The clock stalls (a loaded box) while the studio's audio keeps coming: more than the
+    buffer's 300 ms queue up and the oldest are dropped. Cut, that jumps to another phase of
+    the tone (up to 16000 a sample); spliced, it stays a tone (the CI click: 6363)."""
+    mixer = AudioMixer(48000, N)
+    feed = FeedBuffer("a")
+    mixer.set_on_air(["a"], 1440)
+    sent = 0
+    out = []
+    for tick in range(60):
+        feed.push_audio(tone(sent, N, hz=1000))
+        sent += N
+        if 20 <= tick < 35:
+            continue  # the clock is stalled for 15 ticks (0.5 s): no mix, the audio queues up
+        out.append(mixer.mix({"a": feed})[:, 0].astype(np.int32))
+    audio = np.concatenate(out)
+    assert np.abs(np.diff(audio)).max() < 1200  # 1 kHz at 8000 moves <= 1047 a sample
+    assert np.abs(audio[-N:]).max() > 7000  # and the tone is still there
+
+
+def test_a_hole_in_the_program_timeline_is_entered_and_left_without_a_click() -> None:
+    """Ticks the clock skipped (or the encoder's backlog dropped) become silence in the
+    encoded audio: from the last sample down to it, and a fade-in after it, never a step."""
+    fmt = ProgramFormat(width=320, height=180, fps=30)
+    encoder = ProgramEncoder(fmt, threads=1)
+    try:
+        phase = 0
+        out = []
+        for tick in [*range(10), *range(25, 35)]:  # ticks 10-24 skipped
+            t = (phase + np.arange(N)) / 48000
+            phase += N
+            block = np.repeat((8000 * np.sin(2 * np.pi * 1000 * t + 0.7)).astype(np.int16)[:, None], 2, axis=1)
+            out += [chunk[:, 0].astype(np.int32) for _, chunk in encoder.audio_timeline(tick, block)]
+    finally:
+        encoder.stop()
+    audio = np.concatenate(out)
+    assert len(audio) == 35 * N  # the hole is filled: the timeline has every tick
+    assert encoder.silence_filled_ticks == 15
+    assert np.abs(np.diff(audio)).max() < 1200
+    assert not audio[11 * N : 24 * N].any()  # silence in the hole
+
+
+def test_a_solo_tap_hears_the_studio_before_gain_and_mute_and_leaves_the_mix_alone() -> None:
+    """Solo (PFL): a muted, off-air studio's tap carries its whole tone; the program stays
+    silent; a soloed studio that is not connected gives silence, every tick."""
+    mixer = AudioMixer(48000, N)
+    feed = FeedBuffer("a")
+    mixer.set_on_air([], 1440)  # nobody on air
+    mixer.set_levels({"a": -20.0}, frozenset({"a"}))  # and "a" muted too
+    heard: dict[str, list[np.ndarray]] = {"a": [], "b": []}
+    mixer.set_taps({s: heard[s].append for s in heard})
+    sent = 0
+    program = []
+    for _ in range(30):
+        feed.push_audio(tone(sent, N, hz=1000))
+        sent += N
+        program.append(mixer.mix({"a": feed}))
+    solo = np.concatenate(heard["a"][10:])[:, 0]
+    assert len(heard["a"]) == len(heard["b"]) == 30
+    assert np.abs(solo).max() > 7900  # the tone at its own level (peak 8000): no gain, no mute
+    assert not np.concatenate(heard["b"]).any()  # not connected: silence
+    assert not np.concatenate(program).any()  # the program mix did not change
+    mixer.set_taps({})
+    feed.push_audio(tone(sent, N, hz=1000))
+    mixer.mix({"a": feed})
+    assert len(heard["a"]) == 30  # untapped: no more blocks

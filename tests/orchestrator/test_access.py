@@ -108,6 +108,9 @@ def test_roles_say_exactly_what_each_may_do() -> None:
     assert ("POST", "/api/shows/{show}/cut") not in links | producer
     assert ("POST", "/api/shows/{show}/cards") in producer and ("POST", "/api/shows/{show}/cards") not in links
     assert all(Role.DIRECTOR.may(p) for p in PERMISSIONS.values())
+    # The crew hears the show (monitor, solo); the links desk does not.
+    for route in (("POST", "/api/shows/{show}/monitor"), ("POST", "/api/shows/{show}/solo/{studio}")):
+        assert route in producer and route not in links
 
 
 @pytest.fixture

@@ -135,3 +135,22 @@ def test_nack_asks_after_reordering_and_again_per_packet_after_a_round_trip() ->
     seen = [arrive(23 + i, 0.2 + 0.2 * i) for i in range(2 * MAX_NACKS_PER_PACKET)]
     asked_for_9 = sum(1 for s in seen if s and 9 in s) + 1
     assert asked_for_9 == MAX_NACKS_PER_PACKET  # then it gives up on it
+
+
+def test_a_sender_keeps_the_rtp_timestamp_the_monitor_clock_reads() -> None:
+    """The name-mangled attribute the crew monitor's clock reads exists on a real sender."""
+    import asyncio
+
+    from aiortc import RTCPeerConnection
+
+    from rooms.compat import sent_rtp_timestamp
+
+    async def run() -> None:
+        pc = RTCPeerConnection()
+        try:
+            sender = pc.addTransceiver("video", direction="sendonly").sender
+            assert sent_rtp_timestamp(sender) == 0  # nothing sent yet
+        finally:
+            await pc.close()
+
+    asyncio.run(run())
