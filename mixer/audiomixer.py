@@ -178,6 +178,11 @@ class AudioMixer:
         self._muted: Set[str] = frozenset()
         self._readings: dict[str, object] = {}
         self._heard: dict[str, float] = {}  # studio -> monotonic time audio last arrived (kept across sessions)
+        # For the hosts' return feeds (mixer/mixminus.py): while set, each tick keeps the sum
+        # before the limiter (``bus``) and each studio's share of it (``parts``).
+        self.keep_parts = False
+        self.bus = np.zeros((samples_per_tick, 2), dtype=np.float32)
+        self.parts: dict[str, np.ndarray] = {}
         # Solo (pre-fader listen, mixer/solo.py): studio -> callback given each tick's input
         # before gain, mute and the on-air crossfade. Replaced whole, never changed in place.
         self._taps: Mapping[str, Callable[[np.ndarray], None]] = {}
@@ -216,6 +221,8 @@ class AudioMixer:
         acc = self._acc
         acc.fill(0.0)
         readings: dict[str, object] = {}
+        keep = self.keep_parts
+        parts: dict[str, np.ndarray] = {}
         taps = self._taps
         for studio_id, feed in feeds.items():
             ch = self._channels.get(studio_id)
@@ -236,7 +243,10 @@ class AudioMixer:
             ch.target_gain = 0.0 if studio_id in self._muted else 10 ** (gain_db / 20)
             env = ch.envelope(self._steps)
             if block is not None and env is not None:
-                acc += block * env[:, None]
+                share = block * env[:, None]
+                acc += share
+                if keep:
+                    parts[studio_id] = share
             readings[studio_id] = {
                 **ch.meter.reading(),
                 "on_air": round(ch.position, 3),
@@ -245,6 +255,9 @@ class AudioMixer:
             }
         for gone in set(self._channels) - set(feeds):
             del self._channels[gone]
+        if keep:
+            np.copyto(self.bus, acc)
+        self.parts = parts
         for studio_id, tap in taps.items():
             if studio_id not in feeds:  # soloed but not connected: silence, the stream stays steady
                 tap(self._silence)
@@ -275,6 +288,9 @@ class AudioMixer:
     def meters(self) -> dict[str, object]:
         """The last tick's readings (replaced whole each tick, safe to read from any thread)."""
         return self._readings
+
+
+StudioAudio = _StudioAudio  # the jitter buffer, also for the talkback voices (mixer/mixminus.py)
 
 
 def samples_to_frame(samples: np.ndarray, sample_rate: int) -> av.AudioFrame:

@@ -55,6 +55,7 @@ from mixer.compositor import Picture
 from mixer.encodedpacket import ProgramFormat
 from mixer.fallback import STEADY_GAP, Fallback
 from mixer.feedbuffer import FeedBuffer
+from mixer.mixminus import MixMinus
 from mixer.outputs.sink import Sink
 from mixer.scene import BLACK, SLATE, Bus, Scene
 from mixer.transition import Transition
@@ -107,6 +108,7 @@ class Program:
             main.graphics,
         )
         self.audio = AudioMixer(fmt.sample_rate, self._samples_per_tick)
+        self.returns = MixMinus(fmt.sample_rate, self._samples_per_tick)  # the hosts' return sound
         self._scene = Scene()
         self._feeds: dict[str, FeedBuffer] = {}
         self._cards: dict[str, Picture] = {}  # audio-only studios' pictures (studio id -> card)
@@ -300,7 +302,9 @@ class Program:
         target = self._fallback.target(scene, live, steady, now)  # watched whatever is shown
         self._switch(scene, BLACK if scene.ftb and not scene.panic else target)
         self.audio.set_levels(scene.gains_db, scene.muted)
+        self.audio.keep_parts = self.returns.active
         samples = self.audio.mix(feeds, now)
+        self.returns.tick(self.audio)  # from the same decoded samples: no encoder or output delay
         # After the audio: the video delay follows each studio's audio buffer depth.
         pictures = self._pictures(now, scene, live, cards)
         shot = self._shot()  # what every program shows this tick

@@ -380,3 +380,45 @@ class Health(Answer):
 class OpenApiDocument(Answer):
     openapi: str
     paths: Object
+
+
+# -- talk and listen (orchestrator/returnfeeds.py) -----------------------------------------------
+TalkTargets = Annotated[list[str] | Literal["all"], Field(description="the studios who hear it, or all")]
+
+
+class Talking(Answer):
+    operator: str
+    targets: TalkTargets
+
+
+class TalkAndListen(Answer):
+    """The show's return feeds and talkbacks."""
+
+    returns: int = Field(description="hosts' return feeds open")
+    returns_connected: int
+    returns_total: int = Field(description="return feeds opened since the show started on this node")
+    return_studios: list[str]
+    talkbacks: int = Field(description="operator microphones connected")
+    talkbacks_open: int = Field(description="of those, talking now")
+    talkbacks_total: int
+    talking: list[Talking]
+    picture: Object = Field(description="the shared return picture encode")
+    audio: Object | None = Field(description="the return sound's Opus thread (null while no host listens)")
+    feeds: list[Object]
+    talkback_sessions: list[Object]
+    at: float
+
+
+class TalkKeyed(Answer):
+    """An operator's talkback after a press or a release."""
+
+    id: str
+    operator: str
+    on: bool
+    targets: TalkTargets
+    state: str
+
+
+class TalkClosed(Answer):
+    id: str
+    state: Literal["closed"]

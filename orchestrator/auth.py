@@ -75,6 +75,11 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("POST", SHOW + "/dump"): SWITCH,
     ("POST", SHOW + "/delay"): SWITCH,
     ("POST", SHOW + "/programs"): SWITCH,  # a program's outputs start or end: directors only
+    # Talkback: directors and producers (GRAPHICS is what both have and the links role lacks).
+    ("GET", SHOW + "/talkback"): READ,
+    ("POST", SHOW + "/talkback"): GRAPHICS,
+    ("POST", SHOW + "/talkback/{talk}"): GRAPHICS,
+    ("DELETE", SHOW + "/talkback/{talk}"): GRAPHICS,
     # Hearing the show and soloing a studio (orchestrator/crewmonitor.py): the crew at the desk.
     ("POST", SHOW + "/monitor"): MONITOR,
     ("DELETE", SHOW + "/monitor/{viewer}"): MONITOR,
@@ -101,6 +106,10 @@ OUTSIDE_API = frozenset(
         ("PATCH", "/whep/{show}/{viewer}"),
         ("OPTIONS", "/whep/{show}"),
         ("OPTIONS", "/whep/{show}/{viewer}"),
+        ("POST", "/return/{show}/{studio}"),  # the join token (Bearer)
+        ("DELETE", "/return/{show}/{studio}/{feed}"),
+        ("OPTIONS", "/return/{show}/{studio}"),
+        ("OPTIONS", "/return/{show}/{studio}/{feed}"),
         ("GET", "/live/{show}.flv"),
         ("GET", "/live/{show}/{name}"),
         ("GET", "/control/{show}"),  # the page; it signs in through /api/login

@@ -115,6 +115,22 @@ class FallbackPolicyBody(Closed):
     policy: FallbackPolicy
 
 
+MAX_TALKBACK_TARGETS = 200
+
+
+class TalkbackBody(Closed):
+    """Talkback on or off, to some studios or all (``targets`` absent, null or "all": every studio)."""
+
+    on: Flag
+    targets: (
+        Annotated[
+            list[StudioId], Field(min_length=1, max_length=MAX_TALKBACK_TARGETS, description="the studios who hear it")
+        ]
+        | Annotated[Text, OneOf(("all",))]
+        | None
+    ) = None
+
+
 class AudioBody(Closed):
     """A studio's gain and/or mute (at least one of them)."""
 

@@ -187,6 +187,7 @@ class ShowCollector(Collector):
         yield from self._studios(runners)
         yield from self._outputs(runners)
         yield from self._crew(runners)
+        yield from self._talk_and_listen(runners)
         pending: Rows = [({"show": r.show.id}, len(r.outbox)) for r in runners]
         yield family(
             "gauge", "broadcast_store_writes_pending", "Audit events and facts waiting for the state store.", pending
@@ -280,6 +281,16 @@ class ShowCollector(Collector):
         yield family(
             "gauge", "broadcast_crew_solo_encodes", "Solo Opus encodes running (one per soloed studio).", encodes
         )
+
+    @staticmethod
+    def _talk_and_listen(runners: list[ShowRunner]) -> Iterator[Metric]:
+        """The hosts' return feeds and the crew's talkback (orchestrator/returnfeeds.py)."""
+        feeds: Rows = [({"show": r.show.id}, len(r.returns.feeds)) for r in runners]
+        yield family("gauge", "broadcast_return_feeds", "Hosts' return feeds open (mix-minus and picture).", feeds)
+        talks: Rows = [({"show": r.show.id}, len(r.returns.talks)) for r in runners]
+        yield family("gauge", "broadcast_talkbacks", "Operator talkback microphones connected.", talks)
+        keyed: Rows = [({"show": r.show.id}, r.returns.status()["talkbacks_open"]) for r in runners]
+        yield family("gauge", "broadcast_talkbacks_open", "Talkbacks keyed (an operator talking to hosts) now.", keyed)
 
     @staticmethod
     def _cluster_families(cluster: Cluster) -> Iterator[Metric]:

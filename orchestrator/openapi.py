@@ -684,6 +684,61 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("OPTIONS", "/whep/{show}"): Op("WHEP: CORS preflight", status=204, auth="none", fuzz=False, tag="WHEP"),
     ("OPTIONS", "/whep/{show}/{viewer}"): Op("WHEP: CORS preflight", status=204, auth="none", fuzz=False, tag="WHEP"),
+    # -- talk and listen (orchestrator/returnfeeds.py) -------------------------------------------
+    ("POST", "/return/{show}/{studio}"): Op(
+        "Return feed: the host hears the program minus their own voice and sees a small program picture",
+        "A recvonly offer (audio, and VP8 video if wanted) with the studio's join token; 403 for another "
+        "studio's token, 409 before the studio has joined (WHIP). A new return replaces the studio's last one.",
+        content={SDP: STRING},
+        body_required=True,
+        response=STRING,
+        status=201,
+        media=SDP,
+        errors=(409, 415),
+        auth="join",
+        headers={"Location": "the return feed's URL", "ETag": "the return feed's ETag"},
+        fuzz=False,
+        tag="talk and listen",
+    ),
+    ("DELETE", "/return/{show}/{studio}/{feed}"): Op(
+        "Return feed: end it", auth="join", fuzz=False, tag="talk and listen"
+    ),
+    ("OPTIONS", "/return/{show}/{studio}"): Op(
+        "Return feed: CORS preflight", status=204, auth="none", fuzz=False, tag="talk and listen"
+    ),
+    ("OPTIONS", "/return/{show}/{studio}/{feed}"): Op(
+        "Return feed: CORS preflight", status=204, auth="none", fuzz=False, tag="talk and listen"
+    ),
+    ("GET", "/api/shows/{show}/talkback"): Op(
+        "Return feeds and talkbacks: counts, who is talking to whom, the shared encodes",
+        response=answers.TalkAndListen,
+        tag="talk and listen",
+    ),
+    ("POST", "/api/shows/{show}/talkback"): Op(
+        "Talkback: connect this page's microphone (send-only audio offer)",
+        "Answers 201 with the SDP answer and a `Location` to key it on and off. Nobody hears it until keyed.",
+        content={SDP: STRING},
+        body_required=True,
+        response=STRING,
+        status=201,
+        media=SDP,
+        errors=(415,),
+        headers={"Location": "the talkback's URL"},
+        fuzz=False,
+        tag="talk and listen",
+    ),
+    ("POST", "/api/shows/{show}/talkback/{talk}"): Op(
+        "Talkback: talk (`on`) to some studios or all, or stop",
+        "The targets hear it in their return feed with the program ducked 15 dB; never on the program. "
+        "Only the operator who connected it may key it.",
+        body=bodies.TalkbackBody,
+        body_required=True,
+        response=answers.TalkKeyed,
+        tag="talk and listen",
+    ),
+    ("DELETE", "/api/shows/{show}/talkback/{talk}"): Op(
+        "Talkback: disconnect the microphone", response=answers.TalkClosed, tag="talk and listen"
+    ),
     ("GET", "/live/{show}.flv"): Op(
         "HTTP-FLV pull of the program",
         "Starts at the last keyframe with codec headers; streams until the client goes.",

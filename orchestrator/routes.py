@@ -19,8 +19,10 @@ from orchestrator.views import (
     mixerapi,
     monitorapi,
     outputsapi,
+    returnfeed,
     session,
     studiosapi,
+    talkbackapi,
     whep,
     whip,
 )
@@ -98,4 +100,13 @@ routes = [
     web.post("/api/shows/{show}/delay", outputsapi.set_delay),
     web.post("/api/shows/{show}/dump", outputsapi.dump),
     web.post("/api/shows/{show}/programs", outputsapi.set_programs),
+    # Talk and listen: the hosts' return feeds, the crew's talkback (orchestrator/returnfeeds.py).
+    web.post("/return/{show}/{studio}", returnfeed.post),
+    web.delete("/return/{show}/{studio}/{feed}", returnfeed.delete),
+    web.options("/return/{show}/{studio}", returnfeed.options),
+    web.options("/return/{show}/{studio}/{feed}", returnfeed.options),
+    web.get("/api/shows/{show}/talkback", talkbackapi.status),
+    web.post("/api/shows/{show}/talkback", talkbackapi.post),
+    web.post("/api/shows/{show}/talkback/{talk}", talkbackapi.key),
+    web.delete("/api/shows/{show}/talkback/{talk}", talkbackapi.delete),
 ]

@@ -71,6 +71,7 @@ class ShowRunner(ShowView, SceneCommands):
         loop = asyncio.get_running_loop()
         self.program.on_event = lambda kind, detail: loop.call_soon_threadsafe(self._clock_event, kind, detail)
         self.program.add_sink(self.multiview.monitor)
+        self.returns.start()
         if self.program.running:  # prepared: the outputs begin at a keyframe now, not in a GOP
             self.program.encoder.request_keyframe()
         else:
@@ -115,6 +116,7 @@ class ShowRunner(ShowView, SceneCommands):
             await session.close()
         if self._retiring:
             await asyncio.wait(set(self._retiring), timeout=WhipSession.CLOSE_TIMEOUT_S + 1)
+        await self.returns.close()
         if self.egress is not None:
             await self.egress.close()
         await self.programs.close()

@@ -1,4 +1,4 @@
-"""A show's studios: their WHIP (or RTMP) sessions, presence (online / offline) and join links.
+"""A show's studios: their WHIP (or RTMP) sessions, presence (online / offline), join links, return feeds.
 
 A second join replaces the first make-before-break (:meth:`StudioSessions.publish`); a
 studio is online while its session is connected and its media arrives (rooms/liveness.py).
@@ -20,6 +20,7 @@ from orchestrator.commandpath import CommandPath
 from orchestrator.config import Show
 from orchestrator.errors import Conflict, NotFound
 from orchestrator.outbox import Fact
+from orchestrator.returnfeeds import ReturnFeeds
 from orchestrator.store import Event, ShowState, StateStore
 from rooms.decodepolicy import decode_level
 from rooms.ingestpool import IngestPool
@@ -44,6 +45,10 @@ class StudioSessions(CommandPath):
         self._publishing: dict[str, asyncio.Lock] = {}
         self._retiring: set[asyncio.Future[None]] = set()  # replaced sessions being closed
         self._cards: dict[str, av.VideoFrame] = {}  # audio-only studios' pictures, drawn once
+        # Talk and listen: the hosts' return feeds and the crew's talkback (orchestrator/returnfeeds.py).
+        self.returns = ReturnFeeds(
+            show.id, self.program, lambda: self.changes.publish(self.state), ice_servers=self.whip.ice_servers
+        )
 
     async def publish(
         self, studio_id: str, offer_sdp: str, client: str = "", reconnect: bool = False
@@ -152,6 +157,7 @@ class StudioSessions(CommandPath):
         self.online.discard(session.studio_id)
         self.program.detach_feed(session.studio_id)
         self.changes.publish(self.state)
+        await self.returns.close_return(session.studio_id)  # the host's return ends with their session
         if was_online:  # one studio.left: not again for a studio already offline, or never online
             await self._presence(session.studio_id, False)
 

@@ -99,7 +99,12 @@ class ViewerEncoder:
         fmt: ProgramFormat,
         on_packet: Callable[[EncodedPacket], None],
         request_source_keyframe: Callable[[], None],
+        *,
+        scale: bool = False,
+        name: str = "whep",
     ) -> None:
+        """``scale``: pictures are scaled to ``fmt``'s width x height (the hosts' small return
+        picture, orchestrator/returnfeeds.py); otherwise they keep the program's size."""
         if codec not in _FACTORIES:
             raise ValueError(f"no second encode for {codec.value}")
         self.codec = codec
@@ -107,7 +112,9 @@ class ViewerEncoder:
         self._on_packet = on_packet
         self._request_source_keyframe = request_source_keyframe
         self._queue = PacketQueue(max(4, round(self.QUEUE_SECONDS * fmt.fps)))
-        self._thread = threading.Thread(target=self._run, name=f"whep-{codec.value}-encoder", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{name}-{codec.value}-encoder", daemon=True)
+        self._name = name
+        self._scaler = av.video.reformatter.VideoReformatter() if scale else None  # one per input, reused
         self._key_wanted = True
         self._last_key = -1e9  # monotonic time of the last keyframe
         self.started_at = time.time()
@@ -175,12 +182,12 @@ class ViewerEncoder:
                             encoder = self._encode(encoder, frame)
                         except av.error.FFmpegError:
                             # One bad frame must not end the encode for every viewer: start afresh.
-                            log.warning("whep %s encode failed; reopening", self.codec.value, exc_info=True)
+                            log.warning("%s %s encode failed; reopening", self._name, self.codec.value, exc_info=True)
                             self.encode_errors += 1
                             encoder = None
                 self.busy_seconds += time.perf_counter() - t0
         except Exception:
-            log.exception("whep %s encoder failed", self.codec.value)
+            log.exception("%s %s encoder failed", self._name, self.codec.value)
         finally:
             self._queue.close()
             del decoder, encoder  # free the codecs now, from this thread
@@ -198,6 +205,10 @@ class ViewerEncoder:
         return frames
 
     def _encode(self, encoder: av.VideoCodecContext | None, frame: av.VideoFrame) -> av.VideoCodecContext:
+        if self._scaler is not None:
+            pts, time_base = frame.pts, frame.time_base
+            frame = self._scaler.reformat(frame, width=self.fmt.width, height=self.fmt.height, format="yuv420p")
+            frame.pts, frame.time_base = pts, time_base
         if encoder is None or (encoder.width, encoder.height) != (frame.width, frame.height):
             encoder = _FACTORIES[self.codec](self.fmt)
             encoder.width, encoder.height, encoder.pix_fmt = frame.width, frame.height, "yuv420p"

@@ -38,7 +38,7 @@ async def page(request: web.Request) -> web.Response:
 
 async def static(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
-    if name not in ("control.js", "control.css", "monitor.js"):
+    if name not in ("control.js", "control.css", "monitor.js", "returnfeed.js", "talkback.js"):
         raise NotFound("no such file")
     return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
 

@@ -71,6 +71,7 @@ def host_state(runner: ShowRunner, studio_id: str, state: ShowState) -> dict[str
         "low": LOW_QUALITY,
         "cue": {**cue, "product": product, "when": when} if cue else None,
         "session": {"id": session.id, "client": session.client} if session else None,
+        "talkback": runner.returns.talking_to(studio_id),  # the crew members talking to this host now
     }
 
 

@@ -42,6 +42,7 @@ async def page(request: web.Request) -> web.Response:
         "token": token,
         "whip": f"/whip/{show.id}/{studio.id}",
         "ws": f"/host/{token}/ws",
+        "return_feed": f"/return/{show.id}/{studio.id}",  # static/returnfeed.js
         "show": show.title,
         "studio": studio.name,
         "studio_en": studio.name_en,

@@ -8,7 +8,7 @@ there and which upstream change would remove it:
 * :mod:`rooms.compat.aiortccodecs`: receiving any decodable H.264, the H.264 High family
   and payload types 35-63 in aiortc's tables, FIR in answers, a transceiver's codecs;
 * :mod:`rooms.compat.aiortcreceive`: the video receive path (frame buffer, NACK, PLI/FIR,
-  per-SSRC stats) and the decoder threads' stop;
+  per-SSRC stats), the decoder threads' stop, and talkback's one-packet audio buffer;
 * :mod:`rooms.compat.aiortcsend`: a viewer's keyframe requests routed to our encoders, the
   RTP timestamp a sender last sent (the crew monitor's clock).
 
@@ -47,6 +47,7 @@ from rooms.compat.aiortcreceive import (
     ReceivePath,
     RetryingNackGenerator,
     install_receive_path,
+    shorten_audio_jitter,
     stop_decoders,
 )
 from rooms.compat.aiortcsend import route_keyframe_requests, sent_rtp_timestamp
@@ -74,6 +75,7 @@ __all__ = [
     "receiving_codecs",
     "register_h264_high",
     "route_keyframe_requests",
+    "shorten_audio_jitter",
     "sent_rtp_timestamp",
     "source_hash",
     "stop_decoders",

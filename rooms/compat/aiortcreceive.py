@@ -1,4 +1,4 @@
-"""aiortc's video receive path and decoder threads: the patches, each pinned (rooms/compat/pins.py).
+"""aiortc's receive side: video receive path, decoder threads, talkback's audio buffer; each pinned.
 
 Applied per receiver (a WHIP session's), not process-wide: :func:`install_receive_path`
 when its track arrives, :func:`stop_decoders` when the session closes.
@@ -304,4 +304,29 @@ def stop_decoders(receivers: Iterable[RTCRtpReceiver]) -> None:
             stop()
 
 
-PINNED: Pins = {**PINNED_RECEIVE_PATH, **PINNED_DECODER_STOP}
+# -- talk and listen: a one-packet audio jitter buffer for talkback microphones -------------
+# aiortc's audio receiver releases a packet only once 4 more are queued (``JitterBuffer(
+# capacity=16, prefetch=4)`` in ``RTCRtpReceiver.__init__``): 80 ms of delay before the decoder.
+# A talkback voice then waits in the mixer's own jitter buffer (mixer/mixminus.py, the same
+# 60-90 ms one the studios have), which absorbs network jitter anyway; the first buffer is only
+# delay on the operator-to-host path. Talkback receivers therefore keep one packet (a frame is
+# complete when the next packet's timestamp shows; 20 ms). The studios' WHIP receivers keep
+# aiortc's 4: the program's lip sync (``av_sync_ms``, mixer/README.md) is measured with them.
+# Applied per receiver (rooms/talkbacksession.py) when its track arrives.
+# Removed by: an aiortc audio receiver whose jitter buffer depth can be set (or adapts).
+
+PINNED_AUDIO_JITTER: Pins = {
+    # makes the audio receiver's JitterBuffer(capacity=16, prefetch=4), stored as __jitter_buffer
+    "RTCRtpReceiver.__init__": (RTCRtpReceiver.__init__, "3e3b7b5cefbaac6f"),
+}
+TALKBACK_PREFETCH = 1
+
+
+def shorten_audio_jitter(receiver: RTCRtpReceiver, prefetch: int = TALKBACK_PREFETCH) -> None:
+    """Give an audio receiver a ``prefetch``-packet jitter buffer (before its first packet)."""
+    receiver._RTCRtpReceiver__jitter_buffer = aiortc.jitterbuffer.JitterBuffer(  # type: ignore[attr-defined]
+        capacity=16, prefetch=prefetch
+    )
+
+
+PINNED: Pins = {**PINNED_RECEIVE_PATH, **PINNED_DECODER_STOP, **PINNED_AUDIO_JITTER}

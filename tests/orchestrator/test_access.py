@@ -38,6 +38,8 @@ PARAMS = {
     "slot": "main",
     "name": "no-such-destination",
     "source": "program",
+    "feed": "no-such-feed",
+    "talk": "no-such-talk",
 }
 
 

@@ -61,6 +61,9 @@ PUBLIC_NAMES = (
     "broadcast_output_second_encodes",
     "broadcast_crew_streams",
     "broadcast_crew_solo_encodes",
+    "broadcast_return_feeds",
+    "broadcast_talkbacks",
+    "broadcast_talkbacks_open",
     "broadcast_store_writes_pending",
     "broadcast_store_write_retries_total",
     # the process collector

@@ -153,7 +153,10 @@ def test_the_document_takes_request_bodies_from_the_models() -> None:
 
 
 # Path parameters for the walk below: real ones, so a request gets as far as its body check.
-WALK_PARAMS = {"show": "test-show", "studio": "alpha", "product": "soup", "slot": "main", "alarm": "x", "name": "x"}
+WALK_PARAMS = {
+    **{"show": "test-show", "studio": "alpha", "product": "soup", "slot": "main"},
+    **{"alarm": "x", "name": "x", "talk": "x"},
+}
 
 
 def _json_body_routes() -> list[tuple[str, str]]:

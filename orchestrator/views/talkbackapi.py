@@ -1,0 +1,84 @@
+"""Talkback: an operator page's microphone to one studio, a group, or all of them.
+
+``POST /api/shows/{show}/talkback`` with the page's SDP offer (its microphone,
+send-only audio) → ``201``, the answer, ``Location``; then
+``POST .../talkback/{talk} {"on": true, "targets": ["alpha"] | "all"}`` while the
+button is held and ``{"on": false}`` when it is let go; ``DELETE`` ends it.
+Directors and producers only (the access table); an operator can only key their
+own talkback. Talkback is heard in the targets' return feeds only, never on the
+program (mixer/mixminus.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from orchestrator.bodies import TalkbackBody
+from orchestrator.errors import BadRequest, NotFound, UnsupportedMediaType
+from orchestrator.showrunner import ShowRunner
+from orchestrator.views.common import body, operator_name, show_runner
+from rooms.sdp import OfferError, announce_public_address
+from rooms.talkbacksession import TalkbackOfferError, TalkbackSession
+
+
+def _own_talk(request: web.Request) -> tuple[ShowRunner, TalkbackSession]:
+    runner = show_runner(request)
+    session = runner.returns.talk(request.match_info["talk"], operator_name(request))
+    if session is None:
+        raise NotFound("no such talkback of yours (it may have ended)")
+    return runner, session
+
+
+async def status(request: web.Request) -> web.Response:
+    return web.json_response(show_runner(request).returns.status())
+
+
+async def post(request: web.Request) -> web.Response:
+    runner = show_runner(request)
+    if request.content_type != "application/sdp":
+        raise UnsupportedMediaType("Content-Type must be application/sdp")
+    try:
+        offer = (await request.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("SDP offer is not UTF-8 text") from None
+    try:
+        session = await runner.returns.open_talkback(operator_name(request), offer)
+    except (TalkbackOfferError, OfferError) as exc:
+        raise BadRequest(str(exc)) from None
+    answer = session.answer
+    if runner.whip.public_address:
+        answer = announce_public_address(answer, runner.whip.public_address)
+    return web.Response(
+        status=201,
+        text=answer,
+        content_type="application/sdp",
+        headers={"Location": f"/api/shows/{runner.show.id}/talkback/{session.id}"},
+    )
+
+
+async def key(request: web.Request) -> web.Response:
+    data = await body(request, TalkbackBody)  # a bad body is a 400 whichever talkback it names
+    runner, session = _own_talk(request)
+    targets: frozenset[str] | None = None
+    if isinstance(data.targets, list):
+        unknown = sorted({t for t in data.targets if runner.show.studio(t) is None})
+        if unknown:
+            raise BadRequest(f"'targets': show {runner.show.id!r} has no studio {', '.join(map(repr, unknown))}")
+        targets = frozenset(data.targets)
+    talk = runner.returns.set_talk(session.id, data.on, targets)
+    view: dict[str, Any] = {
+        "id": session.id,
+        "operator": talk.name,
+        "on": talk.on,
+        "targets": sorted(talk.targets) if talk.targets is not None else "all",
+        "state": session.state,
+    }
+    return web.json_response(view)
+
+
+async def delete(request: web.Request) -> web.Response:
+    _, session = _own_talk(request)
+    await session.close()
+    return web.json_response({"id": session.id, "state": "closed"})
