@@ -2,6 +2,7 @@
 
     unshare -n sh -c 'scripts/loopback-net.sh && .venv/bin/python bench/scale.py'
     .venv/bin/python bench/scale.py --points 4 8 16 16s 24s 40s --seconds 20   (the default)
+    .venv/bin/python bench/scale.py --workers auto   (studio ingest in worker processes)
 
 Each studio is a 720p30 H.264 clip at 2.5 Mbit/s with a keyframe a second (testsrc2 turned
 to its own hue, with temporal noise, so it decodes like a camera, not a flat pattern) and an
@@ -89,12 +90,14 @@ def _studio_counters(state: dict[str, Any]) -> dict[str, dict[str, float]]:
     return {s["id"]: {k: float((s["stats"] or {}).get(k) or 0) for k in keys} for s in state["studios"]}
 
 
-def run_ours(n: int, standby: bool, seconds: float, clips: list[Path], per_process: int, log: Path) -> dict[str, Any]:
+def run_ours(
+    n: int, standby: bool, seconds: float, clips: list[Path], per_process: int, log: Path, workers: int | str = 0
+) -> dict[str, Any]:
     extra = f"standby_decode = {'true' if standby else 'false'}"
     with (
         tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp,
         log.open("ab") as log_file,
-        BenchServer(Path(tmp), n, show_extra=extra, log=log_file) as server,
+        BenchServer(Path(tmp), n, show_extra=extra, log=log_file, ingest_workers=workers) as server,
     ):
         pubs = spawn_replays(server, clips[:n], per_process, log_file)
         try:
@@ -117,7 +120,7 @@ def run_ours(n: int, standby: bool, seconds: float, clips: list[Path], per_proce
             loop_cores = (loop1 - loop0) / dt  # the main thread: the event loop, where every packet is handled
             result: dict[str, Any] = {
                 "studios": n,
-                "mode": "standby" if standby else "full",
+                "mode": ("standby" if standby else "full") + (f", {workers} workers" if workers else ""),
                 "server_cores": round(cores, 2),
                 "program_fps": round((after["mixer"]["ticks"] - before["mixer"]["ticks"]) / dt, 1),
                 "late_ticks": after["mixer"]["late_ticks"] - before["mixer"]["late_ticks"],
@@ -199,6 +202,7 @@ def main() -> None:
     p.add_argument("--clips", type=Path, default=Path(tempfile.gettempdir()) / "broadcast-bench-clips")
     p.add_argument("--per-process", type=int, default=4, help="studios per replaying process")
     p.add_argument("--no-ffmpeg", action="store_true")
+    p.add_argument("--workers", default="0", help='ingest.workers: 0 (in the server process), N or "auto"')
     p.add_argument("--log", type=Path, default=Path(tempfile.gettempdir()) / "bench-scale-server.log")
     args = p.parse_args()
     points = [parse_point(x) for x in args.points]
@@ -213,7 +217,8 @@ def main() -> None:
     print("| ---: | --- |" + " ---: |" * 14)
     for n, standby in points:
         try:
-            r = run_ours(n, standby, args.seconds, clips, args.per_process, args.log)
+            workers = args.workers if args.workers == "auto" else int(args.workers)
+            r = run_ours(n, standby, args.seconds, clips, args.per_process, args.log, workers)
         except (OSError, RuntimeError) as exc:  # (timeouts are OSErrors) the point failed: say so, go on
             print(f"| {n} | {'standby' if standby else 'full'} | failed: {exc} |", flush=True)
             continue
