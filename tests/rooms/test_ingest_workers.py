@@ -25,7 +25,7 @@ from rooms.frameslots import NAME_PREFIX
 from rooms.ingestpool import IngestPool, worker_count
 from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server, make_config
-from tests.flashbeep import record_flv
+from tests.flvpull import record_flv
 from tests.mediacheck import assert_continuous, decode
 from tests.metricstext import sample
 from tests.whipclient import AiortcPublisher
