@@ -211,8 +211,8 @@ async def admit(request: web.Request) -> Actor | None:
     actor = await authenticate(request)
     check_cross_site(request, actor)
     if not actor.may(needed):
-        allowed = ", ".join(r.value for r in Role if r.may(needed))
-        raise Forbidden(f"{actor.name} is a {actor.role.value}; this needs: {allowed}")
+        allowed = " or ".join(r.value for r in Role if r.may(needed))
+        raise Forbidden(f"{actor.name} has the {actor.role.value} role; this needs the {allowed} role")
     show = request.match_info.get("show")
     if show is not None and not actor.sees(show):
         raise Forbidden(f"{actor.name} may not work on show {show!r}")

@@ -123,7 +123,9 @@ class OneOf(_Check):
 
     def check(self, value: str) -> str:
         if value not in self.choices:
-            raise ValueError(f"must be one of {', '.join(self.choices)}; got {short(value)}")
+            named = ", ".join(c for c in self.choices if c)  # "" (the default) is not a word to offer
+            empty = " (or empty)" if "" in self.choices else ""
+            raise ValueError(f"must be one of {named}{empty}; got {short(value)}")
         return value
 
     def __get_pydantic_json_schema__(
@@ -161,13 +163,23 @@ TransitionMs = Annotated[Integer, InRange(0, MAX_TRANSITION_MS, "milliseconds")]
 FallbackPolicy = Annotated[Text, OneOf(POLICIES)]
 
 
+# Parts of a pydantic location that name its own schema (a union's member: ``list[constrained-str]``,
+# ``function-after[check(), str]``), not a key the user wrote. Our keys and ids never hold "[".
+_SCHEMA_PARTS = frozenset({"str", "int", "float", "bool", "none", "list", "dict", "tuple"})
+_SCHEMA_PREFIXES = ("function-", "dataclass-", "json-or-python", "lax-or-strict", "constrained-", "nullable")
+
+
+def _is_schema_part(part: str) -> bool:
+    return "[" in part or part in _SCHEMA_PARTS or part.startswith(_SCHEMA_PREFIXES)
+
+
 def where(loc: Sequence[int | str]) -> str:
     """A pydantic location as the config spells keys: ``shows[0].studios[1].id``."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not str(part).startswith(("function-", "dataclass-", "json-or-python")):
+        elif not _is_schema_part(str(part)):
             out += f".{part}" if out else str(part)
     return out
 

@@ -225,6 +225,9 @@ async def test_a_producer_cannot_read_join_links_but_links_and_director_can(site
     async with aiohttp.ClientSession() as http:
         url = site + "/api/shows/test-show/links"
         assert await _call(http, "GET", url, {"Authorization": f"Bearer {TOKENS['producer']}"}) == 403
+        async with http.get(url, headers={"Authorization": f"Bearer {TOKENS['producer']}"}) as res:
+            error = (await res.json())["error"]
+            assert error.endswith("has the producer role; this needs the director or links role"), error
         async with http.get(url, headers={"Authorization": f"Bearer {TOKENS['links']}"}) as res:
             assert res.status == 200 and len((await res.json())["links"]) == 2
         # The show list shows an operator only their shows.

@@ -93,6 +93,15 @@ def test_max_price_is_defined_once() -> None:
         ("POST", "/lower-third", {"studio": "alpha", "text": "x" * 41}, "'text': must be at most 40 characters"),
         ("POST", "/logo", {"on": "yes"}, "'on': expected true or false"),
         ("PUT", "/rundown", {"studios": {"alpha": "soup"}}, "'studios.alpha': expected a list"),
+        # No internal type names in the key (pydantic's union members: list[constrained-str]).
+        ("POST", "/talkback/main", {"on": True, "targets": "some"}, "'targets': expected a list, got 'some'"),
+        # No empty option offered: the empty default is said in words.
+        (
+            "POST",
+            "/outputs/rtmp",
+            {"name": "a", "url": "rtmp://h/app/key", "program": "sideways"},
+            "'program': must be one of landscape, portrait (or empty); got 'sideways'",
+        ),
         ("POST", "/studios/alpha/cue", {"message": "x" * 501}, "'message': must be at most 500 characters"),
     ],
 )
