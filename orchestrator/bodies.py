@@ -32,6 +32,7 @@ from orchestrator.fields import (
     OneLine,
     OneOf,
     Price,
+    Programs,
     Text,
     TransitionMs,
 )
@@ -206,10 +207,7 @@ class DelayBody(Closed):
 class ProgramsBody(Closed):
     """The programs to run from now on, main first (the main one cannot change while live)."""
 
-    programs: Annotated[
-        list[Annotated[str, OneOf(("landscape", "portrait"))]],
-        Field(min_length=1, max_length=2, description='e.g. ["landscape", "portrait"]'),
-    ]
+    programs: Annotated[Programs, Field(description='e.g. ["landscape", "portrait"]')]
 
 
 class CueBody(Closed):

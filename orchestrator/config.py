@@ -32,7 +32,9 @@ from orchestrator.fields import (
     Number,
     OneLine,
     OneOf,
+    Orientation,
     Price,
+    Programs,
     Text,
     TransitionMs,
     problems,
@@ -48,7 +50,6 @@ STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 VIDEO_CODECS = ("h264", "vp8")
-ORIENTATIONS = ("landscape", "portrait")
 
 
 class ConfigError(Exception):
@@ -128,10 +129,10 @@ class Show:
     logo_image: Text = ""  # a picture file for the logo instead of the text
     # The mixer (mixer/program.py). Portrait swaps width/height if needed: 1280x720 -> 720x1280.
     # One program, shorthand for programs = [orientation] (default landscape); portrait: 9:16 for phones.
-    orientation: Annotated[Text, OneOf(ORIENTATIONS)] | None = None
+    orientation: Orientation | None = None
     # The show's programs, each its own canvas, graphics and encode from the one scene and audio mix
-    # (mixer/canvas.py); the first is the main one. Empty: [orientation].
-    programs: tuple[Annotated[Text, OneOf(ORIENTATIONS)], ...] = ()
+    # (mixer/canvas.py); the first is the main one. Absent: [orientation].
+    programs: Programs | None = None
     # Studio pictures in their box: "fit" (coloured sides), "crop" (fill), "blur" (blurred sides).
     fit: Annotated[Text, OneOf(FIT_MODES)] = "fit"
     fill_colour: Text = "#000000"  # the sides in "fit" mode
@@ -476,13 +477,7 @@ def _validate_mixer(config: Config) -> None:
             raise ConfigError(f"{src}: {key}.fill_colour: {show.fill_colour!r} must be #rrggbb") from None
         _check(_known_zone(show.timezone), src, f"{key}.timezone", "must be an IANA time zone like Asia/Shanghai")
         _check(
-            len(set(show.programs)) == len(show.programs),
-            src,
-            f"{key}.programs",
-            'each orientation at most once, e.g. ["landscape", "portrait"]',
-        )
-        _check(
-            not show.programs or show.orientation is None,
+            show.programs is None or show.orientation is None,
             src,
             f"{key}.orientation",
             "give either orientation (one program) or programs, not both",

@@ -159,6 +159,20 @@ Count = Annotated[Integer, InRange(0, MAX_COUNT)]
 
 
 # Media settings shared by the config (shows[]) and the API's bodies.
+ORIENTATIONS = ("landscape", "portrait")
+Orientation = Annotated[Text, OneOf(ORIENTATIONS)]
+
+
+def _distinct(programs: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(programs)) != len(programs):
+        raise ValueError('each orientation at most once, e.g. ["landscape", "portrait"]')
+    return programs
+
+
+# A show's programs, main first: the config's shows[].programs and POST .../programs alike.
+Programs = Annotated[
+    tuple[Orientation, ...], Field(min_length=1, max_length=len(ORIENTATIONS)), AfterValidator(_distinct)
+]
 TransitionMs = Annotated[Integer, InRange(0, MAX_TRANSITION_MS, "milliseconds")]
 FallbackPolicy = Annotated[Text, OneOf(POLICIES)]
 

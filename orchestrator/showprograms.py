@@ -22,7 +22,8 @@ from mixer.graphics.director import GraphicsDirector, GraphicsScene, ProgramGrap
 from mixer.multiview import PROGRAM, Multiview
 from mixer.outputs.programoutputs import ProgramOutputs
 from mixer.program import Program
-from orchestrator.config import ORIENTATIONS, Show
+from orchestrator.config import Show
+from orchestrator.fields import ORIENTATIONS
 
 log = logging.getLogger(__name__)
 

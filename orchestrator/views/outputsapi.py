@@ -83,7 +83,7 @@ async def set_programs(request: web.Request) -> web.Response:
     """The show's programs from now on, main first: ``{"programs": ["landscape", "portrait"]}``."""
     actor = operator_name(request)
     asked = await body(request, ProgramsBody)
-    return web.json_response(await show_runner(request).set_programs(asked.programs, actor))
+    return web.json_response(await show_runner(request).set_programs(list(asked.programs), actor))
 
 
 async def dump(request: web.Request) -> web.Response:

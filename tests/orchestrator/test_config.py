@@ -70,6 +70,9 @@ name = "A"
         (BASE.replace("[server]", "[server]\nnode_id = 'Node 1'"), "server.node_id"),
         (BASE.replace("[server]", "[server]\nlease_seconds = 0.1"), "server.lease_seconds"),
         (BASE + '[[shows.studios]]\nid = "a"\nname = "again"\n', "duplicate studio"),
+        # One rule with POST .../programs (orchestrator/fields.py Programs): never an empty list.
+        (BASE.replace('title = "S"', 'title = "S"\nprograms = []'), "shows[0].programs: must not be empty"),
+        (BASE.replace('title = "S"', 'title = "S"\nprograms = ["portrait", "portrait"]'), "at most once"),
     ],
 )
 def test_bad_config_names_file_key_and_problem(tmp_path: Path, text: str, message: str) -> None:
