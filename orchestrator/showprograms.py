@@ -4,8 +4,9 @@ The main program is the show's own (its URLs are the show's id and never change 
 live); a further program (``mixer/canvas.py``) has its own canvas, graphics director,
 encoder, outputs (``mixer/outputs/programoutputs.py``) and control-page monitor. Adding one
 while live starts all of these from the next tick, on the same timeline; removing one stops
-its outputs (players of ``/live/{show}-portrait/`` see the stream end; HLS ends with its
-last segment).
+its outputs: FLV readers are closed, and the HLS playlist gets ``#EXT-X-ENDLIST`` after its
+last segment and stays served so for :data:`ENDED_HLS_SEGMENTS` segment durations (players
+polling it see the stream end, not an error), then 404.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +31,9 @@ log = logging.getLogger(__name__)
 
 # The further program's pictures fill it: a landscape camera is cropped to 9:16, not put between bars.
 FURTHER_FIT = "crop"
+# A removed program's ended playlist is served this many segment durations: a player reloads it
+# every target duration (RFC 8216 section 6.3.4), so every polling player sees the ENDLIST.
+ENDED_HLS_SEGMENTS = 5
 
 
 class ShowPrograms:
@@ -47,6 +52,15 @@ class ShowPrograms:
         self.show, self.program, self.graphics, self.multiview = show, program, graphics, multiview
         self.data_dir, self.ice_servers, self._delays_s = data_dir, ice_servers, delays_s
         self.outputs: dict[str, ProgramOutputs] = {}  # program id ({show}-portrait) -> its outputs
+        self._ended_hls: dict[str, tuple[Path, float]] = {}  # removed program id -> (HLS dir, served until)
+
+    def ended_hls_dir(self, program_id: str) -> Path | None:
+        """The HLS directory of a program removed moments ago (its playlist ended), else None."""
+        found = self._ended_hls.get(program_id)
+        if found is None or time.monotonic() > found[1]:
+            self._ended_hls.pop(program_id, None)
+            return None
+        return found[0]
 
     @property
     def main(self) -> str:
@@ -90,6 +104,7 @@ class ShowPrograms:
         or is not an orientation."""
         if orientation not in ORIENTATIONS:
             raise ValueError(f"{orientation!r} is not one of {', '.join(ORIENTATIONS)}")
+        self._ended_hls.pop(self.show.program_id(orientation), None)
         width, height = self.show.canvas(orientation)
         fmt = dataclasses.replace(self.program.fmt, width=width, height=height)
         canvas = self.program.add_program(fmt, orientation, FURTHER_FIT)
@@ -106,8 +121,13 @@ class ShowPrograms:
         director = self.graphics.remove(canvas.graphics)
         self.multiview().remove_monitor(f"{PROGRAM}-{orientation}")
         if outputs is not None:
+            if outputs.hls is not None:
+                outputs.hls.end_list_on_close = True  # its players see the end, not a stalled live stream
             await outputs.egress.close()
         await asyncio.get_running_loop().run_in_executor(None, canvas.encoder.stop)  # closes HLS and FLV too
+        if outputs is not None and outputs.hls is not None:
+            until = time.monotonic() + ENDED_HLS_SEGMENTS * self.show.outputs.hls_segment_seconds
+            self._ended_hls[program_id] = (outputs.hls_dir, until)
         if director is not None:
             await director.close()
 

@@ -74,8 +74,14 @@ async def stream_flv(request: web.Request, output: FlvOutput) -> web.StreamRespo
 
 
 async def hls(request: web.Request) -> web.StreamResponse:
-    if request.match_info["show"] not in request.app[SHOWS]:
-        shared = shared_hls_dir(request.app, request.match_info["show"])  # a cluster's shared data_dir
+    name = request.match_info["show"]
+    if name not in request.app[SHOWS]:
+        # A program removed moments ago: its ended playlist (orchestrator/showprograms.py).
+        for runner in request.app[SHOWS].values():
+            ended = runner.programs.ended_hls_dir(name)
+            if ended is not None:
+                return hls_file_response(ended, request.match_info["name"])
+        shared = shared_hls_dir(request.app, name)  # a cluster's shared data_dir
         if shared is not None:
             return hls_file_response(shared, request.match_info["name"])
     _, program = program_outputs(request)

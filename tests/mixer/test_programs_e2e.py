@@ -27,6 +27,7 @@ from mixer.graphics.layout import SAFE_BOTTOM
 from mixer.graphics.overlaystack import OverlayStack
 from orchestrator import answers, catalogue
 from orchestrator.app import create_app
+from orchestrator.showprograms import ENDED_HLS_SEGMENTS
 from orchestrator.store import ShowState
 from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server, make_config
@@ -235,14 +236,29 @@ async def test_the_portrait_program_is_added_and_removed_live(server: Server) ->
         portrait = await record_flv(f"{server.url}/live/test-show-portrait.flv", 3.0)
         await asyncio.sleep(1.0)
         _, playlist = await fetch_hls(f"{server.url}/live/test-show-portrait/index.m3u8")
+        # A player pulling FLV while the program is removed: its stream ends (not left hanging).
+        reader = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show-portrait.flv", 60.0))
+        await asyncio.sleep(1.0)
         status, body = await server.api("POST", f"{API}/programs", json={"programs": ["landscape"]})
         assert status == 200 and body == {"programs": ["landscape"], "outputs": {}}, body
+        # HLS players see the end at once (ENDLIST after the last segment), not a stalled playlist.
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/live/test-show-portrait/index.m3u8") as res:
+                ended = (res.status, await res.text())
+            last = ended[1].strip().splitlines()[-2]
+            async with http.get(f"{server.url}/live/test-show-portrait/{last}") as res:
+                last_segment = res.status
+        cut_off = await asyncio.wait_for(reader, 15.0)
+        await asyncio.sleep(ENDED_HLS_SEGMENTS * 1.0 + 1.0)  # hls_segment_seconds = 1 (tests/conftest.py)
         status, gone = await server.api("GET", "/live/test-show-portrait/index.m3u8")
         main_flv = await main
         _, events = await server.api("GET", f"{API}/events")
     finally:
         await alpha.stop()
-    assert status == 404, gone
+    assert ended[0] == 200 and ended[1].rstrip().endswith("#EXT-X-ENDLIST"), ended
+    assert last_segment == 200, last
+    assert (await asyncio.to_thread(decode, cut_off, "flv")).size == (360, 640)  # it ran, then ended
+    assert status == 404, gone  # and then the program is gone
     frames = await asyncio.to_thread(_frames, portrait, 360, 640, _card_rect(server, 360, 640))
     assert len(frames) > 30 and all(c == "red" and e == "red" for _, c, e, _ in frames[5:])
     assert any(d for *_, d in frames)  # the card that was on air, in its portrait place
