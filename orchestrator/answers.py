@@ -187,8 +187,9 @@ class RtmpDestination(Answer):
     name: str
     kind: Literal["rtmp"]
     url: Annotated[str, Field(description="the URL with the stream key hidden")]
-    state: str
+    state: Annotated[str, Field(description='"waiting for program" while the program it pushes is off')]
     up: bool
+    program: Annotated[str | None, Field(description="the orientation it pushes (in the destination list)")] = None
 
 
 class Recording(Answer):

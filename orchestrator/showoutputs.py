@@ -226,8 +226,9 @@ class ShowOutputs(CommandPath):
     ) -> dict[str, Any]:
         """Push the program (``program``: ``landscape``/``portrait``; empty: the main one) to ``url``."""
         egress = self._require_egress()
-        if program and program not in self.show.orientations:
-            raise BadRequest(f"program {program!r} is not one of this show's ({', '.join(self.show.orientations)})")
+        running = self.programs.orientations  # not the config's: a program may be off now
+        if program and program not in running:
+            raise BadRequest(f"{program!r} is not a program of this show ({', '.join(running)})")
         if not NAME_RE.match(name):
             raise BadRequest(f"destination name {name!r} must be lowercase letters, digits, '-' or '_'")
         problem = check_rtmp_url(url)
@@ -265,6 +266,24 @@ class ShowOutputs(CommandPath):
             if output
             else {"name": name, "kind": "rtmp", "url": redact(url), "state": "removed", "up": False}
         )
+
+    def rtmp_status(self) -> list[dict[str, Any]]:
+        """Every RTMP destination with the program it pushes (``program``: its orientation), main
+        program's first; one whose program is off now (from the config, or added before the program
+        was removed) is ``"state": "waiting for program"`` and starts when that program is added."""
+        out = []
+        for name, url in self._rtmp_of(self.state).items():
+            program = self._rtmp_programs.get(name, "") or self.programs.main
+            target = self._egress_of(name)
+            output = target.rtmp.get(name) if target is not None else None
+            if output is not None:
+                out.append({**output.status(), "program": program})
+            else:
+                state = "waiting for program" if target is None else "not started"
+                out.append({"name": name, "kind": "rtmp", "url": redact(url), "state": state, "up": False})
+                out[-1]["program"] = program
+        out.sort(key=lambda d: d["program"] != self.programs.main)
+        return out
 
     async def remove_rtmp(self, name: str, actor: str) -> None:
         self._require_egress()

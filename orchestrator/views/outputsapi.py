@@ -42,8 +42,9 @@ async def outputs(request: web.Request) -> web.Response:
 
 async def list_rtmp(request: web.Request) -> web.Response:
     operator_name(request)
-    egress = _egress(show_runner(request))
-    return web.json_response({"destinations": [o.status() for o in egress.rtmp.values()]})
+    runner = show_runner(request)
+    _egress(runner)
+    return web.json_response({"destinations": runner.rtmp_status()})
 
 
 async def add_rtmp(request: web.Request) -> web.Response:

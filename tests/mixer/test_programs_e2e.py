@@ -271,7 +271,8 @@ async def test_the_portrait_program_is_added_and_removed_live(server: Server) ->
 
 async def test_rtmp_destinations_push_the_program_they_name(two_programs: Server, tmp_path: Path) -> None:
     """One destination gets the 9:16 program, another the 16:9 one (FFmpeg's RTMP listener, decoded);
-    a destination for a program the show does not have is refused."""
+    a destination for a program the show does not have (or has off now) is refused; the destination
+    list names each one's program, and one whose program is off says it waits for it."""
     from tests.mixer.test_rtmp import Listener, _free_port
 
     server = two_programs
@@ -289,6 +290,12 @@ async def test_rtmp_destinations_push_the_program_they_name(two_programs: Server
         for listener in listeners.values():
             await listener.wait(timeout=30)
         _, state = await server.api("GET", API)
+        _, listed = await server.api("GET", f"{API}/outputs/rtmp")
+        status, answer = await server.api("POST", f"{API}/programs", json={"programs": ["landscape"]})
+        assert status == 200, answer
+        _, waiting = await server.api("GET", f"{API}/outputs/rtmp")
+        off = {"name": "cdn-off", "url": "rtmp://127.0.0.1:1/live/key", "program": "portrait"}
+        refused = await server.api("POST", f"{API}/outputs/rtmp", json=off)
     finally:
         for listener in listeners.values():
             listener.kill()
@@ -296,6 +303,14 @@ async def test_rtmp_destinations_push_the_program_they_name(two_programs: Server
     assert sizes == {"portrait": (360, 640), "": (640, 360)}, sizes
     names = [d["name"] for d in state["outputs"]["programs"]["test-show-portrait"]["rtmp"]]
     assert names == ["cdn-portrait"] and [d["name"] for d in state["outputs"]["rtmp"]] == ["cdn-main"]
+    answers.DestinationList.model_validate(listed)
+    assert [(d["name"], d["program"]) for d in listed["destinations"]] == [
+        ("cdn-main", "landscape"),
+        ("cdn-portrait", "portrait"),
+    ], listed
+    by_name = {d["name"]: d for d in waiting["destinations"]}
+    assert by_name["cdn-portrait"]["state"] == "waiting for program" and not by_name["cdn-portrait"]["up"], waiting
+    assert refused[0] == 400 and "'portrait' is not a program of this show" in refused[1]["error"], refused
 
 
 async def test_a_delay_and_a_dump_cover_both_programs(two_programs: Server) -> None:
