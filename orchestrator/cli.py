@@ -135,14 +135,17 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def serve(config: Config) -> None:
+    """Run the server until stopped; ConfigError, StartupError (a port in use) before anything starts."""
     from orchestrator.accesslog import RedactingAccessLogger
     from orchestrator.app import create_app, ssl_context
+    from orchestrator.listensockets import bind_http
 
+    tls = ssl_context(config)
+    sock = bind_http(config)  # before any show starts: a port in use is one line, nothing written
     web.run_app(
         create_app(config),
-        host=config.server.listen_host,
-        port=config.server.listen_port,
-        ssl_context=ssl_context(config),
+        sock=sock,
+        ssl_context=tls,
         access_log_class=RedactingAccessLogger,
         print=lambda msg: print(msg, flush=True),
     )
@@ -161,13 +164,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "links":
         return print_links(config, args.base_url)
-    if args.command == "demo":
-        from orchestrator.demo import run_demo
+    from orchestrator.listensockets import StartupError
 
-        return run_demo(config, studios=args.studios, cut_every=args.cut_every, duration=args.duration)
     try:
+        if args.command == "demo":
+            from orchestrator.demo import run_demo
+
+            return run_demo(config, studios=args.studios, cut_every=args.cut_every, duration=args.duration)
         serve(config)
     except ConfigError as exc:  # the TLS files are only read here
         print(f"broadcast: config error: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"broadcast: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0

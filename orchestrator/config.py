@@ -305,6 +305,20 @@ def _known_zone(name: str) -> bool:
     return True
 
 
+_ANY_HOST = ("", "0.0.0.0", "::")
+
+
+def _is_listen_address(address: str, srv: Server) -> bool:
+    """Whether ``host:port`` would bind over the HTTP listener (same port, overlapping hosts)."""
+    host, _, port = address.strip().rpartition(":")
+    host = host.strip("[]")
+    return (
+        port.isdigit()
+        and int(port) == srv.listen_port
+        and (host == srv.listen_host or host in _ANY_HOST or srv.listen_host in _ANY_HOST)
+    )
+
+
 def _check(cond: bool, src: str, key: str, what: str) -> None:
     if not cond:
         raise ConfigError(f"{src}: {key}: {what}")
@@ -315,6 +329,12 @@ def validate(config: Config) -> Config:
     config = _apply_orientation(config)
     src, srv = config.source, config.server
     _check(0 < srv.listen_port < 65536, src, "server.listen_port", "must be 1-65535")
+    _check(
+        not _is_listen_address(srv.rtmp_ingest, srv),
+        src,
+        "server.rtmp_ingest",
+        f"{srv.rtmp_ingest!r} is the HTTP listen address (server.listen_port): give it a port of its own",
+    )
     _check(len(srv.operator_token) >= 8, src, "server.operator_token", "must be at least 8 characters")
     _check(len(srv.link_secret) >= 16, src, "server.link_secret", "must be at least 16 characters")
     names = {"director"}

@@ -20,6 +20,7 @@ from orchestrator.app import create_app, ssl_context
 from orchestrator.appkeys import SHOWS
 from orchestrator.config import Config
 from orchestrator.links import join_links
+from orchestrator.listensockets import bind_http
 from rooms.syntheticstudio import spawn_studio
 
 TONES = (440.0, 554.0, 659.0, 784.0, 880.0, 988.0)
@@ -36,12 +37,13 @@ def _demo_config(config: Config) -> Config:
 
 
 async def _run(config: Config, studios: int, cut_every: float, duration: float) -> None:
+    tls = ssl_context(config)
+    sock = bind_http(config)  # before the show starts (orchestrator/listensockets.py)
     app = create_app(config)
     runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
     await runner.setup()
     host, port = config.server.listen_host, config.server.listen_port
-    tls = ssl_context(config)
-    await web.TCPSite(runner, host, port, ssl_context=tls).start()
+    await web.SockSite(runner, sock, ssl_context=tls).start()
     base = f"{'https' if tls else 'http'}://{host}:{port}"
     show = config.shows[0]
     show_runner = app[SHOWS][show.id]

@@ -70,6 +70,8 @@ name = "A"
         (BASE.replace("[server]", "[server]\nnode_id = 'Node 1'"), "server.node_id"),
         (BASE.replace("[server]", "[server]\nlease_seconds = 0.1"), "server.lease_seconds"),
         (BASE + '[[shows.studios]]\nid = "a"\nname = "again"\n', "duplicate studio"),
+        (BASE.replace("[server]", "[server]\nrtmp_ingest = '127.0.0.1:8080'"), "is the HTTP listen address"),
+        (BASE.replace("[server]", "[server]\nrtmp_ingest = '0.0.0.0:8080'"), "server.rtmp_ingest: '0.0.0.0:8080'"),
         # One rule with POST .../programs (orchestrator/fields.py Programs): never an empty list.
         (BASE.replace('title = "S"', 'title = "S"\nprograms = []'), "shows[0].programs: must not be empty"),
         (BASE.replace('title = "S"', 'title = "S"\nprograms = ["portrait", "portrait"]'), "at most once"),
