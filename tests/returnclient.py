@@ -6,7 +6,6 @@ the sound (which tones, how loud) and the pictures.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -14,9 +13,10 @@ import aiohttp
 import av
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 
 from rooms.compat import shorten_audio_jitter
+from tests.peerclient import PeerClient, wait_connected
 
 RATE = 48_000
 
@@ -35,7 +35,7 @@ def tone_db(samples: np.ndarray, hz: float, rate: int = RATE) -> float:
     return 20 * np.log10(max(peak, 1e-9) / 32767)
 
 
-class Listener:
+class Listener(PeerClient):
     """An aiortc peer that POSTs a recvonly offer and decodes what it gets (audio samples, pictures)."""
 
     def __init__(
@@ -43,41 +43,34 @@ class Listener:
     ) -> None:
         """``audio_prefetch``: packets aiortc's receive buffer holds (None: its own 4; 1 is near a browser's
         adaptive buffer on loopback, for delay measurements)."""
+        super().__init__()
         self.url = url
         self.audio_prefetch = audio_prefetch
         self.token = token
         self.want_video = video
-        self.pc = RTCPeerConnection()
         self.location: str | None = None
         self.status = 0
         self.error = ""
         self.chunks: list[tuple[float, np.ndarray]] = []  # (arrival monotonic, mono samples)
         self.sizes: set[tuple[int, int]] = set()
         self.video_frames = 0
-        self._tasks: list[asyncio.Future[None]] = []
-        self.pc.on("track", self._on_track)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio" and self.audio_prefetch is not None:
             for transceiver in self.pc.getTransceivers():
                 if transceiver.receiver.track is track:
                     shorten_audio_jitter(transceiver.receiver, self.audio_prefetch)
-        self._tasks.append(asyncio.ensure_future(self._consume(track)))
+        super()._on_track(track)
 
-    async def _consume(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if isinstance(frame, av.VideoFrame):
-                self.video_frames += 1
-                self.sizes.add((frame.width, frame.height))
-            elif isinstance(frame, av.AudioFrame):
-                pcm = frame.to_ndarray().reshape(-1)
-                if frame.format.name == "s16" and len(frame.layout.channels) == 2:
-                    pcm = pcm.reshape(-1, 2).mean(axis=1)
-                self.chunks.append((time.monotonic(), pcm.astype(np.float32)))
+    def on_frame(self, frame: Any) -> None:
+        if isinstance(frame, av.VideoFrame):
+            self.video_frames += 1
+            self.sizes.add((frame.width, frame.height))
+        elif isinstance(frame, av.AudioFrame):
+            pcm = frame.to_ndarray().reshape(-1)
+            if frame.format.name == "s16" and len(frame.layout.channels) == 2:
+                pcm = pcm.reshape(-1, 2).mean(axis=1)
+            self.chunks.append((time.monotonic(), pcm.astype(np.float32)))
 
     async def start(self, timeout: float = 15, expect: int = 201) -> None:
         if self.want_video:
@@ -99,10 +92,7 @@ class Listener:
                 await self.pc.close()
                 return
             self.location = res.headers["Location"]
-        await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
-        async with asyncio.timeout(timeout):
-            while self.pc.connectionState != "connected":
-                await asyncio.sleep(0.05)
+        await self.answered(body, timeout)
 
     def samples(self, since: float = 0.0) -> np.ndarray:
         parts = [c for t, c in self.chunks if t >= since]
@@ -113,9 +103,7 @@ class Listener:
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
             async with aiohttp.ClientSession() as http, http.delete(base + self.location, headers=headers):
                 pass
-        await self.pc.close()
-        for task in self._tasks:
-            task.cancel()
+        await self.close_peer()
 
 
 class Talker:
@@ -140,9 +128,7 @@ class Talker:
             assert res.status == 201, (res.status, body)
             self.location = res.headers["Location"]
         await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
-        async with asyncio.timeout(timeout):
-            while self.pc.connectionState != "connected":
-                await asyncio.sleep(0.05)
+        await wait_connected(self.pc, timeout)
 
     async def key(self, on: bool, targets: Any = "all") -> tuple[int, Any]:
         assert self.location
