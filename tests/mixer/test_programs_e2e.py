@@ -30,7 +30,7 @@ from orchestrator.app import create_app
 from orchestrator.store import ShowState
 from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server, make_config
-from tests.flashbeep import record_flv
+from tests.flvpull import record_flv
 from tests.mediacheck import assert_continuous, decode, fetch_hls, without_cue_points
 from tests.mixer.test_whep import WhepClient
 from tests.whipclient import AiortcPublisher

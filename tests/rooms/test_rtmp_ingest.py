@@ -33,7 +33,7 @@ from orchestrator.rtmpingest import split_path
 from tests import chromium
 from tests.chromium import Chromium
 from tests.conftest import OPERATOR, Server, make_config
-from tests.flashbeep import record_flv
+from tests.flvpull import record_flv
 from tests.mediacheck import decode, without_cue_points
 from tests.rooms.rtmppublisher import spawn_publisher
 from tests.test_control_page import click, open_control, sign_in
