@@ -8,8 +8,10 @@ in what they keep of each decoded frame: their :meth:`PeerClient.on_frame`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -22,7 +24,8 @@ async def wait_connected(pc: RTCPeerConnection, timeout: float) -> None:
 
 
 class PeerClient:
-    """An aiortc peer whose received tracks are decoded, each frame handed to :meth:`on_frame`."""
+    """An aiortc peer that POSTs its offer; the tracks it receives are decoded, each frame handed to
+    :meth:`on_frame`."""
 
     def __init__(self) -> None:
         self.pc = RTCPeerConnection()
@@ -43,6 +46,16 @@ class PeerClient:
     def on_frame(self, frame: Any) -> None:
         """One decoded frame (``av.VideoFrame`` or ``av.AudioFrame``) of any track."""
         raise NotImplementedError
+
+    async def post_offer(self, url: str, headers: Mapping[str, str]) -> tuple[int, str, Mapping[str, str]]:
+        """Make the offer and POST it as ``application/sdp`` (plus ``headers``): status, body, headers."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        headers = {"Content-Type": "application/sdp", **headers}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, data=self.pc.localDescription.sdp, headers=headers) as res,
+        ):
+            return res.status, await res.text(), res.headers
 
     async def answered(self, answer: str, timeout: float) -> None:
         """Apply the server's SDP answer and wait until connected."""

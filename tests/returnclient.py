@@ -12,11 +12,10 @@ from typing import Any
 import aiohttp
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from rooms.compat import shorten_audio_jitter
-from tests.peerclient import PeerClient, wait_connected
+from tests.peerclient import PeerClient
 
 RATE = 48_000
 
@@ -76,22 +75,14 @@ class Listener(PeerClient):
         if self.want_video:
             self.pc.addTransceiver("video", direction="recvonly")
         self.pc.addTransceiver("audio", direction="recvonly")
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        headers = {"Content-Type": "application/sdp"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(self.url, data=self.pc.localDescription.sdp, headers=headers) as res,
-        ):
-            self.status = res.status
-            body = await res.text()
-            if res.status != 201:
-                self.error = body
-                assert res.status == expect, (res.status, body)
-                await self.pc.close()
-                return
-            self.location = res.headers["Location"]
+        auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self.status, body, headers = await self.post_offer(self.url, auth)
+        if self.status != 201:
+            self.error = body
+            assert self.status == expect, (self.status, body)
+            await self.pc.close()
+            return
+        self.location = headers["Location"]
         await self.answered(body, timeout)
 
     def samples(self, since: float = 0.0) -> np.ndarray:
@@ -106,29 +97,22 @@ class Listener(PeerClient):
         await self.close_peer()
 
 
-class Talker:
+class Talker(PeerClient):
     """An operator's talkback: an aiortc peer sending ``track`` to POST /api/shows/{show}/talkback."""
 
     def __init__(self, base: str, show: str, auth: dict[str, str], track: MediaStreamTrack) -> None:
+        super().__init__()
         self.base = base
         self.url = f"{base}/api/shows/{show}/talkback"
         self.auth = auth
-        self.pc = RTCPeerConnection()
         self.pc.addTransceiver(track, direction="sendonly")
         self.location: str | None = None
 
     async def start(self, timeout: float = 15) -> None:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        headers = {"Content-Type": "application/sdp", **self.auth}
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(self.url, data=self.pc.localDescription.sdp, headers=headers) as res,
-        ):
-            body = await res.text()
-            assert res.status == 201, (res.status, body)
-            self.location = res.headers["Location"]
-        await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
-        await wait_connected(self.pc, timeout)
+        status, body, headers = await self.post_offer(self.url, self.auth)
+        assert status == 201, (status, body)
+        self.location = headers["Location"]
+        await self.answered(body, timeout)
 
     async def key(self, on: bool, targets: Any = "all") -> tuple[int, Any]:
         assert self.location

@@ -91,19 +91,13 @@ class WhepClient(PeerClient):
             ]
             video.setCodecPreferences(chosen + [c for c in caps if c.mimeType == "video/rtx"])
         self.pc.addTransceiver("audio", direction="recvonly")
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        headers = {"Content-Type": "application/sdp"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(self.url, data=self.pc.localDescription.sdp, headers=headers) as res,
-        ):
-            assert res.status == 201, await res.text()
-            assert res.headers["Access-Control-Allow-Origin"] == "*"
-            assert "Location" in res.headers["Access-Control-Expose-Headers"]
-            self.location = res.headers["Location"]
-            self.answer = await res.text()
+        auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        status, body, headers = await self.post_offer(self.url, auth)
+        assert status == 201, body
+        assert headers["Access-Control-Allow-Origin"] == "*"
+        assert "Location" in headers["Access-Control-Expose-Headers"]
+        self.location = headers["Location"]
+        self.answer = body
         await self.answered(self.answer, timeout)
 
     async def stop(self, base: str) -> int:

@@ -60,16 +60,11 @@ class CrewListener(PeerClient):
             channel = self.pc.createDataChannel("monitor")
             channel.on("message", lambda m: self.messages.append(json.loads(m)))
         self.pc.addTransceiver("audio", direction="recvonly")
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {self.token or self.server_token}"}
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(self.server.url + self.path, data=self.pc.localDescription.sdp, headers=headers) as res,
-        ):
-            text = await res.text()
-            if res.status == 201:
-                self.location = res.headers["Location"]
-            return res.status, text
+        auth = {"Authorization": f"Bearer {self.token or self.server_token}"}
+        status, text, headers = await self.post_offer(self.server.url + self.path, auth)
+        if status == 201:
+            self.location = headers["Location"]
+        return status, text
 
     @property
     def server_token(self) -> str:
