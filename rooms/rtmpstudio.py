@@ -14,6 +14,17 @@ carry exactly an FLV tag's body):
 - audio: ``format << 4 | rate, size, channels`` (10 = AAC), ``AACPacketType`` (0: the
   AudioSpecificConfig, extradata; 1: one raw AAC frame).
 
+Anything else is refused at its first tag (:func:`codec_problem`, checked by the server before
+the payload reaches the studio): legacy video codec ids other than 7 (Sorenson H.263, VP6,
+screen video, the unofficial 12 = HEVC), enhanced RTMP (``IsExHeader`` bit, the codec named by a
+FourCC: ``hvc1``, ``av01``, ``vp09``), audio formats other than 10 (MP3, Speex, Nellymoser,
+G.711, PCM...).
+
+A push with AAC and no video is an audio-only studio, like a WHIP studio that sends no video:
+when no video tag follows its first audio tag within ``AUDIO_ONLY_AFTER`` seconds (or at once
+when its ``onMetaData`` names an audio codec and no video codec), ``on_audio_only`` puts it on
+air as its studio card and it goes online.
+
 Decoding runs in one thread per studio behind a bounded queue; when the queue overflows the
 oldest messages go and the video decoder skips to the next keyframe (a picture decoded from a
 broken reference would be wrong, not late).
@@ -39,6 +50,47 @@ from rooms.ingeststats import IngestStats
 log = logging.getLogger(__name__)
 
 AVC, AAC = 7, 10
+AUDIO_ONLY_AFTER = 2.0  # s from the first audio tag without video: FFmpeg and OBS interleave both within ~0.1 s
+# Adobe "Video File Format Specification" 10, E.4.2.1 (VIDEODATA CodecID) and E.4.2.1 (AUDIODATA SoundFormat);
+# 12 = HEVC is the unofficial extension some Chinese CDNs use.
+VIDEO_CODECS = {
+    1: "JPEG", 2: "Sorenson H.263", 3: "Screen video", 4: "On2 VP6", 5: "On2 VP6 with alpha",
+    6: "Screen video v2", 7: "AVC", 12: "HEVC (unofficial codec id 12)",
+}  # fmt: skip
+AUDIO_FORMATS = {
+    0: "PCM", 1: "ADPCM", 2: "MP3", 3: "PCM little-endian", 4: "Nellymoser 16 kHz", 5: "Nellymoser 8 kHz",
+    6: "Nellymoser", 7: "G.711 A-law", 8: "G.711 mu-law", 9: "enhanced RTMP audio", 10: "AAC", 11: "Speex",
+    14: "MP3 8 kHz", 15: "device-specific",
+}  # fmt: skip
+
+
+def codec_problem(type_id: int, payload: bytes) -> str | None:
+    """Why an RTMP audio (8) or video (9) payload's codec cannot be used here, or None when it can.
+
+    Enhanced RTMP (veovera "Enhanced RTMP" v1/v2): bit 0x80 of the first video byte is
+    ``IsExHeader``; the low 4 bits are then a packet type and bytes 1-4 the codec's FourCC. Audio
+    SoundFormat 9 is the same for audio (FourCC after the first byte).
+    """
+    if not payload:
+        return None
+    if type_id == 9:
+        if payload[0] & 0x80:
+            fourcc = payload[1:5].decode("ascii", "replace")
+            return f"video codec {fourcc!r} (enhanced RTMP) is not supported: send H.264 (AVC)"
+        codec = payload[0] & 0x0F
+        if codec != AVC:
+            name = VIDEO_CODECS.get(codec, "unknown")
+            return f"video codec id {codec} ({name}) is not supported: send H.264 (AVC)"
+        return None
+    sound = payload[0] >> 4
+    if sound == 9:
+        fourcc = payload[1:5].decode("ascii", "replace")
+        return f"audio codec {fourcc!r} (enhanced RTMP) is not supported: send AAC"
+    if sound != AAC:
+        return f"audio format {sound} ({AUDIO_FORMATS.get(sound, 'unknown')}) is not supported: send AAC"
+    return None
+
+
 QUEUE = 240  # messages (~4 s of 30 fps video with its audio): a decoder that falls further behind skips
 MS = Fraction(1, 1000)
 
@@ -57,6 +109,7 @@ class RtmpStudio:
         on_closed: Callable[[Any], Awaitable[None]],
         on_presence: Callable[[Any, bool], Awaitable[None]] | None = None,
         peer: str = "",
+        on_audio_only: Callable[[Any], Awaitable[None]] | None = None,
     ) -> None:
         self.id = secrets.token_urlsafe(12)
         self.show_id, self.studio_id = show_id, studio_id
@@ -73,6 +126,10 @@ class RtmpStudio:
         self.ingest = IngestStats()
         self._on_closed = on_closed
         self._on_presence = on_presence
+        self._on_audio_only = on_audio_only
+        self.audio_only = False  # decided once: AAC and no video (see the module's docstring)
+        self._video_seen = False
+        self._audio_timer: asyncio.TimerHandle | None = None
         self._online = False
         self._closed = False
         self._loop = asyncio.get_running_loop()
@@ -100,6 +157,10 @@ class RtmpStudio:
         """One RTMP audio (8) or video (9) message; never blocks."""
         self.bytes_in += len(payload)
         self._last_media = time.monotonic()
+        if type_id == 9:
+            self._video_seen = True
+        elif not self._video_seen and self._audio_timer is None:
+            self._audio_timer = self._loop.call_later(AUDIO_ONLY_AFTER, self.decide_audio_only)
         with self._cond:
             if len(self._queue) >= QUEUE:
                 self._queue.popleft()
@@ -107,6 +168,23 @@ class RtmpStudio:
                 self._need_keyframe = True
             self._queue.append((type_id, payload, timestamp))
             self._cond.notify()
+
+    def decide_audio_only(self) -> None:
+        """No video so far (timer after the first audio, or an onMetaData without a video codec):
+        on air as the studio card from now on. Event loop; once."""
+        if self._video_seen or self.audio_only or self._closed:
+            return
+        self.audio_only = True
+        log.info("studio %s (RTMP): audio only (no video): on air as its studio card", self.studio_id)
+        task = asyncio.ensure_future(self._go_audio_only())
+        self._presence_tasks.add(task)
+        task.add_done_callback(self._presence_tasks.discard)
+
+    async def _go_audio_only(self) -> None:
+        if self._on_audio_only is not None:
+            await self._on_audio_only(self)
+        if not self._closed:
+            self._set_online(True)
 
     def _set_online(self, online: bool) -> None:
         if online == self._online or self._on_presence is None:
@@ -121,6 +199,8 @@ class RtmpStudio:
         if self._closed:
             return
         self._closed = True
+        if self._audio_timer is not None:
+            self._audio_timer.cancel()
         with self._cond:
             self._queue.clear()
             self._cond.notify()
@@ -153,8 +233,9 @@ class RtmpStudio:
     def _decode_video(self, payload: bytes, timestamp: int) -> None:
         if len(payload) < 5:
             return
-        if payload[0] & 0x0F != AVC or payload[0] & 0x80:
-            raise ValueError(f"video codec id {payload[0] & 0x0F} (only H.264/AVC, not enhanced RTMP)")
+        problem = codec_problem(9, payload)  # the server refuses these first: a second line of defence
+        if problem:
+            raise ValueError(problem)
         keyframe, kind = payload[0] >> 4 == 1, payload[1]
         if kind == 0:  # a new AVCDecoderConfigurationRecord: (re)open the decoder with it
             self._video = av.CodecContext.create("h264", "r")
@@ -181,8 +262,9 @@ class RtmpStudio:
     def _decode_audio(self, payload: bytes, timestamp: int) -> None:
         if len(payload) < 2:
             return
-        if payload[0] >> 4 != AAC:
-            raise ValueError(f"audio format {payload[0] >> 4} (only AAC)")
+        problem = codec_problem(8, payload)
+        if problem:
+            raise ValueError(problem)
         if payload[1] == 0:
             self._audio = av.CodecContext.create("aac", "r")
             self._audio.extradata = payload[2:]
