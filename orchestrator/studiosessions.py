@@ -115,10 +115,11 @@ class StudioSessions(CommandPath):
         return session
 
     async def _rtmp_audio_only(self, session: RtmpStudio) -> None:
-        """An RTMP push found to carry no video (rooms/rtmpstudio.py): on air as its studio card."""
-        card = await self._studio_card(session.studio_id)
+        """An RTMP push found to carry no video (rooms/rtmpstudio.py): on air as its studio card;
+        called again if video starts after all (``session.audio_only`` false: its pictures)."""
+        card = await self._studio_card(session.studio_id) if session.audio_only else None
         if self.sessions.get(session.studio_id) is session:
-            self.program.attach_feed(session.feed, card)
+            self.program.attach_feed(session.feed, card if session.audio_only else None)  # video may have come
 
     def _retire(self, old: StudioSession) -> None:
         """Close a replaced session in the background: the new one's answer must not wait for it."""

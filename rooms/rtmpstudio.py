@@ -23,7 +23,8 @@ G.711, PCM...).
 A push with AAC and no video is an audio-only studio, like a WHIP studio that sends no video:
 when no video tag follows its first audio tag within ``AUDIO_ONLY_AFTER`` seconds (or at once
 when its ``onMetaData`` names an audio codec and no video codec), ``on_audio_only`` puts it on
-air as its studio card and it goes online.
+air as its studio card and it goes online. Video arriving later after all: ``audio_only`` turns
+false and ``on_audio_only`` is called again (its pictures replace the card).
 
 Decoding runs in one thread per studio behind a bounded queue; when the queue overflows the
 oldest messages go and the video decoder skips to the next keyframe (a picture decoded from a
@@ -159,6 +160,9 @@ class RtmpStudio:
         self._last_media = time.monotonic()
         if type_id == 9:
             self._video_seen = True
+            if self.audio_only:  # the encoder added video after all: its pictures replace the card
+                self.audio_only = False
+                self._run_task(self._on_audio_only(self) if self._on_audio_only is not None else None)
         elif not self._video_seen and self._audio_timer is None:
             self._audio_timer = self._loop.call_later(AUDIO_ONLY_AFTER, self.decide_audio_only)
         with self._cond:
@@ -176,7 +180,12 @@ class RtmpStudio:
             return
         self.audio_only = True
         log.info("studio %s (RTMP): audio only (no video): on air as its studio card", self.studio_id)
-        task = asyncio.ensure_future(self._go_audio_only())
+        self._run_task(self._go_audio_only())
+
+    def _run_task(self, coro: Awaitable[None] | None) -> None:
+        if coro is None:
+            return
+        task = asyncio.ensure_future(coro)
         self._presence_tasks.add(task)
         task.add_done_callback(self._presence_tasks.discard)
 
@@ -191,9 +200,7 @@ class RtmpStudio:
             self._online = online
             return
         self._online = online
-        task = asyncio.ensure_future(self._on_presence(self, online))
-        self._presence_tasks.add(task)
-        task.add_done_callback(self._presence_tasks.discard)
+        self._run_task(self._on_presence(self, online))
 
     async def close(self) -> None:
         if self._closed:

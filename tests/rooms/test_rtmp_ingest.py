@@ -306,3 +306,25 @@ async def test_an_aac_only_push_is_an_audio_only_studio(ingest: IngestServer) ->
     finally:
         publisher.kill()
         publisher.wait(10)
+
+
+async def test_audio_only_until_video_comes(ingest: IngestServer) -> None:
+    """Audio tags alone for 2 s make the studio audio only; a video tag after all takes the card away."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", ingest.rtmp_port)
+    try:
+        writer.write(handshake_c0c1())
+        answer = await asyncio.wait_for(reader.readexactly(1 + 2 * HANDSHAKE_SIZE), 10)
+        writer.write(answer[1 : 1 + HANDSHAKE_SIZE])
+        writer.write(_connect(f"live/test-show/alpha?token={ingest.token('alpha')}"))
+        writer.write(encode_message(3, Message(COMMAND_AMF0, 0, 0, amf0.encode("createStream", 2, None)), 128))
+        writer.write(encode_message(3, Message(COMMAND_AMF0, 1, 0, amf0.encode("publish", 3, None, "", "live")), 128))
+        aac_config = b"\xaf\x00\x11\x90"  # AAC LC, 48 kHz, stereo
+        writer.write(encode_message(4, Message(8, 1, 0, aac_config), 128))
+        await writer.drain()
+        state = await ingest.wait_for(lambda s: ingest.studio(s, "alpha")["audio_only"], timeout=15)
+        assert ingest.studio(state, "alpha")["online"]
+        writer.write(encode_message(4, Message(9, 1, 100, b"\x17\x01\x00\x00\x00"), 128))  # an AVC tag
+        await writer.drain()
+        await ingest.wait_for(lambda s: ingest.studio(s, "alpha")["audio_only"] is False, timeout=15)
+    finally:
+        writer.close()
