@@ -13,9 +13,13 @@ the encoder asked for, ``{app}/{stream name}`` (e.g. ``live/wuhan-0510/beijing?t
 token is already in the URL) and again at ``publish``; a refusal (:class:`Refused`) is answered
 with the command's error status and the connection closed, before any media is read.
 
-Bad input (not RTMP, a chunk size or message over our bounds, AMF0 we cannot read, AMF3, an
-unknown command, media before ``publish``, silence for ``timeout`` seconds) closes that
-connection with one log line; the server and the other connections go on.
+A codec we cannot use (anything but H.264/AVC video and AAC audio: :func:`rooms.rtmpstudio.codec_problem`)
+is refused at its first tag with ``onStatus NetStream.Publish.Rejected`` and the reason, then the
+connection is closed: the encoder's push fails instead of going into a studio that never comes online.
+
+Bad input (not RTMP: checked on the very first byte, a chunk size or message over our bounds,
+AMF0 we cannot read, AMF3, an unknown command, media before ``publish``, silence for ``timeout``
+seconds) closes that connection with one log line; the server and the other connections go on.
 """
 
 from __future__ import annotations
