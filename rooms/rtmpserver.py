@@ -13,7 +13,7 @@ the encoder asked for, ``{app}/{stream name}`` (e.g. ``live/wuhan-0510/beijing?t
 token is already in the URL) and again at ``publish``; a refusal (:class:`Refused`) is answered
 with the command's error status and the connection closed, before any media is read.
 
-A codec we cannot use (anything but H.264/AVC video and AAC audio: :func:`rooms.rtmpstudio.codec_problem`)
+A codec we cannot use (anything but H.264/AVC video and AAC audio: :func:`rooms.flvcodecs.codec_problem`)
 is refused at its first tag with ``onStatus NetStream.Publish.Rejected`` and the reason, then the
 connection is closed: the encoder's push fails instead of going into a studio that never comes online.
 
@@ -54,7 +54,8 @@ from mixer.outputs.rtmpchunks import (
     peer_bandwidth,
     stream_begin,
 )
-from rooms.rtmpstudio import RtmpStudio, codec_problem
+from rooms.flvcodecs import codec_problem
+from rooms.rtmpstudio import RtmpStudio
 
 log = logging.getLogger(__name__)
 

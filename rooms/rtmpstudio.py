@@ -14,8 +14,8 @@ carry exactly an FLV tag's body):
 - audio: ``format << 4 | rate, size, channels`` (10 = AAC), ``AACPacketType`` (0: the
   AudioSpecificConfig, extradata; 1: one raw AAC frame).
 
-Anything else is refused at its first tag (:func:`codec_problem`, checked by the server before
-the payload reaches the studio): legacy video codec ids other than 7 (Sorenson H.263, VP6,
+Anything else is refused at its first tag (:func:`rooms.flvcodecs.codec_problem`, checked by the
+server before the payload reaches the studio): legacy video codec ids other than 7 (Sorenson H.263, VP6,
 screen video, the unofficial 12 = HEVC), enhanced RTMP (``IsExHeader`` bit, the codec named by a
 FourCC: ``hvc1``, ``av01``, ``vp09``), audio formats other than 10 (MP3, Speex, Nellymoser,
 G.711, PCM...).
@@ -46,54 +46,14 @@ from typing import Any
 import av
 
 from mixer.feedbuffer import FeedBuffer
+from rooms.flvcodecs import codec_problem
 from rooms.ingeststats import IngestStats
 
 log = logging.getLogger(__name__)
 
-AVC, AAC = 7, 10
-AUDIO_ONLY_AFTER = 2.0  # s from the first audio tag without video: FFmpeg and OBS interleave both within ~0.1 s
-# Adobe "Video File Format Specification" 10, E.4.2.1 (VIDEODATA CodecID) and E.4.2.1 (AUDIODATA SoundFormat);
-# 12 = HEVC is the unofficial extension some Chinese CDNs use.
-VIDEO_CODECS = {
-    1: "JPEG", 2: "Sorenson H.263", 3: "Screen video", 4: "On2 VP6", 5: "On2 VP6 with alpha",
-    6: "Screen video v2", 7: "AVC", 12: "HEVC (unofficial codec id 12)",
-}  # fmt: skip
-AUDIO_FORMATS = {
-    0: "PCM", 1: "ADPCM", 2: "MP3", 3: "PCM little-endian", 4: "Nellymoser 16 kHz", 5: "Nellymoser 8 kHz",
-    6: "Nellymoser", 7: "G.711 A-law", 8: "G.711 mu-law", 9: "enhanced RTMP audio", 10: "AAC", 11: "Speex",
-    14: "MP3 8 kHz", 15: "device-specific",
-}  # fmt: skip
-
-
-def codec_problem(type_id: int, payload: bytes) -> str | None:
-    """Why an RTMP audio (8) or video (9) payload's codec cannot be used here, or None when it can.
-
-    Enhanced RTMP (veovera "Enhanced RTMP" v1/v2): bit 0x80 of the first video byte is
-    ``IsExHeader``; the low 4 bits are then a packet type and bytes 1-4 the codec's FourCC. Audio
-    SoundFormat 9 is the same for audio (FourCC after the first byte).
-    """
-    if not payload:
-        return None
-    if type_id == 9:
-        if payload[0] & 0x80:
-            fourcc = payload[1:5].decode("ascii", "replace")
-            return f"video codec {fourcc!r} (enhanced RTMP) is not supported: send H.264 (AVC)"
-        codec = payload[0] & 0x0F
-        if codec != AVC:
-            name = VIDEO_CODECS.get(codec, "unknown")
-            return f"video codec id {codec} ({name}) is not supported: send H.264 (AVC)"
-        return None
-    sound = payload[0] >> 4
-    if sound == 9:
-        fourcc = payload[1:5].decode("ascii", "replace")
-        return f"audio codec {fourcc!r} (enhanced RTMP) is not supported: send AAC"
-    if sound != AAC:
-        return f"audio format {sound} ({AUDIO_FORMATS.get(sound, 'unknown')}) is not supported: send AAC"
-    return None
-
-
 QUEUE = 240  # messages (~4 s of 30 fps video with its audio): a decoder that falls further behind skips
 MS = Fraction(1, 1000)
+AUDIO_ONLY_AFTER = 2.0  # s from the first audio tag without video: FFmpeg and OBS interleave both within ~0.1 s
 
 
 class RtmpStudio:
