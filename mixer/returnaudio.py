@@ -22,6 +22,7 @@ import numpy as np
 
 from mixer.encodedpacket import EncodedPacket
 from mixer.opusencoder import OpusEncoder
+from mixer.stagethread import StageThread
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ QUEUE_TICKS = 6  # 200 ms at 30 fps: beyond that the oldest tick goes
 BIT_RATE = 64_000  # Opus stereo speech and program sound, per return
 
 
-class ReturnAudioEncoder:
+class ReturnAudioEncoder(StageThread):
     def __init__(self, sample_rate: int, on_packet: Callable[[str, EncodedPacket], None]) -> None:
         self.sample_rate = sample_rate
         self._on_packet = on_packet
@@ -62,14 +63,6 @@ class ReturnAudioEncoder:
         with self._cond:
             self._closed = True
             self._cond.notify()
-
-    def join(self, timeout: float) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
 
     def _run(self) -> None:
         encoders: dict[str, OpusEncoder] = {}

@@ -104,13 +104,22 @@ class StudioSessions(CommandPath):
         async with self._publishing.setdefault(studio_id, asyncio.Lock()):
             old = self.sessions.get(studio_id)
             feed = FeedBuffer(studio_id)
-            session = RtmpStudio(self.show.id, studio_id, feed, self._session_closed, self._session_presence, peer)
+            session = RtmpStudio(
+                self.show.id, studio_id, feed, self._session_closed, self._session_presence, peer, self._rtmp_audio_only
+            )
             self.sessions[studio_id] = session
             self.program.attach_feed(feed, None)
             if old is not None:
                 self._retire(old)
         self.changes.publish(self.state)
         return session
+
+    async def _rtmp_audio_only(self, session: RtmpStudio) -> None:
+        """An RTMP push found to carry no video (rooms/rtmpstudio.py): on air as its studio card;
+        called again if video starts after all (``session.audio_only`` false: its pictures)."""
+        card = await self._studio_card(session.studio_id) if session.audio_only else None
+        if self.sessions.get(session.studio_id) is session:
+            self.program.attach_feed(session.feed, card if session.audio_only else None)  # video may have come
 
     def _retire(self, old: StudioSession) -> None:
         """Close a replaced session in the background: the new one's answer must not wait for it."""

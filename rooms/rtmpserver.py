@@ -13,9 +13,13 @@ the encoder asked for, ``{app}/{stream name}`` (e.g. ``live/wuhan-0510/beijing?t
 token is already in the URL) and again at ``publish``; a refusal (:class:`Refused`) is answered
 with the command's error status and the connection closed, before any media is read.
 
-Bad input (not RTMP, a chunk size or message over our bounds, AMF0 we cannot read, AMF3, an
-unknown command, media before ``publish``, silence for ``timeout`` seconds) closes that
-connection with one log line; the server and the other connections go on.
+A codec we cannot use (anything but H.264/AVC video and AAC audio: :func:`rooms.flvcodecs.codec_problem`)
+is refused at its first tag with ``onStatus NetStream.Publish.Rejected`` and the reason, then the
+connection is closed: the encoder's push fails instead of going into a studio that never comes online.
+
+Bad input (not RTMP: checked on the very first byte, a chunk size or message over our bounds,
+AMF0 we cannot read, AMF3, an unknown command, media before ``publish``, silence for ``timeout``
+seconds) closes that connection with one log line; the server and the other connections go on.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from mixer.outputs.rtmpchunks import (
     peer_bandwidth,
     stream_begin,
 )
+from rooms.flvcodecs import codec_problem
 from rooms.rtmpstudio import RtmpStudio
 
 log = logging.getLogger(__name__)
@@ -139,10 +144,11 @@ class _Connection:
         return await asyncio.wait_for(self.reader.readexactly(n), self.server.timeout)
 
     async def run(self) -> None:
-        c0c1 = await self._read(1 + HANDSHAKE_SIZE)
-        if c0c1[0] != VERSION:
-            raise ProtocolError(f"not RTMP (version byte {c0c1[0]})")
-        self.writer.write(handshake_s0s1s2(c0c1[1:]))
+        c0 = await self._read(1)  # checked alone: an HTTP request or a port scan is shut out at once
+        if c0[0] != VERSION:
+            raise ProtocolError(f"not RTMP (version byte {c0[0]}, {c0!r})")
+        c1 = await self._read(HANDSHAKE_SIZE)
+        self.writer.write(handshake_s0s1s2(c1))
         await self.writer.drain()
         await self._read(HANDSHAKE_SIZE)  # C2: the echo of S1 (not checked: the simple handshake)
         while True:
@@ -185,6 +191,11 @@ class _Connection:
                 raise ProtocolError("media before publish")
             if self.studio.state == "closed":  # kicked, replaced by a new join, or the show left this node
                 raise Refused("the studio's session was ended by the server")
+            problem = codec_problem(kind, message.payload)
+            if problem:  # the encoder hears why (its log shows the status), then the connection ends
+                self._status("error", "NetStream.Publish.Rejected", problem)
+                await self.writer.drain()
+                raise Refused(problem)
             self.studio.put(kind, message.payload, message.timestamp)
             return True
         if kind == COMMAND_AMF0:
@@ -192,8 +203,12 @@ class _Connection:
         if kind == WINDOW_ACK_SIZE and len(message.payload) >= 4:
             self.peer_window = struct.unpack(">I", message.payload[:4])[0]
             return True
-        if kind in (DATA_AMF0, ACK, USER_CONTROL, SET_PEER_BANDWIDTH):
-            return True  # @setDataFrame onMetaData (the decoder reads the streams themselves), flow control
+        if kind == DATA_AMF0:
+            with contextlib.suppress(amf0.AmfError):  # metadata is a hint: one we cannot read is no reason to end
+                self._on_metadata(amf0.decode(message.payload))
+            return True
+        if kind in (ACK, USER_CONTROL, SET_PEER_BANDWIDTH):
+            return True  # flow control
         if kind in (COMMAND_AMF3, DATA_AMF3):
             raise ProtocolError("AMF3 messages are not supported")
         raise ProtocolError(f"unexpected message type {kind}")
@@ -246,6 +261,15 @@ class _Connection:
             raise ProtocolError(f"unknown command {name[:40]!r}")
         await self.writer.drain()
         return True
+
+    def _on_metadata(self, values: list[Any]) -> None:
+        """``@setDataFrame onMetaData {...}``: an audio codec and no video codec makes the studio
+        audio only at once (the decoder reads the streams themselves; the rest is not used)."""
+        meta = next((v for v in values if isinstance(v, dict)), None)
+        if self.studio is None or meta is None or "onMetaData" not in values:
+            return
+        if meta.get("audiocodecid") is not None and not meta.get("videocodecid"):
+            self.studio.decide_audio_only()
 
     @staticmethod
     def _rejected(description: str) -> dict[str, Any]:

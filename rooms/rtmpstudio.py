@@ -14,6 +14,18 @@ carry exactly an FLV tag's body):
 - audio: ``format << 4 | rate, size, channels`` (10 = AAC), ``AACPacketType`` (0: the
   AudioSpecificConfig, extradata; 1: one raw AAC frame).
 
+Anything else is refused at its first tag (:func:`rooms.flvcodecs.codec_problem`, checked by the
+server before the payload reaches the studio): legacy video codec ids other than 7 (Sorenson H.263, VP6,
+screen video, the unofficial 12 = HEVC), enhanced RTMP (``IsExHeader`` bit, the codec named by a
+FourCC: ``hvc1``, ``av01``, ``vp09``), audio formats other than 10 (MP3, Speex, Nellymoser,
+G.711, PCM...).
+
+A push with AAC and no video is an audio-only studio, like a WHIP studio that sends no video:
+when no video tag follows its first audio tag within ``AUDIO_ONLY_AFTER`` seconds (or at once
+when its ``onMetaData`` names an audio codec and no video codec), ``on_audio_only`` puts it on
+air as its studio card and it goes online. Video arriving later after all: ``audio_only`` turns
+false and ``on_audio_only`` is called again (its pictures replace the card).
+
 Decoding runs in one thread per studio behind a bounded queue; when the queue overflows the
 oldest messages go and the video decoder skips to the next keyframe (a picture decoded from a
 broken reference would be wrong, not late).
@@ -34,13 +46,14 @@ from typing import Any
 import av
 
 from mixer.feedbuffer import FeedBuffer
+from rooms.flvcodecs import codec_problem
 from rooms.ingeststats import IngestStats
 
 log = logging.getLogger(__name__)
 
-AVC, AAC = 7, 10
 QUEUE = 240  # messages (~4 s of 30 fps video with its audio): a decoder that falls further behind skips
 MS = Fraction(1, 1000)
+AUDIO_ONLY_AFTER = 2.0  # s from the first audio tag without video: FFmpeg and OBS interleave both within ~0.1 s
 
 
 class RtmpStudio:
@@ -57,6 +70,7 @@ class RtmpStudio:
         on_closed: Callable[[Any], Awaitable[None]],
         on_presence: Callable[[Any, bool], Awaitable[None]] | None = None,
         peer: str = "",
+        on_audio_only: Callable[[Any], Awaitable[None]] | None = None,
     ) -> None:
         self.id = secrets.token_urlsafe(12)
         self.show_id, self.studio_id = show_id, studio_id
@@ -73,6 +87,10 @@ class RtmpStudio:
         self.ingest = IngestStats()
         self._on_closed = on_closed
         self._on_presence = on_presence
+        self._on_audio_only = on_audio_only
+        self.audio_only = False  # decided once: AAC and no video (see the module's docstring)
+        self._video_seen = False
+        self._audio_timer: asyncio.TimerHandle | None = None
         self._online = False
         self._closed = False
         self._loop = asyncio.get_running_loop()
@@ -100,6 +118,13 @@ class RtmpStudio:
         """One RTMP audio (8) or video (9) message; never blocks."""
         self.bytes_in += len(payload)
         self._last_media = time.monotonic()
+        if type_id == 9:
+            self._video_seen = True
+            if self.audio_only:  # the encoder added video after all: its pictures replace the card
+                self.audio_only = False
+                self._run_task(self._on_audio_only(self) if self._on_audio_only is not None else None)
+        elif not self._video_seen and self._audio_timer is None:
+            self._audio_timer = self._loop.call_later(AUDIO_ONLY_AFTER, self.decide_audio_only)
         with self._cond:
             if len(self._queue) >= QUEUE:
                 self._queue.popleft()
@@ -108,19 +133,41 @@ class RtmpStudio:
             self._queue.append((type_id, payload, timestamp))
             self._cond.notify()
 
+    def decide_audio_only(self) -> None:
+        """No video so far (timer after the first audio, or an onMetaData without a video codec):
+        on air as the studio card from now on. Event loop; once."""
+        if self._video_seen or self.audio_only or self._closed:
+            return
+        self.audio_only = True
+        log.info("studio %s (RTMP): audio only (no video): on air as its studio card", self.studio_id)
+        self._run_task(self._go_audio_only())
+
+    def _run_task(self, coro: Awaitable[None] | None) -> None:
+        if coro is None:
+            return
+        task = asyncio.ensure_future(coro)
+        self._presence_tasks.add(task)
+        task.add_done_callback(self._presence_tasks.discard)
+
+    async def _go_audio_only(self) -> None:
+        if self._on_audio_only is not None:
+            await self._on_audio_only(self)
+        if not self._closed:
+            self._set_online(True)
+
     def _set_online(self, online: bool) -> None:
         if online == self._online or self._on_presence is None:
             self._online = online
             return
         self._online = online
-        task = asyncio.ensure_future(self._on_presence(self, online))
-        self._presence_tasks.add(task)
-        task.add_done_callback(self._presence_tasks.discard)
+        self._run_task(self._on_presence(self, online))
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._audio_timer is not None:
+            self._audio_timer.cancel()
         with self._cond:
             self._queue.clear()
             self._cond.notify()
@@ -153,8 +200,9 @@ class RtmpStudio:
     def _decode_video(self, payload: bytes, timestamp: int) -> None:
         if len(payload) < 5:
             return
-        if payload[0] & 0x0F != AVC or payload[0] & 0x80:
-            raise ValueError(f"video codec id {payload[0] & 0x0F} (only H.264/AVC, not enhanced RTMP)")
+        problem = codec_problem(9, payload)  # the server refuses these first: a second line of defence
+        if problem:
+            raise ValueError(problem)
         keyframe, kind = payload[0] >> 4 == 1, payload[1]
         if kind == 0:  # a new AVCDecoderConfigurationRecord: (re)open the decoder with it
             self._video = av.CodecContext.create("h264", "r")
@@ -181,8 +229,9 @@ class RtmpStudio:
     def _decode_audio(self, payload: bytes, timestamp: int) -> None:
         if len(payload) < 2:
             return
-        if payload[0] >> 4 != AAC:
-            raise ValueError(f"audio format {payload[0] >> 4} (only AAC)")
+        problem = codec_problem(8, payload)
+        if problem:
+            raise ValueError(problem)
         if payload[1] == 0:
             self._audio = av.CodecContext.create("aac", "r")
             self._audio.extradata = payload[2:]

@@ -23,6 +23,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from mixer.feedbuffer import FeedBuffer
 from rooms.compat import shorten_audio_jitter, stop_decoders
+from rooms.peerwatch import PeerWatch
 from rooms.sdp import OfferError, announce_public_address, bundle_offer, offer_problem, without_unusable_candidates
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def check_offer(sdp: str) -> None:
         raise TalkbackOfferError("a talkback offer needs an audio section (the microphone)")
 
 
-class TalkbackSession:
+class TalkbackSession(PeerWatch):
     def __init__(
         self,
         show_id: str,
@@ -101,7 +102,7 @@ class TalkbackSession:
         if self._public_address:
             answer = announce_public_address(answer, self._public_address)
         self.answer = answer
-        self._spawn(self._watchdog())
+        self._spawn(self._close_unless_connected(CONNECT_TIMEOUT, f"talkback {self.id} of {self.operator}"))
         return answer
 
     def _on_track(self, track: MediaStreamTrack) -> None:
@@ -120,19 +121,6 @@ class TalkbackSession:
                 return
             self.audio_frames += 1
             self.feed.push_audio(frame)  # type: ignore[arg-type]
-
-    async def _watchdog(self) -> None:
-        await asyncio.sleep(CONNECT_TIMEOUT)
-        if self.connected_at is None and not self._closed:
-            log.info("talkback %s of %s did not connect in %.0f s", self.id, self.operator, CONNECT_TIMEOUT)
-            asyncio.ensure_future(self.close())
-
-    async def _on_state(self) -> None:
-        state = self.pc.connectionState
-        if state == "connected" and self.connected_at is None:
-            self.connected_at = time.time()
-        elif state in ("failed", "closed"):
-            await self.close()
 
     async def close(self) -> None:
         if self._closed:

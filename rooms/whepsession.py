@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
 import secrets
 import time
@@ -32,10 +31,9 @@ from mixer.outputs.whepoutput import WhepFull, WhepOutput
 from rooms import compat
 from rooms.compat import route_keyframe_requests
 from rooms.packettrack import PacketTrack
+from rooms.peerwatch import PeerWatch
 from rooms.sdp import OfferError, offer_problem, without_unusable_candidates
 from rooms.webrtccodecs import audio_preferences, choose_video, describe_answer, video_preferences
-
-log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 20.0  # seconds from the answer to a connected peer
 
@@ -53,7 +51,7 @@ def check_offer(sdp: str) -> None:
             raise OfferError("a WHEP offer must be recvonly (or sendrecv): this endpoint only sends")
 
 
-class WhepSession:
+class WhepSession(PeerWatch):
     """One viewer's peer connection (send only), fed by a :class:`WhepOutput` through :meth:`push`."""
 
     def __init__(
@@ -121,7 +119,9 @@ class WhepSession:
             await self.close()
             raise OfferError(offer_problem(exc)) from None
         self.answer = describe_answer(self.pc.localDescription.sdp, h264_profile_level_id)
-        self._watchdog = asyncio.ensure_future(self._connect_watchdog())
+        self._watchdog = asyncio.ensure_future(
+            self._close_unless_connected(CONNECT_TIMEOUT, f"whep {self.show_id}: viewer {self.id}")
+        )
         return self.answer
 
     def _keyframe_request(self) -> None:
@@ -137,19 +137,6 @@ class WhepSession:
             if channel.readyState == "open":
                 channel.send(packet.data.decode())
                 self.cues_sent += 1
-
-    async def _connect_watchdog(self) -> None:
-        await asyncio.sleep(CONNECT_TIMEOUT)
-        if self.connected_at is None and not self._closed:
-            log.info("whep %s: viewer %s did not connect in %.0f s", self.show_id, self.id, CONNECT_TIMEOUT)
-            await self.close()
-
-    async def _on_state(self) -> None:
-        state = self.pc.connectionState
-        if state == "connected" and self.connected_at is None:
-            self.connected_at = time.time()
-        elif state in ("failed", "closed"):
-            await self.close()
 
     async def close(self) -> None:
         if self._closed:

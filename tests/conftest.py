@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from orchestrator.app import create_app
 from orchestrator.config import Config, parse
 from orchestrator.links import tokens_for
+from tests.chromium import Chromium
 from tests.redisserver import RedisServer
 
 OPERATOR = "operator-test-token"
@@ -99,10 +100,29 @@ def redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-async def server(tmp_path: Path, aiohttp_server: Any) -> Server:
-    config = make_config(tmp_path)
+def show_outputs() -> dict[str, Any] | None:
+    """The show's ``outputs`` table for ``server`` (None: make_config's); a module overrides it."""
+    return None
+
+
+@pytest.fixture
+async def server(tmp_path: Path, aiohttp_server: Any, show_outputs: dict[str, Any] | None) -> Server:
+    config = make_config(tmp_path) if show_outputs is None else make_config(tmp_path, outputs=show_outputs)
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
     return Server(str(srv.make_url("")).rstrip("/"), config)
+
+
+@pytest.fixture
+def browser_lang() -> str:
+    """The language of ``browser``'s pages; a module overrides it (the crew's pages are tested in zh-CN)."""
+    return "en-US"
+
+
+@pytest.fixture
+async def browser(browser_lang: str) -> AsyncIterator[Chromium]:
+    """A headless Chromium (tests/chromium.py), ended after the test."""
+    async with Chromium(lang=browser_lang) as b:
+        yield b
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

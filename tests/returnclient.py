@@ -6,17 +6,16 @@ the sound (which tones, how loud) and the pictures.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import aiohttp
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 
 from rooms.compat import shorten_audio_jitter
+from tests.peerclient import PeerClient
 
 RATE = 48_000
 
@@ -35,7 +34,7 @@ def tone_db(samples: np.ndarray, hz: float, rate: int = RATE) -> float:
     return 20 * np.log10(max(peak, 1e-9) / 32767)
 
 
-class Listener:
+class Listener(PeerClient):
     """An aiortc peer that POSTs a recvonly offer and decodes what it gets (audio samples, pictures)."""
 
     def __init__(
@@ -43,66 +42,48 @@ class Listener:
     ) -> None:
         """``audio_prefetch``: packets aiortc's receive buffer holds (None: its own 4; 1 is near a browser's
         adaptive buffer on loopback, for delay measurements)."""
+        super().__init__()
         self.url = url
         self.audio_prefetch = audio_prefetch
         self.token = token
         self.want_video = video
-        self.pc = RTCPeerConnection()
         self.location: str | None = None
         self.status = 0
         self.error = ""
         self.chunks: list[tuple[float, np.ndarray]] = []  # (arrival monotonic, mono samples)
         self.sizes: set[tuple[int, int]] = set()
         self.video_frames = 0
-        self._tasks: list[asyncio.Future[None]] = []
-        self.pc.on("track", self._on_track)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio" and self.audio_prefetch is not None:
             for transceiver in self.pc.getTransceivers():
                 if transceiver.receiver.track is track:
                     shorten_audio_jitter(transceiver.receiver, self.audio_prefetch)
-        self._tasks.append(asyncio.ensure_future(self._consume(track)))
+        super()._on_track(track)
 
-    async def _consume(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if isinstance(frame, av.VideoFrame):
-                self.video_frames += 1
-                self.sizes.add((frame.width, frame.height))
-            elif isinstance(frame, av.AudioFrame):
-                pcm = frame.to_ndarray().reshape(-1)
-                if frame.format.name == "s16" and len(frame.layout.channels) == 2:
-                    pcm = pcm.reshape(-1, 2).mean(axis=1)
-                self.chunks.append((time.monotonic(), pcm.astype(np.float32)))
+    def on_frame(self, frame: Any) -> None:
+        if isinstance(frame, av.VideoFrame):
+            self.video_frames += 1
+            self.sizes.add((frame.width, frame.height))
+        elif isinstance(frame, av.AudioFrame):
+            pcm = frame.to_ndarray().reshape(-1)
+            if frame.format.name == "s16" and len(frame.layout.channels) == 2:
+                pcm = pcm.reshape(-1, 2).mean(axis=1)
+            self.chunks.append((time.monotonic(), pcm.astype(np.float32)))
 
     async def start(self, timeout: float = 15, expect: int = 201) -> None:
         if self.want_video:
             self.pc.addTransceiver("video", direction="recvonly")
         self.pc.addTransceiver("audio", direction="recvonly")
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        headers = {"Content-Type": "application/sdp"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(self.url, data=self.pc.localDescription.sdp, headers=headers) as res,
-        ):
-            self.status = res.status
-            body = await res.text()
-            if res.status != 201:
-                self.error = body
-                assert res.status == expect, (res.status, body)
-                await self.pc.close()
-                return
-            self.location = res.headers["Location"]
-        await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
-        async with asyncio.timeout(timeout):
-            while self.pc.connectionState != "connected":
-                await asyncio.sleep(0.05)
+        auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self.status, body, headers = await self.post_offer(self.url, auth)
+        if self.status != 201:
+            self.error = body
+            assert self.status == expect, (self.status, body)
+            await self.pc.close()
+            return
+        self.location = headers["Location"]
+        await self.answered(body, timeout)
 
     def samples(self, since: float = 0.0) -> np.ndarray:
         parts = [c for t, c in self.chunks if t >= since]
@@ -113,36 +94,25 @@ class Listener:
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
             async with aiohttp.ClientSession() as http, http.delete(base + self.location, headers=headers):
                 pass
-        await self.pc.close()
-        for task in self._tasks:
-            task.cancel()
+        await self.close_peer()
 
 
-class Talker:
+class Talker(PeerClient):
     """An operator's talkback: an aiortc peer sending ``track`` to POST /api/shows/{show}/talkback."""
 
     def __init__(self, base: str, show: str, auth: dict[str, str], track: MediaStreamTrack) -> None:
+        super().__init__()
         self.base = base
         self.url = f"{base}/api/shows/{show}/talkback"
         self.auth = auth
-        self.pc = RTCPeerConnection()
         self.pc.addTransceiver(track, direction="sendonly")
         self.location: str | None = None
 
     async def start(self, timeout: float = 15) -> None:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        headers = {"Content-Type": "application/sdp", **self.auth}
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(self.url, data=self.pc.localDescription.sdp, headers=headers) as res,
-        ):
-            body = await res.text()
-            assert res.status == 201, (res.status, body)
-            self.location = res.headers["Location"]
-        await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
-        async with asyncio.timeout(timeout):
-            while self.pc.connectionState != "connected":
-                await asyncio.sleep(0.05)
+        status, body, headers = await self.post_offer(self.url, self.auth)
+        assert status == 201, (status, body)
+        self.location = headers["Location"]
+        await self.answered(body, timeout)
 
     async def key(self, on: bool, targets: Any = "all") -> tuple[int, Any]:
         assert self.location

@@ -10,7 +10,6 @@ monitor and says so. Screenshot: tests/artifacts/control-monitor.png.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +20,15 @@ from orchestrator.appkeys import SHOWS
 from tests import chromium
 from tests.chromium import Chromium
 from tests.conftest import OPERATOR, Server, make_config
-from tests.test_control_page import click, open_control, sign_in
+from tests.test_control_page import ARTIFACTS, SHOW, click, open_control, sign_in
 from tests.whipclient import AiortcPublisher
 
 pytestmark = pytest.mark.skipif(not chromium.available(), reason="chromium is not installed")
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-SHOW = "/api/shows/test-show"
-
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Chromium]:
-    async with Chromium(lang="zh-CN") as b:
-        yield b
+def browser_lang() -> str:
+    return "zh-CN"  # for conftest's ``browser``
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import csv
 import io
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +39,8 @@ SHOW = "/api/shows/test-show"
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Chromium]:
-    async with Chromium(lang="zh-CN") as b:
-        yield b
+def browser_lang() -> str:
+    return "zh-CN"  # for conftest's ``browser``
 
 
 # -- driving the page -------------------------------------------------------------------------

@@ -210,7 +210,7 @@ async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
 async def test_two_programs_screenshots(tmp_path: Path, aiohttp_server: Any) -> None:
     """The README's pictures of one show in both shapes: the control page with the 16:9 and 9:16
     monitors and an upright phone's tile, and a frame of each program with a card on air."""
-    from tests.flashbeep import record_flv
+    from tests.flvpull import record_flv
     from tests.mediacheck import without_cue_points
 
     data = tomllib.loads((ROOT / "configs" / "wuhan-0510.toml").read_text(encoding="utf-8"))

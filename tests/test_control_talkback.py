@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from orchestrator.app import create_app
 from tests.chromium import Chromium, Page
-from tests.conftest import OPERATOR, Server, make_config
+from tests.conftest import OPERATOR, Server
 from tests.returnclient import Listener
 from tests.test_control_page import open_control, sign_in
 from tests.whipclient import AiortcPublisher
@@ -27,16 +25,8 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
 
 
 @pytest.fixture
-async def server(tmp_path: Path, aiohttp_server: Any) -> Server:
-    config = make_config(tmp_path, outputs={"hls": False, "flv": False})
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Chromium]:
-    async with Chromium(lang="en-US") as b:
-        yield b
+def show_outputs() -> dict[str, Any]:
+    return {"hls": False, "flv": False}  # for conftest's ``server``: no files to write
 
 
 async def _key_t(page: Page, kind: str) -> None:

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +49,6 @@ class JoinServer(Server):
 async def join_server(tmp_path: Path, aiohttp_server: Any) -> JoinServer:
     srv = await aiohttp_server(create_app(make_config(tmp_path)), host="127.0.0.1")
     return JoinServer(str(srv.make_url("")).rstrip("/"), srv.app)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Chromium]:
-    async with Chromium(lang="en-US") as b:
-        yield b
 
 
 async def _joined_page(browser: Chromium, server: JoinServer, studio: str = "alpha") -> Page:

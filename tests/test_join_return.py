@@ -9,15 +9,13 @@ show the operator's name on the page.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orchestrator.app import create_app
 from tests.chromium import Chromium
-from tests.conftest import Server, make_config
+from tests.conftest import Server
 from tests.returnclient import Talker
 from tests.whipclient import AiortcPublisher, ToneTrack
 
@@ -40,16 +38,8 @@ RECEIVED = """(async () => {
 
 
 @pytest.fixture
-async def server(tmp_path: Path, aiohttp_server: Any) -> Server:
-    config = make_config(tmp_path, outputs={"hls": False, "flv": False})
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Chromium]:
-    async with Chromium(lang="en-US") as b:
-        yield b
+def show_outputs() -> dict[str, Any]:
+    return {"hls": False, "flv": False}  # for conftest's ``server``: no files to write
 
 
 async def test_join_page_plays_the_return_feed(server: Server, browser: Chromium) -> None:

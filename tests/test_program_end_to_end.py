@@ -4,47 +4,29 @@ program follows the cuts, and the HLS and FLV outputs decode cleanly."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import subprocess
 
-from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server
 from tests.flvpull import FlvPull
 from tests.mediacheck import assert_continuous, decode, fetch_hls
-from tests.whipclient import AiortcPublisher
+from tests.twostudios import ffmpeg_and_aiortc_studios
 
 
 async def test_cuts_between_ffmpeg_and_aiortc_studios(server: Server) -> None:
-    ffmpeg = spawn_studio(
-        f"{server.url}/whip/test-show/alpha",
-        server.token("alpha"),
-        "alpha",
-        pattern="red",
-        width=640,
-        height=360,
-        bitrate=800_000,
-        stderr=subprocess.PIPE,
-    )
-    aiortc_pub = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "green")
     pull = FlvPull(f"{server.url}/live/test-show.flv").start()
     flv = pull.data
     try:
-        await aiortc_pub.start()
-        await server.wait_for(lambda s: all(st["online"] for st in s["studios"]), timeout=20)
-        await server.wait_for(lambda s: all((st["stats"] or {}).get("video_frames", 0) > 10 for st in s["studios"]))
-        for studio in ("alpha", "bravo", "alpha"):
-            status, _ = await server.api("POST", "/api/shows/test-show/cut", json={"studio": studio})
-            assert status == 200
-            await asyncio.sleep(2.5)
-        await pull.stop()
-        # Pull HLS while the studios are still on: the window holds the last cuts.
-        playlist, segments = await fetch_hls(f"{server.url}/live/test-show/index.m3u8")
+        async with ffmpeg_and_aiortc_studios(server):
+            await server.wait_for(lambda s: all(st["online"] for st in s["studios"]), timeout=20)
+            await server.wait_for(lambda s: all((st["stats"] or {}).get("video_frames", 0) > 10 for st in s["studios"]))
+            for studio in ("alpha", "bravo", "alpha"):
+                status, _ = await server.api("POST", "/api/shows/test-show/cut", json={"studio": studio})
+                assert status == 200
+                await asyncio.sleep(2.5)
+            await pull.stop()
+            # Pull HLS while the studios are still on: the window holds the last cuts.
+            playlist, segments = await fetch_hls(f"{server.url}/live/test-show/index.m3u8")
     finally:
         pull.cancel()
-        ffmpeg.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            ffmpeg.wait(10)
-        await aiortc_pub.stop()
 
     got = await asyncio.to_thread(decode, bytes(flv), "flv")
     assert got.size == (640, 360)

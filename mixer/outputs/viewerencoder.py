@@ -33,6 +33,7 @@ import av
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.packetqueue import PacketQueue
 from mixer.outputs.viewercodec import ViewerCodec, h264_level
+from mixer.stagethread import StageThread
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ _FACTORIES: dict[ViewerCodec, Callable[[ProgramFormat], av.VideoCodecContext]] =
 }
 
 
-class ViewerEncoder:
+class ViewerEncoder(StageThread):
     """The program re-encoded in ``codec`` for viewers; started and stopped by the WHEP output."""
 
     MIN_FORCED_KEY_GAP = 0.5  # seconds between a keyframe and a forced one (as the program encoder)
@@ -150,14 +151,6 @@ class ViewerEncoder:
     def stop(self) -> None:
         """Ends the worker (it frees its codecs as it goes); does not wait for it."""
         self._queue.close()
-
-    def join(self, timeout: float) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
 
     # --- the worker ---------------------------------------------------------------
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mixer.outputs.whepoutput import WhepFull
 from orchestrator.crewmonitor import CrewMonitor
-from orchestrator.errors import BadRequest, NotFound, Unavailable, UnsupportedMediaType
+from orchestrator.errors import NotFound
 from orchestrator.showrunner import ShowRunner
 from orchestrator.views.common import show_runner
-from rooms.sdp import OfferError, announce_public_address
-from rooms.whepsession import WhepSession
+from orchestrator.views.signalling import close_session, offer_refusals, sdp_answer, sdp_offer
 
 
 def _crew(request: web.Request) -> tuple[ShowRunner, CrewMonitor]:
@@ -24,67 +22,33 @@ def _crew(request: web.Request) -> tuple[ShowRunner, CrewMonitor]:
     return runner, runner.crew
 
 
-async def _offer(request: web.Request) -> str:
-    if request.content_type != "application/sdp":
-        raise UnsupportedMediaType("Content-Type must be application/sdp")
-    try:
-        return (await request.read()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest("SDP offer is not UTF-8 text") from None
-
-
-def _answer(runner: ShowRunner, viewer: WhepSession, location: str) -> web.Response:
-    answer = viewer.answer
-    if runner.whip.public_address:  # 1:1 NAT: the same announcement as for studios
-        answer = announce_public_address(answer, runner.whip.public_address)
-    return web.Response(
-        status=201,
-        text=answer,
-        content_type="application/sdp",
-        headers={"Location": location, "ETag": f'"{viewer.id}"'},
-    )
-
-
 async def post_monitor(request: web.Request) -> web.Response:
     runner, crew = _crew(request)
-    offer = await _offer(request)
-    try:
+    offer = await sdp_offer(request)
+    with offer_refusals():
         viewer = await crew.add_monitor(offer)
-    except OfferError as exc:
-        raise BadRequest(str(exc)) from None
-    except WhepFull as exc:
-        raise Unavailable(str(exc), headers={"Retry-After": "10"}) from None
-    return _answer(runner, viewer, f"/api/shows/{runner.show.id}/monitor/{viewer.id}")
+    return sdp_answer(runner, viewer.answer, f"/api/shows/{runner.show.id}/monitor/{viewer.id}", viewer.id)
 
 
 async def delete_monitor(request: web.Request) -> web.Response:
     _, crew = _crew(request)
     viewer = crew.monitor_viewer(request.match_info["viewer"])
-    if viewer is None:
-        raise NotFound("no such monitor stream (it may have ended)")
-    await viewer.close()
-    return web.Response(status=200)
+    return await close_session(viewer, "no such monitor stream (it may have ended)")
 
 
 async def post_solo(request: web.Request) -> web.Response:
     runner, crew = _crew(request)
     studio = request.match_info["studio"]
-    offer = await _offer(request)
+    offer = await sdp_offer(request)
     try:
-        viewer = await crew.add_solo(studio, offer)
+        with offer_refusals():
+            viewer = await crew.add_solo(studio, offer)
     except KeyError:
         raise NotFound(f"no studio {studio!r} in this show") from None
-    except OfferError as exc:
-        raise BadRequest(str(exc)) from None
-    except WhepFull as exc:
-        raise Unavailable(str(exc), headers={"Retry-After": "10"}) from None
-    return _answer(runner, viewer, f"/api/shows/{runner.show.id}/solo/{studio}/{viewer.id}")
+    return sdp_answer(runner, viewer.answer, f"/api/shows/{runner.show.id}/solo/{studio}/{viewer.id}", viewer.id)
 
 
 async def delete_solo(request: web.Request) -> web.Response:
     _, crew = _crew(request)
     viewer = crew.solo_viewer(request.match_info["studio"], request.match_info["viewer"])
-    if viewer is None:
-        raise NotFound("no such solo stream (it may have ended)")
-    await viewer.close()
-    return web.Response(status=200)
+    return await close_session(viewer, "no such solo stream (it may have ended)")

@@ -11,51 +11,26 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from orchestrator.errors import BadRequest, Conflict, NotFound, UnsupportedMediaType
-from orchestrator.views.cors import cors_headers, preflight_headers, with_cors
+from orchestrator.errors import Conflict
+from orchestrator.views.signalling import close_session, offer_refusals, sdp_answer, sdp_offer, whep_cors, whep_options
 from orchestrator.views.whip import _authorised_show
-from rooms.sdp import OfferError, announce_public_address
 
-CORS = cors_headers("Location, ETag")
-PREFLIGHT = preflight_headers(CORS, "POST, DELETE, OPTIONS", "Authorization, Content-Type")
-_cors = with_cors(CORS)
+options = whep_options
 
 
-async def options(request: web.Request) -> web.Response:
-    return web.Response(status=204, headers={**PREFLIGHT, "Accept-Post": "application/sdp"})
-
-
-@_cors
+@whep_cors
 async def post(request: web.Request) -> web.Response:
     runner, studio_id = _authorised_show(request)
-    if request.content_type != "application/sdp":
-        raise UnsupportedMediaType("Content-Type must be application/sdp")
-    try:
-        offer = (await request.read()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest("SDP offer is not UTF-8 text") from None
+    offer = await sdp_offer(request)
     if studio_id not in runner.sessions:
         raise Conflict("join first: the return feed is for a studio that is sending (POST /whip first)")
-    try:
+    with offer_refusals():
         viewer = await runner.returns.open_return(studio_id, offer)
-    except OfferError as exc:
-        raise BadRequest(str(exc)) from None
-    answer = viewer.answer
-    if runner.whip.public_address:
-        answer = announce_public_address(answer, runner.whip.public_address)
-    return web.Response(
-        status=201,
-        text=answer,
-        content_type="application/sdp",
-        headers={"Location": f"/return/{runner.show.id}/{studio_id}/{viewer.id}", "ETag": f'"{viewer.id}"'},
-    )
+    return sdp_answer(runner, viewer.answer, f"/return/{runner.show.id}/{studio_id}/{viewer.id}", viewer.id)
 
 
-@_cors
+@whep_cors
 async def delete(request: web.Request) -> web.Response:
     runner, studio_id = _authorised_show(request)
-    viewer = runner.returns.feed(studio_id, request.match_info["feed"])
-    if viewer is None:
-        raise NotFound("no such return feed (it may have ended)")
-    await viewer.close()
-    return web.Response(status=200)
+    feed = runner.returns.feed(studio_id, request.match_info["feed"])
+    return await close_session(feed, "no such return feed (it may have ended)")

@@ -16,10 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from orchestrator.bodies import TalkbackBody
-from orchestrator.errors import BadRequest, NotFound, UnsupportedMediaType
+from orchestrator.errors import BadRequest, NotFound
 from orchestrator.showrunner import ShowRunner
 from orchestrator.views.common import body, operator_name, show_runner
-from rooms.sdp import OfferError, announce_public_address
+from orchestrator.views.signalling import offer_refusals, sdp_answer, sdp_offer
 from rooms.talkbacksession import TalkbackOfferError, TalkbackSession
 
 
@@ -37,25 +37,13 @@ async def status(request: web.Request) -> web.Response:
 
 async def post(request: web.Request) -> web.Response:
     runner = show_runner(request)
-    if request.content_type != "application/sdp":
-        raise UnsupportedMediaType("Content-Type must be application/sdp")
+    offer = await sdp_offer(request)
     try:
-        offer = (await request.read()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest("SDP offer is not UTF-8 text") from None
-    try:
-        session = await runner.returns.open_talkback(operator_name(request), offer)
-    except (TalkbackOfferError, OfferError) as exc:
+        with offer_refusals():
+            session = await runner.returns.open_talkback(operator_name(request), offer)
+    except TalkbackOfferError as exc:
         raise BadRequest(str(exc)) from None
-    answer = session.answer
-    if runner.whip.public_address:
-        answer = announce_public_address(answer, runner.whip.public_address)
-    return web.Response(
-        status=201,
-        text=answer,
-        content_type="application/sdp",
-        headers={"Location": f"/api/shows/{runner.show.id}/talkback/{session.id}"},
-    )
+    return sdp_answer(runner, session.answer, f"/api/shows/{runner.show.id}/talkback/{session.id}")
 
 
 async def key(request: web.Request) -> web.Response:

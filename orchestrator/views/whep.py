@@ -12,18 +12,15 @@ import hmac
 
 from aiohttp import web
 
-from mixer.outputs.whepoutput import WhepFull, WhepOutput
+from mixer.outputs.whepoutput import WhepOutput
 from orchestrator.auth import bearer
-from orchestrator.errors import BadRequest, NotFound, Unauthorized, Unavailable, UnsupportedMediaType
+from orchestrator.errors import NotFound, Unauthorized
 from orchestrator.showrunner import ShowRunner
 from orchestrator.views.common import program_outputs
-from orchestrator.views.cors import cors_headers, preflight_headers, with_cors
-from rooms.sdp import OfferError, announce_public_address
+from orchestrator.views.signalling import close_session, offer_refusals, sdp_answer, sdp_offer, whep_cors, whep_options
 from rooms.whepsession import answer_viewer
 
-CORS = cors_headers("Location, ETag")
-PREFLIGHT = preflight_headers(CORS, "POST, DELETE, OPTIONS", "Authorization, Content-Type")
-_cors = with_cors(CORS)
+options = whep_options
 
 
 def _output(request: web.Request) -> tuple[ShowRunner, WhepOutput]:
@@ -42,47 +39,22 @@ def _output(request: web.Request) -> tuple[ShowRunner, WhepOutput]:
     return runner, egress.whep
 
 
-async def options(request: web.Request) -> web.Response:
-    return web.Response(status=204, headers={**PREFLIGHT, "Accept-Post": "application/sdp"})
-
-
-@_cors
+@whep_cors
 async def post(request: web.Request) -> web.Response:
     runner, output = _output(request)
-    if request.content_type != "application/sdp":
-        raise UnsupportedMediaType("Content-Type must be application/sdp")
-    try:
-        offer = (await request.read()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest("SDP offer is not UTF-8 text") from None
-    try:
+    offer = await sdp_offer(request)
+    with offer_refusals():
         viewer = await answer_viewer(output, offer)
-    except OfferError as exc:
-        raise BadRequest(str(exc)) from None
-    except WhepFull as exc:
-        raise Unavailable(str(exc), headers={"Retry-After": "10"}) from None
-    answer = viewer.answer
-    if runner.whip.public_address:  # 1:1 NAT: the same announcement as for studios
-        answer = announce_public_address(answer, runner.whip.public_address)
-    return web.Response(
-        status=201,
-        text=answer,
-        content_type="application/sdp",
-        headers={"Location": f"/whep/{request.match_info['show']}/{viewer.id}", "ETag": f'"{viewer.id}"'},
-    )
+    return sdp_answer(runner, viewer.answer, f"/whep/{request.match_info['show']}/{viewer.id}", viewer.id)
 
 
-@_cors
+@whep_cors
 async def delete(request: web.Request) -> web.Response:
     _, output = _output(request)
-    viewer = output.viewer(request.match_info["viewer"])
-    if viewer is None:
-        raise NotFound("no such WHEP session (it may have ended)")
-    await viewer.close()
-    return web.Response(status=200)
+    return await close_session(output.viewer(request.match_info["viewer"]), "no such WHEP session (it may have ended)")
 
 
-@_cors
+@whep_cors
 async def patch(request: web.Request) -> web.Response:
     _output(request)
     raise web.HTTPMethodNotAllowed("PATCH", ["DELETE"], reason="trickle ICE is not supported")

@@ -30,6 +30,7 @@ from orchestrator.errors import (
 from orchestrator.joingrant import verify_join
 from orchestrator.showrunner import ShowRunner
 from orchestrator.views.cors import cors_headers, preflight_headers, with_cors
+from orchestrator.views.signalling import sdp_offer
 from rooms.remotesession import IngestUnavailable
 from rooms.sdp import SdpFragError, parse_sdpfrag
 from rooms.whipsession import IceRestartUnsupported, SdpError
@@ -71,13 +72,7 @@ async def options(request: web.Request) -> web.Response:
 @_cors
 async def post(request: web.Request) -> web.Response:
     runner, studio_id = _authorised_show(request)
-    if request.content_type != "application/sdp":
-        raise UnsupportedMediaType("Content-Type must be application/sdp")
-    body = await request.read()
-    try:
-        offer = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest("SDP offer is not UTF-8 text") from None
+    offer = await sdp_offer(request)
     try:
         # ?client= names the join page that publishes, so a second tab can be told apart;
         # ?reconnect=1 marks the page's automatic retries (see ShowRunner.publish).

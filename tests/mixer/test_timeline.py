@@ -12,13 +12,13 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import av
 import numpy as np
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc import RTCSessionDescription
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.outputs.flvoutput import FlvOutput
@@ -35,6 +35,7 @@ from tests.conftest import Server
 from tests.mediacheck import Decoded, decode
 from tests.metricstext import sample
 from tests.mixer.test_rtmp import Listener, _free_port
+from tests.peerclient import PeerClient
 
 FPS = 30
 HEAVY_FPS = 60  # the overloaded program: 1440p60 (1080p60 still reached 50 fps on a quiet box)
@@ -67,16 +68,14 @@ class _Capture:
         pass
 
 
-class _Viewer:
+class _Viewer(PeerClient):
     """An aiortc WHEP viewer of a :class:`WhepOutput`: (arrival, RTP-timestamp seconds) of what it decodes."""
 
     def __init__(self) -> None:
         register_h264_high()
-        self.pc = RTCPeerConnection()
+        super().__init__()
         self.video: list[tuple[float, float]] = []
         self.audio: list[tuple[float, int, int]] = []  # (arrival, pts in samples, samples)
-        self._tasks: list[asyncio.Future[None]] = []
-        self.pc.on("track", lambda track: self._tasks.append(asyncio.ensure_future(self._consume(track))))
 
     async def connect(self, whep: WhepOutput) -> None:
         self.pc.addTransceiver("video", direction="recvonly")
@@ -85,23 +84,16 @@ class _Viewer:
         session = await answer_viewer(whep, self.pc.localDescription.sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(session.answer, "answer"))
 
-    async def _consume(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            now = time.monotonic()
-            assert frame.pts is not None and frame.time_base is not None
-            if isinstance(frame, av.VideoFrame):
-                self.video.append((now, float(frame.pts * frame.time_base)))
-            elif isinstance(frame, av.AudioFrame):
-                self.audio.append((now, frame.pts, frame.samples))
+    def on_frame(self, frame: Any) -> None:
+        now = time.monotonic()
+        assert frame.pts is not None and frame.time_base is not None
+        if isinstance(frame, av.VideoFrame):
+            self.video.append((now, float(frame.pts * frame.time_base)))
+        elif isinstance(frame, av.AudioFrame):
+            self.audio.append((now, frame.pts, frame.samples))
 
     async def close(self) -> None:
-        await self.pc.close()
-        for task in self._tasks:
-            task.cancel()
+        await self.close_peer()
 
 
 def _check_timeline(got: Decoded, wall: float, latency: float, what: str) -> None:

@@ -22,8 +22,8 @@ import aiohttp
 import av
 import numpy as np
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc import RTCPeerConnection, RTCRtpReceiver
+from aiortc.mediastreams import MediaStreamError
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.programencoder import ProgramEncoder
@@ -34,12 +34,13 @@ from rooms.packettrack import PacketTrack
 from rooms.webrtccodecs import describe_answer
 from tests.conftest import Server, make_config
 from tests.mediacheck import classify
+from tests.peerclient import PeerClient
 from tests.whipclient import AiortcPublisher
 
 # --- a WHEP viewer -------------------------------------------------------------------
 
 
-class WhepClient:
+class WhepClient(PeerClient):
     """An aiortc WHEP viewer: POST a recvonly offer, decode what arrives, DELETE to leave.
 
     aiortc itself only knows H.264 Baseline; the viewer registers High (what the
@@ -52,10 +53,10 @@ class WhepClient:
         self, url: str, token: str | None = None, video_codecs: Sequence[tuple[str, str | None]] | None = None
     ) -> None:
         register_h264_high()
+        super().__init__()
         self.url = url
         self.token = token
         self.video_codecs = video_codecs
-        self.pc = RTCPeerConnection()
         self.location: str | None = None
         self.answer = ""
         self.video: list[tuple[float, str, float]] = []  # (arrival, colour, pts seconds)
@@ -63,30 +64,20 @@ class WhepClient:
         self.audio_rms: list[float] = []
         self.sizes: set[tuple[int, int]] = set()
         self.means: list[tuple[float, float, float]] = []  # (arrival, mean luma, mean chroma)
-        self._tasks: list[asyncio.Future[None]] = []
-        self.pc.on("track", self._on_track)
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        self._tasks.append(asyncio.ensure_future(self._consume(track)))
-
-    async def _consume(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if isinstance(frame, av.VideoFrame):
-                assert frame.pts is not None and frame.time_base is not None
-                self.sizes.add((frame.width, frame.height))
-                pts = float(frame.pts * Fraction(frame.time_base))
-                self.video.append((time.monotonic(), classify(frame), pts))
-                planes = frame.to_ndarray(format="yuv420p")
-                h = frame.height
-                self.means.append((time.monotonic(), planes[:h].mean(), planes[h:].mean()))
-            elif isinstance(frame, av.AudioFrame):
-                self.audio_samples += frame.samples
-                pcm = frame.to_ndarray().astype(np.float64)
-                self.audio_rms.append(float(np.sqrt(np.mean(pcm**2))))
+    def on_frame(self, frame: Any) -> None:
+        if isinstance(frame, av.VideoFrame):
+            assert frame.pts is not None and frame.time_base is not None
+            self.sizes.add((frame.width, frame.height))
+            pts = float(frame.pts * Fraction(frame.time_base))
+            self.video.append((time.monotonic(), classify(frame), pts))
+            planes = frame.to_ndarray(format="yuv420p")
+            h = frame.height
+            self.means.append((time.monotonic(), planes[:h].mean(), planes[h:].mean()))
+        elif isinstance(frame, av.AudioFrame):
+            self.audio_samples += frame.samples
+            pcm = frame.to_ndarray().astype(np.float64)
+            self.audio_rms.append(float(np.sqrt(np.mean(pcm**2))))
 
     async def start(self, timeout: float = 10) -> None:
         video = self.pc.addTransceiver("video", direction="recvonly")
@@ -100,32 +91,21 @@ class WhepClient:
             ]
             video.setCodecPreferences(chosen + [c for c in caps if c.mimeType == "video/rtx"])
         self.pc.addTransceiver("audio", direction="recvonly")
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        headers = {"Content-Type": "application/sdp"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(self.url, data=self.pc.localDescription.sdp, headers=headers) as res,
-        ):
-            assert res.status == 201, await res.text()
-            assert res.headers["Access-Control-Allow-Origin"] == "*"
-            assert "Location" in res.headers["Access-Control-Expose-Headers"]
-            self.location = res.headers["Location"]
-            self.answer = await res.text()
-        await self.pc.setRemoteDescription(RTCSessionDescription(self.answer, "answer"))
-        async with asyncio.timeout(timeout):
-            while self.pc.connectionState != "connected":
-                await asyncio.sleep(0.05)
+        auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        status, body, headers = await self.post_offer(self.url, auth)
+        assert status == 201, body
+        assert headers["Access-Control-Allow-Origin"] == "*"
+        assert "Location" in headers["Access-Control-Expose-Headers"]
+        self.location = headers["Location"]
+        self.answer = body
+        await self.answered(self.answer, timeout)
 
     async def stop(self, base: str) -> int:
         status = 0
         if self.location:
             async with aiohttp.ClientSession() as http, http.delete(base + self.location) as res:
                 status = res.status
-        await self.pc.close()
-        for task in self._tasks:
-            task.cancel()
+        await self.close_peer()
         return status
 
 

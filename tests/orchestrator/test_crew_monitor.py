@@ -19,47 +19,40 @@ from typing import Any
 import aiohttp
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc import RTCPeerConnection
 
 from orchestrator.auth import roles_for
 from orchestrator.operators import Role
 from rooms.compat import register_h264_high
 from tests.conftest import Server
 from tests.metricstext import sample
+from tests.peerclient import PeerClient
 from tests.whipclient import AiortcPublisher
 
 API = "/api/shows/test-show"
 CYCLES = int(os.environ.get("LEAK_CYCLES", "50"))
 
 
-class CrewListener:
+class CrewListener(PeerClient):
     """An operator's stream as aiortc: POST an offer to ``path``, keep the decoded audio."""
 
     def __init__(self, server: Server, path: str, *, video: bool = False, token: str | None = None) -> None:
         register_h264_high()
+        super().__init__()
         self.server = server
         self.path = path
         self.video = video
         self.token = token
-        self.pc = RTCPeerConnection()
         self.location: str | None = None
         self.audio: list[np.ndarray] = []  # first channel of each decoded frame, int16 scale
         self.video_frames = 0
         self.messages: list[dict[str, Any]] = []
-        self._tasks: list[asyncio.Future[None]] = []
-        self.pc.on("track", lambda track: self._tasks.append(asyncio.ensure_future(self._consume(track))))
 
-    async def _consume(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if isinstance(frame, av.AudioFrame):
-                self.audio.append(frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0].copy())
-            else:
-                self.video_frames += 1
+    def on_frame(self, frame: Any) -> None:
+        if isinstance(frame, av.AudioFrame):
+            self.audio.append(frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0].copy())
+        else:
+            self.video_frames += 1
 
     async def post(self) -> tuple[int, str]:
         if self.video:
@@ -67,16 +60,11 @@ class CrewListener:
             channel = self.pc.createDataChannel("monitor")
             channel.on("message", lambda m: self.messages.append(json.loads(m)))
         self.pc.addTransceiver("audio", direction="recvonly")
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {self.token or self.server_token}"}
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(self.server.url + self.path, data=self.pc.localDescription.sdp, headers=headers) as res,
-        ):
-            text = await res.text()
-            if res.status == 201:
-                self.location = res.headers["Location"]
-            return res.status, text
+        auth = {"Authorization": f"Bearer {self.token or self.server_token}"}
+        status, text, headers = await self.post_offer(self.server.url + self.path, auth)
+        if status == 201:
+            self.location = headers["Location"]
+        return status, text
 
     @property
     def server_token(self) -> str:
@@ -85,10 +73,7 @@ class CrewListener:
     async def start(self, timeout: float = 15) -> None:
         status, answer = await self.post()
         assert status == 201, answer
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-        async with asyncio.timeout(timeout):
-            while self.pc.connectionState != "connected":
-                await asyncio.sleep(0.05)
+        await self.answered(answer, timeout)
 
     async def stop(self, delete: bool = True) -> int:
         status = 0
@@ -98,9 +83,7 @@ class CrewListener:
                 http.delete(self.server.url + self.location, headers=self.server.auth) as res,
             ):
                 status = res.status
-        await self.pc.close()
-        for task in self._tasks:
-            task.cancel()
+        await self.close_peer()
         return status
 
     def samples(self, seconds: float) -> np.ndarray:

@@ -9,7 +9,6 @@ import contextlib
 import dataclasses
 import os
 import signal
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,11 @@ from orchestrator.appkeys import INGEST
 from orchestrator.config import Config, ConfigError, Ingest, parse
 from rooms.frameslots import NAME_PREFIX
 from rooms.ingestpool import IngestPool, worker_count
-from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server, make_config
 from tests.flvpull import record_flv
 from tests.mediacheck import assert_continuous, decode
 from tests.metricstext import sample
+from tests.twostudios import ffmpeg_and_aiortc_studios
 from tests.whipclient import AiortcPublisher
 
 API = "/api/shows/test-show"
@@ -107,19 +106,7 @@ async def test_ffmpeg_and_aiortc_studios_through_workers(tmp_path: Path, shm_bef
     async with running(with_workers(make_config(tmp_path), 2)) as (server, pool):
         pids = [w.pid for w in pool.workers]
         assert len(pids) == 2 and all(pid is not None and alive(pid) for pid in pids)
-        ffmpeg = spawn_studio(
-            f"{server.url}/whip/test-show/alpha",
-            server.token("alpha"),
-            "alpha",
-            pattern="red",
-            width=640,
-            height=360,
-            bitrate=800_000,
-            stderr=subprocess.PIPE,
-        )
-        publisher = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "green")
-        try:
-            await publisher.start()
+        async with ffmpeg_and_aiortc_studios(server):
             await server.wait_for(lambda s: online(s, "alpha") and online(s, "bravo"), timeout=30)
             await server.wait_for(lambda s: frames(s, "alpha") > 10 and frames(s, "bravo") > 10)
             await server.wait_for(lambda s: all((st["stats"] or {}).get("fps") for st in s["studios"]))
@@ -139,11 +126,6 @@ async def test_ffmpeg_and_aiortc_studios_through_workers(tmp_path: Path, shm_bef
                 assert status == 200
                 await asyncio.sleep(2.5)
             flv = await recording
-        finally:
-            ffmpeg.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                ffmpeg.wait(10)
-            await publisher.stop()
     got = await asyncio.to_thread(decode, flv, "flv")
     # Generous: on a loaded machine the encoder drops pictures (never time); the cuts are the point.
     assert_continuous(got, 30, max_missing=0.8, max_hole=2.0)

@@ -123,9 +123,10 @@ def test_ingest_paths() -> None:
 
 async def test_bad_input_closes_only_that_connection(ingest: IngestServer) -> None:
     port = ingest.rtmp_port
-    # Not RTMP at all.
-    _, closed = await _raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + bytes(2000), handshake=False)
-    assert closed
+    # Not RTMP at all: a short HTTP request is shut out at its first byte, not after the timeout.
+    began = asyncio.get_running_loop().time()
+    _, closed = await _raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", handshake=False)
+    assert closed and asyncio.get_running_loop().time() - began < 5  # the server's timeout is 10 s
     # A chunk size far over the bound.
     huge = encode_message(2, Message(SET_CHUNK_SIZE, 0, 0, struct.pack(">I", 0x7FFFFFFF)), 128)
     _, closed = await _raw(port, huge)
@@ -238,3 +239,92 @@ async def test_the_token_as_the_stream_key(ingest: IngestServer) -> None:
     finally:
         publisher.kill()
         publisher.wait(10)
+
+
+@pytest.mark.parametrize(
+    ("video_codec", "audio_codec", "reason"),
+    [
+        ("libx265", "aac", "video codec 'hvc1' (enhanced RTMP)"),
+        ("libvpx-vp9", "aac", "video codec 'vp09' (enhanced RTMP)"),
+        ("flv1", "aac", "video codec id 2 (Sorenson H.263)"),
+        ("libx264", "libmp3lame", "audio format 2 (MP3)"),
+    ],
+)
+async def test_codecs_we_cannot_use_are_refused(
+    ingest: IngestServer, caplog: pytest.LogCaptureFixture, video_codec: str, audio_codec: str, reason: str
+) -> None:
+    """The encoder hears why at its first unusable tag (its push fails) instead of pushing into nothing."""
+    proc = spawn_publisher(ingest.rtmp_url("alpha"), seconds=20, video_codec=video_codec, audio_codec=audio_codec)
+    try:
+        out, _ = await asyncio.to_thread(proc.communicate, timeout=30)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert proc.returncode == 1 and "done" not in out, out
+    assert reason in caplog.text, caplog.text  # the server's log names the codec as the encoder sent it
+    status, state = await ingest.api("GET", "/api/shows/test-show")
+    assert status == 200 and not ingest.studio(state, "alpha")["online"] and state["mixer"]["ticks"] > 0
+    # The server keeps serving: a good push still goes online.
+    good = spawn_publisher(ingest.rtmp_url("alpha"), seconds=20)
+    try:
+        await ingest.wait_for(lambda s: ingest.studio(s, "alpha")["online"], timeout=30)
+    finally:
+        good.kill()
+        good.wait(10)
+
+
+async def test_the_refusal_reaches_the_encoder(ingest: IngestServer) -> None:
+    """Enhanced RTMP video (IsExHeader, FourCC av01) from a raw client: NetStream.Publish.Rejected, closed."""
+    publish = [
+        _connect(f"live/test-show/alpha?token={ingest.token('alpha')}"),
+        encode_message(3, Message(COMMAND_AMF0, 0, 0, amf0.encode("createStream", 2, None)), 128),
+        encode_message(3, Message(COMMAND_AMF0, 1, 0, amf0.encode("publish", 3, None, "", "live")), 128),
+    ]
+    av1 = bytes([0x80 | 0x10 | 0]) + b"av01" + bytes(16)  # keyframe, ExHeader, PacketTypeSequenceStart
+    messages, closed = await _raw(ingest.rtmp_port, *publish, encode_message(4, Message(9, 1, 0, av1), 128))
+    assert closed
+    statuses = [values[3] for values in _commands(messages) if values[0] == "onStatus"]
+    assert [s["code"] for s in statuses] == ["NetStream.Publish.Start", "NetStream.Publish.Rejected"], statuses
+    assert "'av01' (enhanced RTMP) is not supported" in statuses[1]["description"]
+
+
+async def test_an_aac_only_push_is_an_audio_only_studio(ingest: IngestServer) -> None:
+    """Like a WHIP studio that sends no video: online, audio_only, on air as its studio card with its sound."""
+    publisher = spawn_publisher(ingest.rtmp_url("alpha"), seconds=40, video_codec="none")
+    try:
+        state = await ingest.wait_for(lambda s: ingest.studio(s, "alpha")["online"], timeout=30)
+        studio = ingest.studio(state, "alpha")
+        assert studio["audio_only"] is True and studio["stats"]["transport"] == "rtmp", studio
+        status, body = await ingest.api("POST", "/api/shows/test-show/cut", json={"studio": "alpha"})
+        assert status == 200, body
+        await ingest.wait_for(lambda s: s.get("fallback") is None and s["program"] == "alpha", timeout=15)
+        flv = await record_flv(f"{ingest.url}/live/test-show.flv", 4.0)
+        level = await asyncio.to_thread(_audio_rms_dbfs, flv)
+        assert level > -40, level  # its tone is on air (the slate is silent)
+        _, state = await ingest.api("GET", "/api/shows/test-show")
+        assert state.get("fallback") is None and state["program"] == "alpha", state
+    finally:
+        publisher.kill()
+        publisher.wait(10)
+
+
+async def test_audio_only_until_video_comes(ingest: IngestServer) -> None:
+    """Audio tags alone for 2 s make the studio audio only; a video tag after all takes the card away."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", ingest.rtmp_port)
+    try:
+        writer.write(handshake_c0c1())
+        answer = await asyncio.wait_for(reader.readexactly(1 + 2 * HANDSHAKE_SIZE), 10)
+        writer.write(answer[1 : 1 + HANDSHAKE_SIZE])
+        writer.write(_connect(f"live/test-show/alpha?token={ingest.token('alpha')}"))
+        writer.write(encode_message(3, Message(COMMAND_AMF0, 0, 0, amf0.encode("createStream", 2, None)), 128))
+        writer.write(encode_message(3, Message(COMMAND_AMF0, 1, 0, amf0.encode("publish", 3, None, "", "live")), 128))
+        aac_config = b"\xaf\x00\x11\x90"  # AAC LC, 48 kHz, stereo
+        writer.write(encode_message(4, Message(8, 1, 0, aac_config), 128))
+        await writer.drain()
+        state = await ingest.wait_for(lambda s: ingest.studio(s, "alpha")["audio_only"], timeout=15)
+        assert ingest.studio(state, "alpha")["online"]
+        writer.write(encode_message(4, Message(9, 1, 100, b"\x17\x01\x00\x00\x00"), 128))  # an AVC tag
+        await writer.drain()
+        await ingest.wait_for(lambda s: ingest.studio(s, "alpha")["audio_only"] is False, timeout=15)
+    finally:
+        writer.close()

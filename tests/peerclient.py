@@ -1,0 +1,68 @@
+"""What every aiortc test client shares: decode each track it receives, wait to be connected, close.
+
+The clients (tests/returnclient.py, the WHEP viewer of tests/mixer/test_whep.py, the crew's
+listener of tests/orchestrator/test_crew_monitor.py, tests/mixer/test_timeline.py) differ only
+in what they keep of each decoded frame: their :meth:`PeerClient.on_frame`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+
+async def wait_connected(pc: RTCPeerConnection, timeout: float) -> None:
+    """Until ``pc`` is connected; TimeoutError after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while pc.connectionState != "connected":
+            await asyncio.sleep(0.05)
+
+
+class PeerClient:
+    """An aiortc peer that POSTs its offer; the tracks it receives are decoded, each frame handed to
+    :meth:`on_frame`."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection()
+        self._tasks: list[asyncio.Future[None]] = []
+        self.pc.on("track", self._on_track)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        self._tasks.append(asyncio.ensure_future(self._receive(track)))
+
+    async def _receive(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self.on_frame(frame)
+
+    def on_frame(self, frame: Any) -> None:
+        """One decoded frame (``av.VideoFrame`` or ``av.AudioFrame``) of any track."""
+        raise NotImplementedError
+
+    async def post_offer(self, url: str, headers: Mapping[str, str]) -> tuple[int, str, Mapping[str, str]]:
+        """Make the offer and POST it as ``application/sdp`` (plus ``headers``): status, body, headers."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        headers = {"Content-Type": "application/sdp", **headers}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, data=self.pc.localDescription.sdp, headers=headers) as res,
+        ):
+            return res.status, await res.text(), res.headers
+
+    async def answered(self, answer: str, timeout: float) -> None:
+        """Apply the server's SDP answer and wait until connected."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        await wait_connected(self.pc, timeout)
+
+    async def close_peer(self) -> None:
+        await self.pc.close()
+        for task in self._tasks:
+            task.cancel()
