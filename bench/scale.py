@@ -107,10 +107,10 @@ def run_ours(
             _command(server, "cards", {"product": "p0", "slot": "main"})
             time.sleep(WARM_UP_S)
             before, t0 = _state(server), time.monotonic()
-            cpu0, loop0 = server.cpu_seconds(), server.cpu_seconds(server.pid)
+            cpu0, loop0 = server.tree_cpu_seconds(), server.cpu_seconds(server.pid)
             time.sleep(seconds)
             after, t1 = _state(server), time.monotonic()
-            cpu1, loop1 = server.cpu_seconds(), server.cpu_seconds(server.pid)
+            cpu1, loop1 = server.tree_cpu_seconds(), server.cpu_seconds(server.pid)
             dt = t1 - t0
             c0, c1 = _studio_counters(before), _studio_counters(after)
             delta = {sid: {k: c1[sid][k] - c0[sid].get(k, 0) for k in c1[sid]} for sid in c1}
