@@ -206,7 +206,11 @@ async def test_keyframe_requests_are_rate_limited_under_heavy_loss(tmp_path: Pat
     # the limiter held back requests it would otherwise have sent (suppressed, below).
     assert requests >= 1, after
     # They reached the publisher (those the network did not drop) and it answered with keyframes.
-    assert 1 <= received <= requests, (received, requests)
+    # The upper bound counts from the session's start: a request sent just before the window
+    # opened can arrive inside it (20 +- 10 ms away, longer on a loaded box).
+    assert received >= 1, (received, requests)
+    sent_total = after["plis_sent"] + after["firs_sent"]
+    assert studio.keyframe_requests_received <= sent_total, (studio.keyframe_requests_received, sent_total)
     assert after["keyframes_received"] > before["keyframes_received"], after
     assert requests <= elapsed / 0.4 + 1, (requests, elapsed)  # at most one per 400 ms
     assert after["keyframe_requests_suppressed"] > before["keyframe_requests_suppressed"], after
