@@ -36,7 +36,7 @@ from typing import Protocol
 from aiortc import RTCIceServer
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
-from mixer.outputs.flvmuxer import NAL_SPS, nal_type, split_annexb
+from mixer.outputs.h264 import NAL_SPS, nal_type, split_annexb
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.sink import Sink
 from mixer.outputs.viewercodec import DEFAULT_PROFILE_LEVEL_ID, H264_HIGH, ViewerCodec, h264_level, profile_level_id

@@ -17,15 +17,9 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
-from mixer.outputs.flvmuxer import (
-    NAL_AUD,
-    NAL_SPS,
-    FlvMuxer,
-    avc_decoder_config,
-    nal_type,
-    split_annexb,
-)
+from mixer.outputs.flvmuxer import FlvMuxer
 from mixer.outputs.flvoutput import FlvOutput, FlvReader
+from mixer.outputs.h264 import NAL_AUD, NAL_SPS, avc_decoder_config, nal_type, split_annexb
 from orchestrator.views.live import stream_flv
 from tests import encodedmedia
 from tests.encodedmedia import in_encoder_order
