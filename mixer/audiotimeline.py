@@ -33,32 +33,29 @@ class AudioTimeline:
         self._next_tick: int | None = None  # the tick whose audio comes next on the timeline
         self._silence = np.zeros((samples_per_tick, channels), np.int16)
         self._last_sample: np.ndarray | None = None  # the last audio frame encoded: a hole fades from it
-        self.silence_filled_ticks = 0  # ticks of silence put where the timeline had no audio
-        self.timeline_jumps = 0  # holes too long to fill: the timeline jumps
 
-    def ticks(self, tick: int, samples: np.ndarray) -> tuple[list[tuple[int, np.ndarray]], bool]:
+    def ticks(self, tick: int, samples: np.ndarray) -> tuple[list[tuple[int, np.ndarray]], int | None]:
         """The (tick, samples) to encode for ``tick``: itself, after silence for the ticks missing
-        before it; empty for a tick from the past. True with them if the timeline jumped (a hole
-        too long to fill). Advances the timeline."""
+        before it; empty for a tick from the past. With them, how many ticks of silence were
+        filled, or None if the timeline jumped (a hole too long to fill). Advances the timeline."""
         spt = self._samples_per_tick
         ticks: list[tuple[int, np.ndarray]] = [(tick, samples)]
         expected = self._next_tick
-        jumped = False
+        filled: int | None = 0
         if expected is not None:
             if tick < expected:  # a tick from the past: never make audio go back
-                return [], False
+                return [], 0
             missing = tick - expected
             if missing * spt > self.MAX_SILENCE_FILL * self._sample_rate:
-                self.timeline_jumps += 1
-                jumped = True
+                filled = None
                 log.warning("program encoder: %.1f s without ticks; the timeline jumps", missing / self._fps)
                 ticks = [(tick, fade_in(samples))]
             elif missing:
-                self.silence_filled_ticks += missing
+                filled = missing
                 hole = [(t, self._silence) for t in range(expected, tick)]
                 if self._last_sample is not None:
                     hole[0] = (expected, fade_from(self._last_sample, self._silence))
                 ticks = [*hole, (tick, fade_in(samples))]
         self._next_tick = tick + 1
         self._last_sample = ticks[-1][1][-1].copy()
-        return ticks, jumped
+        return ticks, filled

@@ -7,6 +7,8 @@ regular 1 s GOP.
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class KeyframeSchedule:
     """Decides, per encoded tick, whether its picture is a keyframe. ``fps``: program frames/s.
@@ -22,24 +24,21 @@ class KeyframeSchedule:
         self._last_key = -(10**9)  # tick of the last keyframe
         self._next_regular_key = 0  # first tick of the next GOP second
         self._min_key_gap = max(1, round(self.MIN_FORCED_KEY_GAP * fps))
-        self.requests = 0
-        self.forced = 0  # keyframes placed for a request
 
     def request(self) -> None:
         """Ask for a keyframe soon: at once, or 500 ms after the last one."""
-        self.requests += 1
         self.wanted = True
 
-    def due(self, tick: int) -> bool:
-        """True if the picture of ``tick`` must be a keyframe (and it is then counted as one)."""
+    def due(self, tick: int) -> Literal["regular", "forced"] | None:
+        """Whether the picture of ``tick`` must be a keyframe: ``regular`` (a new second of the
+        clock), ``forced`` (a request served), or None; a keyframe returned is counted as placed."""
         regular = tick >= self._next_regular_key
         forced = self.wanted and tick - self._last_key >= self._min_key_gap
         if not (regular or forced):
-            return False
+            return None
         self._last_key = tick
         self.wanted = False
-        if regular:
-            self._next_regular_key = (tick // self._fps + 1) * self._fps
-        else:
-            self.forced += 1
-        return True
+        if not regular:
+            return "forced"
+        self._next_regular_key = (tick // self._fps + 1) * self._fps
+        return "regular"

@@ -101,6 +101,8 @@ class Program:
         self.returns = MixMinus(fmt.sample_rate, self._samples_per_tick)  # the hosts' return sound
         self._scene = Scene()
         self._studios = StudioInputs(self.audio, self._forget)
+        self.time_origin: float | None = None  # UNIX time of tick 0, once the clock runs
+        self.on_air: str | None = None  # main studio of what the last tick showed (None = slate)
         self._clock = TickClock(fmt.fps, self._on_tick, self._on_clock_start)
         self._switcher = Switcher(self.audio, fmt.fps, self._samples_per_tick)  # what is on air
         self._fallback = Fallback(self._report)
@@ -183,51 +185,26 @@ class Program:
         for canvas in self.canvases:
             canvas.encoder.stop()
 
-    # The clock's figures, by their old names (stats, metrics, health).
+    # The clock's figures that others read (health, metrics).
     @property
     def running(self) -> bool:
         return self._clock.running
-
-    @property
-    def time_origin(self) -> float | None:
-        """UNIX time of tick 0, once the clock runs."""
-        return self._clock.time_origin
-
-    @property
-    def ticks(self) -> int:
-        return self._clock.ticks
-
-    @property
-    def late_ticks(self) -> int:
-        return self._clock.late_ticks
-
-    @property
-    def skipped_ticks(self) -> int:
-        return self._clock.skipped_ticks
 
     @property
     def lag(self) -> float:
         """Seconds the last tick started after its due time."""
         return self._clock.lag
 
-    @property
-    def started_at(self) -> float:
-        return self._clock.started_at
-
-    @property
-    def on_air(self) -> str | None:
-        """Main studio of what the last tick showed (None = slate)."""
-        return self._switcher.on_air
-
     def stats(self) -> dict[str, object]:
-        uptime = time.monotonic() - self.started_at if self.started_at else 0.0
+        clock = self._clock
+        uptime = time.monotonic() - clock.started_at if clock.started_at else 0.0
         transition = self._switcher.transition
         shown = self._switcher.target
         return {
-            "ticks": self.ticks,
-            "late_ticks": self.late_ticks,
-            "skipped_ticks": self.skipped_ticks,
-            "fps": round(self.ticks / uptime, 2) if uptime > 1 else None,
+            "ticks": clock.ticks,
+            "late_ticks": clock.late_ticks,
+            "skipped_ticks": clock.skipped_ticks,
+            "fps": round(clock.ticks / uptime, 2) if uptime > 1 else None,
             "configured_fps": self.fmt.fps,
             # Encoded frames per second over the last seconds: below configured_fps when overloaded.
             "output_fps": round(self.encoder.meter.rates()[1], 2),
@@ -240,7 +217,7 @@ class Program:
             else ({"kind": "tbar", "progress": round(self._scene.tbar, 2)} if 0 < self._scene.tbar < 1 else None),
             "fallback": self.fallback,
             "video_delay_ms": {sid: round(1000 * d, 1) for sid, d in self._studios.video_delays().items()},
-            "compose_ms_avg": round(1000 * self.compose_seconds / self.ticks, 3) if self.ticks else None,
+            "compose_ms_avg": round(1000 * self.compose_seconds / clock.ticks, 3) if clock.ticks else None,
             "encoded_frames": self.encoder.frames_encoded,
             "encoder_dropped": self.encoder.frames_dropped,
             "encoder_queue": self.encoder.queued,
@@ -255,6 +232,7 @@ class Program:
 
     # -- the clock thread ----------------------------------------------------
     def _on_clock_start(self, time_origin: float) -> None:
+        self.time_origin = time_origin
         for canvas in self.canvases:  # every program on the one timeline
             canvas.encoder.time_origin = time_origin
 
@@ -293,7 +271,7 @@ class Program:
                 canvas.panicked = scene.panic
                 cues = [*cues, {"event": "broadcast.panic", "on": scene.panic}]
             canvas.encoder.submit(self._tick_index, out, samples, cues)
-        self._switcher.advance()
+        self.on_air = self._switcher.advance()
         self.compose_seconds += time.perf_counter() - t0
 
     def _forget(self, studio_id: str) -> None:

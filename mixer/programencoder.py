@@ -69,6 +69,12 @@ class ProgramEncoder:
         self.cues_sent = 0  # timed metadata packets
         self._held_cues: list[dict[str, Any]] = []
         self.frames_encoded = 0
+        self.frames_dropped = 0  # pictures the encoder had no time for (their ticks' audio was kept)
+        self.audio_ticks_dropped = 0  # ticks lost whole from an overflowing backlog (filled with silence)
+        self.silence_filled_ticks = 0  # ticks of silence put where the timeline had no audio
+        self.timeline_jumps = 0  # holes too long to fill: the timeline jumps
+        self.keyframe_requests = 0
+        self.forced_keyframes = 0
         self.bytes_out = 0
         self.encode_seconds = 0.0
         self.meter = RateMeter()  # encoded video: the real output frame rate
@@ -148,39 +154,14 @@ class ProgramEncoder:
         packed I420, ``samples`` (samples_per_tick, 2) int16, ``cues`` timed
         metadata that belongs to this frame (kept if the picture is dropped).
         """
-        self._queue.put(tick, picture, samples, cues)
+        pictures, ticks = self._queue.put(tick, picture, samples, cues)
+        self.frames_dropped += pictures
+        self.audio_ticks_dropped += ticks
 
     @property
     def queued(self) -> int:
         """Ticks waiting for the encoder (pictures or audio only)."""
         return len(self._queue)
-
-    # The counters of the parts, by their old names (stats, metrics, tests).
-    @property
-    def frames_dropped(self) -> int:
-        """Pictures the encoder had no time for (their ticks' audio was kept)."""
-        return self._queue.frames_dropped
-
-    @property
-    def audio_ticks_dropped(self) -> int:
-        """Ticks lost whole from an overflowing backlog (filled with silence)."""
-        return self._queue.audio_ticks_dropped
-
-    @property
-    def silence_filled_ticks(self) -> int:
-        return self._audio_timeline.silence_filled_ticks
-
-    @property
-    def timeline_jumps(self) -> int:
-        return self._audio_timeline.timeline_jumps
-
-    @property
-    def keyframe_requests(self) -> int:
-        return self._keyframes.requests
-
-    @property
-    def forced_keyframes(self) -> int:
-        return self._keyframes.forced
 
     @property
     def _key_wanted(self) -> bool:
@@ -188,6 +169,7 @@ class ProgramEncoder:
 
     def request_keyframe(self) -> None:
         """Ask for a keyframe soon (any thread): at once, or 500 ms after the last one."""
+        self.keyframe_requests += 1
         self._keyframes.request()
 
     def _opus_wanted(self, sinks: list[Sink]) -> bool:
@@ -252,8 +234,11 @@ class ProgramEncoder:
         vframe = planes_to_frame(picture)
         vframe.pts = tick
         vframe.time_base = self._video.time_base
-        if self._keyframes.due(tick):
+        key = self._keyframes.due(tick)
+        if key is not None:
             vframe.pict_type = av.video.frame.PictureType.I
+            if key == "forced":
+                self.forced_keyframes += 1
         video = [EncodedPacket.from_av("video", p) for p in self._video.encode(vframe)]
         self.frames_encoded += 1
         self.meter.add(sum(len(p.data) for p in video), 1)
@@ -263,9 +248,12 @@ class ProgramEncoder:
         """The (tick, samples) to encode for ``tick``: itself, after silence for the ticks missing
         before it (a hole: the clock skipped ticks or the backlog overflowed). Empty for a tick
         from the past. Advances the timeline."""
-        ticks, jumped = self._audio_timeline.ticks(tick, samples)
-        if jumped:
+        ticks, filled = self._audio_timeline.ticks(tick, samples)
+        if filled is None:  # a hole too long to fill: the timeline jumps
+            self.timeline_jumps += 1
             self._opus = None  # restarts at the new pts
+        else:
+            self.silence_filled_ticks += filled
         return ticks
 
     def _encode_audio(

@@ -31,7 +31,6 @@ class Switcher:
         self.shown: Bus = SLATE
         self.transition: Transition | None = None
         self._take_seq: int | None = None
-        self.on_air: str | None = None  # main studio of what the last tick showed (None = slate)
 
     @property
     def target(self) -> Bus:
@@ -71,12 +70,12 @@ class Switcher:
         transition.done += 1
         return transition.kind, transition.source, transition.target, transition.progress
 
-    def advance(self) -> None:
-        """After a tick is drawn: note what is on air; a finished transition leaves its target shown."""
+    def advance(self) -> str | None:
+        """After a tick is drawn: a finished transition leaves its target shown. Returns the main
+        studio of what this tick showed (None: the slate or black)."""
         transition = self.transition
         if transition is None:
-            self.on_air = self.shown.main  # with the T-bar part-way too: the program bus is on air
-            return
-        self.on_air = transition.target.main
+            return self.shown.main  # with the T-bar part-way too: the program bus is on air
         if transition.finished:
             self.shown, self.transition = transition.target, None
+        return transition.target.main

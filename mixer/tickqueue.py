@@ -29,30 +29,33 @@ class TickQueue:
         self._queued_pictures = 0
         self._cond = threading.Condition()
         self._closed = False
-        self.frames_dropped = 0  # pictures the encoder had no time for (their ticks' audio was kept)
-        self.audio_ticks_dropped = 0  # ticks lost whole from an overflowing backlog
 
     def __len__(self) -> int:
         return len(self._queue)
 
-    def put(self, tick: int, picture: np.ndarray, samples: np.ndarray, cues: list[dict[str, Any]] | None) -> None:
+    def put(
+        self, tick: int, picture: np.ndarray, samples: np.ndarray, cues: list[dict[str, Any]] | None
+    ) -> tuple[int, int]:
+        """Queue one tick; returns (pictures dropped, ticks dropped whole) to make room."""
+        pictures = ticks = 0
         with self._cond:
             queue = self._queue
             if self._queued_pictures >= self._pictures:
                 queue[len(queue) - self._queued_pictures][1] = None  # the oldest picture: its audio stays
                 self._queued_pictures -= 1
-                self.frames_dropped += 1
+                pictures += 1
             if len(queue) >= self._max_ticks:
                 oldest = queue.popleft()
                 if oldest[3] and queue:  # a cue is never lost with its tick: the next one carries it
                     queue[0][3] = oldest[3] + (queue[0][3] or [])
-                self.audio_ticks_dropped += 1
+                ticks += 1
                 if oldest[1] is not None:
                     self._queued_pictures -= 1
-                    self.frames_dropped += 1
+                    pictures += 1
             queue.append([tick, picture, samples, cues])
             self._queued_pictures += 1
             self._cond.notify()
+        return pictures, ticks
 
     def take(self) -> Tick | None:
         """The oldest tick, waiting for one; None once closed (what is queued then is left)."""
