@@ -17,7 +17,8 @@ continuity counters renumbered as the bytes are written
 (:class:`~mixer.outputs.tssegmentfile.ContinuityCounters`), and codec-less mux streams
 (:mod:`mixer.outputs.hlssegment`) with audio in ADTS framing (:mod:`mixer.outputs.adts`: the TS
 muxer needs extradata or ADTS, and a codec-less stream cannot carry extradata).  Video needs
-nothing: SPS/PPS are in-band on every keyframe.  The playlist window and the files on disk
+nothing: SPS/PPS are in-band on every keyframe.  Where segments are cut (timelines, dates,
+errors) is :mod:`mixer.outputs.hlssegmenter`; the playlist window and the files on disk
 (restart, expiry) are :mod:`mixer.outputs.hlswindow`.
 
 Threads: :meth:`HlsOutput.put` runs in the encoder thread and only appends to a

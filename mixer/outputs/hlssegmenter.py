@@ -68,6 +68,8 @@ class HlsSegmenter:
         self.meter = RateMeter()  # what went into segments
 
     def handle(self, packet: EncodedPacket, arrival: float) -> None:
+        """Mux one packet (``arrival``: UNIX seconds it came, the date when the format has no
+        ``time_origin``); an error drops the open segment and is reported, never raised."""
         try:
             if packet.kind == "video":
                 self._handle_video(packet, arrival)
