@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
+from typing import NamedTuple
 
 from mixer.scene import GAIN_DB_MAX, GAIN_DB_MIN
 from orchestrator.catalogue.pricerules import MAX_PRICE_FACTOR
@@ -30,8 +31,7 @@ VALUES = {
 }
 
 
-@dataclass(frozen=True)
-class RouteProse:
+class RouteProse(NamedTuple):
     """One route's words in the document."""
 
     tag: str
