@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -22,6 +22,9 @@ HTML = "text/html"
 CSV = "text/csv"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Who may call a route: "role" an operator whose role allows it (orchestrator/auth.py), "operator"
+# any operator, "join" a studio's join token, "viewer" a show's viewer token (if it sets one).
+Credential = Literal["none", "role", "operator", "join", "viewer"]
 # A request body: a model (JSON), a media type (text of that type), or media type -> pydantic type.
 Body = type[BaseModel] | str | Mapping[str, Any]
 
@@ -35,10 +38,9 @@ class Endpoint:
     body (see :data:`Body`), ``query`` the query string's model (:mod:`orchestrator.bodies`).
     ``errors`` are the statuses it may answer besides those every call of its kind can get
     (400 for a bad body or query, 401/403/429 for credentials, 404 for an unknown path id).
-    ``auth`` names a credential the route checks itself (``join``: a studio's join token,
-    ``viewer``: a show's viewer token, ``operator``: any signed-in operator); None: what
-    :mod:`orchestrator.auth` decides for the route. ``fuzz`` False keeps it from the fuzz test
-    (None: only ``/api`` routes that speak JSON or nothing, and answer at once).
+    ``auth`` is the credential it needs (:data:`Credential`); None: what :mod:`orchestrator.auth`
+    decides for the route ("none" or "role"). ``fuzz`` False keeps it from the fuzz test (None:
+    every ``/api`` route that neither takes SDP nor upgrades to a WebSocket).
     """
 
     method: str
@@ -49,7 +51,7 @@ class Endpoint:
     query: type[BaseModel] | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
-    auth: str | None = None
+    auth: Credential | None = None
     headers: Mapping[str, str] = field(default_factory=dict)  # success response header -> what it holds
     params: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # path parameter -> its schema
     fuzz: bool | None = None
@@ -79,7 +81,7 @@ class Endpoint:
 
 
 def offer(
-    path: str, handler: Handler, what: str, auth: str | None = None, etag: bool = True, **contract: Any
+    path: str, handler: Handler, what: str, auth: Credential | None = None, etag: bool = True, **contract: Any
 ) -> Endpoint:
     """A WebRTC offer (WHIP, WHEP and their kin): SDP in; 201, the SDP answer, and where ``what`` lives.
 

@@ -20,75 +20,24 @@ from collections.abc import Iterable
 from importlib import metadata
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
-from pydantic_core import core_schema
-
 from mixer.graphics.director import SLOTS
 from mixer.multiview import PROGRAM
 from orchestrator import answers
 from orchestrator.auth import permission_for, roles_for
-from orchestrator.endpoint import JSON, SDP, Endpoint
+from orchestrator.endpoint import JSON, SDP, Credential, Endpoint
 from orchestrator.fields import ID_RE
+from orchestrator.modelschema import GENERATED, Schema, answer_schema, model_schema, query_schemas, response_schema
 from orchestrator.routedoc import RouteProse, read_prose
 from orchestrator.routes import ENDPOINTS
 from orchestrator.sessions import COOKIE
 from orchestrator.store import ShowState
 
-Schema = dict[str, Any]
-REF_TEMPLATE = "#/components/schemas/{model}"
 STRING: Schema = {"type": "string"}
 ID: Schema = {"type": "string", "pattern": ID_RE.pattern}
-GENERATED: dict[str, Schema] = {}  # components the models refer to ($defs), filled as schemas are made
 
 
 class UndescribedRoutes(LookupError):
     """Routes without an entry in routes.md, or entries there without a route (a developer's error)."""
-
-
-class _OpenApiJsonSchema(GenerateJsonSchema):
-    """pydantic's JSON Schema, with ``X | None`` as ``type: [x, "null"]`` where it can be (flat ranges)."""
-
-    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
-        inner = self.generate_inner(schema["schema"])
-        if isinstance(inner.get("type"), str) and "$ref" not in inner:
-            return {**inner, "type": [inner["type"], "null"]}
-        return {"anyOf": [inner, {"type": "null"}]}
-
-
-def model_schema(model: type[BaseModel] | Any) -> Schema:
-    """The JSON Schema of a model (a BaseModel, or any type pydantic knows), inline, for a request body.
-
-    What the model refers to goes to the document's components (:data:`GENERATED`).
-    """
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        schema = model.model_json_schema(ref_template=REF_TEMPLATE, schema_generator=_OpenApiJsonSchema)
-    else:
-        schema = TypeAdapter(model).json_schema(ref_template=REF_TEMPLATE, schema_generator=_OpenApiJsonSchema)
-    GENERATED.update(schema.pop("$defs", {}))
-    return schema
-
-
-def query_schemas(model: type[BaseModel]) -> dict[str, Schema]:
-    """Each query parameter's schema, from the model the view reads the query string with."""
-    properties: dict[str, Schema] = model_schema(model).get("properties", {})
-    return {name: {k: v for k, v in schema.items() if k != "title"} for name, schema in properties.items()}
-
-
-def response_schema(model: Any) -> Schema:
-    """The JSON Schema of what the server sends for ``model`` (a dataclass or model): every field."""
-    schema = TypeAdapter(model).json_schema(
-        mode="serialization", ref_template=REF_TEMPLATE, schema_generator=_OpenApiJsonSchema
-    )
-    GENERATED.update(schema.pop("$defs", {}))
-    return schema
-
-
-def answer_schema(model: type[BaseModel]) -> Schema:
-    """A reference to an answer's model (:mod:`orchestrator.answers`), its schema put in the components."""
-    if model.__name__ not in GENERATED:
-        GENERATED[model.__name__] = response_schema(model)
-    return {"$ref": REF_TEMPLATE.format(model=model.__name__)}
 
 
 SHOW_STATE = {**response_schema(ShowState), "description": "The show's stored state, as the store keeps it."}
@@ -172,7 +121,7 @@ def template(path: str) -> str:
 
 def resolved(endpoint: Endpoint) -> Endpoint:
     """The endpoint with what it leaves to the policy filled in: ``auth`` (or "role") and ``fuzz``."""
-    auth = endpoint.auth or ("none" if permission_for(endpoint.method, endpoint.path) is None else "role")
+    auth: Credential = endpoint.auth or ("none" if permission_for(endpoint.method, endpoint.path) is None else "role")
     streams = endpoint.status == 101 or SDP in endpoint.contents
     fuzz = endpoint.fuzz if endpoint.fuzz is not None else endpoint.path.startswith("/api/") and not streams
     return dataclasses.replace(endpoint, path=template(endpoint.path), auth=auth, fuzz=fuzz)
