@@ -160,6 +160,7 @@ Count = Annotated[Integer, InRange(0, MAX_COUNT)]
 
 # Media settings shared by the config (shows[]) and the API's bodies.
 ORIENTATIONS = ("landscape", "portrait")
+VIDEO_CODECS = ("h264", "vp8")  # what studios may send (server.video_codec, shows[].video_codec)
 Orientation = Annotated[Text, OneOf(ORIENTATIONS)]
 
 
