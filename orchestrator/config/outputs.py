@@ -60,7 +60,6 @@ def check_outputs(out: Outputs, src: str, key: str) -> None:
         f"{key}.rtmp_backoff_min",
         "need 0.1 <= rtmp_backoff_min <= rtmp_backoff_max <= 600",
     )
-    check(0 <= out.delay_s <= 60, src, f"{key}.delay_s", "must be 0-60 seconds")
     names: set[str] = set()
     for i, dest in enumerate(out.rtmp):
         dkey = f"{key}.rtmp[{i}]"
@@ -74,4 +73,3 @@ def check_outputs(out: Outputs, src: str, key: str) -> None:
         names.add(dest.name)
         problem = check_rtmp_url(dest.url)
         check(problem is None, src, f"{dkey}.url", str(problem))
-        check(0 <= dest.delay_s <= 60, src, f"{dkey}.delay_s", "must be 0-60 seconds")
