@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import aiohttp
+import pytest
 import requests
 import schemathesis
 from aiohttp import web
