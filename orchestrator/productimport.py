@@ -15,7 +15,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
-from orchestrator.config import STRICT, Product
+from orchestrator.config import Product
+from orchestrator.config.problems import STRICT
 from orchestrator.errors import BadRequest
 from orchestrator.fields import problems
 
