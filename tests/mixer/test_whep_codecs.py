@@ -111,8 +111,8 @@ async def test_one_shared_vp8_encode_that_stops_with_its_last_viewer(tmp_path: P
     finally:
         for viewer in [*viewers, safari]:
             await viewer.stop(base)
-    deadline = time.monotonic() + 5
-    while _open_encoders(earlier).get("libvpx") and time.monotonic() < deadline:
+    deadline = time.monotonic() + 15  # polled for both encoders (they close one after the other), load's margin
+    while _open_encoders(earlier) != {"libx264": 1, "aac": 1} and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     assert _open_encoders(earlier) == {"libx264": 1, "aac": 1}  # the last viewer left: VP8 (and Opus) stop
     assert not whep._encoders and whep.encodes_started == 1
@@ -134,8 +134,10 @@ async def test_a_vp8_viewers_pli_reaches_the_vp8_encoder(tmp_path: Path, aiohttp
         await asyncio.sleep(0.6)  # past the rate limit
         requests, keys = encoder.keyframe_requests, encoder.keyframes
         await receiver._send_rtcp_pli(sender._ssrc)
-        await _wait(lambda: encoder.keyframe_requests == requests + 1, 5, "the PLI at the VP8 encoder")
-        await _wait(lambda: encoder.keyframes > keys, 2, "a VP8 keyframe")
+        # At least ours: a loaded viewer's jitter buffer may ask on its own too (a counter that
+        # jumped past requests + 1 between two polls never matched ==).
+        await _wait(lambda: encoder.keyframe_requests > requests, 10, "the PLI at the VP8 encoder")
+        await _wait(lambda: encoder.keyframes > keys, 10, "a VP8 keyframe")  # one frame's encode; load's margin
         assert session.keyframe_requests >= 1
     finally:
         await viewer.stop(base)
