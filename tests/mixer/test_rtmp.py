@@ -198,7 +198,7 @@ def test_closing_a_destination_that_never_connects_is_prompt() -> None:
     time.sleep(0.1)
     t0 = time.monotonic()
     output.close()
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 3.0  # not the 5 s join timeout; a wake-up is well under it even when loaded
     assert output.state == "stopped"
 
 
