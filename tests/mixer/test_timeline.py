@@ -81,6 +81,7 @@ class _Viewer(PeerClient):
         super().__init__()
         self.video: list[tuple[float, float]] = []
         self.audio: list[tuple[float, int, int]] = []  # (arrival, pts in samples, samples)
+        self.state = ""  # its connection's state at the end of the run
 
     async def connect(self, whep: WhepOutput) -> None:
         self.pc.addTransceiver("video", direction="recvonly")
@@ -176,6 +177,7 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
             if rtmp_done is None and listener.proc.poll() is not None:
                 rtmp_done = time.time()
         stats = program.stats()
+        viewer.state = f"{viewer.pc.connectionState}, ICE {viewer.pc.iceConnectionState}"  # for a failure's message
     finally:
         stopped_at = time.time()
         await viewer.close()
@@ -190,7 +192,10 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
     assert stats["configured_fps"] == HEAVY_FPS
     assert isinstance(stats["output_fps"], float) and stats["output_fps"] < 0.8 * HEAVY_FPS, stats
     assert isinstance(stats["encoder_dropped"], int) and stats["encoder_dropped"] > 0, stats
-    assert isinstance(stats["ticks"], int) and stats["ticks"] >= 0.7 * HEAVY_FPS * wall, stats
+    # The clock's tick index (ticks run + ticks skipped when far behind) kept up with the wall
+    # clock: a loaded box's clock skips 1440p compositions (1227 of 3588 seen at load 30), never time.
+    assert isinstance(stats["ticks"], int) and isinstance(stats["skipped_ticks"], int)
+    assert stats["ticks"] + stats["skipped_ticks"] >= 0.9 * HEAVY_FPS * wall, stats
     assert isinstance(stats["encode_ms_avg"], float)
     latency = ProgramEncoder.QUEUE / HEAVY_FPS + 2 * stats["encode_ms_avg"] / 1000
 
@@ -273,7 +278,7 @@ def _check_whep_viewer(viewer: _Viewer, latency: float) -> None:
     The viewer's start-up, decoder included, delays its first frames: rates are
     compared first (a fit of media time on arrival), then spans.
     """
-    assert len(viewer.video) >= 10 and len(viewer.audio) >= 100, (len(viewer.video), len(viewer.audio))
+    assert len(viewer.video) >= 10 and len(viewer.audio) >= 100, (len(viewer.video), len(viewer.audio), viewer.state)
     for kind, arrivals, times in (
         ("video", [a for a, _ in viewer.video], [t for _, t in viewer.video]),
         ("audio", [a for a, _, _ in viewer.audio], [pts / 48000 for _, pts, _ in viewer.audio]),
