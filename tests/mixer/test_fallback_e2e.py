@@ -136,7 +136,7 @@ async def test_auto_returns_after_an_outage_and_backs_off_when_it_flaps(tmp_path
         for _ in range(2):
             for track in tracks:
                 track.down = True
-            state = await server.wait_for(lambda s: s["fallback"] is not None and s["on_air"] is None, timeout=5)
+            state = await server.wait_for(lambda s: s["fallback"] is not None and s["on_air"] is None, timeout=15)
             assert state["program"] == "alpha"  # auto: the stored program stays the studio
             assert state["fallback"]["policy"] == "auto" and not state["fallback"]["latched"]
             await asyncio.sleep(1.5)
@@ -178,7 +178,7 @@ async def test_audio_only_studio_goes_on_air_with_its_card_and_sound_video_only_
         await frames_of(server, "alpha", "audio", at_least=50)
         await frames_of(server, "bravo")
         await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
-        state = await server.wait_for(lambda s: s["on_air"] == "alpha", timeout=5)
+        state = await server.wait_for(lambda s: s["on_air"] == "alpha", timeout=15)
         # Until the steps are done: a fixed length raced them on a loaded box.
         recording = FlvPull(f"{server.url}/live/test-show.flv").start()
         tile_url = f"{server.url}{API}/multiview/alpha.jpg"  # the crew's preview tile: the card too
@@ -225,7 +225,7 @@ async def test_an_ffmpeg_encoder_restart_on_air_keeps_the_studio_on_air(tmp_path
     try:
         await frames_of(server, "alpha")
         await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
-        await server.wait_for(lambda s: s["on_air"] == "alpha", timeout=5)
+        await server.wait_for(lambda s: s["on_air"] == "alpha", timeout=15)
         _, state = await server.api("GET", API)
         old_session = next(s["stats"]["session"] for s in state["studios"] if s["id"] == "alpha")
         # Until the steps are done: a fixed length raced them on a loaded box.
