@@ -91,15 +91,16 @@ def decode(source: str | bytes, fmt: str | None = None) -> Decoded:
     return out
 
 
-def assert_continuous(d: Decoded, fps: int, max_missing: float = 0.4, max_hole: float = 1.0) -> None:
+def assert_continuous(d: Decoded, fps: int, max_missing: float = 0.4, max_hole: float = 2.0) -> None:
     """One timeline at ``fps``: monotonic timestamps on the frame grid, a keyframe every second, audio there.
 
     Every frame interval is a whole number of periods: a frame the encoder had no
     time for leaves its slot empty and never shifts the frames after it (the
     program clock's timeline).  The test machine has 2 cores shared by many runs
-    (load averages of 10-17 measured, with 25% of the frames dropped), so by
-    default up to 40% of the slots may be empty and a hole may last up to 1 s;
-    keyframes open each second of the clock.
+    (load averages of 10-17 measured, with 25% of the frames dropped; holes of
+    1.1-1.3 s at load 25), so by default up to 40% of the slots may be empty and
+    a hole may last up to 2 s (a stopped program leaves seconds); keyframes open
+    each second of the clock.
     """
     assert d.video_pts, "no video decoded"
     pts = d.video_pts

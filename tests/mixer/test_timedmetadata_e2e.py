@@ -203,8 +203,9 @@ async def test_card_cues_are_in_every_output_at_the_frame_and_signed_on_the_webh
     appear = first_change(signal, reference, True, full)
     on = appear + int(np.flatnonzero(signal[appear:] > 0.97 * full)[0])
     leave = first_change(signal, on, False, full)
-    # Within one frame (33 ms) of the picture change.
-    assert abs(pts[appear] - shown_ms) <= 34, (pts[appear], shown_ms)
+    # Within one frame (33 ms) of the picture change; frames a loaded encoder dropped do not
+    # count (the frame before the change is not after the cue).
+    assert pts[appear] >= shown_ms - 34 and pts[appear - 1] <= shown_ms, (pts[appear - 1], pts[appear], shown_ms)
     # Leaving eases out (1 - q^3, mixer/graphics/motion.py): the first two frames of the exit
     # differ from the steady card by under 1.2%, so the visible change comes 2-3 frames after
     # the cue, never before it.

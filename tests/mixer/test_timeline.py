@@ -348,7 +348,9 @@ def test_skipped_ticks_keep_their_time_and_audio_is_filled() -> None:
 
 async def test_a_normal_show_keeps_its_rate_and_reports_it(server: Server) -> None:
     """Not overloaded: every tick encoded, output fps = configured fps, dates on the wall clock."""
-    state = await server.wait_for(lambda s: (s["mixer"].get("uptime_s") or 0) >= 4, timeout=20)
+    # 7 s: the output rate's 5 s window (mixer/outputs/ratemeter.py) past the encoder's start,
+    # which takes a while on a loaded box (19 fps measured at 4 s at load 25).
+    state = await server.wait_for(lambda s: (s["mixer"].get("uptime_s") or 0) >= 7, timeout=30)
     mixer = state["mixer"]
     assert mixer["configured_fps"] == FPS
     assert mixer["output_fps"] >= 0.8 * FPS, mixer

@@ -122,6 +122,9 @@ async def test_ffmpeg_and_aiortc_studios_through_workers(tmp_path: Path, shm_bef
             assert sample(metrics, "broadcast_ingest_worker_sessions", worker="1") == 1
             # Until the steps are done: a fixed length raced them on a loaded box.
             recording = FlvPull(f"{server.url}/live/test-show.flv").start()
+            async with asyncio.timeout(15):  # the pull's first bytes (late on a loaded box) before the cuts
+                while not recording.data:
+                    await asyncio.sleep(0.05)
             for studio in ("alpha", "bravo", "alpha"):
                 status, _ = await server.api("POST", f"{API}/cut", json={"studio": studio})
                 assert status == 200
