@@ -326,8 +326,13 @@ async def test_control_page_runs_the_show(server: Server, browser: Chromium) -> 
                 assert res.status in (401, 403), res.status
             async with http.get(new_link) as res:
                 assert res.status == 200
-        await click(page, "#studio-table [data-studio=alpha] .kick")
-        await page.wait_for("document.getElementById('confirm').open")
+        # Clicked again until the dialog opens: the table re-renders as the links reload (late on a
+        # loaded box) and a click that landed in the middle of it was lost (the lead's run at load 25).
+        async with asyncio.timeout(30):
+            while not await page.evaluate("document.getElementById('confirm').open"):
+                await click(page, "#studio-table [data-studio=alpha] .kick")
+                with contextlib.suppress(TimeoutError):
+                    await page.wait_for("document.getElementById('confirm').open", timeout=3)
         await click(page, "#confirm-ok")
         await page.wait_for("!controlPage.state.studios.find(s => s.id === 'alpha').online")
         await page.wait_for("document.querySelector('.tile[data-studio=alpha]').classList.contains('offline')")
