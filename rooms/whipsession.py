@@ -22,7 +22,14 @@ from aiortc.sdp import candidate_from_sdp
 
 from mixer.feedbuffer import FeedBuffer
 from rooms import compat
-from rooms.compat import ReceivePath, install_receive_path, negotiated_codecs, receiving_codecs, stop_decoders
+from rooms.compat import (
+    ReceivePath,
+    ice_sockets,
+    install_receive_path,
+    negotiated_codecs,
+    receiving_codecs,
+    stop_decoders,
+)
 from rooms.decodepolicy import FULL, DecodePolicy
 from rooms.ingeststats import IngestStats
 from rooms.liveness import Liveness, LivenessOptions
@@ -36,7 +43,7 @@ from rooms.sdp import (
     usable_candidate,
     without_unusable_candidates,
 )
-from rooms.udpsocket import ice_sockets, socket_drops
+from rooms.udpsocket import socket_drops
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@
 One module per library concern, each patch in its own headed section saying why it is
 there and which upstream change would remove it:
 
-* :mod:`rooms.compat.aioicepatches`: host addresses, the UDP port range, consent and
-  media arrival (aioice);
+* :mod:`rooms.compat.aioicepatches`: host addresses, the UDP port range, the sockets'
+  receive buffers, consent and media arrival (aioice);
 * :mod:`rooms.compat.aiortccodecs`: receiving any decodable H.264, the H.264 High family
   and payload types 35-63 in aiortc's tables, FIR in answers, a transceiver's codecs;
 * :mod:`rooms.compat.aiortcreceive`: the video receive path (frame buffer, NACK, PLI/FIR,
@@ -26,9 +26,11 @@ from rooms.compat import aioicepatches, aiortccodecs, aiortcreceive, aiortcsend
 from rooms.compat.aioicepatches import (
     CONSENT_INTERVAL_S,
     CONSENT_MISSES,
+    ice_sockets,
     last_media_arrival,
     offer_host_addresses,
     use_port_range,
+    use_receive_buffer,
 )
 from rooms.compat.aiortccodecs import (
     FIR,
@@ -67,6 +69,7 @@ __all__ = [
     "RetryingNackGenerator",
     "h264_parameters",
     "h264_receivable",
+    "ice_sockets",
     "install",
     "install_receive_path",
     "last_media_arrival",
@@ -80,6 +83,7 @@ __all__ = [
     "source_hash",
     "stop_decoders",
     "use_port_range",
+    "use_receive_buffer",
 ]
 
 log = logging.getLogger(__name__)

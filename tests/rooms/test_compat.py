@@ -71,6 +71,22 @@ def test_host_addresses_are_a_setting_of_the_installed_patch() -> None:
         compat.offer_host_addresses(before)
 
 
+def test_the_receive_buffer_setting_is_the_value_aioice_reads_at_bind_time() -> None:
+    """use_receive_buffer sets a module value; the pinned bind reads exactly that name."""
+    import inspect
+
+    import aioice.turn
+
+    source = inspect.getsource(aioicepatches._original_gather)
+    assert "turn.UDP_SOCKET_BUFFER_SIZE" in source, "aioice no longer sizes sockets from turn.UDP_SOCKET_BUFFER_SIZE"
+    before = aioice.turn.UDP_SOCKET_BUFFER_SIZE
+    try:
+        compat.use_receive_buffer(before + 4096)
+        assert before + 4096 == aioice.turn.UDP_SOCKET_BUFFER_SIZE
+    finally:
+        aioice.turn.UDP_SOCKET_BUFFER_SIZE = before
+
+
 def test_the_receive_path_finds_the_receiver_internals_it_replaces() -> None:
     """The name-mangled attributes ReceivePath swaps exist on a real receiver."""
     import asyncio
