@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rooms.sdp import SdpFrag
-from rooms.whipsession import WhipOptions
+from rooms.sessionspec import WhipOptions
 
 
 @dataclass(frozen=True)

@@ -158,12 +158,12 @@ async def test_a_sessions_decoder_threads_are_ended_off_the_event_loop() -> None
     import threading
 
     from mixer.feedbuffer import FeedBuffer
-    from rooms.whipsession import WhipSession
+    from rooms.whipsession import SessionSpec, WhipSession
 
     async def closed(_: WhipSession) -> None:
         pass
 
-    session = WhipSession("show", "alpha", FeedBuffer("alpha"), closed)
+    session = WhipSession(SessionSpec("show", "alpha", FeedBuffer("alpha"), closed))
     receiver = session.pc.addTransceiver("video", direction="recvonly").receiver
     upstream = receiver._RTCRtpReceiver__stop_decoder  # type: ignore[attr-defined]
     threads: list[threading.Thread] = []
