@@ -80,9 +80,15 @@ class RemoteSession:
     async def accept(self, offer_sdp: str) -> str:
         """Have the worker answer the offer; SdpError as in-process, IngestUnavailable if it died."""
         request = msg.Open(
-            0, self.id, self.show_id, self.studio_id, offer_sdp, self.options, self.slots.name, self.client,
-            self.decode_level,
-        )  # fmt: skip
+            self.id,
+            show_id=self.show_id,
+            studio_id=self.studio_id,
+            offer=offer_sdp,
+            options=self.options,
+            slots=self.slots.name,
+            client=self.client,
+            decode_level=self.decode_level,
+        )
         try:
             check_offer(offer_sdp)
             self.answer = str(await self.worker.request(request))
@@ -94,7 +100,7 @@ class RemoteSession:
     async def add_candidates(self, frag: SdpFrag) -> int:
         if self._closed:
             return 0
-        return int(await self.worker.request(msg.AddCandidates(0, self.id, frag)))  # type: ignore[call-overload]
+        return int(await self.worker.request(msg.AddCandidates(self.id, frag)))  # type: ignore[call-overload]
 
     def request_keyframe(self) -> None:
         """Ask the studio for a keyframe now (rate-limited by the receive path)."""
