@@ -15,7 +15,6 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 from rooms import compat
@@ -41,6 +40,7 @@ from rooms.sdp import (
     without_unusable_candidates,
 )
 from rooms.sessionspec import SessionSpec, WhipOptions
+from rooms.trackframes import track_frames
 from rooms.udpsocket import socket_drops
 
 __all__ = ["IceRestartUnsupported", "SdpError", "SessionSpec", "WhipOptions", "WhipSession", "check_offer"]
@@ -212,11 +212,7 @@ class WhipSession:
 
     async def _receive(self, track: MediaStreamTrack) -> None:
         video = track.kind == "video"
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in track_frames(track):
             if video:
                 self.video_frames += 1
                 self.ingest.on_decoded_frame()
