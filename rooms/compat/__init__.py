@@ -7,8 +7,9 @@ there and which upstream change would remove it:
   receive buffers, consent and media arrival (aioice);
 * :mod:`rooms.compat.aiortccodecs`: receiving any decodable H.264, the H.264 High family
   and payload types 35-63 in aiortc's tables, FIR in answers, a transceiver's codecs;
-* :mod:`rooms.compat.aiortcreceive`: the video receive path (frame buffer, NACK, PLI/FIR,
+* :mod:`rooms.compat.aiortcreceive`: the video receive path (frame buffer, PLI/FIR,
   per-SSRC stats), the decoder threads' stop, and talkback's one-packet audio buffer;
+* :mod:`rooms.compat.aiortcnack`: NACKs asked again per packet (the receive path's);
 * :mod:`rooms.compat.aiortcsend`: a viewer's keyframe requests routed to our encoders, the
   RTP timestamp a sender last sent (the crew monitor's clock).
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import logging
 
-from rooms.compat import aioicepatches, aiortccodecs, aiortcreceive, aiortcsend
+from rooms.compat import aioicepatches, aiortccodecs, aiortcnack, aiortcreceive, aiortcsend
 from rooms.compat.aioicepatches import (
     CONSENT_INTERVAL_S,
     CONSENT_MISSES,
@@ -42,12 +43,11 @@ from rooms.compat.aiortccodecs import (
     receiving_codecs,
     register_h264_high,
 )
+from rooms.compat.aiortcnack import MAX_NACKS_PER_PACKET, RetryingNackGenerator
 from rooms.compat.aiortcreceive import (
     KEYFRAME_REQUEST_INTERVAL,
-    MAX_NACKS_PER_PACKET,
     PINNED_RECEIVE_PATH,
     ReceivePath,
-    RetryingNackGenerator,
     install_receive_path,
     shorten_audio_jitter,
     stop_decoders,
@@ -91,7 +91,7 @@ log = logging.getLogger(__name__)
 # Every pinned upstream object, named by the module holding its patch: "aioicepatches: get_host_addresses".
 PINNED: Pins = {
     f"{module.__name__.rpartition('.')[2]}: {name}": pin
-    for module in (aioicepatches, aiortccodecs, aiortcreceive, aiortcsend)
+    for module in (aioicepatches, aiortccodecs, aiortcnack, aiortcreceive, aiortcsend)
     for name, pin in module.PINNED.items()
 }
 
