@@ -16,7 +16,8 @@ from aiortc.rtcrtpreceiver import NackGenerator
 from aiortc.rtp import RtpPacket
 
 from rooms.compat.pins import Pins
-from rooms.framebuffer import RETRY_FACTOR, FrameBuffer
+from rooms.framebuffer import FrameBuffer
+from rooms.repairtimes import RETRY_FACTOR
 
 PINNED: Pins = {
     # subclassed: add() and its ``missing`` set, as RTCRtpReceiver calls them
@@ -61,7 +62,7 @@ class RetryingNackGenerator(NackGenerator):
         if asked is not None and self.retransmission is not False:
             # Only real repairs time the round trip: an overtaken original arriving just after
             # its NACK would make it look far shorter than it is (and gaps be given up too soon).
-            self._buffer.note_repair(now - asked)
+            self._buffer.repairs.note(now - asked)
         self.missing |= self._held
         self._held = set()
         super().add(packet)
@@ -70,7 +71,7 @@ class RetryingNackGenerator(NackGenerator):
         for table in (self._noticed, self._tries, self._last_nack, self._first_nack):
             for gone in [s for s in table if s not in self.missing]:
                 del table[gone]
-        retry = max(RETRY_FACTOR * self._buffer.repair_median, 0.03)
+        retry = max(RETRY_FACTOR * self._buffer.repairs.median, 0.03)
         due: set[int] = set()
         for lost in self.missing:
             if lost not in self._tries:

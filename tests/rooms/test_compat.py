@@ -130,7 +130,7 @@ def test_nack_asks_after_reordering_and_again_per_packet_after_a_round_trip() ->
     from rooms.framebuffer import FrameBuffer
 
     now = 0.0
-    buffer = FrameBuffer(lambda pt: None)  # repair_delay 0.1 s until measured: retry after 0.12 s
+    buffer = FrameBuffer(lambda pt: None)  # repair delay 0.1 s until measured: retry after 0.12 s
     nack = RetryingNackGenerator(buffer, clock=lambda: now)
 
     def arrive(seq: int, at: float) -> set[int] | None:
@@ -147,7 +147,7 @@ def test_nack_asks_after_reordering_and_again_per_packet_after_a_round_trip() ->
     assert arrive(21, 0.060) == set(range(9, 20))  # only the new gap is due, not 5 again
     assert arrive(22, 0.150) == {5}  # 5's own retry time
     assert arrive(5, 0.160) is None  # repaired
-    assert buffer.repair_delay == 0.1 or 0.13 < buffer.repair_delay < 0.15  # measured from the first NACK
+    assert buffer.repairs.delay == 0.1 or 0.13 < buffer.repairs.delay < 0.15  # measured from the first NACK
     seen = [arrive(23 + i, 0.2 + 0.2 * i) for i in range(2 * MAX_NACKS_PER_PACKET)]
     asked_for_9 = sum(1 for s in seen if s and 9 in s) + 1
     assert asked_for_9 == MAX_NACKS_PER_PACKET  # then it gives up on it
