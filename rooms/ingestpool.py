@@ -198,7 +198,7 @@ class IngestPool:
     async def start(self) -> None:
         self.workers = [IngestWorker(i, self.settings, self._lost) for i in range(self.count)]
 
-    def session(self, spec: SessionSpec) -> RemoteSession:
+    def session(self, spec: SessionSpec[RemoteSession]) -> RemoteSession:
         """A new session on the worker with the fewest sessions (its ``accept`` sends the offer)."""
         live = [w for w in self.workers if not w.closing and w.process.is_alive()]
         if not live:

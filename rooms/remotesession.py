@@ -48,7 +48,7 @@ class RemoteSession:
 
     CLOSE_TIMEOUT_S = WhipSession.CLOSE_TIMEOUT_S
 
-    def __init__(self, worker: WorkerLink, spec: SessionSpec) -> None:
+    def __init__(self, worker: WorkerLink, spec: SessionSpec[RemoteSession]) -> None:
         self.id = secrets.token_urlsafe(12)
         self.decode_level = spec.decode_level  # as the session opens; set_decode_level changes it
         self.etag = f'"{self.id}"'  # RFC 9725 4.3.1, as WhipSession

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, TypeVar
 
 from aiortc import RTCIceServer
 
@@ -35,22 +35,26 @@ class WhipOptions:
     liveness: LivenessOptions = LivenessOptions()
 
 
+Session = TypeVar("Session", contravariant=True)  # what the callbacks are called with
+
+
 @dataclass(frozen=True)
-class SessionSpec:
+class SessionSpec(Generic[Session]):
     """One studio session: who it is, where its media goes, whom it tells.
 
     ``on_closed(session)`` is awaited once when the session has ended; ``on_presence(session,
-    online)`` when its media starts or stops arriving (the session is a ``WhipSession`` or a
-    ``RemoteSession``, whichever this spec made). ``client``: the join page that published (to
-    tell it apart from a second tab). ``decode_level``: ``full`` or ``standby``
-    (rooms/decodepolicy.py; ValueError from the session for another).
+    online)`` when its media starts or stops arriving. ``Session`` is what the callbacks take:
+    ``WhipSession``, ``RemoteSession``, or either (``StudioSession``) for a spec that may make
+    the one or the other. ``client``: the join page that published (to tell it apart from a
+    second tab). ``decode_level``: ``full`` or ``standby`` (rooms/decodepolicy.py; ValueError
+    from the session for another).
     """
 
     show_id: str
     studio_id: str
     feed: FeedBuffer
-    on_closed: Callable[[Any], Awaitable[None]]
+    on_closed: Callable[[Session], Awaitable[None]]
     options: WhipOptions = WhipOptions()
     client: str = ""
-    on_presence: Callable[[Any, bool], Awaitable[None]] | None = None
+    on_presence: Callable[[Session, bool], Awaitable[None]] | None = None
     decode_level: str = FULL

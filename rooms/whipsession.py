@@ -71,7 +71,7 @@ class WhipSession:
     (keyframes only, rooms/decodepolicy.py); change it with ``set_decode_level``.
     """
 
-    def __init__(self, spec: SessionSpec) -> None:
+    def __init__(self, spec: SessionSpec[WhipSession]) -> None:
         self.id = secrets.token_urlsafe(12)
         # The ICE session's entity-tag (RFC 9725 4.3.1); it would change on an ICE restart.
         self.etag = f'"{self.id}"'
