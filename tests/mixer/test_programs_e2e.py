@@ -29,11 +29,11 @@ from orchestrator import answers, catalogue
 from orchestrator.app import create_app
 from orchestrator.showprograms import ENDED_HLS_SEGMENTS
 from orchestrator.store import ShowState
-from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server, make_config
 from tests.flvpull import record_flv
 from tests.mediacheck import assert_continuous, decode, fetch_hls, without_cue_points
 from tests.mixer.test_whep import WhepClient
+from tests.studioprocess import spawn_test_studio
 from tests.whipclient import AiortcPublisher
 
 API = "/api/shows/test-show"
@@ -172,8 +172,8 @@ async def test_a_portrait_first_show_with_an_upright_synthetic_studio(tmp_path: 
     config = make_config(tmp_path, programs=["portrait", "landscape"])
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
     server = Server(str(srv.make_url("")).rstrip("/"), config)
-    studio = spawn_studio(
-        f"{server.url}/whip/test-show/alpha", server.token("alpha"), "北京 Beijing 直播间",
+    studio = spawn_test_studio(
+        server, "alpha", "北京 Beijing 直播间",
         width=360, height=640, fps=30, bitrate=600_000, retry=True, verbose=False, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     viewers = {pid: WhepClient(f"{server.url}/whep/{pid}") for pid in ("test-show", "test-show-landscape")}
