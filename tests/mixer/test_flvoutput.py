@@ -14,6 +14,7 @@ import av.logging
 import numpy as np
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
@@ -341,22 +342,27 @@ async def test_put_never_raises_on_bad_input(media: Media) -> None:
 # --- HTTP -----------------------------------------------------------------------------
 
 
-def _app(output: FlvOutput) -> web.Application:
+async def _served(
+    aiohttp_client: AiohttpClient, media: Media, frames: int
+) -> tuple[FlvOutput, TestClient[web.Request, web.Application], list[EncodedPacket]]:
+    """An output serving ``GET /live/{show}.flv`` with ``media``'s first ``frames`` video frames
+    written: the output, an HTTP client of it, and the rest of the packets."""
+    output = FlvOutput(asyncio.get_running_loop())
+    output.start(media.fmt)
+
     async def live(request: web.Request) -> web.StreamResponse:
         return await stream_flv(request, output)
 
     app = web.Application()
     app.router.add_get("/live/{show}.flv", live)
-    return app
+    client = await aiohttp_client(app)
+    first_part, rest = media.split_at_video(frames)
+    await run_encoder(output, first_part)
+    return output, client, rest
 
 
 async def test_stream_flv_over_http(aiohttp_client: AiohttpClient, media: Media) -> None:
-    output = FlvOutput(asyncio.get_running_loop())
-    output.start(media.fmt)
-    client = await aiohttp_client(_app(output))
-
-    first_half, second_half = media.split_at_video(40)
-    await run_encoder(output, first_half)
+    output, client, second_half = await _served(aiohttp_client, media, 40)
     response = await client.get("/live/wuhan-0510.flv")
     assert response.status == 200
     assert response.headers["Content-Type"] == "video/x-flv"
@@ -376,12 +382,7 @@ async def test_stream_flv_over_http(aiohttp_client: AiohttpClient, media: Media)
 
 
 async def test_stream_flv_client_disconnect(aiohttp_client: AiohttpClient, media: Media) -> None:
-    output = FlvOutput(asyncio.get_running_loop())
-    output.start(media.fmt)
-    client = await aiohttp_client(_app(output))
-    first_half, second_half = media.split_at_video(35)
-    await run_encoder(output, first_half)
-
+    output, client, second_half = await _served(aiohttp_client, media, 35)
     response = await client.get("/live/wuhan-0510.flv")
     head = await response.content.read(16)
     assert head.startswith(b"FLV\x01\x05")
