@@ -24,7 +24,7 @@ from tests import chromium
 from tests.chromium import Chromium
 from tests.conftest import Server
 from tests.studioprocess import spawn_test_studio, stop_processes
-from tests.test_control_page import click, sign_in
+from tests.test_control_page import click, fill, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
@@ -171,10 +171,7 @@ async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
             await page.evaluate("document.getElementById('rundown-studio').value = 'beijing'")
             await page.evaluate("document.getElementById('rundown-studio').dispatchEvent(new Event('change'))")
             await click(page, "[data-tab=products]")
-            await page.evaluate(
-                "(() => { const i = document.getElementById('product-search'); i.value = '鸡汤';"
-                " i.dispatchEvent(new Event('input')); })()"
-            )
+            await fill(page, "#product-search", "鸡汤")
             await page.wait_for("document.querySelector('.prow[data-product=wangji-chicken-soup]') !== null")
             await click(page, ".prow[data-product=wangji-chicken-soup]")
             await page.evaluate("document.getElementById('ed-countdown').value = '300'")
