@@ -15,22 +15,11 @@ from orchestrator.app import create_app
 from orchestrator.config import load
 from tests.conftest import Server
 from tests.redisserver import RedisServer
-from tests.serverprocess import TWO_STUDIOS, config_file
+from tests.serverprocess import config_file, show_table
 
 
 def _config_file(tmp_path: Path, redis_url: str) -> Path:
-    return config_file(
-        tmp_path,
-        """
-[[shows]]
-id = "test-show"
-title = "Test"
-width = 320
-height = 180
-"""
-        + TWO_STUDIOS,
-        redis_url=redis_url,
-    )
+    return config_file(tmp_path, show_table("test-show", "Test", width=320, height=180), redis_url=redis_url)
 
 
 def _cli_links(path: Path) -> tuple[int, dict[str, str], str]:
