@@ -8,6 +8,7 @@ in what they keep of each decoded frame: their :meth:`PeerClient.on_frame`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,12 +37,9 @@ class PeerClient:
         self._tasks.append(asyncio.ensure_future(self._receive(track)))
 
     async def _receive(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            self.on_frame(frame)
+        with contextlib.suppress(MediaStreamError):  # the track ended
+            while True:
+                self.on_frame(await track.recv())
 
     def on_frame(self, frame: Any) -> None:
         """One decoded frame (``av.VideoFrame`` or ``av.AudioFrame``) of any track."""
