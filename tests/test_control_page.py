@@ -27,7 +27,7 @@ from orchestrator.app import create_app
 from orchestrator.config import parse
 from tests import chromium
 from tests.chromium import Chromium, Page
-from tests.conftest import OPERATOR, Server, make_config
+from tests.conftest import OPERATOR, Server, make_config, serve
 from tests.flvpull import FlvPull
 from tests.mediacheck import assert_continuous, decode
 from tests.whipclient import AiortcPublisher
@@ -512,8 +512,7 @@ async def test_each_program_monitor_keeps_its_shape(tmp_path: Path, aiohttp_serv
     """A landscape + portrait show: the page shows a second program monitor for 9:16, sized in its
     own aspect ratio (never squashed into 16:9), with the portrait program's picture in it."""
     config = make_config(tmp_path, programs=["landscape", "portrait"])
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    server = Server(str(srv.make_url("")).rstrip("/"), config)
+    server = await serve(aiohttp_server, config)
     page = await open_control(browser, server)
     await sign_in(page, token=OPERATOR)
     # The slate of the portrait program, decoded from its encoder's output (read while a JPEG is

@@ -18,11 +18,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from orchestrator.app import create_app
 from orchestrator.config import parse
 from tests import chromium
 from tests.chromium import Chromium
-from tests.conftest import Server
+from tests.conftest import Server, serve
 from tests.studioprocess import spawn_test_studio, stop_processes
 from tests.test_control_page import click, fill, sign_in
 
@@ -102,8 +101,7 @@ async def _wuhan_show(tmp_path: Path, aiohttp_server: Any, **fields: Any) -> tup
     for key in [key for key, value in fields.items() if value is None]:
         del show[key]
     config = parse(data, "wuhan-0510.toml")
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    server = Server(str(srv.make_url("")).rstrip("/"), config)
+    server = await serve(aiohttp_server, config)
     server.auth = {"Authorization": f"Bearer {config.server.operator_token}"}
     return server, show
 

@@ -18,8 +18,7 @@ import aiohttp
 import av
 import pytest
 
-from orchestrator.app import create_app
-from tests.conftest import Server, make_config
+from tests.conftest import Server, make_config, serve
 from tests.flvpull import FlvPull
 from tests.mediacheck import classify, without_cue_points
 from tests.metricstext import sample
@@ -54,8 +53,7 @@ async def _start(tmp_path: Path, aiohttp_server: Any, delay: float, hook: str = 
     webhook = {"webhook_url": hook, "webhook_secret": SECRET} if hook else {}
     outputs = {"hls_segment_seconds": 1.0, "hls_window": 6, "delay_s": delay}
     config = make_config(tmp_path, outputs=outputs, **webhook)
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return await serve(aiohttp_server, config)
 
 
 @contextlib.asynccontextmanager
