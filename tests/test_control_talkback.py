@@ -47,6 +47,14 @@ async def _talkback_until(
     return dict(status)
 
 
+async def _window(settle: float, length: float) -> tuple[float, float]:
+    """After ``settle`` seconds, ``length`` seconds of listening: their (start, end) monotonic times."""
+    await asyncio.sleep(settle)
+    start = time.monotonic()
+    await asyncio.sleep(length)
+    return start, time.monotonic()
+
+
 def _rms(listener: Listener, since: float, until: float) -> float:
     parts = [c for t, c in listener.chunks if since <= t < until]
     if not parts:
@@ -69,10 +77,7 @@ async def test_hold_t_to_talk_to_a_studio(server: Server, browser: Chromium) -> 
             "document.getElementById('talkback-target').value = 'alpha';"
             "document.getElementById('talkback-target').dispatchEvent(new Event('change'))"
         )
-        await asyncio.sleep(1.5)
-        t_quiet = time.monotonic()
-        await asyncio.sleep(1.5)
-        t_press = time.monotonic()
+        t_quiet, t_press = await _window(1.5, 1.5)
         await _key_t(page, "keyDown")
         await page.wait_for("talkback.talking && talkback.conn === 'connected'", timeout=20)
         # The page shows ON at the press; the server hears of it a moment later.
@@ -80,10 +85,7 @@ async def test_hold_t_to_talk_to_a_studio(server: Server, browser: Chromium) -> 
         assert status["talking"] == [{"operator": "director", "targets": ["alpha"]}], status
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(ARTIFACTS / "control-talkback.png")
-        await asyncio.sleep(1.0)
-        t_talk = time.monotonic()
-        await asyncio.sleep(3.0)
-        t_end = time.monotonic()
+        t_talk, t_end = await _window(1.0, 3.0)
         await _key_t(page, "keyUp")
         await page.wait_for("!talkback.talking", timeout=5)
         await _talkback_until(server, lambda s: not s["talkbacks_open"], timeout=5)
