@@ -13,6 +13,7 @@ import pytest
 from orchestrator.app import create_app
 from orchestrator.config import Config, parse
 from orchestrator.links import tokens_for
+from rooms import compat
 from tests.chromium import Chromium
 from tests.redisserver import RedisServer
 
@@ -97,6 +98,17 @@ async def serve(aiohttp_server: Any, config: Config) -> Server:
     after the test); a client of it as the operator."""
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
     return Server(str(srv.make_url("")).rstrip("/"), config)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def library_patches() -> None:
+    """The process-wide library patches (rooms/compat/), as the app applies them at its start.
+
+    Test peers made without an app (tests/mixer/test_timeline.py's viewer, tests/rooms/test_udpsocket.py)
+    gather ICE candidates before anything installs them: without this they got no loopback
+    candidate when run alone or first, and passed only after a test that started an app.
+    """
+    compat.install()
 
 
 @pytest.fixture

@@ -8,13 +8,14 @@ in what they keep of each decoded frame: their :meth:`PeerClient.on_frame`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
+
+from rooms.trackframes import track_frames
 
 
 async def wait_connected(pc: RTCPeerConnection, timeout: float) -> None:
@@ -37,9 +38,8 @@ class PeerClient:
         self._tasks.append(asyncio.ensure_future(self._receive(track)))
 
     async def _receive(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):  # the track ended
-            while True:
-                self.on_frame(await track.recv())
+        async for frame in track_frames(track):
+            self.on_frame(frame)
 
     def on_frame(self, frame: Any) -> None:
         """One decoded frame (``av.VideoFrame`` or ``av.AudioFrame``) of any track."""

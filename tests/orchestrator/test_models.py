@@ -1,4 +1,4 @@
-"""One rule per value, wherever the value comes from (orchestrator/fields.py, bodies.py, config.py).
+"""One rule per value, wherever the value comes from (orchestrator/fields.py, bodies.py, config/).
 
 The issue's examples: a product name with a line break, or a price of 5e7, was accepted from
 the config but refused by the import. Now config, import and API refuse both the same way;
@@ -171,9 +171,9 @@ WALK_PARAMS = {
 def _json_body_routes() -> list[tuple[str, str]]:
     """Every /api operation of the route table that takes a JSON body (from the document)."""
     from orchestrator import openapi
-    from orchestrator.routes import routes
+    from orchestrator.routes import ENDPOINTS
 
-    paths = openapi.document(routes)["paths"]
+    paths = openapi.document(ENDPOINTS)["paths"]
     found = [
         (method.upper(), path)
         for path, entries in paths.items()
