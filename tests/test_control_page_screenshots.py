@@ -106,6 +106,14 @@ async def _wuhan_show(tmp_path: Path, aiohttp_server: Any, **fields: Any) -> tup
     return server, show
 
 
+async def _acknowledge_alarms(server: Server, api: str) -> None:
+    """Every alarm so far acknowledged: those of a loaded machine's hiccups (the encoder behind, a
+    stalled studio process) are not the pictures' subject."""
+    _, alarms = await server.api("GET", f"{api}/alarms")
+    for alarm in alarms["alarms"]:
+        await server.api("POST", f"{api}/alarms/{alarm['id']}/ack", json={})
+
+
 def _studio(server: Server, show: dict[str, Any], studio: str, **options: Any) -> subprocess.Popen[bytes]:
     """Studio ``studio`` of ``show`` publishing (its names on the picture) until stopped."""
     s = next(x for x in show["studios"] if x["id"] == studio)
@@ -163,6 +171,8 @@ async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
             pip = {"layout": "pip", "studios": ["hongkong", "beijing"], "corner": "top-right"}
             await server.api("POST", f"{api}/layout", json=pip)
             await asyncio.sleep(4)
+            await _acknowledge_alarms(server, api)
+            await asyncio.sleep(0.5)
             await page.screenshot(IMAGES / "control-live.png")
 
             # A card on air with a flash-sale countdown, from the page; the rundown beside it.
@@ -178,6 +188,8 @@ async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
             await page.wait_for("controlPage.state.cards.length === 1")
             await click(page, "[data-tab=rundown]")
             await asyncio.sleep(3)
+            await _acknowledge_alarms(server, api)
+            await asyncio.sleep(0.5)
             await page.screenshot(IMAGES / "control-card.png")
             # A studio dies (its process killed, no goodbye): NO SIGNAL and an alarm with the fix.
             procs[2].kill()
@@ -240,10 +252,7 @@ async def test_two_programs_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
                 ".every(s => !['beijing', 'hongkong'].includes(s.id) || s.signal === 'ok')",
                 timeout=60,
             )
-            # Alarms from a loaded machine's hiccups (a stalled studio process) are not the subject here.
-            _, alarms = await server.api("GET", f"{api}/alarms")
-            for alarm in alarms["alarms"]:
-                await server.api("POST", f"{api}/alarms/{alarm['id']}/ack", json={})
+            await _acknowledge_alarms(server, api)
             await asyncio.sleep(3)
             await page.screenshot(IMAGES / "control-programs.png")
             for pid, name in (
