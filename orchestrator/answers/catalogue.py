@@ -9,13 +9,18 @@ from pydantic import Field
 from orchestrator.answers.base import Answer, LiveField, Slot
 
 
-class Card(Answer):
-    """A product card on air, with the price that went on air."""
+class CardBase(Answer):
+    """What every card shows: a product of the show in a slot, with its price (yuan)."""
 
     slot: Slot
     product: str
     name: str
     price: float
+
+
+class Card(CardBase):
+    """A product card on air, with the price that went on air."""
+
     was_price: float | None = None
     shown_at: float | None = None
     countdown_until: float | None = None
@@ -23,13 +28,9 @@ class Card(Answer):
     actor: str | None = None
 
 
-class PreviewCard(Answer):
-    """A card built on preview: it goes on air with the next take, at the live price then."""
+class PreviewCard(CardBase):
+    """A card built on preview (``price``: live now): it goes on air with the next take."""
 
-    slot: Slot
-    product: str
-    name: str
-    price: Annotated[float, Field(description="live price now (yuan)")]
     countdown_s: int | None
 
 

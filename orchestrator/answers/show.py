@@ -73,13 +73,13 @@ class Alarm(Answer):
     id: Annotated[str, Field(description="kind:subject, e.g. studio.no_signal:hongkong")]
     key: str | None = None
     kind: Literal["studio.no_signal", "program.fallback", "output.failed", "encoder.behind"]
-    cause: str
-    fix: str
-    raised_at: float
-    active: bool
-    cleared_at: float | None = None
-    acked_by: str | None = None
-    acked_at: float | None = None
+    cause: Annotated[str, Field(description="what happened, in the crew's words")]
+    fix: Annotated[str, Field(description="what to do about it")]
+    raised_at: Annotated[float, Field(description="Unix seconds")]
+    active: Annotated[bool, Field(description="its condition still holds")]
+    cleared_at: Annotated[float | None, Field(description="Unix seconds, once the condition cleared")] = None
+    acked_by: Annotated[str | None, Field(description="the operator who acknowledged it")] = None
+    acked_at: Annotated[float | None, Field(description="Unix seconds")] = None
 
 
 class Show(Mixer, OnAirGraphics):
