@@ -8,6 +8,7 @@ OpenAPI document gives it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -22,6 +23,11 @@ def answer(value: Answer, *, status: int = 200, headers: Mapping[str, str] | Non
     """
     text = value.model_dump_json(by_alias=True, exclude_unset=True)
     return web.Response(text=text, status=status, content_type="application/json", headers=headers)
+
+
+def as_json(value: Answer) -> dict[str, Any]:
+    """``value`` as the JSON object :func:`answer` sends: for a message inside another (a WebSocket push)."""
+    return value.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def error_answer(message: str, status: int, headers: Mapping[str, str] | None = None) -> web.Response:
