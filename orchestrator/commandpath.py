@@ -8,7 +8,8 @@ has happened). A command that fails before its state is stored changed nothing (
 when the store is away).
 
 The concepts built on it (:mod:`orchestrator.showrunner` puts them together): studio
-sessions (``studiosessions.py``), outputs (``showoutputs.py``), scene commands
+sessions (``studiosessions.py``), outputs (``showoutputs.py``, ``rtmpdestinations.py``,
+``broadcastdelays.py``, ``programcommands.py``), scene commands
 (``scenecommands.py``), catalogue and graphics (``showgraphics.py``), alarms and clock
 events (``showalarms.py``) and the API view (``showview.py``).
 """

@@ -79,13 +79,24 @@ def _id(text: str) -> str:
 
 class _Check:
     """Base of an annotation whose ``check(value)`` runs after pydantic's own type validation
-    and raises ValueError with the message; subclasses add what the JSON schema shows."""
+    and raises ValueError with the message; ``annotate`` adds the rule to the JSON schema."""
 
     def check(self, value: Any) -> Any:
         raise NotImplementedError
 
+    def annotate(self, schema: dict[str, Any]) -> None:
+        """Write this rule into the field's JSON schema (``minimum``, ``enum``, ...)."""
+        raise NotImplementedError
+
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        out = dict(handler(schema))
+        self.annotate(out)
+        return out
 
 
 @dataclass(frozen=True)
@@ -105,14 +116,10 @@ class InRange(_Check):
             raise ValueError(f"{value!r} is out of range ({below_zero}between {self.lo:g} and {self.hi:g})")
         return value
 
-    def __get_pydantic_json_schema__(
-        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> dict[str, Any]:
-        out = dict(handler(schema))
-        out.update(minimum=self.lo, maximum=self.hi)
+    def annotate(self, schema: dict[str, Any]) -> None:
+        schema.update(minimum=self.lo, maximum=self.hi)
         if self.unit:
-            out["description"] = f"{out['description']} ({self.unit})" if "description" in out else self.unit
-        return out
+            schema["description"] = f"{schema['description']} ({self.unit})" if "description" in schema else self.unit
 
 
 @dataclass(frozen=True)
@@ -128,13 +135,9 @@ class OneOf(_Check):
             raise ValueError(f"must be one of {named}{empty}; got {short(value)}")
         return value
 
-    def __get_pydantic_json_schema__(
-        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> dict[str, Any]:
-        out = dict(handler(schema))
-        out.pop("type", None)
-        out["enum"] = list(self.choices)
-        return out
+    def annotate(self, schema: dict[str, Any]) -> None:
+        schema.pop("type", None)
+        schema["enum"] = list(self.choices)
 
 
 # What the graphics can draw (is_one_line) as a JSON Schema pattern, for the OpenAPI document.
@@ -160,6 +163,7 @@ Count = Annotated[Integer, InRange(0, MAX_COUNT)]
 
 # Media settings shared by the config (shows[]) and the API's bodies.
 ORIENTATIONS = ("landscape", "portrait")
+VIDEO_CODECS = ("h264", "vp8")  # what studios may send (server.video_codec, shows[].video_codec)
 Orientation = Annotated[Text, OneOf(ORIENTATIONS)]
 
 

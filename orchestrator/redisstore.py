@@ -32,15 +32,11 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.maint_notifications import MaintNotificationsConfig
 
-from orchestrator.sentinelurl import SCHEME, parse_sentinel_url
+from orchestrator.redisclient import connect
 from orchestrator.store import (
     DEDUPE_WINDOW,
     Change,
@@ -89,21 +85,11 @@ def _event_from_json(data: dict[str, Any]) -> Event:
     )
 
 
-def _client(url: str, **options: Any) -> aioredis.Redis:
-    """A client for a plain URL, or for the master a set of sentinels names (a fail-over is followed:
-    new connections ask the sentinels again; see orchestrator/sentinelurl.py)."""
-    if not url.startswith(SCHEME):
-        return aioredis.Redis.from_url(url, **options)
-    target = parse_sentinel_url(url)
-    timeouts = {
-        "socket_timeout": options["socket_timeout"],
-        "socket_connect_timeout": options["socket_connect_timeout"],
-    }
-    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs={**timeouts, "protocol": 2}, **timeouts)
-    return sentinel.master_for(target.service, db=target.db, **options)
-
-
 class RedisStore(StateStore):
+    """:class:`StateStore` on Redis at ``url`` (keys under ``prefix``); ``timeout``: seconds per
+    socket operation. Raises ValueError for a malformed URL; every call raises
+    :class:`StoreUnavailable` (or :class:`Fenced`) as the module docstring says."""
+
     EVENTS_KEPT = 10_000
     # Conflicts only come from other nodes (one node serialises its own updates), so a few
     # retries are plenty; the bound keeps a pathological writer from spinning us forever.
@@ -114,25 +100,8 @@ class RedisStore(StateStore):
 
     def __init__(self, url: str, prefix: str = "broadcast", *, timeout: float = 1.0) -> None:
         self.prefix = prefix
-        # from_url validates the URL (scheme, port) here and raises ValueError; it does not connect.
-        self._redis: aioredis.Redis = _client(
-            url,
-            decode_responses=True,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            socket_keepalive=True,
-            # No silent re-sends: a retried RPUSH/EXEC could apply twice, and retries multiply
-            # the time a caller waits when Redis is gone. The pool already replaces connections
-            # that died while idle, so the first call after a Redis restart still works.
-            retry=Retry(NoBackoff(), 0),
-            # Redis Cloud maintenance hints are of no use here, and while they are on (the RESP3
-            # default) the pool skips its check for connections that died while idle: the first
-            # call after a Redis restart would then fail on a stale connection.
-            maint_notifications_config=MaintNotificationsConfig(enabled=False),
-            # RESP2: with RESP3 and decode_responses, redis-py 8 drops a subscriber's PONG as if it
-            # were a subscribe confirmation, so `watch` could not tell a live Redis from a dead one.
-            protocol=2,
-        )
+        # Validates the URL here (ValueError); does not connect (orchestrator/redisclient.py).
+        self._redis: aioredis.Redis = connect(url, timeout)
         self._locks: dict[str, asyncio.Lock] = {}
         self._fences: dict[str, int] = {}  # show -> this node's fencing token (a cluster's lease)
         # EVALSHA, loading the script again after a Redis restart (NOSCRIPT).

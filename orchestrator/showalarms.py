@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import alarms
+from orchestrator.broadcastdelays import BroadcastDelays
 from orchestrator.config import Show
 from orchestrator.errors import NotFound
 from orchestrator.outbox import Fact
+from orchestrator.programcommands import ProgramCommands
+from orchestrator.rtmpdestinations import RtmpDestinations
 from orchestrator.showgraphics import ShowGraphics
-from orchestrator.showoutputs import ShowOutputs
 from orchestrator.store import Event, ShowState, StateStore, StoreUnavailable
 from orchestrator.studiosessions import StudioSessions
 from rooms.whipsession import WhipOptions
@@ -28,7 +30,7 @@ from rooms.whipsession import WhipOptions
 log = logging.getLogger(__name__)
 
 
-class ShowAlarms(StudioSessions, ShowOutputs, ShowGraphics):
+class ShowAlarms(StudioSessions, RtmpDestinations, BroadcastDelays, ProgramCommands, ShowGraphics):
     """Raised, cleared and acknowledged alarms; fallbacks and returns recorded through the store."""
 
     def __init__(self, show: Show, store: StateStore, data_dir: Path, whip: WhipOptions | None = None) -> None:

@@ -1,18 +1,18 @@
-"""A show's outputs: HLS, HTTP-FLV, webhook, the egress (WHEP, RTMP pushes, recording),
-broadcast delays and dumps, and the watch that audits output failures; the further program's
-outputs (``showprograms.py``), added and removed live by :meth:`ShowOutputs.set_programs`.
+"""A show's outputs: HLS, HTTP-FLV, webhook, the egress (WHEP, RTMP pushes, recording) and
+the further programs' outputs (``showprograms.py``); the recording command, and the watch that
+audits output failures.
 
-RTMP destinations and the recording follow the stored state (:meth:`ShowOutputs._sync_outputs`);
-delays set while live are kept in the store's ``delays`` / ``rtmp_delays`` documents.
+RTMP destinations and the recording follow the stored state (:meth:`ShowOutputs._sync_outputs`).
+The commands built on these outputs, one concept each: RTMP destinations
+(``rtmpdestinations.py``), broadcast delays and dumps (``broadcastdelays.py``), the further
+programs added and removed live (``programcommands.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,14 @@ from mixer.outputs.delays import Delays
 from mixer.outputs.egress import Egress
 from mixer.outputs.flvoutput import FlvOutput
 from mixer.outputs.hlsoutput import HlsOutput
-from mixer.outputs.rtmpoutput import NAME_RE, check_rtmp_url, redact
 from mixer.outputs.slateclip import SlateClip
-from orchestrator import catalogue
 from orchestrator.commandpath import CommandPath
 from orchestrator.config import Show
 from orchestrator.crewmonitor import CrewMonitor
-from orchestrator.errors import BadRequest, Conflict, NotFound, Unavailable
+from orchestrator.errors import Unavailable
 from orchestrator.outputwatch import POLL_S, OutputWatch
 from orchestrator.showprograms import ShowPrograms
-from orchestrator.store import Event, ShowState, StateStore, StoreUnavailable
+from orchestrator.store import Event, ShowState, StateStore
 from orchestrator.webhook import Webhook
 from rooms.whipsession import WhipOptions
 
@@ -38,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 class ShowOutputs(CommandPath):
-    """The outputs of one show's program and the commands that change them."""
+    """The outputs of one show's programs: started, kept as the stored state says, watched."""
 
     def __init__(self, show: Show, store: StateStore, data_dir: Path, whip: WhipOptions | None = None) -> None:
         super().__init__(show, store, data_dir, whip)
@@ -75,14 +73,6 @@ class ShowOutputs(CommandPath):
     async def _start_outputs(self) -> None:
         """Start the outputs the config asks for, with the delays stored while live."""
         out = self.show.outputs
-        # Delays set while live outlast a restart (a delayed output must not come back undelayed).
-        saved_delays = None
-        with contextlib.suppress(StoreUnavailable):
-            saved_delays = await self.store.get_doc(self.show.id, "delays")
-        if isinstance(saved_delays, dict):
-            self.pull_delays.update(
-                {k: float(v) for k, v in saved_delays.items() if k in self.pull_delays and isinstance(v, int | float)}
-            )
         if any(v > 0 for v in self.pull_delays.values()) or any(d.delay_s > 0 for d in out.rtmp):
             await self._ensure_slate()
         if self.show.outputs.hls:
@@ -102,12 +92,6 @@ class ShowOutputs(CommandPath):
             self._webhook_task = asyncio.ensure_future(self.webhook.run())
         await self._start_egress()
         self.programs.start()
-        saved_programs = None
-        with contextlib.suppress(StoreUnavailable):
-            saved_programs = await self.store.get_doc(self.show.id, "programs")
-        if isinstance(saved_programs, list) and saved_programs[:1] == [self.programs.main]:
-            with contextlib.suppress(ValueError, KeyError):  # a list saved by a command (a live change)
-                await self._switch_programs([str(x) for x in saved_programs])
         self.crew = CrewMonitor(
             self.show.id,
             asyncio.get_running_loop(),
@@ -118,6 +102,7 @@ class ShowOutputs(CommandPath):
         )
 
     async def _start_egress(self) -> None:
+        """The changeable outputs: WHEP, and the RTMP pushes and recording the state asks for."""
         out = self.show.outputs
         self.egress = Egress(
             self.show.id,
@@ -132,31 +117,6 @@ class ShowOutputs(CommandPath):
             delay=self.delays.wrap,
             whep_delay_s=self.pull_delays["whep"],
         )
-        # RTMP and recording follow the stored state (see _sync_outputs). Before they were part
-        # of it, API-set destinations were kept in an "rtmp" document: still honoured.
-        saved = None
-        with contextlib.suppress(StoreUnavailable):
-            saved = await self.store.get_doc(self.show.id, "rtmp")
-        if isinstance(saved, list):
-            self._configured_rtmp = {str(d.get("name")): str(d.get("url")) for d in saved if isinstance(d, dict)}
-        # Delays of destinations added through the API (a delayed push must stay delayed after a restart).
-        delays = None
-        with contextlib.suppress(StoreUnavailable):
-            delays = await self.store.get_doc(self.show.id, "rtmp_delays")
-        if isinstance(delays, dict):
-            for name, seconds in delays.items():
-                if isinstance(seconds, int | float) and 0 <= seconds <= 60:
-                    self.rtmp_delays.setdefault(str(name), float(seconds))
-        # ... and which program each pushes (a destination added for the portrait program stays on it).
-        programs = None
-        with contextlib.suppress(StoreUnavailable):
-            programs = await self.store.get_doc(self.show.id, "rtmp_programs")
-        if isinstance(programs, dict):
-            for name, orientation in programs.items():
-                if orientation in ("", *self.show.orientations):
-                    self._rtmp_programs.setdefault(str(name), str(orientation))
-        if any(v > 0 for v in self.rtmp_delays.values()):
-            await self._ensure_slate()
 
     def _egress_of(self, rtmp_name: str) -> Egress | None:
         """The egress of the program an RTMP destination pushes (config ``program``; default the main
@@ -221,84 +181,6 @@ class ShowOutputs(CommandPath):
                 clip = await asyncio.to_thread(SlateClip.encode, canvas.fmt, canvas.compositor.compose_slate())
                 program.delays.set_slate(clip)
 
-    async def add_rtmp(
-        self, name: str, url: str, actor: str, delay_s: float = 0.0, program: str = ""
-    ) -> dict[str, Any]:
-        """Push the program (``program``: ``landscape``/``portrait``; empty: the main one) to ``url``."""
-        egress = self._require_egress()
-        running = self.programs.orientations  # not the config's: a program may be off now
-        if program and program not in running:
-            raise BadRequest(f"{program!r} is not a program of this show ({', '.join(running)})")
-        if not NAME_RE.match(name):
-            raise BadRequest(f"destination name {name!r} must be lowercase letters, digits, '-' or '_'")
-        problem = check_rtmp_url(url)
-        if problem is not None:
-            raise BadRequest(f"RTMP URL {problem}")
-        self.rtmp_delays[name] = delay_s
-        self._rtmp_programs[name] = program
-        if delay_s > 0:
-            await self._ensure_slate()
-        try:
-            await self.store.put_doc(self.show.id, "rtmp_delays", self.rtmp_delays)
-            await self.store.put_doc(self.show.id, "rtmp_programs", self._rtmp_programs)
-        except StoreUnavailable as exc:
-            log.warning(
-                "show %s: RTMP delays/programs not saved (%s): after a restart %s is undelayed, on the main program",
-                self.show.id,
-                exc,
-                name,
-            )
-
-        def change(s: ShowState) -> ShowState:
-            current = self._rtmp_of(s)
-            if name in current:
-                raise Conflict(f"destination {name!r} exists; DELETE it first")
-            return dataclasses.replace(s, rtmp={**current, name: url})
-
-        def events(old: ShowState, new: ShowState) -> list[Event]:
-            return [Event("output.rtmp.added", self.show.id, actor, {"name": name, "url": redact(url)})]
-
-        await self._command(change, events)
-        target = self._egress_of(name) or egress
-        output = target.rtmp.get(name)  # (gone already if another node removed it meanwhile)
-        return (
-            output.status()
-            if output
-            else {"name": name, "kind": "rtmp", "url": redact(url), "state": "removed", "up": False}
-        )
-
-    def rtmp_status(self) -> list[dict[str, Any]]:
-        """Every RTMP destination with the program it pushes (``program``: its orientation), main
-        program's first; one whose program is off now (from the config, or added before the program
-        was removed) is ``"state": "waiting for program"`` and starts when that program is added."""
-        out = []
-        for name, url in self._rtmp_of(self.state).items():
-            program = self._rtmp_programs.get(name, "") or self.programs.main
-            target = self._egress_of(name)
-            output = target.rtmp.get(name) if target is not None else None
-            if output is not None:
-                out.append({**output.status(), "program": program})
-            else:
-                state = "waiting for program" if target is None else "not started"
-                out.append({"name": name, "kind": "rtmp", "url": redact(url), "state": state, "up": False})
-                out[-1]["program"] = program
-        out.sort(key=lambda d: d["program"] != self.programs.main)
-        return out
-
-    async def remove_rtmp(self, name: str, actor: str) -> None:
-        self._require_egress()
-
-        def change(s: ShowState) -> ShowState:
-            current = self._rtmp_of(s)
-            if name not in current:
-                raise NotFound(f"no RTMP destination {name!r}")
-            return dataclasses.replace(s, rtmp={k: v for k, v in current.items() if k != name})
-
-        def events(old: ShowState, new: ShowState) -> list[Event]:
-            return [Event("output.rtmp.removed", self.show.id, actor, {"name": name})]
-
-        await self._command(change, events)
-
     async def set_recording(self, on: bool, actor: str) -> dict[str, Any]:
         egress = self._require_egress()
 
@@ -314,86 +196,3 @@ class ShowOutputs(CommandPath):
         if self.egress is None:
             raise Unavailable("outputs are not running")
         return self.egress
-
-    async def set_delay(self, output: str, delay_s: float, actor: str) -> dict[str, Any]:
-        """Change one output's broadcast delay while live (``rtmp:{name}`` for a push); stored, audited.
-
-        A longer delay holds that output still for the added seconds; a shorter one plays the
-        held part out faster than real time (mixer/outputs/delayline.py).
-        """
-        if output not in self.delays.lines:
-            raise NotFound(f"no output {output!r}; outputs: {', '.join(sorted(self.delays.lines))}")
-        if delay_s > 0:
-            await self._ensure_slate()
-        try:
-            old = self.delays.set(output, delay_s)
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-        for program in self.more_programs.values():  # the same output of every program
-            if output in program.delays.lines:
-                program.delays.set(output, delay_s)
-        if output.startswith("rtmp:"):
-            self.rtmp_delays[output.removeprefix("rtmp:")] = delay_s
-            docs = [("rtmp_delays", dict(self.rtmp_delays))]
-        else:
-            self.pull_delays[output] = delay_s
-            docs = [("delays", dict(self.pull_delays))]
-        for name, value in docs:
-            try:
-                await self.store.put_doc(self.show.id, name, value)
-            except StoreUnavailable as exc:
-                log.warning(
-                    "show %s: delay of %s not saved (%s): a restart goes back to %s", self.show.id, output, exc, old
-                )
-        await self.audit("broadcast.delay_changed", actor, {"output": output, "from": old, "to": delay_s})
-        return {"output": output, "delay_s": delay_s, "previous_s": old, "delays": self.delays.status()}
-
-    async def dump(self, actor: str) -> dict[str, Any]:
-        """Replace what every delayed output holds, not yet aired, with the slate (mixer/outputs/delayline.py)."""
-        origin = self.program.encoder.time_origin
-        until = time.time() - origin if origin is not None else None
-        dumped = self.delays.dump(until)
-        for program_id, program in self.more_programs.items():
-            dumped.update({f"{key}@{program_id}": n for key, n in program.delays.dump(until).items()})
-        if not dumped:
-            raise Conflict("no output of this show is delayed: nothing to dump")
-        await self.audit("broadcast.dumped", actor, {"outputs": dumped, "at": time.time()})
-        return {"dumped": dumped, "delays": self.delays.status()}
-
-    async def set_programs(self, programs: list[str], actor: str) -> dict[str, Any]:
-        """Run these programs from now on (main first; the main one cannot change: its URLs are the
-        show's): adds or removes the further one live, with its outputs. Stored, audited."""
-        if programs[:1] != [self.programs.main]:
-            raise BadRequest(
-                f"the main program stays {self.programs.main!r} (its outputs are the show's own URLs):"
-                f" give [{self.programs.main!r}] or [{self.programs.main!r}, ...]"
-            )
-        before = list(self.programs.orientations)
-        try:
-            await self._switch_programs(programs)
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-        try:
-            await self.store.put_doc(self.show.id, "programs", list(programs))
-        except StoreUnavailable as exc:
-            log.warning("show %s: programs not saved (%s): a restart goes back to the config", self.show.id, exc)
-        await self.audit("programs.changed", actor, {"from": before, "to": list(programs)})
-        self.changes.publish(self.state)
-        outputs = {pid: p.status() for pid, p in self.more_programs.items()}
-        return {"programs": list(self.programs.orientations), "outputs": outputs}
-
-    async def _switch_programs(self, programs: list[str]) -> None:
-        if len(set(programs)) != len(programs):
-            raise ValueError("each orientation at most once")
-        for orientation in self.programs.orientations[1:]:
-            if orientation not in programs:
-                await self.programs.remove(orientation)
-        added = False
-        for orientation in programs[1:]:
-            if orientation not in self.programs.orientations:
-                self.programs.add(orientation, catalogue.graphics_scene(self.show, self.state))
-                added = True
-        if added:
-            if any(v > 0 for v in self.pull_delays.values()):
-                await self._ensure_slate()
-            await self._sync_outputs(self.state)  # its RTMP destinations and the recording

@@ -5,7 +5,9 @@
 - ``commandpath.py``: the shared state and the one command path (load, change, store,
   apply, then audit best-effort through the outbox);
 - ``studiosessions.py``: WHIP sessions, presence, join links;
-- ``showoutputs.py``: HLS/FLV/webhook, egress (WHEP, RTMP, recording), delays and dumps;
+- ``showoutputs.py``: HLS/FLV/webhook, egress (WHEP, RTMP, recording), the further programs'
+  outputs; the commands on them in ``rtmpdestinations.py``, ``broadcastdelays.py`` (delays and
+  dumps) and ``programcommands.py``;
 - ``scenecommands.py``: cut, preview, take, layout, panic, fade to black, T-bar, audio;
 - ``showgraphics.py``: products, rundown, cards, lower third, logo, cues;
 - ``showalarms.py``: alarms and the program clock's events;

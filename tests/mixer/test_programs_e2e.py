@@ -279,7 +279,8 @@ async def test_rtmp_destinations_push_the_program_they_name(two_programs: Server
     ports = {"portrait": _free_port(), "": _free_port()}
     listeners = {p: Listener(port, tmp_path / f"rtmp-{p or 'main'}.flv", seconds=3) for p, port in ports.items()}
     try:
-        await asyncio.sleep(0.5)  # the listeners' sockets
+        for listener in listeners.values():
+            await listener.listening()
         for program, port in ports.items():
             body = {"name": f"cdn-{program or 'main'}", "url": f"rtmp://127.0.0.1:{port}/live/key", "program": program}
             status, answer = await server.api("POST", f"{API}/outputs/rtmp", json=body)

@@ -66,12 +66,25 @@ def _free_port() -> int:
 class Listener:
     def __init__(self, port: int, path: Path, seconds: float) -> None:
         self.path = path
+        self.url_port = port
         self.proc = subprocess.Popen(
             [sys.executable, "-c", LISTENER, f"rtmp://127.0.0.1:{port}/live/secret-key", str(path), str(seconds)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
+
+    async def listening(self, timeout: float = 30.0) -> None:
+        """Wait until the listener's socket accepts (LISTEN in /proc/net/tcp), not a fixed time:
+        a Python start with PyAV takes 0.2 s on a quiet box and several on a loaded one."""
+        port = f":{int(self.url_port):04X} "
+        async with asyncio.timeout(timeout):
+            while True:
+                lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+                if any(f[1].endswith(port.strip()) and f[3] == "0A" for f in (ln.split() for ln in lines)):
+                    return
+                assert self.proc.poll() is None, "the RTMP listener exited before listening"
+                await asyncio.sleep(0.05)
 
     async def wait(self, timeout: float) -> str:
         out, _ = await asyncio.to_thread(self.proc.communicate, timeout=timeout)
@@ -102,7 +115,7 @@ async def test_push_reconnects_and_never_disturbs_the_rest(rtmp_server: Server, 
     flv = pull.data
     second: Listener | None = None
     try:
-        await asyncio.sleep(0.5)  # the listener's socket
+        await first.listening()
         status, body = await server.api(
             "POST",
             "/api/shows/test-show/outputs/rtmp",

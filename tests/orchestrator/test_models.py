@@ -1,4 +1,4 @@
-"""One rule per value, wherever the value comes from (orchestrator/fields.py, bodies.py, config.py).
+"""One rule per value, wherever the value comes from (orchestrator/fields.py, bodies.py, config/).
 
 The issue's examples: a product name with a line break, or a price of 5e7, was accepted from
 the config but refused by the import. Now config, import and API refuse both the same way;

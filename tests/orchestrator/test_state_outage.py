@@ -190,7 +190,7 @@ async def test_an_output_failing_during_an_outage_is_written_when_redis_is_back(
         port = s.getsockname()[1]
     cdn = Listener(port, tmp_path / "cdn.flv", seconds=120)  # a real RTMP server (FFmpeg's listener)
     try:
-        await asyncio.sleep(0.5)  # its socket
+        await cdn.listening()
         url = f"rtmp://127.0.0.1:{port}/live/secret-key"
         assert (await node.api("POST", API + "/outputs/rtmp", json={"name": "cdn", "url": url}))[0] == 201
         async with asyncio.timeout(20):
