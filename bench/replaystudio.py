@@ -8,7 +8,7 @@ looping it with its timestamps running on, paced at real time. Publishing costs 
 percent of a core per studio (SRTP and sendto in FFmpeg), so the server's load is the
 media, not the publishers. The clip must suit the muxer: H.264 without B-frames (with
 its parameter sets in the extradata) and Opus 48 kHz stereo; ``make_clip`` writes one.
-The muxer's handshake holds the GIL (~1 s, rooms/syntheticstudio.py): studios of one
+The muxer's handshake holds the GIL (~1 s, rooms/syntheticstudio/whipmuxer.py): studios of one
 process connect one after another.
 """
 

@@ -34,7 +34,7 @@ from orchestrator.metrics import metrics_registry
 from orchestrator.middleware import access, errors
 from orchestrator.ownerredirect import owner_redirect
 from orchestrator.redisstore import RedisStore
-from orchestrator.routes import routes
+from orchestrator.routes import ENDPOINTS, routes
 from orchestrator.rtmpingest import ingest_address, rtmp_ingest_ctx
 from orchestrator.sessions import Sessions
 from orchestrator.showrunner import ShowRunner
@@ -148,7 +148,7 @@ def create_app(config: Config) -> web.Application:
     ingest_address(config)  # a malformed address is one line at start-up, not a traceback later
     app.cleanup_ctx.append(rtmp_ingest_ctx)
     app.add_routes(routes)
-    app[OPENAPI] = openapi.document(routes)
+    app[OPENAPI] = openapi.document(ENDPOINTS)
     hostapi.setup(app)
     control.setup(app)
     return app

@@ -10,11 +10,13 @@ import csv
 import io
 import json
 import math
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 from orchestrator.config import Product
+from orchestrator.config.problems import STRICT
 from orchestrator.errors import BadRequest
 from orchestrator.fields import problems
 
@@ -120,3 +122,23 @@ def check_rundown(rundown: dict[str, list[str]], studios: set[str], products: se
         if len(set(items)) != len(items):
             raise BadRequest(f"rundown of {studio!r} lists a product twice")
     return rundown
+
+
+# -- the import's body, as the OpenAPI document shows it ------------------------------------------
+
+
+@dataclass(frozen=True, config=STRICT)
+class ProductRow(Product):
+    """One catalogue row of an import (CSV columns have the same names)."""
+
+
+class Catalogue(BaseModel):
+    """The rows in an object: ``{"products": [...]}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    products: Annotated[list[ProductRow], Field(min_length=1, max_length=MAX_PRODUCTS)]
+
+
+CatalogueJson = Annotated[list[ProductRow], Field(min_length=1, max_length=MAX_PRODUCTS)] | Catalogue
+CatalogueCsv = Annotated[str, Field(description="a header row with ProductRow's field names")]

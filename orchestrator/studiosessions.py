@@ -27,7 +27,8 @@ from rooms.ingestpool import IngestPool
 from rooms.mediakinds import sent_kinds
 from rooms.remotesession import RemoteSession
 from rooms.rtmpstudio import RtmpStudio
-from rooms.whipsession import WhipOptions, WhipSession
+from rooms.sessionspec import SessionSpec, WhipOptions
+from rooms.whipsession import WhipSession
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,11 @@ class StudioSessions(CommandPath):
             if reconnect and old is not None and old.client and old.client != client and old.state != "failed":
                 raise Conflict("this studio was taken over by another device or tab")
             feed = FeedBuffer(studio_id)
-            args = (
+            spec = SessionSpec(
                 self.show.id, studio_id, feed, self._session_closed, self.whip, client, self._session_presence,
                 self._decode_level(studio_id, self.state),
             )  # fmt: skip
-            session = self.ingest.session(*args) if self.ingest is not None else WhipSession(*args)
+            session = self.ingest.session(spec) if self.ingest is not None else WhipSession(spec)
             await session.accept(offer_sdp)
             card = None if "video" in sent_kinds(offer_sdp) else await self._studio_card(studio_id)
             # Registered before the old one closes: hosts see one change (old -> new), never "no session".

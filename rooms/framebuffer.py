@@ -11,7 +11,7 @@ broken picture). This buffer instead:
   by the network are put back in order;
 * waits for a missing packet long enough for NACK to ask twice more
   (``NACK_ROUNDS``: the retransmission or the NACK can be lost too), timed from
-  the NACK round trips it measures, at most ``max_wait``; then skips to the next
+  the NACK round trips it measures (rooms/repairtimes.py), at most ``max_wait``; then skips to the next
   frame whose start is known; a whole keyframe behind a gap ends the wait at once;
 * asks for a keyframe shortly before it gives up on a gap, so the keyframe is on
   its way when it does;
@@ -37,9 +37,8 @@ from aiortc.rtp import RtpPacket
 
 from rooms.decodepolicy import DecodePolicy
 from rooms.framecodec import is_keyframe, starts_frame
+from rooms.repairtimes import RepairTimes
 
-NACK_ROUNDS = 3  # the first NACK and two more (compat.RetryingNackGenerator asks again after RETRY_FACTOR round trips)
-RETRY_FACTOR = 1.2
 PAUSE_S = 0.1  # no packet for this long (video sends several per 33 ms frame): a pause, not waiting
 PAUSE_CREDIT = 0.5  # s: pauses extend a gap's wait by at most this much (else a trickle never gives up)
 MAX_HELD_PACKETS = 4096  # ~3 s of 720p: beyond this the oldest frames are dropped whatever happens
@@ -90,9 +89,7 @@ class FrameBuffer:
         # ext seq -> (when its absence was seen, plus pauses since; when it was seen)
         self._missing_since: dict[int, tuple[float, float]] = {}
         self._ready: collections.deque[EncodedFrame] = collections.deque()
-        self._repairs: collections.deque[float] = collections.deque(maxlen=64)  # NACK -> packet, s
-        self.repair_delay = 0.1  # 90th percentile of _repairs (until measured: a typical WAN round trip)
-        self.repair_median = 0.08
+        self.repairs = RepairTimes()  # NACK -> packet, fed by the NACK generator
         self.waiting_for_keyframe = True
         # counters
         self.frames_complete = 0  # whole frames received
@@ -110,16 +107,8 @@ class FrameBuffer:
     # -- public ----------------------------------------------------------------------
     @property
     def wait(self) -> float:
-        """How long a gap may hold the stream: ``NACK_ROUNDS`` repair round trips, bounded."""
-        rounds = 1 + (NACK_ROUNDS - 1) * RETRY_FACTOR
-        return min(max(rounds * self.repair_delay, self.min_wait), self.max_wait)
-
-    def note_repair(self, seconds: float) -> None:
-        """A NACKed packet arrived ``seconds`` after the first NACK for it."""
-        self._repairs.append(seconds)
-        ordered = sorted(self._repairs)
-        self.repair_delay = ordered[int(0.9 * (len(ordered) - 1))]
-        self.repair_median = ordered[(len(ordered) - 1) // 2]
+        """How long a gap may hold the stream (s): ``NACK_ROUNDS`` repair round trips, bounded."""
+        return self.repairs.gap_wait(self.min_wait, self.max_wait)
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         now = self._clock()
@@ -234,7 +223,7 @@ class FrameBuffer:
     def _giving_up(self, now: float) -> bool:
         """The gap at the head is about one round trip from being given up on."""
         since = self._gap_since()
-        return since is not None and now - since > self.wait - self.repair_delay
+        return since is not None and now - since > self.wait - self.repairs.delay
 
     def _keyframe_behind(self, start: int) -> int | None:
         """The first whole keyframe after ``start``, if one is in."""

@@ -40,6 +40,23 @@ def picture_bytes(width: int, height: int) -> int:
     return width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
 
 
+def _copy_planes(frame: av.VideoFrame, slot: memoryview, into_slot: bool) -> None:
+    """Copy the picture's planes into the slot (after its header, packed without padding) or out of it.
+
+    The slot's arrays are this function's locals: gone when it returns, so the slot can be released.
+    """
+    offset = HEADER_BYTES
+    for plane in frame.planes:
+        w, h = plane.width, plane.height
+        pixels = np.frombuffer(memoryview(plane), np.uint8).reshape(h, plane.line_size)[:, :w]
+        stored = np.frombuffer(slot, np.uint8, w * h, offset).reshape(h, w)
+        if into_slot:
+            np.copyto(stored, pixels)
+        else:
+            np.copyto(pixels, stored)
+        offset += w * h
+
+
 class FrameSlots:
     """``SLOTS`` slots of up to ``MAX_WIDTH`` x ``MAX_HEIGHT`` I420 in one shared-memory segment."""
 
@@ -82,14 +99,7 @@ class FrameSlots:
         slot = self._slot(index)
         try:
             struct.pack_into("<Q", slot, 0, seq - 1)  # odd: being written
-            offset = HEADER_BYTES
-            for plane in frame.planes:
-                w, h = plane.width, plane.height
-                src = np.frombuffer(memoryview(plane), np.uint8).reshape(h, plane.line_size)[:, :w]
-                dst = np.frombuffer(slot, np.uint8, w * h, offset).reshape(h, w)
-                np.copyto(dst, src)
-                del dst
-                offset += w * h
+            _copy_planes(frame, slot, into_slot=True)
             tb = frame.time_base or Fraction(1, 90000)
             has_pts = frame.pts is not None
             header = (
@@ -123,14 +133,7 @@ class FrameSlots:
             if seq_now != seq:
                 return None
             frame = av.VideoFrame(width, height, "yuv420p")
-            offset = HEADER_BYTES
-            for plane in frame.planes:
-                w, h = plane.width, plane.height
-                dst = np.frombuffer(memoryview(plane), np.uint8).reshape(h, plane.line_size)[:, :w]
-                src = np.frombuffer(slot, np.uint8, w * h, offset).reshape(h, w)
-                np.copyto(dst, src)
-                del src
-                offset += w * h
+            _copy_planes(frame, slot, into_slot=False)
             if struct.unpack_from("<Q", slot, 0)[0] != seq:
                 return None  # lapped while we copied: torn
         finally:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rooms.sdp import SdpFrag
-from rooms.whipsession import WhipOptions
+from rooms.sessionspec import WhipOptions
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,21 @@ class WorkerSettings:
     log_level: int = 30
 
 
+@dataclass(frozen=True)
+class SessionMessage:
+    """A message about one session; ``session_id`` is the main process's name for it (its Location).
+
+    The kinds without fields of their own are plain subclasses (same fields, own type).
+    """
+
+    session_id: str
+
+
 # -- main -> worker ----------------------------------------------------------------------
 @dataclass(frozen=True)
-class Open:
-    req: int
-    session_id: str
+class Open(SessionMessage):
+    """Answer ``offer`` (SDP) in a new session; the Reply's value is the answer."""
+
     show_id: str
     studio_id: str
     offer: str
@@ -40,30 +50,29 @@ class Open:
     slots: str  # name of the session's FrameSlots segment
     client: str = ""
     decode_level: str = "full"
+    req: int = 0  # set by the sender (IngestWorker.request)
 
 
 @dataclass(frozen=True)
-class AddCandidates:
-    req: int
-    session_id: str
+class AddCandidates(SessionMessage):
+    """Trickled candidates (RFC 9725 4.3.2); the Reply's value is how many were taken."""
+
     frag: SdpFrag
+    req: int = 0
+
+
+class Close(SessionMessage):
+    """End the session (its WHIP DELETE)."""
+
+
+class RequestKeyframe(SessionMessage):
+    """Ask the studio for a keyframe now."""
 
 
 @dataclass(frozen=True)
-class Close:
-    session_id: str
-
-
-@dataclass(frozen=True)
-class RequestKeyframe:
-    session_id: str
-
-
-@dataclass(frozen=True)
-class SetDecodeLevel:
+class SetDecodeLevel(SessionMessage):
     """How fully to decode the session's video: "full" (program, preview) or "standby"."""
 
-    session_id: str
     level: str
 
 
@@ -84,43 +93,43 @@ class Reply:
 
 
 @dataclass(frozen=True)
-class VideoReady:
-    session_id: str
+class VideoReady(SessionMessage):
+    """A decoded picture waits in frame slot ``slot``, written as ``seq`` (rooms/frameslots.py)."""
+
     slot: int
     seq: int
 
 
 @dataclass(frozen=True)
-class Audio:
-    session_id: str
+class Audio(SessionMessage):
+    """One decoded audio frame."""
+
     samples: bytes  # packed, as av.AudioFrame.to_ndarray() gives them
     format: str
     layout: str
-    sample_rate: int
+    sample_rate: int  # Hz
     pts: int | None
     time_base: tuple[int, int]
 
 
-@dataclass(frozen=True)
-class Delivering:
+class Delivering(SessionMessage):
     """Video arrives but is not decoded (decode level "standby"): the studio still delivers."""
 
-    session_id: str
-
 
 @dataclass(frozen=True)
-class Presence:
-    session_id: str
+class Presence(SessionMessage):
+    """The session's media started (``online``) or stopped arriving."""
+
     online: bool
 
 
 @dataclass(frozen=True)
-class Stats:
-    session_id: str
+class Stats(SessionMessage):
+    """The session's state and statistics (``WhipSession.stats()``), each second."""
+
     state: str
     stats: dict[str, object] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Closed:
-    session_id: str
+class Closed(SessionMessage):
+    """The session has ended."""

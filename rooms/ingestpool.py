@@ -22,14 +22,14 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from mixer.feedbuffer import FeedBuffer
 from rooms import ingestmessages as msg
 from rooms import ingestworker
-from rooms.remotesession import IngestUnavailable, RemoteSession, StudioSession
-from rooms.whipsession import IceRestartUnsupported, SdpError, WhipOptions
+from rooms.remotesession import IngestUnavailable, RemoteSession
+from rooms.sessionspec import SessionSpec
+from rooms.whipsession import IceRestartUnsupported, SdpError
 
 log = logging.getLogger(__name__)
 
@@ -198,23 +198,13 @@ class IngestPool:
     async def start(self) -> None:
         self.workers = [IngestWorker(i, self.settings, self._lost) for i in range(self.count)]
 
-    def session(
-        self,
-        show_id: str,
-        studio_id: str,
-        feed: FeedBuffer,
-        on_closed: Callable[[StudioSession], Awaitable[None]],
-        options: WhipOptions | None = None,
-        client: str = "",
-        on_presence: Callable[[StudioSession, bool], Awaitable[None]] | None = None,
-        decode_level: str = "full",
-    ) -> RemoteSession:
+    def session(self, spec: SessionSpec[RemoteSession]) -> RemoteSession:
         """A new session on the worker with the fewest sessions (its ``accept`` sends the offer)."""
         live = [w for w in self.workers if not w.closing and w.process.is_alive()]
         if not live:
             raise IngestUnavailable("no ingest worker is running; try again")
         worker = min(live, key=lambda w: (len(w.sessions), w.index))
-        session = RemoteSession(worker, show_id, studio_id, feed, on_closed, options, client, on_presence, decode_level)
+        session = RemoteSession(worker, spec)
         worker.adopt(session)
         return session
 

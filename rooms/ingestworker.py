@@ -25,6 +25,7 @@ from typing import Any
 from rooms import compat
 from rooms import ingestmessages as msg
 from rooms.frameslots import FrameSlots
+from rooms.sessionspec import SessionSpec
 from rooms.udpsocket import size_receive_buffers
 from rooms.whipsession import IceRestartUnsupported, SdpError, WhipSession
 from rooms.workerfeed import FrameWriter, Pipe, SlotFeed
@@ -109,11 +110,11 @@ class Worker:
             self.pipe.send(msg.Reply(m.req, error=f"frame slots: {exc}", error_kind="other"))
             return
         feed = SlotFeed(m.studio_id, m.session_id, slots, self.pipe, self.writer)
-        session = WhipSession(m.show_id, m.studio_id, feed, self._closed, m.options, m.client, self._presence)
+        spec = SessionSpec(
+            m.show_id, m.studio_id, feed, self._closed, m.options, m.client, self._presence, m.decode_level
+        )
+        session = WhipSession(spec)
         session.id = m.session_id  # the main process's name for it (its Location)
-        set_level = getattr(session, "set_decode_level", None)  # rooms/decodepolicy.py, where present
-        if set_level is not None and m.decode_level != "full":
-            set_level(m.decode_level)
         self._slots[m.session_id] = slots
         self.sessions[m.session_id] = session
         try:

@@ -15,19 +15,18 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from fractions import Fraction
 from typing import Any, Protocol
 
 import av
 import numpy as np
 
-from mixer.feedbuffer import FeedBuffer
 from rooms import ingestmessages as msg
 from rooms.frameslots import FrameSlots
 from rooms.ingeststats import IngestStats
 from rooms.sdp import SdpFrag
-from rooms.whipsession import IceRestartUnsupported, SdpError, WhipOptions, WhipSession, check_offer
+from rooms.sessionspec import SessionSpec
+from rooms.whipsession import IceRestartUnsupported, SdpError, WhipSession, check_offer
 
 
 class WorkerLink(Protocol):
@@ -49,25 +48,14 @@ class RemoteSession:
 
     CLOSE_TIMEOUT_S = WhipSession.CLOSE_TIMEOUT_S
 
-    def __init__(
-        self,
-        worker: WorkerLink,
-        show_id: str,
-        studio_id: str,
-        feed: FeedBuffer,
-        on_closed: Callable[[StudioSession], Awaitable[None]],
-        options: WhipOptions | None = None,
-        client: str = "",
-        on_presence: Callable[[StudioSession, bool], Awaitable[None]] | None = None,
-        decode_level: str = "full",
-    ) -> None:
+    def __init__(self, worker: WorkerLink, spec: SessionSpec[RemoteSession]) -> None:
         self.id = secrets.token_urlsafe(12)
-        self.decode_level = decode_level  # as the session opens; set_decode_level changes it
+        self.decode_level = spec.decode_level  # as the session opens; set_decode_level changes it
         self.etag = f'"{self.id}"'  # RFC 9725 4.3.1, as WhipSession
-        self.show_id, self.studio_id = show_id, studio_id
-        self.client = client
-        self.feed = feed
-        self.options = options or WhipOptions()
+        self.show_id, self.studio_id = spec.show_id, spec.studio_id
+        self.client = spec.client
+        self.feed = spec.feed
+        self.options = spec.options
         self.worker = worker
         self.created = time.time()
         self.answer = ""
@@ -75,8 +63,8 @@ class RemoteSession:
         self.slots = FrameSlots.create()
         self.video_frames = 0  # pictures handed to the feed (main process)
         self.audio_frames = 0
-        self._on_closed = on_closed
-        self._on_presence = on_presence
+        self._on_closed = spec.on_closed
+        self._on_presence = spec.on_presence
         self._state = "new"
         self._stats: dict[str, object] = {}
         self._closed = False
@@ -92,15 +80,14 @@ class RemoteSession:
     async def accept(self, offer_sdp: str) -> str:
         """Have the worker answer the offer; SdpError as in-process, IngestUnavailable if it died."""
         request = msg.Open(
-            0,
             self.id,
-            self.show_id,
-            self.studio_id,
-            offer_sdp,
-            self.options,
-            self.slots.name,
-            self.client,
-            self.decode_level,
+            show_id=self.show_id,
+            studio_id=self.studio_id,
+            offer=offer_sdp,
+            options=self.options,
+            slots=self.slots.name,
+            client=self.client,
+            decode_level=self.decode_level,
         )
         try:
             check_offer(offer_sdp)
@@ -113,7 +100,7 @@ class RemoteSession:
     async def add_candidates(self, frag: SdpFrag) -> int:
         if self._closed:
             return 0
-        return int(await self.worker.request(msg.AddCandidates(0, self.id, frag)))  # type: ignore[call-overload]
+        return int(await self.worker.request(msg.AddCandidates(self.id, frag)))  # type: ignore[call-overload]
 
     def request_keyframe(self) -> None:
         """Ask the studio for a keyframe now (rate-limited by the receive path)."""

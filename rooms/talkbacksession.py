@@ -19,12 +19,12 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
 
 from mixer.feedbuffer import FeedBuffer
 from rooms.compat import shorten_audio_jitter, stop_decoders
 from rooms.peerwatch import PeerWatch
 from rooms.sdp import OfferError, announce_public_address, bundle_offer, offer_problem, without_unusable_candidates
+from rooms.trackframes import track_frames
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,7 @@ class TalkbackSession(PeerWatch):
         self._spawn(self._receive(track))
 
     async def _receive(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in track_frames(track):
             self.audio_frames += 1
             self.feed.push_audio(frame)  # type: ignore[arg-type]
 

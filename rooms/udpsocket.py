@@ -3,10 +3,9 @@
 Every studio's media arrives on one UDP socket (BUNDLE). While the event loop is busy
 (a GIL-holding stage, a burst of control work) datagrams wait in the socket's kernel
 buffer; when it is full the kernel drops them, and that loss happens inside our own
-machine. aioice sizes each host candidate's socket when it binds it, with
-``SO_RCVBUF = aioice.turn.UDP_SOCKET_BUFFER_SIZE`` (256 KiB, read at bind time), so
-setting that module value is enough (tests/rooms/test_udpsocket.py checks a real
-gathered socket). Linux doubles the value asked for (bookkeeping) and caps it at
+machine. aioice sizes each host candidate's socket when it binds it, from a module
+value (256 KiB) that :func:`rooms.compat.use_receive_buffer` sets (tests/rooms/test_udpsocket.py
+checks a real gathered socket). Linux doubles the value asked for (bookkeeping) and caps it at
 ``net.core.rmem_max`` (socket(7)); ``RECEIVE_BUFFER_BYTES`` asks for 4 MiB, this machine's
 rmem_max, and the service logs one line at start-up when the kernel gives less
 (set ``sysctl -w net.core.rmem_max=4194304``, as scripts/setup.sh says).
@@ -28,9 +27,8 @@ import socket
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-import aioice.turn
+from rooms.compat import use_receive_buffer
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +44,7 @@ def size_receive_buffers(nbytes: int = RECEIVE_BUFFER_BYTES) -> int:
     Returns what the kernel grants a socket that asks (bytes, as getsockopt reports them:
     twice the usable size on Linux). Logs a warning when rmem_max caps it.
     """
-    aioice.turn.UDP_SOCKET_BUFFER_SIZE = nbytes
+    use_receive_buffer(nbytes)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, nbytes)
         granted = probe.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
@@ -61,18 +59,6 @@ def size_receive_buffers(nbytes: int = RECEIVE_BUFFER_BYTES) -> int:
             nbytes,
         )
     return granted
-
-
-def ice_sockets(transports: Iterable[Any]) -> list[socket.socket]:
-    """The UDP sockets of aiortc ``RTCIceTransport`` objects (their aioice connection's candidates)."""
-    out = []
-    for transport in transports:
-        connection = getattr(transport, "_connection", None)
-        for protocol in getattr(connection, "_protocols", ()):
-            sock = getattr(getattr(protocol, "transport", None), "get_extra_info", lambda _: None)("socket")
-            if sock is not None:
-                out.append(sock)
-    return out
 
 
 def socket_inode(sock: socket.socket) -> int | None:

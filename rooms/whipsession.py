@@ -7,25 +7,28 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable
 
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
-    RTCIceServer,
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
-from mixer.feedbuffer import FeedBuffer
 from rooms import compat
-from rooms.compat import ReceivePath, install_receive_path, negotiated_codecs, receiving_codecs, stop_decoders
-from rooms.decodepolicy import FULL, DecodePolicy
+from rooms.compat import (
+    ReceivePath,
+    ice_sockets,
+    install_receive_path,
+    negotiated_codecs,
+    receiving_codecs,
+    stop_decoders,
+)
+from rooms.decodepolicy import DecodePolicy
 from rooms.ingeststats import IngestStats
-from rooms.liveness import Liveness, LivenessOptions
+from rooms.liveness import Liveness
 from rooms.sdp import (
     OfferError,
     SdpFrag,
@@ -36,7 +39,11 @@ from rooms.sdp import (
     usable_candidate,
     without_unusable_candidates,
 )
-from rooms.udpsocket import ice_sockets, socket_drops
+from rooms.sessionspec import SessionSpec, WhipOptions
+from rooms.trackframes import track_frames
+from rooms.udpsocket import socket_drops
+
+__all__ = ["IceRestartUnsupported", "SdpError", "SessionSpec", "WhipOptions", "WhipSession", "check_offer"]
 
 log = logging.getLogger(__name__)
 
@@ -56,53 +63,29 @@ def check_offer(sdp: str) -> None:
         raise SdpError("SDP offer has no audio or video media section")
 
 
-@dataclass(frozen=True)
-class WhipOptions:
-    """How the server answers: codec choice, ICE servers, address announcement, bitrate hints,
-    and how long a session may take to start its media or go without (rooms/liveness.py)."""
-
-    video_codec: str = "h264"
-    ice_servers: tuple[RTCIceServer, ...] = ()
-    public_address: str = ""
-    start_kbps: int = 1500
-    min_kbps: int = 600
-    stats_interval: float = 1.0
-    liveness: LivenessOptions = LivenessOptions()
-
-
 class WhipSession:
-    """Receives one studio's audio and video; decoded frames go to ``feed``.
+    """Receives one studio's audio and video (``spec``); decoded frames go to ``spec.feed``.
 
     aiortc decodes in its own worker thread, so the two receive tasks here only
-    move frame references into the feed buffer. ``decode_level``: ``full`` or ``standby``
+    move frame references into the feed buffer. ``spec.decode_level``: ``full`` or ``standby``
     (keyframes only, rooms/decodepolicy.py); change it with ``set_decode_level``.
     """
 
-    def __init__(
-        self,
-        show_id: str,
-        studio_id: str,
-        feed: FeedBuffer,
-        on_closed: Callable[[WhipSession], Awaitable[None]],
-        options: WhipOptions | None = None,
-        client: str = "",
-        on_presence: Callable[[WhipSession, bool], Awaitable[None]] | None = None,
-        decode_level: str = FULL,
-    ) -> None:
+    def __init__(self, spec: SessionSpec[WhipSession]) -> None:
         self.id = secrets.token_urlsafe(12)
         # The ICE session's entity-tag (RFC 9725 4.3.1); it would change on an ICE restart.
         self.etag = f'"{self.id}"'
-        self.show_id, self.studio_id = show_id, studio_id
-        self.client = client  # the join page that published (to tell it apart from a second tab)
-        self.feed = feed
-        self.decode = DecodePolicy(decode_level, on_skipped=feed.note_delivering)
-        self.options = options or WhipOptions()
+        self.show_id, self.studio_id = spec.show_id, spec.studio_id
+        self.client = spec.client  # the join page that published (to tell it apart from a second tab)
+        self.feed = spec.feed
+        self.decode = DecodePolicy(spec.decode_level, on_skipped=spec.feed.note_delivering)
+        self.options = spec.options
         compat.install()  # done at start by the app; here for sessions made without one (tests, benches)
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.options.ice_servers)))
         self.created = time.time()
         self.answer = ""
-        self._on_closed = on_closed
-        self._on_presence = on_presence
+        self._on_closed = spec.on_closed
+        on_presence = spec.on_presence
         self._tasks: set[asyncio.Future[None]] = set()
         self._closed = False
         self._closing: asyncio.Future[None] | None = None  # a close the liveness watch asked for
@@ -112,7 +95,7 @@ class WhipSession:
             self.options.liveness,
             (lambda online: on_presence(self, online)) if on_presence is not None else None,
             self._end,
-            f"studio {studio_id} session {self.id}",
+            f"studio {self.studio_id} session {self.id}",
         )
         self.video_frames = 0
         self.audio_frames = 0
@@ -229,11 +212,7 @@ class WhipSession:
 
     async def _receive(self, track: MediaStreamTrack) -> None:
         video = track.kind == "video"
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in track_frames(track):
             if video:
                 self.video_frames += 1
                 self.ingest.on_decoded_frame()

@@ -13,6 +13,7 @@ import pytest
 from orchestrator.app import create_app
 from orchestrator.config import Config, parse
 from orchestrator.links import tokens_for
+from rooms import compat
 from tests.chromium import Chromium
 from tests.redisserver import RedisServer
 
@@ -90,6 +91,17 @@ class Server:
                 if predicate(state):
                     return state
                 await asyncio.sleep(0.1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def library_patches() -> None:
+    """The process-wide library patches (rooms/compat/), as the app applies them at its start.
+
+    Test peers made without an app (tests/mixer/test_timeline.py's viewer, tests/rooms/test_udpsocket.py)
+    gather ICE candidates before anything installs them: without this they got no loopback
+    candidate when run alone or first, and passed only after a test that started an app.
+    """
+    compat.install()
 
 
 @pytest.fixture

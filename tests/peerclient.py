@@ -13,7 +13,9 @@ from typing import Any
 
 import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
+
+from rooms.trackframes import track_frames
 
 
 async def wait_connected(pc: RTCPeerConnection, timeout: float) -> None:
@@ -36,11 +38,7 @@ class PeerClient:
         self._tasks.append(asyncio.ensure_future(self._receive(track)))
 
     async def _receive(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in track_frames(track):
             self.on_frame(frame)
 
     def on_frame(self, frame: Any) -> None:

@@ -229,13 +229,14 @@ async def test_preview_layout_waits_for_the_take_and_a_dead_studio_raises_an_ala
             for gate in alpha_gates:
                 gate.close_gate()
             await page.wait_for(
-                "document.querySelector('.tile[data-studio=alpha] .badge.nosignal') !== null", timeout=10
+                "document.querySelector('.tile[data-studio=alpha] .badge.nosignal') !== null", timeout=15
             )
             no_signal_s = time.monotonic() - t0
-            await page.wait_for("document.querySelector('#alarms .alarm:not(.acked)') !== null", timeout=10)
+            await page.wait_for("document.querySelector('#alarms .alarm:not(.acked)') !== null", timeout=15)
             alarm_s = time.monotonic() - t0
             print(f"no signal shown after {no_signal_s:.2f} s, alarm after {alarm_s:.2f} s")
-            assert no_signal_s < 5 and alarm_s < 5  # about 1-1.5 s idle; generous for a loaded machine
+            # About 1-1.5 s idle; 10 s: generous for a loaded machine, well short of ICE consent's 30 s.
+            assert no_signal_s < 10 and alarm_s < 10
             text = await page.evaluate("document.getElementById('alarms').textContent")
             assert "Alpha" in text or "alpha" in text, text
             assert await page.evaluate("controlPage.beeps") > 0

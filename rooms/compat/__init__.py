@@ -3,12 +3,13 @@
 One module per library concern, each patch in its own headed section saying why it is
 there and which upstream change would remove it:
 
-* :mod:`rooms.compat.aioicepatches`: host addresses, the UDP port range, consent and
-  media arrival (aioice);
+* :mod:`rooms.compat.aioicepatches`: host addresses, the UDP port range, the sockets'
+  receive buffers, consent and media arrival (aioice);
 * :mod:`rooms.compat.aiortccodecs`: receiving any decodable H.264, the H.264 High family
   and payload types 35-63 in aiortc's tables, FIR in answers, a transceiver's codecs;
-* :mod:`rooms.compat.aiortcreceive`: the video receive path (frame buffer, NACK, PLI/FIR,
+* :mod:`rooms.compat.aiortcreceive`: the video receive path (frame buffer, PLI/FIR,
   per-SSRC stats), the decoder threads' stop, and talkback's one-packet audio buffer;
+* :mod:`rooms.compat.aiortcnack`: NACKs asked again per packet (the receive path's);
 * :mod:`rooms.compat.aiortcsend`: a viewer's keyframe requests routed to our encoders, the
   RTP timestamp a sender last sent (the crew monitor's clock).
 
@@ -22,13 +23,15 @@ from __future__ import annotations
 
 import logging
 
-from rooms.compat import aioicepatches, aiortccodecs, aiortcreceive, aiortcsend
+from rooms.compat import aioicepatches, aiortccodecs, aiortcnack, aiortcreceive, aiortcsend
 from rooms.compat.aioicepatches import (
     CONSENT_INTERVAL_S,
     CONSENT_MISSES,
+    ice_sockets,
     last_media_arrival,
     offer_host_addresses,
     use_port_range,
+    use_receive_buffer,
 )
 from rooms.compat.aiortccodecs import (
     FIR,
@@ -40,12 +43,11 @@ from rooms.compat.aiortccodecs import (
     receiving_codecs,
     register_h264_high,
 )
+from rooms.compat.aiortcnack import MAX_NACKS_PER_PACKET, RetryingNackGenerator
 from rooms.compat.aiortcreceive import (
     KEYFRAME_REQUEST_INTERVAL,
-    MAX_NACKS_PER_PACKET,
     PINNED_RECEIVE_PATH,
     ReceivePath,
-    RetryingNackGenerator,
     install_receive_path,
     shorten_audio_jitter,
     stop_decoders,
@@ -67,6 +69,7 @@ __all__ = [
     "RetryingNackGenerator",
     "h264_parameters",
     "h264_receivable",
+    "ice_sockets",
     "install",
     "install_receive_path",
     "last_media_arrival",
@@ -80,6 +83,7 @@ __all__ = [
     "source_hash",
     "stop_decoders",
     "use_port_range",
+    "use_receive_buffer",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,7 +91,7 @@ log = logging.getLogger(__name__)
 # Every pinned upstream object, named by the module holding its patch: "aioicepatches: get_host_addresses".
 PINNED: Pins = {
     f"{module.__name__.rpartition('.')[2]}: {name}": pin
-    for module in (aioicepatches, aiortccodecs, aiortcreceive, aiortcsend)
+    for module in (aioicepatches, aiortccodecs, aiortcnack, aiortcreceive, aiortcsend)
     for name, pin in module.PINNED.items()
 }
 

@@ -1,7 +1,8 @@
 """aioice's internals: the patches, each pinned (rooms/compat/pins.py), applied once at start.
 
-Where our ICE agent listens (which local addresses it offers, on which UDP ports), and
-how a connection's consent is kept (RFC 7675) and its media arrival noted.  The
+Where our ICE agent listens (which local addresses it offers, on which UDP ports, with
+how much receive buffer), and how a connection's consent is kept (RFC 7675) and its media
+arrival noted.  The
 patches are installed by :func:`install`; :func:`offer_host_addresses` and
 :func:`use_port_range` only change the settings the installed patches read, so the
 config decides them at start and a test may change them later.  The settings are
@@ -15,11 +16,14 @@ import contextvars
 import errno
 import logging
 import random
+import socket
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import aioice.ice
 import aioice.stun
+import aioice.turn
 from aiortc.rtcicetransport import RTCIceTransport
 
 from rooms.compat.pins import Pins
@@ -113,6 +117,35 @@ def use_port_range(low: int, high: int) -> None:
     _configured_range = (low, high) if low and high else None
 
 
+# -- socket receive buffers --------------------------------------------------------------
+# aioice sizes each host candidate's socket when it binds it, in
+# ``Connection.get_component_candidates`` (pinned above), with ``SO_RCVBUF =
+# aioice.turn.UDP_SOCKET_BUFFER_SIZE`` (256 KiB) read at bind time: there is no parameter,
+# so the module value is the setting (why and how much: rooms/udpsocket.py).
+# Removed by: an aioice ``Connection`` parameter for the receive buffer size.
+
+
+def use_receive_buffer(nbytes: int) -> None:
+    """Every ICE socket bound from now on asks for ``nbytes`` bytes of ``SO_RCVBUF``."""
+    aioice.turn.UDP_SOCKET_BUFFER_SIZE = nbytes
+
+
+def ice_sockets(transports: Iterable[Any]) -> list[socket.socket]:
+    """The UDP sockets of aiortc ``RTCIceTransport`` objects (their aioice connection's candidates).
+
+    Reads ``RTCIceTransport._connection`` and ``Connection._protocols`` (filled by the pinned
+    ``get_component_candidates``); a transport without them gives no socket.
+    """
+    out = []
+    for transport in transports:
+        connection = getattr(transport, "_connection", None)
+        for protocol in getattr(connection, "_protocols", ()):
+            sock = getattr(getattr(protocol, "transport", None), "get_extra_info", lambda _: None)("socket")
+            if sock is not None:
+                out.append(sock)
+    return out
+
+
 # -- consent freshness ------------------------------------------------------------------
 # aioice ends a connection when six consent checks (RFC 7675) in a row go unanswered.
 # FFmpeg's WHIP muxer never answers them, so every FFmpeg/OBS-style studio was dropped
@@ -171,6 +204,7 @@ def last_media_arrival(transports: list[Any]) -> float | None:
 
 PINNED: Pins = {
     "get_host_addresses": (_original, "d4a54f9a68c39ff1"),
+    # also where UDP_SOCKET_BUFFER_SIZE is read and Connection._protocols filled
     "Connection.get_component_candidates": (_original_gather, "118597a9fcb703f9"),
     "Connection.data_received": (_original_data_received, "5631b17fab717d6b"),
     "Connection.query_consent": (_original_query_consent, "fe49173a650a378a"),

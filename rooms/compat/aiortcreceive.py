@@ -16,13 +16,14 @@ import aiortc.codecs
 import aiortc.jitterbuffer
 import aiortc.rtcrtpreceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RTCP_PSFB_FIR, RtcpPsfbPacket, RtpPacket
 
 from rooms.compat.aiortccodecs import FIR
+from rooms.compat.aiortcnack import RetryingNackGenerator
 from rooms.compat.pins import Pins
 from rooms.decodepolicy import DecodePolicy
-from rooms.framebuffer import RETRY_FACTOR, FrameBuffer
+from rooms.framebuffer import FrameBuffer
 
 # -- the video receive path --------------------------------------------------------------
 # aiortc 1.16's video receiver (rtcrtpreceiver.py, jitterbuffer.py):
@@ -31,7 +32,8 @@ from rooms.framebuffer import RETRY_FACTOR, FrameBuffer
 #   hands the decoder frames whose references are gone (broken pictures);
 # * it asks for a keyframe (PLI) only when that buffer overflows or the decoder fails,
 #   with no rate limit, and never with FIR;
-# * NackGenerator NACKs a missing packet again only when a *new* gap appears;
+# * NackGenerator NACKs a missing packet again only when a *new* gap appears
+#   (rooms/compat/aiortcnack.py);
 # * getStats() files every SSRC of a receiver under one id, so the RTX stream's
 #   counters (no loss) replace the video's: packetsLost read 0 under 5 % loss.
 # ``ReceivePath`` fixes those on one receiver: the video jitter buffer becomes
@@ -52,76 +54,13 @@ PINNED_RECEIVE_PATH: Pins = {
     "RTCRtpReceiver._send_rtcp_pli": (RTCRtpReceiver._send_rtcp_pli, "ae74c43d50f6eb7b"),
     "RTCRtpReceiver._send_rtcp_nack": (RTCRtpReceiver._send_rtcp_nack, "5735e597c91b5cf6"),
     "RTCRtpReceiver._send_rtcp": (RTCRtpReceiver._send_rtcp, "9f0bc9f6a8ddb289"),
-    "NackGenerator": (NackGenerator, "4e89418b046d6ffc"),
     "StreamStatistics": (aiortc.rtcrtpreceiver.StreamStatistics, "9cd41a1293758a29"),
     "decoder_worker": (aiortc.rtcrtpreceiver.decoder_worker, "d500d4e567d6846c"),
     "JitterBuffer.add": (aiortc.jitterbuffer.JitterBuffer.add, "c6cd693611aa3eb4"),
 }
 
 KEYFRAME_REQUEST_INTERVAL = 0.4  # s: at most one PLI/FIR per 400 ms (an IDR costs 5-10 inter frames of bits)
-MAX_NACKS_PER_PACKET = 3
-REORDER_S = 0.005  # a gap younger than this is probably reordering (packets 1-3 ms apart)
 _pending: set[asyncio.Future[None]] = set()  # keyframe requests sent outside aiortc's own tasks
-
-
-class RetryingNackGenerator(NackGenerator):
-    """aiortc's NACK generator (RFC 4585 6.2.1), a little more patient and more persistent.
-
-    * A new gap is NACKed once it is ``REORDER_S`` old (aiortc NACKs at once): with
-      jitter most gaps are packets overtaken by the next ones, not lost.
-    * A packet still missing is asked for again ``RETRY_FACTOR`` measured repair round
-      trips after its own last NACK (aiortc asks again only when a new gap shows up, and
-      then for everything at once), at most ``MAX_NACKS_PER_PACKET`` times, and never
-      once the frame buffer has moved past it.
-
-    aiortc sends ``missing`` whenever ``add`` returns True, so between calls it holds
-    only the packets due now; the others wait in ``_held``.
-    """
-
-    def __init__(self, buffer: FrameBuffer, clock: Any = time.monotonic) -> None:
-        super().__init__()
-        self._buffer = buffer
-        self._clock = clock
-        self._held: set[int] = set()  # missing, not due yet
-        self._noticed: dict[int, float] = {}  # seq -> when its absence was seen
-        self._tries: dict[int, int] = {}  # seq -> NACKs sent for it
-        self._last_nack: dict[int, float] = {}
-        self._first_nack: dict[int, float] = {}  # seq -> first NACK (for the repair round trip)
-        # Set by ReceivePath for each packet: it came as a retransmission (RTX, RFC 4588), or
-        # None when the sender has no RTX (then any late arrival counts as a repair).
-        self.retransmission: bool | None = None
-
-    def add(self, packet: RtpPacket) -> bool:
-        now = self._clock()
-        seq = packet.sequence_number
-        asked = self._first_nack.pop(seq, None)
-        if asked is not None and self.retransmission is not False:
-            # Only real repairs time the round trip: an overtaken original arriving just after
-            # its NACK would make it look far shorter than it is (and gaps be given up too soon).
-            self._buffer.note_repair(now - asked)
-        self.missing |= self._held
-        self._held = set()
-        super().add(packet)
-        for lost in [s for s in self.missing if self._buffer.passed(s)]:
-            self.missing.discard(lost)
-        for table in (self._noticed, self._tries, self._last_nack, self._first_nack):
-            for gone in [s for s in table if s not in self.missing]:
-                del table[gone]
-        retry = max(RETRY_FACTOR * self._buffer.repair_median, 0.03)
-        due: set[int] = set()
-        for lost in self.missing:
-            if lost not in self._tries:
-                if now - self._noticed.setdefault(lost, now) >= REORDER_S:
-                    due.add(lost)
-            elif self._tries[lost] < MAX_NACKS_PER_PACKET and now - self._last_nack[lost] >= retry:
-                due.add(lost)
-        self._held = {s for s in self.missing - due if self._tries.get(s, 0) < MAX_NACKS_PER_PACKET}
-        self.missing = due
-        for lost in due:
-            self._tries[lost] = self._tries.get(lost, 0) + 1
-            self._last_nack[lost] = now
-            self._first_nack.setdefault(lost, now)
-        return bool(due)
 
 
 class ReceivePath:

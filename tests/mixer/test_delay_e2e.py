@@ -113,8 +113,9 @@ async def test_a_cut_reaches_the_delayed_output_after_the_delay(
     red = [at for _, at, colour in frames if colour == "red"]
     assert red, "the cut never reached the output"
     assert [c for _, _, c in frames if c != "other"][0] == "green"
-    # The first red frame arrives one delay after the cut (plus encode and delivery: a frame or a few).
-    assert before + delay - 0.05 <= red[0] <= after + delay + 0.5, (red[0] - before, red[0] - after)
+    # The first red frame arrives one delay after the cut (plus encode and delivery: a frame or a few
+    # on a quiet box; up to 1.5 s allowed for a loaded one, still short of a second delay).
+    assert before + delay - 0.05 <= red[0] <= after + delay + 1.5, (red[0] - before, red[0] - after)
     # The webhook follows the delayed timeline: the card's cue airs (and is sent) one delay later.
     shown = [json.loads(body) for _, body, status in rx.calls if b"card.shown" in body]
     assert shown, rx.calls
@@ -155,7 +156,7 @@ async def test_dump_puts_the_slate_where_the_mistake_would_have_aired(
         runs = runs[:-1] + [(c, runs[-1][1] + 1)] if runs and runs[-1][0] == c else [*runs, (c, 1)]
     slate = [(i, at) for i, (_, at, c) in enumerate(frames) if c == "other" and at > dumped_at - 1]
     assert slate, runs
-    assert slate[0][1] - dumped_at < 0.5, "the slate airs at once"
+    assert slate[0][1] - dumped_at < 1.5, "the slate airs at once"  # not after the 4 s delay; load adds delivery time
     assert len(slate) >= 25 * (delay - 1.5), runs  # about the delay's worth of frames (minus the cut)
     assert colours[-1] == "green", runs
     # The frames' timestamps stay continuous through the dump (same timeline: no hole of the

@@ -23,7 +23,7 @@ from mixer.studiocard import BACKGROUND
 from orchestrator.app import create_app
 from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server, make_config
-from tests.flvpull import record_flv
+from tests.flvpull import FlvPull
 from tests.mediacheck import assert_continuous, decode
 from tests.mixer.test_switching_e2e import API, decode_program, longest, runs
 from tests.whipclient import ColourTrack, ToneTrack, TrackPublisher
@@ -87,7 +87,8 @@ async def test_replacing_the_on_air_session_never_falls_back(tmp_path: Path, aio
     stop = asyncio.Event()
     try:
         await server.go_live(old, frames=30, timeout=20)
-        recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 8.0))
+        # Until the steps are done: a fixed length raced them on a loaded box.
+        recording = FlvPull(f"{server.url}/live/test-show.flv").start()
         watcher = asyncio.ensure_future(watch_on_air(server, seen, stop))
         await asyncio.sleep(2.0)
         if how == "encoder-restart":
@@ -98,7 +99,8 @@ async def test_replacing_the_on_air_session_never_falls_back(tmp_path: Path, aio
         await asyncio.sleep(0.3)
         await new.start()  # the same join link, a new session
         await frames_of(server, "alpha", at_least=60)
-        flv = await recording
+        await asyncio.sleep(1.0)  # the new session's picture on air
+        flv = await recording.stop()
         stop.set()
         await watcher
         _, state = await server.api("GET", API)
@@ -128,12 +130,13 @@ async def test_auto_returns_after_an_outage_and_backs_off_when_it_flaps(tmp_path
     timings: list[float] = []
     try:
         await server.go_live(alpha, frames=30, timeout=20)
-        recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 14.0))
+        # Until the steps are done: a fixed length raced them on a loaded box.
+        recording = FlvPull(f"{server.url}/live/test-show.flv").start()
         await asyncio.sleep(1.5)
         for _ in range(2):
             for track in tracks:
                 track.down = True
-            state = await server.wait_for(lambda s: s["fallback"] is not None and s["on_air"] is None, timeout=5)
+            state = await server.wait_for(lambda s: s["fallback"] is not None and s["on_air"] is None, timeout=15)
             assert state["program"] == "alpha"  # auto: the stored program stays the studio
             assert state["fallback"]["policy"] == "auto" and not state["fallback"]["latched"]
             await asyncio.sleep(1.5)
@@ -144,7 +147,8 @@ async def test_auto_returns_after_an_outage_and_backs_off_when_it_flaps(tmp_path
             await server.wait_for(lambda s: s["on_air"] == "alpha" and s["fallback"] is None, timeout=15)
             timings.append(loop.time() - back)
             await asyncio.sleep(1.0)
-        flv = await recording
+        await asyncio.sleep(0.5)  # the last return on air
+        flv = await recording.stop()
         events = await kinds(server)
     finally:
         await alpha.stop()
@@ -174,15 +178,17 @@ async def test_audio_only_studio_goes_on_air_with_its_card_and_sound_video_only_
         await frames_of(server, "alpha", "audio", at_least=50)
         await frames_of(server, "bravo")
         await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
-        state = await server.wait_for(lambda s: s["on_air"] == "alpha", timeout=5)
-        recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 8.0))
+        state = await server.wait_for(lambda s: s["on_air"] == "alpha", timeout=15)
+        # Until the steps are done: a fixed length raced them on a loaded box.
+        recording = FlvPull(f"{server.url}/live/test-show.flv").start()
         tile_url = f"{server.url}{API}/multiview/alpha.jpg"  # the crew's preview tile: the card too
         async with aiohttp.ClientSession() as http, http.get(tile_url, headers=server.auth) as res:
             assert res.status == 200, await res.text()
             tile = next(iter(av.open(io.BytesIO(await res.read())).decode(video=0)))
         await asyncio.sleep(4.0)
         await server.api("POST", f"{API}/cut", json={"studio": "bravo"})
-        flv = await recording
+        await asyncio.sleep(2.5)  # the video-only studio on air (its silence is checked)
+        flv = await recording.stop()
         _, after = await server.api("GET", API)
         events = await kinds(server)
     finally:
@@ -219,10 +225,11 @@ async def test_an_ffmpeg_encoder_restart_on_air_keeps_the_studio_on_air(tmp_path
     try:
         await frames_of(server, "alpha")
         await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
-        await server.wait_for(lambda s: s["on_air"] == "alpha", timeout=5)
+        await server.wait_for(lambda s: s["on_air"] == "alpha", timeout=15)
         _, state = await server.api("GET", API)
         old_session = next(s["stats"]["session"] for s in state["studios"] if s["id"] == "alpha")
-        recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 12.0))
+        # Until the steps are done: a fixed length raced them on a loaded box.
+        recording = FlvPull(f"{server.url}/live/test-show.flv").start()
         watcher = asyncio.ensure_future(watch_on_air(server, seen, stop))
         await asyncio.sleep(2.0)
         first.kill()  # the encoder crashes
@@ -234,7 +241,8 @@ async def test_an_ffmpeg_encoder_restart_on_air_keeps_the_studio_on_air(tmp_path
             return stats.get("session") not in (None, old_session) and stats.get("video_frames", 0) > 30
 
         await server.wait_for(replaced, timeout=20)
-        flv = await recording
+        await asyncio.sleep(1.0)  # the new encoder's picture on air
+        flv = await recording.stop()
         stop.set()
         await watcher
         events = await kinds(server)

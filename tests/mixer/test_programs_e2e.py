@@ -31,7 +31,7 @@ from orchestrator.showprograms import ENDED_HLS_SEGMENTS
 from orchestrator.store import ShowState
 from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server, make_config
-from tests.flvpull import record_flv
+from tests.flvpull import FlvPull, record_flv
 from tests.mediacheck import assert_continuous, decode, fetch_hls, without_cue_points
 from tests.mixer.test_whep import WhepClient
 from tests.whipclient import AiortcPublisher
@@ -107,7 +107,8 @@ async def test_landscape_and_portrait_from_one_scene(two_programs: Server) -> No
         await server.wait_for(ready, timeout=20)
         await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
         await asyncio.sleep(1.2)  # a keyframe of red: the FLV starts there
-        recordings = {pid: asyncio.ensure_future(record_flv(f"{server.url}/live/{pid}.flv", 9.0)) for pid in SIZES}
+        # Until the steps are done: a fixed length raced them on a loaded box.
+        recordings = {pid: FlvPull(f"{server.url}/live/{pid}.flv").start() for pid in SIZES}
         await asyncio.sleep(2.0)
         status, _ = await server.api("POST", f"{API}/cards", json={"product": "soup", "slot": "main"})
         assert status == 200
@@ -117,7 +118,8 @@ async def test_landscape_and_portrait_from_one_scene(two_programs: Server) -> No
         await asyncio.sleep(2.0)
         status, _ = await server.api("DELETE", f"{API}/cards/main")
         assert status == 200
-        flvs = {pid: await rec for pid, rec in recordings.items()}
+        await asyncio.sleep(2.0)  # the program after the card left
+        flvs = {pid: await rec.stop() for pid, rec in recordings.items()}
         hls = {pid: await fetch_hls(f"{server.url}/live/{pid}/index.m3u8") for pid in SIZES}
         _, state = await server.api("GET", API)
         status, _ = await server.api("GET", "/live/test-show-landscape/index.m3u8")

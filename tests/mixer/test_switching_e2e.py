@@ -20,7 +20,7 @@ from mixer.layout import boxes
 from orchestrator.app import create_app
 from tests.conftest import Server, make_config
 from tests.flashbeep import Gate, TrackPublisher
-from tests.flvpull import record_flv
+from tests.flvpull import FlvPull
 from tests.mediacheck import assert_continuous, decode, without_cue_points
 from tests.whipclient import AiortcPublisher, ColourTrack, ToneTrack
 
@@ -133,7 +133,8 @@ async def test_take_fade_layouts_and_panic(server: Server) -> None:
         await _wait_frames(server, ("alpha", "bravo"))
         await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
         await server.api("POST", f"{API}/preview", json={"studio": "bravo"})
-        recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 13.0))
+        # Until the steps are done: a fixed length raced them on a loaded box.
+        recording = FlvPull(f"{server.url}/live/test-show.flv").start()
         await asyncio.sleep(2.0)
         status, body = await server.api("POST", f"{API}/take", json={"transition": "fade", "duration_ms": 1000})
         assert status == 200 and (body["program"], body["preview"]) == ("bravo", "alpha")
@@ -150,7 +151,8 @@ async def test_take_fade_layouts_and_panic(server: Server) -> None:
         await server.api("POST", f"{API}/panic")
         await asyncio.sleep(1.5)
         await server.api("POST", f"{API}/unpanic")
-        flv = await recording
+        await asyncio.sleep(1.5)  # side by side again
+        flv = await recording.stop()
     finally:
         await alpha.stop()
         await bravo.stop()
@@ -203,16 +205,17 @@ async def test_fallback_to_backup_then_slate_and_no_return_by_itself(backup_serv
         await bravo.start()
         await _wait_frames(server, ("alpha", "bravo"))
         await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
-        recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 12.0))
+        # Until the steps are done: a fixed length raced them on a loaded box.
+        recording = FlvPull(f"{server.url}/live/test-show.flv").start()
         await asyncio.sleep(1.5)
         for gate in gates:  # alpha's camera and network freeze: no DELETE, no new frames
             gate.close_gate()
-        state = await server.wait_for(lambda s: s["program"] == "bravo", timeout=5)
+        state = await server.wait_for(lambda s: s["program"] == "bravo", timeout=15)
         assert state["on_air"] == "bravo"
         await asyncio.sleep(1.5)
         for gate in bravo_gates:  # the backup fails too: the slate
             gate.close_gate()
-        await server.wait_for(lambda s: s["program"] is None and s["on_air"] is None, timeout=5)
+        await server.wait_for(lambda s: s["program"] is None and s["on_air"] is None, timeout=15)
         # alpha comes back (a new session): the program stays on the slate until an operator acts.
         alpha2 = AiortcPublisher(server.url, "test-show", "alpha", server.token("alpha"), "red")
         await alpha2.start()
@@ -220,7 +223,8 @@ async def test_fallback_to_backup_then_slate_and_no_return_by_itself(backup_serv
         _, state = await server.api("GET", API)
         assert state["on_air"] is None and state["program"] is None
         await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
-        flv = await recording
+        await asyncio.sleep(1.5)  # alpha on air again
+        flv = await recording.stop()
         _, events = await server.api("GET", f"{API}/events")
     finally:
         await alpha.stop()

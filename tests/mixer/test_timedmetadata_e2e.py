@@ -157,11 +157,15 @@ async def test_card_cues_are_in_every_output_at_the_frame_and_signed_on_the_webh
         assert status == 200, body
         await asyncio.sleep(1.0)
         assert (await server.api("DELETE", f"{BASE}/cards/main"))[0] == 200
-        await asyncio.sleep(2.5)  # the last HLS segment with the hide is listed
+        await asyncio.sleep(2.5)  # the hide and a second after it in the pulled FLV
         await pull.stop()
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{server.url}/live/test-show/index.m3u8") as res:
-                playlist = await res.text()
+        async with aiohttp.ClientSession() as http, asyncio.timeout(15):
+            while True:  # polled until the segment with the hide is listed (later on a loaded box)
+                async with http.get(f"{server.url}/live/test-show/index.m3u8") as res:
+                    playlist = await res.text()
+                if "card.hidden" in [c["event"] for _, c in daterange_cues(playlist)]:
+                    break
+                await asyncio.sleep(0.2)
             segments = []
             for line in playlist.splitlines():
                 if line and not line.startswith("#"):
@@ -199,8 +203,9 @@ async def test_card_cues_are_in_every_output_at_the_frame_and_signed_on_the_webh
     appear = first_change(signal, reference, True, full)
     on = appear + int(np.flatnonzero(signal[appear:] > 0.97 * full)[0])
     leave = first_change(signal, on, False, full)
-    # Within one frame (33 ms) of the picture change.
-    assert abs(pts[appear] - shown_ms) <= 34, (pts[appear], shown_ms)
+    # Within one frame (33 ms) of the picture change; frames a loaded encoder dropped do not
+    # count (the frame before the change is not after the cue).
+    assert pts[appear] >= shown_ms - 34 and pts[appear - 1] <= shown_ms, (pts[appear - 1], pts[appear], shown_ms)
     # Leaving eases out (1 - q^3, mixer/graphics/motion.py): the first two frames of the exit
     # differ from the steady card by under 1.2%, so the visible change comes 2-3 frames after
     # the cue, never before it.

@@ -46,6 +46,11 @@ RTMP_SECONDS = 7.0  # the RTMP listener leaves after this much media: in about a
 # check sees the output only after the encoder, the encoder's own latency (its queue
 # and one frame's encode, measured in the run) comes on top: that is delay, not drift.
 TOLERANCE = 0.5 + 1.0
+# A loaded 2-core box also stalls single frames (a thread not scheduled for a while: 2.3 s late
+# seen at load 7 against a 1.9 s bound) and delays the clock thread's start after program.start().
+# Checks of a single worst case allow this on top; typical (median) values keep the tight bound,
+# so a drifting clock (seconds off for most frames) still fails.
+STALL = 3.0
 AAC_FRAME = 1024 / 48000
 
 
@@ -76,6 +81,7 @@ class _Viewer(PeerClient):
         super().__init__()
         self.video: list[tuple[float, float]] = []
         self.audio: list[tuple[float, int, int]] = []  # (arrival, pts in samples, samples)
+        self.state = ""  # its connection's state at the end of the run
 
     async def connect(self, whep: WhepOutput) -> None:
         self.pc.addTransceiver("video", direction="recvonly")
@@ -147,19 +153,32 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
     seen: dict[str, float] = {}
     playlist_path = tmp_path / "hls" / PLAYLIST_NAME
     rtmp_done: float | None = None
+    rtmp_live: float | None = None  # when the push first connected (the listener's start varies with load)
     started = time.time()
     program.start()
+
+    def viewer_watched() -> float:
+        spans = [v[-1][0] - v[0][0] if v else 0.0 for v in (viewer.video, viewer.audio)]
+        return min(spans)
+
     try:
         await viewer.connect(whep)
-        while time.time() - started < RUN_SECONDS:
+        # The viewer's connection and the RTMP listener's start can take seconds on a loaded box:
+        # run on (up to 60 s) until the viewer has watched the half of RUN_SECONDS that
+        # _check_whep_viewer asks for and the listener has its RTMP_SECONDS.
+        while time.time() - started < RUN_SECONDS or (
+            (viewer_watched() < RUN_SECONDS / 2 + 0.5 or rtmp_done is None) and time.time() - started < 60
+        ):
             await asyncio.sleep(0.05)
             if playlist_path.exists():
                 now = time.time()
                 for segment in parse_playlist(playlist_path.read_text()).segments:
                     seen.setdefault(segment.name, now)
+            rtmp_live = rtmp_live or rtmp.live_since
             if rtmp_done is None and listener.proc.poll() is not None:
                 rtmp_done = time.time()
         stats = program.stats()
+        viewer.state = f"{viewer.pc.connectionState}, ICE {viewer.pc.iceConnectionState}"  # for a failure's message
     finally:
         stopped_at = time.time()
         await viewer.close()
@@ -174,7 +193,10 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
     assert stats["configured_fps"] == HEAVY_FPS
     assert isinstance(stats["output_fps"], float) and stats["output_fps"] < 0.8 * HEAVY_FPS, stats
     assert isinstance(stats["encoder_dropped"], int) and stats["encoder_dropped"] > 0, stats
-    assert isinstance(stats["ticks"], int) and stats["ticks"] >= 0.7 * HEAVY_FPS * wall, stats
+    # The clock's tick index (ticks run + ticks skipped when far behind) kept up with the wall
+    # clock: a loaded box's clock skips 1440p compositions (1227 of 3588 seen at load 30), never time.
+    assert isinstance(stats["ticks"], int) and isinstance(stats["skipped_ticks"], int)
+    assert stats["ticks"] + stats["skipped_ticks"] >= 0.9 * HEAVY_FPS * wall, stats
     assert isinstance(stats["encode_ms_avg"], float)
     latency = ProgramEncoder.QUEUE / HEAVY_FPS + 2 * stats["encode_ms_avg"] / 1000
 
@@ -186,10 +208,13 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
     assert len(files) == 1
     _check_timeline(decode(str(files[0])), wall, latency, "recording")
 
-    # RTMP (FFmpeg's listener): its media time came in as fast as the wall clock ran.
+    # RTMP (FFmpeg's listener): its media time came in as fast as the wall clock ran, counted from
+    # the first connection (from the program's start it took 15.5 s at load 12: the listener
+    # process starts late).
     assert rtmp_done is not None, f"the RTMP listener did not get {RTMP_SECONDS} s of media in {wall:.1f} s"
+    assert rtmp_live is not None
     connect = 2.0  # FFmpeg's handshake on a loaded box, a reconnect if the listener was late
-    assert rtmp_done - started <= RTMP_SECONDS + connect + TOLERANCE + latency, rtmp_done - started
+    assert rtmp_done - rtmp_live <= RTMP_SECONDS + connect + TOLERANCE + latency + STALL, rtmp_done - rtmp_live
     rtmp_got = decode(str(tmp_path / "rtmp.flv"))
     _check_timeline(rtmp_got, RTMP_SECONDS, latency, "rtmp")
 
@@ -205,7 +230,8 @@ def _check_hls(directory: Path, seen: dict[str, float], started: float, wall: fl
     media = sum(s.duration for s in segments)
     assert abs(media - wall) <= TOLERANCE + latency, f"playlist lists {media:.2f} s for {wall:.2f} s of wall time"
     first_date = segments[0].program_date_time
-    assert first_date is not None and abs(first_date - started) <= 0.5, first_date - started
+    assert first_date is not None
+    assert -0.5 <= first_date - started <= 0.5 + STALL, first_date - started  # the clock thread's start
     lags = []
     for segment in segments:
         date = segment.program_date_time
@@ -214,7 +240,9 @@ def _check_hls(directory: Path, seen: dict[str, float], started: float, wall: fl
             # A segment is listed after it ends: its end's date is in the (recent) past.
             lags.append(seen[segment.name] - (date + segment.duration))
     bound = TOLERANCE + latency
-    assert lags and min(lags) >= -0.1 and max(lags) <= bound, f"PDT behind the wall clock by {lags} (bound {bound})"
+    assert lags and min(lags) >= -0.1, f"a segment listed before its end: {lags}"
+    median = sorted(lags)[len(lags) // 2]
+    assert median <= bound and max(lags) <= bound + STALL, f"PDT behind the wall clock by {lags} (bound {bound})"
     dates = [s.program_date_time or 0.0 for s in segments]
     for a, b in zip(segments, segments[1:], strict=False):
         assert abs((a.program_date_time or 0) + a.duration - (b.program_date_time or 0)) < 0.002, dates
@@ -239,9 +267,11 @@ def _check_encoder_packets(
     assert opus and all(b - a == 960 for a, b in zip(opus, opus[1:], strict=False)), "Opus pts not contiguous"
     # Each packet leaves the encoder soon after the wall time its pts stands for.
     origin = encoder.time_origin
-    assert origin is not None and abs(origin - started) < 0.1
-    late = [at - (origin + p.pts * float(p.time_base)) for p, at in capture.packets if p.kind == "video"]
-    assert max(late) <= TOLERANCE + latency, f"video left the encoder up to {max(late):.2f} s after its tick"
+    assert origin is not None and -0.1 <= origin - started < STALL, origin - started  # the clock thread's start
+    late = sorted(at - (origin + p.pts * float(p.time_base)) for p, at in capture.packets if p.kind == "video")
+    median = late[len(late) // 2]
+    assert median <= TOLERANCE + latency, f"video left the encoder a median {median:.2f} s after its tick"
+    assert late[-1] <= TOLERANCE + latency + STALL, f"video left the encoder up to {late[-1]:.2f} s after its tick"
 
 
 def _check_whep_viewer(viewer: _Viewer, latency: float) -> None:
@@ -250,7 +280,7 @@ def _check_whep_viewer(viewer: _Viewer, latency: float) -> None:
     The viewer's start-up, decoder included, delays its first frames: rates are
     compared first (a fit of media time on arrival), then spans.
     """
-    assert len(viewer.video) >= 10 and len(viewer.audio) >= 100, (len(viewer.video), len(viewer.audio))
+    assert len(viewer.video) >= 10 and len(viewer.audio) >= 100, (len(viewer.video), len(viewer.audio), viewer.state)
     for kind, arrivals, times in (
         ("video", [a for a, _ in viewer.video], [t for _, t in viewer.video]),
         ("audio", [a for a, _, _ in viewer.audio], [pts / 48000 for _, pts, _ in viewer.audio]),
@@ -318,7 +348,9 @@ def test_skipped_ticks_keep_their_time_and_audio_is_filled() -> None:
 
 async def test_a_normal_show_keeps_its_rate_and_reports_it(server: Server) -> None:
     """Not overloaded: every tick encoded, output fps = configured fps, dates on the wall clock."""
-    state = await server.wait_for(lambda s: (s["mixer"].get("uptime_s") or 0) >= 4, timeout=20)
+    # 7 s: the output rate's 5 s window (mixer/outputs/ratemeter.py) past the encoder's start,
+    # which takes a while on a loaded box (19 fps measured at 4 s at load 25).
+    state = await server.wait_for(lambda s: (s["mixer"].get("uptime_s") or 0) >= 7, timeout=30)
     mixer = state["mixer"]
     assert mixer["configured_fps"] == FPS
     assert mixer["output_fps"] >= 0.8 * FPS, mixer

@@ -91,7 +91,9 @@ async def test_chromium_decodes_the_program_over_whep(server: Server, aiohttp_se
         assert status == 200
     video, audio, codecs = got["video"], got["audio"], got["codecs"]
     assert (video["frameWidth"], video["frameHeight"]) == (640, 360)
-    assert video["keyFramesDecoded"] >= 1 and video.get("framesDropped", 0) < 10
+    # A stream Chromium cannot decode drops most frames; a loaded box's renderer drops a few late ones.
+    dropped = video.get("framesDropped", 0)
+    assert video["keyFramesDecoded"] >= 1 and dropped < max(10, 0.2 * video["framesDecoded"]), video
     vcodec = codecs[video["codecId"]]
     assert vcodec["mimeType"] == "video/H264"
     # Chromium 156 offers no plain High (64): High 4:4:4 Predictive (f4), whose decoders must decode High.

@@ -59,7 +59,7 @@ async def test_aiortc_own_offer_and_cb_only_offer_get_pictures(server: Server) -
     try:
         for viewer in (vp8, cb):
             await viewer.start()
-        await _wait(lambda: all(len(v.video) >= 60 for v in (vp8, cb)), 15, "both viewers decode video")
+        await _wait(lambda: all(len(v.video) >= 60 for v in (vp8, cb)), 30, "both viewers decode video")
         _, state = await server.api("GET", "/api/shows/test-show")
         async with aiohttp.ClientSession() as http, http.get(f"{server.url}/metrics") as res:
             metrics = await res.text()
@@ -98,7 +98,7 @@ async def test_one_shared_vp8_encode_that_stops_with_its_last_viewer(tmp_path: P
         await _wait(lambda: _open_encoders(earlier) == program_encoders, 15, "the program's encoders open")
         for viewer in [*viewers, safari]:
             await viewer.start()
-        await _wait(lambda: all(len(v.video) >= 10 for v in [*viewers, safari]), 15, "viewers decode video")
+        await _wait(lambda: all(len(v.video) >= 10 for v in [*viewers, safari]), 30, "viewers decode video")
         # Three viewers that need VP8 (the Safari-style one joins the running VP8 encode): one libvpx encoder.
         assert _open_encoders(earlier) == {"libx264": 1, "aac": 1, "libopus": 1, "libvpx": 1}
         assert "VP8" in safari.answer and "H264" not in safari.answer
@@ -107,12 +107,12 @@ async def test_one_shared_vp8_encode_that_stops_with_its_last_viewer(tmp_path: P
         await asyncio.sleep(0.5)
         assert [e.codec for e in whep._encoders.values()] == [ViewerCodec.VP8]  # still watched
         frames = len(viewers[1].video)
-        await _wait(lambda: len(viewers[1].video) > frames + 15, 5, "the other viewer keeps getting pictures")
+        await _wait(lambda: len(viewers[1].video) > frames + 15, 15, "the other viewer keeps getting pictures")
     finally:
         for viewer in [*viewers, safari]:
             await viewer.stop(base)
-    deadline = time.monotonic() + 5
-    while _open_encoders(earlier).get("libvpx") and time.monotonic() < deadline:
+    deadline = time.monotonic() + 15  # polled for both encoders (they close one after the other), load's margin
+    while _open_encoders(earlier) != {"libx264": 1, "aac": 1} and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     assert _open_encoders(earlier) == {"libx264": 1, "aac": 1}  # the last viewer left: VP8 (and Opus) stop
     assert not whep._encoders and whep.encodes_started == 1
@@ -126,7 +126,7 @@ async def test_a_vp8_viewers_pli_reaches_the_vp8_encoder(tmp_path: Path, aiohttp
     viewer = WhepClient(f"{base}/whep/test-show", video_codecs=AIORTC_OWN)
     try:
         await viewer.start()
-        await _wait(lambda: len(viewer.video) >= 10, 15, "video")
+        await _wait(lambda: len(viewer.video) >= 10, 30, "video")
         encoder = whep._encoders[ViewerCodec.VP8]
         session = next(iter(whep._viewers.values()))
         sender = next(s for s in session.pc.getSenders() if s.kind == "video")
@@ -134,8 +134,10 @@ async def test_a_vp8_viewers_pli_reaches_the_vp8_encoder(tmp_path: Path, aiohttp
         await asyncio.sleep(0.6)  # past the rate limit
         requests, keys = encoder.keyframe_requests, encoder.keyframes
         await receiver._send_rtcp_pli(sender._ssrc)
-        await _wait(lambda: encoder.keyframe_requests == requests + 1, 5, "the PLI at the VP8 encoder")
-        await _wait(lambda: encoder.keyframes > keys, 2, "a VP8 keyframe")
+        # At least ours: a loaded viewer's jitter buffer may ask on its own too (a counter that
+        # jumped past requests + 1 between two polls never matched ==).
+        await _wait(lambda: encoder.keyframe_requests > requests, 10, "the PLI at the VP8 encoder")
+        await _wait(lambda: encoder.keyframes > keys, 10, "a VP8 keyframe")  # one frame's encode; load's margin
         assert session.keyframe_requests >= 1
     finally:
         await viewer.stop(base)

@@ -39,7 +39,7 @@ async def test_import_search_and_card_from_a_big_catalogue(server: Server) -> No
     t0 = time.perf_counter()
     status, body = await _post(server, "/api/shows/test-show/products/import", big_csv(), "text/csv")
     assert status == 200 and body == {"imported": 1200, "total": 1201}, body
-    assert time.perf_counter() - t0 < 5
+    assert time.perf_counter() - t0 < 20  # generous for a loaded box: it only catches a pathological import
     _, found = await server.api("GET", "/api/shows/test-show/products?q=speciality 1199")
     assert [p["id"] for p in found["products"]] == ["p1199"]
     _, found = await server.api("GET", "/api/shows/test-show/products?q=企业 419")

@@ -171,9 +171,9 @@ WALK_PARAMS = {
 def _json_body_routes() -> list[tuple[str, str]]:
     """Every /api operation of the route table that takes a JSON body (from the document)."""
     from orchestrator import openapi
-    from orchestrator.routes import routes
+    from orchestrator.routes import ENDPOINTS
 
-    paths = openapi.document(routes)["paths"]
+    paths = openapi.document(ENDPOINTS)["paths"]
     found = [
         (method.upper(), path)
         for path, entries in paths.items()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,8 +27,14 @@ from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from orchestrator import answers, openapi
-from orchestrator.routes import routes
-from tests.conftest import OPERATOR, Server
+from orchestrator.app import create_app
+from orchestrator.appkeys import OPENAPI
+from orchestrator.endpoint import JSON, Endpoint
+from orchestrator.productimport import MAX_PRODUCTS
+from orchestrator.routedoc import RouteProse, parse_prose
+from orchestrator.routes import ENDPOINTS, routes
+from orchestrator.sessions import COOKIE
+from tests.conftest import OPERATOR, Server, make_config
 
 AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 # Path parameters that exist in the test show, so valid requests get past the 404 and into the handler.
@@ -39,9 +46,9 @@ FUZZ_SECONDS = 480  # ~30 s on a quiet 2-core box, >150 s at load 20; inside its
 
 
 def test_every_api_route_is_in_the_document_with_its_method() -> None:
-    assert openapi.undocumented(routes) == [], "add these routes to orchestrator.openapi.OPERATIONS"
-    assert openapi.stale(routes) == [], "these OPERATIONS entries have no route any more"
-    paths = openapi.document(routes)["paths"]
+    assert openapi.undocumented(ENDPOINTS) == [], "describe these routes in orchestrator/routes.md"
+    assert openapi.stale(ENDPOINTS) == [], "these routes.md entries have no route any more"
+    paths = openapi.document(ENDPOINTS)["paths"]
     api = [(r.method, r.path) for r in routes if r.path.startswith("/api/")]
     assert len(api) > 30
     for method, path in api:
@@ -50,14 +57,41 @@ def test_every_api_route_is_in_the_document_with_its_method() -> None:
         assert entry["responses"], (method, path)
 
 
-def test_the_document_and_the_route_table_hold_the_same_routes() -> None:
-    """Every route of the table (not only /api) is described, and nothing else is."""
-    doc = openapi.document(routes)
-    in_table = {(r.method, openapi._template(r.path)) for r in routes if isinstance(r, web.RouteDef)}
+def test_the_document_and_the_route_table_hold_the_same_routes(tmp_path: Path) -> None:
+    """Every route the app serves (not only /api) is described, and nothing else is."""
+    app = create_app(make_config(tmp_path))
+    served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource and r.method != "HEAD"}
+    doc = app[OPENAPI]
+    in_table = {(r.method, openapi.template(r.path)) for r in routes if isinstance(r, web.RouteDef)}
     in_document = {(method.upper(), path) for path, entries in doc["paths"].items() for method in entries}
-    assert in_document == in_table
-    assert openapi.undocumented(routes) == [] and openapi.stale(routes) == []
+    assert in_document == in_table == served
+    assert openapi.undocumented(ENDPOINTS) == [] and openapi.stale(ENDPOINTS) == []
     assert not [key for key, entry in _entries(doc) if "x-undocumented" in entry]
+
+
+def test_a_route_without_its_prose_or_prose_without_its_route_stops_the_document() -> None:
+    """routes.md and the route table move together: the app factory cannot build a document otherwise."""
+    new = Endpoint("GET", "/api/shows/{show}/new", ENDPOINTS[0].handler, answers.Show)
+    assert openapi.undocumented([*ENDPOINTS, new]) == [("GET", "/api/shows/{show}/new")]
+    with pytest.raises(openapi.UndescribedRoutes, match="new"):
+        openapi.document([*ENDPOINTS, new])
+    assert openapi.stale(ENDPOINTS[1:]) == [(ENDPOINTS[0].method, ENDPOINTS[0].path)]
+    with pytest.raises(openapi.UndescribedRoutes, match="healthz"):
+        openapi.document(ENDPOINTS[1:])
+
+
+def test_the_prose_holds_the_code_s_figures() -> None:
+    """``${NAME}`` in routes.md is the code's value; an unknown name or an entry without a summary fails."""
+    paths = openapi.document()["paths"]
+    assert f"Sets `{COOKIE}`" in paths["/api/login"]["post"]["description"]
+    assert f"Up to {MAX_PRODUCTS} rows" in paths["/api/shows/{show}/products/import"]["post"]["description"]
+    assert parse_prose("# T\n\nIntro\n\n## tag\n\n### GET /x\n\nSum\nmary\n\nMore.\n").operations == {
+        ("GET", "/x"): RouteProse("tag", "Sum mary", "More.")
+    }
+    with pytest.raises(KeyError):
+        parse_prose("# T\n\n## tag\n\n### GET /x\n\n${NOT_A_VALUE}\n")
+    with pytest.raises(ValueError, match="no summary"):
+        parse_prose("# T\n\n## tag\n\n### GET /x\n")
 
 
 def _entries(doc: dict[str, Any]) -> list[tuple[tuple[str, str], dict[str, Any]]]:
@@ -66,16 +100,20 @@ def _entries(doc: dict[str, Any]) -> list[tuple[tuple[str, str], dict[str, Any]]
 
 def test_every_json_schema_is_generated_from_a_model() -> None:
     """No hand-written answer or body: each JSON one is a model's (orchestrator/answers.py, bodies.py)."""
+    doc = openapi.document(ENDPOINTS)
     for key, op in openapi.OPERATIONS.items():
-        if op.response is not None and op.media == openapi.JSON:
-            assert isinstance(op.response, type) and issubclass(op.response, BaseModel), key
-        if op.body is not None:
+        if op.answer is not None and op.media == JSON:
+            assert isinstance(op.answer, type) and issubclass(op.answer, BaseModel), key
+        if isinstance(op.body, type):
             assert issubclass(op.body, BaseModel), key
-    doc = openapi.document(routes)
+        content = doc["paths"][key[1]][key[0].lower()].get("requestBody", {}).get("content", {})
+        assert {media: c["schema"] for media, c in content.items()} == {
+            media: openapi.model_schema(model) for media, model in op.contents.items()
+        }, key
     components = doc["components"]["schemas"]
     for key, entry in _entries(doc):
         for answer in entry["responses"].values():
-            schema = answer.get("content", {}).get(openapi.JSON, {}).get("schema")
+            schema = answer.get("content", {}).get(JSON, {}).get("schema")
             if schema is not None:  # a reference to a model's component, never an inline object
                 assert set(schema) == {"$ref"}, key
                 assert schema["$ref"].rpartition("/")[2] in components, key
@@ -85,7 +123,7 @@ def test_every_json_schema_is_generated_from_a_model() -> None:
 
 
 def test_every_scene_command_is_documented_with_the_same_answer() -> None:
-    paths = openapi.document(routes)["paths"]
+    paths = openapi.document(ENDPOINTS)["paths"]
     scene = ["cut", "preview", "take", "layout", "panic", "unpanic", "ftb", "tbar", "fallback-policy"]
     for name in scene:
         answer = paths[f"/api/shows/{{show}}/{name}"]["post"]["responses"]["200"]["content"]["application/json"]
@@ -98,19 +136,19 @@ async def test_every_read_answers_what_its_model_says(server: Server) -> None:
     """Each GET of /api (JSON) against its answer model, field by field: the model is the answer."""
     checked = []
     for (method, path), op in openapi.OPERATIONS.items():
-        if method != "GET" or not path.startswith("/api/") or op.media != openapi.JSON or not op.fuzz:
+        if method != "GET" or not path.startswith("/api/") or op.media != JSON or not op.fuzz:
             continue
         status, answer = await server.api("GET", path.format(**KNOWN))
         assert status == 200, (path, answer)
-        assert isinstance(op.response, type) and issubclass(op.response, BaseModel)
-        model = op.response.model_validate(answer)  # raises on a missing field or a wrong type
+        assert isinstance(op.answer, type) and issubclass(op.answer, BaseModel)
+        model = op.answer.model_validate(answer)  # raises on a missing field or a wrong type
         assert set(model.model_dump(by_alias=True, exclude_unset=True)) <= set(answer), path
         checked.append(path)
     assert "/api/shows/{show}" in checked and len(checked) >= 10, checked
 
 
 def test_roles_and_security_follow_the_auth_policy() -> None:
-    paths = openapi.document(routes)["paths"]
+    paths = openapi.document(ENDPOINTS)["paths"]
     cut = paths["/api/shows/{show}/cut"]["post"]
     assert cut["x-role"] == "director" and "403" in cut["responses"] and "director only" in cut["description"]
     card = paths["/api/shows/{show}/cards"]["post"]
@@ -118,7 +156,7 @@ def test_roles_and_security_follow_the_auth_policy() -> None:
     assert paths["/api/shows/{show}"]["get"]["x-role"] == "producer"
     assert paths["/api/openapi.json"]["get"]["security"] == []
     assert paths["/api/login"]["post"]["security"] == []
-    doc = openapi.document(routes)
+    doc = openapi.document(ENDPOINTS)
     assert doc["security"] == [{"bearerAuth": []}, {"cookieAuth": []}]
     schemes = doc["components"]["securitySchemes"]
     assert schemes["bearerAuth"] == {**schemes["bearerAuth"], "type": "http", "scheme": "bearer"}
@@ -131,7 +169,7 @@ def test_roles_and_security_follow_the_auth_policy() -> None:
 
 
 def test_the_document_is_valid_openapi_3_1() -> None:
-    doc = openapi.document(routes)
+    doc = openapi.document(ENDPOINTS)
     assert doc["openapi"] == "3.1.0"
     schema = schemathesis.openapi.from_dict(doc)
     schema.validate()  # against the OpenAPI 3.1 meta-schema

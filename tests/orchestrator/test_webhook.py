@@ -54,7 +54,9 @@ async def test_retries_back_off_then_give_up_and_the_queue_is_bounded(aiohttp_se
     # One cue at a time, in order, each tried 3 times; the two oldest waiting were dropped.
     assert ids == ["t0-0"] * 3 + ["t3-0"] * 3 + ["t4-0"] * 3, ids
     gaps = [b[0] - a[0] for a, b in zip(calls[3:6], calls[4:6], strict=False)]
-    assert 0.08 <= gaps[0] < 0.6 and 0.18 <= gaps[1] < 1.0, gaps  # 0.1 s, then 0.2 s
+    # 0.1 s, then 0.2 s: sleeps are never short; the upper bounds only catch a wrong unit (a
+    # loaded 2-core box adds wake-up delay to each).
+    assert 0.08 <= gaps[0] < 3 and 0.18 <= gaps[1] < 3, gaps
     assert hook.status()["failed"] == 3 and hook.status()["last_error"] == "HTTP 503"
     assert calls[0][2]["show"] == "show" and calls[0][2]["aired_at"] > 0
 

@@ -27,7 +27,7 @@ def test_patched_upstream_code_is_the_pinned_version(name: str) -> None:
 
 def test_every_patch_module_pins_what_it_patches() -> None:
     modules = {name.partition(":")[0] for name in PINNED}
-    assert modules == {"aioicepatches", "aiortccodecs", "aiortcreceive", "aiortcsend"}
+    assert modules == {"aioicepatches", "aiortccodecs", "aiortcnack", "aiortcreceive", "aiortcsend"}
 
 
 def test_a_changed_upstream_is_named() -> None:
@@ -69,6 +69,22 @@ def test_host_addresses_are_a_setting_of_the_installed_patch() -> None:
         assert "127.0.0.1" not in aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)  # aioice's own
     finally:
         compat.offer_host_addresses(before)
+
+
+def test_the_receive_buffer_setting_is_the_value_aioice_reads_at_bind_time() -> None:
+    """use_receive_buffer sets a module value; the pinned bind reads exactly that name."""
+    import inspect
+
+    import aioice.turn
+
+    source = inspect.getsource(aioicepatches._original_gather)
+    assert "turn.UDP_SOCKET_BUFFER_SIZE" in source, "aioice no longer sizes sockets from turn.UDP_SOCKET_BUFFER_SIZE"
+    before = aioice.turn.UDP_SOCKET_BUFFER_SIZE
+    try:
+        compat.use_receive_buffer(before + 4096)
+        assert before + 4096 == aioice.turn.UDP_SOCKET_BUFFER_SIZE
+    finally:
+        aioice.turn.UDP_SOCKET_BUFFER_SIZE = before
 
 
 def test_the_receive_path_finds_the_receiver_internals_it_replaces() -> None:
@@ -114,7 +130,7 @@ def test_nack_asks_after_reordering_and_again_per_packet_after_a_round_trip() ->
     from rooms.framebuffer import FrameBuffer
 
     now = 0.0
-    buffer = FrameBuffer(lambda pt: None)  # repair_delay 0.1 s until measured: retry after 0.12 s
+    buffer = FrameBuffer(lambda pt: None)  # repair delay 0.1 s until measured: retry after 0.12 s
     nack = RetryingNackGenerator(buffer, clock=lambda: now)
 
     def arrive(seq: int, at: float) -> set[int] | None:
@@ -131,7 +147,7 @@ def test_nack_asks_after_reordering_and_again_per_packet_after_a_round_trip() ->
     assert arrive(21, 0.060) == set(range(9, 20))  # only the new gap is due, not 5 again
     assert arrive(22, 0.150) == {5}  # 5's own retry time
     assert arrive(5, 0.160) is None  # repaired
-    assert buffer.repair_delay == 0.1 or 0.13 < buffer.repair_delay < 0.15  # measured from the first NACK
+    assert buffer.repairs.delay == 0.1 or 0.13 < buffer.repairs.delay < 0.15  # measured from the first NACK
     seen = [arrive(23 + i, 0.2 + 0.2 * i) for i in range(2 * MAX_NACKS_PER_PACKET)]
     asked_for_9 = sum(1 for s in seen if s and 9 in s) + 1
     assert asked_for_9 == MAX_NACKS_PER_PACKET  # then it gives up on it
@@ -142,12 +158,12 @@ async def test_a_sessions_decoder_threads_are_ended_off_the_event_loop() -> None
     import threading
 
     from mixer.feedbuffer import FeedBuffer
-    from rooms.whipsession import WhipSession
+    from rooms.whipsession import SessionSpec, WhipSession
 
     async def closed(_: WhipSession) -> None:
         pass
 
-    session = WhipSession("show", "alpha", FeedBuffer("alpha"), closed)
+    session = WhipSession(SessionSpec("show", "alpha", FeedBuffer("alpha"), closed))
     receiver = session.pc.addTransceiver("video", direction="recvonly").receiver
     upstream = receiver._RTCRtpReceiver__stop_decoder  # type: ignore[attr-defined]
     threads: list[threading.Thread] = []

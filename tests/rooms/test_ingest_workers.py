@@ -23,7 +23,7 @@ from orchestrator.config import Config, ConfigError, Ingest, parse
 from rooms.frameslots import NAME_PREFIX
 from rooms.ingestpool import IngestPool, worker_count
 from tests.conftest import Server, make_config
-from tests.flvpull import record_flv
+from tests.flvpull import FlvPull, record_flv
 from tests.mediacheck import assert_continuous, decode
 from tests.metricstext import sample
 from tests.twostudios import ffmpeg_and_aiortc_studios
@@ -120,12 +120,16 @@ async def test_ffmpeg_and_aiortc_studios_through_workers(tmp_path: Path, shm_bef
                 metrics = await res.text()
             assert sample(metrics, "broadcast_ingest_worker_sessions", worker="0") == 1
             assert sample(metrics, "broadcast_ingest_worker_sessions", worker="1") == 1
-            recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 8.0))
+            # Until the steps are done: a fixed length raced them on a loaded box.
+            recording = FlvPull(f"{server.url}/live/test-show.flv").start()
+            async with asyncio.timeout(15):  # the pull's first bytes (late on a loaded box) before the cuts
+                while not recording.data:
+                    await asyncio.sleep(0.05)
             for studio in ("alpha", "bravo", "alpha"):
                 status, _ = await server.api("POST", f"{API}/cut", json={"studio": studio})
                 assert status == 200
                 await asyncio.sleep(2.5)
-            flv = await recording
+            flv = await recording.stop()
     got = await asyncio.to_thread(decode, flv, "flv")
     # Generous: on a loaded machine the encoder drops pictures (never time); the cuts are the point.
     assert_continuous(got, 30, max_missing=0.8, max_hole=2.0)

@@ -130,7 +130,9 @@ async def test_five_percent_video_loss_keeps_the_studio_decoding_on_program(
     # Every checked picture is exactly what the publisher drew.
     assert studio.checker.checked > 100 and studio.checker.broken == 0, vars(studio.checker)
     # Loss is reported near the injected rate (video only here; audio was not impaired).
-    assert stats["packets_lost"] > 50, stats
+    # Counted against what the harness dropped (fewer packets are sent on a loaded box: 48 lost
+    # there against 64 of 79 dropped on a quiet one; a dropped retransmission is not a new loss).
+    assert stats["packets_lost"] > dropped // 2, (dropped, stats)
     assert stats["video_packet_loss_pct"] is not None
     assert 0 < stats["packet_loss_pct"] < 10, stats
     assert stats["nacks_sent"] > 20 and stats["packets_repaired"] > 50, stats

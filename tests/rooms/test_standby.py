@@ -162,7 +162,8 @@ async def test_standby_studios_decode_keyframes_only_and_come_back_fully_on_prev
         waited = float(runner.sessions["delta"].decode.resumed_in_s or 99)
         share = await decoded_share(runner.sessions["delta"], frames["delta"], 2.0)
         print(f"delta cut from standby: decoding resumed {waited:.2f} s after the cut; then {share:.0%} decoded")
-        assert share > 0.6 and waited < 3, (waited, share)
+        # At its next keyframe (one a second); 5 s: a loaded box's margin, still not "never" (99).
+        assert share > 0.6 and waited < 5, (waited, share)
         assert runner.sessions["alpha"].decode.level == "standby"  # off both buses now
     finally:
         checker.stop()

@@ -8,8 +8,8 @@ import time
 import aioice
 import aioice.turn
 
-from rooms.compat import offer_host_addresses
-from rooms.udpsocket import ice_sockets, size_receive_buffers, socket_drops
+from rooms.compat import ice_sockets, offer_host_addresses
+from rooms.udpsocket import size_receive_buffers, socket_drops
 
 
 class IceTransport:
