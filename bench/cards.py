@@ -11,6 +11,7 @@ Frames are paced at 30 fps like the program clock, so a run takes about 12 s.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -28,16 +29,12 @@ from mixer.graphics.director import CardOnAir, GraphicsDirector, GraphicsScene  
 from mixer.graphics.logo import LogoContent  # noqa: E402
 from mixer.graphics.lowerthird import LowerThirdContent  # noqa: E402
 from mixer.graphics.overlaystack import OverlayStack  # noqa: E402
+from tests import samplecards  # noqa: E402
 
-SOUP = CardContent(
+# The sample card as on air in the Wuhan show: sales counted, a flash-sale countdown.
+SOUP = dataclasses.replace(
+    samplecards.SOUP,
     product="wangji-chicken-soup",
-    name="汪集鸡汤",
-    name_en="Wangji chicken soup",
-    enterprise="武汉汪集鸡汤有限公司",
-    price=39.9,
-    was_price=59.9,
-    promo="买二赠一",
-    stock=5000,
     sold=1234,
     buy_url="https://shop.example.org/p/wangji-chicken-soup?show=wuhan-0510",
     countdown=True,

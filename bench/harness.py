@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from rooms.jointoken import JoinTokens  # noqa: E402
+from tests.studioprocess import stop_processes  # noqa: E402 (the benches import it from here too)
 
 OPERATOR = "bench-operator-token"
 SECRET = "bench-link-secret-0123456789"
@@ -58,6 +59,19 @@ def api(port: int, path: str, body: dict[str, object] | None = None, timeout: fl
         return dict(json.loads(res.read()))
 
 
+def server_table(directory: Path, port: int) -> list[str]:
+    """The lines of a bench config's ``[server]`` table: ``port``, the bench's operator token and
+    link secret, ICE on 127.0.0.1, data under ``directory``."""
+    return [
+        "[server]",
+        f"listen_port = {port}",
+        f'operator_token = "{OPERATOR}"',
+        f'link_secret = "{SECRET}"',
+        'ice_hosts = ["127.0.0.1"]',
+        f'data_dir = "{directory / "data"}"',
+    ]
+
+
 def bench_config(
     directory: Path,
     port: int,
@@ -79,12 +93,7 @@ def bench_config(
     lines = [
         "[ingest]",
         f"workers = {workers}",
-        "[server]",
-        f"listen_port = {port}",
-        f'operator_token = "{OPERATOR}"',
-        f'link_secret = "{SECRET}"',
-        'ice_hosts = ["127.0.0.1"]',
-        f'data_dir = "{directory / "data"}"',
+        *server_table(directory, port),
         "[[shows]]",
         f'id = "{SHOW}"',
         'title = "Bench"',
@@ -101,6 +110,12 @@ def bench_config(
     path = directory / "bench.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def report(row: str, result: dict[str, Any]) -> None:
+    """One run's row of the table on stdout; its whole result as one JSON line on stderr."""
+    print(row, flush=True)
+    print(json.dumps(result), file=sys.stderr, flush=True)
 
 
 class BenchServer:
@@ -155,13 +170,8 @@ class BenchServer:
                 time.sleep(0.2)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop_processes([self.proc], 15)
 
     def api(self, path: str, body: dict[str, object] | None = None) -> dict[str, Any]:
         return api(self.port, path, body)
@@ -193,16 +203,3 @@ class BenchServer:
             if time.time() > deadline:
                 raise RuntimeError(f"only {online}/{count} studios came online")
             time.sleep(0.3)
-
-
-def stop_processes(procs: list[subprocess.Popen[Any]], timeout: float = 5) -> None:
-    """Terminate, then kill what did not end within ``timeout`` seconds."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)

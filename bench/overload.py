@@ -25,6 +25,7 @@ from mixer.outputs.flvoutput import FlvOutput  # noqa: E402
 from mixer.outputs.hlsoutput import PLAYLIST_NAME, HlsOutput  # noqa: E402
 from mixer.outputs.hlsplaylist import parse_playlist  # noqa: E402
 from mixer.program import Program  # noqa: E402
+from tests.flvpull import read_all  # noqa: E402
 from tests.mediacheck import Decoded, decode  # noqa: E402
 
 
@@ -41,14 +42,7 @@ async def run(seconds: float, width: int, height: int, fps: int, preset: str, th
     flv = FlvOutput(loop)
     program.add_sink(hls)
     program.add_sink(flv)
-    reader = flv.subscribe()
-    flv_bytes = bytearray()
-
-    async def read() -> None:
-        async for chunk in reader:
-            flv_bytes.extend(chunk)
-
-    task = asyncio.ensure_future(read())
+    task = asyncio.ensure_future(read_all(flv.subscribe()))
     seen: dict[str, float] = {}
     started = time.time()
     program.start()
@@ -62,13 +56,13 @@ async def run(seconds: float, width: int, height: int, fps: int, preset: str, th
     stats = program.stats()
     stopped = time.time()
     await loop.run_in_executor(None, program.stop)
-    await asyncio.wait_for(task, 10)
+    flv_data = await asyncio.wait_for(task, 10)
     wall = stopped - started
 
     segments = parse_playlist((directory / PLAYLIST_NAME).read_text()).segments
     lags = [seen[s.name] - ((s.program_date_time or 0) + s.duration) for s in segments if s.name in seen]
     hls_got = decode(b"".join((directory / s.name).read_bytes() for s in segments), "mpegts")
-    flv_got = decode(bytes(flv_bytes), "flv")
+    flv_got = decode(flv_data, "flv")
     print(f"{width}x{height}@{fps} x264 {preset} threads={threads}, {wall:.1f} s wall")
     print(
         f"  clock: {stats['ticks']} ticks, {stats['late_ticks']} late, {stats['skipped_ticks']} skipped; "

@@ -13,7 +13,6 @@ Run it inside a loopback-only namespace as the tests do:
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import BenchServer, stop_processes  # noqa: E402
+from bench.harness import BenchServer, report, stop_processes  # noqa: E402
 from rooms.syntheticstudio import spawn_studio  # noqa: E402
 
 
@@ -98,12 +97,11 @@ def main() -> None:
     print("studios  size           cores   fps    late  dropped  compose_ms  encode_ms")
     for n in args.studios:
         r = run_one(n, args.seconds, width, height, args.fps, args.effects)
-        print(
+        report(
             f"{r['studios']:>7}  {r['size']:<13} {r['server_cores']:>6}  {r['program_fps']:>5}  "
             f"{r['late_ticks']:>4}  {r['encoder_dropped']:>7}  {r['compose_ms_avg']!s:>10}  {r['encode_ms_avg']!s:>9}",
-            flush=True,
+            r,
         )
-        print(json.dumps(r), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ each canvas (the portrait one cropped and scaled from a 1280x720 camera) and enc
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import BenchServer, stop_processes  # noqa: E402
+from bench.harness import BenchServer, report, stop_processes  # noqa: E402
 from rooms.syntheticstudio import spawn_studio  # noqa: E402
 
 
@@ -130,12 +129,11 @@ def main() -> None:
     for run in range(args.runs):
         for programs in (["landscape"], ["landscape", "portrait"]):
             r = run_one(programs, args.studios, args.seconds)
-            print(
+            report(
                 f"{run:>3}  {r['programs']:<19} {r['server_cores']:>6}  {r['program_fps']:>5}  {r['late_ticks']:>4}  "
                 f"{r['compose_ms_avg']!s:>10}  {r['encode_ms_avg']!s:<16}  {r['output_fps']}",
-                flush=True,
+                r,
             )
-            print(json.dumps(r), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

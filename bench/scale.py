@@ -27,7 +27,6 @@ output. Its CPU and the ratio ours/ffmpeg are printed with our figures.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -40,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.harness import SHOW, BenchServer, api, cpu_seconds, stop_processes  # noqa: E402
+from bench.harness import SHOW, BenchServer, api, cpu_seconds, report, stop_processes  # noqa: E402
 from bench.replaystudio import make_clip  # noqa: E402
 
 WARM_UP_S = 4.0
@@ -227,15 +226,14 @@ def main() -> None:
                 r["ffmpeg_cores"] = round(run_ffmpeg(clips[:n], card, args.seconds, Path(tmp)), 2)
             r["ratio"] = round(r["server_cores"] / r["ffmpeg_cores"], 2) if r["ffmpeg_cores"] else None
         cut = r.get("cut_to_standby_ms")
-        print(
+        report(
             f"| {n} | {r['mode']} | {r['server_cores']} | {r['program_fps']} | {r['late_ticks']} | "
             f"{r['studios_25fps']}/{n} | {r['packets_lost']} ({r['loss_pct']} %) | {r['socket_drops']} | "
             f"{r['packets_per_s']} | {r['packets_per_s_per_core']} | {r['event_loop_cores']} | "
             f"{r['packets_per_s_per_loop_core']} | {'' if cut is None else f'{cut} ms'} | "
             f"{r.get('ffmpeg_cores', '')} | {r.get('ratio', '')} | {r['load_avg_1m']} |",
-            flush=True,
+            r,
         )
-        print(json.dumps(r), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import OPERATOR, SECRET, SHOW, BenchServer, api, stop_processes  # noqa: E402
+from bench.harness import SHOW, BenchServer, api, server_table, stop_processes  # noqa: E402
 from rooms.syntheticstudio import spawn_studio  # noqa: E402
 
 
@@ -35,14 +35,7 @@ def show_ids(shows: int) -> list[str]:
 
 
 def config(directory: Path, port: int, shows: int, studios: int) -> Path:
-    lines = [
-        "[server]",
-        f"listen_port = {port}",
-        f'operator_token = "{OPERATOR}"',
-        f'link_secret = "{SECRET}"',
-        'ice_hosts = ["127.0.0.1"]',
-        f'data_dir = "{directory / "data"}"',
-    ]
+    lines = server_table(directory, port)
     for show in show_ids(shows):
         lines += ["[[shows]]", f'id = "{show}"', f'title = "{show}"', "width = 1280", "height = 720", "fps = 30"]
         for i in range(studios):

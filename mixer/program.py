@@ -25,12 +25,9 @@ Switching (the clock's rules, decided here so they hold within one frame):
   ``auto`` (back to the studio once it has delivered steadily, reported as
   ``program.returned``).
 
-A studio is live while its frames arrive (audio frames for an audio-only
-studio, which shows its card). Studios are kept by id, not by session: a new
-session of the same studio (``attach_feed`` with a new feed) keeps the
-studio's last frames, audio channel and fallback watch, and a studio whose
-feed is detached keeps its last frames until they are stale, so a session
-replaced within ``stale_after`` never makes the program fall back.
+Studios (``mixer/studioinputs.py``) are kept by id, not by session: a session replaced within
+``stale_after`` never makes the program fall back. The clock is ``mixer/tickclock.py``, what is on
+air ``mixer/switcher.py``.
 
 Programs (``mixer/canvas.py``): a show may have two, landscape and portrait. Each tick the
 clock decides once what is shown (buses, transition, T-bar, panic, fade to black) and mixes
@@ -41,7 +38,6 @@ it, with the same samples and tick, to its own encoder. A cut or a card is one c
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -57,9 +53,10 @@ from mixer.fallback import STEADY_GAP, Fallback
 from mixer.feedbuffer import FeedBuffer
 from mixer.mixminus import MixMinus
 from mixer.outputs.sink import Sink
-from mixer.scene import BLACK, SLATE, Bus, Scene
-from mixer.transition import Transition
-from mixer.videodelay import StudioVideo, new_token
+from mixer.scene import BLACK, Scene
+from mixer.studioinputs import StudioInputs
+from mixer.switcher import Shot, Switcher
+from mixer.tickclock import TickClock
 
 __all__ = ["Program", "Scene"]
 
@@ -67,15 +64,9 @@ log = logging.getLogger(__name__)
 
 EventSink = Callable[[str, dict[str, Any]], object]
 
-# What a tick shows: (blend kind or None, bus a, bus b or None, progress 0-1 from a to b).
-Shot = tuple[str | None, Bus, Bus | None, float]
-
-MAX_VIDEO_DELAY = 0.5  # seconds; beyond this a studio's audio buffer is broken, not late
-
 
 class Program:
-    # Beyond this many ticks behind, skip ahead rather than race to catch up.
-    MAX_CATCH_UP = 15
+    """One show's clock (:class:`~mixer.tickclock.TickClock`), studios, switcher, audio mix and programs."""
 
     def __init__(
         self,
@@ -93,7 +84,6 @@ class Program:
         self.fmt = fmt
         self._samples_per_tick = fmt.sample_rate // fmt.fps
         self._canvas_args = (title, slate_text, encoder_threads, encoder_preset)
-        self.time_origin: float | None = None  # UNIX time of tick 0, once the clock runs
         # Replaced whole (never mutated) when a program is added or removed while live.
         self.canvases = [
             Canvas(f, o, title, slate_text, fit=fit, encoder_threads=encoder_threads, encoder_preset=encoder_preset)
@@ -110,25 +100,15 @@ class Program:
         self.audio = AudioMixer(fmt.sample_rate, self._samples_per_tick)
         self.returns = MixMinus(fmt.sample_rate, self._samples_per_tick)  # the hosts' return sound
         self._scene = Scene()
-        self._feeds: dict[str, FeedBuffer] = {}
-        self._cards: dict[str, Picture] = {}  # audio-only studios' pictures (studio id -> card)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="program-clock", daemon=True)
-        self._videos: dict[str, StudioVideo] = {}
-        # What is on air: a bus, or a transition between two.
-        self._shown: Bus = SLATE
-        self._transition: Transition | None = None
-        self._take_seq: int | None = None
+        self._studios = StudioInputs(self.audio, self._forget)
+        self.time_origin: float | None = None  # UNIX time of tick 0, once the clock runs
+        self.on_air: str | None = None  # main studio of what the last tick showed (None = slate)
+        self._clock = TickClock(fmt.fps, self._on_tick, self._on_clock_start)
+        self._switcher = Switcher(self.audio, fmt.fps, self._samples_per_tick)  # what is on air
         self._fallback = Fallback(self._report)
         self.on_event: EventSink | None = None  # called from the clock thread; must be thread-safe
-        self.ticks = 0
-        self.late_ticks = 0
-        self.skipped_ticks = 0
-        self.lag = 0.0  # seconds the last tick started after its due time
         self._tick_index = 0  # the clock's tick number (skipped ticks counted): the output pts
         self.compose_seconds = 0.0
-        self.on_air: str | None = None  # main studio of what the last tick showed (None = slate)
-        self.started_at = 0.0
 
     # -- control plane side (event loop) -------------------------------------
     def set_scene(self, scene: Scene) -> None:
@@ -143,23 +123,15 @@ class Program:
 
         A new feed for a studio already here keeps the studio's last frames and its place on air.
         """
-        cards = dict(self._cards)
-        if card is not None:
-            cards[feed.studio_id] = (card, new_token())
-        else:
-            cards.pop(feed.studio_id, None)
-        self._cards = cards
-        self._feeds = {**self._feeds, feed.studio_id: feed}
+        self._studios.attach(feed, card)
 
     def detach_feed(self, studio_id: str) -> None:
         """The studio's session ended: its last frames stay until stale (a new session may follow)."""
-        feeds = dict(self._feeds)
-        feeds.pop(studio_id, None)
-        self._feeds = feeds
+        self._studios.detach(studio_id)
 
     def audio_only(self) -> dict[str, av.VideoFrame]:
         """The studios attached as audio-only, with their cards."""
-        return {sid: card for sid, (card, _) in self._cards.items()}
+        return self._studios.audio_only()
 
     @property
     def fallback(self) -> dict[str, Any] | None:
@@ -206,28 +178,33 @@ class Program:
     def start(self) -> None:
         for canvas in self.canvases:
             canvas.encoder.start()
-        self._thread.start()
+        self._clock.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self._clock.stop()
         for canvas in self.canvases:
             canvas.encoder.stop()
 
+    # The clock's figures that others read (health, metrics).
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return self._clock.running
+
+    @property
+    def lag(self) -> float:
+        """Seconds the last tick started after its due time."""
+        return self._clock.lag
 
     def stats(self) -> dict[str, object]:
-        uptime = time.monotonic() - self.started_at if self.started_at else 0.0
-        transition = self._transition
-        shown = transition.target if transition else self._shown
+        clock = self._clock
+        uptime = time.monotonic() - clock.started_at if clock.started_at else 0.0
+        transition = self._switcher.transition
+        shown = self._switcher.target
         return {
-            "ticks": self.ticks,
-            "late_ticks": self.late_ticks,
-            "skipped_ticks": self.skipped_ticks,
-            "fps": round(self.ticks / uptime, 2) if uptime > 1 else None,
+            "ticks": clock.ticks,
+            "late_ticks": clock.late_ticks,
+            "skipped_ticks": clock.skipped_ticks,
+            "fps": round(clock.ticks / uptime, 2) if uptime > 1 else None,
             "configured_fps": self.fmt.fps,
             # Encoded frames per second over the last seconds: below configured_fps when overloaded.
             "output_fps": round(self.encoder.meter.rates()[1], 2),
@@ -239,9 +216,8 @@ class Program:
             if transition
             else ({"kind": "tbar", "progress": round(self._scene.tbar, 2)} if 0 < self._scene.tbar < 1 else None),
             "fallback": self.fallback,
-            # dict() copies atomically: the clock thread adds and removes studios.
-            "video_delay_ms": {sid: round(1000 * v.delay, 1) for sid, v in dict(self._videos).items()},
-            "compose_ms_avg": round(1000 * self.compose_seconds / self.ticks, 3) if self.ticks else None,
+            "video_delay_ms": {sid: round(1000 * d, 1) for sid, d in self._studios.video_delays().items()},
+            "compose_ms_avg": round(1000 * self.compose_seconds / clock.ticks, 3) if clock.ticks else None,
             "encoded_frames": self.encoder.frames_encoded,
             "encoder_dropped": self.encoder.frames_dropped,
             "encoder_queue": self.encoder.queued,
@@ -255,37 +231,14 @@ class Program:
         }
 
     # -- the clock thread ----------------------------------------------------
-    def _run(self) -> None:
-        """Tick n is due at start + n / fps; its number is the output pts, whatever else is late."""
-        period = 1.0 / self.fmt.fps
-        self.started_at = start = time.monotonic()
-        # The one mapping from the program clock to the wall clock (HLS program date time).
-        self.time_origin = time.time() - (time.monotonic() - start)
+    def _on_clock_start(self, time_origin: float) -> None:
+        self.time_origin = time_origin
         for canvas in self.canvases:  # every program on the one timeline
-            canvas.encoder.time_origin = self.time_origin
-        n = 0
-        while not self._stop.is_set():
-            due = start + n * period
-            now = time.monotonic()
-            if due > now:
-                if self._stop.wait(due - now):
-                    return
-            elif now - due > period:
-                self.late_ticks += 1
-                behind = int((now - due) / period)
-                if behind > self.MAX_CATCH_UP:
-                    # Far behind (machine stalled): resynchronise instead of bursting. The
-                    # skipped ticks keep their time: the output has no frames for them.
-                    self.skipped_ticks += behind
-                    n += behind
-            self.lag = max(0.0, time.monotonic() - (start + n * period))
-            self._tick_index = n
-            try:
-                self._tick()
-            except Exception:
-                log.exception("program tick failed")
-            n += 1
-            self.ticks += 1
+            canvas.encoder.time_origin = time_origin
+
+    def _on_tick(self, n: int) -> None:
+        self._tick_index = n
+        self._tick()
 
     def _tick(self, now: float | None = None) -> None:
         t0 = time.perf_counter()
@@ -294,20 +247,21 @@ class Program:
         canvases = self.canvases  # once per tick: a program added or removed meanwhile waits for the next
         graphics = [canvas.graphics.take() for canvas in canvases]
         now = time.monotonic() if now is None else now
-        scene, feeds, cards = self._scene, self._feeds, self._cards
+        studios = self._studios
+        scene, feeds, cards = self._scene, studios.feeds, studios.cards
         for canvas in canvases:
             canvas.compositor.configure(canvas.fit or scene.fit, scene.fill_rgb)
-        live = self._poll(feeds, cards, now, scene.stale_after)
-        steady = self._live(cards, now, min(scene.stale_after, STEADY_GAP)) & live
+        live = studios.poll(feeds, cards, now, scene.stale_after)
+        steady = studios.live(cards, now, min(scene.stale_after, STEADY_GAP)) & live
         target = self._fallback.target(scene, live, steady, now)  # watched whatever is shown
-        self._switch(scene, BLACK if scene.ftb and not scene.panic else target)
+        self._switcher.switch(scene, BLACK if scene.ftb and not scene.panic else target)
         self.audio.set_levels(scene.gains_db, scene.muted)
         self.audio.keep_parts = self.returns.active
         samples = self.audio.mix(feeds, now)
         self.returns.tick(self.audio)  # from the same decoded samples: no encoder or output delay
         # After the audio: the video delay follows each studio's audio buffer depth.
-        pictures = self._pictures(now, scene, live, cards)
-        shot = self._shot()  # what every program shows this tick
+        pictures = studios.pictures(now, scene, live, cards)
+        shot = self._switcher.shot(scene)  # what every program shows this tick
         for canvas, (layers, cues) in zip(canvases, graphics, strict=True):
             out = canvas.buffer()
             self._draw(canvas, shot, pictures, out)
@@ -317,78 +271,14 @@ class Program:
                 canvas.panicked = scene.panic
                 cues = [*cues, {"event": "broadcast.panic", "on": scene.panic}]
             canvas.encoder.submit(self._tick_index, out, samples, cues)
-        self._advance()
+        self.on_air = self._switcher.advance()
         self.compose_seconds += time.perf_counter() - t0
 
-    def _poll(self, feeds: dict[str, FeedBuffer], cards: dict[str, Picture], now: float, stale: float) -> set[str]:
-        """Take each studio's newest frame; returns the studios live now (delivered within ``stale``)."""
-        for studio_id, feed in feeds.items():
-            video = self._videos.get(studio_id)
-            if video is None:
-                video = self._videos[studio_id] = StudioVideo(feed)
-            elif video.feed is not feed:  # a new session of the same studio: same slot, same last frames
-                video.rebind(feed)
-            video.poll()
-        live = self._live(cards, now, stale)
-        for gone in set(self._videos) - set(feeds) - live:  # left, and its last frames are stale
-            del self._videos[gone]
-            self.audio.forget(gone)
-            for canvas in self.canvases:
-                canvas.compositor.forget(gone)
-        return live
-
-    def _live(self, cards: dict[str, Picture], now: float, within: float) -> set[str]:
-        """Studios whose frames arrived within ``within`` seconds: audio ones for audio-only studios."""
-        return {
-            sid
-            for sid, video in self._videos.items()
-            if (now - self.audio.heard(sid) <= within if sid in cards else video.fresh(now, within))
-        }
-
-    def _switch(self, scene: Scene, target: Bus) -> None:
-        """Start a cut or a transition when the wanted bus differs from what is on air."""
-        new_take = self._take_seq is not None and scene.take_seq != self._take_seq
-        self._take_seq = scene.take_seq
-        current = self._transition.target if self._transition else self._shown
-        if self._transition is not None and (new_take or target != current):
-            self._shown, self._transition = current, None  # finish the running one at once
-        if target == current:
-            return
-        animated = new_take and scene.transition != "cut" and scene.transition_ms > 0 and not scene.panic
-        if animated:
-            frames = max(1, round(scene.transition_ms * self.fmt.fps / 1000))
-            self._transition = Transition(scene.transition, current, target, frames)
-            self.audio.set_on_air(target.studios, frames * self._samples_per_tick)
-        else:
-            self._shown = target
-            ramp = self.audio.panic_samples if scene.panic else self.audio.cut_samples
-            self.audio.set_on_air(target.studios, ramp)
-
-    def _pictures(self, now: float, scene: Scene, live: set[str], cards: dict[str, Picture]) -> dict[str, Picture]:
-        pictures: dict[str, Picture] = {}
-        base = scene.av_sync_ms / 1000
-        for studio_id, video in self._videos.items():
-            delay = min(MAX_VIDEO_DELAY, max(0.0, base + self.audio.latency(studio_id)))
-            picture = video.pick(now, delay)  # for every studio: keeps each one's frame list short
-            picture = cards.get(studio_id, picture)
-            if picture is not None and studio_id in live:
-                pictures[studio_id] = picture
-        return pictures
-
-    def _shot(self) -> Shot:
-        """What the programs show this tick: (blend kind or None, bus a, bus b, progress 0-1).
-
-        Decided once per tick, so every program shows the same thing; the transition
-        advances after all of them are drawn (:meth:`_advance`).
-        """
-        transition = self._transition
-        scene = self._scene
-        if transition is None and 0 < scene.tbar < 1 and not scene.panic:  # the T-bar part-way
-            return "fade", self._shown, scene.preview_bus(), scene.tbar
-        if transition is None:
-            return None, self._shown, None, 0.0
-        transition.done += 1
-        return transition.kind, transition.source, transition.target, transition.progress
+    def _forget(self, studio_id: str) -> None:
+        """A studio that left went stale: drop its audio channel and its place in every compositor."""
+        self.audio.forget(studio_id)
+        for canvas in self.canvases:
+            canvas.compositor.forget(studio_id)
 
     def _draw(self, canvas: Canvas, shot: Shot, pictures: dict[str, Picture], out: np.ndarray) -> None:
         kind, a, b, progress = shot
@@ -397,15 +287,6 @@ class Program:
             np.copyto(out, compositor.compose(a, pictures, 0))
             return
         canvas.blender.draw(kind, compositor.compose(a, pictures, 0), compositor.compose(b, pictures, 1), progress, out)
-
-    def _advance(self) -> None:
-        transition = self._transition
-        if transition is None:
-            self.on_air = self._shown.main  # with the T-bar part-way too: the program bus is on air
-            return
-        self.on_air = transition.target.main
-        if transition.finished:
-            self._shown, self._transition = transition.target, None
 
     def _report(self, kind: str, detail: dict[str, Any]) -> None:
         log.warning("program: %s %s", kind, detail)

@@ -6,20 +6,15 @@ included, and audio pts counts samples from the same tick 0.  When the
 encoder cannot keep up it drops pictures, never time: the stream then has
 fewer frames per second, but its media time still runs with the wall clock
 (before, pts counted encoded frames, and an overloaded show fell 22 s behind
-the wall clock in 20 s).  Audio is never dropped with a picture; ticks with no
-audio at all (the clock skipped them, or the backlog overflowed) are filled
-with silence, so audio pts stay contiguous.
+the wall clock in 20 s).  The queue in front of it: :mod:`mixer.tickqueue`; audio
+pts stay contiguous (:mod:`mixer.audiotimeline`).
 
-Keyframes are placed by us, not by x264: the first frame of every second of
-the program clock (so the CDN sees a regular 1 s GOP, also when frames are
-dropped), plus forced ones that WebRTC viewers ask for (PLI/FIR, a new
-viewer), at most one per 500 ms.  x264's own keyint is set far beyond ours so
-it never adds one.
+Keyframes are placed by us (:mod:`mixer.keyframeschedule`), not by x264: x264's own
+keyint is set far beyond ours so it never adds one.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import io
 import logging
@@ -31,13 +26,15 @@ from typing import Any
 import av
 import numpy as np
 
-from mixer.audioedges import fade_from, fade_in
 from mixer.audiomixer import samples_to_frame
+from mixer.audiotimeline import AudioTimeline
 from mixer.compositor import planes_to_frame
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
+from mixer.keyframeschedule import KeyframeSchedule
 from mixer.opusencoder import OpusEncoder
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.sink import Sink
+from mixer.tickqueue import TickQueue
 from mixer.timedmetadata import stamp
 
 log = logging.getLogger(__name__)
@@ -55,33 +52,18 @@ class ProgramEncoder:
 
     QUEUE = 8  # pictures waiting; at 30 fps that is at most 0.27 s of added latency
     AUDIO_BACKLOG = 2.0  # seconds of ticks (audio) waiting, pictures or not
-    MAX_SILENCE_FILL = 10.0  # seconds; a longer hole (a suspended machine) is a jump, not silence
-    MIN_FORCED_KEY_GAP = 0.5  # seconds between a keyframe and a forced one
 
     def __init__(self, fmt: ProgramFormat, threads: int = 2, preset: str = "veryfast") -> None:
         self.fmt = fmt
         self._threads = threads
         self._sinks: list[Sink] = []
         self._sinks_lock = threading.Lock()
-        # [tick, picture or None (dropped), samples]; pictures dropped oldest first, so
-        # the entries without one are always a prefix of the queue.
-        self._queue: collections.deque[list[Any]] = collections.deque()
-        self._queued_pictures = 0
-        self._max_ticks = max(self.QUEUE + 1, round(self.AUDIO_BACKLOG * fmt.fps))
-        self._cond = threading.Condition()
-        self._stop = False
+        self._queue = TickQueue(self.QUEUE, max(self.QUEUE + 1, round(self.AUDIO_BACKLOG * fmt.fps)))
         self._thread = threading.Thread(target=self._run, name="program-encoder", daemon=True)
-        self._key_wanted = False  # a viewer asked for a keyframe; served when the rate limit allows
-        self._last_key = -(10**9)  # tick of the last keyframe
-        self._next_regular_key = 0  # first tick of the next GOP second
-        self._min_key_gap = max(1, round(self.MIN_FORCED_KEY_GAP * fmt.fps))
+        self._keyframes = KeyframeSchedule(fmt.fps)
         self._samples_per_tick = fmt.samples_per_tick
-        self._next_audio_tick: int | None = None  # the tick whose audio comes next on the timeline
-        self._silence = np.zeros((self._samples_per_tick, fmt.channels), np.int16)
-        self._last_sample: np.ndarray | None = None  # the last audio frame encoded: a hole fades from it
+        self._audio_timeline = AudioTimeline(fmt.samples_per_tick, fmt.channels, fmt.sample_rate, fmt.fps)
         self.time_origin: float | None = fmt.time_origin  # UNIX time of tick 0; set by the program clock
-        self.keyframe_requests = 0
-        self.forced_keyframes = 0
         self._opus: OpusEncoder | None = None
         self.opus_packets = 0
         self.cues_sent = 0  # timed metadata packets
@@ -91,6 +73,8 @@ class ProgramEncoder:
         self.audio_ticks_dropped = 0  # ticks lost whole from an overflowing backlog (filled with silence)
         self.silence_filled_ticks = 0  # ticks of silence put where the timeline had no audio
         self.timeline_jumps = 0  # holes too long to fill: the timeline jumps
+        self.keyframe_requests = 0
+        self.forced_keyframes = 0
         self.bytes_out = 0
         self.encode_seconds = 0.0
         self.meter = RateMeter()  # encoded video: the real output frame rate
@@ -142,9 +126,7 @@ class ProgramEncoder:
         self._thread.start()
 
     def stop(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._cond.notify()
+        self._queue.close()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         with self._sinks_lock:
@@ -172,33 +154,23 @@ class ProgramEncoder:
         packed I420, ``samples`` (samples_per_tick, 2) int16, ``cues`` timed
         metadata that belongs to this frame (kept if the picture is dropped).
         """
-        with self._cond:
-            queue = self._queue
-            if self._queued_pictures >= self.QUEUE:
-                queue[len(queue) - self._queued_pictures][1] = None  # the oldest picture: its audio stays
-                self._queued_pictures -= 1
-                self.frames_dropped += 1
-            if len(queue) >= self._max_ticks:
-                oldest = queue.popleft()
-                if oldest[3] and queue:  # a cue is never lost with its tick: the next one carries it
-                    queue[0][3] = oldest[3] + (queue[0][3] or [])
-                self.audio_ticks_dropped += 1
-                if oldest[1] is not None:
-                    self._queued_pictures -= 1
-                    self.frames_dropped += 1
-            queue.append([tick, picture, samples, cues])
-            self._queued_pictures += 1
-            self._cond.notify()
+        pictures, ticks = self._queue.put(tick, picture, samples, cues)
+        self.frames_dropped += pictures
+        self.audio_ticks_dropped += ticks
 
     @property
     def queued(self) -> int:
         """Ticks waiting for the encoder (pictures or audio only)."""
         return len(self._queue)
 
+    @property
+    def _key_wanted(self) -> bool:
+        return self._keyframes.wanted
+
     def request_keyframe(self) -> None:
         """Ask for a keyframe soon (any thread): at once, or 500 ms after the last one."""
         self.keyframe_requests += 1
-        self._key_wanted = True
+        self._keyframes.request()
 
     def _opus_wanted(self, sinks: list[Sink]) -> bool:
         # getattr: duck-typed sinks (tests, tools) need not subclass Sink.
@@ -206,15 +178,8 @@ class ProgramEncoder:
 
     # -- the thread ----------------------------------------------------------
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._stop:
-                    self._cond.wait()
-                if self._stop:
-                    return
-                tick, picture, samples, cues = self._queue.popleft()
-                if picture is not None:
-                    self._queued_pictures -= 1
+        while (item := self._queue.take()) is not None:
+            tick, picture, samples, cues = item
             try:
                 self._encode(tick, picture, samples, cues)
             except Exception:
@@ -269,17 +234,10 @@ class ProgramEncoder:
         vframe = planes_to_frame(picture)
         vframe.pts = tick
         vframe.time_base = self._video.time_base
-        # Keyframes on the clock's time grid, not on a frame count: a dropped
-        # frame must not cost the CDN its 1 s GOP.
-        regular = tick >= self._next_regular_key
-        forced = self._key_wanted and tick - self._last_key >= self._min_key_gap
-        if regular or forced:
+        key = self._keyframes.due(tick)
+        if key is not None:
             vframe.pict_type = av.video.frame.PictureType.I
-            self._last_key = tick
-            self._key_wanted = False
-            if regular:
-                self._next_regular_key = (tick // self.fmt.fps + 1) * self.fmt.fps
-            else:
+            if key == "forced":
                 self.forced_keyframes += 1
         video = [EncodedPacket.from_av("video", p) for p in self._video.encode(vframe)]
         self.frames_encoded += 1
@@ -290,28 +248,12 @@ class ProgramEncoder:
         """The (tick, samples) to encode for ``tick``: itself, after silence for the ticks missing
         before it (a hole: the clock skipped ticks or the backlog overflowed). Empty for a tick
         from the past. Advances the timeline."""
-        spt = self._samples_per_tick
-        ticks: list[tuple[int, np.ndarray]] = [(tick, samples)]
-        expected = self._next_audio_tick
-        if expected is not None:
-            if tick < expected:  # a tick from the past: never make audio go back
-                return []
-            missing = tick - expected
-            if missing * spt > self.MAX_SILENCE_FILL * self.fmt.sample_rate:
-                self.timeline_jumps += 1
-                self._opus = None  # restarts at the new pts
-                log.warning("program encoder: %.1f s without ticks; the timeline jumps", missing / self.fmt.fps)
-                ticks = [(tick, fade_in(samples))]
-            elif missing:
-                # Silence, entered from where the sound stopped and left with a fade-in: a
-                # step there is a click on air (tests/mixer/test_audio_e2e.py saw one under load).
-                self.silence_filled_ticks += missing
-                hole = [(t, self._silence) for t in range(expected, tick)]
-                if self._last_sample is not None:
-                    hole[0] = (expected, fade_from(self._last_sample, self._silence))
-                ticks = [*hole, (tick, fade_in(samples))]
-        self._next_audio_tick = tick + 1
-        self._last_sample = ticks[-1][1][-1].copy()
+        ticks, filled = self._audio_timeline.ticks(tick, samples)
+        if filled is None:  # a hole too long to fill: the timeline jumps
+            self.timeline_jumps += 1
+            self._opus = None  # restarts at the new pts
+        else:
+            self.silence_filled_ticks += filled
         return ticks
 
     def _encode_audio(

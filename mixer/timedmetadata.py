@@ -25,13 +25,14 @@ Payload (JSON object)::
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
 from mixer.graphics.card import CardContent
-from mixer.outputs.hlsplaylist import format_date_time
+from mixer.outputs.hlsplaylist import DateRange, format_date_time
 
 EVENTS = (
     "card.shown",
@@ -126,3 +127,22 @@ def parse(packet: EncodedPacket) -> dict[str, Any]:
     if not isinstance(value, dict) or "event" not in value:
         raise ValueError("not a timed metadata cue")
     return value
+
+
+def daterange(packet: EncodedPacket, start: float, cls: str) -> DateRange:
+    """The cue of a ``data`` packet as an HLS ``EXT-X-DATERANGE`` at ``start`` (UNIX seconds).
+
+    The whole payload goes in ``X-PAYLOAD`` (hex), the event and product id in ``X-EVENT`` and
+    ``X-PRODUCT`` when present; a payload that is not JSON (or not UTF-8) still gets one
+    (id ``pts<pts>``).
+    """
+    try:
+        cue = json.loads(packet.data.decode())
+    except ValueError:
+        cue = {}
+    attributes = [("X-PAYLOAD", "0x" + packet.data.hex())]
+    for name, value in (("X-EVENT", cue.get("event")), ("X-PRODUCT", (cue.get("product") or {}).get("id"))):
+        if isinstance(value, str) and value:
+            attributes.insert(0, (name, '"' + re.sub(r'["\r\n]', "", value) + '"'))
+    ident = str(cue.get("id") or f"pts{packet.pts}")
+    return DateRange(ident, start, cls, tuple(attributes))

@@ -38,91 +38,32 @@ DISTRICTS = [
     ("donghu", "东湖高新", "Donghu High-tech"),
 ]
 # District shows beside the main one: (show id, 中文, English, district ids).
+# fmt: off
 DISTRICT_SHOWS = [
-    (
-        "wuhan-north",
-        "汉北专场 · 黄陂 新洲 江岸",
-        "North Wuhan: Huangpi, Xinzhou, Jiang'an",
-        ["huangpi", "xinzhou", "jiangan"],
-    ),
-    (
-        "wuhan-south",
-        "汉南专场 · 江夏 蔡甸 汉南",
-        "South Wuhan: Jiangxia, Caidian, Hannan",
-        ["jiangxia", "caidian", "hannan"],
-    ),
+    ("wuhan-north", "汉北专场 · 黄陂 新洲 江岸", "North Wuhan: Huangpi, Xinzhou, Jiang'an",
+     ["huangpi", "xinzhou", "jiangan"]),
+    ("wuhan-south", "汉南专场 · 江夏 蔡甸 汉南", "South Wuhan: Jiangxia, Caidian, Hannan",
+     ["jiangxia", "caidian", "hannan"]),
 ]
+# fmt: on
 
-# Hand-written: real Hubei brands (they come first in the catalogue).
-CLASSICS = [
-    ("wangji-chicken-soup", "汪集鸡汤", "Wangji chicken soup", "武汉汪集鸡汤有限公司", 39.9, 59.9, "买二赠一", 5000),
-    (
-        "dongfeng-ax7",
-        "东风风神 AX7 乘用车",
-        "Dongfeng AX7 passenger car",
-        "东风汽车集团",
-        119800,
-        135800,
-        "直播专享 立减1.6万",
-        200,
-    ),
-    (
-        "cailinji-reganmian",
-        "蔡林记热干面 6盒装",
-        "Cai Lin Ji hot dry noodles, 6 boxes",
-        "武汉蔡林记餐饮",
-        49.9,
-        69.0,
-        "包邮",
-        20000,
-    ),
-    (
-        "zhouheiya-duck-neck",
-        "周黑鸭 卤鸭脖",
-        "Zhou Hei Ya braised duck neck",
-        "周黑鸭食品股份有限公司",
-        59.0,
-        79.0,
-        "第二件半价",
-        30000,
-    ),
-    ("jingwu-duck-neck", "精武鸭脖", "Jingwu duck neck", "武汉精武食品", 45.0, 58.0, "", 10000),
-    (
-        "bestore-snack-box",
-        "良品铺子 零食大礼包",
-        "Bestore snack gift box",
-        "良品铺子股份有限公司",
-        99.0,
-        158.0,
-        "满99减30",
-        15000,
-    ),
-    ("erchang-soda", "汉口二厂汽水 12瓶", "Hankow Erchang soda, 12 bottles", "汉口二厂", 66.0, 84.0, "", 8000),
-    ("honghu-lotus-root", "洪湖莲藕 5斤", "Honghu lotus root, 2.5 kg", "洪湖市农业合作社", 29.9, 45.0, "", 12000),
-    (
-        "qianjiang-crayfish",
-        "潜江小龙虾 3斤",
-        "Qianjiang crayfish, 1.5 kg",
-        "潜江市虾稻产业协会",
-        128.0,
-        168.0,
-        "产地直发",
-        6000,
-    ),
-    ("enshi-yulu-tea", "恩施玉露 绿茶", "Enshi Yulu green tea", "恩施玉露茶业", 198.0, 268.0, "", 3000),
-    (
-        "zigui-navel-orange",
-        "秭归脐橙 10斤",
-        "Zigui navel oranges, 5 kg",
-        "秭归县脐橙协会",
-        49.9,
-        69.9,
-        "买二赠一",
-        9000,
-    ),
-    ("xiaogan-sesame-candy", "孝感麻糖", "Xiaogan sesame candy", "孝感麻糖食品厂", 25.8, 32.0, "", 18000),
-    ("wuchang-fish", "武昌鱼 礼盒", "Wuchang bream gift box", "鄂州武昌鱼集团", 88.0, 118.0, "", 4000),
-]
+# Hand-written: real Hubei brands (they come first in the catalogue). A row: id|name (中文)|
+# name (English)|enterprise|price|was_price (yuan)|promo (may be empty)|stock.
+CLASSICS_TABLE = """
+wangji-chicken-soup|汪集鸡汤|Wangji chicken soup|武汉汪集鸡汤有限公司|39.9|59.9|买二赠一|5000
+dongfeng-ax7|东风风神 AX7 乘用车|Dongfeng AX7 passenger car|东风汽车集团|119800|135800|直播专享 立减1.6万|200
+cailinji-reganmian|蔡林记热干面 6盒装|Cai Lin Ji hot dry noodles, 6 boxes|武汉蔡林记餐饮|49.9|69.0|包邮|20000
+zhouheiya-duck-neck|周黑鸭 卤鸭脖|Zhou Hei Ya braised duck neck|周黑鸭食品股份有限公司|59.0|79.0|第二件半价|30000
+jingwu-duck-neck|精武鸭脖|Jingwu duck neck|武汉精武食品|45.0|58.0||10000
+bestore-snack-box|良品铺子 零食大礼包|Bestore snack gift box|良品铺子股份有限公司|99.0|158.0|满99减30|15000
+erchang-soda|汉口二厂汽水 12瓶|Hankow Erchang soda, 12 bottles|汉口二厂|66.0|84.0||8000
+honghu-lotus-root|洪湖莲藕 5斤|Honghu lotus root, 2.5 kg|洪湖市农业合作社|29.9|45.0||12000
+qianjiang-crayfish|潜江小龙虾 3斤|Qianjiang crayfish, 1.5 kg|潜江市虾稻产业协会|128.0|168.0|产地直发|6000
+enshi-yulu-tea|恩施玉露 绿茶|Enshi Yulu green tea|恩施玉露茶业|198.0|268.0||3000
+zigui-navel-orange|秭归脐橙 10斤|Zigui navel oranges, 5 kg|秭归县脐橙协会|49.9|69.9|买二赠一|9000
+xiaogan-sesame-candy|孝感麻糖|Xiaogan sesame candy|孝感麻糖食品厂|25.8|32.0||18000
+wuchang-fish|武昌鱼 礼盒|Wuchang bream gift box|鄂州武昌鱼集团|88.0|118.0||4000
+"""
 
 # category -> (enterprise kinds (中文, English), items (中文, English), price range in yuan, stock range)
 CATEGORIES: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]], tuple[float, float], tuple[int, int]]] = {
@@ -281,17 +222,20 @@ def _show(
     lines += ["", "[shows.outputs]", "hls = true", "flv = true", "hls_segment_seconds = 2.0", "hls_window = 6", ""]
 
 
+CLASSIC_FIELDS = ("id", "name", "name_en", "enterprise", "price", "was_price", "promo", "stock")
+
+
+def _cells(row: str) -> list[str | int | float]:
+    """A row of CLASSICS_TABLE: its texts, and its numbers as written (119800 stays an int)."""
+    cells = [cell.strip() for cell in row.split("|")]
+    return [*cells[:4], *(float(c) if "." in c else int(c) for c in cells[4:6]), cells[6], int(cells[7])]
+
+
 def render() -> str:
     rng = random.Random(SEED)
-    classics = [
-        {
-            k: v
-            for k, v in zip(
-                ("id", "name", "name_en", "enterprise", "price", "was_price", "promo", "stock"), row, strict=True
-            )
-            if v != ""
-        }
-        for row in CLASSICS
+    classics: list[dict[str, object]] = [
+        {k: v for k, v in zip(CLASSIC_FIELDS, _cells(row), strict=True) if v != ""}
+        for row in CLASSICS_TABLE.strip().splitlines()
     ]
     generated = catalogue(rng)
     lines = [

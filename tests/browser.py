@@ -146,6 +146,28 @@ class BrowserProcess:
     async def start(self) -> None:
         raise NotImplementedError
 
+    async def _launch(
+        self, args: list[str], env: dict[str, str], port: Callable[[], int | None], timeout: float, protocol: str
+    ) -> int:
+        """Start ``args`` in a process group of its own (its children go when it is ended by PID) and
+        poll ``port()`` until the browser says where its ``protocol`` listens: that port.
+
+        RuntimeError if the browser exits first; TimeoutError (the browser closed) after ``timeout`` s.
+        """
+        name = Path(self.binary).name
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while (found := port()) is None:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {self.proc.returncode} at start")
+            if time.monotonic() > deadline:
+                await self.close()
+                raise TimeoutError(f"{name} did not open its {protocol} port")
+            await asyncio.sleep(0.05)
+        return found
+
     async def _close_session(self) -> None:
         """Close pages and the protocol session (subclasses)."""
 

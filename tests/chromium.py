@@ -17,14 +17,11 @@ collide.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import os
 import shutil
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -161,20 +158,14 @@ class Chromium(BrowserProcess):
             "about:blank",
         ]
         env = {**os.environ, "LANGUAGE": self.lang.replace("-", "_"), "LANG": "C.UTF-8"}
-        # Own process group: the renderer and GPU children go when we end it by PID.
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
-        )
         port_file = self.profile / "DevToolsActivePort"
-        deadline = time.monotonic() + timeout
-        while not port_file.exists() or not port_file.read_text().strip():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"chromium exited with {self.proc.returncode} at start")
-            if time.monotonic() > deadline:
-                await self.close()
-                raise TimeoutError("chromium did not open its DevTools port")
-            await asyncio.sleep(0.05)
-        port = port_file.read_text().split()[0]
+
+        def devtools_port() -> int | None:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                return int(port_file.read_text().split()[0])
+            return None
+
+        port = await self._launch(args, env, devtools_port, timeout, "DevTools")
         self.endpoint = f"http://127.0.0.1:{port}"
         self._http = aiohttp.ClientSession()
 

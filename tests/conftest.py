@@ -93,6 +93,13 @@ class Server:
                 await asyncio.sleep(0.1)
 
 
+async def serve(aiohttp_server: Any, config: Config) -> Server:
+    """``create_app(config)`` served on 127.0.0.1 by pytest-aiohttp's ``aiohttp_server`` (ended
+    after the test); a client of it as the operator."""
+    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
+    return Server(str(srv.make_url("")).rstrip("/"), config)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def library_patches() -> None:
     """The process-wide library patches (rooms/compat/), as the app applies them at its start.
@@ -120,8 +127,7 @@ def show_outputs() -> dict[str, Any] | None:
 @pytest.fixture
 async def server(tmp_path: Path, aiohttp_server: Any, show_outputs: dict[str, Any] | None) -> Server:
     config = make_config(tmp_path) if show_outputs is None else make_config(tmp_path, outputs=show_outputs)
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return await serve(aiohttp_server, config)
 
 
 @pytest.fixture

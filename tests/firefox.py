@@ -33,7 +33,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -210,24 +209,14 @@ class Firefox(BrowserProcess):
             "about:blank",
         ]
         env = {**os.environ, "MOZ_CRASHREPORTER_DISABLE": "1", "HOME": str(self.profile)}
-        # Own process group: the content processes go when we end it by PID.
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
-        )
         port_file = self.profile / "WebDriverBiDiServer.json"
-        deadline = time.monotonic() + timeout
-        port = None
-        while port is None:
+
+        def bidi_port() -> int | None:
             with contextlib.suppress(OSError, ValueError, KeyError):
-                port = int(json.loads(port_file.read_text())["ws_port"])
-            if port is not None:
-                break
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"firefox exited with {self.proc.returncode} at start")
-            if time.monotonic() > deadline:
-                await self.close()
-                raise TimeoutError("firefox did not open its WebDriver BiDi port")
-            await asyncio.sleep(0.1)
+                return int(json.loads(port_file.read_text())["ws_port"])
+            return None
+
+        port = await self._launch(args, env, bidi_port, timeout, "WebDriver BiDi")
         self.endpoint = f"ws://127.0.0.1:{port}"
         self._http = aiohttp.ClientSession()
         ws = await self._http.ws_connect(f"{self.endpoint}/session", max_msg_size=64 * 1024 * 1024)

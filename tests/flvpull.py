@@ -1,9 +1,11 @@
-"""What a CDN pulling ``GET /live/{show}.flv`` gets: one reader for every test that pulls FLV."""
+"""What a CDN pulling ``GET /live/{show}.flv`` gets: one reader for every test that pulls FLV
+(and :func:`read_all` for a reader in the same process, of an ``FlvOutput``'s subscription)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterable
 
 import aiohttp
 
@@ -46,6 +48,11 @@ class FlvPull:
     def cancel(self) -> None:
         if self._task is not None:
             self._task.cancel()
+
+
+async def read_all(reader: AsyncIterable[bytes]) -> bytes:
+    """Every chunk of ``reader`` (``FlvOutput.subscribe()``) until it ends (the output closed)."""
+    return b"".join([chunk async for chunk in reader])
 
 
 async def record_flv(url: str, seconds: float) -> bytes:

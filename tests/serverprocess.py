@@ -39,6 +39,14 @@ def _toml(value: object) -> str:
     return str(value)
 
 
+def show_table(show_id: str, title: str, **keys: object) -> str:
+    """A ``[[shows]]`` table (TOML text) of show ``show_id`` with ``keys`` (``width=320``...) and
+    the tests' two studios."""
+    lines = ["[[shows]]", f"id = {_toml(show_id)}", f"title = {_toml(title)}"]
+    lines += [f"{key} = {_toml(value)}" for key, value in keys.items()]
+    return "\n".join(lines) + "\n" + TWO_STUDIOS
+
+
 def config_file(directory: Path, shows: str, *, name: str = "show.toml", **server: object) -> Path:
     """Write ``directory/name``: the tests' ``[server]`` table, then ``shows`` (TOML text); its path.
 

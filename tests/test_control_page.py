@@ -27,7 +27,7 @@ from orchestrator.app import create_app
 from orchestrator.config import parse
 from tests import chromium
 from tests.chromium import Chromium, Page
-from tests.conftest import OPERATOR, Server, make_config
+from tests.conftest import OPERATOR, Server, make_config, serve
 from tests.flvpull import FlvPull
 from tests.mediacheck import assert_continuous, decode
 from tests.whipclient import AiortcPublisher
@@ -101,6 +101,23 @@ async def click(page: Page, selector: str) -> None:
     x, y = box
     for kind in ("mousePressed", "mouseReleased"):
         await page.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+
+async def fill(page: Page, selector: str, value: str) -> None:
+    """Set the value of the input at ``selector`` and fire its ``input`` event, as typing does."""
+    await page.evaluate(
+        f"(() => {{ const i = document.querySelector({json.dumps(selector)}); i.value = {json.dumps(value)};"
+        " i.dispatchEvent(new Event('input')); })()"
+    )
+
+
+async def save_price(page: Page, price: str) -> str:
+    """Type ``price`` into the open product editor and save it; a card of it is on air, so the page
+    asks first: the text of its confirmation dialog (left open)."""
+    await fill(page, "#ed-price", price)
+    await click(page, "#ed-save")
+    await page.wait_for("document.getElementById('confirm').open")
+    return str(await page.evaluate("document.getElementById('confirm-body').textContent"))
 
 
 async def set_files(page: Page, selector: str, path: Path) -> None:
@@ -210,13 +227,7 @@ async def test_control_page_runs_the_show(server: Server, browser: Chromium) -> 
         await page.wait_for("document.querySelector('#cards-list .countdown') !== null")
 
         # A live price edit of the card on air needs the confirmation dialog (the API answers 409).
-        await page.evaluate(
-            "(() => { const i = document.getElementById('ed-price'); i.value = '29.9';"
-            " i.dispatchEvent(new Event('input')); })()"
-        )
-        await click(page, "#ed-save")
-        await page.wait_for("document.getElementById('confirm').open")
-        dialog = await page.evaluate("document.getElementById('confirm-body').textContent")
+        dialog = await save_price(page, "29.9")
         assert "¥39.90" in dialog and "¥29.90" in dialog, dialog
         await click(page, "#confirm-ok")
         state = await server.wait_for(lambda s: bool(s["cards"]) and s["cards"][0]["price"] == 29.9)
@@ -268,10 +279,7 @@ async def test_control_page_runs_the_show(server: Server, browser: Chromium) -> 
         await click(page, "[data-tab=audio]")
         await click(page, "#audio-strips [data-studio=bravo] .mute")
         await server.wait_for(lambda s: s["audio"]["studios"]["bravo"]["mute"] is True)
-        await page.evaluate(
-            "(() => { const f = document.querySelector('#audio-strips [data-studio=alpha] input[type=range]');"
-            " f.value = '-12'; f.dispatchEvent(new Event('input')); })()"
-        )
+        await fill(page, "#audio-strips [data-studio=alpha] input[type=range]", "-12")
         await server.wait_for(lambda s: s["audio"]["studios"]["alpha"]["gain_db"] == -12)
         await page.wait_for(
             "document.querySelector('#audio-strips [data-studio=bravo] .mute').classList.contains('on')"
@@ -446,10 +454,7 @@ async def test_control_page_catalogue_rundown_and_producer(
 
     # Search is client-side and debounced; it narrows 1,202 products to the one tea at once.
     t0 = time.monotonic()
-    await page.evaluate(
-        "(() => { const i = document.getElementById('product-search'); i.value = '玉露';"
-        " i.dispatchEvent(new Event('input')); })()"
-    )
+    await fill(page, "#product-search", "玉露")
     await page.wait_for("document.querySelectorAll('#product-list .prow').length === 1")
     assert time.monotonic() - t0 < 5  # the debounce and one render; 5 s: a loaded 2-core box slows Chromium
     took = await page.evaluate(
@@ -460,10 +465,7 @@ async def test_control_page_catalogue_rundown_and_producer(
     assert took < 1000, took  # five filters and renders of 1,202 products; 1 s: load slows Chromium several times
     await click(page, ".prow[data-product=tea-hubei]")
     # A live edit the API refuses shows the API's own words.
-    await page.evaluate(
-        "(() => { const i = document.getElementById('ed-price'); i.value = '99999';"
-        " i.dispatchEvent(new Event('input')); })()"
-    )
+    await fill(page, "#ed-price", "99999")
     await click(page, "#ed-save")
     error = await page.wait_for("document.getElementById('ed-error').textContent")
     assert "10x the catalogue price" in error, error
@@ -472,10 +474,7 @@ async def test_control_page_catalogue_rundown_and_producer(
     await page.evaluate("document.getElementById('rundown-studio').value = 'bravo'")
     await click(page, "#ed-rundown")
     await page.wait_for("(controlPage.rundown.bravo || []).length === 1")
-    await page.evaluate(
-        "(() => { const i = document.getElementById('product-search'); i.value = 'soup';"
-        " i.dispatchEvent(new Event('input')); })()"
-    )
+    await fill(page, "#product-search", "soup")
     await page.wait_for("document.querySelector('.prow[data-product=soup]') !== null")
     await click(page, ".prow[data-product=soup]")
     await click(page, "#ed-rundown")
@@ -518,8 +517,7 @@ async def test_each_program_monitor_keeps_its_shape(tmp_path: Path, aiohttp_serv
     """A landscape + portrait show: the page shows a second program monitor for 9:16, sized in its
     own aspect ratio (never squashed into 16:9), with the portrait program's picture in it."""
     config = make_config(tmp_path, programs=["landscape", "portrait"])
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    server = Server(str(srv.make_url("")).rstrip("/"), config)
+    server = await serve(aiohttp_server, config)
     page = await open_control(browser, server)
     await sign_in(page, token=OPERATOR)
     # The slate of the portrait program, decoded from its encoder's output (read while a JPEG is

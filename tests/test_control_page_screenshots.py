@@ -18,13 +18,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from orchestrator.app import create_app
 from orchestrator.config import parse
-from rooms.syntheticstudio import spawn_studio
 from tests import chromium
 from tests.chromium import Chromium
-from tests.conftest import Server
-from tests.test_control_page import click, sign_in
+from tests.conftest import Server, serve
+from tests.studioprocess import spawn_test_studio, stop_processes
+from tests.test_control_page import click, fill, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
@@ -90,17 +89,35 @@ def catalogue(n: int = 1200, enterprises: int = 400) -> str:
     return json.dumps({"products": rows}, ensure_ascii=False)
 
 
-async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> None:
+async def _wuhan_show(tmp_path: Path, aiohttp_server: Any, **fields: Any) -> tuple[Server, dict[str, Any]]:
+    """configs/wuhan-0510.toml served with its main show only (district shows would encode too),
+    that show's ``fields`` changed (None: the key removed): the server, its operator signed in, and
+    the show's table."""
     data = tomllib.loads((ROOT / "configs" / "wuhan-0510.toml").read_text(encoding="utf-8"))
     data["server"]["data_dir"] = str(tmp_path / "data")
-    data["shows"] = data["shows"][:1]  # the main show only (district shows would encode too)
+    data["shows"] = data["shows"][:1]
     show = data["shows"][0]
-    show.update(width=960, height=540, fps=25)
+    show.update(fields)
+    for key in [key for key, value in fields.items() if value is None]:
+        del show[key]
     config = parse(data, "wuhan-0510.toml")
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    server = Server(str(srv.make_url("")).rstrip("/"), config)
-    api = f"/api/shows/{show['id']}"
+    server = await serve(aiohttp_server, config)
     server.auth = {"Authorization": f"Bearer {config.server.operator_token}"}
+    return server, show
+
+
+def _studio(server: Server, show: dict[str, Any], studio: str, **options: Any) -> subprocess.Popen[bytes]:
+    """Studio ``studio`` of ``show`` publishing (its names on the picture) until stopped."""
+    s = next(x for x in show["studios"] if x["id"] == studio)
+    label = f"{s['name']} {s['name_en']}"
+    return spawn_test_studio(server, studio, label, show=show["id"], fps=25, bitrate=1_200_000, retry=True,
+                             verbose=False, stderr=subprocess.DEVNULL, **options)  # fmt: skip
+
+
+async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> None:
+    server, show = await _wuhan_show(tmp_path, aiohttp_server, width=960, height=540, fps=25)
+    config = server.config
+    api = f"/api/shows/{show['id']}"
 
     procs: list[subprocess.Popen[bytes]] = []
     async with Chromium(lang="zh-CN") as browser:
@@ -121,23 +138,7 @@ async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
 
         studios = [s["id"] for s in show["studios"]][:3]
         for studio, tone in zip(studios, (440.0, 554.0, 659.0), strict=True):
-            token = server.tokens.mint(show["id"], studio)
-            s = next(x for x in show["studios"] if x["id"] == studio)
-            procs.append(
-                spawn_studio(
-                    f"{server.url}/whip/{show['id']}/{studio}",
-                    token,
-                    f"{s['name']} {s['name_en']}",
-                    tone_hz=tone,
-                    width=960,
-                    height=540,
-                    fps=25,
-                    bitrate=1_200_000,
-                    retry=True,
-                    verbose=False,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
+            procs.append(_studio(server, show, studio, tone_hz=tone, width=960, height=540))
         try:
             await page.wait_for(
                 "controlPage.state.studios.filter(s => s.online).length === 3"
@@ -168,10 +169,7 @@ async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
             await page.evaluate("document.getElementById('rundown-studio').value = 'beijing'")
             await page.evaluate("document.getElementById('rundown-studio').dispatchEvent(new Event('change'))")
             await click(page, "[data-tab=products]")
-            await page.evaluate(
-                "(() => { const i = document.getElementById('product-search'); i.value = '鸡汤';"
-                " i.dispatchEvent(new Event('input')); })()"
-            )
+            await fill(page, "#product-search", "鸡汤")
             await page.wait_for("document.querySelector('.prow[data-product=wangji-chicken-soup]') !== null")
             await click(page, ".prow[data-product=wangji-chicken-soup]")
             await page.evaluate("document.getElementById('ed-countdown').value = '300'")
@@ -198,13 +196,7 @@ async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
             await asyncio.sleep(2)
             await page.screenshot(IMAGES / "control-1080p.png")
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_processes(procs, 10)
 
 
 async def test_two_programs_screenshots(tmp_path: Path, aiohttp_server: Any) -> None:
@@ -213,28 +205,15 @@ async def test_two_programs_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
     from tests.flvpull import record_flv
     from tests.mediacheck import without_cue_points
 
-    data = tomllib.loads((ROOT / "configs" / "wuhan-0510.toml").read_text(encoding="utf-8"))
-    data["server"]["data_dir"] = str(tmp_path / "data")
-    data["shows"] = data["shows"][:1]
-    show = data["shows"][0]
-    show.update(width=1280, height=720, fps=25, programs=["landscape", "portrait"])
-    show.pop("orientation", None)
-    config = parse(data, "wuhan-0510.toml")
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    server = Server(str(srv.make_url("")).rstrip("/"), config)
+    server, show = await _wuhan_show(
+        tmp_path, aiohttp_server, width=1280, height=720, fps=25, programs=["landscape", "portrait"], orientation=None
+    )
+    config = server.config
     api = f"/api/shows/{show['id']}"
-    server.auth = {"Authorization": f"Bearer {config.server.operator_token}"}
     procs: list[subprocess.Popen[bytes]] = []
     # Beijing from a 16:9 camera, Hong Kong from a phone held upright.
     for studio, size, tone in (("beijing", (960, 540), 440.0), ("hongkong", (540, 960), 554.0)):
-        s = next(x for x in show["studios"] if x["id"] == studio)
-        procs.append(
-            spawn_studio(
-                f"{server.url}/whip/{show['id']}/{studio}", server.tokens.mint(show["id"], studio),
-                f"{s['name']} {s['name_en']}", tone_hz=tone, width=size[0], height=size[1], fps=25,
-                bitrate=1_200_000, retry=True, verbose=False, stderr=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
+        procs.append(_studio(server, show, studio, tone_hz=tone, width=size[0], height=size[1]))
     try:
         async with Chromium(lang="zh-CN") as browser:
             page = await browser.open(f"{server.url}/control/{show['id']}")
@@ -280,13 +259,7 @@ async def test_two_programs_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
                 frames = await asyncio.to_thread(_last_frame, without_cue_points(flv))
                 frames.save(IMAGES / name)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs, 10)
 
 
 def _last_frame(flv: bytes) -> Any:

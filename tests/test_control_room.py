@@ -29,7 +29,7 @@ from tests import chromium
 from tests.chromium import Chromium, Page
 from tests.conftest import OPERATOR, Server
 from tests.flashbeep import Gate, TrackPublisher
-from tests.test_control_page import PROGRAM_SHOWN, click, open_control, press, sign_in
+from tests.test_control_page import PROGRAM_SHOWN, click, open_control, press, save_price, sign_in
 from tests.whipclient import AiortcPublisher, ColourTrack, ToneTrack
 
 pytestmark = pytest.mark.skipif(not chromium.available(), reason="chromium is not installed")
@@ -67,13 +67,7 @@ async def test_live_price_reaches_the_host_and_panic_turns_the_tally_off(server:
         await page.wait_for("controlPage.productById.get('soup').on_air.length === 1", timeout=10)
         await click(page, ".prow[data-product=soup]")
         await page.wait_for("!document.getElementById('product-editor').hidden")
-        await page.evaluate(
-            "(() => { const i = document.getElementById('ed-price'); i.value = '29.9';"
-            " i.dispatchEvent(new Event('input')); })()"
-        )
-        await click(page, "#ed-save")
-        await page.wait_for("document.getElementById('confirm').open")
-        dialog = await page.evaluate("document.getElementById('confirm-body').textContent")
+        dialog = await save_price(page, "29.9")
         assert "confirm_price" not in dialog and "Buyers will see ¥29.90" in dialog, dialog  # words, not API text
         # Esc in a dialog cancels the dialog (nothing changes), it does not panic.
         await press(page, "Escape")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,25 @@ async def _key_t(page: Page, kind: str) -> None:
     await page.send("Input.dispatchKeyEvent", type=kind, **params, **extra)
 
 
+async def _talkback_until(
+    server: Server, done: Callable[[dict[str, Any]], bool], timeout: float, interval: float = 0.1
+) -> dict[str, Any]:
+    """The show's talkback status (``GET .../talkback``) once ``done`` says so of it, polled every
+    ``interval`` s; TimeoutError after ``timeout`` s."""
+    async with asyncio.timeout(timeout):
+        while not done(status := (await server.api("GET", "/api/shows/test-show/talkback"))[1]):
+            await asyncio.sleep(interval)
+    return dict(status)
+
+
+async def _window(settle: float, length: float) -> tuple[float, float]:
+    """After ``settle`` seconds, ``length`` seconds of listening: their (start, end) monotonic times."""
+    await asyncio.sleep(settle)
+    start = time.monotonic()
+    await asyncio.sleep(length)
+    return start, time.monotonic()
+
+
 def _rms(listener: Listener, since: float, until: float) -> float:
     parts = [c for t, c in listener.chunks if since <= t < until]
     if not parts:
@@ -57,35 +77,24 @@ async def test_hold_t_to_talk_to_a_studio(server: Server, browser: Chromium) -> 
             "document.getElementById('talkback-target').value = 'alpha';"
             "document.getElementById('talkback-target').dispatchEvent(new Event('change'))"
         )
-        await asyncio.sleep(1.5)
-        t_quiet = time.monotonic()
-        await asyncio.sleep(1.5)
-        t_press = time.monotonic()
+        t_quiet, t_press = await _window(1.5, 1.5)
         await _key_t(page, "keyDown")
         await page.wait_for("talkback.talking && talkback.conn === 'connected'", timeout=20)
-        async with asyncio.timeout(10):  # the page shows ON at the press; the server hears of it a moment later
-            while not (status := (await server.api("GET", "/api/shows/test-show/talkback"))[1])["talking"]:
-                await asyncio.sleep(0.1)
+        # The page shows ON at the press; the server hears of it a moment later.
+        status = await _talkback_until(server, lambda s: bool(s["talking"]), timeout=10)
         assert status["talking"] == [{"operator": "director", "targets": ["alpha"]}], status
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(ARTIFACTS / "control-talkback.png")
-        await asyncio.sleep(1.0)
-        t_talk = time.monotonic()
-        await asyncio.sleep(3.0)
-        t_end = time.monotonic()
+        t_talk, t_end = await _window(1.0, 3.0)
         await _key_t(page, "keyUp")
         await page.wait_for("!talkback.talking", timeout=5)
-        async with asyncio.timeout(5):
-            while (await server.api("GET", "/api/shows/test-show/talkback"))[1]["talkbacks_open"]:
-                await asyncio.sleep(0.1)
+        await _talkback_until(server, lambda s: not s["talkbacks_open"], timeout=5)
         quiet, talking = _rms(ret, t_quiet, t_press), _rms(ret, t_talk, t_end)
         # Program minus alpha is silence; the director's microphone is not.
         assert quiet < 30, (quiet, talking)
         assert talking > 100, (quiet, talking)
         await browser.close_page(page)
-        async with asyncio.timeout(15):
-            while (await server.api("GET", "/api/shows/test-show/talkback"))[1]["talkbacks"]:
-                await asyncio.sleep(0.2)
+        await _talkback_until(server, lambda s: not s["talkbacks"], timeout=15, interval=0.2)
     finally:
         await ret.stop(server.url)
         await pub.stop()

@@ -11,19 +11,17 @@ gathers no ICE candidate unless the namespace has a default route
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
 import numpy as np
 import pytest
-from aiohttp import web
 
 from tests import firefox
 from tests.conftest import Server
 from tests.firefox import Firefox
 from tests.mixer.test_whep import WhepClient, _wait
-from tests.mixer.test_whep_chromium import VIEWER_PAGE
+from tests.whepviewerpage import decoded_stats, hang_up, viewer_page_url, watch
 from tests.whipclient import AiortcPublisher
 
 pytestmark = [
@@ -49,28 +47,18 @@ CENTRE_RGB = """(() => {
 
 
 async def test_firefox_watches_the_program_over_whep(server: Server, aiohttp_server: Any) -> None:
-    pages = web.Application()
-    pages.router.add_get("/viewer.html", lambda _: web.Response(text=VIEWER_PAGE, content_type="text/html"))
-    page_server = await aiohttp_server(pages, host="127.0.0.1")
+    viewer_page = await viewer_page_url(aiohttp_server)
     publisher = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "green")
     try:
         await server.go_live(publisher, "bravo")
         async with Firefox() as browser:
-            page = await browser.open(str(page_server.make_url("/viewer.html")))
-            await page.wait_for("typeof watch === 'function'")
-            result = await page.evaluate(f"watch({json.dumps(server.url + '/whep/test-show')})", timeout=20)
-            assert result["status"] == 201, result
+            page = await browser.open(viewer_page)
+            result = await watch(page, server)
             answer = result["answer"]
-            await page.wait_for("result.state === 'connected'", timeout=20)
-            await page.wait_for(
-                "stats().then(s => JSON.parse(s)).then(s => s.video && s.video.framesDecoded > 90"
-                " && s.audio && s.audio.packetsReceived > 100)",
-                timeout=30,
-            )
-            got = json.loads(await page.evaluate("stats()"))
+            got = await decoded_stats(page, "packetsReceived > 100", connect_s=20, decode_s=30)
             centre = await page.wait_for(CENTRE_RGB, timeout=10)
             _, state = await server.api("GET", "/api/shows/test-show")
-            status = await page.evaluate(f"hangUp({json.dumps(server.url)})")
+            status = await hang_up(page, server)
             assert status == 200
     finally:
         await publisher.stop()

@@ -17,6 +17,7 @@ import pytest
 from tests.chromium import Chromium
 from tests.conftest import Server
 from tests.returnclient import Talker
+from tests.test_control_page import fill
 from tests.whipclient import AiortcPublisher, ToneTrack
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
@@ -67,10 +68,7 @@ async def test_join_page_plays_the_return_feed(server: Server, browser: Chromium
         assert await page.evaluate("document.querySelector('.return-picture').videoWidth") == 480
         assert "headphones" in await page.evaluate("document.querySelector('.return-note').textContent")
         # The host's own controls: volume and mute act on the return's sound.
-        await page.evaluate(
-            "(() => { const v = document.querySelector('.return-volume'); v.value = '0.3';"
-            " v.dispatchEvent(new Event('input')); })()"
-        )
+        await fill(page, ".return-volume", "0.3")
         assert await page.evaluate("document.querySelector('.return-picture').volume") == pytest.approx(0.3)
         await page.evaluate("document.querySelector('.return-mute').click()")
         assert await page.evaluate("document.querySelector('.return-picture').muted")

@@ -6,8 +6,8 @@ import contextlib
 import subprocess
 from collections.abc import AsyncIterator
 
-from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server
+from tests.studioprocess import spawn_test_studio, stop_processes
 from tests.whipclient import AiortcPublisher
 
 
@@ -17,22 +17,13 @@ async def ffmpeg_and_aiortc_studios(server: Server) -> AsyncIterator[AiortcPubli
 
     Yields bravo's publisher once it has started (alpha may still be connecting).
     """
-    ffmpeg = spawn_studio(
-        f"{server.url}/whip/test-show/alpha",
-        server.token("alpha"),
-        "alpha",
-        pattern="red",
-        width=640,
-        height=360,
-        bitrate=800_000,
-        stderr=subprocess.PIPE,
+    ffmpeg = spawn_test_studio(
+        server, "alpha", pattern="red", width=640, height=360, bitrate=800_000, stderr=subprocess.PIPE
     )
     publisher = AiortcPublisher(server.url, "test-show", "bravo", server.token("bravo"), "green")
     try:
         await publisher.start()
         yield publisher
     finally:
-        ffmpeg.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            ffmpeg.wait(10)
+        stop_processes([ffmpeg], 10)
         await publisher.stop()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw
 
 from mixer.graphics.countdown import CountdownStyle
+from mixer.graphics.palette import DARK_RED, GREY, INK, LIGHT_GREY, PANEL, RED, WHITE
 from mixer.graphics.qr import qr_image
 from mixer.graphics.rendered import Box, CountdownSpot, Rendered
 from mixer.graphics.text import draw_fitted, ellipsize, fit_font, font, format_price, text_width
@@ -24,14 +25,6 @@ log = logging.getLogger(__name__)
 
 MAIN_WIDTH = 440  # at scale 1 (a 720-pixel short side)
 TAG_WIDTH = 300
-
-WHITE = (255, 255, 255, 255)
-PANEL = (250, 250, 248, 255)
-RED = (214, 24, 40, 255)
-DARK_RED = (150, 10, 22, 255)
-INK = (30, 30, 34, 255)
-GREY = (110, 110, 118, 255)
-LIGHT_GREY = (150, 150, 156, 255)
 
 
 @dataclass(frozen=True)

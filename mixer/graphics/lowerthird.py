@@ -7,13 +7,9 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
+from mixer.graphics.palette import NAVY, RED, SOFT, WHITE
 from mixer.graphics.rendered import Box, Rendered
 from mixer.graphics.text import draw_fitted, fit_font, font, text_width
-
-NAVY = (16, 26, 56, 255)
-RED = (214, 24, 40, 255)
-WHITE = (255, 255, 255, 255)
-SOFT = (200, 208, 224, 255)
 
 
 @dataclass(frozen=True)

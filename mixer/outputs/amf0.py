@@ -23,6 +23,16 @@ def encode(*values: Any) -> bytes:
     return b"".join(_encode(v) for v in values)
 
 
+def ecma_array(fields: dict[str, Any]) -> bytes:
+    """An ECMA array (0x08) of ``fields``: what an FLV ``onMetaData`` carries."""
+    return (
+        b"\x08"
+        + struct.pack(">I", len(fields))
+        + b"".join(_string(k) + _encode(v) for k, v in fields.items())
+        + b"\x00\x00\x09"
+    )
+
+
 def _string(text: str) -> bytes:
     data = text.encode()
     if len(data) > 0xFFFF:

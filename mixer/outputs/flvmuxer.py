@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
+from mixer.outputs import amf0
+from mixer.outputs.h264 import NAL_AUD, NAL_FILLER, NAL_PPS, NAL_SPS, avc_decoder_config, nal_type, split_annexb
 
 TAG_AUDIO = 8
 TAG_VIDEO = 9
@@ -26,25 +28,12 @@ TAG_SCRIPT = 18
 CODEC_AVC = 7
 CODEC_AAC = 10
 
-NAL_SLICE = 1
-NAL_IDR = 5
-NAL_SEI = 6
-NAL_SPS = 7
-NAL_PPS = 8
-NAL_AUD = 9
-NAL_FILLER = 12
-
-# Profiles whose SPS carries chroma/bit-depth fields; ISO 14496-15 wants them
-# repeated at the end of the avcC for these.
-_HIGH_PROFILES = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135})
-
 # AAC sample-rate index table (ISO 14496-3, 1.6.3.4).
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
 _TAG_HEADER = struct.Struct(">B3sI3s")  # type, size (24 bit), timestamp (24 + 8 bit ext), stream id
 _U32 = struct.Struct(">I")
 _STREAM_ID = b"\x00\x00\x00"
-_START_CODE = b"\x00\x00\x01"
 
 # First bytes of the tag bodies.  AAC always says 44 kHz/16 bit/stereo in the
 # flags byte (the real values are in the AudioSpecificConfig).
@@ -59,75 +48,6 @@ class FlvError(ValueError):
     """Input the muxer cannot turn into FLV (e.g. a keyframe without SPS/PPS)."""
 
 
-# --- Annex B / H.264 helpers -------------------------------------------------
-
-
-def split_annexb(data: bytes) -> list[bytes]:
-    """NAL units of an Annex B access unit, start codes removed.
-
-    Emulation prevention guarantees 00 00 01 never occurs inside a NAL, so a
-    plain split is exact; trailing zeros belong to the next 4-byte start code
-    (a NAL's last byte is never 0 thanks to its rbsp trailing bits).
-    """
-    parts = data.split(_START_CODE)
-    return [p.rstrip(b"\x00") for p in parts[1:] if p.strip(b"\x00")]
-
-
-def nal_type(nal: bytes) -> int:
-    return nal[0] & 0x1F
-
-
-def _unescape(nal: bytes) -> bytes:
-    """RBSP of a NAL: drop emulation-prevention 03 bytes."""
-    return nal.replace(b"\x00\x00\x03", b"\x00\x00")
-
-
-class _BitReader:
-    def __init__(self, data: bytes) -> None:
-        self._value = int.from_bytes(data, "big")
-        self._left = len(data) * 8
-
-    def bits(self, n: int) -> int:
-        if n > self._left:
-            raise FlvError("truncated SPS")
-        self._left -= n
-        return (self._value >> self._left) & ((1 << n) - 1)
-
-    def ue(self) -> int:
-        zeros = 0
-        while self.bits(1) == 0:
-            zeros += 1
-            if zeros > 31:
-                raise FlvError("bad exp-Golomb code in SPS")
-        return (1 << zeros) - 1 + self.bits(zeros)
-
-
-def avc_decoder_config(sps_list: list[bytes], pps_list: list[bytes]) -> bytes:
-    """AVCDecoderConfigurationRecord (ISO 14496-15, 5.2.4.1) with 4-byte NAL lengths."""
-    if not sps_list or not pps_list:
-        raise FlvError("AVC sequence header needs at least one SPS and one PPS")
-    sps = sps_list[0]
-    if len(sps) < 4:
-        raise FlvError("SPS too short")
-    profile, compat, level = sps[1], sps[2], sps[3]
-    out = bytearray([1, profile, compat, level, 0xFC | 3, 0xE0 | len(sps_list)])
-    for s in sps_list:
-        out += len(s).to_bytes(2, "big") + s
-    out.append(len(pps_list))
-    for p in pps_list:
-        out += len(p).to_bytes(2, "big") + p
-    if profile in _HIGH_PROFILES:
-        reader = _BitReader(_unescape(sps[4:]))
-        reader.ue()  # seq_parameter_set_id
-        chroma_format = reader.ue()
-        if chroma_format == 3:
-            reader.bits(1)  # separate_colour_plane_flag
-        depth_luma = reader.ue()
-        depth_chroma = reader.ue()
-        out += bytes([0xFC | chroma_format, 0xF8 | depth_luma, 0xF8 | depth_chroma, 0])  # 0 SPS-ext
-    return bytes(out)
-
-
 def audio_specific_config(sample_rate: int, channels: int) -> bytes:
     """AAC-LC AudioSpecificConfig, used when the encoder gave no extradata."""
     try:
@@ -138,50 +58,27 @@ def audio_specific_config(sample_rate: int, channels: int) -> bytes:
     return value.to_bytes(2, "big")
 
 
-# --- AMF0 (onMetaData) -------------------------------------------------------
-
-
-def _amf_string(text: str) -> bytes:
-    raw = text.encode()
-    return len(raw).to_bytes(2, "big") + raw
-
-
-def _amf_value(value: object) -> bytes:
-    if value is None:
-        return b"\x05"
-    if isinstance(value, dict):  # an anonymous object: key/value pairs, then the end marker
-        return b"\x03" + b"".join(_amf_string(str(k)) + _amf_value(v) for k, v in value.items()) + b"\x00\x00\x09"
-    if isinstance(value, bool):  # before int: bool is an int
-        return bytes([1, int(value)])
-    if isinstance(value, int | float):
-        return b"\x00" + struct.pack(">d", float(value))
-    if isinstance(value, str):
-        return b"\x02" + _amf_string(value)
-    raise TypeError(f"unsupported AMF0 value {value!r}")
+# --- script tags (AMF0) ---------------------------------------------------------
 
 
 def amf0_metadata(fields: dict[str, object]) -> bytes:
     """Body of an ``onMetaData`` script tag: name, then an ECMA array."""
-    out = bytearray(b"\x02" + _amf_string("onMetaData"))
-    out += b"\x08" + len(fields).to_bytes(4, "big")
-    for key, value in fields.items():
-        out += _amf_string(key) + _amf_value(value)
-    out += b"\x00\x00\x09"  # object end marker
-    return bytes(out)
+    return amf0.encode("onMetaData") + amf0.ecma_array(fields)
 
 
 CUE_POINT = "onCuePoint"
 
 
-def amf0_cue_point(event: str, seconds: float, payload: str) -> bytes:
-    """Body of the script tag that carries a timed metadata cue (mixer/timedmetadata.py).
+def amf0_cue_point(payload: str, seconds: float) -> bytes:
+    """Body of the script tag that carries a timed metadata cue (mixer/timedmetadata.py) at
+    ``seconds`` on the stream's timeline; ValueError if ``payload`` is not a JSON object.
 
-    ``onCuePoint`` with the shape Flash event cue points had (``name``, ``time``,
-    ``type: "event"``, ``parameters``); the cue itself is JSON text in
-    ``parameters.json``, so readers need no AMF object mapping of their own.
+    ``onCuePoint`` with the shape Flash event cue points had (``name``: the cue's event, ``time``,
+    ``type: "event"``, ``parameters``); the cue itself is JSON text in ``parameters.json``, so
+    readers need no AMF object mapping of their own.
     """
-    cue = {"name": event, "time": seconds, "type": "event", "parameters": {"json": payload}}
-    return b"\x02" + _amf_string(CUE_POINT) + _amf_value(cue)
+    event = str(json.loads(payload).get("event", "cue"))
+    return amf0.encode(CUE_POINT, {"name": event, "time": seconds, "type": "event", "parameters": {"json": payload}})
 
 
 # --- tags ----------------------------------------------------------------------
@@ -272,9 +169,7 @@ class FlvMuxer:
             if self.header is None:
                 return []
             ts = self._timestamp(packet)
-            text = packet.data.decode()
-            event = str(json.loads(text).get("event", "cue"))
-            cue = amf0_cue_point(event, ts / 1000, text)
+            cue = amf0_cue_point(packet.data.decode(), ts / 1000)
             return [FlvTag(tag(TAG_SCRIPT, ts, (cue,)), "data", ts, False)]
         if packet.kind == "audio":
             if self.header is None:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from fractions import Fraction
 from typing import Any
 
 import av
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
-from mixer.outputs.flvmuxer import NAL_AUD, NAL_FILLER, FlvMuxer, amf0_cue_point, nal_type, split_annexb
+from mixer.outputs.flvmuxer import FlvMuxer, amf0_cue_point
+from mixer.outputs.h264 import NAL_AUD, NAL_FILLER, nal_type, split_annexb
 
 _DROP = frozenset({NAL_AUD, NAL_FILLER})  # meaningless outside Annex B
 INTERLEAVE_DELTA = "50000"  # microseconds a mux with a (sparse) data stream may hold packets back
@@ -160,7 +160,7 @@ class Remux:
         if ms < 0:
             return 0
         text = packet.data.decode()
-        body = amf0_cue_point(str(json.loads(text).get("event", "cue")), ms / 1000, text)
+        body = amf0_cue_point(text, ms / 1000)
         out = av.Packet(body)
         out.pts = out.dts = ms
         out.time_base = Fraction(1, 1000)

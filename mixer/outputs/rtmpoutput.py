@@ -17,7 +17,6 @@ timed metadata goes out as ``onCuePoint`` data messages.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -210,7 +209,7 @@ class RtmpOutput(Sink):
                         body = tag.data[11:-4]
                         if tag.data[0] == TAG_SCRIPT:  # a cue: its time on this connection's timeline
                             text = packet.data.decode()
-                            body = amf0_cue_point(str(json.loads(text).get("event", "cue")), ts / 1000, text)
+                            body = amf0_cue_point(text, ts / 1000)
                         written += publish.send(tag.data[0], ts, body)
                     self._last_write = time.monotonic()
                     if self.live_since is None:

@@ -31,48 +31,27 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Protocol
 
 from aiortc import RTCIceServer
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
-from mixer.outputs.flvmuxer import NAL_SPS, nal_type, split_annexb
+from mixer.outputs.h264 import NAL_SPS, nal_type, split_annexb
 from mixer.outputs.ratemeter import RateMeter
 from mixer.outputs.sink import Sink
 from mixer.outputs.viewercodec import DEFAULT_PROFILE_LEVEL_ID, H264_HIGH, ViewerCodec, h264_level, profile_level_id
 from mixer.outputs.viewerencoder import ViewerEncoder
+from mixer.outputs.whepviewer import WhepFull, WhepViewer
+
+__all__ = ["WhepFull", "WhepOutput", "WhepViewer"]  # the viewer contract's old home: importers keep working
 
 log = logging.getLogger(__name__)
 
 
-class WhepFull(Exception):
-    """No room for another viewer (or the output is closed)."""
-
-
-class WhepViewer(Protocol):
-    """What the output needs of a viewer's session (:class:`rooms.whepsession.WhepSession`)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def codec(self) -> ViewerCodec | None: ...
-    @property
-    def connected_at(self) -> float | None: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def dropped_packets(self) -> int: ...
-    @property
-    def skipped_packets(self) -> int: ...
-    @property
-    def resyncs(self) -> int: ...
-    def push(self, packet: EncodedPacket, audio: bool) -> None: ...
-    def send_cue(self, packet: EncodedPacket) -> None: ...
-    async def close(self) -> None: ...
-    def stats(self) -> dict[str, object]: ...
-
-
 class WhepOutput(Sink):
+    """Hands the program to attached WHEP viewers (module doc): at most ``max_viewers`` at once, each
+    queueing ``queue_seconds`` of packets. Viewers are attached and fed on ``loop``; :meth:`put` runs
+    in the encoder thread."""
+
     name = "whep"
     audio_codec = "opus"
     accepts_data = True  # cues go to each viewer's data channel (rooms/whepsession.py)

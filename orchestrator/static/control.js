@@ -703,22 +703,25 @@
 
   /** "ok", "none" (connected, no picture for a second) or "offline": a frozen picture is not a live one. */
   const signalOf = (st) => st.signal || (st.online ? "ok" : "offline");
-  function renderTiles(s) {
-    const onAir = airStudios(s);
-    const onPvw = previewStudios(s);
+  const signalBadge = (signal) => "badge " + (signal === "ok" ? "online" : signal === "none" ? "nosignal" : "offline");
+  /** fn(st, view, tally, signal) for each studio of state ``s`` with a view in ``views``; tally: "pgm", "pvw" or "". */
+  function eachStudioView(s, views, fn) {
+    const onAir = airStudios(s), onPvw = previewStudios(s);
     for (const st of s.studios || []) {
-      const t = tiles.get(st.id);
-      if (!t) continue;
-      const pgm = onAir.has(st.id);
-      const pvw = onPvw.has(st.id);
-      const signal = signalOf(st);
+      const view = views.get(st.id);
+      if (view) fn(st, view, onAir.has(st.id) ? "pgm" : onPvw.has(st.id) ? "pvw" : "", signalOf(st));
+    }
+  }
+  function renderTiles(s) {
+    eachStudioView(s, tiles, (st, t, tally, signal) => {
+      const pgm = tally === "pgm", pvw = tally === "pvw";
       t.root.classList.toggle("program", pgm);
-      t.root.classList.toggle("preview", pvw && !pgm);
+      t.root.classList.toggle("preview", pvw);
       t.root.classList.toggle("offline", !st.online);
       t.root.classList.toggle("nosignal", signal === "none");
-      t.tally.className = "tally " + (pgm ? "pgm" : pvw ? "pvw" : "");
-      t.tally.textContent = pgm ? "PGM" : pvw ? "PVW" : "";
-      t.online.className = "badge " + (signal === "ok" ? "online" : signal === "none" ? "nosignal" : "offline");
+      t.tally.className = "tally " + tally;
+      t.tally.textContent = tally.toUpperCase();
+      t.online.className = signalBadge(signal);
       t.online.textContent = signal === "ok" ? "在线 ONLINE" : signal === "none" ? `无信号 NO SIGNAL${st.frame_age_s != null ? ` ${Math.round(st.frame_age_s)}s` : ""}` : "离线 OFFLINE";
       t.health.hidden = signal !== "ok" || !st.stats;
       if (st.stats) {
@@ -728,7 +731,7 @@
       // No signal: drop the last (frozen) picture rather than show it as if live.
       frames.watch(t.img, signal === "ok" ? st.id : null);
       t.ph.replaceChildren(h("div", null, ...(signal === "none" ? bi("无信号", "NO SIGNAL") : st.online ? bi("等待画面", "Waiting for picture") : bi("离线", "Offline"))));
-    }
+    });
   }
 
   function setMeter(node, reading) {
@@ -1342,20 +1345,15 @@
     }));
   }
   function renderCues(s) {
-    const onPgm = airStudios(s);
-    const onPvw = previewStudios(s);
-    for (const st of s.studios || []) {
-      const v = cueViews.get(st.id);
-      if (!v) continue;
+    eachStudioView(s, cueViews, (st, v, tally, signal) => {
       const cue = st.cue;
       v.current.hidden = !cue || (!cue.product && !cue.message);
       // The host reads "present now" only while on air, else "you're next" (join page, hostapi.py).
-      const when = onPgm.has(st.id) ? "现在介绍 now" : "下一个 next";
+      const when = tally === "pgm" ? "现在介绍 now" : "下一个 next";
       if (cue) v.current.textContent = `当前提示 Current cue (${when})${cue.at ? " " + hms(cue.at) : ""}: ` + [cue.product ? productName(cue.product) : "", cue.message || ""].filter(Boolean).join(" — ");
-      const signal = signalOf(st);
-      v.tally.replaceChildren(onPgm.has(st.id) ? h("span", { class: "tally pgm" }, "PGM") : onPvw.has(st.id) ? h("span", { class: "tally pvw" }, "PVW") : "",
-        h("span", { class: "badge " + (signal === "ok" ? "online" : signal === "none" ? "nosignal" : "offline") }, signal === "ok" ? "ONLINE" : signal === "none" ? "NO SIGNAL" : "OFFLINE"));
-    }
+      v.tally.replaceChildren(tally ? h("span", { class: "tally " + tally }, tally.toUpperCase()) : "",
+        h("span", { class: signalBadge(signal) }, signal === "ok" ? "ONLINE" : signal === "none" ? "NO SIGNAL" : "OFFLINE"));
+    });
   }
   async function sendCue(studio, product, message, button) {
     return act("POST", `${API}/studios/${encodeURIComponent(studio)}/cue`, { product: product || null, message: message || "" },

@@ -24,6 +24,13 @@ def tone(start: int, n: int, hz: float = 440, amplitude: float = 8000) -> av.Aud
     return frame
 
 
+def _studio_on_air() -> tuple[AudioMixer, FeedBuffer]:
+    """A 48 kHz mixer of N samples a tick with studio ``a``'s feed on air (1440 samples buffered)."""
+    mixer = AudioMixer(48000, N)
+    mixer.set_on_air(["a"], 1440)
+    return mixer, FeedBuffer("a")
+
+
 def test_soft_clip_is_linear_below_the_knee_and_never_exceeds_the_ceiling() -> None:
     x = np.linspace(-200_000, 200_000, 100_001, dtype=np.float32)
     y = x.copy()
@@ -55,9 +62,7 @@ def test_meter_reads_dbfs() -> None:
 
 @pytest.mark.parametrize("ppm", [10000, -5000])  # a studio clock 1% fast, 0.5% slow
 def test_drift_control_keeps_the_buffer_delay_steady(ppm: int) -> None:
-    mixer = AudioMixer(48000, N)
-    feed = FeedBuffer("a")
-    mixer.set_on_air(["a"], 1440)
+    mixer, feed = _studio_on_air()
     per_tick = N + N * ppm // 1_000_000
     sent = 0
     depths = []
@@ -72,9 +77,7 @@ def test_drift_control_keeps_the_buffer_delay_steady(ppm: int) -> None:
 
 
 def test_underrun_fades_out_instead_of_clicking() -> None:
-    mixer = AudioMixer(48000, N)
-    feed = FeedBuffer("a")
-    mixer.set_on_air(["a"], 1440)
+    mixer, feed = _studio_on_air()
     sent = 0
     out = []
     for tick in range(40):
@@ -91,9 +94,7 @@ def test_a_stalled_clock_drops_queued_audio_without_a_click() -> None:
     """The clock stalls (a loaded box) while the studio's audio keeps coming: more than the
     buffer's 300 ms queue up and the oldest are dropped. Cut, that jumps to another phase of
     the tone (up to 16000 a sample); spliced, it stays a tone (the CI click: 6363)."""
-    mixer = AudioMixer(48000, N)
-    feed = FeedBuffer("a")
-    mixer.set_on_air(["a"], 1440)
+    mixer, feed = _studio_on_air()
     sent = 0
     out = []
     for tick in range(60):

@@ -22,20 +22,9 @@ from mixer.graphics.motion import Motion
 from mixer.graphics.overlaystack import OverlayStack
 from mixer.graphics.qr import QUIET_MODULES, qr_matrix
 from mixer.graphics.text import font, format_price
+from tests.samplecards import SOUP
 
 NOTDEF = "\U0010fffd"  # a private-use code point no font has: draws the .notdef box
-
-SOUP = CardContent(
-    product="soup",
-    name="汪集鸡汤",
-    name_en="Wangji chicken soup",
-    enterprise="武汉汪集鸡汤有限公司",
-    price=39.9,
-    was_price=59.9,
-    promo="买二赠一",
-    stock=5000,
-    buy_url="https://shop.example.org/p/soup",
-)
 
 
 def _grey(img: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:

@@ -10,15 +10,15 @@ import contextlib
 import io
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import av
+import pytest
 
-from orchestrator.app import create_app
-from tests.conftest import Server, make_config
+from tests.conftest import Server, make_config, serve
 from tests.flvpull import FlvPull
 from tests.mediacheck import classify, without_cue_points
 from tests.metricstext import sample
@@ -53,8 +53,7 @@ async def _start(tmp_path: Path, aiohttp_server: Any, delay: float, hook: str = 
     webhook = {"webhook_url": hook, "webhook_secret": SECRET} if hook else {}
     outputs = {"hls_segment_seconds": 1.0, "hls_window": 6, "delay_s": delay}
     config = make_config(tmp_path, outputs=outputs, **webhook)
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return await serve(aiohttp_server, config)
 
 
 @contextlib.asynccontextmanager
@@ -84,13 +83,27 @@ async def _on_air(server: Server) -> AsyncIterator[FlvPull]:
         await bravo.stop()
 
 
-async def test_a_cut_reaches_the_delayed_output_after_the_delay(
-    tmp_path: Path, aiohttp_server: Any, receiver: tuple[Receiver, str]
-) -> None:
-    delay = 2.0
+OnAir = Callable[[float], contextlib.AbstractAsyncContextManager[tuple[Server, FlvPull, Receiver]]]
+
+
+@pytest.fixture
+def on_air(tmp_path: Path, aiohttp_server: Any, receiver: tuple[Receiver, str]) -> OnAir:
+    """``on_air(delay)``: the show with its pull outputs ``delay`` s behind live and its webhook
+    sent to ``receiver``, on air as :func:`_on_air` puts it; yields (server, pull, the webhook's receiver)."""
     rx, hook = receiver
-    server = await _start(tmp_path, aiohttp_server, delay, hook)
-    async with _on_air(server) as pull:
+
+    @contextlib.asynccontextmanager
+    async def start(delay: float) -> AsyncIterator[tuple[Server, FlvPull, Receiver]]:
+        server = await _start(tmp_path, aiohttp_server, delay, hook)
+        async with _on_air(server) as pull:
+            yield server, pull, rx
+
+    return start
+
+
+async def test_a_cut_reaches_the_delayed_output_after_the_delay(on_air: OnAir) -> None:
+    delay = 2.0
+    async with on_air(delay) as (server, pull, rx):
         await asyncio.sleep(delay + 1.5)
         before = time.time()
         assert (await server.api("POST", f"{BASE}/cut", json={"studio": "bravo"}))[0] == 200
@@ -122,13 +135,9 @@ async def test_a_cut_reaches_the_delayed_output_after_the_delay(
     assert delay - 0.05 <= shown[0]["aired_at"] - card_at <= delay + 1.0, shown[0]["aired_at"] - card_at
 
 
-async def test_dump_puts_the_slate_where_the_mistake_would_have_aired(
-    tmp_path: Path, aiohttp_server: Any, receiver: tuple[Receiver, str]
-) -> None:
+async def test_dump_puts_the_slate_where_the_mistake_would_have_aired(on_air: OnAir) -> None:
     delay = 4.0
-    rx, hook = receiver
-    server = await _start(tmp_path, aiohttp_server, delay, hook)
-    async with _on_air(server) as pull:
+    async with on_air(delay) as (server, pull, rx):
         # A card on and off while all is well (this also renders it once: the next show is quick).
         assert (await server.api("POST", f"{BASE}/cards", json={"product": "soup", "slot": "main"}))[0] == 200
         assert (await server.api("DELETE", f"{BASE}/cards/main"))[0] == 200

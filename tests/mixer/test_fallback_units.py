@@ -4,6 +4,7 @@ audio-only and video-only studios. Ticks driven by hand on real frames (no netwo
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import av
 import numpy as np
@@ -38,6 +39,14 @@ class Studios(Clock):
         return [kind for kind, _ in self.events]
 
 
+def _red_on_air(**options: Any) -> Studios:
+    """Studio ``a`` (red, a 440 Hz tone) on air for five ticks; ``options``: the program's (fallback)."""
+    clock = Studios(program="a", **options)
+    clock.studio("a", "red", 440)
+    clock.tick(5)
+    return clock
+
+
 def test_a_new_session_within_stale_after_never_falls_back() -> None:
     clock = Studios(program="a", backup="b", stale_after=1.0)
     clock.studio("a", "red", 440)
@@ -57,9 +66,7 @@ def test_a_new_session_within_stale_after_never_falls_back() -> None:
 
 
 def test_a_session_that_ends_then_rejoins_in_time_never_falls_back_but_one_that_does_not_does() -> None:
-    clock = Studios(program="a", stale_after=0.6, fallback_policy="manual")
-    clock.studio("a", "red", 440)
-    clock.tick(5)
+    clock = _red_on_air(stale_after=0.6, fallback_policy="manual")
     # A page reload: the old page DELETEs its session, the new page POSTs 0.3 s later.
     clock.program.detach_feed("a")
     clock.feeds["a"].clear()
@@ -101,9 +108,7 @@ def test_auto_returns_once_the_studio_is_steady_and_reports_it() -> None:
 
 
 def test_auto_return_waits_for_steady_delivery_not_a_burst() -> None:
-    clock = Studios(program="a", stale_after=0.3, fallback_policy="auto", return_after=0.5)
-    clock.studio("a", "red", 440)
-    clock.tick(5)
+    clock = _red_on_air(stale_after=0.3, fallback_policy="auto", return_after=0.5)
     clock.run(0.45, silent=("a",))
     assert clock.kinds_of_events() == ["program.fallback"]
     # The studio stutters: frames with gaps over the steady gap (0.3 s here) never add up.
@@ -126,9 +131,7 @@ def test_flapping_doubles_the_steady_time_needed() -> None:
 
 
 def test_flapping_studio_on_the_clock() -> None:
-    clock = Studios(program="a", stale_after=0.2, fallback_policy="auto", return_after=0.2)
-    clock.studio("a", "red", 440)
-    clock.tick(5)
+    clock = _red_on_air(stale_after=0.2, fallback_policy="auto", return_after=0.2)
     needs = []
     for _ in range(3):
         clock.run(0.3, silent=("a",))  # out
@@ -198,9 +201,7 @@ def test_the_studio_card_draws_the_photo_or_the_initial(tmp_path: object) -> Non
 
 
 def test_switching_to_manual_during_an_auto_fallback_stops_the_return() -> None:
-    clock = Studios(program="a", stale_after=0.2, fallback_policy="auto", return_after=0.2)
-    clock.studio("a", "red", 440)
-    clock.tick(5)
+    clock = _red_on_air(stale_after=0.2, fallback_policy="auto", return_after=0.2)
     clock.run(0.3, silent=("a",))
     assert clock.kinds_of_events() == ["program.fallback"]
     clock.set(fallback_policy="manual")  # the crew: "we decide"

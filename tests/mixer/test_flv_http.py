@@ -11,7 +11,6 @@ encoder may drop frames and the stream carries fewer bytes).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import subprocess
 import time
@@ -23,9 +22,9 @@ import pytest
 
 from orchestrator.app import create_app
 from orchestrator.appkeys import SHOWS
-from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server, make_config
 from tests.mediacheck import assert_continuous, decode
+from tests.studioprocess import spawn_test_studio, stop_processes
 
 
 @pytest.fixture
@@ -63,15 +62,8 @@ def _cut_off(sock: socket.socket, timeout: float) -> bool:
 
 async def test_a_stalled_reader_does_not_delay_another(busy_server: Server) -> None:
     server = busy_server
-    studio = spawn_studio(
-        f"{server.url}/whip/test-show/alpha",
-        server.token("alpha"),
-        "alpha",
-        width=640,
-        height=360,
-        bitrate=2_500_000,
-        verbose=False,
-        stderr=subprocess.DEVNULL,
+    studio = spawn_test_studio(
+        server, "alpha", width=640, height=360, bitrate=2_500_000, verbose=False, stderr=subprocess.DEVNULL
     )
     host, port = server.url.removeprefix("http://").split(":")
     stalled: socket.socket | None = None
@@ -96,9 +88,7 @@ async def test_a_stalled_reader_does_not_delay_another(busy_server: Server) -> N
                     break
             state = await dropped
     finally:
-        studio.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            studio.wait(10)
+        stop_processes([studio], 10)
         if stalled is not None:
             cut = await asyncio.to_thread(_cut_off, stalled, 5)
             stalled.close()

@@ -14,21 +14,17 @@ import av.logging
 import numpy as np
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from mixer.encodedpacket import EncodedPacket, ProgramFormat
-from mixer.outputs.flvmuxer import (
-    NAL_AUD,
-    NAL_SPS,
-    FlvMuxer,
-    avc_decoder_config,
-    nal_type,
-    split_annexb,
-)
-from mixer.outputs.flvoutput import FlvOutput, FlvReader
+from mixer.outputs.flvmuxer import FlvMuxer
+from mixer.outputs.flvoutput import FlvOutput
+from mixer.outputs.h264 import NAL_AUD, NAL_SPS, avc_decoder_config, nal_type, split_annexb
 from orchestrator.views.live import stream_flv
 from tests import encodedmedia
 from tests.encodedmedia import in_encoder_order
+from tests.flvpull import read_all
 
 FPS = 30
 SECONDS = 3
@@ -82,10 +78,6 @@ async def run_encoder(output: FlvOutput, packets: list[EncodedPacket], pace: flo
     # The worker posts its result with call_soon_threadsafe after the last put(), so every
     # tag has been delivered on the loop by the time this returns (FIFO).
     await asyncio.to_thread(feed, output, packets, pace)
-
-
-async def collect(reader: FlvReader) -> bytes:
-    return b"".join([chunk async for chunk in reader])
 
 
 @dataclasses.dataclass
@@ -248,7 +240,7 @@ async def test_full_stream_decodes(media: Media) -> None:
     output = FlvOutput(asyncio.get_running_loop())
     reader = output.subscribe()  # before start: waits for the first keyframe
     assert output.status()["waiting_readers"] == 1
-    task = asyncio.create_task(collect(reader))
+    task = asyncio.create_task(read_all(reader))
     output.start(media.fmt)
     await run_encoder(output, media.packets)
     output.close()
@@ -274,7 +266,7 @@ async def test_mid_stream_reader_starts_on_keyframe(media: Media) -> None:
     await run_encoder(output, first_half)
 
     late = output.subscribe()
-    task = asyncio.create_task(collect(late))
+    task = asyncio.create_task(read_all(late))
     await run_encoder(output, second_half)
     output.close()
     data = await asyncio.wait_for(task, 5)
@@ -294,7 +286,7 @@ async def test_stalled_reader_is_dropped_others_keep_everything(media: Media) ->
     dropped_callbacks: list[str] = []
     stalled = output.subscribe(on_drop=lambda: dropped_callbacks.append("stalled"))
     live = output.subscribe()
-    task = asyncio.create_task(collect(live))
+    task = asyncio.create_task(read_all(live))
 
     pace = 0.015  # ~2x real time: the live reader on a loaded loop keeps up, the stalled one never reads
     started = time.monotonic()
@@ -304,7 +296,7 @@ async def test_stalled_reader_is_dropped_others_keep_everything(media: Media) ->
     data = await asyncio.wait_for(task, 5)
 
     assert stalled.dropped and dropped_callbacks == ["stalled"]
-    assert await collect(stalled) == b""  # its iterator just ends
+    assert await read_all(stalled) == b""  # its iterator just ends
     assert not live.dropped
     assert output.status()["dropped_readers"] == 1
     # The encoder thread was never held up by the stalled reader (a slow machine's sleeps aside).
@@ -317,8 +309,8 @@ async def test_close_ends_waiting_readers_and_late_subscribers(media: Media) -> 
     waiting = output.subscribe()
     output.close()
     output.close()  # idempotent
-    assert await asyncio.wait_for(collect(waiting), 1) == b""
-    assert await asyncio.wait_for(collect(output.subscribe()), 1) == b""
+    assert await asyncio.wait_for(read_all(waiting), 1) == b""
+    assert await asyncio.wait_for(read_all(output.subscribe()), 1) == b""
     output.start(media.fmt)
     output.put(media.packets[0])  # after close: ignored, never raises
 
@@ -335,28 +327,33 @@ async def test_put_never_raises_on_bad_input(media: Media) -> None:
     reader = output.subscribe()
     await run_encoder(output, media.packets)  # recovers on the next good keyframe
     output.close()
-    assert_clean_video(decode_flv(await collect(reader)), FPS * SECONDS, 0)
+    assert_clean_video(decode_flv(await read_all(reader)), FPS * SECONDS, 0)
 
 
 # --- HTTP -----------------------------------------------------------------------------
 
 
-def _app(output: FlvOutput) -> web.Application:
+async def _served(
+    aiohttp_client: AiohttpClient, media: Media, frames: int
+) -> tuple[FlvOutput, TestClient[web.Request, web.Application], list[EncodedPacket]]:
+    """An output serving ``GET /live/{show}.flv`` with ``media``'s first ``frames`` video frames
+    written: the output, an HTTP client of it, and the rest of the packets."""
+    output = FlvOutput(asyncio.get_running_loop())
+    output.start(media.fmt)
+
     async def live(request: web.Request) -> web.StreamResponse:
         return await stream_flv(request, output)
 
     app = web.Application()
     app.router.add_get("/live/{show}.flv", live)
-    return app
+    client = await aiohttp_client(app)
+    first_part, rest = media.split_at_video(frames)
+    await run_encoder(output, first_part)
+    return output, client, rest
 
 
 async def test_stream_flv_over_http(aiohttp_client: AiohttpClient, media: Media) -> None:
-    output = FlvOutput(asyncio.get_running_loop())
-    output.start(media.fmt)
-    client = await aiohttp_client(_app(output))
-
-    first_half, second_half = media.split_at_video(40)
-    await run_encoder(output, first_half)
+    output, client, second_half = await _served(aiohttp_client, media, 40)
     response = await client.get("/live/wuhan-0510.flv")
     assert response.status == 200
     assert response.headers["Content-Type"] == "video/x-flv"
@@ -376,12 +373,7 @@ async def test_stream_flv_over_http(aiohttp_client: AiohttpClient, media: Media)
 
 
 async def test_stream_flv_client_disconnect(aiohttp_client: AiohttpClient, media: Media) -> None:
-    output = FlvOutput(asyncio.get_running_loop())
-    output.start(media.fmt)
-    client = await aiohttp_client(_app(output))
-    first_half, second_half = media.split_at_video(35)
-    await run_encoder(output, first_half)
-
+    output, client, second_half = await _served(aiohttp_client, media, 35)
     response = await client.get("/live/wuhan-0510.flv")
     head = await response.content.read(16)
     assert head.startswith(b"FLV\x01\x05")

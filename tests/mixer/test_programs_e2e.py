@@ -26,14 +26,13 @@ from mixer.graphics.director import GraphicsDirector
 from mixer.graphics.layout import SAFE_BOTTOM
 from mixer.graphics.overlaystack import OverlayStack
 from orchestrator import answers, catalogue
-from orchestrator.app import create_app
 from orchestrator.showprograms import ENDED_HLS_SEGMENTS
 from orchestrator.store import ShowState
-from rooms.syntheticstudio import spawn_studio
-from tests.conftest import Server, make_config
+from tests.conftest import Server, make_config, serve
 from tests.flvpull import FlvPull, record_flv
 from tests.mediacheck import assert_continuous, decode, fetch_hls, without_cue_points
 from tests.mixer.test_whep import WhepClient
+from tests.studioprocess import spawn_test_studio
 from tests.whipclient import AiortcPublisher
 
 API = "/api/shows/test-show"
@@ -44,8 +43,7 @@ CARD = {"main": {"product": "soup", "price": 39.9, "was_price": 59.9, "shown_at"
 @pytest.fixture
 async def two_programs(tmp_path: Path, aiohttp_server: Any) -> Server:
     config = make_config(tmp_path, programs=["landscape", "portrait"])
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return await serve(aiohttp_server, config)
 
 
 def _colour(u: float, v: float) -> str:
@@ -172,10 +170,9 @@ async def test_a_portrait_first_show_with_an_upright_synthetic_studio(tmp_path: 
     one held upright (360x640: its clock crashed every frame before). Each WHEP viewer gets its
     program's shape; the multiview keeps each picture's shape (no 16:9 box for a 9:16 source)."""
     config = make_config(tmp_path, programs=["portrait", "landscape"])
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    server = Server(str(srv.make_url("")).rstrip("/"), config)
-    studio = spawn_studio(
-        f"{server.url}/whip/test-show/alpha", server.token("alpha"), "北京 Beijing 直播间",
+    server = await serve(aiohttp_server, config)
+    studio = spawn_test_studio(
+        server, "alpha", "北京 Beijing 直播间",
         width=360, height=640, fps=30, bitrate=600_000, retry=True, verbose=False, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     viewers = {pid: WhepClient(f"{server.url}/whep/{pid}") for pid in ("test-show", "test-show-landscape")}

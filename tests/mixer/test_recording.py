@@ -23,8 +23,7 @@ import pytest
 from mixer.encodedpacket import ProgramFormat
 from mixer.outputs.recordingoutput import RecordingOutput
 from mixer.programencoder import ProgramEncoder
-from orchestrator.app import create_app
-from tests.conftest import OPERATOR, Server, make_config
+from tests.conftest import OPERATOR, Server, make_config, serve
 from tests.mediacheck import Decoded, assert_continuous, decode
 from tests.redisserver import free_port
 from tests.serverprocess import config_file, kill, spawn_server
@@ -34,8 +33,7 @@ from tests.whipclient import AiortcPublisher
 @pytest.fixture
 async def rec_server(tmp_path: Path, aiohttp_server: Any) -> Server:
     config = make_config(tmp_path, outputs={"recording_rotate_seconds": 2.0})
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return await serve(aiohttp_server, config)
 
 
 def _check_file(path: Path, min_seconds: float) -> Decoded:

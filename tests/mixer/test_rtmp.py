@@ -22,9 +22,8 @@ import pytest
 
 from mixer.encodedpacket import ProgramFormat
 from mixer.outputs.rtmpoutput import RtmpOutput, check_rtmp_url, redact
-from orchestrator.app import create_app
 from orchestrator.config import ConfigError
-from tests.conftest import Server, make_config
+from tests.conftest import Server, make_config, serve
 from tests.flvpull import FlvPull
 from tests.mediacheck import assert_continuous, decode
 from tests.metricstext import sample
@@ -99,8 +98,7 @@ class Listener:
 @pytest.fixture
 async def rtmp_server(tmp_path: Path, aiohttp_server: Any) -> Server:
     config = make_config(tmp_path, outputs={"rtmp_backoff_min": 0.5, "rtmp_backoff_max": 2.0})
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return await serve(aiohttp_server, config)
 
 
 def _dest(state: dict[str, Any], name: str) -> dict[str, Any]:

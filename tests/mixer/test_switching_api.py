@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.app import create_app
 from orchestrator.config import ConfigError
 from orchestrator.mixerstate import scene_of
 from orchestrator.store import ShowState
-from tests.conftest import Server, make_config
+from tests.conftest import Server, make_config, serve
 from tests.redisserver import RedisServer
 
 API = "/api/shows/test-show"
@@ -179,8 +178,7 @@ async def test_mixer_state_survives_a_restart(tmp_path: Path, redis: RedisServer
     async def node(name: str) -> Server:
         config = make_config(tmp_path / name)
         config = dataclasses.replace(config, server=dataclasses.replace(config.server, redis_url=redis.url))
-        srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-        return Server(str(srv.make_url("")).rstrip("/"), config)
+        return await serve(aiohttp_server, config)
 
     a = await node("a")
     await a.api("POST", f"{API}/layout", json={"layout": "side-by-side", "studios": ["bravo", "alpha"]})

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 from mixer.layout import boxes
-from orchestrator.app import create_app
-from tests.conftest import Server, make_config
+from tests.conftest import Server, make_config, serve
 from tests.flashbeep import Gate, TrackPublisher
 from tests.flvpull import FlvPull
 from tests.mediacheck import assert_continuous, decode, without_cue_points
@@ -189,8 +188,7 @@ async def test_take_fade_layouts_and_panic(server: Server) -> None:
 @pytest.fixture
 async def backup_server(tmp_path: Path, aiohttp_server: Any) -> Server:
     config = make_config(tmp_path, backup_studio="bravo", fallback_after=1.0, fallback_policy="manual")
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return await serve(aiohttp_server, config)
 
 
 async def test_fallback_to_backup_then_slate_and_no_return_by_itself(backup_server: Server) -> None:

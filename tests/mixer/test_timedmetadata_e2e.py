@@ -22,9 +22,8 @@ import pytest
 from aiohttp import web
 
 from mixer.outputs.id3 import DESCRIPTION, parse_id3
-from orchestrator.app import create_app
 from orchestrator.webhook import SIGNATURE_HEADER, verify
-from tests.conftest import Server, make_config
+from tests.conftest import make_config, serve
 from tests.mediacheck import without_cue_points
 from tests.mixer.test_cards_end_to_end import _card_signal, _expected, green_program_pulled
 
@@ -146,8 +145,7 @@ async def test_card_cues_are_in_every_output_at_the_frame_and_signed_on_the_webh
 ) -> None:
     rx, hook_url = receiver
     config = make_config(tmp_path, webhook_url=hook_url, webhook_secret=SECRET)
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    server = Server(str(srv.make_url("")).rstrip("/"), config)
+    server = await serve(aiohttp_server, config)
     async with green_program_pulled(server) as pull:
         flv = pull.data
         status, body = await server.api("POST", f"{BASE}/cards", json={"product": "soup", "slot": "main"})

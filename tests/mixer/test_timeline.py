@@ -32,6 +32,7 @@ from mixer.programencoder import ProgramEncoder
 from rooms.compat import offer_host_addresses, register_h264_high
 from rooms.whepsession import answer_viewer
 from tests.conftest import Server
+from tests.flvpull import read_all
 from tests.mediacheck import Decoded, decode
 from tests.metricstext import sample
 from tests.mixer.test_rtmp import Listener, _free_port
@@ -141,14 +142,7 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
         program.add_sink(sink)  # type: ignore[arg-type]
     offer_host_addresses(["127.0.0.1"])  # aioice leaves loopback out
     viewer = _Viewer()
-    reader = flv.subscribe()
-    flv_bytes = bytearray()
-
-    async def read_flv() -> None:
-        async for chunk in reader:
-            flv_bytes.extend(chunk)
-
-    flv_task = asyncio.ensure_future(read_flv())
+    flv_task = asyncio.ensure_future(read_all(flv.subscribe()))
     # What a player polling the playlist sees: when each segment appeared, and its dates.
     seen: dict[str, float] = {}
     playlist_path = tmp_path / "hls" / PLAYLIST_NAME
@@ -183,7 +177,7 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
         stopped_at = time.time()
         await viewer.close()
         await loop.run_in_executor(None, program.stop)
-        await asyncio.wait_for(flv_task, 10)
+        flv_data = await asyncio.wait_for(flv_task, 10)
         await whep.aclose()
         offer_host_addresses([])
         listener.kill()
@@ -203,7 +197,7 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
     _check_hls(tmp_path / "hls", seen, started, wall, latency)
 
     # HTTP-FLV and the fMP4 recording.
-    _check_timeline(decode(bytes(flv_bytes), "flv"), wall, latency, "flv")
+    _check_timeline(decode(flv_data, "flv"), wall, latency, "flv")
     files = sorted((tmp_path / "rec").glob("*.mp4"))
     assert len(files) == 1
     _check_timeline(decode(str(files[0])), wall, latency, "recording")

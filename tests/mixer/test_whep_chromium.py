@@ -8,86 +8,32 @@ header exposed, as for a player embedded on a CDN's or a partner's page.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from tests import chromium
 from tests.chromium import Chromium
 from tests.conftest import Server
+from tests.whepviewerpage import decoded_stats, hang_up, viewer_page_url, watch
 
 pytestmark = pytest.mark.skipif(not chromium.available(), reason="chromium is not installed")
 
-VIEWER_PAGE = """<!doctype html><meta charset=utf-8><title>WHEP viewer</title>
-<video id=v autoplay muted playsinline></video>
-<script>
-window.result = {state: "new"};
-async function watch(url) {
-  const pc = window.pc = new RTCPeerConnection();
-  pc.addTransceiver("video", {direction: "recvonly"});
-  pc.addTransceiver("audio", {direction: "recvonly"});
-  const stream = new MediaStream();
-  document.getElementById("v").srcObject = stream;
-  pc.ontrack = e => stream.addTrack(e.track);
-  pc.onconnectionstatechange = () => { result.state = pc.connectionState; };
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise(done => {  // no trickle: send the offer with all candidates
-    if (pc.iceGatheringState === "complete") return done();
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && done();
-    setTimeout(done, 3000);
-  });
-  const res = await fetch(url, {method: "POST", headers: {"Content-Type": "application/sdp"},
-                                body: pc.localDescription.sdp});
-  result.status = res.status;
-  result.location = res.headers.get("Location");
-  const answer = result.answer = await res.text();
-  if (res.status !== 201) { result.error = answer; return result; }
-  await pc.setRemoteDescription({type: "answer", sdp: answer});
-  return result;
-}
-async function stats() {
-  const out = {codecs: {}};
-  (await pc.getStats()).forEach(s => {
-    if (s.type === "inbound-rtp") out[s.kind] = s;
-    if (s.type === "codec") out.codecs[s.id] = s;
-  });
-  return JSON.stringify(out);
-}
-async function hangUp(base) {
-  const res = await fetch(new URL(result.location, base), {method: "DELETE"});
-  pc.close();
-  return res.status;
-}
-</script>
-"""
-
 
 async def test_chromium_decodes_the_program_over_whep(server: Server, aiohttp_server: Any) -> None:
-    pages = web.Application()
-    pages.router.add_get("/viewer.html", lambda _: web.Response(text=VIEWER_PAGE, content_type="text/html"))
-    page_server = await aiohttp_server(pages, host="127.0.0.1")
+    viewer_page = await viewer_page_url(aiohttp_server)
     # Receive-only pages have no camera permission: without this Chromium hides its
     # addresses behind mDNS names, which nothing resolves inside the test's namespace.
     flags = ("--disable-features=WebRtcHideLocalIpsWithMdns",)
     async with Chromium(extra_flags=flags) as browser:
-        page = await browser.open(str(page_server.make_url("/viewer.html")))
-        await page.wait_for("typeof watch === 'function'")
-        result = await page.evaluate(f"watch({json.dumps(server.url + '/whep/test-show')})", timeout=20)
-        assert result["status"] == 201, result
+        page = await browser.open(viewer_page)
+        result = await watch(page, server)
         assert result["location"].startswith("/whep/test-show/")  # readable: Location is exposed
         answer = result["answer"]
-        await page.wait_for("result.state === 'connected'", timeout=15)
-        await page.wait_for(
-            "stats().then(s => JSON.parse(s)).then(s => s.video && s.video.framesDecoded > 90"
-            " && s.audio && s.audio.totalSamplesReceived > 48000)",
-            timeout=20,
-        )
-        got = json.loads(await page.evaluate("stats()"))
+        got = await decoded_stats(page, "totalSamplesReceived > 48000", connect_s=15, decode_s=20)
         _, state = await server.api("GET", "/api/shows/test-show")
-        status = await page.evaluate(f"hangUp({json.dumps(server.url)})")
+        status = await hang_up(page, server)
         assert status == 200
     video, audio, codecs = got["video"], got["audio"], got["codecs"]
     assert (video["frameWidth"], video["frameHeight"]) == (640, 360)

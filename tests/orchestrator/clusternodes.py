@@ -6,23 +6,31 @@ serve --cluster`` processes on loopback, one Redis, one shared data directory (H
     owner = await nodes.wait_owned()   # {show: node index}, every show owned
     nodes.kill(1)                      # SIGKILL, by PID
     nodes.close()
+
+or, with a redis-server of its own, every process ended on exit:
+
+    async with running_cluster(tmp_path, shows=3, nodes=3) as nodes:
+        ...
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from tests.conftest import OPERATOR
-from tests.redisserver import free_port
+from tests.redisserver import RedisServer, free_port
+from tests.studioprocess import stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 AUTH = {"Authorization": f"Bearer {OPERATOR}"}
@@ -176,15 +184,19 @@ class ClusterNodes:
 
     def close(self) -> None:
         for proc in self.procs:
-            if proc is None or proc.poll() is not None:
-                continue
-            os.kill(proc.pid, signal.SIGCONT)
-            proc.terminate()
-        for proc in self.procs:
-            if proc is None:
-                continue
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            if proc is not None and proc.poll() is None:
+                os.kill(proc.pid, signal.SIGCONT)  # a paused node runs again, to end
+        stop_processes(self.procs, 15)
+
+
+@contextlib.asynccontextmanager
+async def running_cluster(directory: Path, shows: int, nodes: int, **options: Any) -> AsyncIterator[ClusterNodes]:
+    """A redis-server of its own and ``nodes`` started nodes sharing it and ``shows`` shows
+    (``options``: :class:`ClusterNodes`'s, e.g. ``lease_seconds``); the nodes, then redis, end on exit."""
+    with RedisServer() as redis:
+        cluster = ClusterNodes(directory, redis.url, shows=shows, **options)
+        try:
+            await cluster.start(nodes)
+            yield cluster
+        finally:
+            cluster.close()

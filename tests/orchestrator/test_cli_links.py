@@ -11,26 +11,14 @@ from typing import Any
 
 import aiohttp
 
-from orchestrator.app import create_app
 from orchestrator.config import load
-from tests.conftest import Server
+from tests.conftest import Server, serve
 from tests.redisserver import RedisServer
-from tests.serverprocess import TWO_STUDIOS, config_file
+from tests.serverprocess import config_file, show_table
 
 
 def _config_file(tmp_path: Path, redis_url: str) -> Path:
-    return config_file(
-        tmp_path,
-        """
-[[shows]]
-id = "test-show"
-title = "Test"
-width = 320
-height = 180
-"""
-        + TWO_STUDIOS,
-        redis_url=redis_url,
-    )
+    return config_file(tmp_path, show_table("test-show", "Test", width=320, height=180), redis_url=redis_url)
 
 
 def _cli_links(path: Path) -> tuple[int, dict[str, str], str]:
@@ -47,8 +35,7 @@ def _cli_links(path: Path) -> tuple[int, dict[str, str], str]:
 async def test_links_after_a_reissue_are_the_new_ones(tmp_path: Path, aiohttp_server: Any, redis: RedisServer) -> None:
     path = _config_file(tmp_path, redis.url)
     config = load(path)
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    node = Server(str(srv.make_url("")).rstrip("/"), config)
+    node = await serve(aiohttp_server, config)
     code, before, _ = _cli_links(path)
     assert code == 0
     assert await _join_page(node, before["alpha"]) == 200
@@ -85,10 +72,8 @@ async def test_a_reissue_voids_the_old_link_on_every_node(
     tmp_path: Path, aiohttp_server: Any, redis: RedisServer
 ) -> None:
     config = load(_config_file(tmp_path, redis.url))
-    a_srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    b_srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    a = Server(str(a_srv.make_url("")).rstrip("/"), config)
-    b = Server(str(b_srv.make_url("")).rstrip("/"), config)
+    a = await serve(aiohttp_server, config)
+    b = await serve(aiohttp_server, config)
     old = a.token("alpha")
     assert await _join_page(b, old) == 200
     status, new = await a.api("POST", "/api/shows/test-show/studios/alpha/reissue")

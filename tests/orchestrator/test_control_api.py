@@ -12,10 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from orchestrator.app import create_app
 from orchestrator.config import Operator
 from orchestrator.views import control as control_view
-from tests.conftest import OPERATOR, Server, make_config
+from tests.conftest import OPERATOR, Server, make_config, serve
 from tests.whipclient import AiortcPublisher
 
 
@@ -27,8 +26,7 @@ async def crew(tmp_path: Path, aiohttp_server: Any) -> Server:
         Operator("chen", "producer", token="producer-token-123"),
     )
     config = dataclasses.replace(config, server=dataclasses.replace(config.server, operators=operators))
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return await serve(aiohttp_server, config)
 
 
 async def _status(http: aiohttp.ClientSession, method: str, url: str, **kw: Any) -> int:

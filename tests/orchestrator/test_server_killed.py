@@ -12,7 +12,7 @@ import aiohttp
 
 from tests.conftest import OPERATOR
 from tests.redisserver import RedisServer, free_port
-from tests.serverprocess import TWO_STUDIOS, config_file, kill, spawn_server
+from tests.serverprocess import config_file, kill, show_table, spawn_server
 
 API = "/api/shows/killed"
 AUTH = {"Authorization": f"Bearer {OPERATOR}"}
@@ -21,16 +21,7 @@ AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 def _config(directory: Path, port: int) -> Path:
     return config_file(
         directory,
-        """
-[[shows]]
-id = "killed"
-title = "SIGKILL"
-width = 320
-height = 180
-fps = 15
-video_bitrate = 300000
-"""
-        + TWO_STUDIOS
+        show_table("killed", "SIGKILL", width=320, height=180, fps=15, video_bitrate=300000)
         + """
 [[shows.products]]
 id = "soup"

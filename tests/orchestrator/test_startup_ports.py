@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.serverprocess import ROOT, TWO_STUDIOS, config_file
+from tests.serverprocess import ROOT, config_file, show_table
 
-SHOW = '[[shows]]\nid = "test-show"\ntitle = "T"\n' + TWO_STUDIOS
+SHOW = show_table("test-show", "T")
 
 
 def _free_port() -> int:

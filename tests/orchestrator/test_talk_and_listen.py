@@ -20,9 +20,8 @@ import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
 
-from orchestrator.app import create_app
 from orchestrator.config import parse
-from tests.conftest import OPERATOR, Server, make_config
+from tests.conftest import OPERATOR, Server, make_config, serve
 from tests.metricstext import sample
 from tests.returnclient import Listener, Talker, tone_db
 from tests.whipclient import AiortcPublisher, ToneTrack
@@ -63,8 +62,7 @@ async def roles_server(tmp_path: Path, aiohttp_server: Any) -> Server:
         ],
     }
     config = parse(raw, "test-config")
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return await serve(aiohttp_server, config)
 
 
 async def _on_air_side_by_side(server: Server) -> list[AiortcPublisher]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from fractions import Fraction
 
 import av
@@ -19,25 +21,30 @@ def picture(width: int, height: int, seed: int) -> av.VideoFrame:
     return frame
 
 
-def test_a_picture_crosses_unchanged_with_its_timing() -> None:
+@contextlib.contextmanager
+def _ring_and_writer() -> Iterator[tuple[FrameSlots, FrameSlots]]:
+    """A new ring, and a writer attached to it by name as an ingest worker is; both closed after."""
     ring = FrameSlots.create()
     writer = FrameSlots.attach(ring.name)
     try:
+        yield ring, writer
+    finally:
+        writer.close()
+        ring.close()
+
+
+def test_a_picture_crosses_unchanged_with_its_timing() -> None:
+    with _ring_and_writer() as (ring, writer):
         for seed, (w, h) in enumerate([(1280, 720), (640, 360), (1920, 1080), (320, 180)]):
             sent = picture(w, h, seed)
             got = ring.read(*writer.write(sent))
             assert got is not None
             assert (got.width, got.height, got.pts, got.time_base) == (w, h, sent.pts, sent.time_base)
             assert np.array_equal(got.to_ndarray(), sent.to_ndarray())
-    finally:
-        writer.close()
-        ring.close()
 
 
 def test_a_lapped_slot_is_refused_not_torn() -> None:
-    ring = FrameSlots.create()
-    writer = FrameSlots.attach(ring.name)
-    try:
+    with _ring_and_writer() as (ring, writer):
         first = writer.write(picture(640, 360, 1))
         for seed in range(SLOTS):  # the writer comes round to the first slot again
             writer.write(picture(640, 360, 2 + seed))
@@ -48,9 +55,6 @@ def test_a_lapped_slot_is_refused_not_torn() -> None:
         ring_view[0] = seq + 2 * SLOTS + 1
         del ring_view
         assert ring.read(slot, seq + 2 * SLOTS) is None
-    finally:
-        writer.close()
-        ring.close()
 
 
 def test_the_owner_removes_the_segment_and_reads_after_close_are_empty() -> None:

@@ -20,9 +20,9 @@ import pytest
 from orchestrator.app import create_app
 from orchestrator.appkeys import SHOWS
 from rooms.liveness import MEDIA_TIMEOUT_S, LivenessOptions
-from rooms.syntheticstudio import spawn_studio
 from tests import sdpshapes
 from tests.conftest import Server, make_config
+from tests.studioprocess import spawn_test_studio
 from tests.whipclient import ColourTrack, ToneTrack, TrackPublisher
 
 OFFLINE_WITHIN_S = 8.0  # generous on a loaded 2-core box; measured figures are printed
@@ -171,10 +171,9 @@ async def test_publisher_that_stops_sending_is_offline_fast_and_online_again_whe
 
 
 async def test_killed_ffmpeg_studio_goes_offline_within_seconds(server: Server) -> None:
-    studio = spawn_studio(
-        f"{server.url}/whip/test-show/alpha", server.token("alpha"), "alpha", pattern="blue",
-        width=320, height=180, bitrate=300_000, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    studio = spawn_test_studio(
+        server, "alpha", pattern="blue", width=320, height=180, bitrate=300_000, stderr=subprocess.DEVNULL
+    )
     try:
         await server.wait_for(lambda s: (_alpha(s)["stats"] or {}).get("video_frames", 0) > 30, timeout=30)
         os.kill(studio.pid, signal.SIGKILL)  # no DELETE, no DTLS close: it is simply gone

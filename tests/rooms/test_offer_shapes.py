@@ -21,9 +21,9 @@ from aiortc.codecs.h264 import H264Encoder
 from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
 
 from rooms.sdp import OfferError, bundle_offer, usable_candidate, without_unusable_candidates
-from rooms.syntheticstudio import spawn_studio
 from tests import sdpshapes
 from tests.conftest import Server
+from tests.studioprocess import spawn_test_studio
 from tests.whipclient import ColourTrack, ToneTrack, TrackPublisher
 
 SDPFRAG = "application/trickle-ice-sdpfrag"
@@ -194,10 +194,9 @@ async def test_main_profile_single_nal_unit_publisher_is_decoded(
 @pytest.mark.parametrize("profile", ["main", "high"])
 async def test_ffmpeg_whip_main_and_high_profile(server: Server, profile: str) -> None:
     """FFmpeg's WHIP muxer offers the profile its SPS says (4d..., 64...): both are decoded."""
-    studio = spawn_studio(
-        f"{server.url}/whip/test-show/alpha", server.token("alpha"), "alpha", pattern="red",
-        width=320, height=180, bitrate=300_000, profile=profile, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    studio = spawn_test_studio(
+        server, "alpha", pattern="red", width=320, height=180, bitrate=300_000, profile=profile, stderr=subprocess.PIPE
+    )
     try:
         alpha = await _frames(server, video=30, audio=20)
         assert alpha["stats"]["codec"] == "H264" and alpha["stats"]["resolution"] == "320x180", alpha

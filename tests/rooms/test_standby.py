@@ -17,9 +17,9 @@ import av
 
 from orchestrator.app import create_app
 from orchestrator.appkeys import SHOWS
-from rooms.syntheticstudio import spawn_studio
 from tests.conftest import Server, make_config
 from tests.metricstext import sample
+from tests.studioprocess import spawn_test_studio
 from tests.whipclient import PatternChecker, PatternTrack, ToneTrack, TrackPublisher
 
 API = "/api/shows/test-show"
@@ -78,15 +78,7 @@ async def test_standby_studios_decode_keyframes_only_and_come_back_fully_on_prev
         sid: TrackPublisher(server.url, "test-show", sid, server.token(sid), PatternTrack(320, 180), ToneTrack(440))
         for sid in ("alpha", "bravo", "charlie")
     }
-    ffmpeg = spawn_studio(
-        f"{server.url}/whip/test-show/delta",
-        server.token("delta"),
-        "delta",
-        width=640,
-        height=360,
-        bitrate=800_000,
-        stderr=subprocess.DEVNULL,
-    )
+    ffmpeg = spawn_test_studio(server, "delta", width=640, height=360, bitrate=800_000, stderr=subprocess.DEVNULL)
     frames = {sid: Frames(checker if sid == "charlie" else None) for sid in ("alpha", "bravo", "charlie", "delta")}
     try:
         await asyncio.gather(*(p.start(timeout=30) for p in publishers.values()))
