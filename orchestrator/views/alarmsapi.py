@@ -6,6 +6,7 @@ from aiohttp import web
 
 from orchestrator.answers import Alarm, AlarmList
 from orchestrator.bodies import EmptyBody
+from orchestrator.views.answer import shape
 from orchestrator.views.common import answer, body, operator_name, show_runner
 
 
@@ -13,7 +14,7 @@ async def list_alarms(request: web.Request) -> web.Response:
     """``{"alarms": [...]}``, newest first; the same list is in the show's state view."""
     operator_name(request)
     runner = show_runner(request)
-    return answer(AlarmList.model_validate({"alarms": runner.alarms.view()}))
+    return answer(shape(AlarmList, {"alarms": runner.alarms.view()}))
 
 
 async def acknowledge(request: web.Request) -> web.Response:
@@ -21,4 +22,4 @@ async def acknowledge(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     await body(request, EmptyBody)
-    return answer(Alarm.model_validate(await runner.acknowledge_alarm(request.match_info["alarm"], actor)))
+    return answer(shape(Alarm, await runner.acknowledge_alarm(request.match_info["alarm"], actor)))

@@ -10,6 +10,7 @@ from orchestrator.auth import operator
 from orchestrator.bodies import EventsQuery, ProgramBody
 from orchestrator.links import join_links
 from orchestrator.showrunner import ShowRunner
+from orchestrator.views.answer import shape
 from orchestrator.views.common import answer, body, operator_name, query, scene_view, show_runner
 
 
@@ -22,7 +23,7 @@ async def list_shows(request: web.Request) -> web.Response:
 
 async def get_show(request: web.Request) -> web.Response:
     operator_name(request)
-    return answer(Show.model_validate(await show_runner(request).describe()))
+    return answer(shape(Show, await show_runner(request).describe()))
 
 
 async def cut(request: web.Request) -> web.Response:
@@ -59,4 +60,4 @@ def show_links(request: web.Request, runner: ShowRunner) -> list[JoinLink]:
     gens = {runner.show.id: dict(runner.state.link_gens)}
     ingest = request.app.get(RTMP_INGEST)
     links = join_links(request.app[CONFIG], base, gens, ingest.port if ingest is not None else None)
-    return [JoinLink.model_validate(link) for link in links if link["show"] == runner.show.id]
+    return [shape(JoinLink, link) for link in links if link["show"] == runner.show.id]

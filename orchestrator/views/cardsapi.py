@@ -17,13 +17,14 @@ from orchestrator.bodies import CardBody, LowerThirdBody, OnOffBody, ProductPatc
 from orchestrator.errors import BadRequest
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
+from orchestrator.views.answer import shape
 from orchestrator.views.common import answer, body, operator_name, query, show_runner
 
 
 def _graphics(runner: ShowRunner, state: ShowState) -> web.Response:
     """The graphics on air after a change (``Graphics``), at the state's version."""
     view = {"version": state.version, **catalogue.graphics_view(runner.show, state, time.time())}
-    return answer(Graphics.model_validate(view))
+    return answer(shape(Graphics, view))
 
 
 async def list_products(request: web.Request) -> web.Response:
@@ -34,7 +35,7 @@ async def list_products(request: web.Request) -> web.Response:
     if wanted:
         fields = ("id", "name", "name_en", "enterprise")
         products = [p for p in products if any(wanted in str(p.get(f, "")).lower() for f in fields)]
-    return answer(ProductList.model_validate({"products": products}))
+    return answer(shape(ProductList, {"products": products}))
 
 
 async def show_card(request: web.Request) -> web.Response:
@@ -49,7 +50,7 @@ async def show_card(request: web.Request) -> web.Response:
         confirm_price=asked.confirm_price,
         preview=asked.preview,
     )
-    return answer(CardAnswer.model_validate({"card": card}))
+    return answer(shape(CardAnswer, {"card": card}))
 
 
 async def hide_card(request: web.Request) -> web.Response:
@@ -67,7 +68,7 @@ async def update_product(request: web.Request) -> web.Response:
     runner = show_runner(request)
     patch = await body(request, ProductPatch)
     product = await runner.update_product(request.match_info["product"], patch, actor)
-    return answer(ProductAnswer.model_validate({"product": product}))
+    return answer(shape(ProductAnswer, {"product": product}))
 
 
 async def show_lower_third(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from orchestrator.appkeys import CLUSTER
 from orchestrator.bodies import MoveBody
 from orchestrator.errors import BadRequest, Conflict
 from orchestrator.store import Event
+from orchestrator.views.answer import shape
 from orchestrator.views.common import answer, body, operator_name, show_runner
 
 
@@ -17,7 +18,7 @@ async def cluster(request: web.Request) -> web.Response:
     node = request.app.get(CLUSTER)
     if node is None:
         return answer(Cluster(node=None, nodes=[], owners={}))
-    return answer(Cluster.model_validate(node.view()))
+    return answer(shape(Cluster, node.view()))
 
 
 async def move(request: web.Request) -> web.Response:
@@ -37,4 +38,4 @@ async def move(request: web.Request) -> web.Response:
     await node.store.add_event(
         Event("cluster.move_requested", runner.show.id, actor, {"from": node.node, "to": target})
     )
-    return answer(Moving.model_validate({"show": runner.show.id, "from": node.node, "to": target}), status=202)
+    return answer(shape(Moving, {"show": runner.show.id, "from": node.node, "to": target}), status=202)

@@ -15,7 +15,7 @@ from orchestrator.errors import BadRequest, NotFound
 from orchestrator.fields import first_problem
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
-from orchestrator.views.answer import answer
+from orchestrator.views.answer import answer, shape
 
 if TYPE_CHECKING:
     from mixer.outputs.programoutputs import ProgramOutputs
@@ -34,7 +34,7 @@ def scene_view(runner: ShowRunner, state: ShowState) -> web.Response:
     """The answer of every scene command (cut, preview, take, layout, panic, ftb, T-bar, audio,
     fallback policy): the stored version, program and preview with the mixer view (``Mixer``)."""
     view = {"version": state.version, "program": state.program, "preview": state.preview, **runner.mixer_view()}
-    return answer(Mixer.model_validate(view))
+    return answer(shape(Mixer, view))
 
 
 def show_runner(request: web.Request) -> ShowRunner:

@@ -21,7 +21,7 @@ from orchestrator.auth import operator, same_origin
 from orchestrator.errors import Forbidden, NotFound
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StoreUnavailable
-from orchestrator.views.answer import as_json
+from orchestrator.views.answer import as_json, shape
 from orchestrator.views.common import show_runner
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ async def live_state(request: web.Request) -> web.WebSocketResponse:
     reader = asyncio.ensure_future(_drain(ws))
     try:
         while not ws.closed and not reader.done():
-            state = as_json(Show.model_validate(await runner.describe()))  # GET /api/shows/{show}'s answer
+            state = as_json(shape(Show, await runner.describe()))  # GET /api/shows/{show}'s answer
             await ws.send_json({"type": "state", "state": state, "node": node})
             try:
                 for event in await store.events(runner.show.id, 50):

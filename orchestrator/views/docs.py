@@ -10,8 +10,8 @@ from aiohttp import web
 
 from orchestrator.answers import OpenApiDocument
 from orchestrator.appkeys import OPENAPI
-from orchestrator.views.answer import answer
+from orchestrator.views.answer import answer, shape
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return answer(OpenApiDocument.model_validate(request.app[OPENAPI]), headers={"Cache-Control": "no-cache"})
+    return answer(shape(OpenApiDocument, request.app[OPENAPI]), headers={"Cache-Control": "no-cache"})

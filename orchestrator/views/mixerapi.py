@@ -21,6 +21,7 @@ from orchestrator.bodies import (
     TakeBody,
     TbarBody,
 )
+from orchestrator.views.answer import shape
 from orchestrator.views.common import answer, body, operator_name, scene_view, show_runner
 
 
@@ -79,7 +80,7 @@ async def meters(request: web.Request) -> web.Response:
     """Just the audio (settings and meters): cheap to poll several times a second."""
     operator_name(request)
     runner = show_runner(request)
-    return answer(Audio.model_validate(runner.mixer_view()["audio"]))
+    return answer(shape(Audio, runner.mixer_view()["audio"]))
 
 
 async def ftb(request: web.Request) -> web.Response:

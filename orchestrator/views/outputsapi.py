@@ -33,6 +33,7 @@ from orchestrator.answers import (
 from orchestrator.bodies import DelayBody, EmptyBody, OnOffBody, ProgramsBody, RtmpBody
 from orchestrator.errors import NotFound
 from orchestrator.showrunner import ShowRunner
+from orchestrator.views.answer import shape
 from orchestrator.views.common import answer, body, operator_name, show_runner
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,14 @@ def _egress(runner: ShowRunner) -> Egress:
 async def outputs(request: web.Request) -> web.Response:
     operator_name(request)
     described = await show_runner(request).describe()
-    return answer(OutputList.model_validate({"outputs": described["outputs"]}))
+    return answer(shape(OutputList, {"outputs": described["outputs"]}))
 
 
 async def list_rtmp(request: web.Request) -> web.Response:
     operator_name(request)
     runner = show_runner(request)
     _egress(runner)
-    return answer(DestinationList.model_validate({"destinations": runner.rtmp_status()}))
+    return answer(shape(DestinationList, {"destinations": runner.rtmp_status()}))
 
 
 async def add_rtmp(request: web.Request) -> web.Response:
@@ -62,7 +63,7 @@ async def add_rtmp(request: web.Request) -> web.Response:
     runner = show_runner(request)
     asked = await body(request, RtmpBody)
     added = await runner.add_rtmp(asked.name, asked.url, actor, asked.delay_s, asked.program)
-    return answer(RtmpDestination.model_validate(added), status=201)
+    return answer(shape(RtmpDestination, added), status=201)
 
 
 async def remove_rtmp(request: web.Request) -> web.Response:
@@ -74,20 +75,20 @@ async def remove_rtmp(request: web.Request) -> web.Response:
 
 async def get_recording(request: web.Request) -> web.Response:
     operator_name(request)
-    return answer(Recording.model_validate(_egress(show_runner(request)).recording_status()))
+    return answer(shape(Recording, _egress(show_runner(request)).recording_status()))
 
 
 async def set_recording(request: web.Request) -> web.Response:
     actor = operator_name(request)
     on = (await body(request, OnOffBody)).on
-    return answer(Recording.model_validate(await show_runner(request).set_recording(on, actor)))
+    return answer(shape(Recording, await show_runner(request).set_recording(on, actor)))
 
 
 async def set_delay(request: web.Request) -> web.Response:
     """One output's broadcast delay, while live: ``{"output": "hls", "delay_s": 10}``."""
     actor = operator_name(request)
     asked = await body(request, DelayBody)
-    return answer(DelayChanged.model_validate(await show_runner(request).set_delay(asked.output, asked.delay_s, actor)))
+    return answer(shape(DelayChanged, await show_runner(request).set_delay(asked.output, asked.delay_s, actor)))
 
 
 async def set_programs(request: web.Request) -> web.Response:
@@ -95,11 +96,11 @@ async def set_programs(request: web.Request) -> web.Response:
     actor = operator_name(request)
     asked = await body(request, ProgramsBody)
     changed = await show_runner(request).set_programs(list(asked.programs), actor)
-    return answer(ProgramsChanged.model_validate(changed))
+    return answer(shape(ProgramsChanged, changed))
 
 
 async def dump(request: web.Request) -> web.Response:
     """Dump (broadcast delay): what the delayed outputs hold, not yet aired, becomes the slate."""
     actor = operator_name(request)
     await body(request, EmptyBody)
-    return answer(Dumped.model_validate(await show_runner(request).dump(actor)))
+    return answer(shape(Dumped, await show_runner(request).dump(actor)))

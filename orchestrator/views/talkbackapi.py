@@ -19,6 +19,7 @@ from orchestrator.answers import TalkAndListen, TalkClosed, TalkKeyed
 from orchestrator.bodies import TalkbackBody
 from orchestrator.errors import BadRequest, NotFound
 from orchestrator.showrunner import ShowRunner
+from orchestrator.views.answer import shape
 from orchestrator.views.common import answer, body, operator_name, show_runner
 from orchestrator.views.signalling import offer_refusals, sdp_answer, sdp_offer
 from rooms.talkbacksession import TalkbackOfferError, TalkbackSession
@@ -33,7 +34,7 @@ def _own_talk(request: web.Request) -> tuple[ShowRunner, TalkbackSession]:
 
 
 async def status(request: web.Request) -> web.Response:
-    return answer(TalkAndListen.model_validate(show_runner(request).returns.status()))
+    return answer(shape(TalkAndListen, show_runner(request).returns.status()))
 
 
 async def post(request: web.Request) -> web.Response:

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from orchestrator import answers, openapi
 from orchestrator.endpoint import JSON
 from orchestrator.routes import routes
+from orchestrator.views.answer import STRICT_ENV, answer, shape
 from tests.conftest import Server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,3 +130,18 @@ def test_only_the_answer_helper_builds_json_answers() -> None:
             if isinstance(node, ast.Attribute) and node.attr == "json_response":
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+def test_an_answer_that_drifted_is_logged_and_sent_as_built(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Outside the tests a body that does not fit its model is our bug found after the change was
+    made: the client still gets what the show built (no 500 for a command that happened)."""
+    drifted = {"alarms": [{"id": 7}]}  # an alarm without its fields
+    with pytest.raises(ValidationError):
+        shape(answers.AlarmList, drifted)  # the tests: strict
+    monkeypatch.setenv(STRICT_ENV, "0")
+    with caplog.at_level(logging.ERROR, logger="orchestrator.views.answer"):
+        response = answer(shape(answers.AlarmList, drifted))
+    assert response.status == 200 and json.loads(response.text or "") == drifted
+    assert "does not fit AlarmList" in caplog.text
