@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler
 from orchestrator.auth import ACTOR, admit
 from orchestrator.errors import DomainError
 from orchestrator.store import StoreUnavailable
+from orchestrator.views.answer import error_answer
 
 log = logging.getLogger(__name__)
 
@@ -19,15 +20,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except DomainError as exc:
-        return web.json_response({"error": exc.message}, status=exc.status, headers=exc.headers)
+        return error_answer(exc.message, exc.status, exc.headers)
     except StoreUnavailable as exc:
         log.warning("state store unavailable: %s", exc)
-        return web.json_response({"error": f"state store unavailable, nothing changed: {exc}"}, status=503)
+        return error_answer(f"state store unavailable, nothing changed: {exc}", 503)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         # aiohttp's own refusals (404 route, 405, 413 body too large) as JSON too.
-        return web.json_response({"error": exc.reason}, status=exc.status, headers=_keep(exc))
+        return error_answer(exc.reason, exc.status, _keep(exc))
 
 
 @web.middleware

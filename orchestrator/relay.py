@@ -22,6 +22,7 @@ from aiohttp import web
 
 from orchestrator.auth import same_origin
 from orchestrator.errors import Forbidden
+from orchestrator.views.answer import error_answer
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,9 @@ async def websocket(request: web.Request, owner_url: str) -> web.StreamResponse:
         try:
             upstream = await http.ws_connect(target, headers=headers, heartbeat=10, timeout=aiohttp.ClientWSTimeout(5))
         except aiohttp.WSServerHandshakeError as exc:
-            return web.json_response({"error": f"the show's node refused: {exc.message}"}, status=exc.status)
+            return error_answer(f"the show's node refused: {exc.message}", exc.status)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return web.json_response({"error": f"the show's node is unreachable: {exc}"}, status=503)
+            return error_answer(f"the show's node is unreachable: {exc}", 503)
         ws = web.WebSocketResponse(heartbeat=10)
         await ws.prepare(request)
         async with upstream:
@@ -107,4 +108,4 @@ async def http(request: web.Request, owner_url: str) -> web.Response:
                     answer.headers.add(name, value)
             return answer
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return web.json_response({"error": f"the show's node is unreachable: {exc}"}, status=503)
+        return error_answer(f"the show's node is unreachable: {exc}", 503)

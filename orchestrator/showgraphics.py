@@ -99,11 +99,10 @@ class ShowGraphics(CommandPath):
         """On air now, or (``preview``) with the next take."""
         catalogue.check_slot(slot)
         catalogue.find_product(self.show, product_id)
+        ask = catalogue.CardAsk(slot, product_id, countdown_s, confirm_price, actor)
 
         def on_preview(s: ShowState) -> ShowState:
-            return catalogue.put_preview_card(
-                self.show, s, slot, product_id, countdown_s=countdown_s, confirm_price=confirm_price, actor=actor
-            )
+            return catalogue.put_preview_card(self.show, s, ask)
 
         if preview:
             event = Event("preview.card", self.show.id, actor, {"slot": slot, "product": product_id})
@@ -112,16 +111,7 @@ class ShowGraphics(CommandPath):
             return next(c for c in pending if c["slot"] == slot)
 
         def change(s: ShowState) -> ShowState:
-            return catalogue.put_card(
-                self.show,
-                s,
-                slot,
-                product_id,
-                countdown_s=countdown_s,
-                confirm_price=confirm_price,
-                actor=actor,
-                now=time.time(),
-            )
+            return catalogue.put_card(self.show, s, ask, time.time())
 
         state = await self._change_graphics(change, actor)
         return catalogue.card_view(self.show, state, slot, time.time())

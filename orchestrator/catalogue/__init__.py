@@ -15,6 +15,7 @@ Callers use the names below (``catalogue.put_card``...).
 from orchestrator.bodies import LIVE_FIELDS
 from orchestrator.catalogue.audit import events_between
 from orchestrator.catalogue.cardchanges import (
+    CardAsk,
     drop_card,
     drop_lower_third,
     drop_preview_card,
@@ -43,6 +44,7 @@ __all__ = [
     "MAX_COUNT",
     "MAX_PRICE",
     "MAX_PRICE_FACTOR",
+    "CardAsk",
     "PRODUCT_VIEW_KEYS",
     "LiveProduct",
     "card_content",

@@ -5,6 +5,7 @@ store's atomic update (so they see the latest state, whichever node wrote it).
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.catalogue.liveproduct import find_product, live_product, on_air_slots, was_price_shown
@@ -14,44 +15,38 @@ from orchestrator.errors import NotFound
 from orchestrator.store import ShowState
 
 
-def put_card(
-    show: Show,
-    state: ShowState,
-    slot: str,
-    product_id: str,
-    *,
-    countdown_s: int | None,
-    confirm_price: bool,
-    actor: str,
-    now: float,
-) -> ShowState:
-    """``product_id`` on air in ``slot`` at its live price; Conflict if that price is unconfirmed."""
-    live = confirmed(show, state, product_id, confirm_price)
+@dataclass(frozen=True)
+class CardAsk:
+    """What the crew asks for: ``product`` (an id of the show) in ``slot``, a countdown of
+    ``countdown_s`` seconds (None: none), whether a changed price was confirmed, who asked."""
+
+    slot: str
+    product: str
+    countdown_s: int | None = None
+    confirm_price: bool = False
+    actor: str = "system"
+
+
+def put_card(show: Show, state: ShowState, ask: CardAsk, now: float) -> ShowState:
+    """The asked product on air in its slot at its live price (``now``: Unix seconds);
+    Conflict if that price is unconfirmed."""
+    live = confirmed(show, state, ask.product, ask.confirm_price)
     entry = {
-        "product": product_id,
+        "product": ask.product,
         "price": live.price,
         "was_price": was_price_shown(live),
         "shown_at": now,
-        "countdown_until": now + countdown_s if countdown_s else None,
-        "actor": actor,
+        "countdown_until": now + ask.countdown_s if ask.countdown_s else None,
+        "actor": ask.actor,
     }
-    return dataclasses.replace(state, cards={**state.cards, slot: entry})
+    return dataclasses.replace(state, cards={**state.cards, ask.slot: entry})
 
 
-def put_preview_card(
-    show: Show,
-    state: ShowState,
-    slot: str,
-    product_id: str,
-    *,
-    countdown_s: int | None,
-    confirm_price: bool,
-    actor: str,
-) -> ShowState:
+def put_preview_card(show: Show, state: ShowState, ask: CardAsk) -> ShowState:
     """A card built on preview: it goes on air with the next take (:func:`take_preview_cards`)."""
-    confirmed(show, state, product_id, confirm_price)
-    entry = {"product": product_id, "countdown_s": countdown_s, "actor": actor}
-    return dataclasses.replace(state, preview_cards={**state.preview_cards, slot: entry})
+    confirmed(show, state, ask.product, ask.confirm_price)
+    entry = {"product": ask.product, "countdown_s": ask.countdown_s, "actor": ask.actor}
+    return dataclasses.replace(state, preview_cards={**state.preview_cards, ask.slot: entry})
 
 
 def drop_preview_card(state: ShowState, slot: str) -> ShowState:
@@ -65,16 +60,14 @@ def take_preview_cards(show: Show, state: ShowState, now: float) -> ShowState:
     """The take: cards built on preview go on air at their live price (confirmed when it changed)."""
     for slot, entry in state.preview_cards.items():
         if any(p.id == entry.get("product") for p in show.products):
-            state = put_card(
-                show,
-                state,
+            ask = CardAsk(
                 slot,
                 str(entry["product"]),
                 countdown_s=entry.get("countdown_s"),
                 confirm_price=True,  # checked when it was built, and on every price change since
                 actor=str(entry.get("actor") or "system"),
-                now=now,
             )
+            state = put_card(show, state, ask, now)
     return dataclasses.replace(state, preview_cards={})
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from orchestrator.answers import Alarm, AlarmList
 from orchestrator.bodies import EmptyBody
-from orchestrator.views.common import body, operator_name, show_runner
+from orchestrator.views.answer import shape
+from orchestrator.views.common import answer, body, operator_name, show_runner
 
 
 async def list_alarms(request: web.Request) -> web.Response:
     """``{"alarms": [...]}``, newest first; the same list is in the show's state view."""
     operator_name(request)
     runner = show_runner(request)
-    return web.json_response({"alarms": runner.alarms.view()})
+    return answer(shape(AlarmList, {"alarms": runner.alarms.view()}))
 
 
 async def acknowledge(request: web.Request) -> web.Response:
@@ -20,4 +22,4 @@ async def acknowledge(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     await body(request, EmptyBody)
-    return web.json_response(await runner.acknowledge_alarm(request.match_info["alarm"], actor))
+    return answer(shape(Alarm, await runner.acknowledge_alarm(request.match_info["alarm"], actor)))

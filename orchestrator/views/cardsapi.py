@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 from aiohttp import web
 
 from orchestrator import catalogue
+from orchestrator.answers import CardAnswer, Graphics, ProductAnswer, ProductList
 from orchestrator.bodies import CardBody, LowerThirdBody, OnOffBody, ProductPatch, ProductsQuery
 from orchestrator.errors import BadRequest
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
-from orchestrator.views.common import body, operator_name, query, show_runner
+from orchestrator.views.answer import shape
+from orchestrator.views.common import answer, body, operator_name, query, show_runner
 
 
-def _graphics(runner: ShowRunner, state: ShowState) -> dict[str, Any]:
-    return {"version": state.version, **catalogue.graphics_view(runner.show, state, time.time())}
+def _graphics(runner: ShowRunner, state: ShowState) -> web.Response:
+    """The graphics on air after a change (``Graphics``), at the state's version."""
+    view = {"version": state.version, **catalogue.graphics_view(runner.show, state, time.time())}
+    return answer(shape(Graphics, view))
 
 
 async def list_products(request: web.Request) -> web.Response:
@@ -32,7 +35,7 @@ async def list_products(request: web.Request) -> web.Response:
     if wanted:
         fields = ("id", "name", "name_en", "enterprise")
         products = [p for p in products if any(wanted in str(p.get(f, "")).lower() for f in fields)]
-    return web.json_response({"products": products})
+    return answer(shape(ProductList, {"products": products}))
 
 
 async def show_card(request: web.Request) -> web.Response:
@@ -47,7 +50,7 @@ async def show_card(request: web.Request) -> web.Response:
         confirm_price=asked.confirm_price,
         preview=asked.preview,
     )
-    return web.json_response({"card": card})
+    return answer(shape(CardAnswer, {"card": card}))
 
 
 async def hide_card(request: web.Request) -> web.Response:
@@ -57,7 +60,7 @@ async def hide_card(request: web.Request) -> web.Response:
     if bus not in ("program", "preview"):
         raise BadRequest("'bus' must be program or preview")
     state = await runner.hide_card(catalogue.check_slot(request.match_info["slot"]), actor, preview=bus == "preview")
-    return web.json_response(_graphics(runner, state))
+    return _graphics(runner, state)
 
 
 async def update_product(request: web.Request) -> web.Response:
@@ -65,7 +68,7 @@ async def update_product(request: web.Request) -> web.Response:
     runner = show_runner(request)
     patch = await body(request, ProductPatch)
     product = await runner.update_product(request.match_info["product"], patch, actor)
-    return web.json_response({"product": product})
+    return answer(shape(ProductAnswer, {"product": product}))
 
 
 async def show_lower_third(request: web.Request) -> web.Response:
@@ -73,18 +76,18 @@ async def show_lower_third(request: web.Request) -> web.Response:
     runner = show_runner(request)
     asked = await body(request, LowerThirdBody)
     state = await runner.show_lower_third(asked.studio, asked.text or "", actor)
-    return web.json_response(_graphics(runner, state))
+    return _graphics(runner, state)
 
 
 async def hide_lower_third(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     state = await runner.hide_lower_third(actor)
-    return web.json_response(_graphics(runner, state))
+    return _graphics(runner, state)
 
 
 async def set_logo(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     state = await runner.set_logo((await body(request, OnOffBody)).on, actor)
-    return web.json_response(_graphics(runner, state))
+    return _graphics(runner, state)

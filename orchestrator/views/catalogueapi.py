@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from orchestrator.answers import Imported, Rundown
 from orchestrator.bodies import RundownBody
 from orchestrator.errors import PayloadTooLarge
 from orchestrator.productimport import parse_products
-from orchestrator.views.common import body, operator_name, show_runner
+from orchestrator.views.common import answer, body, operator_name, show_runner
 
 MAX_IMPORT_BYTES = 16 * 1024 * 1024  # a 20,000-row catalogue is ~4 MB of CSV
 
@@ -29,16 +30,16 @@ async def import_products(request: web.Request) -> web.Response:
     runner = show_runner(request)
     products = parse_products(await _read_up_to(request, MAX_IMPORT_BYTES), request.content_type)
     total = await runner.import_products(products, actor)
-    return web.json_response({"imported": len(products), "total": total})
+    return answer(Imported(imported=len(products), total=total))
 
 
 async def get_rundown(request: web.Request) -> web.Response:
     operator_name(request)
-    return web.json_response({"studios": show_runner(request).rundown})
+    return answer(Rundown(studios=show_runner(request).rundown))
 
 
 async def put_rundown(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
     rundown = await runner.set_rundown((await body(request, RundownBody)).studios, actor)
-    return web.json_response({"studios": rundown})
+    return answer(Rundown(studios=rundown))

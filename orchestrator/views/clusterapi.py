@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from orchestrator.answers import Cluster, Moving
 from orchestrator.appkeys import CLUSTER
 from orchestrator.bodies import MoveBody
 from orchestrator.errors import BadRequest, Conflict
 from orchestrator.store import Event
-from orchestrator.views.common import body, operator_name, show_runner
+from orchestrator.views.answer import shape
+from orchestrator.views.common import answer, body, operator_name, show_runner
 
 
 async def cluster(request: web.Request) -> web.Response:
     operator_name(request)
     node = request.app.get(CLUSTER)
     if node is None:
-        return web.json_response({"node": None, "nodes": [], "owners": {}})
-    return web.json_response(node.view())
+        return answer(Cluster(node=None, nodes=[], owners={}))
+    return answer(shape(Cluster, node.view()))
 
 
 async def move(request: web.Request) -> web.Response:
@@ -36,4 +38,4 @@ async def move(request: web.Request) -> web.Response:
     await node.store.add_event(
         Event("cluster.move_requested", runner.show.id, actor, {"from": node.node, "to": target})
     )
-    return web.json_response({"show": runner.show.id, "from": node.node, "to": target}, status=202)
+    return answer(shape(Moving, {"show": runner.show.id, "from": node.node, "to": target}), status=202)

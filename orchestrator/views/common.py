@@ -1,4 +1,4 @@
-"""What every view needs: the show a path names, the JSON body, who is acting."""
+"""What every view needs: the show a path names, the JSON body, who is acting, the answer."""
 
 from __future__ import annotations
 
@@ -8,17 +8,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from orchestrator.answers import Mixer
 from orchestrator.appkeys import SHOWS
 from orchestrator.auth import operator
 from orchestrator.errors import BadRequest, NotFound
 from orchestrator.fields import first_problem
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
+from orchestrator.views.answer import answer, shape
 
 if TYPE_CHECKING:
     from mixer.outputs.programoutputs import ProgramOutputs
 
 M = TypeVar("M", bound=BaseModel)
+
+__all__ = ["answer", "body", "json_body", "operator_name", "program_outputs", "query", "scene_view", "show_runner"]
 
 
 def operator_name(request: web.Request) -> str:
@@ -29,9 +33,8 @@ def operator_name(request: web.Request) -> str:
 def scene_view(runner: ShowRunner, state: ShowState) -> web.Response:
     """The answer of every scene command (cut, preview, take, layout, panic, ftb, T-bar, audio,
     fallback policy): the stored version, program and preview with the mixer view (``Mixer``)."""
-    return web.json_response(
-        {"version": state.version, "program": state.program, "preview": state.preview, **runner.mixer_view()}
-    )
+    view = {"version": state.version, "program": state.program, "preview": state.preview, **runner.mixer_view()}
+    return answer(shape(Mixer, view))
 
 
 def show_runner(request: web.Request) -> ShowRunner:

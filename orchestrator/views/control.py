@@ -15,11 +15,13 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from orchestrator.answers import Show
 from orchestrator.appkeys import CLUSTER, STORE
 from orchestrator.auth import operator, same_origin
 from orchestrator.errors import Forbidden, NotFound
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StoreUnavailable
+from orchestrator.views.answer import as_json, shape
 from orchestrator.views.common import show_runner
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,8 @@ async def live_state(request: web.Request) -> web.WebSocketResponse:
     reader = asyncio.ensure_future(_drain(ws))
     try:
         while not ws.closed and not reader.done():
-            await ws.send_json({"type": "state", "state": await runner.describe(), "node": node})
+            state = as_json(shape(Show, await runner.describe()))  # GET /api/shows/{show}'s answer
+            await ws.send_json({"type": "state", "state": state, "node": node})
             try:
                 for event in await store.events(runner.show.id, 50):
                     if event.at > last_event_at:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from orchestrator.answers import OpenApiDocument
 from orchestrator.appkeys import OPENAPI
+from orchestrator.views.answer import answer, shape
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(request.app[OPENAPI], headers={"Cache-Control": "no-cache"})
+    return answer(shape(OpenApiDocument, request.app[OPENAPI]), headers={"Cache-Control": "no-cache"})

@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
+from orchestrator.answers import Health
 from orchestrator.appkeys import METRICS, SHOWS
+from orchestrator.views.common import answer
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -20,9 +22,7 @@ async def healthz(request: web.Request) -> web.Response:
             "on_air": stats["on_air"],
         }
         healthy &= runner.program.running
-    return web.json_response(
-        {"status": "ok" if healthy else "degraded", "shows": shows}, status=200 if healthy else 503
-    )
+    return answer(Health(status="ok" if healthy else "degraded", shows=shows), status=200 if healthy else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

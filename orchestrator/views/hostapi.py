@@ -18,12 +18,13 @@ from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from orchestrator import catalogue
+from orchestrator.answers import CueAnswer
 from orchestrator.bodies import CueBody
 from orchestrator.fields import Number
 from orchestrator.joingrant import verify_join
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
-from orchestrator.views.common import body, operator_name, show_runner
+from orchestrator.views.common import answer, body, operator_name, show_runner
 from rooms.hostchannel import LOW_QUALITY, OFF, PREVIEW, PROGRAM, wanted_quality
 
 STATS_EVERY = 2.0  # seconds between stats pushes to a host page
@@ -150,7 +151,7 @@ async def cue(request: web.Request) -> web.Response:
     asked = await body(request, CueBody)
     studio_id = request.match_info["studio"]
     state = await runner.set_cue(studio_id, asked.product, asked.message.strip(), actor)
-    return web.json_response({"studio": studio_id, "cue": state.cues[studio_id], "version": state.version})
+    return answer(CueAnswer(studio=studio_id, cue=state.cues[studio_id], version=state.version))
 
 
 HOST_SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("host_sockets")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from orchestrator.answers import Audio
 from orchestrator.bodies import (
     AudioBody,
     EmptyBody,
@@ -20,7 +21,8 @@ from orchestrator.bodies import (
     TakeBody,
     TbarBody,
 )
-from orchestrator.views.common import body, operator_name, scene_view, show_runner
+from orchestrator.views.answer import shape
+from orchestrator.views.common import answer, body, operator_name, scene_view, show_runner
 
 
 async def take(request: web.Request) -> web.Response:
@@ -78,7 +80,7 @@ async def meters(request: web.Request) -> web.Response:
     """Just the audio (settings and meters): cheap to poll several times a second."""
     operator_name(request)
     runner = show_runner(request)
-    return web.json_response(runner.mixer_view()["audio"])
+    return answer(shape(Audio, runner.mixer_view()["audio"]))
 
 
 async def ftb(request: web.Request) -> web.Response:

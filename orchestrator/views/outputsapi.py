@@ -20,10 +20,21 @@ import logging
 from aiohttp import web
 
 from mixer.outputs.egress import Egress
+from orchestrator.answers import (
+    DelayChanged,
+    DestinationList,
+    Dumped,
+    OutputList,
+    ProgramsChanged,
+    Recording,
+    Removed,
+    RtmpDestination,
+)
 from orchestrator.bodies import DelayBody, EmptyBody, OnOffBody, ProgramsBody, RtmpBody
 from orchestrator.errors import NotFound
 from orchestrator.showrunner import ShowRunner
-from orchestrator.views.common import body, operator_name, show_runner
+from orchestrator.views.answer import shape
+from orchestrator.views.common import answer, body, operator_name, show_runner
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +48,14 @@ def _egress(runner: ShowRunner) -> Egress:
 async def outputs(request: web.Request) -> web.Response:
     operator_name(request)
     described = await show_runner(request).describe()
-    return web.json_response({"outputs": described["outputs"]})
+    return answer(shape(OutputList, {"outputs": described["outputs"]}))
 
 
 async def list_rtmp(request: web.Request) -> web.Response:
     operator_name(request)
     runner = show_runner(request)
     _egress(runner)
-    return web.json_response({"destinations": runner.rtmp_status()})
+    return answer(shape(DestinationList, {"destinations": runner.rtmp_status()}))
 
 
 async def add_rtmp(request: web.Request) -> web.Response:
@@ -52,43 +63,44 @@ async def add_rtmp(request: web.Request) -> web.Response:
     runner = show_runner(request)
     asked = await body(request, RtmpBody)
     added = await runner.add_rtmp(asked.name, asked.url, actor, asked.delay_s, asked.program)
-    return web.json_response(added, status=201)
+    return answer(shape(RtmpDestination, added), status=201)
 
 
 async def remove_rtmp(request: web.Request) -> web.Response:
     actor = operator_name(request)
     name = request.match_info["name"]
     await show_runner(request).remove_rtmp(name, actor)
-    return web.json_response({"removed": name})
+    return answer(Removed(removed=name))
 
 
 async def get_recording(request: web.Request) -> web.Response:
     operator_name(request)
-    return web.json_response(_egress(show_runner(request)).recording_status())
+    return answer(shape(Recording, _egress(show_runner(request)).recording_status()))
 
 
 async def set_recording(request: web.Request) -> web.Response:
     actor = operator_name(request)
     on = (await body(request, OnOffBody)).on
-    return web.json_response(await show_runner(request).set_recording(on, actor))
+    return answer(shape(Recording, await show_runner(request).set_recording(on, actor)))
 
 
 async def set_delay(request: web.Request) -> web.Response:
     """One output's broadcast delay, while live: ``{"output": "hls", "delay_s": 10}``."""
     actor = operator_name(request)
     asked = await body(request, DelayBody)
-    return web.json_response(await show_runner(request).set_delay(asked.output, asked.delay_s, actor))
+    return answer(shape(DelayChanged, await show_runner(request).set_delay(asked.output, asked.delay_s, actor)))
 
 
 async def set_programs(request: web.Request) -> web.Response:
     """The show's programs from now on, main first: ``{"programs": ["landscape", "portrait"]}``."""
     actor = operator_name(request)
     asked = await body(request, ProgramsBody)
-    return web.json_response(await show_runner(request).set_programs(list(asked.programs), actor))
+    changed = await show_runner(request).set_programs(list(asked.programs), actor)
+    return answer(shape(ProgramsChanged, changed))
 
 
 async def dump(request: web.Request) -> web.Response:
     """Dump (broadcast delay): what the delayed outputs hold, not yet aired, becomes the slate."""
     actor = operator_name(request)
     await body(request, EmptyBody)
-    return web.json_response(await show_runner(request).dump(actor))
+    return answer(shape(Dumped, await show_runner(request).dump(actor)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from orchestrator.answers import Operator, SignedOut
 from orchestrator.appkeys import SESSIONS, STORE
 from orchestrator.auth import check_password, check_token, operator
 from orchestrator.bodies import EmptyBody, LoginBody
@@ -11,16 +12,16 @@ from orchestrator.errors import BadRequest, Unauthorized, Unavailable
 from orchestrator.operators import Actor
 from orchestrator.sessions import COOKIE, CSRF_HEADER, SESSION_HOURS
 from orchestrator.store import StoreUnavailable
-from orchestrator.views.common import body
+from orchestrator.views.common import answer, body
 
 
 def _who(request: web.Request, actor: Actor, sid: str) -> web.Response:
     """Who is signed in; with a session, its CSRF token in the ``X-CSRF-Token`` header."""
-    me: dict[str, object] = {"name": actor.name, "role": actor.role.value}
+    me = Operator(name=actor.name, role=actor.role.value)
     if actor.shows is not None:
-        me["shows"] = sorted(actor.shows)
+        me.shows = sorted(actor.shows)  # set only when scoped: absent means every show
     headers = {CSRF_HEADER: request.app[SESSIONS].csrf_token(sid), "Cache-Control": "no-store"} if sid else {}
-    return web.json_response(me, headers=headers)
+    return answer(me, headers=headers)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -59,7 +60,7 @@ async def logout(request: web.Request) -> web.Response:
             raise Unavailable(
                 "state store unavailable: signed out on this server only; sign out again when it is back"
             ) from None
-    response = web.json_response({"signed_out": True})
+    response = answer(SignedOut(signed_out=True))
     response.del_cookie(COOKIE, path="/")
     return response
 

@@ -11,14 +11,16 @@ program (mixer/mixminus.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from aiohttp import web
 
+from orchestrator.answers import TalkAndListen, TalkClosed, TalkKeyed
 from orchestrator.bodies import TalkbackBody
 from orchestrator.errors import BadRequest, NotFound
 from orchestrator.showrunner import ShowRunner
-from orchestrator.views.common import body, operator_name, show_runner
+from orchestrator.views.answer import shape
+from orchestrator.views.common import answer, body, operator_name, show_runner
 from orchestrator.views.signalling import offer_refusals, sdp_answer, sdp_offer
 from rooms.talkbacksession import TalkbackOfferError, TalkbackSession
 
@@ -32,7 +34,7 @@ def _own_talk(request: web.Request) -> tuple[ShowRunner, TalkbackSession]:
 
 
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(show_runner(request).returns.status())
+    return answer(shape(TalkAndListen, show_runner(request).returns.status()))
 
 
 async def post(request: web.Request) -> web.Response:
@@ -56,17 +58,11 @@ async def key(request: web.Request) -> web.Response:
             raise BadRequest(f"'targets': show {runner.show.id!r} has no studio {', '.join(map(repr, unknown))}")
         targets = frozenset(data.targets)
     talk = runner.returns.set_talk(session.id, data.on, targets)
-    view: dict[str, Any] = {
-        "id": session.id,
-        "operator": talk.name,
-        "on": talk.on,
-        "targets": sorted(talk.targets) if talk.targets is not None else "all",
-        "state": session.state,
-    }
-    return web.json_response(view)
+    heard_by: list[str] | Literal["all"] = sorted(talk.targets) if talk.targets is not None else "all"
+    return answer(TalkKeyed(id=session.id, operator=talk.name, on=talk.on, targets=heard_by, state=session.state))
 
 
 async def delete(request: web.Request) -> web.Response:
     _, session = _own_talk(request)
     await session.close()
-    return web.json_response({"id": session.id, "state": "closed"})
+    return answer(TalkClosed(id=session.id, state="closed"))

@@ -99,7 +99,7 @@ def _entries(doc: dict[str, Any]) -> list[tuple[tuple[str, str], dict[str, Any]]
 
 
 def test_every_json_schema_is_generated_from_a_model() -> None:
-    """No hand-written answer or body: each JSON one is a model's (orchestrator/answers.py, bodies.py)."""
+    """No hand-written answer or body: each JSON one is a model's (orchestrator/answers/, bodies.py)."""
     doc = openapi.document(ENDPOINTS)
     for key, op in openapi.OPERATIONS.items():
         if op.answer is not None and op.media == JSON:
