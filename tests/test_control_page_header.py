@@ -28,6 +28,7 @@ HEADER = """(() => {
   const parts = ['show-title', 'show-id'].map((id) => document.getElementById(id));
   return {
     width: window.innerWidth,
+    keysCut: (() => { const k = document.getElementById('kbd-state'); return k.scrollWidth > k.clientWidth + 1; })(),
     brand: box(document.querySelector('#top .brand')),
     parts: parts.map((e) => ({id: e.id, box: box(e), drawn: drawn(e), clips: clips(e)})),
     children: [...document.getElementById('top').children]
@@ -53,7 +54,9 @@ async def test_header_fits_a_laptop_screen(
     await sign_in(page, token=OPERATOR)
     shown = "!document.getElementById('talkback').hidden && document.getElementById('out-rate').textContent !== '—'"
     await page.wait_for(shown, timeout=15)
-    _assert_fits(await page.evaluate(HEADER))
+    header = await page.evaluate(HEADER)
+    _assert_fits(header)
+    assert not header["keysCut"], f"KEYS ON cut short: {header}"
     # The keys' pill at its longest: off while a dialog is open.
     await page.evaluate("document.getElementById('help-btn').click()")
     await page.wait_for("document.getElementById('kbd-state').classList.contains('kbd-off')")
