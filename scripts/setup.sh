@@ -28,12 +28,19 @@ fi
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-# Quiet unless it fails: the build backend's warnings are noise here.
-if ! .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]' >.venv/install.log 2>&1; then
-  cat .venv/install.log >&2
-  exit 1
+# The Python packages change only with these files: when their hash matches the stamp the last
+# successful install left, skip pip (quiet and offline-safe); a fresh clone has no stamp.
+stamp=.venv/setup.stamp
+want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  # Quiet unless it fails: the build backend's warnings are noise here.
+  if ! .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]' >.venv/install.log 2>&1; then
+    cat .venv/install.log >&2
+    exit 1
+  fi
+  echo "$want" >"$stamp"
 fi
 # The web players the tests run in Chromium (hls.js, mpegts.js), pinned in tests/players.
 if [ "${WITH_BROWSER:-1}" = 1 ] && command -v npm >/dev/null 2>&1 && [ ! -d tests/players/node_modules/hls.js ]; then
