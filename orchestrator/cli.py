@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from orchestrator.config import Config, ConfigError, load, with_overrides
+from orchestrator.config import Config, ConfigError, load
 from orchestrator.links import join_links
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "wuhan-0510.toml"
@@ -118,20 +118,20 @@ def hash_password_command() -> int:
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    config = load(args.config or EXAMPLE_CONFIG)
+    """The config file with the command line's ``[server]`` flags applied before it is checked."""
     host, port = args.listen if getattr(args, "listen", None) else (None, None)
-    return with_overrides(
-        config,
-        listen_host=host,
-        listen_port=port,
-        ice_hosts=tuple(args.ice_host) if getattr(args, "ice_host", None) else None,
-        operator_token=getattr(args, "operator_token", None),
-        redis_url=getattr(args, "redis", None),
-        data_dir=getattr(args, "data_dir", None),
-        cluster=getattr(args, "cluster", None),
-        node_id=getattr(args, "node_id", None),
-        public_url=getattr(args, "public_url", None),
-    )
+    flags = {
+        "listen_host": host,
+        "listen_port": port,
+        "ice_hosts": tuple(args.ice_host) if getattr(args, "ice_host", None) else None,
+        "operator_token": getattr(args, "operator_token", None),
+        "redis_url": getattr(args, "redis", None),
+        "data_dir": getattr(args, "data_dir", None),
+        "cluster": getattr(args, "cluster", None),
+        "node_id": getattr(args, "node_id", None),
+        "public_url": getattr(args, "public_url", None),
+    }
+    return load(args.config or EXAMPLE_CONFIG, flags)
 
 
 def serve(config: Config) -> None:
@@ -164,9 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "links":
         return print_links(config, args.base_url)
+    from orchestrator.datadir import check_data_dir
     from orchestrator.listensockets import StartupError
 
     try:
+        check_data_dir(config)  # before any port is taken or show started
         if args.command == "demo":
             from orchestrator.demo import run_demo
 
