@@ -195,6 +195,16 @@ def conditions(
                     "check the destination URL and key; remove and re-add it under Outputs",
                 )
             )
+    hls = outputs.get("hls")
+    if isinstance(hls, dict) and hls.get("errors") and not hls.get("up"):
+        found.append(
+            Condition(
+                "output.failed:hls",
+                "output.failed",
+                f"HLS failing: {hls.get('last_error')}",
+                f"check that the server can write {hls.get('directory')} (disk full? permissions?)",
+            )
+        )
     if behind_since is not None and now - behind_since >= BEHIND_FOR_S:
         found.append(
             Condition(

@@ -1,4 +1,4 @@
-"""Output failures as audit events: an RTMP push or the recording going down or coming back.
+"""Output failures as audit events: an RTMP push, the recording or HLS going down or coming back.
 
 The outputs run in their own threads and only keep a status; this turns changes of that
 status into events for the show's outbox (so they are written, in order, even when the
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mixer.outputs.egress import Egress
+from mixer.outputs.hlsoutput import HlsOutput
 
 POLL_S = 1.0
 
@@ -22,18 +23,21 @@ class OutputWatch:
         self._health: dict[tuple[str, str], str] = {}
 
     @staticmethod
-    def _outputs(egress: Egress) -> list[tuple[str, str, dict[str, Any]]]:
+    def _outputs(egress: Egress, hls: HlsOutput | None) -> list[tuple[str, str, dict[str, Any]]]:
         found = [("rtmp", name, output.status()) for name, output in list(egress.rtmp.items())]
         if egress.recording is not None:
             found.append(("recording", "recording", egress.recording.status()))
+        if hls is not None:
+            found.append(("hls", "hls", hls.status()))
         return found
 
-    def changes(self, egress: Egress) -> list[tuple[str, dict[str, Any]]]:
+    def changes(self, egress: Egress, hls: HlsOutput | None = None) -> list[tuple[str, dict[str, Any]]]:
         """``[(event kind, detail)]``: ``output.up`` when an output starts working,
-        ``output.down`` (with its last error) when it stops or fails before ever working."""
+        ``output.down`` (with its last error) when it stops or fails before ever working.
+        ``hls``: the program's HLS output, when it has one (it is not part of the egress)."""
         out: list[tuple[str, dict[str, Any]]] = []
         seen = set()
-        for kind, name, status in self._outputs(egress):
+        for kind, name, status in self._outputs(egress, hls):
             key = (kind, name)
             seen.add(key)
             now = "up" if status.get("up") else ("down" if int(status.get("errors") or 0) > 0 else "new")

@@ -119,6 +119,8 @@ class ShowAlarms(StudioSessions, RtmpDestinations, BroadcastDelays, ProgramComma
             main = outputs.get("rtmp")
             further = [o.status() for p in self.more_programs.values() for o in p.egress.rtmp.values()]
             outputs = {**outputs, "rtmp": [*(main if isinstance(main, list) else []), *further]}
+        if self.hls is not None:
+            outputs = {**outputs, "hls": self.hls.status()}
         found = alarms.conditions(self.show, signals, in_use, live, stats, outputs, self._behind_since, now)
         before = [(a["id"], a["active"]) for a in self.alarms.view()]
         raised = self.alarms.update(found, now)

@@ -165,7 +165,7 @@ class ShowOutputs(CommandPath):
             await asyncio.sleep(POLL_S)
             for egress, _ in self._egresses():
                 watch = watches.setdefault(id(egress), OutputWatch())
-                for kind, detail in watch.changes(egress):
+                for kind, detail in watch.changes(egress, self.hls if egress is self.egress else None):
                     if egress is not self.egress:  # the further program's: say which
                         detail = {**detail, "program": egress.show_id}
                     self.outbox.put_nowait(Event(kind, self.show.id, "system", detail))

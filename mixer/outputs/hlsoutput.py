@@ -95,7 +95,7 @@ class HlsOutput(Sink):
         self.last_error: str | None = None
         self._cpu_seconds = 0.0
         self._closed = False
-        self._last_logged = ""
+        self._last_logged: tuple[str, int] | None = None  # (message, segments written then)
 
     # --- encoder thread -----------------------------------------------------
 
@@ -203,7 +203,10 @@ class HlsOutput(Sink):
         # PyAV's message for a muxer refusal is terse; FFmpeg's own log line has the detail.
         message = f"{type(exc).__name__}: {exc}"
         self.last_error = f"{context}: {message}" if context else message
-        # A persistent fault (disk full) repeats every keyframe: one traceback per kind is enough.
-        repeated = message == self._last_logged
-        self._last_logged = message
-        log.error("hls %s: %s", self.directory, self.last_error, exc_info=None if repeated else exc)
+        # A persistent fault (disk full, a directory it cannot write) repeats every packet: log it
+        # once until a segment gets written again (the count and alarm say it goes on).
+        written = self._segmenter.segments_written
+        if (message, written) == self._last_logged:
+            return
+        self._last_logged = (message, written)
+        log.error("hls %s: %s", self.directory, self.last_error, exc_info=exc)
