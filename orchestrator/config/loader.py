@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,12 @@ def parse(data: dict[str, Any], source: str = "<memory>") -> Config:
     return validate(config)
 
 
-def load(path: str | Path) -> Config:
-    """Read, parse and check a UTF-8 TOML config file; raises ConfigError (one line)."""
+def load(path: str | Path, server_overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read, parse and check a UTF-8 TOML config file; raises ConfigError (one line).
+
+    ``server_overrides``: command-line flags for ``[server]`` keys (None: not given), applied
+    before any check, so every error after the file is read names ``{file} (+flags)`` when a
+    flag was given, ``{file}`` when none was."""
     src = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -63,6 +68,12 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"{src}: not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{src}: not valid TOML: arrays or tables nested too deeply") from None
+    changes = {k: v for k, v in (server_overrides or {}).items() if v is not None}
+    if changes:
+        src = f"{src} (+flags)"
+        server = data.get("server", {})
+        if isinstance(server, dict):  # anything else: the check below names server as the file has it
+            data["server"] = {**server, **changes}
     return parse(data, src)
 
 
@@ -70,7 +81,8 @@ def with_overrides(config: Config, **server_overrides: Any) -> Config:
     """Apply command-line flags to ``[server]`` (None means 'not given') and re-validate;
     raises ConfigError naming ``{file} (+flags)``."""
     changes = {k: v for k, v in server_overrides.items() if v is not None}
-    source = f"{config.source} (+flags)"
+    flagged = not changes or config.source.endswith(" (+flags)")
+    source = config.source if flagged else f"{config.source} (+flags)"
     try:
         server = dataclasses.replace(config.server, **changes)
     except ValidationError as exc:

@@ -132,3 +132,27 @@ def test_links_prints_one_json_object_per_studio() -> None:
     first = links[0]
     assert first["join_url"] == f"https://live.example.org/join/{first['token']}"
     assert first["whip_url"] == "https://live.example.org/whip/wuhan-0510/beijing"
+
+
+def test_errors_name_the_flags_whenever_a_flag_was_given(tmp_path: Path) -> None:
+    """The trial's finding: with ``--listen`` given, a flag's error said ``file (+flags)`` but the
+    file's own fps error said ``file``. Flags are applied before any check: both say it."""
+    bad_fps = _write(tmp_path, BASE.replace('title = "S"', 'title = "S"\nfps = 500'))
+    for overrides, flagged in (({}, False), ({"listen_port": 9999}, True), ({"listen_port": None}, False)):
+        with pytest.raises(ConfigError) as err:
+            load(bad_fps, overrides)
+        want = f"{bad_fps} (+flags): shows[0].fps" if flagged else f"{bad_fps}: shows[0].fps"
+        assert str(err.value).startswith(want), err.value
+    with pytest.raises(ConfigError, match=r"bad\.toml \(\+flags\): server\.operator_token"):
+        load(_write(tmp_path, BASE), {"operator_token": "x"})
+    assert load(_write(tmp_path, BASE), {"listen_port": 9999}).server.listen_port == 9999
+    config = load(_write(tmp_path, BASE))
+    assert config.source == str(tmp_path / "bad.toml") and with_overrides(config).source == config.source
+
+
+def test_cli_error_names_the_flags_for_a_file_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, BASE.replace('title = "S"', 'title = "S"\nfps = 500'))
+    cmd = [sys.executable, "-m", "orchestrator", "serve", "--config", str(path), "--listen", "127.0.0.1:9999"]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"broadcast: config error: {path} (+flags): shows[0].fps: must be 1-60", run.stderr
