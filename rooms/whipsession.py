@@ -286,6 +286,7 @@ class WhipSession:
         rtt = self.client_stats.get("rtt_ms")
         return {
             "session": self.id,
+            "transport": "whip",
             "state": self.state,
             "resolution": f"{self.resolution[0]}x{self.resolution[1]}" if self.resolution else None,
             "video_frames": self.video_frames,

@@ -36,6 +36,7 @@ from tests.conftest import OPERATOR, Server, make_config
 from tests.flvpull import record_flv
 from tests.mediacheck import decode, without_cue_points
 from tests.rooms.rtmppublisher import spawn_publisher
+from tests.studioprocess import spawn_test_studio, stop_processes
 from tests.test_control_page import click, open_control, sign_in
 
 
@@ -239,6 +240,25 @@ async def test_the_token_as_the_stream_key(ingest: IngestServer) -> None:
     finally:
         publisher.kill()
         publisher.wait(10)
+
+
+async def test_the_newest_publish_takes_the_studio_and_its_transport_says_which(ingest: IngestServer) -> None:
+    """README: an RTMP push and then a WHIP encoder on one studio; its stats' ``transport`` follows."""
+
+    def transport(state: dict[str, Any]) -> object:
+        return (ingest.studio(state, "alpha")["stats"] or {}).get("transport")
+
+    publisher = spawn_publisher(ingest.rtmp_url("alpha"), seconds=60, colour="green")
+    whip = None
+    try:
+        await ingest.wait_for(lambda s: transport(s) == "rtmp", timeout=30)
+        whip = spawn_test_studio(ingest, "alpha", width=320, height=180, bitrate=300_000)
+        state = await ingest.wait_for(lambda s: transport(s) == "whip", timeout=30)
+        assert ingest.studio(state, "alpha")["online"], ingest.studio(state, "alpha")
+    finally:
+        publisher.kill()
+        publisher.wait(10)
+        stop_processes([whip], 10)
 
 
 @pytest.mark.parametrize(
