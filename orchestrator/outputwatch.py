@@ -34,7 +34,8 @@ class OutputWatch:
     def changes(self, egress: Egress, hls: HlsOutput | None = None) -> list[tuple[str, dict[str, Any]]]:
         """``[(event kind, detail)]``: ``output.up`` when an output starts working,
         ``output.down`` (with its last error) when it stops or fails before ever working.
-        ``hls``: the program's HLS output, when it has one (it is not part of the egress)."""
+        ``hls``: the program's HLS output, when it has one (not part of the egress; it runs from
+        the show's start, so only its failures and recoveries are events)."""
         out: list[tuple[str, dict[str, Any]]] = []
         seen = set()
         for kind, name, status in self._outputs(egress, hls):
@@ -44,6 +45,8 @@ class OutputWatch:
             before = self._health.get(key, "new")
             self._health[key] = now if now != "new" else before
             if now == before or now == "new":
+                continue
+            if kind == "hls" and now == "up" and before == "new":  # always on: its start is no news, a recovery is
                 continue
             detail: dict[str, Any] = {"output": kind, "name": name}
             if now == "down":

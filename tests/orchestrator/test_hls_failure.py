@@ -26,9 +26,16 @@ def _alarm(state: dict[str, Any]) -> dict[str, Any] | None:
     return next((a for a in state["alarms"] if a["id"] == ALARM), None)
 
 
-async def _hls_events(server: Server) -> list[dict[str, Any]]:
-    _, body = await server.api("GET", f"{SHOW}/events")
-    return [e for e in body["events"] if e["kind"] in ("output.down", "output.up") and e["detail"]["output"] == "hls"]
+async def _hls_events(server: Server, last: str) -> list[dict[str, Any]]:
+    """The show's HLS output events, once the newest is ``last`` (the output watch polls once a second)."""
+    async with asyncio.timeout(15):
+        while True:
+            _, body = await server.api("GET", f"{SHOW}/events")
+            found = [e for e in body["events"] if e["kind"] in ("output.down", "output.up")]
+            found = [e for e in found if e["detail"]["output"] == "hls"]
+            if found and found[-1]["kind"] == last:
+                return found
+            await asyncio.sleep(0.2)
 
 
 async def test_hls_that_cannot_write_alarms_once_and_recovers(
@@ -49,15 +56,13 @@ async def test_hls_that_cannot_write_alarms_once_and_recovers(
     errors = [r for r in caplog.records if r.name == "mixer.outputs.hlsoutput"]
     assert len(errors) == 1, [r.getMessage() for r in errors]
     await server.wait_for(lambda s: bool(s["outputs"]["hls"]["errors"]) and not s["outputs"]["hls"]["up"])
-    down = await _hls_events(server)
-    assert down and down[-1]["kind"] == "output.down" and down[-1]["detail"]["error"], down
+    down = await _hls_events(server, "output.down")
+    assert len(down) == 1 and "NotADirectoryError" in down[0]["detail"]["error"], down
 
     blocker.unlink()  # the disk is writable again: the next keyframe opens a segment
     state = await server.wait_for(lambda s: s["outputs"]["hls"]["segments_written"] >= 2, timeout=30)
     alarm = _alarm(await server.wait_for(lambda s: not (_alarm(s) or {}).get("active"), timeout=15))
     assert alarm is None or not alarm["active"], alarm
     assert (tmp_path / "data" / "live" / "test-show" / "index.m3u8").exists()
-    async with asyncio.timeout(15):  # the output watch polls once a second
-        while (events := await _hls_events(server))[-1]["kind"] != "output.up":
-            await asyncio.sleep(0.2)
-    assert [e["kind"] for e in events][-2:] == ["output.down", "output.up"], events
+    events = await _hls_events(server, "output.up")
+    assert [e["kind"] for e in events] == ["output.down", "output.up"], events  # its start was no event
