@@ -69,7 +69,7 @@ def handshake_failure(transport: RTCDtlsTransport) -> str | None:
         if not tls_accepts_curve(curve):
             return (
                 f"DTLS handshake failed: the publisher's certificate is on curve {curve}, which this "
-                f"server's TLS library ({SSL.SSLeay_version(SSL.SSLEAY_VERSION).decode()}) no longer "
+                f"server's TLS library ({SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode()}) no longer "
                 f"accepts (RFC 8422 5.1.1); {CERTIFICATE_ADVICE}"
             )
         return f"DTLS handshake failed (publisher's certificate: ECDSA {curve})"

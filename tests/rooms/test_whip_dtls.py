@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
+from typing import Any
 
 import pytest
 from OpenSSL import SSL
@@ -20,7 +21,7 @@ from tests.conftest import Server
 from tests.studioprocess import spawn_test_studio
 
 
-def _stats(state: dict, studio: str = "alpha") -> dict:
+def _stats(state: dict[str, Any], studio: str = "alpha") -> dict[str, Any]:
     return next(s for s in state["studios"] if s["id"] == studio)["stats"] or {}
 
 
