@@ -113,19 +113,22 @@ async def test_a_bad_body_is_a_400_naming_the_field(
 
 
 @pytest.mark.parametrize(
-    ("query", "words"),
+    ("method", "path", "words"),
     [
         # Query strings are text: a word where a number goes reads as a body's field does.
-        ("limit=abc", "'limit': expected an integer, got 'abc'"),
-        ("limit=1.5", "'limit': expected an integer, got '1.5'"),
+        ("GET", "/events?limit=abc", "'limit': expected an integer, got 'abc'"),
+        ("GET", "/events?limit=1.5", "'limit': expected an integer, got '1.5'"),
         # The real range (1..10000): 0 is refused too, so "must not be negative" would mislead.
-        ("limit=-1", "'limit': -1 is out of range (must be between 1 and 10000)"),
-        ("limit=0", "'limit': 0 is out of range (must be between 1 and 10000)"),
-        ("limit=10001", "'limit': 10001 is out of range (must be between 1 and 10000)"),
+        ("GET", "/events?limit=-1", "'limit': -1 is out of range (must be between 1 and 10000)"),
+        ("GET", "/events?limit=0", "'limit': 0 is out of range (must be between 1 and 10000)"),
+        ("GET", "/events?limit=10001", "'limit': 10001 is out of range (must be between 1 and 10000)"),
+        ("DELETE", "/cards/tag1?bus=air", "'bus': must be one of program, preview; got 'air'"),
     ],
 )
-async def test_a_bad_query_parameter_is_a_400_worded_as_a_body_field(server: Server, query: str, words: str) -> None:
-    status, answer = await server.api("GET", "/api/shows/test-show/events?" + query)
+async def test_a_bad_query_parameter_is_a_400_worded_as_a_body_field(
+    server: Server, method: str, path: str, words: str
+) -> None:
+    status, answer = await server.api(method, "/api/shows/test-show" + path)
     assert status == 400 and answer["error"] == words, answer
 
 
