@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 from aiortc import RTCIceServer
 
-from orchestrator import openapi
+from orchestrator import malformedrequests, openapi
 from orchestrator.appkeys import (
     CLUSTER,
     CONFIG,
@@ -132,6 +132,7 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
 
 def create_app(config: Config) -> web.Application:
     compat.install()  # aioice and aiortc patches, once per process
+    malformedrequests.install()  # the HTTP parser's refusals as JSON 400s, without a traceback
     compat.offer_host_addresses(config.server.ice_hosts)
     compat.use_port_range(config.server.ice_port_min, config.server.ice_port_max)
     size_receive_buffers()  # studios' UDP sockets: room for bursts (rooms/udpsocket.py)

@@ -237,6 +237,12 @@ class ProductsQuery(Query):
     q: Annotated[str, Field(description="search in id, names and enterprise")] = ""
 
 
+class CardBusQuery(Query):
+    """``DELETE .../cards/{slot}?bus=``: the card leaves the program (default) or the preview."""
+
+    bus: Annotated[Text, OneOf(("program", "preview"))] = "program"
+
+
 class RundownBody(Closed):
     studios: Annotated[
         dict[str, Annotated[list[Text], Field(json_schema_extra={"uniqueItems": True})]],

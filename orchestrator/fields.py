@@ -112,7 +112,7 @@ class InRange(_Check):
 
     def check(self, value: float) -> float:
         if not self.lo <= value <= self.hi:
-            below_zero = "must not be negative: " if value < 0 <= self.lo else "must be "
+            below_zero = "must not be negative: " if value < 0 and self.lo == 0 else "must be "
             raise ValueError(f"{value!r} is out of range ({below_zero}between {self.lo:g} and {self.hi:g})")
         return value
 
@@ -205,6 +205,9 @@ def where(loc: Sequence[int | str]) -> str:
 _WORDS = {
     "int_type": "expected an integer",
     "int_from_float": "expected an integer",
+    "int_parsing": "expected an integer",  # a query string's text, parsed (not strict)
+    "float_parsing": "expected a number",
+    "bool_parsing": "expected true or false",
     "float_type": "expected a number",
     "bool_type": "expected true or false",
     "string_type": "expected a string",

@@ -102,7 +102,7 @@ ENDPOINTS: list[Endpoint] = [
     E("PUT", SHOW + "/rundown", catalogueapi.put_rundown, a.Rundown, b.RundownBody, errors=(503,)),
     E("PATCH", PRODUCT, cardsapi.update_product, a.ProductAnswer, b.ProductPatch, errors=(409, 503)),
     E("POST", SHOW + "/cards", cardsapi.show_card, a.CardAnswer, b.CardBody, errors=(409, 503)),
-    E("DELETE", SHOW + "/cards/{slot}", cardsapi.hide_card, a.Graphics, errors=(503,)),
+    E("DELETE", SHOW + "/cards/{slot}", cardsapi.hide_card, a.Graphics, query=b.CardBusQuery, errors=(503,)),
     E("POST", SHOW + "/lower-third", cardsapi.show_lower_third, a.Graphics, b.LowerThirdBody, errors=(503,)),
     E("DELETE", SHOW + "/lower-third", cardsapi.hide_lower_third, a.Graphics, errors=(503,)),
     E("POST", SHOW + "/logo", cardsapi.set_logo, a.Graphics, b.OnOffBody, errors=(503,)),

@@ -48,8 +48,11 @@ class SceneCommands(CommandPath):
         return await self._command(change, events)
 
     async def take(self, transition: str, duration_ms: int | None, actor: str) -> ShowState:
-        """Preview to program with a transition; the old program goes to preview (a swap)."""
-        ms = self.show.transition_ms if duration_ms is None else duration_ms
+        """Preview to program with a transition; the old program goes to preview (a swap).
+
+        ``duration_ms`` defaults to the show's ``transition_ms``; a cut has none (0), whatever is asked.
+        """
+        ms = 0 if transition == "cut" else self.show.transition_ms if duration_ms is None else duration_ms
 
         now = time.time()
 

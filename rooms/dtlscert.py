@@ -1,8 +1,9 @@
 """A self-signed ECDSA P-256 certificate for the DTLS side of a WHIP publisher.
 
-FFmpeg's ``whip`` muxer generates a secp224r1 certificate by default, which aiortc
-refuses during the DTLS handshake (RSA fails too); P-256 is what browsers use and
-what aiortc accepts. The files are handed to the muxer as ``cert_file``/``key_file``.
+FFmpeg's ``whip`` muxer (8.1, GnuTLS) generates a secp224r1 certificate by default, a curve
+the OpenSSL under aiortc (4.0) is built without for TLS (RFC 8422 deprecates it), so that
+handshake fails (rooms/compat/aiortcdtls.py); P-256 is what browsers use and what aiortc
+accepts. The files are handed to the muxer as ``cert_file``/``key_file``.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from aiortc.sdp import candidate_from_sdp
 from rooms import compat
 from rooms.compat import (
     ReceivePath,
+    handshake_failure,
     ice_sockets,
     install_receive_path,
     negotiated_codecs,
@@ -243,8 +244,17 @@ class WhipSession:
         return None
 
     async def _on_state(self) -> None:
+        if self.pc.connectionState == "failed":
+            self._log_dtls_failure()
         if self.pc.connectionState in ("failed", "closed"):
             await self.close()
+
+    def _log_dtls_failure(self) -> None:
+        """One line naming why the DTLS handshake failed (aiortc says it only at debug level)."""
+        transports = {t.receiver.transport for t in self.pc.getTransceivers()}  # one when bundled
+        for reason in filter(None, map(handshake_failure, transports)):
+            log.warning("studio %s: %s", self.studio_id, reason)
+            return
 
     CLOSE_TIMEOUT_S = 5.0
 

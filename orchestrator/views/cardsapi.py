@@ -13,8 +13,7 @@ from aiohttp import web
 
 from orchestrator import catalogue
 from orchestrator.answers import CardAnswer, Graphics, ProductAnswer, ProductList
-from orchestrator.bodies import CardBody, LowerThirdBody, OnOffBody, ProductPatch, ProductsQuery
-from orchestrator.errors import BadRequest
+from orchestrator.bodies import CardBody, CardBusQuery, LowerThirdBody, OnOffBody, ProductPatch, ProductsQuery
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import ShowState
 from orchestrator.views.answer import shape
@@ -56,9 +55,7 @@ async def show_card(request: web.Request) -> web.Response:
 async def hide_card(request: web.Request) -> web.Response:
     actor = operator_name(request)
     runner = show_runner(request)
-    bus = request.query.get("bus", "program")
-    if bus not in ("program", "preview"):
-        raise BadRequest("'bus' must be program or preview")
+    bus = query(request, CardBusQuery).bus
     state = await runner.hide_card(catalogue.check_slot(request.match_info["slot"]), actor, preview=bus == "preview")
     return _graphics(runner, state)
 

@@ -11,7 +11,9 @@ there and which upstream change would remove it:
   per-SSRC stats), the decoder threads' stop, and talkback's one-packet audio buffer;
 * :mod:`rooms.compat.aiortcnack`: NACKs asked again per packet (the receive path's);
 * :mod:`rooms.compat.aiortcsend`: a viewer's keyframe requests routed to our encoders, the
-  RTP timestamp a sender last sent (the crew monitor's clock).
+  RTP timestamp a sender last sent (the crew monitor's clock);
+* :mod:`rooms.compat.aiortcdtls`: why a DTLS handshake failed, in one line (a publisher's
+  certificate on a curve the TLS library refuses: FFmpeg's whip muxer by default).
 
 Process-wide patches are applied once, at start, by :func:`install` (the app factory;
 sessions made without the app, in tests and benches, call it too: idempotent).  Each
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import logging
 
-from rooms.compat import aioicepatches, aiortccodecs, aiortcnack, aiortcreceive, aiortcsend
+from rooms.compat import aioicepatches, aiortccodecs, aiortcdtls, aiortcnack, aiortcreceive, aiortcsend
 from rooms.compat.aioicepatches import (
     CONSENT_INTERVAL_S,
     CONSENT_MISSES,
@@ -43,6 +45,7 @@ from rooms.compat.aiortccodecs import (
     receiving_codecs,
     register_h264_high,
 )
+from rooms.compat.aiortcdtls import handshake_failure, tls_accepts_curve
 from rooms.compat.aiortcnack import MAX_NACKS_PER_PACKET, RetryingNackGenerator
 from rooms.compat.aiortcreceive import (
     KEYFRAME_REQUEST_INTERVAL,
@@ -68,6 +71,7 @@ __all__ = [
     "ReceivePath",
     "RetryingNackGenerator",
     "h264_parameters",
+    "handshake_failure",
     "h264_receivable",
     "ice_sockets",
     "install",
@@ -82,6 +86,7 @@ __all__ = [
     "sent_rtp_timestamp",
     "source_hash",
     "stop_decoders",
+    "tls_accepts_curve",
     "use_port_range",
     "use_receive_buffer",
 ]
@@ -91,7 +96,7 @@ log = logging.getLogger(__name__)
 # Every pinned upstream object, named by the module holding its patch: "aioicepatches: get_host_addresses".
 PINNED: Pins = {
     f"{module.__name__.rpartition('.')[2]}: {name}": pin
-    for module in (aioicepatches, aiortccodecs, aiortcnack, aiortcreceive, aiortcsend)
+    for module in (aioicepatches, aiortccodecs, aiortcdtls, aiortcnack, aiortcreceive, aiortcsend)
     for name, pin in module.PINNED.items()
 }
 

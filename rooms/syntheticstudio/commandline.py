@@ -38,6 +38,7 @@ def spawn_studio(
     profile: str = "baseline",
     exit_with_parent: bool = True,
     verbose: bool = True,
+    own_certificate: bool = True,
     **popen_kwargs: Any,
 ) -> subprocess.Popen[bytes]:
     """Start a studio in its own process (its CPU is then not counted in the server).
@@ -63,6 +64,7 @@ def spawn_studio(
         profile=profile,
         exit_with_parent=exit_with_parent,
         verbose=verbose,
+        own_certificate=own_certificate,
     )
     # Make `rooms` importable whatever the caller's working directory is.
     repo_root = str(Path(__file__).resolve().parents[2])
@@ -107,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", default="baseline", choices=["baseline", "main", "high"], help="H.264 profile")
     parser.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process dies")
     parser.add_argument("--quiet", action="store_true", help="no status lines on stderr")
+    parser.add_argument(
+        "--muxer-certificate",
+        action="store_true",
+        help="publish with the muxer's own DTLS certificate (secp224r1) instead of a P-256 one: the server refuses it",
+    )
     return parser
 
 
@@ -132,6 +139,7 @@ def parse_args(argv: Sequence[str] | None = None) -> SyntheticStudio:
         profile=args.profile,
         exit_with_parent=args.exit_with_parent,
         verbose=not args.quiet,
+        own_certificate=not args.muxer_certificate,
     )
 
 

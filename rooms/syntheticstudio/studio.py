@@ -56,6 +56,9 @@ class SyntheticStudio:
     preset: str = "veryfast"
     profile: str = "baseline"  # x264 profile: baseline, main or high (never B-frames: the muxer refuses them)
     exit_with_parent: bool = False
+    # False: the muxer's own DTLS identity (secp224r1, FFmpeg 8.1), as a user who passes no
+    # cert_file/key_file publishes; the server refuses it (rooms/compat/aiortcdtls.py).
+    own_certificate: bool = True
     verbose: bool = True
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False, compare=False)
     # Set when first on air: `duration` counts seconds published, not connection attempts.
@@ -113,13 +116,11 @@ class SyntheticStudio:
 
     # -- one WHIP session ----------------------------------------------------------------------------
     def _open(self, cert: Path, key: Path) -> tuple[Any, Any, Any]:
-        container = av.open(
-            self.whip_url,
-            "w",
-            format="whip",
-            # container_options (not options): PyAV would also hand `options` to the encoders.
-            container_options={"authorization": self.token, "cert_file": str(cert), "key_file": str(key)},
-        )
+        options = {"authorization": self.token}
+        if self.own_certificate:
+            options |= {"cert_file": str(cert), "key_file": str(key)}
+        # container_options (not options): PyAV would also hand `options` to the encoders.
+        container = av.open(self.whip_url, "w", format="whip", container_options=options)
         video = container.add_stream("libx264", rate=self.fps)
         video.width = self.width
         video.height = self.height
@@ -252,4 +253,6 @@ class SyntheticStudio:
             cmd.append("--exit-with-parent")
         if not self.verbose:
             cmd.append("--quiet")
+        if not self.own_certificate:
+            cmd.append("--muxer-certificate")
         return cmd

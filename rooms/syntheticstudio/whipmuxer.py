@@ -3,7 +3,8 @@
 Facts about the ``whip`` muxer (FFmpeg 8.1) this module relies on:
 
 - options: ``authorization`` (Bearer token, also sent on the DELETE), ``cert_file``/``key_file``
-  (DTLS identity; the built-in secp224r1 one is refused by aiortc), ``handshake_timeout`` (ms,
+  (DTLS identity; the built-in secp224r1 one cannot pass aiortc's OpenSSL 4.0, built without
+  that curve for TLS: rooms/compat/aiortcdtls.py), ``handshake_timeout`` (ms,
   ICE + DTLS, default 5000), ``pkt_size`` (default 1200), ``rtp_history``, ``whip_flags``;
 - the POST, ICE and DTLS all happen inside ``avformat_write_header`` (PyAV: the first ``mux`` or
   ``start_encoding``), about 1.1 s on loopback, holding the GIL;

@@ -34,6 +34,21 @@ async def test_take_swaps_preview_and_program(server: Server) -> None:
     assert takes[0] == {"from": "alpha", "to": "bravo", "transition": "fade", "duration_ms": 300}
 
 
+@pytest.mark.parametrize("asked", [{"transition": "cut"}, {}, {"transition": None}, {"duration_ms": 800}])
+async def test_a_cut_has_no_duration(server: Server, asked: dict[str, Any]) -> None:
+    """The show's transition_ms (500) is a fade's or wipe's, never a cut's: 0 in the answer,
+    the audit line and the stored scene the clock runs."""
+    await server.api("POST", f"{API}/cut", json={"studio": "alpha"})
+    await server.api("POST", f"{API}/preview", json={"studio": "bravo"})
+    status, body = await server.api("POST", f"{API}/take", json=asked)
+    assert status == 200 and body["transition"] == {"kind": "cut", "duration_ms": 0}, body
+    _, state = await server.api("GET", API)
+    assert state["transition"] == {"kind": "cut", "duration_ms": 0}, state.get("transition")
+    _, events = await server.api("GET", f"{API}/events")
+    (take,) = [e["detail"] for e in events["events"] if e["kind"] == "program.take"]
+    assert take == {"from": "alpha", "to": "bravo", "transition": "cut", "duration_ms": 0}
+
+
 @pytest.mark.parametrize(
     "path,body,status,words",
     [

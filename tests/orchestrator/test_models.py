@@ -19,7 +19,7 @@ import pytest
 from orchestrator import catalogue, productimport
 from orchestrator.config import ConfigError, parse
 from orchestrator.errors import BadRequest
-from orchestrator.fields import MAX_PRICE
+from orchestrator.fields import MAX_PRICE, InRange
 from tests.conftest import Server
 
 GOOD = {"id": "tea", "name": "Tea", "enterprise": "Hubei Tea", "price": 12.5}
@@ -110,6 +110,34 @@ async def test_a_bad_body_is_a_400_naming_the_field(
 ) -> None:
     status, answer = await server.api(method, "/api/shows/test-show" + path, json=body)
     assert status == 400 and words in answer["error"], answer
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "words"),
+    [
+        # Query strings are text: a word where a number goes reads as a body's field does.
+        ("GET", "/events?limit=abc", "'limit': expected an integer, got 'abc'"),
+        ("GET", "/events?limit=1.5", "'limit': expected an integer, got '1.5'"),
+        # The real range (1..10000): 0 is refused too, so "must not be negative" would mislead.
+        ("GET", "/events?limit=-1", "'limit': -1 is out of range (must be between 1 and 10000)"),
+        ("GET", "/events?limit=0", "'limit': 0 is out of range (must be between 1 and 10000)"),
+        ("GET", "/events?limit=10001", "'limit': 10001 is out of range (must be between 1 and 10000)"),
+        ("DELETE", "/cards/tag1?bus=air", "'bus': must be one of program, preview; got 'air'"),
+    ],
+)
+async def test_a_bad_query_parameter_is_a_400_worded_as_a_body_field(
+    server: Server, method: str, path: str, words: str
+) -> None:
+    status, answer = await server.api(method, "/api/shows/test-show" + path)
+    assert status == 400 and answer["error"] == words, answer
+
+
+def test_a_range_from_zero_says_not_negative() -> None:
+    """Only a range that starts at 0 is "must not be negative" (a price of -1)."""
+    with pytest.raises(ValueError, match=r"must not be negative: between 0 and 1e\+07"):
+        InRange(0, MAX_PRICE).check(-1)
+    with pytest.raises(ValueError, match=r"-1 is out of range \(must be between 1 and 5\)"):
+        InRange(1, 5).check(-1)
 
 
 async def test_null_still_means_the_default(server: Server) -> None:

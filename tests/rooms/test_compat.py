@@ -27,7 +27,7 @@ def test_patched_upstream_code_is_the_pinned_version(name: str) -> None:
 
 def test_every_patch_module_pins_what_it_patches() -> None:
     modules = {name.partition(":")[0] for name in PINNED}
-    assert modules == {"aioicepatches", "aiortccodecs", "aiortcnack", "aiortcreceive", "aiortcsend"}
+    assert modules == {"aioicepatches", "aiortccodecs", "aiortcdtls", "aiortcnack", "aiortcreceive", "aiortcsend"}
 
 
 def test_a_changed_upstream_is_named() -> None:

@@ -154,6 +154,7 @@ def test_command_line_round_trips() -> None:
         retry=True,
         exit_with_parent=True,
         verbose=False,
+        own_certificate=False,
     )
     assert parse_args(studio.command()[3:]) == studio
 
