@@ -121,6 +121,11 @@ async def test_joins_leaves_and_a_fallback_during_an_outage_are_written_in_order
         written_before = len(node.runner.outbox.written)
         proxy.refuse()  # Redis is gone while the media plane goes on
         await bravo.start()
+        # bravo's peer is up before the server has registered it on a loaded box: the join is
+        # made to happen first, so the order checked below is the order things happened.
+        async with asyncio.timeout(15):
+            while ("studio.joined", "bravo") not in [(e.kind, e.detail.get("studio")) for e in _queued(node)]:
+                await asyncio.sleep(0.05)
         await alpha.stop()  # the studio on air leaves: the program falls back
         async with asyncio.timeout(15):
             while not any(e.kind == "program.fallback" for e in _queued(node)):
