@@ -38,6 +38,23 @@ class Node(Server):
             while len(self.runner.outbox):
                 await asyncio.sleep(0.05)
 
+    async def stored_and_written(self, stored: Stored, timeout: float = 15) -> tuple[list[Event], list[Event]]:
+        """Redis's events for the show and the events this node wrote, read while no write was in
+        flight, so that the two can be compared exactly.
+
+        System events (an alarm, an RTMP destination retrying) are written at any time: one that
+        reaches Redis while the test reads it but is not yet in the node's record would look like
+        an event nobody wrote. The pair is read again until the node's record did not move.
+        Raises ``TimeoutError`` if writes never pause for ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            while True:
+                await self.drained()
+                mine = list(self.runner.outbox.written)
+                events = await stored.events()
+                await self.drained()
+                if list(self.runner.outbox.written) == mine:
+                    return events, mine
+
     async def join_status(self, token: str) -> int:
         """The status of a host opening the join link (200; a 4xx once revoked)."""
         async with aiohttp.ClientSession() as http, http.get(f"{self.url}/join/{token}") as res:

@@ -104,8 +104,7 @@ async def test_a_cut_at_any_redis_command_of_any_crew_command_keeps_the_contract
                             assert new == [], (path, position, forward, new)
                         assert node.runner.state == after, (path, position, forward)
                         figures["states checked"] += 1
-                        events = await stored.events()
-                        mine = list(node.runner.outbox.written)
+                        events, mine = await node.stored_and_written(stored)
                         lost += sum(1 for e in mine if e not in events)
                         doubled += len(events) - len({(e.kind, e.at, str(e.detail)) for e in events})
                         assert events == mine, (path, position, forward)
