@@ -661,6 +661,7 @@
   function buildStudioViews(studios) {
     const grid = $("studio-grid");
     grid.replaceChildren();
+    grid.classList.toggle("dense", studios.length > 8); // control.css: smaller tiles
     for (const t of tiles.values()) frames.unwatch(t.img);
     tiles.clear();
     studios.forEach((s, i) => {
