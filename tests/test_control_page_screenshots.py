@@ -31,6 +31,7 @@ IMAGES = ROOT / "docs" / "images"
 pytestmark = [
     pytest.mark.skipif(not chromium.available(), reason="chromium is not installed"),
     pytest.mark.skipif(not os.environ.get("CONTROL_SCREENSHOTS"), reason="set CONTROL_SCREENSHOTS=1 to run"),
+    pytest.mark.timeout(900),  # each picture may wait minutes for a loaded machine to run the show steadily
 ]
 
 PLACES = [
@@ -111,18 +112,20 @@ async def _acknowledge_alarms(server: Server, api: str) -> None:
     stalled studio process) are not the pictures' subject."""
     _, alarms = await server.api("GET", f"{api}/alarms")
     for alarm in alarms["alarms"]:
-        await server.api("POST", f"{api}/alarms/{alarm['id']}/ack", json={})
+        if not alarm.get("acked_by"):
+            await server.api("POST", f"{api}/alarms/{alarm['id']}/ack", json={})
 
 
 async def _steady(page: Any, server: Server, api: str, studios: list[str], timeout: float = 180) -> None:
     """Until the program runs at its frame rate with the first of ``studios`` on air (not a fallback's
-    slate), all of them sending pictures, and no alarm is up (each
+    slate), all of them sending pictures (15 fps at least), and no alarm is up (each
     one acknowledged, so it goes once its cause does): a loaded machine's hiccups are not the
     pictures' subject. Raises TimeoutError rather than let a bad picture be taken."""
     steady = (
         "!document.getElementById('out-rate').classList.contains('bad') && document.getElementById('alarms').hidden"
         f" && controlPage.state.on_air === {json.dumps(studios[0])}"
-        f" && {json.dumps(studios)}.every(id => controlPage.state.studios.find(s => s.id === id).signal === 'ok')"
+        f" && {json.dumps(studios)}.map(id => controlPage.state.studios.find(s => s.id === id))"
+        ".every(s => s.signal === 'ok' && (s.stats?.fps ?? 0) >= 15)"
     )
     deadline = asyncio.get_running_loop().time() + timeout
     while not await page.evaluate(steady):
