@@ -124,11 +124,14 @@ async def _steady(page: Any, server: Server, api: str, studios: list[str], timeo
     steady = (
         "!document.getElementById('out-rate').classList.contains('bad') && document.getElementById('alarms').hidden"
         f" && controlPage.state.on_air === {json.dumps(studios[0])}"
+        " && !document.getElementById('pgm-name').textContent.includes('SLATE')"
         f" && {json.dumps(studios)}.map(id => controlPage.state.studios.find(s => s.id === id))"
         ".every(s => s.signal === 'ok' && (s.stats?.fps ?? 0) >= 15)"
     )
     deadline = asyncio.get_running_loop().time() + timeout
-    while not await page.evaluate(steady):
+    held = 0  # seconds in a row: the monitor shows the program a second or two late
+    while held < 3:
+        held = held + 1 if await page.evaluate(steady) else 0
         if asyncio.get_running_loop().time() > deadline:
             rate = await page.evaluate("document.getElementById('out-rate').textContent")
             raise TimeoutError(f"the show never ran steadily ({rate}): retry on a quieter machine")
