@@ -116,13 +116,16 @@ async def _acknowledge_alarms(server: Server, api: str) -> None:
             await server.api("POST", f"{api}/alarms/{alarm['id']}/ack", json={})
 
 
-async def _steady(page: Any, server: Server, api: str, studios: list[str], timeout: float = 180) -> None:
+async def _steady(
+    page: Any, server: Server, api: str, studios: list[str], timeout: float = 180, alarms: bool = False
+) -> None:
     """Until the program runs at its frame rate with the first of ``studios`` on air (not a fallback's
     slate), all of them sending pictures (15 fps at least), and no alarm is up (each
     one acknowledged, so it goes once its cause does): a loaded machine's hiccups are not the
-    pictures' subject. Raises TimeoutError rather than let a bad picture be taken."""
+    pictures' subject (``alarms``: the ones up are). Raises TimeoutError rather than let a bad picture be taken."""
     steady = (
-        "!document.getElementById('out-rate').classList.contains('bad') && document.getElementById('alarms').hidden"
+        "!document.getElementById('out-rate').classList.contains('bad')"
+        f" && ({json.dumps(alarms)} || document.getElementById('alarms').hidden)"
         f" && controlPage.state.on_air === {json.dumps(studios[0])}"
         " && !document.getElementById('pgm-name').textContent.includes('SLATE')"
         f" && {json.dumps(studios)}.map(id => controlPage.state.studios.find(s => s.id === id))"
@@ -229,7 +232,7 @@ async def test_control_page_screenshots(tmp_path: Path, aiohttp_server: Any) -> 
             await page.evaluate("document.getElementById('help-close').click()")
             await page.set_viewport(1920, 1080)
             await click(page, "[data-tab=audio]")
-            await asyncio.sleep(2)
+            await _steady(page, server, api, studios[:2], alarms=True)
             await page.screenshot(IMAGES / "control-1080p.png")
         finally:
             stop_processes(procs, 10)
