@@ -38,9 +38,13 @@ async def page(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
+# The pages' scripts and styles (orchestrator/static/), the only files /static/{name} serves.
+STATIC_FILES = ("control.js", "control.css", "monitor.js", "price.js", "returnfeed.js", "talkback.js")
+
+
 async def static(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
-    if name not in ("control.js", "control.css", "monitor.js", "returnfeed.js", "talkback.js"):
+    if name not in STATIC_FILES:
         raise NotFound("no such file")
     return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
 
