@@ -1,0 +1,181 @@
+"""The control pages' live state is built once per show and fanned out (orchestrator/livestate.py).
+
+A real server, real WebSocket clients (aiohttp), real commands through the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from orchestrator import livestate
+from orchestrator.app import create_app
+from orchestrator.appkeys import SHOWS
+from orchestrator.views import control as control_view
+from tests.conftest import OPERATOR, make_config
+
+AUTH = {"Authorization": f"Bearer {OPERATOR}"}
+SHOW = "test-show"
+
+
+class Site:
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.url = str(server.make_url("")).rstrip("/")
+        self.ws_url = self.url + f"/api/shows/{SHOW}/ws"
+        self.runner = server.app[SHOWS][SHOW]
+        self.describes = 0
+        describe = self.runner.describe
+
+        async def counted() -> dict[str, object]:  # instrumentation: the real method, counted
+            self.describes += 1
+            return await describe()
+
+        self.runner.describe = counted
+
+    async def cut(self, http: aiohttp.ClientSession, studio: str) -> None:
+        async with http.post(self.url + f"/api/shows/{SHOW}/cut", json={"studio": studio}) as res:
+            assert res.status == 200, await res.text()
+
+
+@pytest.fixture
+async def site(tmp_path: Path, aiohttp_server: Any) -> Site:
+    return Site(await aiohttp_server(create_app(make_config(tmp_path)), host="127.0.0.1"))
+
+
+@asynccontextmanager
+async def pages(site: Site, count: int, **session: Any) -> AsyncIterator[list[aiohttp.ClientWebSocketResponse]]:
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(aiohttp.ClientSession(headers=AUTH, **session))
+        yield [await stack.enter_async_context(http.ws_connect(site.ws_url)) for _ in range(count)]
+
+
+async def _quiet(ws: aiohttp.ClientWebSocketResponse, after_s: float = 1.0) -> list[str]:
+    """What the page receives until nothing came for ``after_s``."""
+    got = []
+    while True:
+        try:
+            got.append(await ws.receive_str(timeout=after_s))
+        except TimeoutError:
+            return got
+
+
+async def test_every_page_gets_the_same_states_and_each_event_once_in_order(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(control_view, "STATE_EVERY_S", 60.0)  # states on changes only: comparable
+    async with aiohttp.ClientSession(headers=AUTH) as http:
+        await site.cut(http, "bravo")  # before the pages: its event is not theirs
+        async with pages(site, 4) as socks:
+            for ws in socks:
+                first = json.loads(await ws.receive_str(timeout=10))
+                assert first["type"] == "state" and first["state"]["program"] == "bravo"
+            await asyncio.gather(*(_quiet(ws) for ws in socks))
+            studios = ["alpha", "bravo"] * 6
+            for studio in studios:
+                await site.cut(http, studio)
+            received: list[list[str]] = []
+            for ws in socks:
+                texts: list[str] = []
+                while sum('"program.cut"' in t for t in texts) < len(studios):
+                    texts.append(await ws.receive_str(timeout=10))
+                received.append(texts + await _quiet(ws))
+    assert all(texts == received[0] for texts in received)  # the very same bytes, in the same order
+    messages = [json.loads(t) for t in received[0]]
+    cuts = [m["event"] for m in messages if m["type"] == "event" and m["event"]["kind"] == "program.cut"]
+    assert [e["detail"]["studio"] for e in cuts] == studios  # each once, in order, none from before
+    assert [e["at"] for e in cuts] == sorted(e["at"] for e in cuts)
+    states = [m["state"] for m in messages if m["type"] == "state"]
+    assert states and states[-1]["program"] == studios[-1]
+
+
+def _small_receive_buffer(addr_info: Any) -> socket.socket:
+    """A client socket with a tiny receive window: a page that stops reading blocks the server soon."""
+    family, kind, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=kind, proto=proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    return sock
+
+
+async def test_a_page_that_stops_reading_delays_nobody_and_is_closed(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(control_view, "STATE_EVERY_S", 0.05)  # a stream of states fills the stuck page
+    monkeypatch.setattr(livestate, "STALL_S", 3.0)
+    lives = site.server.app[control_view.LIVE_STATES]
+    connector = aiohttp.TCPConnector(socket_factory=_small_receive_buffer)
+    async with pages(site, 3) as readers, pages(site, 1, connector=connector) as (stuck,):
+        assert len(next(iter(lives._by_runner.values())).pages) == 4
+        loop = asyncio.get_running_loop()
+        draining = [Reader(ws) for ws in readers]
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            for studio in ["alpha", "bravo", "alpha", "bravo"]:
+                await asyncio.sleep(2)  # the stuck page's buffers fill meanwhile
+                cut_at = loop.time()
+                await site.cut(http, studio)
+                for reader in draining:
+                    await reader.wait_for_program(studio, timeout=10)
+                assert loop.time() - cut_at < 10
+        # The stuck page is closed by the server (it then reconnects and reloads); the others stay.
+        async with asyncio.timeout(60):
+            while len(next(iter(lives._by_runner.values())).pages) != 3:
+                await asyncio.sleep(0.2)
+            while (await stuck.receive()).type not in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.ERROR,
+            ):
+                pass
+        assert all(not ws.closed for ws in readers)
+        for reader in draining:
+            reader.task.cancel()
+
+
+class Reader:
+    """Reads a page's messages as the page does; :attr:`program` is the program in the newest state."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.program: str | None = None
+        self.task = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            data = json.loads(msg.data)
+            if data["type"] == "state":
+                self.program = data["state"]["program"]
+
+    async def wait_for_program(self, studio: str, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while self.program != studio:
+                assert not self.task.done()
+                await asyncio.sleep(0.05)
+
+
+async def test_describing_the_show_does_not_grow_with_the_pages(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(control_view, "STATE_EVERY_S", 0.1)
+
+    async def calls_over(count: int, seconds: float) -> int:
+        async with pages(site, count) as socks:
+            for ws in socks:
+                assert (await ws.receive_json(timeout=10))["type"] == "state"
+            reading = [Reader(ws) for ws in socks]
+            before = site.describes
+            await asyncio.sleep(seconds)
+            calls = site.describes - before
+            for reader in reading:
+                reader.task.cancel()
+            return calls
+
+    one = await calls_over(1, 3.0)
+    eight = await calls_over(8, 3.0)
+    assert one >= 5, one  # the timed refresh runs (10 per second unloaded)
+    assert eight < 3 * one, (one, eight)  # one producer per show: 8 pages cost what 1 does
