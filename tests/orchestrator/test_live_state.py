@@ -105,38 +105,71 @@ def _small_receive_buffer(addr_info: Any) -> socket.socket:
     return sock
 
 
+def _small_send_buffer(site: Site, ws: aiohttp.ClientWebSocketResponse) -> None:
+    """The server's end of ``ws`` buffers little, like a slow link (loopback's sockets grow to
+    megabytes, which a page that stops reading would take minutes to fill)."""
+    connection = ws._response.connection
+    assert connection is not None and connection.transport is not None
+    client = connection.transport.get_extra_info("sockname")
+    for handler in site.server.runner.server.connections:
+        if handler.transport is not None and handler.transport.get_extra_info("peername") == client:
+            handler.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            return
+    raise AssertionError("the page's connection is not on the server")
+
+
 async def test_a_page_that_stops_reading_delays_nobody_and_is_closed(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(control_view, "STATE_EVERY_S", 0.05)  # a stream of states fills the stuck page
-    monkeypatch.setattr(livestate, "STALL_S", 3.0)
+    monkeypatch.setattr(livestate, "MAX_PENDING", 20)
+    monkeypatch.setattr(livestate, "STALL_S", 8.0)
     lives = site.server.app[control_view.LIVE_STATES]
     connector = aiohttp.TCPConnector(socket_factory=_small_receive_buffer)
     async with pages(site, 3) as readers, pages(site, 1, connector=connector) as (stuck,):
-        assert len(next(iter(lives._by_runner.values())).pages) == 4
+        live = next(iter(lives._by_runner.values()))
+        assert len(live.pages) == 4
+        _small_send_buffer(site, stuck)
+        reading = [Reader(ws) for ws in readers]
+        async with asyncio.timeout(60):  # until the server can no longer send to the stuck page
+            while max(len(page) for page in live.pages) < livestate.MAX_PENDING:
+                await asyncio.sleep(0.1)
+        behind = max(live.pages, key=len)
         loop = asyncio.get_running_loop()
-        draining = [Reader(ws) for ws in readers]
         async with aiohttp.ClientSession(headers=AUTH) as http:
-            for studio in ["alpha", "bravo", "alpha", "bravo"]:
-                await asyncio.sleep(2)  # the stuck page's buffers fill meanwhile
+            for studio in ["alpha", "bravo"]:
                 cut_at = loop.time()
                 await site.cut(http, studio)
-                for reader in draining:
+                for reader in reading:
                     await reader.wait_for_program(studio, timeout=10)
                 assert loop.time() - cut_at < 10
-        # The stuck page is closed by the server (it then reconnects and reloads); the others stay.
+        assert behind.dropped > 0  # its old states went, not the others' updates
+        # Then it is closed by the server (the page reconnects and reloads); the others stay.
         async with asyncio.timeout(60):
-            while len(next(iter(lives._by_runner.values())).pages) != 3:
+            while len(live.pages) != 3:
                 await asyncio.sleep(0.2)
-            while (await stuck.receive()).type not in (
-                aiohttp.WSMsgType.CLOSE,
-                aiohttp.WSMsgType.CLOSED,
-                aiohttp.WSMsgType.ERROR,
-            ):
+            while (msg := await stuck.receive()).type == aiohttp.WSMsgType.TEXT:
                 pass
-        assert all(not ws.closed for ws in readers)
-        for reader in draining:
+        # The close frame says why; had it not left within CLOSE_TIMEOUT_S the connection was cut.
+        cut = msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+        assert cut or (msg.type == aiohttp.WSMsgType.CLOSE and stuck.close_code == 1013), (msg, stuck.close_code)
+        assert behind not in live.pages and all(not ws.closed for ws in readers)
+        for reader in reading:
             reader.task.cancel()
+
+
+async def test_a_page_queue_drops_old_states_never_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(livestate, "MAX_PENDING", 3)
+    page = livestate.LivePage(0.0)
+    for text, droppable in [("s1", True), ("e1", False), ("s2", True), ("s3", True), ("e2", False)]:
+        page.put(text, droppable)
+    assert [await page.get() for _ in range(len(page))] == ["e1", "s3", "e2"]
+    assert page.dropped == 2 and not page.behind.is_set()
+    for text in ["e3", "e4", "e5"]:
+        page.put(text, droppable=False)
+    assert not page.behind.is_set()
+    page.put("e6", droppable=False)  # no state left to drop: the page must reload
+    assert page.behind.is_set()
 
 
 class Reader:
