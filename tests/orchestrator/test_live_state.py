@@ -6,6 +6,7 @@ A real server, real WebSocket clients (aiohttp), real commands through the API.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from orchestrator.app import create_app
 from orchestrator.appkeys import SHOWS
 from orchestrator.views import control as control_view
 from tests.conftest import OPERATOR, make_config
+from tests.redisserver import RedisServer
 
 AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 SHOW = "test-show"
@@ -212,3 +214,19 @@ async def test_describing_the_show_does_not_grow_with_the_pages(site: Site, monk
     eight = await calls_over(8, 3.0)
     assert one >= 5, one  # the timed refresh runs (10 per second unloaded)
     assert eight < 3 * one, (one, eight)  # one producer per show: 8 pages cost what 1 does
+
+
+async def test_the_pages_are_warned_while_the_store_is_away(
+    tmp_path: Path, aiohttp_server: Any, redis: RedisServer
+) -> None:
+    config = make_config(tmp_path)
+    config = dataclasses.replace(config, server=dataclasses.replace(config.server, redis_url=redis.url))
+    site = Site(await aiohttp_server(create_app(config), host="127.0.0.1"))
+    async with pages(site, 2) as socks:
+        for ws in socks:
+            assert (await ws.receive_json(timeout=10))["type"] == "state"
+        redis.stop()
+        for ws in socks:
+            async with asyncio.timeout(30):
+                while (msg := await ws.receive_json()) != {"type": "warning", "message": "state store unavailable"}:
+                    assert msg["type"] == "state"  # the state still comes, from the show on this node
