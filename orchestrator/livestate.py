@@ -166,6 +166,10 @@ class LiveStates:
     def __init__(self) -> None:
         self._by_runner: dict[ShowRunner, LiveState] = {}
 
+    def of(self, runner: ShowRunner) -> LiveState | None:
+        """The show's producer while it has pages."""
+        return self._by_runner.get(runner)
+
     def join(
         self, runner: ShowRunner, make: Callable[[], LiveState], event_cursor: float
     ) -> tuple[LiveState, LivePage]:

@@ -129,8 +129,8 @@ async def test_a_page_that_stops_reading_delays_nobody_and_is_closed(
     lives = site.server.app[control_view.LIVE_STATES]
     connector = aiohttp.TCPConnector(socket_factory=_small_receive_buffer)
     async with pages(site, 3) as readers, pages(site, 1, connector=connector) as (stuck,):
-        live = next(iter(lives._by_runner.values()))
-        assert len(live.pages) == 4
+        live = lives.of(site.runner)
+        assert live is not None and len(live.pages) == 4
         _small_send_buffer(site, stuck)
         reading = [Reader(ws) for ws in readers]
         async with asyncio.timeout(60):  # until the server can no longer send to the stuck page
