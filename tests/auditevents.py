@@ -4,8 +4,8 @@ Background actors write events at any time, between a test's action and its read
 two reads: the server itself (actor ``"system"``: alarms, outputs going down and up, RTMP
 destinations retrying, fallbacks, restores, cluster moves; ``"system:{what}"``, e.g. a card's
 countdown ending) and studio liveness (actor ``"studio:{id}"``: a studio with no media on a
-loaded box leaves, and joins again).  A test
-that checks the newest event, or counts events, looks only at the actors it means.
+loaded box leaves, and joins again).  A test that checks the newest event, or counts events,
+looks only at the actors it means.
 """
 
 from __future__ import annotations
