@@ -190,8 +190,12 @@ async def test_a_killed_worker_costs_its_studio_a_moment_never_the_show(tmp_path
     assert_continuous(got, 30, max_missing=0.8, max_hole=2.0)
     # What came live (the recording may open on the GOP cached before the cut), whole seconds.
     colours = [c for c, n in got.after_cached_gop().runs() if n >= 30]
-    assert colours[0] == "red" and colours[-1] == "red", got.runs()
-    assert any(c != "red" for c in colours), got.runs()  # the fallback while the studio was away
+    # Red, the fallback while the studio was away, red again: a subsequence, since the re-joined
+    # publisher (in this process) may be starved off air again on a loaded box (seen with two busy
+    # loops beside: it returned after 10.8 s and fell back 2 s later); the return is the point.
+    assert colours[0] == "red", got.runs()
+    away = [i for i, c in enumerate(colours) if c != "red"]
+    assert away and "red" in colours[away[0] :], got.runs()
     assert shm_segments() <= shm_before
 
 
