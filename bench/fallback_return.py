@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import sys
 import tempfile
@@ -34,15 +33,10 @@ from aiohttp import web  # noqa: E402
 from orchestrator.app import create_app  # noqa: E402
 from tests.conftest import Server, make_config  # noqa: E402
 from tests.mixer.test_fallback_e2e import Outage  # noqa: E402
+from tests.redisserver import free_port  # noqa: E402
 from tests.whipclient import ColourTrack, ToneTrack, TrackPublisher  # noqa: E402
 
 API = "/api/shows/test-show"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class OnAir:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,18 +26,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from rooms.jointoken import JoinTokens  # noqa: E402
+from tests.redisserver import free_port  # noqa: E402
 from tests.studioprocess import stop_processes  # noqa: E402 (the benches import it from here too)
 
 OPERATOR = "bench-operator-token"
 SECRET = "bench-link-secret-0123456789"
 SHOW = "bench"
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int, tid: int | None = None) -> float:

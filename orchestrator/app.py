@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 from aiortc import RTCIceServer
 
-from orchestrator import malformedrequests, openapi
+from orchestrator import openapi
 from orchestrator.appkeys import (
     CLUSTER,
     CONFIG,
@@ -40,7 +40,9 @@ from orchestrator.sessions import Sessions
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StateStore
 from orchestrator.views import control, hostapi
+from orchestrator.views.answer import error_answer
 from rooms import compat
+from rooms.compat import aiohttpweb
 from rooms.ingestmessages import WorkerSettings
 from rooms.ingestpool import IngestPool, worker_count
 from rooms.udpsocket import size_receive_buffers
@@ -131,8 +133,8 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
 
 
 def create_app(config: Config) -> web.Application:
-    compat.install()  # aioice and aiortc patches, once per process
-    malformedrequests.install()  # the HTTP parser's refusals as JSON 400s, without a traceback
+    compat.install()  # aioice and aiortc patches, once per process (rooms/compat/)
+    aiohttpweb.install(error_answer)  # the HTTP parser's refusals as JSON 400s, without a traceback
     compat.offer_host_addresses(config.server.ice_hosts)
     compat.use_port_range(config.server.ice_port_min, config.server.ice_port_max)
     size_receive_buffers()  # studios' UDP sockets: room for bursts (rooms/udpsocket.py)

@@ -15,6 +15,7 @@ from itertools import cycle
 
 from aiohttp import web
 
+from mixer.graphics.text import format_price
 from orchestrator.accesslog import RedactingAccessLogger
 from orchestrator.app import create_app, ssl_context
 from orchestrator.appkeys import SHOWS
@@ -78,11 +79,12 @@ async def _run(config: Config, studios: int, cut_every: float, duration: float) 
         + f"  state    curl -H 'Authorization: Bearer {config.server.operator_token}' {base}/api/shows/{show.id}\n"
         f"  cut      curl -H 'Authorization: Bearer {config.server.operator_token}' "
         f'-d \'{{"studio": "{show.studios[0].id}"}}\' {base}/api/shows/{show.id}/cut\n'
-        f"  join     {links[-1]['join_url']}\n"
+        f"  join     {links[-1]['join_url']}   (studio {links[-1]['studio']}; every link: broadcast links)\n"
         "Ctrl-C stops.\n",
         flush=True,
     )
     stop = asyncio.Event()
+    watch = asyncio.ensure_future(_watch_studios(procs, [link["studio"] for link in links]))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -100,11 +102,12 @@ async def _run(config: Config, studios: int, cut_every: float, duration: float) 
                 if show.products:
                     product = next(products)
                     await show_runner.show_card("main", product.id, "demo", countdown_s=300)
-                    line += f", card {product.name} ¥{product.price:g}"
+                    line += f", card {product.name} ¥{format_price(product.price)}"
                 print(line, flush=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), cut_every if cut_every > 0 else None)
     finally:
+        watch.cancel()
         for proc in procs:
             proc.terminate()
         for proc in procs:
@@ -113,6 +116,17 @@ async def _run(config: Config, studios: int, cut_every: float, duration: float) 
             except subprocess.TimeoutExpired:
                 proc.kill()
         await runner.cleanup()
+
+
+async def _watch_studios(procs: list[subprocess.Popen[bytes]], studios: list[str]) -> None:
+    """Say so, once, when a synthetic studio's process ends (killed, crashed), and reap it."""
+    told: set[int] = set()
+    while True:
+        for proc, studio in zip(procs, studios, strict=False):
+            if proc.pid not in told and proc.poll() is not None:
+                told.add(proc.pid)
+                print(f"synthetic studio {studio} (pid {proc.pid}) ended with status {proc.returncode}", flush=True)
+        await asyncio.sleep(1.0)
 
 
 def run_demo(config: Config, studios: int = 3, cut_every: float = 6.0, duration: float = 0.0) -> int:

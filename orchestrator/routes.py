@@ -47,7 +47,7 @@ WHIP = "/whip/{show}/{studio}"
 WHIP_SESSION = WHIP + "/{session}"
 PRODUCT = SHOW + "/products/{product}"
 HLS_FILE = {"name": {"type": "string", "examples": ["index.m3u8"]}}
-STATIC_FILE = {"name": {"enum": ["control.js", "control.css"]}}
+STATIC_FILE = {"name": {"enum": list(control.STATIC_FILES)}}
 CATALOGUE = {CSV: CatalogueCsv, JSON: CatalogueJson}  # the import takes either
 E = Endpoint
 

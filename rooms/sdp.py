@@ -226,8 +226,30 @@ def usable_candidate(line: str) -> bool:
     return True
 
 
+def _without_hostname(line: str) -> str:
+    """A ``c=`` or ``a=rtcp:`` line naming a host (Firefox puts its mDNS name there) with
+    ``IN IP4 0.0.0.0`` instead, the address RFC 8839 5.1 gives when none is known; other lines
+    as they are. aiortc accepts a name there but cannot write the description out again (its
+    ``remoteDescription`` raises ValueError), and the address is never used: ICE picks the path."""
+    if line.startswith("c="):
+        head, address = "c=", line[2:]
+    elif line.startswith("a=rtcp:") and " " in line:
+        port, address = line.split(" ", 1)
+        head = port + " "
+    else:
+        return line
+    fields = address.split()
+    if len(fields) == 3:
+        try:
+            ipaddress.ip_address(fields[2].split("/")[0])  # c= may carry a TTL (IPv4 multicast)
+        except ValueError:
+            return head + "IN IP4 0.0.0.0"
+    return line
+
+
 def without_unusable_candidates(sdp: str) -> str:
-    """The offer without the candidates ``usable_candidate`` refuses.
+    """The offer without the candidates ``usable_candidate`` refuses, and with host names in
+    ``c=`` and ``a=rtcp:`` lines replaced by ``0.0.0.0`` (``_without_hostname``).
 
     A section left with no usable candidate also loses ``a=end-of-candidates``: told that
     no candidate will come, aioice would drop the component (no candidate in our answer
@@ -235,6 +257,8 @@ def without_unusable_candidates(sdp: str) -> str:
     would have connected. The session's connect timeout bounds the wait instead.
     """
     parts = _sections(sdp)
+    for part in parts:
+        part[:] = [_without_hostname(line) for line in part]
     for part in parts[1:]:
         kept = [line for line in part if not line.startswith("a=candidate:") or usable_candidate(line)]
         if not any(line.startswith("a=candidate:") for line in kept):
@@ -248,8 +272,8 @@ def without_unusable_candidates(sdp: str) -> str:
 def offer_problem(exc: BaseException) -> str:
     """Why aiortc could not answer an offer, in words: ``"cannot answer this SDP offer: ..."``.
 
-    XX
-        127) with a bare ``assert``: its message is empty, so the reason is named here instead.
+    aiortc refuses some offers (e.g. a payload type outside 0-127) with a bare ``assert``: its
+    message is empty, so the reason is named here instead.
     """
     detail = str(exc).strip()
     if not detail:

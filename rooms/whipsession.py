@@ -85,6 +85,7 @@ class WhipSession:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.options.ice_servers)))
         self.created = time.time()
         self.answer = ""
+        self._remote_ufrag: str | None = None
         self._on_closed = spec.on_closed
         on_presence = spec.on_presence
         self._tasks: set[asyncio.Future[None]] = set()
@@ -137,6 +138,10 @@ class WhipSession:
         try:
             with receiving_codecs(self.options.video_codec):
                 await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+            # Kept from the text: reading it back from aiortc writes the whole description again.
+            self._remote_ufrag = next(
+                (line[12:].strip() for line in offer.splitlines() if line.startswith("a=ice-ufrag:")), None
+            )
             # Receive only: make every transceiver recvonly before answering.
             for transceiver in self.pc.getTransceivers():
                 transceiver.direction = "recvonly"
@@ -159,10 +164,8 @@ class WhipSession:
 
     # -- trickle ICE (RFC 9725 4.3.2) ----------------------------------------------------
     def remote_ufrag(self) -> str | None:
-        desc = self.pc.remoteDescription
-        if desc is None:
-            return None
-        return next((line[12:].strip() for line in desc.sdp.splitlines() if line.startswith("a=ice-ufrag:")), None)
+        """The ICE username fragment of the offer applied (None before one is)."""
+        return self._remote_ufrag
 
     async def add_candidates(self, frag: SdpFrag) -> int:
         """Add the fragment's candidates; returns how many were taken.

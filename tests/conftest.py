@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -113,6 +114,35 @@ def library_patches() -> None:
     candidate when run alone or first, and passed only after a test that started an app.
     """
     compat.install()
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_unhandled_server_errors() -> Iterator[None]:
+    """Fail the test during which a server in this process failed on a request.
+
+    aiohttp answers an exception no handler turned into HTTP with a 500 and logs it on
+    ``aiohttp.server``. A test's own client checks its statuses, but a browser's do not reach the
+    test: Firefox's trickle-ICE PATCHes were all 500 while its join-page test passed.
+    """
+    collect = _Collect()
+    logger = logging.getLogger("aiohttp.server")
+    logger.addHandler(collect)
+    try:
+        yield
+    finally:
+        logger.removeHandler(collect)
+    assert not collect.records, "the server failed on a request: " + "; ".join(
+        collect.format(r).splitlines()[0] + " " + repr(r.exc_info[1] if r.exc_info else None) for r in collect.records
+    )
 
 
 @pytest.fixture

@@ -127,7 +127,8 @@ def no_bundle(offer: str) -> str:
 
 
 def mdns_only(offer: str) -> str:
-    """Host candidates under mDNS names (``<uuid>.local``) and end-of-candidates: Firefox's default."""
+    """Host candidates under mDNS names (``<uuid>.local``) and end-of-candidates: Firefox's
+    default, which also names its default candidate's host in ``c=`` and ``a=rtcp:`` lines."""
     names: dict[str, str] = {}
 
     def rename(m: re.Match[str]) -> str:
@@ -139,6 +140,11 @@ def mdns_only(offer: str) -> str:
         section[:] = [re.sub(r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host)", rename, x) for x in section]
         if "a=end-of-candidates" not in section:
             section.append("a=end-of-candidates")
+    default = next(iter(names.values()), f"{uuid.uuid4()}.local")
+    for section in media:
+        section[:] = [re.sub(r"^(c=IN IP4 |a=rtcp:\d+ IN IP4 )\S+$", rf"\g<1>{default}", x) for x in section]
+        if not any(x.startswith("a=rtcp:") for x in section):
+            section.insert(2, f"a=rtcp:9 IN IP4 {default}")
     return join(session, media)
 
 

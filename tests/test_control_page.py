@@ -228,10 +228,10 @@ async def test_control_page_runs_the_show(server: Server, browser: Chromium) -> 
 
         # A live price edit of the card on air needs the confirmation dialog (the API answers 409).
         dialog = await save_price(page, "29.9")
-        assert "¥39.90" in dialog and "¥29.90" in dialog, dialog
+        assert "¥39.9" in dialog and "¥29.9" in dialog, dialog
         await click(page, "#confirm-ok")
         state = await server.wait_for(lambda s: bool(s["cards"]) and s["cards"][0]["price"] == 29.9)
-        await second.wait_for("document.querySelector('#cards-list .price').textContent === '¥29.90'")
+        await second.wait_for("document.querySelector('#cards-list .price').textContent === '¥29.9'")
         await asyncio.sleep(2.5)  # the card drawn into the program monitor
         await page.screenshot(ARTIFACTS / "control-card.png")
         await page.set_viewport(1920, 1080)

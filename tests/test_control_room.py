@@ -61,14 +61,14 @@ async def test_live_price_reaches_the_host_and_panic_turns_the_tally_off(server:
         await sign_in(page, token=OPERATOR)
         await page.wait_for("controlPage.state.studios.find(s => s.id === 'alpha').signal === 'ok'", timeout=20)
 
-        # The card on air, then its price changed live (¥39.90 -> ¥29.90, confirmed on the page).
+        # The card on air, then its price changed live (¥39.9 -> ¥29.9, confirmed on the page).
         status, _ = await server.api("POST", f"{SHOW}/cards", json={"product": "soup"})
         assert status == 200
         await page.wait_for("controlPage.productById.get('soup').on_air.length === 1", timeout=10)
         await click(page, ".prow[data-product=soup]")
         await page.wait_for("!document.getElementById('product-editor').hidden")
         dialog = await save_price(page, "29.9")
-        assert "confirm_price" not in dialog and "Buyers will see ¥29.90" in dialog, dialog  # words, not API text
+        assert "confirm_price" not in dialog and "Buyers will see ¥29.9 " in dialog, dialog  # words, not API text
         # Esc in a dialog cancels the dialog (nothing changes), it does not panic.
         await press(page, "Escape")
         await page.wait_for("!document.getElementById('confirm').open")

@@ -67,7 +67,7 @@
   }
   /** A bilingual label: Chinese first, English smaller. */
   const bi = (zh, en) => [zh + " ", h("span", { class: "en" }, en)];
-  const yuan = (v) => (v == null || v === "" ? "—" : "¥" + Number(v).toFixed(2));
+  const yuan = window.priceText;  // static/price.js: as the program's card writes it
   const pad = (n) => String(n).padStart(2, "0");
   /** Times in the show's time zone (config shows[].timezone), like the alarms and the CSV. */
   let zoneFormat = null;

@@ -13,21 +13,21 @@ import zoneinfo
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
-from orchestrator.answers import Show
 from orchestrator.appkeys import CLUSTER, STORE
 from orchestrator.auth import operator, same_origin
 from orchestrator.errors import Forbidden, NotFound
+from orchestrator.livestate import LivePage, LiveState, LiveStates
 from orchestrator.showrunner import ShowRunner
 from orchestrator.store import StoreUnavailable
-from orchestrator.views.answer import as_json, shape
 from orchestrator.views.common import show_runner
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 STATE_EVERY_S = 1.0  # stats and meters refresh; state changes are pushed at once
 MJPEG_BOUNDARY = "frame"
+CLOSE_TIMEOUT_S = 2.0  # closing a page that stopped reading: then the TCP connection is cut
 
 
 async def page(request: web.Request) -> web.Response:
@@ -38,15 +38,22 @@ async def page(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
+# The pages' scripts and styles (orchestrator/static/), the only files /static/{name} serves.
+STATIC_FILES = ("control.js", "control.css", "monitor.js", "price.js", "returnfeed.js", "talkback.js")
+
+
 async def static(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
-    if name not in ("control.js", "control.css", "monitor.js", "returnfeed.js", "talkback.js"):
+    if name not in STATIC_FILES:
         raise NotFound("no such file")
     return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
 
 
 async def live_state(request: web.Request) -> web.WebSocketResponse:
-    """Pushes the show's state on every change (and each second for stats) plus new events."""
+    """Pushes the show's state on every change (and each second for stats) plus new events.
+
+    The messages are built once per show for all its pages (orchestrator/livestate.py); this
+    handler only sends this page's queue. A page too far behind is closed (1013, try again)."""
     runner = show_runner(request)
     operator(request)
     if not same_origin(request):  # cookie-riding from another site's page
@@ -54,37 +61,49 @@ async def live_state(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     request.app[CONTROL_SOCKETS].add(ws)
-    changes = runner.changes.subscribe()
     store = request.app[STORE]
-    last_event_at = 0.0
+    last_event_at = 0.0  # this page gets the events newer than the latest one now
     with contextlib.suppress(StoreUnavailable):
         recent = await store.events(runner.show.id, 1)
         last_event_at = recent[-1].at if recent else 0.0
     cluster = request.app.get(CLUSTER)
     node = cluster.node if cluster is not None else None  # the node running the show (a cluster)
+    every = STATE_EVERY_S
+    lives = request.app[LIVE_STATES]
+    live, page = lives.join(runner, lambda: LiveState(runner, store, node, every), last_event_at)
     reader = asyncio.ensure_future(_drain(ws))
+    sender = asyncio.ensure_future(_send(ws, page))
+    behind = asyncio.ensure_future(page.behind.wait())
     try:
-        while not ws.closed and not reader.done():
-            state = as_json(shape(Show, await runner.describe()))  # GET /api/shows/{show}'s answer
-            await ws.send_json({"type": "state", "state": state, "node": node})
-            try:
-                for event in await store.events(runner.show.id, 50):
-                    if event.at > last_event_at:
-                        last_event_at = event.at
-                        await ws.send_json({"type": "event", "event": event.to_json()})
-            except StoreUnavailable:
-                await ws.send_json({"type": "warning", "message": "state store unavailable"})
-            waiter = asyncio.ensure_future(changes.get())
-            await asyncio.wait({waiter, reader}, timeout=STATE_EVERY_S, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-    except (ConnectionResetError, RuntimeError):
-        pass  # the page went away mid-send
+        await asyncio.wait({reader, sender, behind}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         request.app[CONTROL_SOCKETS].discard(ws)
-        runner.changes.unsubscribe(changes)
-        reader.cancel()
-        await ws.close()
+        await lives.leave(live, page)
+        for task in (reader, sender, behind):
+            task.cancel()
+        if page.behind.is_set():
+            log.info("show %s: a control page fell too far behind; closing it", runner.show.id)
+            await _close(request, ws, WSCloseCode.TRY_AGAIN_LATER, b"too far behind: reload")
+        else:
+            await ws.close()
     return ws
+
+
+async def _send(ws: web.WebSocketResponse, page: LivePage) -> None:
+    try:
+        while not ws.closed:
+            await ws.send_str(await page.get())
+    except (ConnectionResetError, RuntimeError):
+        pass  # the page went away mid-send
+
+
+async def _close(request: web.Request, ws: web.WebSocketResponse, code: int, message: bytes) -> None:
+    """Close a page that may not be reading: bounded, then the connection is cut."""
+    try:
+        await asyncio.wait_for(ws.close(code=code, message=message), CLOSE_TIMEOUT_S)
+    except (TimeoutError, ConnectionResetError):
+        if request.transport is not None:
+            request.transport.abort()
 
 
 async def _drain(ws: web.WebSocketResponse) -> None:
@@ -169,6 +188,7 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
 
 CONTROL_SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("control_sockets")
 CLOSING: web.AppKey[asyncio.Event] = web.AppKey("control_closing")
+LIVE_STATES: web.AppKey[LiveStates] = web.AppKey("control_live_states")
 
 
 def setup(app: web.Application) -> None:
@@ -178,10 +198,12 @@ def setup(app: web.Application) -> None:
     """
     app[CONTROL_SOCKETS] = set()
     app[CLOSING] = asyncio.Event()
+    app[LIVE_STATES] = LiveStates()
 
     async def close_all(app: web.Application) -> None:
         app[CLOSING].set()
         for ws in [*app[CONTROL_SOCKETS]]:
             await ws.close(code=1001, message=b"server shutting down")
+        await app[LIVE_STATES].stop()
 
     app.on_shutdown.append(close_all)

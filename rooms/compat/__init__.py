@@ -1,4 +1,4 @@
-"""Every patch of a library's internals (aiortc, aioice), in one package, each pinned.
+"""Every patch of a library's internals (aiortc, aioice, aiohttp), in one package, each pinned.
 
 One module per library concern, each patch in its own headed section saying why it is
 there and which upstream change would remove it:
@@ -13,19 +13,24 @@ there and which upstream change would remove it:
 * :mod:`rooms.compat.aiortcsend`: a viewer's keyframe requests routed to our encoders, the
   RTP timestamp a sender last sent (the crew monitor's clock);
 * :mod:`rooms.compat.aiortcdtls`: why a DTLS handshake failed, in one line (a publisher's
-  certificate on a curve the TLS library refuses: FFmpeg's whip muxer by default).
+  certificate on a curve the TLS library refuses: FFmpeg's whip muxer by default);
+* :mod:`rooms.compat.aiohttpweb`: a request aiohttp's HTTP parser refuses, answered with
+  the app's JSON refusal and one log line instead of plain text and a traceback.
 
-Process-wide patches are applied once, at start, by :func:`install` (the app factory;
-sessions made without the app, in tests and benches, call it too: idempotent).  Each
-patched or relied-on upstream object is pinned by a hash of its source (:data:`PINNED`,
-checked by tests/rooms/test_compat.py and logged by :func:`install` when one differs).
+The media patches are applied once, at start, by :func:`install` (the app factory and each
+ingest worker; sessions made without the app, in tests and benches, call it too:
+idempotent); the HTTP one by ``aiohttpweb.install(render)`` in the app factory, which
+passes its error answer (this package does not depend on the orchestrator).  Each
+patched or relied-on upstream object is pinned by a hash of its source (:func:`pins`,
+checked by tests/rooms/test_compat.py and logged by each install when one differs).
 """
 
 from __future__ import annotations
 
-import logging
+import importlib
+from collections.abc import Iterable
 
-from rooms.compat import aioicepatches, aiortccodecs, aiortcdtls, aiortcnack, aiortcreceive, aiortcsend
+from rooms.compat import aioicepatches, aiortccodecs
 from rooms.compat.aioicepatches import (
     CONSENT_INTERVAL_S,
     CONSENT_MISSES,
@@ -56,7 +61,7 @@ from rooms.compat.aiortcreceive import (
     stop_decoders,
 )
 from rooms.compat.aiortcsend import route_keyframe_requests, sent_rtp_timestamp
-from rooms.compat.pins import Pins, changed, source_hash
+from rooms.compat.pins import Pins, log_changed, source_hash
 
 __all__ = [
     "CONSENT_INTERVAL_S",
@@ -65,6 +70,8 @@ __all__ = [
     "HIGH_FAMILY",
     "KEYFRAME_REQUEST_INTERVAL",
     "MAX_NACKS_PER_PACKET",
+    "MEDIA_MODULES",
+    "MODULES",
     "PINNED",
     "PINNED_CODEC_NEGOTIATION",
     "PINNED_RECEIVE_PATH",
@@ -79,6 +86,7 @@ __all__ = [
     "last_media_arrival",
     "negotiated_codecs",
     "offer_host_addresses",
+    "pins",
     "receiving_codecs",
     "register_h264_high",
     "route_keyframe_requests",
@@ -91,20 +99,32 @@ __all__ = [
     "use_receive_buffer",
 ]
 
-log = logging.getLogger(__name__)
+# The media patch modules, applied in every process (ingest workers too), imported above.
+MEDIA_MODULES = ("aioicepatches", "aiortccodecs", "aiortcdtls", "aiortcnack", "aiortcreceive", "aiortcsend")
+# Every patch module.  aiohttpweb is imported only where it is applied or checked (the server,
+# the tests): the ingest workers, spawned afresh, serve no HTTP, and importing aiohttp's server
+# cost each 0.2-0.46 s more at start (measured, six runs on the 2-core machine, loaded).
+MODULES = (*MEDIA_MODULES, "aiohttpweb")
 
-# Every pinned upstream object, named by the module holding its patch: "aioicepatches: get_host_addresses".
-PINNED: Pins = {
-    f"{module.__name__.rpartition('.')[2]}: {name}": pin
-    for module in (aioicepatches, aiortccodecs, aiortcdtls, aiortcnack, aiortcreceive, aiortcsend)
-    for name, pin in module.PINNED.items()
-}
+
+def pins(modules: Iterable[str] = MODULES) -> Pins:
+    """Every pinned upstream object of the patch modules named (in this package, imported
+    here), each named by its module: ``"aioicepatches: get_host_addresses"``."""
+    return {
+        f"{module}: {name}": pin
+        for module in modules
+        for name, pin in importlib.import_module(f"{__name__}.{module}").PINNED.items()
+    }
+
+
+# The media patches' pins, checked by install().
+PINNED: Pins = pins(MEDIA_MODULES)
 
 _installed = False
 
 
 def install() -> None:
-    """Apply the process-wide patches (aioice, aiortc's codec tables and matching), once.
+    """Apply the process-wide media patches (aioice, aiortc's codec tables and matching), once.
 
     Logs an error per pinned upstream object whose source differs from the pin (an
     upgrade nobody re-read the patches against); the patches are applied all the same.
@@ -113,7 +133,6 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    for line in changed(PINNED):
-        log.error("compat: upstream source changed, re-read rooms/compat against it: %s", line)
+    log_changed(PINNED)
     aioicepatches.install()
     aiortccodecs.install()

@@ -272,10 +272,11 @@ async def test_rtmp_destinations_push_the_program_they_name(two_programs: Server
     """One destination gets the 9:16 program, another the 16:9 one (FFmpeg's RTMP listener, decoded);
     a destination for a program the show does not have (or has off now) is refused; the destination
     list names each one's program, and one whose program is off says it waits for it."""
-    from tests.mixer.test_rtmp import Listener, _free_port
+    from tests.mixer.test_rtmp import Listener
+    from tests.redisserver import free_port
 
     server = two_programs
-    ports = {"portrait": _free_port(), "": _free_port()}
+    ports = {"portrait": free_port(), "": free_port()}
     listeners = {p: Listener(port, tmp_path / f"rtmp-{p or 'main'}.flv", seconds=3) for p, port in ports.items()}
     try:
         for listener in listeners.values():

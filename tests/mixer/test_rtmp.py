@@ -10,7 +10,6 @@ timestamps from 0, a keyframe every second, audio.
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from tests.conftest import Server, make_config, serve
 from tests.flvpull import FlvPull
 from tests.mediacheck import assert_continuous, decode
 from tests.metricstext import sample
+from tests.redisserver import free_port
 
 # Accept one publisher, copy what it sends into an FLV file, stop after `seconds` of video.
 LISTENER = r"""
@@ -54,12 +54,6 @@ out.close()
 src.close()
 print("done", flush=True)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Listener:
@@ -107,7 +101,7 @@ def _dest(state: dict[str, Any], name: str) -> dict[str, Any]:
 
 async def test_push_reconnects_and_never_disturbs_the_rest(rtmp_server: Server, tmp_path: Path) -> None:
     server = rtmp_server
-    port, dead_port = _free_port(), _free_port()
+    port, dead_port = free_port(), free_port()
     first = Listener(port, tmp_path / "first.flv", seconds=3)
     pull = FlvPull(f"{server.url}/live/test-show.flv").start()
     flv = pull.data
@@ -203,7 +197,7 @@ def test_url_checks_and_redaction() -> None:
 
 
 def test_closing_a_destination_that_never_connects_is_prompt() -> None:
-    port = _free_port()
+    port = free_port()
     output = RtmpOutput("gone", f"rtmp://127.0.0.1:{port}/live/k", backoff_min=0.2, backoff_max=0.4)
     output.start(ProgramFormat(width=320, height=180, fps=30))
     time.sleep(0.1)

@@ -35,8 +35,9 @@ from tests.conftest import Server
 from tests.flvpull import read_all
 from tests.mediacheck import Decoded, decode
 from tests.metricstext import sample
-from tests.mixer.test_rtmp import Listener, _free_port
+from tests.mixer.test_rtmp import Listener
 from tests.peerclient import PeerClient
+from tests.redisserver import free_port
 
 FPS = 30
 HEAVY_FPS = 60  # the overloaded program: 1440p60 (1080p60 still reached 50 fps on a quiet box)
@@ -135,7 +136,7 @@ async def test_overloaded_encoder_loses_frames_never_time(tmp_path: Path) -> Non
     recording = RecordingOutput(tmp_path / "rec", "show", rotate_seconds=600)
     capture = _Capture()
     whep = WhepOutput(loop, "overload", program.encoder.request_keyframe)
-    port = _free_port()
+    port = free_port()
     listener = Listener(port, tmp_path / "rtmp.flv", RTMP_SECONDS)
     rtmp = RtmpOutput("cdn", f"rtmp://127.0.0.1:{port}/live/secret-key", backoff_min=0.2, backoff_max=0.5)
     for sink in (hls, flv, recording, capture, whep, rtmp):

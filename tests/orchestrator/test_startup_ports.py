@@ -16,15 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.redisserver import free_port
 from tests.serverprocess import ROOT, config_file, show_table
 
 SHOW = show_table("test-show", "T")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _serve(config: Path) -> subprocess.CompletedProcess[str]:
@@ -35,7 +30,7 @@ def _serve(config: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("held", ["server.listen_port", "server.rtmp_ingest"])
 def test_a_port_in_use_is_one_line_and_nothing_starts(tmp_path: Path, held: str) -> None:
-    http_port, ingest_port = _free_port(), _free_port()
+    http_port, ingest_port = free_port(), free_port()
     config = config_file(tmp_path, SHOW, listen_port=http_port, rtmp_ingest=f"127.0.0.1:{ingest_port}")
     holder = socket.socket()
     holder.bind(("127.0.0.1", http_port if held == "server.listen_port" else ingest_port))
@@ -55,8 +50,8 @@ def test_a_port_in_use_is_one_line_and_nothing_starts(tmp_path: Path, held: str)
 
 def test_the_ports_free_the_server_starts(tmp_path: Path) -> None:
     """The same config with its ports free: the server runs (the check does not refuse a good start)."""
-    http_port = _free_port()
-    config = config_file(tmp_path, SHOW, listen_port=http_port, rtmp_ingest=f"127.0.0.1:{_free_port()}")
+    http_port = free_port()
+    config = config_file(tmp_path, SHOW, listen_port=http_port, rtmp_ingest=f"127.0.0.1:{free_port()}")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "orchestrator", "serve", "--config", str(config)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from orchestrator.store import Event
 from tests.auditevents import commands, kinds
 from tests.mixer.test_rtmp import Listener
 from tests.orchestrator.faultnode import SHOW, Node, Stored, start_node
-from tests.redisserver import RedisServer
+from tests.redisserver import RedisServer, free_port
 from tests.tcpfault import FaultProxy
 from tests.whipclient import AiortcPublisher
 
@@ -193,9 +192,7 @@ async def test_an_output_failing_during_an_outage_is_written_when_redis_is_back(
     tmp_path: Path, aiohttp_server: Any, proxy: FaultProxy, stored: Stored
 ) -> None:
     node = await start_node(tmp_path, aiohttp_server, proxy.url, "n")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cdn = Listener(port, tmp_path / "cdn.flv", seconds=120)  # a real RTMP server (FFmpeg's listener)
     try:
         await cdn.listening()

@@ -1,8 +1,12 @@
-"""Every aiortc/aioice internal that rooms/compat/ patches or relies on is the version the
+"""Every aiortc/aioice/aiohttp internal that rooms/compat/ patches or relies on is the version the
 patch was written against: an upgrade that changes one fails here, by name, before it can
 misbehave quietly in a show.  The process-wide patches are applied once, by install()."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import aioice.ice
 import aiortc.codecs
@@ -11,13 +15,15 @@ import aiortc.rtp
 import pytest
 
 from rooms import compat
-from rooms.compat import PINNED, aioicepatches, source_hash
+from rooms.compat import aioicepatches, source_hash
 from rooms.compat.pins import changed
 
+PINS = compat.pins()
 
-@pytest.mark.parametrize("name", sorted(PINNED))
+
+@pytest.mark.parametrize("name", sorted(PINS))
 def test_patched_upstream_code_is_the_pinned_version(name: str) -> None:
-    obj, pinned = PINNED[name]
+    obj, pinned = PINS[name]
     module = name.partition(":")[0]
     assert source_hash(obj) == pinned, (
         f"upstream {name} changed (source hash {source_hash(obj)}, pinned {pinned}): re-read it against "
@@ -26,8 +32,17 @@ def test_patched_upstream_code_is_the_pinned_version(name: str) -> None:
 
 
 def test_every_patch_module_pins_what_it_patches() -> None:
-    modules = {name.partition(":")[0] for name in PINNED}
-    assert modules == {"aioicepatches", "aiortccodecs", "aiortcdtls", "aiortcnack", "aiortcreceive", "aiortcsend"}
+    modules = {name.partition(":")[0] for name in PINS}
+    assert modules == {
+        "aioicepatches",
+        "aiortccodecs",
+        "aiortcdtls",
+        "aiortcnack",
+        "aiortcreceive",
+        "aiortcsend",
+        "aiohttpweb",
+    }
+    assert modules == set(compat.MODULES)
 
 
 def test_a_changed_upstream_is_named() -> None:
@@ -194,3 +209,13 @@ def test_a_sender_keeps_the_rtp_timestamp_the_monitor_clock_reads() -> None:
             await pc.close()
 
     asyncio.run(run())
+
+
+def test_the_media_patches_leave_aiohttps_server_unimported() -> None:
+    """An ingest worker (spawned afresh) applies the media patches and serves no HTTP: the aiohttp
+    patch is the app's (rooms/compat/aiohttpweb.py), so the worker does not import aiohttp's server."""
+    probe = "import sys, rooms.ingestworker, rooms.compat as c; c.install(); print('aiohttp' in sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False", out

@@ -263,7 +263,10 @@ async def test_trickle_patch_never_fails_on_candidates_it_cannot_use(server: Ser
     try:
         await pub.pc.setLocalDescription(await pub.pc.createOffer())
         offer = pub.pc.localDescription.sdp
-        status, answer, location = await sdpshapes.post_offer(server, "alpha", sdpshapes.without_candidates(offer))
+        # Firefox's shape: its mDNS name in c= and a=rtcp: (a PATCH once read it back: 500).
+        firefox = sdpshapes.without_candidates(sdpshapes.mdns_only(offer))
+        assert any(x.startswith("a=rtcp:") and x.endswith(".local") for x in firefox.splitlines()), firefox
+        status, answer, location = await sdpshapes.post_offer(server, "alpha", firefox)
         assert status == 201 and location, answer
         pub.location = location
         lines = offer.splitlines()
@@ -333,6 +336,13 @@ def test_unusable_candidates_are_left_out() -> None:
     # Nothing usable left: no end-of-candidates either, so ICE waits for the host's own checks.
     only_mdns = without_unusable_candidates(f"v=0\r\n{section}{mdns}\r\n{tcp}\r\na=end-of-candidates\r\n")
     assert "a=candidate" not in only_mdns and "a=end-of-candidates" not in only_mdns
+    # A host name where aiortc wants an address (Firefox's c= and a=rtcp:) becomes 0.0.0.0.
+    named = "c=IN IP4 0f1e.local\r\na=rtcp:9 IN IP4 0f1e.local\r\n"
+    addressed = "c=IN IP6 ::1\r\na=rtcp:9 IN IP4 192.0.2.7\r\nc=IN IP4 233.252.0.1/127\r\n"
+    assert without_unusable_candidates(f"v=0\r\n{section}{named}") == (
+        f"v=0\r\n{section}c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n"
+    )
+    assert without_unusable_candidates(f"v=0\r\n{section}{addressed}") == f"v=0\r\n{section}{addressed}"
 
 
 def test_bundle_group_naming_a_missing_section_is_refused() -> None:

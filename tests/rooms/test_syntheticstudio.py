@@ -6,7 +6,6 @@ The end-to-end publish against the real WHIP endpoint lives with the server test
 from __future__ import annotations
 
 import fractions
-import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -22,6 +21,7 @@ from rooms.dtlscert import write_p256_certificate
 from rooms.syntheticstudio import PublishError, SyntheticStudio, parse_args, spawn_studio
 from rooms.testpattern import TestPattern, read_frame_counter, render_text, yuv420_planes
 from rooms.testtone import AUDIO_RATE, AUDIO_SAMPLES, Tone
+from tests.redisserver import free_port
 
 W, H = 320, 180  # small frames keep the tests fast; the layout scales
 
@@ -159,21 +159,15 @@ def test_command_line_round_trips() -> None:
     assert parse_args(studio.command()[3:]) == studio
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_unreachable_server_is_one_readable_line() -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/whip/show/studio"
+    url = f"http://127.0.0.1:{free_port()}/whip/show/studio"
     studio = SyntheticStudio(whip_url=url, token="t", duration=1, verbose=False)
     with pytest.raises(PublishError, match="Connection refused"):
         studio.run()
 
 
 def test_spawned_studio_exits_nonzero_when_unreachable() -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/whip/show/studio"
+    url = f"http://127.0.0.1:{free_port()}/whip/show/studio"
     proc = spawn_studio(url, "t", "北京", duration=1, stderr=subprocess.PIPE)
     _, err = proc.communicate(timeout=20)
     lines = err.decode().strip().splitlines()
