@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -26,6 +27,24 @@ def classify(frame: av.VideoFrame) -> str:
     return "other"
 
 
+def live_from(keyframes: Sequence[int]) -> int:
+    """The index of the first frame an HTTP-FLV reader surely got live: its second keyframe.
+
+    ``keyframes``: the indexes of the read's key frames, in order (its first frame is one).
+    The FLV output hands a new reader the GOP cached before its GET (``FlvOutput.subscribe``:
+    the newest keyframe and every frame since), then the tags as they are encoded.  A keyframe
+    restarts the cache, so the cached frames are a prefix of the read's first GOP; where in
+    that GOP the live frames begin is in no byte of the stream (the FLV timestamps run on
+    across the join).  So the whole first GOP counts as cached: up to one GOP of pictures from
+    before the read began (1 s at the program's keyframe spacing: 30 frames at 30 fps), and
+    with it as much of what came live.
+
+    Raises ``AssertionError`` when the read has fewer than two keyframes (nothing surely live).
+    """
+    assert len(keyframes) >= 2, f"keyframes at {list(keyframes)}: no whole GOP read live"
+    return keyframes[1]
+
+
 @dataclass
 class Decoded:
     colours: list[str] = field(default_factory=list)
@@ -34,6 +53,28 @@ class Decoded:
     audio_samples: int = 0
     audio_pts: list[float] = field(default_factory=list)
     size: tuple[int, int] | None = None
+    audio_frame_samples: list[int] = field(default_factory=list)  # per audio frame, as audio_pts
+
+    def after_cached_gop(self) -> Decoded:
+        """What an HTTP-FLV read got live: its frames from the second keyframe on (:func:`live_from`
+        says why), and the audio from that frame's time on.
+
+        A read that began before a cut opens on up to a second of the picture before it; tests
+        that check what followed the cut look at this part.  Raises ``AssertionError`` when the
+        read holds fewer than two keyframes.
+        """
+        start = live_from(self.keyframes)
+        t0 = self.video_pts[start]
+        audio = [(t, n) for t, n in zip(self.audio_pts, self.audio_frame_samples, strict=True) if t >= t0]
+        return Decoded(
+            colours=self.colours[start:],
+            video_pts=self.video_pts[start:],
+            keyframes=[k - start for k in self.keyframes if k >= start],
+            audio_samples=sum(n for _, n in audio),
+            audio_pts=[t for t, _ in audio],
+            size=self.size,
+            audio_frame_samples=[n for _, n in audio],
+        )
 
     def runs(self) -> list[tuple[str, int]]:
         """Colour runs in order, e.g. [('other', 20), ('red', 90), ('green', 80)]."""
@@ -87,6 +128,7 @@ def decode(source: str | bytes, fmt: str | None = None) -> Decoded:
             else:
                 out.audio_samples += frame.samples
                 out.audio_pts.append(t)
+                out.audio_frame_samples.append(frame.samples)
     container.close()
     return out
 

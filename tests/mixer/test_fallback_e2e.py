@@ -115,10 +115,10 @@ async def test_replacing_the_on_air_session_never_falls_back(tmp_path: Path, aio
     assert [k for k, _ in events].count("studio.joined") == 2
     got = await asyncio.to_thread(decode, flv, "flv")
     assert_continuous(got, 30)
-    colours = [c for c, n in got.runs() if n >= 3]
-    # (The FLV starts with its GOP cache: up to a second from before the cut.) The old picture,
-    # held through the gap, then the new session's: never the slate.
-    assert colours[colours.index("red") :] == ["red", "blue"], got.runs()
+    # What came live (not the GOP cached before the read): the old picture, held through the
+    # gap, then the new session's: never the slate.
+    colours = [c for c, n in got.after_cached_gop().runs() if n >= 3]
+    assert colours == ["red", "blue"], got.runs()
 
 
 async def test_auto_returns_after_an_outage_and_backs_off_when_it_flaps(tmp_path: Path, aiohttp_server: Any) -> None:
@@ -161,9 +161,9 @@ async def test_auto_returns_after_an_outage_and_backs_off_when_it_flaps(tmp_path
     assert timings[0] >= 1.0 and timings[1] >= 2.0, timings  # never back before steady long enough
     assert timings[0] < 6.0, timings  # generous: set-up of the returning frames on a loaded machine
     got = await asyncio.to_thread(decode_program, flv)
-    seen = [c for c, n in runs([s["centre"] for s in got.shots]) if n >= 10]
-    # (From the first red: the FLV starts with its GOP cache, up to a second from before the cut.)
-    assert seen[seen.index("red") :] == ["red", "slate", "red", "slate", "red"], runs([s["centre"] for s in got.shots])
+    live = got.after_cached_gop()  # not the GOP cached before the read
+    seen = [c for c, n in runs([s["centre"] for s in live.shots]) if n >= 10]
+    assert seen == ["red", "slate", "red", "slate", "red"], runs([s["centre"] for s in got.shots])
 
 
 async def test_audio_only_studio_goes_on_air_with_its_card_and_sound_video_only_stays_silent(
@@ -256,5 +256,5 @@ async def test_an_ffmpeg_encoder_restart_on_air_keeps_the_studio_on_air(tmp_path
     assert "program.fallback" not in [k for k, _ in events], events
     assert set(seen) == {"alpha"}, seen
     got = await asyncio.to_thread(decode, flv, "flv")
-    colours = [c for c, n in got.runs() if n >= 3]
-    assert colours[colours.index("red") :] == ["red", "blue"], got.runs()
+    colours = [c for c, n in got.after_cached_gop().runs() if n >= 3]  # live: not the cached GOP
+    assert colours == ["red", "blue"], got.runs()

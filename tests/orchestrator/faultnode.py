@@ -55,6 +55,19 @@ class Node(Server):
                 if list(self.runner.outbox.written) == mine:
                     return events, mine
 
+    async def stored_and_own_state(self, stored: Stored, timeout: float = 15) -> tuple[ShowState, ShowState]:
+        """Redis's state of the show and this node's, read while no write was in flight (a
+        studio's presence or a fallback is written at any time, as events are: see
+        :meth:`stored_and_written`).  Raises ``TimeoutError`` if writes never pause."""
+        async with asyncio.timeout(timeout):
+            while True:
+                await self.drained()
+                mine = self.runner.state
+                state = await stored.state()
+                await self.drained()
+                if self.runner.state == mine:
+                    return state, mine
+
     async def join_status(self, token: str) -> int:
         """The status of a host opening the join link (200; a 4xx once revoked)."""
         async with aiohttp.ClientSession() as http, http.get(f"{self.url}/join/{token}") as res:

@@ -23,7 +23,7 @@ from orchestrator.config import Config, ConfigError, Ingest, parse
 from rooms.frameslots import NAME_PREFIX
 from rooms.ingestpool import IngestPool, worker_count
 from tests.conftest import Server, make_config
-from tests.flvpull import FlvPull, record_flv
+from tests.flvpull import FlvPull
 from tests.mediacheck import assert_continuous, decode
 from tests.metricstext import sample
 from tests.twostudios import ffmpeg_and_aiortc_studios
@@ -133,7 +133,7 @@ async def test_ffmpeg_and_aiortc_studios_through_workers(tmp_path: Path, shm_bef
     got = await asyncio.to_thread(decode, flv, "flv")
     # Generous: on a loaded machine the encoder drops pictures (never time); the cuts are the point.
     assert_continuous(got, 30, max_missing=0.8, max_hole=2.0)
-    runs = [c for c, n in got.runs() if n >= 30]
+    runs = [c for c, n in got.after_cached_gop().runs() if n >= 30]  # live, whole seconds
     assert runs[-3:] == ["red", "green", "red"], got.runs()
     # stopped: no worker left, no frame slots left in /dev/shm
     assert not any(alive(pid) for pid in pids if pid is not None)
@@ -144,6 +144,7 @@ async def test_a_killed_worker_costs_its_studio_a_moment_never_the_show(tmp_path
     async with running(with_workers(make_config(tmp_path), 1)) as (server, pool):
         publisher = AiortcPublisher(server.url, "test-show", "alpha", server.token("alpha"), "red")
         second: AiortcPublisher | None = None
+        recording = FlvPull(f"{server.url}/live/test-show.flv")
         try:
             await publisher.start()
             # the answer's candidates are the worker's own UDP sockets, not the server's
@@ -151,25 +152,35 @@ async def test_a_killed_worker_costs_its_studio_a_moment_never_the_show(tmp_path
             assert ports and all(udp_port_holders(port) == {pool.workers[0].pid} for port in ports)
             await server.wait_for(lambda s: online(s, "alpha") and frames(s, "alpha") > 10, timeout=30)
             assert (await server.api("POST", f"{API}/cut", json={"studio": "alpha"}))[0] == 200
-            recording = asyncio.ensure_future(record_flv(f"{server.url}/live/test-show.flv", 9.0))
-            await asyncio.sleep(2.0)
+            # Until the steps are done: a fixed length raced the re-join on a loaded box.
+            recording.start()
+            async with asyncio.timeout(15):  # the pull's first bytes (late on a loaded box)
+                while not recording.data:
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(3.0)  # past the first GOP (it may be cached): two whole seconds of red live
             victim = pool.workers[0].pid
             assert victim is not None
             os.kill(victim, signal.SIGKILL)
             # the studio goes offline (its session ended with the worker), the show goes on
             await server.wait_for(lambda s: not online(s, "alpha") and s["studios"][0]["stats"] is None, timeout=10)
             assert not alive(victim)
-            # a new worker takes the place; the publisher re-joins (as the join page does)
-            await asyncio.sleep(1.5)
+            # a new worker takes the place (once); the publisher re-joins (as the join page does)
+            async with asyncio.timeout(15):
+                while pool.restarts < 1 or pool.workers[0].pid in (None, victim):
+                    await asyncio.sleep(0.05)
             assert pool.restarts == 1 and pool.workers[0].pid != victim
             await publisher.stop()
             second = AiortcPublisher(server.url, "test-show", "alpha", server.token("alpha"), "red")
             await second.start()
             await server.wait_for(lambda s: online(s, "alpha") and frames(s, "alpha") > 10, timeout=30)
-            flv = await recording
+            # Back on air once steady (the fallback's return), then whole seconds of red.
+            await server.wait_for(lambda s: s["on_air"] == "alpha", timeout=30)
+            await asyncio.sleep(2.0)
+            flv = await recording.stop()
             _, state = await server.api("GET", API)
             assert state["program"] == "alpha"
         finally:
+            recording.cancel()
             await publisher.stop()
             if second is not None:
                 await second.stop()
@@ -177,14 +188,14 @@ async def test_a_killed_worker_costs_its_studio_a_moment_never_the_show(tmp_path
     # The program never stopped: monotonic, on the frame grid, no hole over 2 s (generous: a loaded
     # machine drops pictures, never time; a stopped show would leave a hole to the end).
     assert_continuous(got, 30, max_missing=0.8, max_hole=2.0)
-    # The recording may open on the GOP cached before the cut (1 s: up to 30 frames), then only
-    # whole seconds count.
-    runs = got.runs()
-    if runs and runs[0][0] != "red" and runs[0][1] <= 30:
-        runs = runs[1:]
-    colours = [c for c, n in runs if n >= 30]
-    assert colours[0] == "red" and colours[-1] == "red", got.runs()
-    assert any(c != "red" for c in colours), got.runs()  # the fallback while the studio was away
+    # What came live (the recording may open on the GOP cached before the cut), whole seconds.
+    colours = [c for c, n in got.after_cached_gop().runs() if n >= 30]
+    # Red, the fallback while the studio was away, red again: a subsequence, since the re-joined
+    # publisher (in this process) may be starved off air again on a loaded box (seen with two busy
+    # loops beside: it returned after 10.8 s and fell back 2 s later); the return is the point.
+    assert colours[0] == "red", got.runs()
+    away = [i for i, c in enumerate(colours) if c != "red"]
+    assert away and "red" in colours[away[0] :], got.runs()
     assert shm_segments() <= shm_before
 
 
