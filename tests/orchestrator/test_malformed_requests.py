@@ -69,6 +69,7 @@ async def test_a_request_that_is_not_http_is_a_json_400(server: Server, caplog: 
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
 
 
+@pytest.mark.server_error_expected  # the crash is the point (tests/conftest.py's guard)
 async def test_a_handler_crash_keeps_aiohttps_own_answer(aiohttp_server: Any, caplog: pytest.LogCaptureFixture) -> None:
     """Only the parser's 4xx refusals are answered here; a 500 still goes aiohttp's way (its text,
     an ERROR with the traceback): a bug of ours must stay loud."""
