@@ -104,7 +104,7 @@ class LiveState:
         page = LivePage(event_cursor)
         self.pages.add(page)
         self._wake.set()
-        if self._task is None:
+        if self._task is None or self._task.done():  # first page, or the producer failed: (re)start it
             self._task = asyncio.ensure_future(self._run())
         return page
 

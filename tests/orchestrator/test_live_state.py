@@ -19,7 +19,7 @@ import pytest
 
 from orchestrator import livestate
 from orchestrator.app import create_app
-from orchestrator.appkeys import SHOWS
+from orchestrator.appkeys import SHOWS, STORE
 from orchestrator.views import control as control_view
 from tests.conftest import OPERATOR, make_config
 from tests.redisserver import RedisServer
@@ -230,3 +230,27 @@ async def test_the_pages_are_warned_while_the_store_is_away(
             async with asyncio.timeout(30):
                 while (msg := await ws.receive_json()) != {"type": "warning", "message": "state store unavailable"}:
                     assert msg["type"] == "state"  # the state still comes, from the show on this node
+
+
+async def test_a_failed_producer_is_started_again_for_the_next_page(site: Site) -> None:
+    """Describing the show failed once (a bug): the pages then open are told to reload, and a page
+    that joins before they have left gets a working producer, not the dead one."""
+    describe = site.runner.describe
+    failures = [RuntimeError("a bug in describing the show")]
+
+    async def once_broken() -> dict[str, object]:
+        if failures:
+            raise failures.pop()
+        return await describe()
+
+    site.runner.describe = once_broken
+    live = livestate.LiveState(site.runner, site.server.app[STORE], None, 60.0)
+    try:
+        first = live.join(0.0)
+        async with asyncio.timeout(10):
+            await first.behind.wait()  # told to reload; it has not left yet
+        second = live.join(0.0)
+        message = json.loads(await asyncio.wait_for(second.get(), 10))
+        assert message["type"] == "state" and not second.behind.is_set(), message
+    finally:
+        await live.stop()
