@@ -30,7 +30,7 @@ from orchestrator.views.answer import as_json, shape
 
 log = logging.getLogger(__name__)
 
-EVENTS_PER_READ = 50  # the events read per state; more than this between two states are not sent
+EVENTS_PER_READ = 50  # the events read per state; a page that missed more is told to reload
 MAX_PENDING = 200  # messages queued for one page; past this its oldest state goes (an event never)
 STALL_S = 30.0  # a page that has taken nothing from its queue for this long is closed
 WARNING = json.dumps({"type": "warning", "message": "state store unavailable"})
@@ -151,6 +151,9 @@ class LiveState:
             page.put(text, droppable=True)
             if events is None:
                 page.put(WARNING, droppable=True)
+                continue
+            if len(events) == EVENTS_PER_READ and events[0].at > page.event_cursor:
+                page.behind.set()  # more events came since its last one than one read holds: reload
                 continue
             for i, event in enumerate(events):
                 if event.at > page.event_cursor:

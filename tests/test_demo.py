@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.redisserver import free_port
 from tests.serverprocess import ROOT, config_file, show_table
@@ -30,6 +31,7 @@ async def _line(out: asyncio.StreamReader, seen: list[str], wanted: str, timeout
                 return seen[-1]
 
 
+@pytest.mark.timeout(400)  # its own waits add up to 290 s at worst
 async def test_demo_goes_live_cuts_reports_a_dead_studio_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
     config = config_file(tmp_path, show_table("test-show", "Demo", width=320, height=180, fps=15), listen_port=port)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from mixer.graphics.director import SLOTS
+from mixer.graphics.text import format_price
 from orchestrator.bodies import LIVE_FIELDS, ProductPatch
 from orchestrator.catalogue.liveproduct import LiveProduct, find_product, live_product
 from orchestrator.config import Product, Show
@@ -55,7 +56,7 @@ def check_patch(product: Product, patch: ProductPatch) -> dict[str, Any]:
 def price_conflict(live: LiveProduct) -> Conflict:
     p = live.product
     return Conflict(
-        f"the live price of {p.id!r} is ¥{live.price:g} but the catalogue says ¥{p.price:g}: "
+        f"the live price of {p.id!r} is ¥{format_price(live.price)} but the catalogue says ¥{format_price(p.price)}: "
         'send "confirm_price": true to put that price on air'
     )
 

@@ -275,14 +275,15 @@
     ctl.ws = sock;
     sock.onopen = () => {
       ctl.wsOpen = true;
-      wsBackoff = 500;
       setConn();
-      // Back after an outage (the server may have restarted): the MJPEG stream may have ended too.
-      if (ctl.wsConnects++ > 0) frames.restartProgram();
+      // Back after an outage (the server may have restarted, or closed us as too far behind): the
+      // MJPEG stream may have ended too, and the socket only sends events newer than now.
+      if (ctl.wsConnects++ > 0) { frames.restartProgram(); loadEvents(); }
     };
     sock.onmessage = (e) => {
       let msg;
       try { msg = JSON.parse(e.data); } catch (_) { return; }
+      wsBackoff = 500; // reset once the server serves us, not on open: a socket closed at once backs off
       ctl.wsMessages += 1;
       if (msg.type === "state" && msg.state) { applyState(msg.state); showNode(msg.node); }
       else if (msg.type === "event" && msg.event) addEvents([msg.event], true);

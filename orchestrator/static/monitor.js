@@ -321,10 +321,11 @@
       const info = $("pgm-info");
       // The clock offset is known to ± half the best ping's round trip: a median below zero says
       // the offset is off by more than the delay, so only a bound is honest then.
-      const bound = mon.delayMs != null && mon.rttMs != null ? Math.max(1, Math.round(mon.delayMs + mon.rttMs / 2)) : null;
+      const bound = mon.delayMs != null && mon.rttMs != null ? Math.round(mon.delayMs + mon.rttMs / 2) : 0;
       info.textContent = mon.delayMs == null ? "WebRTC 测量延迟 measuring delay…"
         : mon.delayMs >= 0 ? `WebRTC 延迟 delay ${mon.delayMs} ms`
-        : `WebRTC 延迟 delay < ${bound ?? "?"} ms (时钟不确定 clock uncertain)`;
+        : bound > 0 ? `WebRTC 延迟 delay < ${bound} ms (时钟不确定 clock uncertain)`
+        : "WebRTC 延迟 delay: 时钟不确定 clock uncertain";
       info.title = "Measured: program clock tick -> shown on this page (clock offset by ping, ±" + (mon.rttMs != null ? (mon.rttMs / 2).toFixed(1) : "?") + " ms)";
     }
     for (const b of document.querySelectorAll("#audio-strips .solo")) {

@@ -83,7 +83,7 @@ async def live_state(request: web.Request) -> web.WebSocketResponse:
             task.cancel()
         if page.behind.is_set():
             log.info("show %s: a control page fell too far behind; closing it", runner.show.id)
-            await _close(request, ws, WSCloseCode.TRY_AGAIN_LATER, b"too far behind: reload")
+            await _close(ws, WSCloseCode.TRY_AGAIN_LATER, b"too far behind: reload", request.transport)
         else:
             await ws.close()
     return ws
@@ -97,13 +97,15 @@ async def _send(ws: web.WebSocketResponse, page: LivePage) -> None:
         pass  # the page went away mid-send
 
 
-async def _close(request: web.Request, ws: web.WebSocketResponse, code: int, message: bytes) -> None:
-    """Close a page that may not be reading: bounded, then the connection is cut."""
+async def _close(
+    ws: web.WebSocketResponse, code: int, message: bytes, transport: asyncio.Transport | None = None
+) -> None:
+    """Close a page that may not be reading: bounded, then its connection (if given) is cut."""
     try:
         await asyncio.wait_for(ws.close(code=code, message=message), CLOSE_TIMEOUT_S)
     except (TimeoutError, ConnectionResetError):
-        if request.transport is not None:
-            request.transport.abort()
+        if transport is not None:
+            transport.abort()
 
 
 async def _drain(ws: web.WebSocketResponse) -> None:
@@ -202,8 +204,9 @@ def setup(app: web.Application) -> None:
 
     async def close_all(app: web.Application) -> None:
         app[CLOSING].set()
-        for ws in [*app[CONTROL_SOCKETS]]:
-            await ws.close(code=1001, message=b"server shutting down")
+        # All at once and bounded: a page that stopped reading must not hold up the shutdown.
+        bye = b"server shutting down"
+        await asyncio.gather(*(_close(ws, WSCloseCode.GOING_AWAY, bye) for ws in app[CONTROL_SOCKETS]))
         await app[LIVE_STATES].stop()
 
     app.on_shutdown.append(close_all)
