@@ -201,18 +201,23 @@ async def test_keyframe_requests_are_rate_limited_under_heavy_loss(tmp_path: Pat
         await asyncio.sleep(10)
         elapsed = time.monotonic() - t0
         after = studio.stats()
-        received = studio.keyframe_requests_received - received_before
+        # They reach the publisher, those the network does not drop: it drops a third of the
+        # feedback, so the two requests of a quiet window were both lost 9 % of the time (CI and a
+        # loaded run saw it). It keeps asking while the loss goes on: wait for one to arrive.
+        async with asyncio.timeout(30):
+            while studio.keyframe_requests_received == received_before:
+                await asyncio.sleep(0.1)
+        final = studio.stats()
+        received_total = studio.keyframe_requests_received
 
     requests = after["plis_sent"] + after["firs_sent"] - before["plis_sent"] - before["firs_sent"]
     # It asked (how often depends on which gaps NACK could not repair in time: 1-10 seen), and
     # the limiter held back requests it would otherwise have sent (suppressed, below).
     assert requests >= 1, after
-    # They reached the publisher (those the network did not drop) and it answered with keyframes.
-    # The upper bound counts from the session's start: a request sent just before the window
-    # opened can arrive inside it (20 +- 10 ms away, longer on a loaded box).
-    assert received >= 1, (received, requests)
-    sent_total = after["plis_sent"] + after["firs_sent"]
-    assert studio.keyframe_requests_received <= sent_total, (studio.keyframe_requests_received, sent_total)
+    # Never more received than sent, counted from the session's start (a request sent just before
+    # the window opened can arrive inside it, 20 +- 10 ms away, longer on a loaded box).
+    sent_total = final["plis_sent"] + final["firs_sent"]
+    assert received_total <= sent_total, (received_total, sent_total)
     assert after["keyframes_received"] > before["keyframes_received"], after
     assert requests <= elapsed / 0.4 + 1, (requests, elapsed)  # at most one per 400 ms
     assert after["keyframe_requests_suppressed"] > before["keyframe_requests_suppressed"], after
