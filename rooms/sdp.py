@@ -228,7 +228,7 @@ def usable_candidate(line: str) -> bool:
 
 def _without_hostname(line: str) -> str:
     """A ``c=`` or ``a=rtcp:`` line naming a host (Firefox puts its mDNS name there) with
-    ``IN IP4 0.0.0.0`` instead, the address RFC 8839 5.1 gives when none is known; other lines
+    ``IN IP4 0.0.0.0`` instead, what trickle ICE (RFC 8840) writes when no address is known yet; other lines
     as they are. aiortc accepts a name there but cannot write the description out again (its
     ``remoteDescription`` raises ValueError), and the address is never used: ICE picks the path."""
     if line.startswith("c="):
