@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp.test_utils import TestServer
@@ -19,6 +20,8 @@ from orchestrator.store import Event, ShowState
 from tests.conftest import Server, make_config
 
 SHOW = "test-show"
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 class Node(Server):
@@ -38,35 +41,32 @@ class Node(Server):
             while len(self.runner.outbox):
                 await asyncio.sleep(0.05)
 
+    async def _read_while_quiet(
+        self, mine: Callable[[], T], theirs: Callable[[], Awaitable[U]], timeout: float
+    ) -> tuple[U, T]:
+        """``theirs()`` (what Redis holds) and ``mine()`` (the node's own), read again until no write
+        was in flight between them. Raises ``TimeoutError`` if writes never pause for ``timeout`` s."""
+        async with asyncio.timeout(timeout):
+            while True:
+                await self.drained()
+                before = mine()
+                stored = await theirs()
+                await self.drained()
+                if mine() == before:
+                    return stored, before
+
     async def stored_and_written(self, stored: Stored, timeout: float = 15) -> tuple[list[Event], list[Event]]:
-        """Redis's events for the show and the events this node wrote, read while no write was in
-        flight, so that the two can be compared exactly.
+        """Redis's events for the show and the events this node wrote, comparable exactly.
 
         System events (an alarm, an RTMP destination retrying) are written at any time: one that
         reaches Redis while the test reads it but is not yet in the node's record would look like
-        an event nobody wrote. The pair is read again until the node's record did not move.
-        Raises ``TimeoutError`` if writes never pause for ``timeout`` seconds."""
-        async with asyncio.timeout(timeout):
-            while True:
-                await self.drained()
-                mine = list(self.runner.outbox.written)
-                events = await stored.events()
-                await self.drained()
-                if list(self.runner.outbox.written) == mine:
-                    return events, mine
+        an event nobody wrote."""
+        return await self._read_while_quiet(lambda: list(self.runner.outbox.written), stored.events, timeout)
 
     async def stored_and_own_state(self, stored: Stored, timeout: float = 15) -> tuple[ShowState, ShowState]:
-        """Redis's state of the show and this node's, read while no write was in flight (a
-        studio's presence or a fallback is written at any time, as events are: see
-        :meth:`stored_and_written`).  Raises ``TimeoutError`` if writes never pause."""
-        async with asyncio.timeout(timeout):
-            while True:
-                await self.drained()
-                mine = self.runner.state
-                state = await stored.state()
-                await self.drained()
-                if self.runner.state == mine:
-                    return state, mine
+        """Redis's state of the show and this node's (a studio's presence or a fallback is written at
+        any time, as events are)."""
+        return await self._read_while_quiet(lambda: self.runner.state, stored.state, timeout)
 
     async def join_status(self, token: str) -> int:
         """The status of a host opening the join link (200; a 4xx once revoked)."""
