@@ -33,7 +33,7 @@ from aiohttp import web  # noqa: E402
 from orchestrator.app import create_app  # noqa: E402
 from tests.conftest import Server, make_config  # noqa: E402
 from tests.mixer.test_fallback_e2e import Outage  # noqa: E402
-from tests.redisserver import free_port  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 from tests.whipclient import ColourTrack, ToneTrack, TrackPublisher  # noqa: E402
 
 API = "/api/shows/test-show"

@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from rooms.jointoken import JoinTokens  # noqa: E402
-from tests.redisserver import free_port  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 from tests.studioprocess import stop_processes  # noqa: E402 (the benches import it from here too)
 
 OPERATOR = "bench-operator-token"

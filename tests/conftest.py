@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from orchestrator.app import create_app
 from orchestrator.config import Config, parse
@@ -59,11 +60,20 @@ def make_config(tmp_path: Path, **show: Any) -> Config:
 
 
 class Server:
-    def __init__(self, base_url: str, config: Config) -> None:
+    """A client of a server under test as the operator; ``app`` is the server's application
+    when it runs in this process (``serve``)."""
+
+    def __init__(self, base_url: str, config: Config, app: web.Application | None = None) -> None:
         self.url = base_url
         self.config = config
+        self.app = app
         self.tokens = tokens_for(config)
         self.auth = {"Authorization": f"Bearer {OPERATOR}"}
+
+    @classmethod
+    def of(cls, site: Any, config: Config) -> Server:
+        """The client of pytest-aiohttp's ``TestServer`` ``site``, serving ``config``'s app."""
+        return cls(str(site.make_url("")).rstrip("/"), config, site.app)
 
     def token(self, studio: str, show: str = "test-show") -> str:
         return self.tokens.mint(show, studio)
@@ -101,8 +111,7 @@ class Server:
 async def serve(aiohttp_server: Any, config: Config) -> Server:
     """``create_app(config)`` served on 127.0.0.1 by pytest-aiohttp's ``aiohttp_server`` (ended
     after the test); a client of it as the operator."""
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return Server.of(await aiohttp_server(create_app(config), host="127.0.0.1"), config)
 
 
 @pytest.fixture(autouse=True, scope="session")

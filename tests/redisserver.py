@@ -27,14 +27,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.ports import free_port
+
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 PROJECT_CONF = Path(__file__).resolve().parent.parent / "configs" / "redis.conf"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def command(port: int, *args: str, timeout: float = 5.0) -> bytes:

@@ -36,7 +36,7 @@ async def served(tmp_path: Path, aiohttp_server: Any) -> tuple[Server, Any]:
     config = make_config(tmp_path)
     app = create_app(config)
     srv = await aiohttp_server(app, host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config), app
+    return Server.of(srv, config), app
 
 
 async def test_monitor_plays_the_program_with_sound_and_a_measured_delay(

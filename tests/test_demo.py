@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.redisserver import free_port
+from tests.ports import free_port
 from tests.serverprocess import ROOT, config_file, show_table
 
 

@@ -18,7 +18,7 @@ import av
 
 from rooms import compat
 from tests.peerclient import LOOPBACK, PeerClient
-from tests.redisserver import free_port
+from tests.ports import free_port
 from tests.serverprocess import config_file, show_table, spawn_server
 
 

@@ -42,7 +42,7 @@ async def _start(tmp_path: Path, aiohttp_server: Any, redis_url: str = "") -> tu
     if redis_url:
         config = dataclasses.replace(config, server=dataclasses.replace(config.server, redis_url=redis_url))
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config), srv
+    return Server.of(srv, config), srv
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def publisher(server: Server, studio: str, *tracks: MediaStreamTrack) -> TrackPu
 async def start_server(tmp_path: Path, aiohttp_server: Any, **show: Any) -> Server:
     config = make_config(tmp_path, **show)
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return Server.of(srv, config)
 
 
 async def frames_of(server: Server, studio: str, kind: str = "video", at_least: int = 30) -> None:

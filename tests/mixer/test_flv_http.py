@@ -34,7 +34,7 @@ async def busy_server(tmp_path: Path, aiohttp_server: Any) -> Server:
     flv = srv.app[SHOWS]["test-show"].flv
     assert flv is not None
     flv.max_backlog = 512 * 1024  # ~1.7 s at 2.5 Mbit/s beyond the kernel's buffers: a short test
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return Server.of(srv, config)
 
 
 def _stalled_reader(url_host: str, port: int, path: str) -> socket.socket:

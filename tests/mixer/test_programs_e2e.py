@@ -273,7 +273,7 @@ async def test_rtmp_destinations_push_the_program_they_name(two_programs: Server
     a destination for a program the show does not have (or has off now) is refused; the destination
     list names each one's program, and one whose program is off says it waits for it."""
     from tests.mixer.test_rtmp import Listener
-    from tests.redisserver import free_port
+    from tests.ports import free_port
 
     server = two_programs
     ports = {"portrait": free_port(), "": free_port()}

@@ -25,7 +25,7 @@ from mixer.outputs.recordingoutput import RecordingOutput
 from mixer.programencoder import ProgramEncoder
 from tests.conftest import OPERATOR, Server, make_config, serve
 from tests.mediacheck import Decoded, assert_continuous, decode
-from tests.redisserver import free_port
+from tests.ports import free_port
 from tests.serverprocess import config_file, kill, spawn_server
 from tests.whipclient import AiortcPublisher
 

@@ -26,7 +26,7 @@ from tests.conftest import Server, make_config, serve
 from tests.flvpull import FlvPull
 from tests.mediacheck import assert_continuous, decode
 from tests.metricstext import sample
-from tests.redisserver import free_port
+from tests.ports import free_port
 
 # Accept one publisher, copy what it sends into an FLV file, stop after `seconds` of video.
 LISTENER = r"""

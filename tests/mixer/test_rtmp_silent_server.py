@@ -25,7 +25,7 @@ import aiohttp
 from mixer.outputs.rtmppublish import RtmpPublish
 from tests.conftest import OPERATOR
 from tests.mixer.test_rtmp import LISTENER
-from tests.redisserver import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 AUTH = {"Authorization": f"Bearer {OPERATOR}"}

@@ -37,7 +37,7 @@ from tests.mediacheck import Decoded, decode
 from tests.metricstext import sample
 from tests.mixer.test_rtmp import Listener
 from tests.peerclient import PeerClient
-from tests.redisserver import free_port
+from tests.ports import free_port
 
 FPS = 30
 HEAVY_FPS = 60  # the overloaded program: 1440p60 (1080p60 still reached 50 fps on a quiet box)

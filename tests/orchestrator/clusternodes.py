@@ -29,7 +29,8 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import OPERATOR
-from tests.redisserver import RedisServer, free_port
+from tests.ports import free_port
+from tests.redisserver import RedisServer
 from tests.studioprocess import stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -84,12 +84,12 @@ async def test_imported_catalogue_and_rundown_survive_a_restart(tmp_path: Path, 
         config = make_config(tmp_path)
         config = dataclasses.replace(config, server=dataclasses.replace(config.server, redis_url=redis.url))
         first = await aiohttp_server(create_app(config), host="127.0.0.1")
-        a = Server(str(first.make_url("")).rstrip("/"), config)
+        a = Server.of(first, config)
         await _post(a, "/api/shows/test-show/products/import", big_csv(30), "text/csv")
         await a.api("PUT", "/api/shows/test-show/rundown", json={"studios": {"alpha": ["p0007"]}})
         await first.close()
         second = await aiohttp_server(create_app(config), host="127.0.0.1")
-        b = Server(str(second.make_url("")).rstrip("/"), config)
+        b = Server.of(second, config)
         _, found = await b.api("GET", "/api/shows/test-show/products")
         assert len(found["products"]) == 31
         assert (await b.api("GET", "/api/shows/test-show/rundown"))[1] == {"studios": {"alpha": ["p0007"]}}

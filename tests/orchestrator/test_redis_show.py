@@ -17,7 +17,7 @@ async def _node(tmp_path: Path, aiohttp_server: Any, redis_url: str, name: str) 
     config = make_config(tmp_path / name)
     config = dataclasses.replace(config, server=dataclasses.replace(config.server, redis_url=redis_url))
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config), srv
+    return Server.of(srv, config), srv
 
 
 async def test_restart_and_second_node_keep_state(tmp_path: Path, aiohttp_server: Any, redis: RedisServer) -> None:

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from tests.orchestrator.clusternodes import ClusterNodes
-from tests.redisserver import REDIS_SERVER, RedisServer, command, free_port, ping
+from tests.ports import free_port
+from tests.redisserver import REDIS_SERVER, RedisServer, command, ping
 
 
 class Sentinel:

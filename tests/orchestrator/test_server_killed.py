@@ -11,7 +11,8 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import OPERATOR
-from tests.redisserver import RedisServer, free_port
+from tests.ports import free_port
+from tests.redisserver import RedisServer
 from tests.serverprocess import config_file, kill, show_table, spawn_server
 
 API = "/api/shows/killed"

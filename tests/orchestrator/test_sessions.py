@@ -38,7 +38,7 @@ async def _node(tmp_path: Path, aiohttp_server: Any, redis_url: str = "", **kw: 
     if redis_url:
         config = dataclasses.replace(config, server=dataclasses.replace(config.server, redis_url=redis_url))
     srv = await aiohttp_server(create_app(config), host="127.0.0.1", **kw)
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return Server.of(srv, config)
 
 
 async def _sign_in(base: str) -> tuple[str, str]:

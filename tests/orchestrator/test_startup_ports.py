@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.redisserver import free_port
+from tests.ports import free_port
 from tests.serverprocess import ROOT, config_file, show_table
 
 SHOW = show_table("test-show", "T")

@@ -22,7 +22,8 @@ from orchestrator.store import Event
 from tests.auditevents import commands, kinds
 from tests.mixer.test_rtmp import Listener
 from tests.orchestrator.faultnode import SHOW, Node, Stored, start_node
-from tests.redisserver import RedisServer, free_port
+from tests.ports import free_port
+from tests.redisserver import RedisServer
 from tests.tcpfault import FaultProxy
 from tests.whipclient import AiortcPublisher
 

@@ -82,7 +82,7 @@ async def running(config: Config) -> AsyncIterator[tuple[Server, IngestPool]]:
     srv = TestServer(app, host="127.0.0.1")
     await srv.start_server()
     try:
-        yield Server(str(srv.make_url("")).rstrip("/"), config), app[INGEST]
+        yield Server.of(srv, config), app[INGEST]
     finally:
         await srv.close()
 

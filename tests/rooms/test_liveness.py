@@ -37,7 +37,7 @@ async def fast(tmp_path: Path, aiohttp_server: Any) -> Server:
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
     for runner in srv.app[SHOWS].values():
         runner.whip = dataclasses.replace(runner.whip, liveness=LivenessOptions(connect_timeout=2.0, silent_close=8.0))
-    return Server(str(srv.make_url("")).rstrip("/"), config)
+    return Server.of(srv, config)
 
 
 def _alpha(state: dict[str, Any]) -> dict[str, Any]:

@@ -101,7 +101,7 @@ class Studio:
 async def _server(tmp_path: Path, aiohttp_server: Any, **show: Any) -> tuple[Server, Any]:
     config = make_config(tmp_path, **show)
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config), srv.app
+    return Server.of(srv, config), srv.app
 
 
 async def test_five_percent_video_loss_keeps_the_studio_decoding_on_program(

@@ -71,7 +71,7 @@ async def test_standby_studios_decode_keyframes_only_and_come_back_fully_on_prev
 ) -> None:
     config = make_config(tmp_path, studios=STUDIOS, standby_decode=True, fallback_after=2.0, fallback_policy="manual")
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    server = Server(str(srv.make_url("")).rstrip("/"), config)
+    server = Server.of(srv, config)
     runner = srv.app[SHOWS]["test-show"]
     checker = PatternChecker(every=1)
     publishers = {

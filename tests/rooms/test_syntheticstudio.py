@@ -21,7 +21,7 @@ from rooms.dtlscert import write_p256_certificate
 from rooms.syntheticstudio import PublishError, SyntheticStudio, parse_args, spawn_studio
 from rooms.testpattern import TestPattern, read_frame_counter, render_text, yuv420_planes
 from rooms.testtone import AUDIO_RATE, AUDIO_SAMPLES, Tone
-from tests.redisserver import free_port
+from tests.ports import free_port
 
 W, H = 320, 180  # small frames keep the tests fast; the layout scales
 

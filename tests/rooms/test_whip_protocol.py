@@ -30,7 +30,7 @@ def _with_server(config: Config, **changes: Any) -> Config:
 
 async def _start(aiohttp_server: Any, config: Config) -> tuple[Server, Any]:
     srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server(str(srv.make_url("")).rstrip("/"), config), srv.app
+    return Server.of(srv, config), srv.app
 
 
 def _frag(sdp: str) -> str:
