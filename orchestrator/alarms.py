@@ -1,7 +1,7 @@
 """Alarms: what must stop the crew until someone has seen it.
 
-A studio losing its signal, the program falling back, an output failing or the
-encoder falling behind each raise an alarm with its cause and the fix at hand.
+A studio losing its signal, the program falling back, an output failing, the
+encoder falling behind or the state store (Redis) out of reach each raise an alarm with its cause and the fix at hand.
 An alarm stays listed (and the control page beeps) until an operator
 acknowledges it, even if its condition has cleared meanwhile: a fallback that
 lasted 2 s still needs someone to take the studio back. Raising and
@@ -122,7 +122,7 @@ class Alarms:
         return sum(1 for a in self._alarms.values() if a.acked_by is None)
 
 
-LEVEL_KINDS = frozenset({"studio.no_signal", "output.failed", "encoder.behind"})
+LEVEL_KINDS = frozenset({"studio.no_signal", "output.failed", "encoder.behind", "store.unavailable"})
 
 
 def clock(show: Show, at: float) -> str:
@@ -152,6 +152,17 @@ def fallback_condition(show: Show, failed: str, to: str | None, now: float) -> C
     fix = f"take {name} back when its host is ready, or cut to another studio"
     cause = f"{name} lost: {where} since {clock(show, now)}"
     return Condition(f"program.fallback:{failed}", "program.fallback", cause, fix)
+
+
+def store_condition(show: Show, since: float, loaded: bool) -> Condition:
+    """The state store (Redis) unreachable since ``since`` (unix time); ``loaded``: this node had
+    read the show's state before (False: it started without it, on the slate, and shows nothing of
+    the stored program, cards or cues)."""
+    cause = f"state store (Redis) unreachable since {clock(show, since)}: commands are refused"
+    if not loaded:
+        cause += "; this server started without the show's state, on the slate"
+    fix = "check Redis (the show's redis_url) and its host; the program goes on, the stored state returns with it"
+    return Condition("store.unavailable", "store.unavailable", cause, fix)
 
 
 def conditions(

@@ -65,6 +65,7 @@ class CommandPath:
         self._lock = asyncio.Lock()
         self.state = ShowState(show=show.id)  # the last state applied to the program
         self._loaded = False  # the stored state has been read (start, or the follower later)
+        self.store_away_since: float | None = None  # unix time the store was found unreachable (None: it is not)
         # Audit events and media-plane facts, written in order, retried while the store is away.
         self.outbox = Outbox(store, show.id, lambda: self.state, self._committed)
         # Cards, lower third and logo: drawn over the program from what the state says is on air.

@@ -122,6 +122,8 @@ class ShowAlarms(StudioSessions, RtmpDestinations, BroadcastDelays, ProgramComma
         if self.hls is not None:
             outputs = {**outputs, "hls": self.hls.status()}
         found = alarms.conditions(self.show, signals, in_use, live, stats, outputs, self._behind_since, now)
+        if self.store_away_since is not None:
+            found.append(alarms.store_condition(self.show, self.store_away_since, self._loaded))
         before = [(a["id"], a["active"]) for a in self.alarms.view()]
         raised = self.alarms.update(found, now)
         self._raised(raised)

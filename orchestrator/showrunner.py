@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from pathlib import Path
 
 from orchestrator.config import Show
@@ -65,6 +66,7 @@ class ShowRunner(ShowView, SceneCommands):
             self._loaded = True
         except StoreUnavailable as exc:
             log.error("show %s: state store unavailable at start (%s); starting on the slate", self.show.id, exc)
+            self.store_away_since = time.time()
             state = ShowState(show=self.show.id)
         self._apply(state)
         await self._sync_outputs(state)
@@ -90,6 +92,7 @@ class ShowRunner(ShowView, SceneCommands):
         while True:
             try:
                 async for state in watch(self.show.id):
+                    self.store_away_since = None  # the feed answers: the store is back (the alarm clears)
                     if state.version > self.state.version:
                         self._apply(state)
                         if not self._loaded:  # the store was away at start: outputs as stored
@@ -102,6 +105,7 @@ class ShowRunner(ShowView, SceneCommands):
                     self.outbox.kick()
             except StoreUnavailable as exc:
                 log.warning("show %s: lost the state store's change feed (%s); retrying", self.show.id, exc)
+                self.store_away_since = self.store_away_since or time.time()
             await asyncio.sleep(1.0)
 
     async def stop(self) -> None:

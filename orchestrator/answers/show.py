@@ -72,7 +72,7 @@ class Alarm(Answer):
 
     id: Annotated[str, Field(description="kind:subject, e.g. studio.no_signal:hongkong")]
     key: str | None = None
-    kind: Literal["studio.no_signal", "program.fallback", "output.failed", "encoder.behind"]
+    kind: Literal["studio.no_signal", "program.fallback", "output.failed", "encoder.behind", "store.unavailable"]
     cause: Annotated[str, Field(description="what happened, in the crew's words")]
     fix: Annotated[str, Field(description="what to do about it")]
     raised_at: Annotated[float, Field(description="Unix seconds")]
