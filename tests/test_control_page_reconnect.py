@@ -1,24 +1,30 @@
-"""The control page after the server closed its socket, in a real (headless) Chromium.
+"""The control page when its connection to the server breaks, in a real (headless) Chromium.
 
-The server closes a page that fell too far behind (1013, orchestrator/livestate.py); the page
-reconnects, and a new socket only sends the events newer than its connection. The events
-recorded while the page was away reach its log only because it reloads the log on
-reconnecting (control.js ``onopen``).
+- The server closes a page that fell too far behind (1013, orchestrator/livestate.py); the page
+  reconnects, and a new socket only sends the events newer than its connection. The events
+  recorded while the page was away reach its log only because it reloads the log on
+  reconnecting (control.js ``onopen``).
+- The server goes away: a trial found the page looking like a healthy live show (ON AIR, 30 fps,
+  every studio online) with only a small amber pill saying otherwise. It now says the connection
+  is lost and since when, greys what is no longer live, and is live again once the server is back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from orchestrator.app import create_app
 from orchestrator.appkeys import SHOWS
 from orchestrator.views.control import CONTROL_SOCKETS, LIVE_STATES
 from tests import chromium
 from tests.chromium import Chromium
-from tests.conftest import OPERATOR, Server
-from tests.test_control_page import SHOW, open_control, sign_in
+from tests.conftest import OPERATOR, Server, make_config
+from tests.test_control_page import ARTIFACTS, SHOW, open_control, sign_in
 
 pytestmark = pytest.mark.skipif(not chromium.available(), reason="chromium is not installed")
 
@@ -53,3 +59,27 @@ async def test_a_page_closed_by_the_server_reloads_the_events_it_missed(server: 
         pytest.fail("the page reconnected before the cue was stored five times in a row")
     shown = await page.evaluate("document.getElementById('log').textContent")
     assert message in shown, shown
+
+
+LOST = "document.getElementById('lost')"
+
+
+async def test_a_page_says_when_the_server_stops_answering_and_is_live_again_when_it_is_back(
+    tmp_path: Path, aiohttp_server: Any, browser: Chromium
+) -> None:
+    config = make_config(tmp_path)
+    first = await aiohttp_server(create_app(config), host="127.0.0.1")
+    page = await open_control(browser, Server.of(first, config))
+    await sign_in(page, token=OPERATOR)
+    assert await page.evaluate(f"{LOST}.hidden && !document.body.classList.contains('stale')")
+    port = first.port
+    await first.close()  # the server is gone: its socket closes and every poll fails
+    await page.wait_for(f"!{LOST}.hidden && document.body.classList.contains('stale')", timeout=30)
+    said = await page.evaluate(f"{LOST}.textContent")
+    assert "Connection to the server lost since" in said, said
+    await page.screenshot(ARTIFACTS / "control-lost.png")
+    second = await aiohttp_server(create_app(config), host="127.0.0.1", port=port)  # back (a restart)
+    live = f"{LOST}.hidden && !document.body.classList.contains('stale') && controlPage.wsOpen"
+    await page.wait_for(live, timeout=30)
+    assert await page.evaluate("controlPage.me !== null"), "the session cookie outlives the restart"
+    await second.close()

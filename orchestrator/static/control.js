@@ -29,6 +29,8 @@
     wsOpen: false,
     wsMessages: 0,
     wsConnects: 0,
+    contactAt: 0, // Date.now() of the server's last answer: a socket message or a polled state
+    lostSince: 0, // while the server does not answer: contactAt when it stopped (0: it answers)
     products: [],
     productById: new Map(),
     selected: null,
@@ -232,6 +234,8 @@
     if (ctl.ws) { const ws = ctl.ws; ctl.ws = null; ws.onclose = null; ws.close(); }
     ctl.wsOpen = false;
     clearTimeout(wsTimer);
+    ctl.contactAt = 0;
+    setLost(false);
     frames.stopAll();
     if (window.crewMonitor) window.crewMonitor.stop();
   }
@@ -285,6 +289,7 @@
       try { msg = JSON.parse(e.data); } catch (_) { return; }
       wsBackoff = 500; // reset once the server serves us, not on open: a socket closed at once backs off
       ctl.wsMessages += 1;
+      contact();
       if (msg.type === "state" && msg.state) { applyState(msg.state); showNode(msg.node); }
       else if (msg.type === "event" && msg.event) addEvents([msg.event], true);
       else if (msg.type === "warning" && msg.message) warnOnce(msg.message);
@@ -328,6 +333,31 @@
     c.replaceChildren(...(ctl.wsOpen ? bi("实时", "LIVE") : ctl.bearer ? bi("轮询", "POLLING") : bi("重连中", "RECONNECTING")));
   }
 
+  // The server unanswering (dead, frozen, or the network): everything the page shows is the last it
+  // heard, so it says so at once rather than look like a healthy show (a trial's finding).
+  const LOST_AFTER_MS = 5000; // the socket sends a state about every second, the poll asks every second
+  function contact() {
+    const wasLost = ctl.lostSince !== 0;
+    ctl.contactAt = Date.now();
+    if (!wasLost) return;
+    setLost(false);
+    // Back: reconnect now rather than at the end of a backoff grown during the outage (up to 10 s).
+    if (!ctl.ws && !ctl.bearer) { clearTimeout(wsTimer); wsBackoff = 500; connectWs(); }
+  }
+  function checkContact() {
+    if (ctl.me && ctl.contactAt && !ctl.lostSince && Date.now() - ctl.contactAt > LOST_AFTER_MS) setLost(true);
+  }
+  function setLost(lost) {
+    ctl.lostSince = lost ? ctl.contactAt : 0;
+    document.body.classList.toggle("stale", lost);
+    const banner = $("lost");
+    banner.hidden = !lost;
+    if (lost) {
+      const since = hms(ctl.contactAt / 1000);
+      banner.replaceChildren(...bi(`与服务器失去连接（${since} 起），本页所示已过时`, `Connection to the server lost since ${since}: what this page shows is not live`));
+    }
+  }
+
   // While the socket is down, poll the state (and the log) over HTTP.
   let polling = false;
   let pollCount = 0;
@@ -336,7 +366,7 @@
     polling = true;
     try {
       const r = await api("GET", API);
-      if (r.ok && ctl.me) applyState(r.data, true);
+      if (r.ok && ctl.me) { contact(); applyState(r.data, true); }
       if (++pollCount % 3 === 0) await loadEvents(50);
     } finally {
       polling = false;
@@ -1717,6 +1747,7 @@
     $("clock").textContent = hms(Date.now() / 1000);
     $("clock").title = zoneName ? `${zoneName} (the show's time zone)` : "";
     tickCountdowns();
+    checkContact();
     pollState();
   }
   setInterval(tick, 1000);
