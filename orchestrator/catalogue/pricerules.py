@@ -54,10 +54,13 @@ def check_patch(product: Product, patch: ProductPatch) -> dict[str, Any]:
 
 
 def price_conflict(live: LiveProduct) -> Conflict:
+    """409: ``live`` (the product with the crew's price, or the price just asked for) would go on
+    air at a price other than the catalogue's. Nothing has changed yet; the message says so, since
+    a trial read "the live price is ..." as a change already made."""
     p = live.product
     return Conflict(
-        f"the live price of {p.id!r} is ¥{format_price(live.price)} but the catalogue says ¥{format_price(p.price)}: "
-        'send "confirm_price": true to put that price on air'
+        f"not changed: {p.id!r} would go on air at ¥{format_price(live.price)}, not at the catalogue's "
+        f'¥{format_price(p.price)}: send "confirm_price": true to put that price on air'
     )
 
 

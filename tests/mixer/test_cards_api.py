@@ -129,7 +129,8 @@ async def test_a_price_that_differs_from_the_catalogue_needs_confirmation(node: 
 
     # On air: changing the price again needs the same confirmation.
     status, body = await server.api("PATCH", f"{BASE}/products/soup", json={"price": 36})
-    assert status == 409
+    assert status == 409, body  # says the refused price would go on air, not that it is live
+    assert body["error"].startswith("not changed: 'soup' would go on air at ¥36, not at the catalogue's ¥39.9")
     _, state = await server.api("GET", BASE)
     assert state["cards"][0]["price"] == 35
     status, body = await server.api("PATCH", f"{BASE}/products/soup", json={"price": 36, "confirm_price": True})
