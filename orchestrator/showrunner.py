@@ -61,9 +61,17 @@ class ShowRunner(ShowView, SceneCommands):
         await self._start_outputs()
         await self._load_catalogue()
         # Sessions did not survive whatever stopped us: nobody is online yet.
+        stored: list[ShowState] = []
+
+        def nobody_online(s: ShowState) -> ShowState:
+            stored.append(s)
+            return dataclasses.replace(s, online=())
+
         try:
-            state = await self.store.update(self.show.id, lambda s: dataclasses.replace(s, online=()))
+            state = await self.store.update(self.show.id, nobody_online)
             self._loaded = True
+            if stored and stored[-1].version > 0:  # a restart (or a take-over): the audit trail shows the break
+                await self.audit("show.started", "system", self._restart_detail(stored[-1], state))
         except StoreUnavailable as exc:
             log.error("show %s: state store unavailable at start (%s); starting on the slate", self.show.id, exc)
             self.store_away_since = time.time()
@@ -83,6 +91,12 @@ class ShowRunner(ShowView, SceneCommands):
         self.multiview.start()
         self._follower = asyncio.ensure_future(self._follow())
         self._alarm_watch = asyncio.ensure_future(self._watch_alarms())
+
+    @staticmethod
+    def _restart_detail(before: ShowState, now: ShowState) -> dict[str, object]:
+        """``show.started``'s detail: what goes on air again, and who was online before the stop
+        (their sessions ended with it; the outputs stopped until now)."""
+        return {"program": now.program, "cards": sorted(now.cards), "online_before": sorted(before.online)}
 
     async def _follow(self) -> None:
         """Apply changes another node made to this show (stores that can publish them)."""

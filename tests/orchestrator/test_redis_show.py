@@ -24,6 +24,9 @@ async def test_restart_and_second_node_keep_state(tmp_path: Path, aiohttp_server
     a, a_srv = await _node(tmp_path, aiohttp_server, redis.url, "a")
     assert (await a.api("POST", "/api/shows/test-show/cut", json={"studio": "alpha"}))[0] == 200
     assert (await a.api("POST", "/api/shows/test-show/preview", json={"studio": "bravo"}))[0] == 200
+    assert (await a.api("POST", "/api/shows/test-show/cards", json={"product": "soup"}))[0] == 200
+    _, events = await a.api("GET", "/api/shows/test-show/events")
+    assert not [e for e in events["events"] if e["kind"] == "show.started"]  # a first start is no break
     # A second node sees the same show state and follows later changes.
     b, _ = await _node(tmp_path, aiohttp_server, redis.url, "b")
     _, state = await b.api("GET", "/api/shows/test-show")
@@ -38,6 +41,11 @@ async def test_restart_and_second_node_keep_state(tmp_path: Path, aiohttp_server
     _, events = await a2.api("GET", "/api/shows/test-show/events")
     cuts = [e["detail"]["studio"] for e in events["events"] if e["kind"] == "program.cut"]
     assert cuts == ["alpha", "bravo"]
+    # The restart is in the audit trail (the CSV of what was on air shows the break), with what
+    # went on air again: a trial found a card "on air" without a break across a SIGKILL.
+    restart = [e for e in events["events"] if e["kind"] == "show.started"][-1]
+    assert restart["actor"] == "system" and restart["detail"]["program"] == "bravo", restart
+    assert restart["detail"]["cards"] == ["main"], restart
 
 
 async def test_redis_going_away_does_not_stop_the_program(
