@@ -62,6 +62,7 @@ async def test_a_page_closed_by_the_server_reloads_the_events_it_missed(server: 
 
 
 LOST = "document.getElementById('lost')"
+WEBRTC_MONITOR = "controlPage.monitor && controlPage.monitor.mode === 'webrtc'"
 
 
 async def test_a_page_says_when_the_server_stops_answering_and_is_live_again_when_it_is_back(
@@ -72,6 +73,7 @@ async def test_a_page_says_when_the_server_stops_answering_and_is_live_again_whe
     page = await open_control(browser, Server.of(first, config))
     await sign_in(page, token=OPERATOR)
     assert await page.evaluate(f"{LOST}.hidden && !document.body.classList.contains('stale')")
+    await page.wait_for(WEBRTC_MONITOR, timeout=30)
     port = first.port
     await first.close()  # the server is gone: its socket closes and every poll fails
     await page.wait_for(f"!{LOST}.hidden && document.body.classList.contains('stale')", timeout=30)
@@ -82,4 +84,7 @@ async def test_a_page_says_when_the_server_stops_answering_and_is_live_again_whe
     live = f"{LOST}.hidden && !document.body.classList.contains('stale') && controlPage.wsOpen"
     await page.wait_for(live, timeout=30)
     assert await page.evaluate("controlPage.me !== null"), "the session cookie outlives the restart"
+    # The program monitor's WebRTC connection went with the old process: a new one, now rather than
+    # at the end of its 30 s retry (RETRY_MS in monitor.js).
+    await page.wait_for(f"{WEBRTC_MONITOR} && controlPage.monitor.attempts >= 2", timeout=20)
     await second.close()

@@ -343,6 +343,7 @@
     setLost(false);
     // Back: reconnect now rather than at the end of a backoff grown during the outage (up to 10 s).
     if (!ctl.ws && !ctl.bearer) { clearTimeout(wsTimer); wsBackoff = 500; connectWs(); }
+    if (window.crewMonitor) window.crewMonitor.reconnect();
   }
   function checkContact() {
     if (ctl.me && ctl.contactAt && !ctl.lostSince && Date.now() - ctl.contactAt > LOST_AFTER_MS) setLost(true);

@@ -353,6 +353,14 @@
       mon.mode = "off";
       render();
     },
+    /** The server answers again after a loss (control.js): the connection may be to a server that
+     * is gone (a restart), whose frozen picture would still say "WebRTC"; start again now, not at
+     * the end of RETRY_MS (a trial: 36 s without WebRTC after a restart). */
+    reconnect() {
+      if (!ctl || mon.mode === "off") return;
+      fallback("重新连接 reconnecting after a lost connection", session);
+      start();
+    },
     solo,
     setSound,
   };
