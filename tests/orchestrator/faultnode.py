@@ -28,7 +28,7 @@ class Node(Server):
     """One server node: its HTTP API (``api``) and its show runner (what is on air here)."""
 
     def __init__(self, srv: TestServer, config: Any) -> None:
-        super().__init__(str(srv.make_url("")).rstrip("/"), config)
+        super().__init__(str(srv.make_url("")).rstrip("/"), config, srv.app)
         self.srv = srv
 
     @property

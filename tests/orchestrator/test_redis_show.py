@@ -4,38 +4,29 @@ away never stops the program."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from pathlib import Path
 from typing import Any
 
-from orchestrator.app import create_app
-from tests.conftest import Server, make_config
+from tests.orchestrator.faultnode import start_node
 from tests.redisserver import RedisServer
 
 
-async def _node(tmp_path: Path, aiohttp_server: Any, redis_url: str, name: str) -> tuple[Server, Any]:
-    config = make_config(tmp_path / name)
-    config = dataclasses.replace(config, server=dataclasses.replace(config.server, redis_url=redis_url))
-    srv = await aiohttp_server(create_app(config), host="127.0.0.1")
-    return Server.of(srv, config), srv
-
-
 async def test_restart_and_second_node_keep_state(tmp_path: Path, aiohttp_server: Any, redis: RedisServer) -> None:
-    a, a_srv = await _node(tmp_path, aiohttp_server, redis.url, "a")
+    a = await start_node(tmp_path, aiohttp_server, redis.url, "a")
     assert (await a.api("POST", "/api/shows/test-show/cut", json={"studio": "alpha"}))[0] == 200
     assert (await a.api("POST", "/api/shows/test-show/preview", json={"studio": "bravo"}))[0] == 200
     assert (await a.api("POST", "/api/shows/test-show/cards", json={"product": "soup"}))[0] == 200
     _, events = await a.api("GET", "/api/shows/test-show/events")
     assert not [e for e in events["events"] if e["kind"] == "show.started"]  # a first start is no break
     # A second node sees the same show state and follows later changes.
-    b, _ = await _node(tmp_path, aiohttp_server, redis.url, "b")
+    b = await start_node(tmp_path, aiohttp_server, redis.url, "b")
     _, state = await b.api("GET", "/api/shows/test-show")
     assert (state["program"], state["preview"]) == ("alpha", "bravo")
     assert (await a.api("POST", "/api/shows/test-show/cut", json={"studio": "bravo"}))[0] == 200
     await b.wait_for(lambda s: s["program"] == "bravo", timeout=5)
     # A restart of node A: state and the audit trail come back from Redis.
-    await a_srv.close()
-    a2, _ = await _node(tmp_path, aiohttp_server, redis.url, "a2")
+    await a.srv.close()
+    a2 = await start_node(tmp_path, aiohttp_server, redis.url, "a2")
     _, state = await a2.api("GET", "/api/shows/test-show")
     assert state["program"] == "bravo"
     _, events = await a2.api("GET", "/api/shows/test-show/events")
@@ -51,7 +42,7 @@ async def test_restart_and_second_node_keep_state(tmp_path: Path, aiohttp_server
 async def test_redis_going_away_does_not_stop_the_program(
     tmp_path: Path, aiohttp_server: Any, redis: RedisServer
 ) -> None:
-    node, _ = await _node(tmp_path, aiohttp_server, redis.url, "n")
+    node = await start_node(tmp_path, aiohttp_server, redis.url, "n")
     assert (await node.api("POST", "/api/shows/test-show/cut", json={"studio": "alpha"}))[0] == 200
     redis.stop()
     _, before = await node.api("GET", "/api/shows/test-show")
@@ -70,7 +61,7 @@ async def test_redis_going_away_does_not_stop_the_program(
 async def test_rtmp_destinations_set_through_the_api_survive_a_restart(
     tmp_path: Path, aiohttp_server: Any, redis: RedisServer
 ) -> None:
-    a, a_srv = await _node(tmp_path, aiohttp_server, redis.url, "a")
+    a = await start_node(tmp_path, aiohttp_server, redis.url, "a")
     # Nobody listens there: the destination just sits in backoff, which is all this needs.
     status, _ = await a.api(
         "POST", "/api/shows/test-show/outputs/rtmp", json={"name": "cdn-a", "url": "rtmp://127.0.0.1:9/live/key-a"}
@@ -80,8 +71,8 @@ async def test_rtmp_destinations_set_through_the_api_survive_a_restart(
     assert (await a.api("DELETE", "/api/shows/test-show/outputs/rtmp/cdn-b"))[0] == 200
     bad = {"name": "x", "url": "rtmp://127.0.0.1:99999/live/k"}
     assert (await a.api("POST", "/api/shows/test-show/outputs/rtmp", json=bad))[0] == 400
-    await a_srv.close()
-    b, _ = await _node(tmp_path, aiohttp_server, redis.url, "b")
+    await a.srv.close()
+    b = await start_node(tmp_path, aiohttp_server, redis.url, "b")
     _, listed = await b.api("GET", "/api/shows/test-show/outputs/rtmp")
     names = [d["name"] for d in (listed["destinations"] if isinstance(listed, dict) else listed)]
     assert names == ["cdn-a"]
